@@ -1,0 +1,1 @@
+"""The pump link: protocol, serial session and simulated pump. Imports no Qt."""

@@ -1,0 +1,1 @@
+"""The desktop app: PySide6 + pyqtgraph views over the itbconsole services."""
