@@ -1,0 +1,41 @@
+# ITB Console: one command to set up and run the app, one to set up and run the tests.
+#   make run    set up .venv (first time) and open the app on your local database
+#   make demo   set up .venv (first time) and open the app in demo mode (simulated pump)
+#   make test   set up .venv with test tools (first time) and run the whole test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run demo test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "ITB Console needs Python 3.11 or newer"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python setup.cfg pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/itbconsole
+
+demo: $(STAMP)
+	$(BIN)/itbconsole --demo
+
+test: $(STAMP)
+	$(BIN)/lint-imports --config setup.cfg --no-cache
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check itbconsole drivers ui tests benchmarks
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/store_scale.py --patients 500
+	$(BIN)/python benchmarks/link_interrogate.py
+	$(BIN)/python benchmarks/startup.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

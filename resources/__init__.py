@@ -1,0 +1,1 @@
+"""Packaged data: drug library, stylesheet, icons, demo data recipe."""

@@ -1,0 +1,22 @@
+"""Suite-wide test configuration.
+
+Qt runs headless: the offscreen platform is set here, before any Qt import, so the suite
+needs no display. Tests never touch the user's real data folder.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("QT_LOGGING_RULES", "qt.qpa.*=false")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _isolated_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point the data folder and database at a temporary directory for every test."""
+    data = tmp_path_factory.mktemp("itbdata")
+    monkeypatch.setenv("ITBCONSOLE_DATA_DIR", str(data))
+    monkeypatch.delenv("ITBCONSOLE_DB", raising=False)
