@@ -1,27 +1,102 @@
-"""Desktop application entry: QApplication, main window, logging."""
+"""Desktop application entry: logging, QApplication, sign-in, store, main window."""
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
-from PySide6.QtWidgets import QApplication, QLabel, QMainWindow
+from PySide6.QtCore import QSettings
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from itbconsole import __version__
-from itbconsole.paths import default_db_path
+from itbconsole.clock import local_zone
+from itbconsole.demo import DEMO_USER, demo_ports, open_demo_store
+from itbconsole.druglib import DrugLibraryError, load_drug_library
+from itbconsole.model import Role, User
+from itbconsole.paths import data_dir, default_db_path
+from itbconsole.services.clinic import ClinicService
+from itbconsole.store import Store, StoreError
+from ui.device_bar import PortChoice
+from ui.dialogs import SignInDialog, show_error
+from ui.logs import install_excepthook, setup_logging
+from ui.main_window import MainWindow
+
+log = logging.getLogger(__name__)
+SIMULATED_PORT = PortChoice("simpump://SIM0000001?scenario=healthy", "Simulated pump (training)",
+                            "An in-process simulated pump for training; not a real device.")
 
 
-class MainWindow(QMainWindow):
-    def __init__(self, db_path: Path) -> None:
-        super().__init__()
-        self.setWindowTitle(f"ITB Console {__version__}")
-        label = QLabel(f"ITB Console\nDatabase: {db_path}")
-        self.setCentralWidget(label)
-        self.resize(1200, 760)
+def stylesheet() -> str:
+    path = Path(__file__).resolve().parent.parent / "resources" / "style.qss"
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return ""
+
+
+def make_application() -> QApplication:
+    app = QApplication.instance()
+    if app is None:
+        QGuiApplication.setApplicationDisplayName("ITB Console")
+        app = QApplication(sys.argv)
+    assert isinstance(app, QApplication)
+    app.setOrganizationName("ITBConsole")
+    app.setApplicationName("ITB Console")
+    app.setApplicationVersion(__version__)
+    app.setStyleSheet(stylesheet())
+    return app
+
+
+def settings() -> QSettings:
+    return QSettings(str(data_dir() / "settings.ini"), QSettings.Format.IniFormat)
+
+
+def build_window(db_path: str | None = None, demo: bool = False, user: User | None = None) -> MainWindow | None:
+    """Everything up to a shown-ready main window; None when the user cancels sign-in."""
+    log_path = setup_logging()
+    log.info("ITB Console %s starting (demo=%s)", __version__, demo)
+    install_excepthook(lambda summary, path: show_error(
+        None, "Unexpected error", f"Something went wrong: {summary}", path), log_path)
+    try:
+        library = load_drug_library()
+    except DrugLibraryError as exc:
+        show_error(None, "Drug library not usable", f"{exc}\n\nITB Console cannot start without a valid drug library.")
+        return None
+    prefs = settings()
+    try:
+        if demo:
+            store = open_demo_store(data_dir() / "demo.sqlite")
+        else:
+            store = Store.open(default_db_path(db_path))
+    except StoreError as exc:
+        show_error(None, "Database not available", str(exc), str(log_path))
+        return None
+    if user is None:
+        if demo:
+            user = DEMO_USER
+        else:
+            dialog = SignInDialog(None, str(prefs.value("user/name", "")), str(prefs.value("user/role", Role.NURSE.value)))
+            user = dialog.ask()
+            if user is None:
+                return None
+            prefs.setValue("user/name", user.name)
+            prefs.setValue("user/role", user.role.value)
+    clinic = ClinicService(store, library, user, local_zone())
+    ports = [PortChoice(url, label, "Simulated pump (demo)") for url, label in demo_ports()] if demo else [SIMULATED_PORT]
+    return MainWindow(clinic, log_path=log_path, settings=prefs, extra_ports=ports, demo=demo)
 
 
 def run_app(db_path: str | None = None, demo: bool = False) -> int:
-    app = QApplication.instance() or QApplication(sys.argv)
-    window = MainWindow(default_db_path(db_path))
+    app = make_application()
+    try:
+        window = build_window(db_path, demo)
+    except Exception as exc:  # last resort: never a raw traceback
+        log.exception("Start-up failed")
+        QMessageBox.critical(None, "ITB Console could not start", f"{exc}\n\nSee the log in {data_dir() / 'logs'}.")
+        return 1
+    if window is None:
+        return 1
     window.show()
     return app.exec()

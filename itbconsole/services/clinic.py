@@ -1,0 +1,156 @@
+"""The clinic session: who is signed in, which records they see, and the rules for saving
+what a pump reports. The desktop app drives this; it holds no SQL and no protocol.
+
+Wrong-patient rule: the pump's serial decides the patient. If a patient is open and the
+pump belongs to someone else, nothing is written and the caller gets :class:`WrongPatient`.
+An unknown pump is never saved until it is registered, with confirmation, to a patient.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timezone, tzinfo
+
+from itbconsole.druglib import DrugLibrary
+from itbconsole.model import Patient, Pump, PumpEvent, Reading, User
+from itbconsole.services.overview import PumpOverview, build_overview
+from itbconsole.store import PatientOverview, Store, StoreError, UnknownPumpError, WrongPatientError
+
+
+class WrongPatient(Exception):
+    """The interrogated pump belongs to another patient than the open one."""
+
+    def __init__(self, serial: str, owner: Patient, open_patient: Patient) -> None:
+        super().__init__(
+            f"Pump {serial} belongs to {owner.display_name}, not to {open_patient.display_name}. "
+            "Nothing was saved."
+        )
+        self.serial = serial
+        self.owner = owner
+        self.open_patient = open_patient
+
+
+class UnknownPump(Exception):
+    """The interrogated pump is not registered to anyone: register it first."""
+
+    def __init__(self, serial: str) -> None:
+        super().__init__(f"Pump {serial} is not registered to any patient. Register it before saving its data.")
+        self.serial = serial
+
+
+@dataclass(frozen=True)
+class SavedInterrogation:
+    patient: Patient
+    reading: Reading
+    new_events: int
+
+
+class ClinicService:
+    """Facade over the store for the desktop app (and for scripts)."""
+
+    def __init__(self, store: Store, library: DrugLibrary, user: User, tz: tzinfo,
+                 margin_days: int = 7) -> None:
+        self.store = store
+        self.library = library
+        self.user = user
+        self.tz = tz
+        self.margin_days = margin_days
+
+    # ------------------------------------------------------------------ reading records
+
+    def today(self, now: datetime | None = None) -> date:
+        return (now or datetime.now(timezone.utc)).astimezone(self.tz).date()
+
+    def patient_rows(self, search: str = "", now: datetime | None = None) -> list[PatientOverview]:
+        """Rows for the patient list; filtered by name, hospital/NHS number or pump serial."""
+        today = self.today(now)
+        text = search.strip()
+        if not text:
+            return self.store.patients_overview(today, margin_days=self.margin_days)
+        ids = [p.id for p in self.store.search_patients(text) if p.id is not None]
+        if not ids:
+            return []
+        return self.store.patients_overview(today, margin_days=self.margin_days, patient_ids=ids)
+
+    def patient(self, patient_id: int) -> Patient:
+        return self.store.get_patient(patient_id)
+
+    def all_patients(self) -> list[Patient]:
+        return [row.patient for row in self.store.patients_overview(self.today(), margin_days=self.margin_days)]
+
+    def pump_of(self, patient_id: int) -> Pump | None:
+        """The pump registered to the patient now, if any."""
+        history = self.store.patient_history(patient_id)
+        for pump in reversed(history.pumps):
+            if self.store.find_pump_owner(pump.serial) == patient_id:
+                return pump
+        return None
+
+    def latest_reading(self, patient_id: int, serial: str) -> Reading | None:
+        readings = [r for r in self.store.patient_history(patient_id).readings if r.pump_serial == serial]
+        return max(readings, key=lambda r: r.at) if readings else None
+
+    def overview(self, patient_id: int, now: datetime | None = None) -> PumpOverview | None:
+        """The Overview tab's content, from the latest reading of the patient's pump."""
+        history = self.store.patient_history(patient_id)
+        pump = self.pump_of(patient_id)
+        if pump is None:
+            return None
+        readings = sorted((r for r in history.readings if r.pump_serial == pump.serial), key=lambda r: r.at)
+        if not readings:
+            return None
+        latest = readings[-1]
+        eri_since = next((r.at for r in readings if r.eri), None)
+        product = next((r.product for r in sorted(history.refills, key=lambda r: r.at, reverse=True)
+                        if r.pump_serial == pump.serial and r.concentration_mcg_ml == latest.concentration_mcg_ml), None)
+        return build_overview(
+            history.patient, pump, latest, self.library, now or datetime.now(timezone.utc), self.tz,
+            product_name=product, eri_since=eri_since, margin_days=self.margin_days,
+        )
+
+    # ------------------------------------------------------------------ writing records
+
+    def add_patient(self, patient: Patient) -> Patient:
+        return self.store.add_patient(patient, self.user)
+
+    def correct_patient(self, patient: Patient, reason: str) -> Patient:
+        return self.store.correct_patient(patient, self.user, note=reason)
+
+    def register_pump(self, pump: Pump, patient_id: int) -> Pump:
+        return self.store.register_pump(pump, patient_id, self.user)
+
+    def owner_of(self, serial: str) -> Patient | None:
+        owner = self.store.find_pump_owner(serial)
+        return None if owner is None else self.store.get_patient(owner)
+
+    def check_pump_for(self, serial: str, open_patient_id: int | None) -> Patient:
+        """The patient this pump's data belongs to, or raise WrongPatient / UnknownPump.
+
+        Called before anything is written, so a refusal changes nothing."""
+        owner = self.owner_of(serial)
+        if owner is None:
+            raise UnknownPump(serial)
+        if open_patient_id is not None and owner.id != open_patient_id:
+            raise WrongPatient(serial, owner, self.store.get_patient(open_patient_id))
+        return owner
+
+    def save_interrogation(self, reading: Reading, events: Sequence[PumpEvent],
+                           open_patient_id: int | None) -> SavedInterrogation:
+        """Store the reading and the pump events not stored before, for the pump's owner.
+
+        All or nothing: the reading and its events are one transaction, and the owner is
+        checked again inside it (the store refuses a wrong patient at write time too)."""
+        owner = self.check_pump_for(reading.pump_serial, open_patient_id)
+        assert owner.id is not None
+        try:
+            saved, new = self.store.add_interrogation(reading, events, self.user, patient_id=owner.id)
+        except WrongPatientError as exc:  # registration changed between check and write
+            raise StoreError(str(exc)) from exc
+        except UnknownPumpError as exc:
+            raise UnknownPump(reading.pump_serial) from exc
+        return SavedInterrogation(patient=owner, reading=saved, new_events=new)
+
+    def record_action(self, action: str, detail: dict[str, object]) -> None:
+        """Audit something that is not itself a clinical record (clock set, export...)."""
+        self.store.record_action(action, dict(detail), self.user)

@@ -1,0 +1,430 @@
+"""The main window: device bar, patient list, patient view, menus and status bar."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from itbconsole.services.clinic import ClinicService, SavedInterrogation, UnknownPump, WrongPatient
+from itbconsole.store import StoreError
+from ui import pump_jobs
+from ui.device_bar import DeviceBar, PortChoice
+from ui.diagnostics import DiagnosticsDialog
+from ui.dialogs import show_about, show_error
+from ui.link_worker import LinkBridge
+from ui.patient_list import PatientListPanel
+from ui.patient_view import PatientView
+from ui.records_dialogs import PatientDialog, PumpDialog, UnknownPumpDialog, wrong_patient_message
+
+log = logging.getLogger(__name__)
+
+
+class Prompts:
+    """The window's modal questions and messages, in one replaceable object, so tests can
+    answer them without a modal event loop."""
+
+    def __init__(self, parent: QWidget) -> None:
+        self.parent = parent
+
+    def error(self, title: str, message: str) -> None:
+        show_error(self.parent, title, message)
+
+    def critical(self, title: str, message: str) -> None:
+        QMessageBox.critical(self.parent, title, message)
+
+    def confirm(self, title: str, message: str) -> bool:
+        answer = QMessageBox.question(self.parent, title, message)
+        return answer == QMessageBox.StandardButton.Yes
+
+
+class MainWindow(QMainWindow):
+    """Owns the clinic session and the link bridge; every action is a small method that a
+    test can call directly."""
+
+    def __init__(
+        self,
+        clinic: ClinicService,
+        *,
+        log_path: Path,
+        settings: QSettings,
+        extra_ports: list[PortChoice] | None = None,
+        discover_ports: Callable[[], list[PortChoice]] = pump_jobs.discover_ports,
+        now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        demo: bool = False,
+    ) -> None:
+        super().__init__()
+        self.clinic = clinic
+        self.log_path = log_path
+        self.settings = settings
+        self.extra_ports = extra_ports or []
+        self.discover_ports = discover_ports
+        self.now = now
+        self.demo = demo
+        self.current_patient_id: int | None = None
+        self.connected_identity: Any = None
+        self.last_interrogation: datetime | None = None
+        self.prompts = Prompts(self)
+
+        title = "ITB Console"
+        if demo:
+            title += " - DEMO (simulated pump, generated records)"
+        self.setWindowTitle(title)
+        self.link = LinkBridge(self)
+        self.device_bar = DeviceBar()
+        self.patient_list = PatientListPanel()
+        self.patient_view = PatientView(clinic.tz)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.patient_list)
+        splitter.addWidget(self.patient_view)
+        splitter.setStretchFactor(0, 2)
+        splitter.setStretchFactor(1, 3)
+        splitter.setSizes([480, 820])
+        self.splitter = splitter
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(6, 0, 6, 6)
+        layout.addWidget(self.device_bar)
+        layout.addWidget(splitter, 1)
+        self.setCentralWidget(central)
+
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(220)
+        self.progress.setVisible(False)
+        self.user_label = QLabel(f"Signed in: {clinic.user.name} ({clinic.user.role.value})")
+        self.statusBar().addPermanentWidget(self.progress)
+        self.statusBar().addPermanentWidget(self.user_label)
+
+        self._build_menus()
+        self._connect_signals()
+        self.refresh_ports()
+        self.refresh_patients()
+        self._restore_layout()
+        self.statusBar().showMessage("Ready. Choose a patient or connect to a pump.", 8000)
+
+    # ------------------------------------------------------------------ setup
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self.new_patient_action = self._action(file_menu, "&New patient...", QKeySequence.StandardKey.New, self.new_patient)
+        self._action(file_menu, "&Back up database...", None, self.backup_database)
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
+        pump_menu = self.menuBar().addMenu("&Pump")
+        self.interrogate_action = self._action(pump_menu, "&Interrogate", QKeySequence("Ctrl+I"), self.interrogate)
+        self.cancel_action = self._action(pump_menu, "&Cancel operation", QKeySequence("Esc"), self.cancel)
+        self._action(pump_menu, "Refresh &ports", QKeySequence("F5"), self.refresh_ports)
+        self._action(pump_menu, "Link &diagnostics...", QKeySequence("Ctrl+D"), self.show_diagnostics)
+        view_menu = self.menuBar().addMenu("&View")
+        self._action(view_menu, "&Find patient", QKeySequence.StandardKey.Find, self.focus_search)
+        help_menu = self.menuBar().addMenu("&Help")
+        self._action(help_menu, "&About ITB Console", None, self.about)
+
+    def _action(self, menu: Any, text: str, shortcut: Any, slot: Callable[[], Any]) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(shortcut)
+        action.triggered.connect(lambda _checked=False: slot())
+        menu.addAction(action)
+        return action
+
+    def _connect_signals(self) -> None:
+        self.device_bar.refresh_requested.connect(self.refresh_ports)
+        self.device_bar.connect_requested.connect(self.connect_port)
+        self.device_bar.disconnect_requested.connect(self.disconnect_port)
+        self.device_bar.interrogate_requested.connect(self.interrogate)
+        self.device_bar.cancel_requested.connect(self.cancel)
+        self.patient_list.search_changed.connect(lambda _t: self.refresh_patients())
+        self.patient_list.patient_selected.connect(self.open_patient)
+        self.patient_list.new_patient_requested.connect(self.new_patient)
+        self.patient_view.header.edit_requested.connect(self.edit_patient)
+        self.patient_view.header.register_pump_requested.connect(self.register_pump_for_open_patient)
+        self.patient_view.overview.set_clock_requested.connect(self.set_pump_clock)
+        self.link.busy_changed.connect(lambda _b: self._update_link_state())
+        self.link.job_progress.connect(self._on_progress)
+
+    def _restore_layout(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1280, 760)
+        state = self.settings.value("window/splitter")
+        if state is not None:
+            self.splitter.restoreState(state)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/splitter", self.splitter.saveState())
+        self.link.cancel_all()
+        if self.connected_identity is not None:
+            self.link.submit("disconnect", pump_jobs.disconnect, lambda _r: None, lambda _e: None)
+        self.link.shutdown()
+        super().closeEvent(event)
+
+    # ------------------------------------------------------------------ patients
+
+    def focus_search(self) -> None:
+        self.patient_list.search.setFocus()
+        self.patient_list.search.selectAll()
+
+    def refresh_patients(self) -> None:
+        rows = self.clinic.patient_rows(self.patient_list.search.text(), now=self.now())
+        self.patient_list.set_rows(rows, keep_id=self.current_patient_id)
+
+    def open_patient(self, patient_id: int) -> None:
+        self.current_patient_id = patient_id
+        self._show_current_patient()
+
+    def _show_current_patient(self) -> None:
+        if self.current_patient_id is None:
+            self.patient_view.show_patient(None, None, None, self.clinic.today(self.now()))
+            return
+        patient = self.clinic.patient(self.current_patient_id)
+        pump = self.clinic.pump_of(self.current_patient_id)
+        overview = self.clinic.overview(self.current_patient_id, now=self.now())
+        self.patient_view.show_patient(patient, pump, overview, self.clinic.today(self.now()))
+
+    def new_patient(self, dialog: PatientDialog | None = None) -> int | None:
+        dialog = dialog or PatientDialog(self, today=self.clinic.today(self.now()))
+        patient = dialog.ask()
+        if patient is None:
+            return None
+        try:
+            saved = self.clinic.add_patient(patient)
+        except StoreError as exc:
+            self.prompts.error("Patient not saved", str(exc))
+            return None
+        assert saved.id is not None
+        self.current_patient_id = saved.id
+        self.refresh_patients()
+        self._show_current_patient()
+        self.statusBar().showMessage(f"Patient {saved.display_name} created.", 6000)
+        return saved.id
+
+    def edit_patient(self) -> None:
+        if self.current_patient_id is None:
+            return
+        patient = self.clinic.patient(self.current_patient_id)
+        dialog = PatientDialog(self, patient=patient, today=self.clinic.today(self.now()))
+        changed = dialog.ask()
+        if changed is None:
+            return
+        self.clinic.correct_patient(changed, dialog.reason.text().strip())
+        self.refresh_patients()
+        self._show_current_patient()
+
+    def register_pump_for_open_patient(self) -> None:
+        if self.current_patient_id is None:
+            return
+        dialog = PumpDialog(self, today=self.clinic.today(self.now()))
+        pump = dialog.ask()
+        if pump is None:
+            return
+        self._register(pump, self.current_patient_id)
+
+    def _register(self, pump: Any, patient_id: int) -> bool:
+        try:
+            self.clinic.register_pump(pump, patient_id)
+        except StoreError as exc:
+            self.prompts.error("Pump not registered", str(exc))
+            return False
+        self.refresh_patients()
+        self._show_current_patient()
+        return True
+
+    # ------------------------------------------------------------------ link
+
+    def refresh_ports(self) -> None:
+        try:
+            found = self.discover_ports()
+        except Exception as exc:  # discovery must never take the window down
+            log.warning("Port discovery failed: %s", exc)
+            found = []
+        ports = [*self.extra_ports, *found]
+        self.device_bar.set_ports(ports, preferred_url=self.settings.value("link/last_good_port"))
+
+    def _update_link_state(self, text: str | None = None) -> None:
+        busy = self.link.busy
+        connected = self.connected_identity is not None
+        if text is None:
+            if connected:
+                ident = self.connected_identity
+                text = f"Connected: {ident.model} serial {ident.serial}"
+            else:
+                text = "Not connected"
+            if self.last_interrogation is not None:
+                text += f" - last interrogation {self.last_interrogation.astimezone(self.clinic.tz):%H:%M:%S}"
+        self.device_bar.set_state(connected=connected, busy=busy, text=text)
+        self.interrogate_action.setEnabled(connected and not busy)
+        self.cancel_action.setEnabled(busy)
+        self.progress.setVisible(busy)
+
+    def _on_progress(self, step: str, done: int, total: int) -> None:
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
+        self.statusBar().showMessage(step)
+
+    def connect_port(self, url: str) -> None:
+        self._update_link_state(f"Connecting to {url}...")
+
+        def ok(identity: Any) -> None:
+            self.connected_identity = identity
+            self.settings.setValue("link/last_good_port", url)
+            self._update_link_state()
+            self.statusBar().showMessage(f"Connected to pump {identity.serial}.", 6000)
+
+        def failed(error: BaseException) -> None:
+            self.connected_identity = None
+            self._update_link_state()
+            self._link_error("Could not connect", error)
+
+        self.link.submit("connect", lambda ctx: pump_jobs.connect(ctx, url), ok, failed)
+
+    def disconnect_port(self) -> None:
+        def done(_result: object) -> None:
+            self.connected_identity = None
+            self._update_link_state()
+
+        self.link.submit("disconnect", pump_jobs.disconnect, done, lambda _e: done(None))
+
+    def cancel(self) -> None:
+        if self.link.busy:
+            self.link.cancel_all()
+            self.statusBar().showMessage("Cancelling... the pump keeps its current program.", 6000)
+
+    def interrogate(self) -> None:
+        """Read the pump on the link thread; save on return (see :meth:`_save_interrogation`)."""
+        if self.connected_identity is None or self.link.busy:
+            return
+        last_index = self._last_event_index()
+        self.link.submit(
+            "interrogate",
+            lambda ctx: pump_jobs.interrogate(ctx, since_index=last_index),
+            self._save_interrogation,
+            lambda error: self._link_error("Interrogation failed", error),
+        )
+
+    def _last_event_index(self) -> int:
+        serial = getattr(self.connected_identity, "serial", None)
+        return self.clinic.store.last_event_index(serial) + 1 if serial else 0
+
+    def _save_interrogation(self, result: pump_jobs.InterrogationResult, *, ask_unknown: bool = True) -> SavedInterrogation | None:
+        self.last_interrogation = self.now()
+        serial = result.reading.pump_serial
+        try:
+            saved = self.clinic.save_interrogation(result.reading, result.events, self.current_patient_id)
+        except WrongPatient as exc:
+            self._update_link_state()
+            self.prompts.critical(
+                "Wrong patient - nothing saved",
+                wrong_patient_message(exc.open_patient.display_name, exc.owner.display_name, serial),
+            )
+            return None
+        except UnknownPump:
+            self._update_link_state()
+            if ask_unknown and self.register_unknown_pump(result):
+                return self._save_interrogation(result, ask_unknown=False)
+            self.statusBar().showMessage("Pump not registered: the interrogation was not saved.", 8000)
+            return None
+        except StoreError as exc:
+            self.prompts.error("Interrogation not saved", str(exc))
+            return None
+        self.current_patient_id = saved.patient.id
+        self.refresh_patients()
+        self._show_current_patient()
+        self._update_link_state()
+        self.statusBar().showMessage(
+            f"Interrogation saved for {saved.patient.display_name}: {saved.new_events} new pump events.", 8000
+        )
+        return saved
+
+    def register_unknown_pump(self, result: pump_jobs.InterrogationResult,
+                              choose: UnknownPumpDialog | None = None,
+                              new_patient_dialog: PatientDialog | None = None,
+                              pump_dialog: PumpDialog | None = None) -> bool:
+        ident = result.identity
+        open_patient = self.clinic.patient(self.current_patient_id) if self.current_patient_id else None
+        choose = choose or UnknownPumpDialog(ident.serial, ident.model, self.clinic.all_patients(), open_patient, self)
+        answer = choose.ask()
+        if answer is None:
+            return False
+        kind, patient_id = answer
+        if kind == "new":
+            patient_id = self.new_patient(new_patient_dialog)
+            if patient_id is None:
+                return False
+        assert patient_id is not None
+        pump_dialog = pump_dialog or PumpDialog(
+            self, serial=ident.serial, capacity_ml=result.capacity_ml, model=ident.model,
+            today=self.clinic.today(self.now()), lock_serial=True,
+        )
+        pump = pump_dialog.ask()
+        if pump is None:
+            return False
+        self.current_patient_id = patient_id
+        return self._register(pump, patient_id)
+
+    def set_pump_clock(self) -> None:
+        if self.connected_identity is None:
+            self.prompts.error("Not connected", "Connect to the pump before setting its clock.")
+            return
+        if not self.prompts.confirm(
+            "Set pump clock",
+            "Set the pump's clock to this computer's time? Flex steps will then run at the local "
+            "times shown in the program. This is recorded.",
+        ):
+            return
+        self.link.submit(
+            "set clock", pump_jobs.set_clock,
+            lambda change: self._clock_set(change),
+            lambda error: self._link_error("Pump clock not set", error),
+        )
+
+    def _clock_set(self, change: dict[str, str]) -> None:
+        self.clinic.record_action("pump_clock_set", change)
+        self.statusBar().showMessage("Pump clock set. Interrogate again to confirm.", 8000)
+        QTimer.singleShot(0, self.interrogate)
+
+    def _link_error(self, title: str, error: BaseException) -> None:
+        message = pump_jobs.plain_message(error)
+        self._update_link_state()
+        if pump_jobs.is_disconnect(error):
+            self.connected_identity = None
+            self._update_link_state()
+        self.statusBar().showMessage(f"{title}: {message}", 10000)
+        self.prompts.error(title, message)
+
+    def show_diagnostics(self) -> None:
+        DiagnosticsDialog(self.link, self).exec()
+
+    # ------------------------------------------------------------------ misc
+
+    def backup_database(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Back up database", "itbconsole-backup.sqlite", "SQLite (*.sqlite)")
+        if not path:
+            return
+        try:
+            self.clinic.store.backup(path, force=True)
+        except (StoreError, OSError) as exc:
+            self.prompts.error("Backup failed", str(exc))
+            return
+        self.statusBar().showMessage(f"Backup written to {path}", 8000)
+
+    def about(self) -> None:
+        show_about(self, str(self.clinic.store.path or ":memory:"), str(self.log_path))

@@ -1,0 +1,224 @@
+"""The Overview tab: the pump at a glance. Formats a :class:`PumpOverview`; computes nothing."""
+
+from __future__ import annotations
+
+from datetime import datetime, tzinfo
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from itbconsole.alarms import Severity
+from itbconsole.services.overview import PumpOverview, Urgency
+from itbconsole.units import UL_PER_ML
+
+URGENCY_STYLE = {
+    Urgency.OK: ("ok", "On track"),
+    Urgency.SOON: ("soon", "Refill soon"),
+    Urgency.URGENT: ("urgent", "Refill now"),
+    Urgency.STOPPED: ("stopped", "Not delivering"),
+}
+
+
+def _ml(ul: int | float) -> str:
+    return f"{ul / UL_PER_ML:.2f} mL"
+
+
+def fmt_local(moment: datetime | None, tz: tzinfo, with_time: bool = True) -> str:
+    if moment is None:
+        return "-"
+    local = moment.astimezone(tz)
+    return local.strftime("%a %d %b %Y %H:%M") if with_time else local.strftime("%a %d %b %Y")
+
+
+class Card(QFrame):
+    """A titled panel."""
+
+    def __init__(self, title: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("card")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 10, 12, 10)
+        heading = QLabel(title)
+        heading.setObjectName("cardTitle")
+        layout.addWidget(heading)
+        self.body = QVBoxLayout()
+        self.body.setSpacing(4)
+        layout.addLayout(self.body)
+        layout.addStretch(1)
+
+    def add_label(self, name: str, accessible: str) -> QLabel:
+        label = QLabel()
+        label.setObjectName(name)
+        label.setWordWrap(True)
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        label.setAccessibleName(accessible)
+        self.body.addWidget(label)
+        return label
+
+
+class OverviewTab(QWidget):
+    """Reservoir, alarm and refill dates, battery, program, alarms, pump clock."""
+
+    set_clock_requested = Signal()
+
+    def __init__(self, tz: tzinfo, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.tz = tz
+        self.empty = QLabel(
+            "No interrogation recorded for this pump yet.\n"
+            "Place the programmer head over the pump and press Interrogate (Ctrl+I)."
+        )
+        self.empty.setObjectName("emptyMessage")
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+
+        self.reservoir_card = Card("Reservoir")
+        self.reservoir_value = self.reservoir_card.add_label("bigValue", "Reservoir volume")
+        self.reservoir_bar = QProgressBar()
+        self.reservoir_bar.setTextVisible(False)
+        self.reservoir_bar.setAccessibleName("Reservoir fill level")
+        self.reservoir_card.body.addWidget(self.reservoir_bar)
+        self.reservoir_detail = self.reservoir_card.add_label("detail", "Reservoir details")
+
+        self.alarm_card = Card("Low-reservoir alarm and next refill")
+        self.urgency_badge = self.alarm_card.add_label("badge", "Refill urgency")
+        self.alarm_value = self.alarm_card.add_label("bigValue", "Alarm date")
+        self.refill_value = self.alarm_card.add_label("value", "Recommended refill date")
+        self.derivation = self.alarm_card.add_label("detail", "How the alarm date was derived")
+
+        self.battery_card = Card("Battery")
+        self.battery_value = self.battery_card.add_label("value", "Battery state")
+        self.battery_detail = self.battery_card.add_label("detail", "Battery details")
+
+        self.program_card = Card("Current program")
+        self.program_value = self.program_card.add_label("value", "Current program")
+        self.program_detail = self.program_card.add_label("detail", "Program details")
+
+        self.alarms_card = Card("Active alarms")
+        self.alarms_value = self.alarms_card.add_label("value", "Active alarms")
+
+        self.clock_card = Card("Pump clock")
+        self.clock_value = self.clock_card.add_label("value", "Pump clock")
+        self.clock_button = QPushButton("Set pump clock to this computer's time...")
+        self.clock_button.setAccessibleName("Set pump clock")
+        self.clock_button.clicked.connect(self.set_clock_requested)
+        self.clock_card.body.addWidget(self.clock_button)
+
+        grid = QGridLayout()
+        grid.setSpacing(10)
+        grid.addWidget(self.reservoir_card, 0, 0)
+        grid.addWidget(self.alarm_card, 0, 1)
+        grid.addWidget(self.program_card, 1, 0)
+        grid.addWidget(self.battery_card, 1, 1)
+        grid.addWidget(self.alarms_card, 2, 0)
+        grid.addWidget(self.clock_card, 2, 1)
+        grid.setColumnStretch(0, 1)
+        grid.setColumnStretch(1, 1)
+        self.content = QWidget()
+        self.content.setLayout(grid)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(self.content)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.empty)
+        layout.addWidget(scroll)
+        self._scroll = scroll
+        for card in (self.reservoir_card, self.alarm_card, self.battery_card, self.program_card):
+            card.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
+        self.show_overview(None)
+
+    def show_overview(self, ov: PumpOverview | None) -> None:
+        self.empty.setVisible(ov is None)
+        self._scroll.setVisible(ov is not None)
+        if ov is None:
+            return
+        self.reservoir_value.setText(f"{_ml(ov.reservoir_ul)} of {_ml(ov.capacity_ul)}")
+        self.reservoir_bar.setRange(0, ov.capacity_ul)
+        self.reservoir_bar.setValue(max(0, min(ov.reservoir_ul, ov.capacity_ul)))
+        self.reservoir_detail.setText(
+            f"Pump's estimate at {fmt_local(ov.reading.at, self.tz)}. "
+            f"Low-reservoir alarm at {_ml(ov.alarm_volume_ul)}."
+        )
+        key, text = URGENCY_STYLE[ov.urgency]
+        self.urgency_badge.setText(text)
+        self.urgency_badge.setProperty("urgency", key)
+        self.urgency_badge.style().unpolish(self.urgency_badge)
+        self.urgency_badge.style().polish(self.urgency_badge)
+        if ov.alarm_at is None:
+            self.alarm_value.setText("No alarm date: the pump is not delivering")
+            self.refill_value.setText("")
+        else:
+            days = float(ov.days_to_alarm or 0)
+            when = f"in {days:.0f} days" if days >= 0 else f"{-days:.0f} days ago"
+            self.alarm_value.setText(f"{fmt_local(ov.alarm_at, self.tz, with_time=False)} ({when})")
+            self.refill_value.setText(
+                f"Refill by {ov.refill_by:%a %d %b %Y} ({ov.refill_by_reason})" if ov.refill_by else ""
+            )
+        self.derivation.setText(ov.derivation)
+
+        volts = ov.battery_mv / 1000
+        if ov.eos:
+            state = "End of Service: the pump has stopped"
+        elif ov.eri:
+            state = "Elective Replacement Indicator (ERI)"
+        else:
+            state = "OK"
+        self.battery_value.setText(f"{state} - {volts:.2f} V")
+        if ov.eri and ov.eos_projected is not None:
+            self.battery_detail.setText(
+                f"ERI since {fmt_local(ov.eri_since, self.tz, False)}; End of Service projected "
+                f"{fmt_local(ov.eos_projected, self.tz, False)} (90 days after ERI). Plan replacement."
+            )
+        elif ov.eri:
+            self.battery_detail.setText("End of Service comes about 90 days after ERI. Plan replacement.")
+        else:
+            implant = f"Implanted {ov.pump.implant_date:%d %b %Y}. " if ov.pump.implant_date else ""
+            self.battery_detail.setText(implant + "Battery life is typically 5 to 7 years.")
+
+        p = ov.program
+        self.program_value.setText(
+            f"{p.drug_label}\n{p.mode_text}: {float(p.daily_dose_mcg):.1f} mcg per 24 h"
+        )
+        lines = []
+        for start, end, rate in p.steps:
+            lines.append(f"{start}-{end}  {float(rate):.2f} mcg/h")
+        lines.append(f"Patient bolus: {p.patient_bolus_text}")
+        if p.max_daily_dose_mcg != p.daily_dose_mcg:
+            lines.append(f"Maximum with every allowed bolus: {float(p.max_daily_dose_mcg):.1f} mcg per 24 h")
+        self.program_detail.setText("\n".join(lines))
+
+        if not ov.alarms:
+            self.alarms_value.setText("None")
+        else:
+            parts = []
+            for a in ov.alarms:
+                colour = "#b00020" if a.severity is Severity.URGENT else "#8a5a00"
+                parts.append(
+                    f"<p><b style='color:{colour}'>{a.title}</b><br>{a.meaning}<br><i>What to do:</i> {a.action}</p>"
+                )
+            self.alarms_value.setText("".join(parts))
+
+        offset = ov.clock_offset_s
+        ahead = "ahead of" if offset >= 0 else "behind"
+        text = (
+            f"Pump clock {fmt_local(ov.reading.pump_clock, self.tz)}; "
+            f"{abs(offset):.0f} s {ahead} this computer at interrogation."
+        )
+        if ov.clock_warning:
+            text = "⚠ " + text + " The pump clock has drifted; flex steps run at the wrong times."
+        self.clock_value.setText(text)
+        self.clock_value.setProperty("warning", ov.clock_warning)
+        self.clock_button.setVisible(ov.clock_warning)

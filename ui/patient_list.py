@@ -1,0 +1,190 @@
+"""Patient list: search and the columns that matter at a glance."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from itbconsole.store.queries import PatientOverview
+
+COLUMNS = ("Patient", "Hospital no.", "Pump", "Days to alarm", "Refill by", "Battery")
+URGENT_BG = QColor("#f8d7da")
+SOON_BG = QColor("#fff3cd")
+
+ModelIndex = QModelIndex | QPersistentModelIndex
+
+
+class PatientTableModel(QAbstractTableModel):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.rows: list[PatientOverview] = []
+
+    def set_rows(self, rows: Sequence[PatientOverview]) -> None:
+        self.beginResetModel()
+        self.rows = list(rows)
+        self.endResetModel()
+
+    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        row = self.rows[index.row()]
+        col = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._text(row, col)
+        if role == Qt.ItemDataRole.UserRole:  # sort key
+            return self._sort_key(row, col)
+        if role == Qt.ItemDataRole.BackgroundRole and col == 3 and row.days_to_alarm is not None:
+            if row.days_to_alarm <= 7:
+                return QBrush(URGENT_BG)
+            if row.days_to_alarm <= 30:
+                return QBrush(SOON_BG)
+        if role == Qt.ItemDataRole.BackgroundRole and col == 5 and (row.eri or row.eos):
+            return QBrush(URGENT_BG)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            p = row.patient
+            return f"{p.display_name}\nBorn {p.date_of_birth:%d %b %Y}\nNHS {p.nhs_number or '-'}"
+        return None
+
+    @staticmethod
+    def _text(row: PatientOverview, col: int) -> str:
+        p = row.patient
+        if col == 0:
+            return p.display_name
+        if col == 1:
+            return p.hospital_number
+        if col == 2:
+            return row.pump_serial or "no pump"
+        if col == 3:
+            if row.days_to_alarm is None:
+                return "-" if row.last_reading_at is None else "not delivering"
+            return f"{row.days_to_alarm} d" if row.days_to_alarm >= 0 else f"passed {-row.days_to_alarm} d ago"
+        if col == 4:
+            return row.refill_by.strftime("%d %b %Y") if row.refill_by else "-"
+        if col == 5:
+            return "End of Service" if row.eos else "ERI" if row.eri else ("OK" if row.battery_mv else "-")
+        return ""
+
+    @staticmethod
+    def _sort_key(row: PatientOverview, col: int) -> Any:
+        if col == 3:
+            return row.days_to_alarm if row.days_to_alarm is not None else 10**9
+        if col == 4:
+            return (row.refill_by or date.max).toordinal()
+        if col == 5:
+            return 0 if row.eos else 1 if row.eri else 2
+        return PatientTableModel._text(row, col).casefold()
+
+    def patient_id_at(self, row: int) -> int | None:
+        return self.rows[row].patient.id if 0 <= row < len(self.rows) else None
+
+
+class PatientListPanel(QWidget):
+    """Search box, table, New patient button. Emits the chosen patient's id."""
+
+    patient_selected = Signal(int)
+    search_changed = Signal(str)
+    new_patient_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search name, hospital or NHS number, pump serial  (Ctrl+F)")
+        self.search.setAccessibleName("Search patients")
+        self.search.setClearButtonEnabled(True)
+        self.model = PatientTableModel(self)
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setSortRole(Qt.ItemDataRole.UserRole)
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setAccessibleName("Patients")
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(3, Qt.SortOrder.AscendingOrder)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setAlternatingRowColors(True)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for col in range(1, len(COLUMNS)):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        self.count_label = QLabel()
+        self.count_label.setObjectName("detail")
+        self.new_button = QPushButton("&New patient...")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.search)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.count_label)
+        layout.addWidget(self.new_button)
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(150)
+        self._debounce.timeout.connect(lambda: self.search_changed.emit(self.search.text()))
+        self.search.textChanged.connect(lambda _t: self._debounce.start())
+        self.search.returnPressed.connect(self._select_first)
+        self.table.selectionModel().currentRowChanged.connect(self._on_current_changed)
+        self.new_button.clicked.connect(self.new_patient_requested)
+
+    def set_rows(self, rows: Sequence[PatientOverview], keep_id: int | None = None) -> None:
+        self.model.set_rows(rows)
+        n = len(rows)
+        self.count_label.setText(f"{n} patient{'s' if n != 1 else ''}")
+        if keep_id is not None:
+            self.select_patient(keep_id)
+
+    def select_patient(self, patient_id: int) -> bool:
+        for r in range(self.model.rowCount()):
+            if self.model.patient_id_at(r) == patient_id:
+                proxy_index = self.proxy.mapFromSource(self.model.index(r, 0))
+                self.table.selectRow(proxy_index.row())
+                self.table.scrollTo(proxy_index)
+                return True
+        return False
+
+    def _select_first(self) -> None:
+        if self.proxy.rowCount() > 0:
+            self.table.selectRow(0)
+            self.table.setFocus()
+
+    def _on_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if not current.isValid():
+            return
+        source = self.proxy.mapToSource(current)
+        pid = self.model.patient_id_at(source.row())
+        if pid is not None:
+            self.patient_selected.emit(pid)

@@ -1,0 +1,111 @@
+"""Patient view: who, which pump, and tabs (Overview first)."""
+
+from __future__ import annotations
+
+from datetime import date, tzinfo
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from itbconsole.model import Patient, Pump
+from itbconsole.services.overview import PumpOverview
+from ui.overview import OverviewTab
+
+
+def format_nhs(number: str | None) -> str:
+    if not number:
+        return "-"
+    return f"{number[:3]} {number[3:6]} {number[6:]}"
+
+
+class PatientHeader(QFrame):
+    edit_requested = Signal()
+    register_pump_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("patientHeader")
+        self.name = QLabel()
+        self.name.setObjectName("patientName")
+        self.name.setAccessibleName("Patient name")
+        self.details = QLabel()
+        self.details.setAccessibleName("Patient details")
+        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.pump = QLabel()
+        self.pump.setAccessibleName("Pump")
+        self.pump.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.edit_button = QPushButton("&Edit patient...")
+        self.register_button = QPushButton("&Register pump...")
+        left = QVBoxLayout()
+        left.setSpacing(2)
+        left.addWidget(self.name)
+        left.addWidget(self.details)
+        left.addWidget(self.pump)
+        buttons = QVBoxLayout()
+        buttons.addWidget(self.edit_button)
+        buttons.addWidget(self.register_button)
+        buttons.addStretch(1)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(12, 8, 12, 8)
+        layout.addLayout(left, 1)
+        layout.addLayout(buttons)
+        self.edit_button.clicked.connect(self.edit_requested)
+        self.register_button.clicked.connect(self.register_pump_requested)
+
+    def show_patient(self, patient: Patient, pump: Pump | None, today: date) -> None:
+        self.name.setText(patient.display_name)
+        self.details.setText(
+            f"Born {patient.date_of_birth:%d %b %Y} ({patient.age_on(today)} y)   ·   "
+            f"Hospital no. {patient.hospital_number}   ·   NHS {format_nhs(patient.nhs_number)}   ·   "
+            f"{patient.origin.value.capitalize()} origin"
+        )
+        if pump is None:
+            self.pump.setText("No pump registered")
+        else:
+            self.pump.setText(
+                f"Pump {pump.model}, serial {pump.serial}, {pump.reservoir_capacity_ul / 1000:.0f} mL reservoir"
+                + (f", implanted {pump.implant_date:%d %b %Y}" if pump.implant_date else "")
+            )
+        self.register_button.setText("Change &pump..." if pump else "&Register pump...")
+
+
+class PatientView(QWidget):
+    """Header plus tabs. Shown empty with a hint until a patient is chosen."""
+
+    def __init__(self, tz: tzinfo, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.header = PatientHeader()
+        self.tabs = QTabWidget()
+        self.tabs.setAccessibleName("Patient tabs")
+        self.overview = OverviewTab(tz)
+        self.tabs.addTab(self.overview, "&Overview")
+        self.placeholder = QLabel("Choose a patient from the list, or interrogate a pump to find its patient.")
+        self.placeholder.setObjectName("emptyMessage")
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.placeholder)
+        layout.addWidget(self.header)
+        layout.addWidget(self.tabs, 1)
+        self.patient: Patient | None = None
+        self.pump: Pump | None = None
+        self.show_patient(None, None, None, date.today())
+
+    def show_patient(self, patient: Patient | None, pump: Pump | None, overview: PumpOverview | None, today: date) -> None:
+        self.patient = patient
+        self.pump = pump
+        has = patient is not None
+        self.placeholder.setVisible(not has)
+        self.header.setVisible(has)
+        self.tabs.setVisible(has)
+        if patient is not None:
+            self.header.show_patient(patient, pump, today)
+            self.overview.show_overview(overview)

@@ -1,0 +1,115 @@
+"""Jobs the link worker runs: connect, interrogate, set clock, diagnostics, disconnect.
+
+Each job takes a :class:`~ui.link_worker.JobContext` and runs on the link thread; it keeps
+the open pump client in ``ctx.state["client"]`` between jobs. They return domain objects
+(never widgets) and raise the driver's typed errors, which :func:`plain_message` turns into
+words for the user.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from drivers import link as link_errors
+from drivers.pump_client import Interrogation, PumpClient
+from itbconsole.model import PumpEvent, Reading
+from ui.device_bar import PortChoice
+from ui.link_worker import JobCancelled, JobContext
+
+
+@dataclass(frozen=True)
+class InterrogationResult:
+    """One interrogation, ready for the clinic service to save."""
+
+    identity: Any
+    reading: Reading
+    events: tuple[PumpEvent, ...]
+    capacity_ml: int
+
+
+def discover_ports() -> list[PortChoice]:
+    """Serial ports on this computer that could be a programmer (no handshake here: that
+    would open every port; the probe runs on Connect)."""
+    from drivers.ports import list_programmer_ports
+
+    return [PortChoice(p.url, p.label, p.detail) for p in list_programmer_ports()]
+
+
+def _client(ctx: JobContext) -> PumpClient:
+    client = ctx.state.get("client")
+    if client is None:
+        raise link_errors.PortUnavailable("No pump programmer is connected. Choose a port and press Connect.")
+    assert isinstance(client, PumpClient)
+    client.link.cancel_event = ctx.cancel
+    return client
+
+
+def connect(ctx: JobContext, url: str) -> Any:
+    """Open the port and identify the pump (the handshake)."""
+    old = ctx.state.pop("client", None)
+    if old is not None:
+        old.close()
+    ctx.progress("Opening port", 0, 2)
+    client = PumpClient.open(url, cancel=ctx.cancel)
+    try:
+        ctx.progress("Identifying pump", 1, 2)
+        identity = client.identify()
+    except BaseException:
+        client.close()
+        raise
+    ctx.state["client"] = client
+    ctx.state["identity"] = identity
+    ctx.progress("Connected", 2, 2)
+    return identity
+
+
+def disconnect(ctx: JobContext) -> None:
+    client = ctx.state.pop("client", None)
+    ctx.state.pop("identity", None)
+    if client is not None:
+        client.close()
+
+
+def interrogate(ctx: JobContext, since_index: int) -> InterrogationResult:
+    """Identity, status, program, clock, then the pump events not yet stored."""
+    client = _client(ctx)
+    interrogation: Interrogation = client.interrogate(progress=ctx.progress)
+    events = client.read_events(since_index, progress=ctx.progress)
+    reading = interrogation.to_reading(datetime.now(timezone.utc))
+    return InterrogationResult(
+        identity=interrogation.identity,
+        reading=reading,
+        events=tuple(events),
+        capacity_ml=interrogation.identity.reservoir_capacity_ul // 1000,
+    )
+
+
+def set_clock(ctx: JobContext) -> dict[str, str]:
+    client = _client(ctx)
+    before = client.read_clock()
+    now = datetime.now(timezone.utc)
+    client.set_clock(now)
+    return {"pump_clock_before": before.isoformat(), "set_to": now.isoformat()}
+
+
+def diagnostics(ctx: JobContext) -> dict[str, Any]:
+    client = ctx.state.get("client")
+    if client is None:
+        return {}
+    counters: dict[str, Any] = dict(client.link.counters.as_dict())
+    return counters
+
+
+def plain_message(error: BaseException) -> str:
+    """What to tell the user. Driver errors already speak plainly; anything else is wrapped."""
+    if isinstance(error, link_errors.Cancelled | JobCancelled):
+        return "Cancelled. The pump carries on with its current program; nothing was saved."
+    if isinstance(error, link_errors.LinkError):
+        return str(error)
+    return f"Unexpected problem: {error}. The details are in the log file."
+
+
+def is_disconnect(error: BaseException) -> bool:
+    return isinstance(error, link_errors.PortUnavailable)

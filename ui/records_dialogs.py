@@ -1,0 +1,337 @@
+"""Dialogs that create or change records: patient, pump registration, unknown pump.
+
+Every field is validated where it is typed; a bad value gets a message next to it and the
+dialog does not close, so nothing invalid reaches the store. Each dialog has ``ask()`` (modal)
+and ``accept_if_valid()`` (what OK does), so tests can drive them without a modal loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
+
+from PySide6.QtCore import QDate
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QDateEdit,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QRadioButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from itbconsole.model import ModelError, Origin, Patient, Pump, nhs_number_is_valid
+from itbconsole.units import QuantityError, ml_to_ul, parse_decimal
+
+PUMP_MODELS = (
+    ("SynchroMed II 8637-20", 20),
+    ("SynchroMed II 8637-40", 40),
+    ("Prometra II", 20),
+    ("MedStream", 20),
+    ("Simulated pump 20 mL", 20),
+    ("Simulated pump 40 mL", 40),
+)
+
+
+def _error_label() -> QLabel:
+    label = QLabel("")
+    label.setObjectName("fieldError")
+    label.setWordWrap(True)
+    label.setVisible(False)
+    return label
+
+
+class _ValidatingDialog(QDialog):
+    def __init__(self, title: str, parent: QWidget | None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self.form = QFormLayout()
+        self.errors: dict[str, QLabel] = {}
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.accepted.connect(self.accept_if_valid)
+        self.buttons.rejected.connect(self.reject)
+        self.general_error = _error_label()
+        layout = QVBoxLayout(self)
+        layout.addLayout(self.form)
+        layout.addWidget(self.general_error)
+        layout.addWidget(self.buttons)
+
+    def add_row(self, key: str, label: str, widget: QWidget) -> None:
+        widget.setAccessibleName(label.replace("&", ""))
+        error = _error_label()
+        self.errors[key] = error
+        box = QVBoxLayout()
+        box.setSpacing(1)
+        box.addWidget(widget)
+        box.addWidget(error)
+        container = QWidget()
+        container.setLayout(box)
+        box.setContentsMargins(0, 0, 0, 0)
+        self.form.addRow(label, container)
+
+    def set_error(self, key: str, message: str) -> None:
+        label = self.errors.get(key, self.general_error)
+        label.setText(message)
+        label.setVisible(bool(message))
+
+    def clear_errors(self) -> None:
+        for label in [*self.errors.values(), self.general_error]:
+            label.setText("")
+            label.setVisible(False)
+
+    def accept_if_valid(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+def _qdate(d: date) -> QDate:
+    return QDate(d.year, d.month, d.day)
+
+
+def _pydate(q: QDate) -> date:
+    return date(q.year(), q.month(), q.day())
+
+
+class PatientDialog(_ValidatingDialog):
+    """Create a patient, or correct one (the store keeps the earlier version)."""
+
+    def __init__(self, parent: QWidget | None = None, patient: Patient | None = None, today: date | None = None) -> None:
+        super().__init__("Edit patient" if patient else "New patient", parent)
+        self.today = today or date.today()
+        self.original = patient
+        self.family = QLineEdit(patient.family_name if patient else "")
+        self.given = QLineEdit(patient.given_name if patient else "")
+        self.dob = QDateEdit()
+        self.dob.setDisplayFormat("dd/MM/yyyy")
+        self.dob.setCalendarPopup(True)
+        self.dob.setMaximumDate(_qdate(self.today))
+        self.dob.setMinimumDate(QDate(1900, 1, 1))
+        self.dob.setDate(_qdate(patient.date_of_birth) if patient else QDate(1980, 1, 1))
+        self.hospital = QLineEdit(patient.hospital_number if patient else "")
+        self.nhs = QLineEdit(patient.nhs_number or "" if patient else "")
+        self.nhs.setPlaceholderText("optional, 10 digits")
+        self.origin = QComboBox()
+        self.origin.addItem("Spinal", Origin.SPINAL.value)
+        self.origin.addItem("Cerebral", Origin.CEREBRAL.value)
+        if patient:
+            self.origin.setCurrentIndex(self.origin.findData(patient.origin.value))
+        self.reason = QLineEdit()
+        self.reason.setPlaceholderText("why this record is being corrected")
+        self.add_row("family", "&Family name", self.family)
+        self.add_row("given", "&Given name", self.given)
+        self.add_row("dob", "&Date of birth", self.dob)
+        self.add_row("hospital", "&Hospital number", self.hospital)
+        self.add_row("nhs", "&NHS number", self.nhs)
+        self.add_row("origin", "&Origin of spasticity", self.origin)
+        if patient:
+            self.add_row("reason", "&Reason for change", self.reason)
+        self.setMinimumWidth(440)
+
+    def patient(self) -> Patient | None:
+        """The patient as typed, or None after showing what is wrong next to each field."""
+        self.clear_errors()
+        ok = True
+        if not self.family.text().strip():
+            self.set_error("family", "Enter the family name.")
+            ok = False
+        if not self.hospital.text().strip():
+            self.set_error("hospital", "Enter the hospital number.")
+            ok = False
+        dob = _pydate(self.dob.date())
+        if dob > self.today:
+            self.set_error("dob", "The date of birth cannot be in the future.")
+            ok = False
+        nhs_text = self.nhs.text().replace(" ", "").replace("-", "")
+        if nhs_text and not nhs_number_is_valid(nhs_text):
+            self.set_error("nhs", "This is not a valid NHS number (10 digits with a correct check digit).")
+            ok = False
+        if self.original is not None and not self.reason.text().strip():
+            self.set_error("reason", "Say why the record is being changed; the earlier version is kept.")
+            ok = False
+        if not ok:
+            return None
+        try:
+            return Patient(
+                family_name=" ".join(self.family.text().split()),
+                given_name=" ".join(self.given.text().split()),
+                date_of_birth=dob,
+                hospital_number=self.hospital.text().strip().upper(),
+                origin=Origin(self.origin.currentData()),
+                nhs_number=nhs_text or None,
+                id=self.original.id if self.original else None,
+            )
+        except ModelError as exc:
+            self.set_error("general", str(exc))
+            return None
+
+    def accept_if_valid(self) -> None:
+        if self.patient() is not None:
+            self.accept()
+
+    def ask(self) -> Patient | None:
+        return self.patient() if self.exec() == QDialog.DialogCode.Accepted else None
+
+
+class PumpDialog(_ValidatingDialog):
+    """Register a pump: model, serial, capacity, alarm volume, implant date, catheter."""
+
+    def __init__(self, parent: QWidget | None = None, serial: str = "", capacity_ml: int | None = None,
+                 model: str = "", today: date | None = None, lock_serial: bool = False) -> None:
+        super().__init__("Register pump", parent)
+        self.today = today or date.today()
+        self.model_combo = QComboBox()
+        self.model_combo.setEditable(True)
+        for name, cap in PUMP_MODELS:
+            self.model_combo.addItem(name, cap)
+        if model:
+            index = self.model_combo.findText(model)
+            if index < 0:
+                self.model_combo.addItem(model, capacity_ml or 20)
+                index = self.model_combo.count() - 1
+            self.model_combo.setCurrentIndex(index)
+        self.serial = QLineEdit(serial)
+        self.serial.setReadOnly(lock_serial)
+        self.capacity = QComboBox()
+        self.capacity.addItem("20 mL", 20)
+        self.capacity.addItem("40 mL", 40)
+        self.capacity.setCurrentIndex(1 if (capacity_ml or self.model_combo.currentData()) == 40 else 0)
+        self.alarm = QLineEdit("2.0")
+        self.implant = QDateEdit()
+        self.implant.setDisplayFormat("dd/MM/yyyy")
+        self.implant.setCalendarPopup(True)
+        self.implant.setMaximumDate(_qdate(self.today))
+        self.implant.setDate(_qdate(self.today))
+        self.pump_dead = QLineEdit("0.24")
+        self.catheter_length = QLineEdit("50")
+        self.catheter_per_cm = QLineEdit("2.2")
+        for edit, unit in ((self.alarm, "mL"), (self.pump_dead, "mL"), (self.catheter_length, "cm"), (self.catheter_per_cm, "µL/cm")):
+            edit.setPlaceholderText(unit)
+        self.add_row("model", "Pump &model", self.model_combo)
+        self.add_row("serial", "&Serial number", self.serial)
+        self.add_row("capacity", "Reservoir &capacity", self.capacity)
+        self.add_row("alarm", "Low-reservoir &alarm volume (mL)", self.alarm)
+        self.add_row("implant", "&Implant date", self.implant)
+        self.add_row("pump_dead", "Pump internal &dead volume (mL)", self.pump_dead)
+        self.add_row("catheter_length", "Catheter &length (cm)", self.catheter_length)
+        self.add_row("catheter_per_cm", "Catheter volume per cm (µL/cm)", self.catheter_per_cm)
+        self.model_combo.currentIndexChanged.connect(self._model_changed)
+        self.setMinimumWidth(460)
+
+    def _model_changed(self, _index: int) -> None:
+        cap = self.model_combo.currentData()
+        if cap in (20, 40):
+            self.capacity.setCurrentIndex(1 if cap == 40 else 0)
+
+    def _decimal(self, key: str, edit: QLineEdit, label: str, lo: Decimal, hi: Decimal) -> Decimal | None:
+        try:
+            value = parse_decimal(edit.text(), field=label)
+        except QuantityError as exc:
+            self.set_error(key, str(exc))
+            return None
+        if not lo <= value <= hi:
+            self.set_error(key, f"{label} must be between {lo} and {hi}.")
+            return None
+        return value
+
+    def pump(self) -> Pump | None:
+        self.clear_errors()
+        serial = self.serial.text().strip().upper()
+        if not serial:
+            self.set_error("serial", "Enter the pump's serial number (from the implant card or an interrogation).")
+        capacity_ml = int(self.capacity.currentData())
+        alarm = self._decimal("alarm", self.alarm, "Alarm volume", Decimal("0.5"), Decimal(capacity_ml) / 2)
+        dead = self._decimal("pump_dead", self.pump_dead, "Pump dead volume", Decimal(0), Decimal(2))
+        length = self._decimal("catheter_length", self.catheter_length, "Catheter length", Decimal(0), Decimal(150))
+        per_cm = self._decimal("catheter_per_cm", self.catheter_per_cm, "Catheter volume per cm", Decimal(0), Decimal(10))
+        if not serial or alarm is None or dead is None or length is None or per_cm is None:
+            return None
+        try:
+            return Pump(
+                serial=serial,
+                model=self.model_combo.currentText().strip(),
+                reservoir_capacity_ul=capacity_ml * 1000,
+                alarm_volume_ul=ml_to_ul(alarm),
+                implant_date=_pydate(self.implant.date()),
+                pump_dead_volume_ul=ml_to_ul(dead),
+                catheter_length_cm=length,
+                catheter_ul_per_cm=per_cm,
+            )
+        except (ModelError, QuantityError) as exc:
+            self.set_error("general", str(exc))
+            return None
+
+    def accept_if_valid(self) -> None:
+        if self.pump() is not None:
+            self.accept()
+
+    def ask(self) -> Pump | None:
+        return self.pump() if self.exec() == QDialog.DialogCode.Accepted else None
+
+
+class UnknownPumpDialog(QDialog):
+    """An interrogated pump belongs to nobody yet: register it to a new or an existing
+    patient. Confirmation is explicit; the default is to do nothing."""
+
+    def __init__(self, serial: str, model: str, patients: Sequence[Patient], open_patient: Patient | None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Pump not registered")
+        self.patients = list(patients)
+        intro = QLabel(
+            f"<b>Pump {model}, serial {serial}</b> is not registered to any patient.<br>"
+            "Register it before its readings are saved. Check the serial against the patient's implant card."
+        )
+        intro.setWordWrap(True)
+        self.existing_radio = QRadioButton("Register to an &existing patient:")
+        self.new_radio = QRadioButton("Register to a &new patient")
+        group = QButtonGroup(self)
+        group.addButton(self.existing_radio)
+        group.addButton(self.new_radio)
+        self.patient_combo = QComboBox()
+        self.patient_combo.setAccessibleName("Existing patient")
+        for p in self.patients:
+            self.patient_combo.addItem(f"{p.display_name} - {p.hospital_number} - born {p.date_of_birth:%d %b %Y}", p.id)
+        if open_patient is not None and open_patient.id is not None:
+            self.patient_combo.setCurrentIndex(max(self.patient_combo.findData(open_patient.id), 0))
+        self.existing_radio.setChecked(bool(self.patients))
+        self.new_radio.setChecked(not self.patients)
+        self.existing_radio.setEnabled(bool(self.patients))
+        self.patient_combo.setEnabled(bool(self.patients))
+        self.existing_radio.toggled.connect(self.patient_combo.setEnabled)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Continue...")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addWidget(self.existing_radio)
+        layout.addWidget(self.patient_combo)
+        layout.addWidget(self.new_radio)
+        layout.addWidget(buttons)
+        self.setMinimumWidth(480)
+
+    def choice(self) -> tuple[str, int | None]:
+        """("existing", patient_id) or ("new", None)."""
+        if self.existing_radio.isChecked():
+            return "existing", self.patient_combo.currentData()
+        return "new", None
+
+    def ask(self) -> tuple[str, int | None] | None:
+        return self.choice() if self.exec() == QDialog.DialogCode.Accepted else None
+
+
+def wrong_patient_message(open_name: str, owner_name: str, serial: str) -> str:
+    return (
+        f"The pump you interrogated (serial {serial}) belongs to {owner_name}, "
+        f"not to {open_name}, whose record is open.\n\n"
+        "Nothing has been saved. Check that the programmer head is over the right patient's pump, "
+        f"or open {owner_name}'s record."
+    )
+
+
+__all__ = ["PatientDialog", "PumpDialog", "UnknownPumpDialog", "wrong_patient_message"]
