@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -36,7 +36,6 @@ from itbconsole.model import (
     Refill,
     Role,
     User,
-    simple_continuous,
 )
 from itbconsole.store import Store
 
@@ -78,45 +77,243 @@ class DemoPatient:
 # Days since the last refill are chosen so the clinic shows every state: a patient whose
 # alarm is days away, one at ERI, one drifting into under-delivery, a child, flex programs.
 DEMO_PATIENTS: tuple[DemoPatient, ...] = (
-    DemoPatient("Okafor", "Grace", date(1971, 4, 12), "H100231", "9434765919", Origin.SPINAL,
-                "SIM0000001", "Simulated pump 40 mL", 40, 2000, "Lioresal Intrathecal", 420, 4.5, 120, 40,
-                titrations=(10, 10, 5), patient_bolus=True, simulated_scenario="healthy",
-                note="Healthy pump; matches the demo's simulated pump 'healthy'."),
-    DemoPatient("Brennan", "Thomas", date(1958, 9, 30), "H100388", "4010232137", Origin.SPINAL,
-                "SIM0000006", "Simulated pump 40 mL", 40, 2000, "Gablofen", 500, 3.2, 90, 60,
-                titrations=(10,), under_delivery=True, simulated_scenario="under-delivery",
-                note="Delivery drifting low: withdrawn volumes larger than expected."),
-    DemoPatient("Hughes", "Amelia", date(2016, 2, 3), "H200117", "5990128088", Origin.CEREBRAL,
-                "SIM0000002", "Simulated pump 20 mL", 20, 500, "Lioresal Intrathecal", 110, 2.1, 90, 50,
-                titrations=(15, 10), simulated_scenario="small-pump", note="Child, cerebral palsy."),
-    DemoPatient("Patel", "Ravi", date(1966, 11, 8), "H100502", None, Origin.SPINAL,
-                "SIM0000003", "Simulated pump 40 mL", 40, 2000, "Gablofen", 600, 6.6, 120, 70,
-                titrations=(5,), eri_days_ago=60, simulated_scenario="eri",
-                note="Battery past ERI: plan replacement."),
-    DemoPatient("Walsh", "Siobhan", date(1980, 6, 21), "H100644", "9876543210", Origin.CEREBRAL,
-                "NG2H41877", "SynchroMed II 8637-40", 40, 2000, "Lioresal Intrathecal", 380, 5.0, 100, 143,
-                titrations=(10, -10), alarm_in_days=5, note="Alarm date only days away."),
-    DemoPatient("Nowak", "Piotr", date(1975, 1, 15), "H100719", "4505577104", Origin.SPINAL,
-                "NG2H52210", "SynchroMed II 8637-40", 40, 1000, "Gablofen", 300, 3.8, 90, 20,
-                titrations=(10, 10), flex=True, note="Flex program, more by day."),
-    DemoPatient("Campbell", "Morag", date(1949, 3, 2), "H100801", None, Origin.CEREBRAL,
-                "PRM880153", "Prometra II", 20, 500, "Lioresal Intrathecal", 150, 1.6, 90, 30,
-                titrations=(10,), note="After stroke."),
-    DemoPatient("Adeyemi", "Tunde", date(1988, 12, 19), "H100917", "6541238898", Origin.SPINAL,
-                "NG2H60032", "SynchroMed II 8637-20", 20, 2000, "Gablofen", 350, 2.7, 110, 85,
-                titrations=(20, 10), patient_bolus=True, note="Patient bolus for activity."),
-    DemoPatient("Fischer", "Lena", date(1993, 7, 7), "H101020", None, Origin.SPINAL,
-                "NG2H61145", "SynchroMed II 8637-40", 40, 2000, "Lioresal Intrathecal", 450, 1.2, 120, 10,
-                titrations=(10,), note="Recently titrated."),
-    DemoPatient("Murphy", "Sean", date(2012, 10, 1), "H200233", None, Origin.CEREBRAL,
-                "NG2H66410", "SynchroMed II 8637-20", 20, 500, "Gablofen", 180, 3.0, 80, 62,
-                titrations=(10, 10, -10), note="Teenager, growth spurt."),
-    DemoPatient("Rossi", "Giulia", date(1969, 5, 25), "H101145", None, Origin.SPINAL,
-                "NG2H70301", "SynchroMed II 8637-40", 40, 2000, "Gablofen", 700, 6.1, 120, 100,
-                titrations=(5, 5), note="High dose, stable."),
-    DemoPatient("Kowalczyk", "Anna", date(1984, 8, 14), "H101262", None, Origin.CEREBRAL,
-                "PRM880420", "Prometra II", 20, 1000, "Gablofen", 250, 0.4, 90, 45,
-                note="New implant."),
+    DemoPatient(
+        "Okafor",
+        "Grace",
+        date(1971, 4, 12),
+        "H100231",
+        "9434765919",
+        Origin.SPINAL,
+        "SIM0000001",
+        "Simulated pump 40 mL",
+        40,
+        2000,
+        "Lioresal Intrathecal",
+        420,
+        4.5,
+        120,
+        40,
+        titrations=(10, 10, 5),
+        patient_bolus=True,
+        simulated_scenario="healthy",
+        note="Healthy pump; matches the demo's simulated pump 'healthy'.",
+    ),
+    DemoPatient(
+        "Brennan",
+        "Thomas",
+        date(1958, 9, 30),
+        "H100388",
+        "4010232137",
+        Origin.SPINAL,
+        "SIM0000006",
+        "Simulated pump 40 mL",
+        40,
+        2000,
+        "Gablofen",
+        500,
+        3.2,
+        90,
+        60,
+        titrations=(10,),
+        under_delivery=True,
+        simulated_scenario="under-delivery",
+        note="Delivery drifting low: withdrawn volumes larger than expected.",
+    ),
+    DemoPatient(
+        "Hughes",
+        "Amelia",
+        date(2016, 2, 3),
+        "H200117",
+        "5990128088",
+        Origin.CEREBRAL,
+        "SIM0000002",
+        "Simulated pump 20 mL",
+        20,
+        500,
+        "Lioresal Intrathecal",
+        110,
+        2.1,
+        90,
+        50,
+        titrations=(15, 10),
+        simulated_scenario="small-pump",
+        note="Child, cerebral palsy.",
+    ),
+    DemoPatient(
+        "Patel",
+        "Ravi",
+        date(1966, 11, 8),
+        "H100502",
+        None,
+        Origin.SPINAL,
+        "SIM0000003",
+        "Simulated pump 40 mL",
+        40,
+        2000,
+        "Gablofen",
+        600,
+        6.6,
+        120,
+        70,
+        titrations=(5,),
+        eri_days_ago=60,
+        simulated_scenario="eri",
+        note="Battery past ERI: plan replacement.",
+    ),
+    DemoPatient(
+        "Walsh",
+        "Siobhan",
+        date(1980, 6, 21),
+        "H100644",
+        "9876543210",
+        Origin.CEREBRAL,
+        "NG2H41877",
+        "SynchroMed II 8637-40",
+        40,
+        2000,
+        "Lioresal Intrathecal",
+        380,
+        5.0,
+        100,
+        143,
+        titrations=(10, -10),
+        alarm_in_days=5,
+        note="Alarm date only days away.",
+    ),
+    DemoPatient(
+        "Nowak",
+        "Piotr",
+        date(1975, 1, 15),
+        "H100719",
+        "4505577104",
+        Origin.SPINAL,
+        "NG2H52210",
+        "SynchroMed II 8637-40",
+        40,
+        1000,
+        "Gablofen",
+        300,
+        3.8,
+        90,
+        20,
+        titrations=(10, 10),
+        flex=True,
+        note="Flex program, more by day.",
+    ),
+    DemoPatient(
+        "Campbell",
+        "Morag",
+        date(1949, 3, 2),
+        "H100801",
+        None,
+        Origin.CEREBRAL,
+        "PRM880153",
+        "Prometra II",
+        20,
+        500,
+        "Lioresal Intrathecal",
+        150,
+        1.6,
+        90,
+        30,
+        titrations=(10,),
+        note="After stroke.",
+    ),
+    DemoPatient(
+        "Adeyemi",
+        "Tunde",
+        date(1988, 12, 19),
+        "H100917",
+        "6541238898",
+        Origin.SPINAL,
+        "NG2H60032",
+        "SynchroMed II 8637-20",
+        20,
+        2000,
+        "Gablofen",
+        350,
+        2.7,
+        110,
+        85,
+        titrations=(20, 10),
+        patient_bolus=True,
+        note="Patient bolus for activity.",
+    ),
+    DemoPatient(
+        "Fischer",
+        "Lena",
+        date(1993, 7, 7),
+        "H101020",
+        None,
+        Origin.SPINAL,
+        "NG2H61145",
+        "SynchroMed II 8637-40",
+        40,
+        2000,
+        "Lioresal Intrathecal",
+        450,
+        1.2,
+        120,
+        10,
+        titrations=(10,),
+        note="Recently titrated.",
+    ),
+    DemoPatient(
+        "Murphy",
+        "Sean",
+        date(2012, 10, 1),
+        "H200233",
+        None,
+        Origin.CEREBRAL,
+        "NG2H66410",
+        "SynchroMed II 8637-20",
+        20,
+        500,
+        "Gablofen",
+        180,
+        3.0,
+        80,
+        62,
+        titrations=(10, 10, -10),
+        note="Teenager, growth spurt.",
+    ),
+    DemoPatient(
+        "Rossi",
+        "Giulia",
+        date(1969, 5, 25),
+        "H101145",
+        None,
+        Origin.SPINAL,
+        "NG2H70301",
+        "SynchroMed II 8637-40",
+        40,
+        2000,
+        "Gablofen",
+        700,
+        6.1,
+        120,
+        100,
+        titrations=(5, 5),
+        note="High dose, stable.",
+    ),
+    DemoPatient(
+        "Kowalczyk",
+        "Anna",
+        date(1984, 8, 14),
+        "H101262",
+        None,
+        Origin.CEREBRAL,
+        "PRM880420",
+        "Prometra II",
+        20,
+        1000,
+        "Gablofen",
+        250,
+        0.4,
+        90,
+        45,
+        note="New implant.",
+    ),
 )
 
 UNREGISTERED_SCENARIO = ("clock-drift", "SIM0000007")
@@ -130,9 +327,15 @@ def _program(spec: DemoPatient, dose: int) -> Program:
         day_total = Decimal(dose) - night * 8
         day = day_total / 16
         q = Decimal("0.01")
-        return Program(Mode.FLEX, flex_steps=(
-            FlexStep(0, night.quantize(q)), FlexStep(360, day.quantize(q)), FlexStep(1320, night.quantize(q))
-        ), patient_bolus=pb)
+        return Program(
+            Mode.FLEX,
+            flex_steps=(
+                FlexStep(0, night.quantize(q)),
+                FlexStep(360, day.quantize(q)),
+                FlexStep(1320, night.quantize(q)),
+            ),
+            patient_bolus=pb,
+        )
     return Program(Mode.SIMPLE_CONTINUOUS, daily_dose_mcg=Decimal(dose), patient_bolus=pb)
 
 
@@ -142,23 +345,32 @@ def _lot(rng: random.Random) -> str:
 
 def build_demo(store: Store, now: datetime | None = None, tz: tzinfo = DEMO_ZONE) -> dict[str, int]:
     """Fill an empty store with the demo clinic; returns {pump serial: patient id}."""
-    now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).replace(microsecond=0)
+    now = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     owners: dict[str, int] = {}
     for number, spec in enumerate(DEMO_PATIENTS):
         owners[spec.serial] = _build_patient(store, spec, now, tz, random.Random(1000 + number))
     return owners
 
 
-def _build_patient(store: Store, spec: DemoPatient, now: datetime, tz: tzinfo, rng: random.Random) -> int:
+def _build_patient(
+    store: Store, spec: DemoPatient, now: datetime, tz: tzinfo, rng: random.Random
+) -> int:
     patient = store.add_patient(
         Patient(spec.family, spec.given, spec.dob, spec.hospital, spec.origin, spec.nhs), DEMO_NURSE
     )
     assert patient.id is not None
     implant = now - timedelta(days=int(spec.years * 365.25))
     capacity_ul = spec.capacity_ml * 1000
-    pump = Pump(spec.serial, spec.model, capacity_ul, 2000 if spec.capacity_ml == 40 else 2000,
-                implant_date=implant.astimezone(tz).date(), pump_dead_volume_ul=240,
-                catheter_length_cm=Decimal(45 + rng.randint(0, 15)), catheter_ul_per_cm=Decimal("2.2"))
+    pump = Pump(
+        spec.serial,
+        spec.model,
+        capacity_ul,
+        2000 if spec.capacity_ml == 40 else 2000,
+        implant_date=implant.astimezone(tz).date(),
+        pump_dead_volume_ul=240,
+        catheter_length_cm=Decimal(45 + rng.randint(0, 15)),
+        catheter_ul_per_cm=Decimal("2.2"),
+    )
     store.register_pump(pump, patient.id, DEMO_NURSE, at=implant)
 
     # Refill visits: from implant, every ~interval days, the last one days_since_last_refill ago.
@@ -185,8 +397,15 @@ def _build_patient(store: Store, spec: DemoPatient, now: datetime, tz: tzinfo, r
     segments = [ProgramSegment(implant, program, spec.concentration)]
     fill_at, fill_ul = implant, capacity_ul
     index = 0
-    events: list[PumpEvent] = [PumpEvent(spec.serial, index, implant, "refill",
-                                         {"reservoir_ul": capacity_ul, "concentration_mcg_ml": spec.concentration})]
+    events: list[PumpEvent] = [
+        PumpEvent(
+            spec.serial,
+            index,
+            implant,
+            "refill",
+            {"reservoir_ul": capacity_ul, "concentration_mcg_ml": spec.concentration},
+        )
+    ]
     titrations = list(spec.titrations)
     total_visits = len(visits)
     for n, visit in enumerate(visits):
@@ -200,18 +419,48 @@ def _build_patient(store: Store, spec: DemoPatient, now: datetime, tz: tzinfo, r
             actual_delivered = expected_delivered * Fraction(1000 + rng.randint(-25, 30), 1000)
         withdrawn = max(int(fill_ul - actual_delivered), 0)
         battery = _battery_mv(spec, implant, visit, now)
-        reading = Reading(spec.serial, visit, visit + timedelta(seconds=rng.randint(-40, 40)), estimate_ul,
-                          pump.alarm_volume_ul, battery, battery <= BATTERY_ERI_MV, False,
-                          spec.concentration, program)
+        reading = Reading(
+            spec.serial,
+            visit,
+            visit + timedelta(seconds=rng.randint(-40, 40)),
+            estimate_ul,
+            pump.alarm_volume_ul,
+            battery,
+            battery <= BATTERY_ERI_MV,
+            False,
+            spec.concentration,
+            program,
+        )
         store.add_reading(reading, DEMO_NURSE, patient_id=patient.id)
         expiry = (visit + timedelta(days=400)).date()
-        store.add_refill(Refill(spec.serial, visit + timedelta(minutes=20), withdrawn, estimate_ul, capacity_ul,
-                                spec.product, spec.concentration, _lot(rng), expiry,
-                                note="" if abs(withdrawn - estimate_ul) < 2000 else "Discrepancy discussed with clinician."),
-                         DEMO_NURSE, patient_id=patient.id)
+        store.add_refill(
+            Refill(
+                spec.serial,
+                visit + timedelta(minutes=20),
+                withdrawn,
+                estimate_ul,
+                capacity_ul,
+                spec.product,
+                spec.concentration,
+                _lot(rng),
+                expiry,
+                note=""
+                if abs(withdrawn - estimate_ul) < 2000
+                else "Discrepancy discussed with clinician.",
+            ),
+            DEMO_NURSE,
+            patient_id=patient.id,
+        )
         index += 1
-        events.append(PumpEvent(spec.serial, index, visit + timedelta(minutes=22), "refill",
-                                {"reservoir_ul": capacity_ul, "concentration_mcg_ml": spec.concentration}))
+        events.append(
+            PumpEvent(
+                spec.serial,
+                index,
+                visit + timedelta(minutes=22),
+                "refill",
+                {"reservoir_ul": capacity_ul, "concentration_mcg_ml": spec.concentration},
+            )
+        )
         fill_at, fill_ul = visit + timedelta(minutes=22), capacity_ul
         # Titrate at the first visits, as clinics do after implant.
         if titrations and n % 2 == 0:
@@ -219,15 +468,31 @@ def _build_patient(store: Store, spec: DemoPatient, now: datetime, tz: tzinfo, r
             new_dose = int(round(dose * (100 + pct) / 100 / 5) * 5)
             new_program = _program(spec, new_dose)
             at = visit + timedelta(minutes=30)
-            store.add_program_change(ProgramChange(
-                spec.serial, at, program, new_program, spec.concentration,
-                reason=f"{'Increase' if pct > 0 else 'Decrease'} {abs(pct)} %: "
-                       f"{'spasticity not controlled' if pct > 0 else 'weakness reported'}",
-                outcome="succeeded", readback=new_program,
-            ), DEMO_USER, patient_id=patient.id)
+            store.add_program_change(
+                ProgramChange(
+                    spec.serial,
+                    at,
+                    program,
+                    new_program,
+                    spec.concentration,
+                    reason=f"{'Increase' if pct > 0 else 'Decrease'} {abs(pct)} %: "
+                    f"{'spasticity not controlled' if pct > 0 else 'weakness reported'}",
+                    outcome="succeeded",
+                    readback=new_program,
+                ),
+                DEMO_USER,
+                patient_id=patient.id,
+            )
             index += 1
-            events.append(PumpEvent(spec.serial, index, at, "program_change",
-                                    {"daily_dose_ng": int(dosing.program_daily_dose_mcg(new_program) * 1000)}))
+            events.append(
+                PumpEvent(
+                    spec.serial,
+                    index,
+                    at,
+                    "program_change",
+                    {"daily_dose_ng": int(dosing.program_daily_dose_mcg(new_program) * 1000)},
+                )
+            )
             program, dose = new_program, new_dose
             segments.append(ProgramSegment(at, program, spec.concentration))
     # A mid-interval check reading a few days ago for most patients.
@@ -235,10 +500,22 @@ def _build_patient(store: Store, spec: DemoPatient, now: datetime, tz: tzinfo, r
     if check > fill_at:
         delivered = dosing.segments_delivered_ul(segments, fill_at, check, tz)
         battery = _battery_mv(spec, implant, check, now)
-        store.add_reading(Reading(spec.serial, check, check + timedelta(seconds=rng.randint(-60, 60)),
-                                  max(int(fill_ul - delivered), 0), pump.alarm_volume_ul, battery,
-                                  battery <= BATTERY_ERI_MV, False, spec.concentration, program),
-                          DEMO_NURSE, patient_id=patient.id)
+        store.add_reading(
+            Reading(
+                spec.serial,
+                check,
+                check + timedelta(seconds=rng.randint(-60, 60)),
+                max(int(fill_ul - delivered), 0),
+                pump.alarm_volume_ul,
+                battery,
+                battery <= BATTERY_ERI_MV,
+                False,
+                spec.concentration,
+                program,
+            ),
+            DEMO_NURSE,
+            patient_id=patient.id,
+        )
     store.add_events(events, DEMO_NURSE, patient_id=patient.id)
     return patient.id
 
@@ -270,8 +547,14 @@ def demo_ports() -> list[tuple[str, str]]:
     ports = []
     for spec in DEMO_PATIENTS:
         if spec.simulated_scenario:
-            ports.append((f"simpump://{spec.serial}?scenario={spec.simulated_scenario}",
-                          f"Simulated pump: {spec.given} {spec.family} ({spec.simulated_scenario})"))
+            ports.append(
+                (
+                    f"simpump://{spec.serial}?scenario={spec.simulated_scenario}",
+                    f"Simulated pump: {spec.given} {spec.family} ({spec.simulated_scenario})",
+                )
+            )
     scenario, serial = UNREGISTERED_SCENARIO
-    ports.append((f"simpump://{serial}?scenario={scenario}", f"Simulated pump: not registered ({scenario})"))
+    ports.append(
+        (f"simpump://{serial}?scenario={scenario}", f"Simulated pump: not registered ({scenario})")
+    )
     return ports

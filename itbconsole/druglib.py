@@ -105,7 +105,10 @@ class DrugLibrary:
     def find(self, product: str, concentration_mcg_ml: int) -> DrugProduct | None:
         """The library entry for a product name and concentration, or None."""
         for p in self.products:
-            if p.product.casefold() == product.casefold() and p.concentration_mcg_ml == concentration_mcg_ml:
+            if (
+                p.product.casefold() == product.casefold()
+                and p.concentration_mcg_ml == concentration_mcg_ml
+            ):
                 return p
         return None
 
@@ -136,7 +139,9 @@ def load_drug_library(path: str | Path | None = None) -> DrugLibrary:
     try:
         text = file_path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise DrugLibraryError(f"{file_path}: cannot read the drug library ({exc.strerror}).") from None
+        raise DrugLibraryError(
+            f"{file_path}: cannot read the drug library ({exc.strerror})."
+        ) from None
     return parse_drug_library(text, str(file_path))
 
 
@@ -147,7 +152,9 @@ def parse_drug_library(text: str, name: str = "<drug library>") -> DrugLibrary:
         raise DrugLibraryError(f"{name} line {exc.lineno}: not valid JSON ({exc.msg}).") from None
     locate = _Locator(text, name)
     if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
-        raise DrugLibraryError(f"{name} line 1: not a drug library (\"format\" must be \"{FORMAT_NAME}\").")
+        raise DrugLibraryError(
+            f'{name} line 1: not a drug library ("format" must be "{FORMAT_NAME}").'
+        )
     defaults = _parse_limits(data.get("default_limits"), locate, "default_limits", None)
     raw_products = data.get("products")
     if not isinstance(raw_products, list) or not raw_products:
@@ -157,7 +164,9 @@ def parse_drug_library(text: str, name: str = "<drug library>") -> DrugLibrary:
     for raw in raw_products:
         product = _parse_product(raw, locate, defaults)
         if product.id in seen:
-            raise DrugLibraryError(f"{locate.line_of(product.id)}: product id '{product.id}' appears twice.")
+            raise DrugLibraryError(
+                f"{locate.line_of(product.id)}: product id '{product.id}' appears twice."
+            )
         seen.add(product.id)
         products.append(product)
     sources = data.get("sources", {})
@@ -204,7 +213,7 @@ def _number(value: Any, where: str, what: str) -> Decimal:
 def _parse_limits(raw: Any, locate: _Locator, key: str, base: DrugLimits | None) -> DrugLimits:
     where = locate.line_of(key)
     if base is None and not isinstance(raw, dict):
-        raise DrugLibraryError(f"{where}: \"{key}\" with the limits is missing.")
+        raise DrugLibraryError(f'{where}: "{key}" with the limits is missing.')
     raw = raw or {}
     parsed: dict[str, Limit] = {}
     start = max(locate.line_number(key) - 1, 0)
@@ -212,26 +221,28 @@ def _parse_limits(raw: Any, locate: _Locator, key: str, base: DrugLimits | None)
         entry = raw.get(limit_name)
         if entry is None:
             if base is None:
-                raise DrugLibraryError(f"{where}: limit \"{limit_name}\" is missing.")
+                raise DrugLibraryError(f'{where}: limit "{limit_name}" is missing.')
             parsed[limit_name] = getattr(base, limit_name)
             continue
         lwhere = locate.line_of(limit_name, after=start)
         if not isinstance(entry, dict):
-            raise DrugLibraryError(f"{lwhere}: \"{limit_name}\" must be an object with bounds.")
+            raise DrugLibraryError(f'{lwhere}: "{limit_name}" must be an object with bounds.')
         bounds = {}
         for bound in LIMIT_BOUNDS:
             if bound not in entry:
-                raise DrugLibraryError(f"{lwhere}: \"{limit_name}\" is missing \"{bound}\".")
+                raise DrugLibraryError(f'{lwhere}: "{limit_name}" is missing "{bound}".')
             bounds[bound] = _number(entry[bound], lwhere, f"{limit_name}.{bound}")
         ordered = [bounds[b] for b in LIMIT_BOUNDS]
         if ordered != sorted(ordered):
             raise DrugLibraryError(
-                f"{lwhere}: \"{limit_name}\" bounds must satisfy hard_min <= soft_min <= soft_max <= hard_max "
+                f'{lwhere}: "{limit_name}" bounds must satisfy hard_min <= soft_min <= soft_max <= hard_max '
                 f"(got {', '.join(f'{b}={bounds[b]}' for b in LIMIT_BOUNDS)})."
             )
         source = entry.get("source")
         if not isinstance(source, str) or not source.strip():
-            raise DrugLibraryError(f"{lwhere}: \"{limit_name}\" needs a \"source\" (or say it is a clinic setting).")
+            raise DrugLibraryError(
+                f'{lwhere}: "{limit_name}" needs a "source" (or say it is a clinic setting).'
+            )
         parsed[limit_name] = Limit(limit_name, source=source, **bounds)
     return DrugLimits(**parsed)
 
@@ -241,24 +252,36 @@ def _parse_product(raw: Any, locate: _Locator, defaults: DrugLimits) -> DrugProd
         raise DrugLibraryError(f"{locate.line_of('products')}: each product must be an object.")
     pid = raw.get("id")
     if not isinstance(pid, str) or not pid:
-        raise DrugLibraryError(f"{locate.line_of('products')}: a product has no \"id\".")
+        raise DrugLibraryError(f'{locate.line_of("products")}: a product has no "id".')
     where = locate.line_of(pid)
     for key in ("product", "concentration_mcg_ml", "max_refill_interval_days", "source"):
         if key not in raw:
             raise DrugLibraryError(f"{where}: product '{pid}' is missing \"{key}\".")
     conc = raw["concentration_mcg_ml"]
     if isinstance(conc, bool) or not isinstance(conc, int) or conc <= 0:
-        raise DrugLibraryError(f"{where}: product '{pid}': concentration_mcg_ml must be a whole number above 0.")
+        raise DrugLibraryError(
+            f"{where}: product '{pid}': concentration_mcg_ml must be a whole number above 0."
+        )
     interval = raw["max_refill_interval_days"]
     if isinstance(interval, bool) or not isinstance(interval, int) or not 1 <= interval <= 366:
-        raise DrugLibraryError(f"{where}: product '{pid}': max_refill_interval_days must be 1 to 366.")
+        raise DrugLibraryError(
+            f"{where}: product '{pid}': max_refill_interval_days must be 1 to 366."
+        )
     use = raw.get("use", "maintenance")
     if use not in ("maintenance", "screening"):
-        raise DrugLibraryError(f"{where}: product '{pid}': use must be \"maintenance\" or \"screening\".")
+        raise DrugLibraryError(
+            f'{where}: product \'{pid}\': use must be "maintenance" or "screening".'
+        )
     gtins = raw.get("gtins", [])
-    if not isinstance(gtins, list) or not all(isinstance(g, str) and g.isdigit() and len(g) == 14 for g in gtins):
-        raise DrugLibraryError(f"{where}: product '{pid}': gtins must be a list of 14-digit strings.")
-    limits = _parse_limits(raw.get("limits"), locate, pid, defaults) if raw.get("limits") else defaults
+    if not isinstance(gtins, list) or not all(
+        isinstance(g, str) and g.isdigit() and len(g) == 14 for g in gtins
+    ):
+        raise DrugLibraryError(
+            f"{where}: product '{pid}': gtins must be a list of 14-digit strings."
+        )
+    limits = (
+        _parse_limits(raw.get("limits"), locate, pid, defaults) if raw.get("limits") else defaults
+    )
     return DrugProduct(
         id=pid,
         product=str(raw["product"]),

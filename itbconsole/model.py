@@ -397,3 +397,4 @@ class ProgramChange:
     overrides: tuple[str, ...] = ()
     outcome: str = "succeeded"  # succeeded | failed | uncertain
     id: int | None = None
+    readback: Program | None = None  # the program read back from the pump after writing

@@ -20,7 +20,9 @@ def data_dir() -> Path:
     if override:
         base = Path(override)
     elif sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local") / "ITBConsole"
+        base = (
+            Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local") / "ITBConsole"
+        )
     elif sys.platform == "darwin":
         base = Path.home() / "Library" / "Application Support" / "ITBConsole"
     else:

@@ -13,6 +13,7 @@ rounded only when shown. Conversion to and from the user's text happens here, at
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from fractions import Fraction
 
@@ -44,20 +45,39 @@ def to_fraction(value: Number | str) -> Fraction:
     raise TypeError(f"not an exact quantity: {value!r} ({type(value).__name__})")
 
 
+#: A plain decimal number: optional sign, digits, at most one decimal separator. No
+#: exponents ("1e3"), no digit grouping ("1_000"), no "NaN" or "Infinity".
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+
+
 def parse_decimal(text: str, *, field: str) -> Decimal:
     """Parse user text such as ``"4.17"`` or ``"4,17"`` into a Decimal.
 
+    Why so strict: decimal and wrong-field errors (41.7 typed for 4.17) are a known cause of
+    pump programming errors (ISMP). Only a plain number is accepted. A decimal comma is
+    accepted, but a comma followed by exactly three digits (``"1,000"``) is refused because
+    it could be a thousands separator (1000) or a decimal comma (1.000); the user must
+    write it without ambiguity.
+
     Raises :class:`QuantityError` naming the field when the text is not a plain number.
     """
-    cleaned = text.strip().replace(",", ".") if isinstance(text, str) else text
-    if cleaned == "":
+    if not isinstance(text, str):
+        raise QuantityError(f"{field}: '{text}' is not a number")
+    stripped = text.strip()
+    if stripped == "":
         raise QuantityError(f"{field}: enter a number")
+    if re.fullmatch(r"[+-]?\d+,\d{3}", stripped):
+        raise QuantityError(
+            f"{field}: '{text}' is ambiguous (thousands separator or decimal comma?); "
+            "write it without a comma, for example 1000 or 1.0"
+        )
+    cleaned = stripped.replace(",", ".")
+    if not _PLAIN_NUMBER.fullmatch(cleaned):
+        raise QuantityError(f"{field}: '{text}' is not a number")
     try:
         value = Decimal(cleaned)
-    except (InvalidOperation, TypeError):
+    except InvalidOperation:  # pragma: no cover - the pattern admits only valid decimals
         raise QuantityError(f"{field}: '{text}' is not a number") from None
-    if not value.is_finite():
-        raise QuantityError(f"{field}: '{text}' is not a number")
     return value
 
 

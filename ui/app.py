@@ -24,8 +24,11 @@ from ui.logs import install_excepthook, setup_logging
 from ui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
-SIMULATED_PORT = PortChoice("simpump://SIM0000001?scenario=healthy", "Simulated pump (training)",
-                            "An in-process simulated pump for training; not a real device.")
+SIMULATED_PORT = PortChoice(
+    "simpump://SIM0000001?scenario=healthy",
+    "Simulated pump (training)",
+    "An in-process simulated pump for training; not a real device.",
+)
 
 
 def stylesheet() -> str:
@@ -53,16 +56,26 @@ def settings() -> QSettings:
     return QSettings(str(data_dir() / "settings.ini"), QSettings.Format.IniFormat)
 
 
-def build_window(db_path: str | None = None, demo: bool = False, user: User | None = None) -> MainWindow | None:
+def build_window(
+    db_path: str | None = None, demo: bool = False, user: User | None = None
+) -> MainWindow | None:
     """Everything up to a shown-ready main window; None when the user cancels sign-in."""
     log_path = setup_logging()
     log.info("ITB Console %s starting (demo=%s)", __version__, demo)
-    install_excepthook(lambda summary, path: show_error(
-        None, "Unexpected error", f"Something went wrong: {summary}", path), log_path)
+    install_excepthook(
+        lambda summary, path: show_error(
+            None, "Unexpected error", f"Something went wrong: {summary}", path
+        ),
+        log_path,
+    )
     try:
         library = load_drug_library()
     except DrugLibraryError as exc:
-        show_error(None, "Drug library not usable", f"{exc}\n\nITB Console cannot start without a valid drug library.")
+        show_error(
+            None,
+            "Drug library not usable",
+            f"{exc}\n\nITB Console cannot start without a valid drug library.",
+        )
         return None
     prefs = settings()
     try:
@@ -77,14 +90,22 @@ def build_window(db_path: str | None = None, demo: bool = False, user: User | No
         if demo:
             user = DEMO_USER
         else:
-            dialog = SignInDialog(None, str(prefs.value("user/name", "")), str(prefs.value("user/role", Role.NURSE.value)))
+            dialog = SignInDialog(
+                None,
+                str(prefs.value("user/name", "")),
+                str(prefs.value("user/role", Role.NURSE.value)),
+            )
             user = dialog.ask()
             if user is None:
                 return None
             prefs.setValue("user/name", user.name)
             prefs.setValue("user/role", user.role.value)
     clinic = ClinicService(store, library, user, local_zone())
-    ports = [PortChoice(url, label, "Simulated pump (demo)") for url, label in demo_ports()] if demo else [SIMULATED_PORT]
+    ports = (
+        [PortChoice(url, label, "Simulated pump (demo)") for url, label in demo_ports()]
+        if demo
+        else [SIMULATED_PORT]
+    )
     return MainWindow(clinic, log_path=log_path, settings=prefs, extra_ports=ports, demo=demo)
 
 
@@ -94,7 +115,9 @@ def run_app(db_path: str | None = None, demo: bool = False) -> int:
         window = build_window(db_path, demo)
     except Exception as exc:  # last resort: never a raw traceback
         log.exception("Start-up failed")
-        QMessageBox.critical(None, "ITB Console could not start", f"{exc}\n\nSee the log in {data_dir() / 'logs'}.")
+        QMessageBox.critical(
+            None, "ITB Console could not start", f"{exc}\n\nSee the log in {data_dir() / 'logs'}."
+        )
         return 1
     if window is None:
         return 1

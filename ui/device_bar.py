@@ -39,7 +39,9 @@ class DeviceBar(QWidget):
         self.port_combo = QComboBox()
         self.port_combo.setAccessibleName("Pump programmer port")
         self.port_combo.setMinimumContentsLength(24)
-        self.port_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.port_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.setToolTip("Look for programmer ports again")
         self.connect_button = QPushButton("&Connect")

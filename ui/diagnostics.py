@@ -42,14 +42,19 @@ class DiagnosticsDialog(QDialog):
         self.refresh()
 
     def refresh(self) -> None:
-        self.link.submit("diagnostics", pump_jobs.diagnostics, self.show_counters,
-                         lambda e: self.message.setText(pump_jobs.plain_message(e)))
+        self.link.submit(
+            "diagnostics",
+            pump_jobs.diagnostics,
+            self.show_counters,
+            lambda e: self.message.setText(pump_jobs.plain_message(e)),
+        )
 
     def show_counters(self, counters: dict[str, Any]) -> None:
         self.message.setText(
             "Counters since the port was opened. Many CRC errors or retries mean a poor "
             "position of the programmer head or a faulty cable."
-            if counters else "No port is open."
+            if counters
+            else "No port is open."
         )
         self.table.setRowCount(len(counters))
         for row, (name, value) in enumerate(counters.items()):

@@ -26,7 +26,9 @@ from itbconsole.model import Role, User
 class SignInDialog(QDialog):
     """Who is at the console. The name and role are stamped on every record."""
 
-    def __init__(self, parent: QWidget | None = None, last_name: str = "", last_role: str = "nurse") -> None:
+    def __init__(
+        self, parent: QWidget | None = None, last_name: str = "", last_role: str = "nurse"
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Sign in to ITB Console")
         self.name_edit = QLineEdit(last_name)
@@ -44,7 +46,9 @@ class SignInDialog(QDialog):
         form = QFormLayout()
         form.addRow("&Name", self.name_edit)
         form.addRow("&Role", self.role_combo)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
         buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Sign in")
         buttons.accepted.connect(self.accept_if_valid)
         buttons.rejected.connect(self.reject)
@@ -77,7 +81,9 @@ class SignInDialog(QDialog):
         return self.user() if self.exec() == QDialog.DialogCode.Accepted else None
 
 
-def show_error(parent: QWidget | None, title: str, message: str, log_path: str | None = None) -> None:
+def show_error(
+    parent: QWidget | None, title: str, message: str, log_path: str | None = None
+) -> None:
     """A plain-words error; when something unexpected happened, where the log file is."""
     box = QMessageBox(parent)
     box.setIcon(QMessageBox.Icon.Warning)

@@ -103,7 +103,9 @@ class LinkBridge(QObject):
         self.worker.failed.connect(self._on_failed)
         self.worker.progress.connect(self._on_progress)
         self._ids = itertools.count(1)
-        self._pending: dict[int, tuple[_Job, Callable[[Any], None], Callable[[BaseException], None]]] = {}
+        self._pending: dict[
+            int, tuple[_Job, Callable[[Any], None], Callable[[BaseException], None]]
+        ] = {}
         self._thread.start()
 
     @property

@@ -28,7 +28,9 @@ def setup_logging(folder: Path | None = None, level: int = logging.INFO) -> Path
         if getattr(handler, "_itbconsole", False):
             root.removeHandler(handler)
             handler.close()
-    handler = logging.handlers.RotatingFileHandler(path, maxBytes=1_000_000, backupCount=5, encoding="utf-8")
+    handler = logging.handlers.RotatingFileHandler(
+        path, maxBytes=1_000_000, backupCount=5, encoding="utf-8"
+    )
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler._itbconsole = True  # type: ignore[attr-defined]
     root.addHandler(handler)

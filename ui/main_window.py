@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +65,7 @@ class MainWindow(QMainWindow):
         settings: QSettings,
         extra_ports: list[PortChoice] | None = None,
         discover_ports: Callable[[], list[PortChoice]] = pump_jobs.discover_ports,
-        now: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
         demo: bool = False,
     ) -> None:
         super().__init__()
@@ -121,15 +121,23 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
-        self.new_patient_action = self._action(file_menu, "&New patient...", QKeySequence.StandardKey.New, self.new_patient)
+        self.new_patient_action = self._action(
+            file_menu, "&New patient...", QKeySequence.StandardKey.New, self.new_patient
+        )
         self._action(file_menu, "&Back up database...", None, self.backup_database)
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
         pump_menu = self.menuBar().addMenu("&Pump")
-        self.interrogate_action = self._action(pump_menu, "&Interrogate", QKeySequence("Ctrl+I"), self.interrogate)
-        self.cancel_action = self._action(pump_menu, "&Cancel operation", QKeySequence("Esc"), self.cancel)
+        self.interrogate_action = self._action(
+            pump_menu, "&Interrogate", QKeySequence("Ctrl+I"), self.interrogate
+        )
+        self.cancel_action = self._action(
+            pump_menu, "&Cancel operation", QKeySequence("Esc"), self.cancel
+        )
         self._action(pump_menu, "Refresh &ports", QKeySequence("F5"), self.refresh_ports)
-        self._action(pump_menu, "Link &diagnostics...", QKeySequence("Ctrl+D"), self.show_diagnostics)
+        self._action(
+            pump_menu, "Link &diagnostics...", QKeySequence("Ctrl+D"), self.show_diagnostics
+        )
         view_menu = self.menuBar().addMenu("&View")
         self._action(view_menu, "&Find patient", QKeySequence.StandardKey.Find, self.focus_search)
         help_menu = self.menuBar().addMenu("&Help")
@@ -153,7 +161,9 @@ class MainWindow(QMainWindow):
         self.patient_list.patient_selected.connect(self.open_patient)
         self.patient_list.new_patient_requested.connect(self.new_patient)
         self.patient_view.header.edit_requested.connect(self.edit_patient)
-        self.patient_view.header.register_pump_requested.connect(self.register_pump_for_open_patient)
+        self.patient_view.header.register_pump_requested.connect(
+            self.register_pump_for_open_patient
+        )
         self.patient_view.overview.set_clock_requested.connect(self.set_pump_clock)
         self.link.busy_changed.connect(lambda _b: self._update_link_state())
         self.link.job_progress.connect(self._on_progress)
@@ -168,7 +178,7 @@ class MainWindow(QMainWindow):
         if state is not None:
             self.splitter.restoreState(state)
 
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+    def closeEvent(self, event: QCloseEvent) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/splitter", self.splitter.saveState())
         self.link.cancel_all()
@@ -324,23 +334,31 @@ class MainWindow(QMainWindow):
         serial = getattr(self.connected_identity, "serial", None)
         return self.clinic.store.last_event_index(serial) + 1 if serial else 0
 
-    def _save_interrogation(self, result: pump_jobs.InterrogationResult, *, ask_unknown: bool = True) -> SavedInterrogation | None:
+    def _save_interrogation(
+        self, result: pump_jobs.InterrogationResult, *, ask_unknown: bool = True
+    ) -> SavedInterrogation | None:
         self.last_interrogation = self.now()
         serial = result.reading.pump_serial
         try:
-            saved = self.clinic.save_interrogation(result.reading, result.events, self.current_patient_id)
+            saved = self.clinic.save_interrogation(
+                result.reading, result.events, self.current_patient_id
+            )
         except WrongPatient as exc:
             self._update_link_state()
             self.prompts.critical(
                 "Wrong patient - nothing saved",
-                wrong_patient_message(exc.open_patient.display_name, exc.owner.display_name, serial),
+                wrong_patient_message(
+                    exc.open_patient.display_name, exc.owner.display_name, serial
+                ),
             )
             return None
         except UnknownPump:
             self._update_link_state()
             if ask_unknown and self.register_unknown_pump(result):
                 return self._save_interrogation(result, ask_unknown=False)
-            self.statusBar().showMessage("Pump not registered: the interrogation was not saved.", 8000)
+            self.statusBar().showMessage(
+                "Pump not registered: the interrogation was not saved.", 8000
+            )
             return None
         except StoreError as exc:
             self.prompts.error("Interrogation not saved", str(exc))
@@ -350,17 +368,25 @@ class MainWindow(QMainWindow):
         self._show_current_patient()
         self._update_link_state()
         self.statusBar().showMessage(
-            f"Interrogation saved for {saved.patient.display_name}: {saved.new_events} new pump events.", 8000
+            f"Interrogation saved for {saved.patient.display_name}: {saved.new_events} new pump events.",
+            8000,
         )
         return saved
 
-    def register_unknown_pump(self, result: pump_jobs.InterrogationResult,
-                              choose: UnknownPumpDialog | None = None,
-                              new_patient_dialog: PatientDialog | None = None,
-                              pump_dialog: PumpDialog | None = None) -> bool:
+    def register_unknown_pump(
+        self,
+        result: pump_jobs.InterrogationResult,
+        choose: UnknownPumpDialog | None = None,
+        new_patient_dialog: PatientDialog | None = None,
+        pump_dialog: PumpDialog | None = None,
+    ) -> bool:
         ident = result.identity
-        open_patient = self.clinic.patient(self.current_patient_id) if self.current_patient_id else None
-        choose = choose or UnknownPumpDialog(ident.serial, ident.model, self.clinic.all_patients(), open_patient, self)
+        open_patient = (
+            self.clinic.patient(self.current_patient_id) if self.current_patient_id else None
+        )
+        choose = choose or UnknownPumpDialog(
+            ident.serial, ident.model, self.clinic.all_patients(), open_patient, self
+        )
         answer = choose.ask()
         if answer is None:
             return False
@@ -371,8 +397,12 @@ class MainWindow(QMainWindow):
                 return False
         assert patient_id is not None
         pump_dialog = pump_dialog or PumpDialog(
-            self, serial=ident.serial, capacity_ml=result.capacity_ml, model=ident.model,
-            today=self.clinic.today(self.now()), lock_serial=True,
+            self,
+            serial=ident.serial,
+            capacity_ml=result.capacity_ml,
+            model=ident.model,
+            today=self.clinic.today(self.now()),
+            lock_serial=True,
         )
         pump = pump_dialog.ask()
         if pump is None:
@@ -391,7 +421,8 @@ class MainWindow(QMainWindow):
         ):
             return
         self.link.submit(
-            "set clock", pump_jobs.set_clock,
+            "set clock",
+            pump_jobs.set_clock,
             lambda change: self._clock_set(change),
             lambda error: self._link_error("Pump clock not set", error),
         )
@@ -416,7 +447,9 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ misc
 
     def backup_database(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Back up database", "itbconsole-backup.sqlite", "SQLite (*.sqlite)")
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Back up database", "itbconsole-backup.sqlite", "SQLite (*.sqlite)"
+        )
         if not path:
             return
         try:

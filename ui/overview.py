@@ -165,7 +165,9 @@ class OverviewTab(QWidget):
             when = f"in {days:.0f} days" if days >= 0 else f"{-days:.0f} days ago"
             self.alarm_value.setText(f"{fmt_local(ov.alarm_at, self.tz, with_time=False)} ({when})")
             self.refill_value.setText(
-                f"Refill by {ov.refill_by:%a %d %b %Y} ({ov.refill_by_reason})" if ov.refill_by else ""
+                f"Refill by {ov.refill_by:%a %d %b %Y} ({ov.refill_by_reason})"
+                if ov.refill_by
+                else ""
             )
         self.derivation.setText(ov.derivation)
 
@@ -183,7 +185,9 @@ class OverviewTab(QWidget):
                 f"{fmt_local(ov.eos_projected, self.tz, False)} (90 days after ERI). Plan replacement."
             )
         elif ov.eri:
-            self.battery_detail.setText("End of Service comes about 90 days after ERI. Plan replacement.")
+            self.battery_detail.setText(
+                "End of Service comes about 90 days after ERI. Plan replacement."
+            )
         else:
             implant = f"Implanted {ov.pump.implant_date:%d %b %Y}. " if ov.pump.implant_date else ""
             self.battery_detail.setText(implant + "Battery life is typically 5 to 7 years.")
@@ -197,7 +201,9 @@ class OverviewTab(QWidget):
             lines.append(f"{start}-{end}  {float(rate):.2f} mcg/h")
         lines.append(f"Patient bolus: {p.patient_bolus_text}")
         if p.max_daily_dose_mcg != p.daily_dose_mcg:
-            lines.append(f"Maximum with every allowed bolus: {float(p.max_daily_dose_mcg):.1f} mcg per 24 h")
+            lines.append(
+                f"Maximum with every allowed bolus: {float(p.max_daily_dose_mcg):.1f} mcg per 24 h"
+            )
         self.program_detail.setText("\n".join(lines))
 
         if not ov.alarms:

@@ -46,13 +46,15 @@ class PatientTableModel(QAbstractTableModel):
         self.rows = list(rows)
         self.endResetModel()
 
-    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
+    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self.rows)
 
-    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
+    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(COLUMNS)
 
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return COLUMNS[section]
         return None
@@ -90,11 +92,21 @@ class PatientTableModel(QAbstractTableModel):
         if col == 3:
             if row.days_to_alarm is None:
                 return "-" if row.last_reading_at is None else "not delivering"
-            return f"{row.days_to_alarm} d" if row.days_to_alarm >= 0 else f"passed {-row.days_to_alarm} d ago"
+            return (
+                f"{row.days_to_alarm} d"
+                if row.days_to_alarm >= 0
+                else f"passed {-row.days_to_alarm} d ago"
+            )
         if col == 4:
             return row.refill_by.strftime("%d %b %Y") if row.refill_by else "-"
         if col == 5:
-            return "End of Service" if row.eos else "ERI" if row.eri else ("OK" if row.battery_mv else "-")
+            return (
+                "End of Service"
+                if row.eos
+                else "ERI"
+                if row.eri
+                else ("OK" if row.battery_mv else "-")
+            )
         return ""
 
     @staticmethod

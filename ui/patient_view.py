@@ -87,7 +87,9 @@ class PatientView(QWidget):
         self.tabs.setAccessibleName("Patient tabs")
         self.overview = OverviewTab(tz)
         self.tabs.addTab(self.overview, "&Overview")
-        self.placeholder = QLabel("Choose a patient from the list, or interrogate a pump to find its patient.")
+        self.placeholder = QLabel(
+            "Choose a patient from the list, or interrogate a pump to find its patient."
+        )
         self.placeholder.setObjectName("emptyMessage")
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         layout = QVBoxLayout(self)
@@ -99,7 +101,9 @@ class PatientView(QWidget):
         self.pump: Pump | None = None
         self.show_patient(None, None, None, date.today())
 
-    def show_patient(self, patient: Patient | None, pump: Pump | None, overview: PumpOverview | None, today: date) -> None:
+    def show_patient(
+        self, patient: Patient | None, pump: Pump | None, overview: PumpOverview | None, today: date
+    ) -> None:
         self.patient = patient
         self.pump = pump
         has = patient is not None

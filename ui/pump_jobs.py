@@ -9,10 +9,11 @@ words for the user.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from drivers import link as link_errors
+from drivers.ports import list_serial_ports
 from drivers.pump_client import Interrogation, PumpClient
 from itbconsole.model import PumpEvent, Reading
 from ui.device_bar import PortChoice
@@ -32,15 +33,18 @@ class InterrogationResult:
 def discover_ports() -> list[PortChoice]:
     """Serial ports on this computer that could be a programmer (no handshake here: that
     would open every port; the probe runs on Connect)."""
-    from drivers.ports import list_programmer_ports
-
-    return [PortChoice(p.url, p.label, p.detail) for p in list_programmer_ports()]
+    return [
+        PortChoice(p.device, p.label, f"{p.manufacturer or ''} {p.serial_number or ''}".strip())
+        for p in list_serial_ports()
+    ]
 
 
 def _client(ctx: JobContext) -> PumpClient:
     client = ctx.state.get("client")
     if client is None:
-        raise link_errors.PortUnavailable("No pump programmer is connected. Choose a port and press Connect.")
+        raise link_errors.PortUnavailable(
+            "No pump programmer is connected. Choose a port and press Connect."
+        )
     assert isinstance(client, PumpClient)
     client.link.cancel_event = ctx.cancel
     return client
@@ -77,7 +81,7 @@ def interrogate(ctx: JobContext, since_index: int) -> InterrogationResult:
     client = _client(ctx)
     interrogation: Interrogation = client.interrogate(progress=ctx.progress)
     events = client.read_events(since_index, progress=ctx.progress)
-    reading = interrogation.to_reading(datetime.now(timezone.utc))
+    reading = interrogation.to_reading(datetime.now(UTC))
     return InterrogationResult(
         identity=interrogation.identity,
         reading=reading,
@@ -89,7 +93,7 @@ def interrogate(ctx: JobContext, since_index: int) -> InterrogationResult:
 def set_clock(ctx: JobContext) -> dict[str, str]:
     client = _client(ctx)
     before = client.read_clock()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     client.set_clock(now)
     return {"pump_clock_before": before.isoformat(), "set_to": now.isoformat()}
 

@@ -53,7 +53,9 @@ class _ValidatingDialog(QDialog):
         self.setWindowTitle(title)
         self.form = QFormLayout()
         self.errors: dict[str, QLabel] = {}
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
         self.buttons.accepted.connect(self.accept_if_valid)
         self.buttons.rejected.connect(self.reject)
         self.general_error = _error_label()
@@ -100,7 +102,12 @@ def _pydate(q: QDate) -> date:
 class PatientDialog(_ValidatingDialog):
     """Create a patient, or correct one (the store keeps the earlier version)."""
 
-    def __init__(self, parent: QWidget | None = None, patient: Patient | None = None, today: date | None = None) -> None:
+    def __init__(
+        self,
+        parent: QWidget | None = None,
+        patient: Patient | None = None,
+        today: date | None = None,
+    ) -> None:
         super().__init__("Edit patient" if patient else "New patient", parent)
         self.today = today or date.today()
         self.original = patient
@@ -148,10 +155,14 @@ class PatientDialog(_ValidatingDialog):
             ok = False
         nhs_text = self.nhs.text().replace(" ", "").replace("-", "")
         if nhs_text and not nhs_number_is_valid(nhs_text):
-            self.set_error("nhs", "This is not a valid NHS number (10 digits with a correct check digit).")
+            self.set_error(
+                "nhs", "This is not a valid NHS number (10 digits with a correct check digit)."
+            )
             ok = False
         if self.original is not None and not self.reason.text().strip():
-            self.set_error("reason", "Say why the record is being changed; the earlier version is kept.")
+            self.set_error(
+                "reason", "Say why the record is being changed; the earlier version is kept."
+            )
             ok = False
         if not ok:
             return None
@@ -180,8 +191,15 @@ class PatientDialog(_ValidatingDialog):
 class PumpDialog(_ValidatingDialog):
     """Register a pump: model, serial, capacity, alarm volume, implant date, catheter."""
 
-    def __init__(self, parent: QWidget | None = None, serial: str = "", capacity_ml: int | None = None,
-                 model: str = "", today: date | None = None, lock_serial: bool = False) -> None:
+    def __init__(
+        self,
+        parent: QWidget | None = None,
+        serial: str = "",
+        capacity_ml: int | None = None,
+        model: str = "",
+        today: date | None = None,
+        lock_serial: bool = False,
+    ) -> None:
         super().__init__("Register pump", parent)
         self.today = today or date.today()
         self.model_combo = QComboBox()
@@ -199,7 +217,9 @@ class PumpDialog(_ValidatingDialog):
         self.capacity = QComboBox()
         self.capacity.addItem("20 mL", 20)
         self.capacity.addItem("40 mL", 40)
-        self.capacity.setCurrentIndex(1 if (capacity_ml or self.model_combo.currentData()) == 40 else 0)
+        self.capacity.setCurrentIndex(
+            1 if (capacity_ml or self.model_combo.currentData()) == 40 else 0
+        )
         self.alarm = QLineEdit("2.0")
         self.implant = QDateEdit()
         self.implant.setDisplayFormat("dd/MM/yyyy")
@@ -209,7 +229,12 @@ class PumpDialog(_ValidatingDialog):
         self.pump_dead = QLineEdit("0.24")
         self.catheter_length = QLineEdit("50")
         self.catheter_per_cm = QLineEdit("2.2")
-        for edit, unit in ((self.alarm, "mL"), (self.pump_dead, "mL"), (self.catheter_length, "cm"), (self.catheter_per_cm, "µL/cm")):
+        for edit, unit in (
+            (self.alarm, "mL"),
+            (self.pump_dead, "mL"),
+            (self.catheter_length, "cm"),
+            (self.catheter_per_cm, "µL/cm"),
+        ):
             edit.setPlaceholderText(unit)
         self.add_row("model", "Pump &model", self.model_combo)
         self.add_row("serial", "&Serial number", self.serial)
@@ -227,7 +252,9 @@ class PumpDialog(_ValidatingDialog):
         if cap in (20, 40):
             self.capacity.setCurrentIndex(1 if cap == 40 else 0)
 
-    def _decimal(self, key: str, edit: QLineEdit, label: str, lo: Decimal, hi: Decimal) -> Decimal | None:
+    def _decimal(
+        self, key: str, edit: QLineEdit, label: str, lo: Decimal, hi: Decimal
+    ) -> Decimal | None:
         try:
             value = parse_decimal(edit.text(), field=label)
         except QuantityError as exc:
@@ -242,12 +269,27 @@ class PumpDialog(_ValidatingDialog):
         self.clear_errors()
         serial = self.serial.text().strip().upper()
         if not serial:
-            self.set_error("serial", "Enter the pump's serial number (from the implant card or an interrogation).")
+            self.set_error(
+                "serial",
+                "Enter the pump's serial number (from the implant card or an interrogation).",
+            )
         capacity_ml = int(self.capacity.currentData())
-        alarm = self._decimal("alarm", self.alarm, "Alarm volume", Decimal("0.5"), Decimal(capacity_ml) / 2)
-        dead = self._decimal("pump_dead", self.pump_dead, "Pump dead volume", Decimal(0), Decimal(2))
-        length = self._decimal("catheter_length", self.catheter_length, "Catheter length", Decimal(0), Decimal(150))
-        per_cm = self._decimal("catheter_per_cm", self.catheter_per_cm, "Catheter volume per cm", Decimal(0), Decimal(10))
+        alarm = self._decimal(
+            "alarm", self.alarm, "Alarm volume", Decimal("0.5"), Decimal(capacity_ml) / 2
+        )
+        dead = self._decimal(
+            "pump_dead", self.pump_dead, "Pump dead volume", Decimal(0), Decimal(2)
+        )
+        length = self._decimal(
+            "catheter_length", self.catheter_length, "Catheter length", Decimal(0), Decimal(150)
+        )
+        per_cm = self._decimal(
+            "catheter_per_cm",
+            self.catheter_per_cm,
+            "Catheter volume per cm",
+            Decimal(0),
+            Decimal(10),
+        )
         if not serial or alarm is None or dead is None or length is None or per_cm is None:
             return None
         try:
@@ -277,8 +319,14 @@ class UnknownPumpDialog(QDialog):
     """An interrogated pump belongs to nobody yet: register it to a new or an existing
     patient. Confirmation is explicit; the default is to do nothing."""
 
-    def __init__(self, serial: str, model: str, patients: Sequence[Patient], open_patient: Patient | None,
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        serial: str,
+        model: str,
+        patients: Sequence[Patient],
+        open_patient: Patient | None,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Pump not registered")
         self.patients = list(patients)
@@ -295,7 +343,9 @@ class UnknownPumpDialog(QDialog):
         self.patient_combo = QComboBox()
         self.patient_combo.setAccessibleName("Existing patient")
         for p in self.patients:
-            self.patient_combo.addItem(f"{p.display_name} - {p.hospital_number} - born {p.date_of_birth:%d %b %Y}", p.id)
+            self.patient_combo.addItem(
+                f"{p.display_name} - {p.hospital_number} - born {p.date_of_birth:%d %b %Y}", p.id
+            )
         if open_patient is not None and open_patient.id is not None:
             self.patient_combo.setCurrentIndex(max(self.patient_combo.findData(open_patient.id), 0))
         self.existing_radio.setChecked(bool(self.patients))
@@ -303,7 +353,9 @@ class UnknownPumpDialog(QDialog):
         self.existing_radio.setEnabled(bool(self.patients))
         self.patient_combo.setEnabled(bool(self.patients))
         self.existing_radio.toggled.connect(self.patient_combo.setEnabled)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
         buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Continue...")
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)

@@ -45,8 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"itbconsole {__version__}")
-    parser.add_argument("--db", metavar="PATH", help="database file (default: user data folder, or $ITBCONSOLE_DB)")
-    parser.add_argument("--demo", action="store_true", help="open the app on a demo database with a simulated pump")
+    parser.add_argument(
+        "--db", metavar="PATH", help="database file (default: user data folder, or $ITBCONSOLE_DB)"
+    )
+    parser.add_argument(
+        "--demo", action="store_true", help="open the app on a demo database with a simulated pump"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=CliArgumentParser)
     for name in SUBCOMMAND_MODULES:
         try:

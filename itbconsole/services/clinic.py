@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timezone, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 
 from itbconsole.druglib import DrugLibrary
 from itbconsole.model import Patient, Pump, PumpEvent, Reading, User
@@ -35,7 +35,9 @@ class UnknownPump(Exception):
     """The interrogated pump is not registered to anyone: register it first."""
 
     def __init__(self, serial: str) -> None:
-        super().__init__(f"Pump {serial} is not registered to any patient. Register it before saving its data.")
+        super().__init__(
+            f"Pump {serial} is not registered to any patient. Register it before saving its data."
+        )
         self.serial = serial
 
 
@@ -49,8 +51,9 @@ class SavedInterrogation:
 class ClinicService:
     """Facade over the store for the desktop app (and for scripts)."""
 
-    def __init__(self, store: Store, library: DrugLibrary, user: User, tz: tzinfo,
-                 margin_days: int = 7) -> None:
+    def __init__(
+        self, store: Store, library: DrugLibrary, user: User, tz: tzinfo, margin_days: int = 7
+    ) -> None:
         self.store = store
         self.library = library
         self.user = user
@@ -60,7 +63,7 @@ class ClinicService:
     # ------------------------------------------------------------------ reading records
 
     def today(self, now: datetime | None = None) -> date:
-        return (now or datetime.now(timezone.utc)).astimezone(self.tz).date()
+        return (now or datetime.now(UTC)).astimezone(self.tz).date()
 
     def patient_rows(self, search: str = "", now: datetime | None = None) -> list[PatientOverview]:
         """Rows for the patient list; filtered by name, hospital/NHS number or pump serial."""
@@ -77,7 +80,10 @@ class ClinicService:
         return self.store.get_patient(patient_id)
 
     def all_patients(self) -> list[Patient]:
-        return [row.patient for row in self.store.patients_overview(self.today(), margin_days=self.margin_days)]
+        return [
+            row.patient
+            for row in self.store.patients_overview(self.today(), margin_days=self.margin_days)
+        ]
 
     def pump_of(self, patient_id: int) -> Pump | None:
         """The pump registered to the patient now, if any."""
@@ -88,7 +94,9 @@ class ClinicService:
         return None
 
     def latest_reading(self, patient_id: int, serial: str) -> Reading | None:
-        readings = [r for r in self.store.patient_history(patient_id).readings if r.pump_serial == serial]
+        readings = [
+            r for r in self.store.patient_history(patient_id).readings if r.pump_serial == serial
+        ]
         return max(readings, key=lambda r: r.at) if readings else None
 
     def overview(self, patient_id: int, now: datetime | None = None) -> PumpOverview | None:
@@ -97,16 +105,32 @@ class ClinicService:
         pump = self.pump_of(patient_id)
         if pump is None:
             return None
-        readings = sorted((r for r in history.readings if r.pump_serial == pump.serial), key=lambda r: r.at)
+        readings = sorted(
+            (r for r in history.readings if r.pump_serial == pump.serial), key=lambda r: r.at
+        )
         if not readings:
             return None
         latest = readings[-1]
         eri_since = next((r.at for r in readings if r.eri), None)
-        product = next((r.product for r in sorted(history.refills, key=lambda r: r.at, reverse=True)
-                        if r.pump_serial == pump.serial and r.concentration_mcg_ml == latest.concentration_mcg_ml), None)
+        product = next(
+            (
+                r.product
+                for r in sorted(history.refills, key=lambda r: r.at, reverse=True)
+                if r.pump_serial == pump.serial
+                and r.concentration_mcg_ml == latest.concentration_mcg_ml
+            ),
+            None,
+        )
         return build_overview(
-            history.patient, pump, latest, self.library, now or datetime.now(timezone.utc), self.tz,
-            product_name=product, eri_since=eri_since, margin_days=self.margin_days,
+            history.patient,
+            pump,
+            latest,
+            self.library,
+            now or datetime.now(UTC),
+            self.tz,
+            product_name=product,
+            eri_since=eri_since,
+            margin_days=self.margin_days,
         )
 
     # ------------------------------------------------------------------ writing records
@@ -135,8 +159,9 @@ class ClinicService:
             raise WrongPatient(serial, owner, self.store.get_patient(open_patient_id))
         return owner
 
-    def save_interrogation(self, reading: Reading, events: Sequence[PumpEvent],
-                           open_patient_id: int | None) -> SavedInterrogation:
+    def save_interrogation(
+        self, reading: Reading, events: Sequence[PumpEvent], open_patient_id: int | None
+    ) -> SavedInterrogation:
         """Store the reading and the pump events not stored before, for the pump's owner.
 
         All or nothing: the reading and its events are one transaction, and the owner is
@@ -144,7 +169,9 @@ class ClinicService:
         owner = self.check_pump_for(reading.pump_serial, open_patient_id)
         assert owner.id is not None
         try:
-            saved, new = self.store.add_interrogation(reading, events, self.user, patient_id=owner.id)
+            saved, new = self.store.add_interrogation(
+                reading, events, self.user, patient_id=owner.id
+            )
         except WrongPatientError as exc:  # registration changed between check and write
             raise StoreError(str(exc)) from exc
         except UnknownPumpError as exc:

@@ -81,14 +81,24 @@ def _hhmm(minute: int) -> str:
     return f"{minute // 60:02d}:{minute % 60:02d}"
 
 
-def summarise_program(program: Program, concentration_mcg_ml: int, product: DrugProduct | None) -> ProgramSummary:
+def summarise_program(
+    program: Program, concentration_mcg_ml: int, product: DrugProduct | None
+) -> ProgramSummary:
     daily = dosing.program_daily_dose_mcg(program)
     maximum = dosing.max_daily_dose_mcg(program)
     steps: list[tuple[str, str, Fraction]] = []
     if program.mode is Mode.FLEX:
         for i, s in enumerate(program.flex_steps):
-            end = program.flex_steps[i + 1].start_minute if i + 1 < len(program.flex_steps) else 1440
-            steps.append((_hhmm(s.start_minute), _hhmm(end % 1440) if end < 1440 else "24:00", Fraction(s.rate_mcg_per_hour)))
+            end = (
+                program.flex_steps[i + 1].start_minute if i + 1 < len(program.flex_steps) else 1440
+            )
+            steps.append(
+                (
+                    _hhmm(s.start_minute),
+                    _hhmm(end % 1440) if end < 1440 else "24:00",
+                    Fraction(s.rate_mcg_per_hour),
+                )
+            )
     pb = program.patient_bolus
     pb_text = (
         "none"
@@ -103,7 +113,9 @@ def summarise_program(program: Program, concentration_mcg_ml: int, product: Drug
         max_daily_dose_mcg=maximum,
         daily_volume_ul=maximum * UL_PER_ML / concentration_mcg_ml,
         concentration_mcg_ml=concentration_mcg_ml,
-        drug_label=product.label if product else f"Baclofen {concentration_mcg_ml} mcg/mL (not in the drug library)",
+        drug_label=product.label
+        if product
+        else f"Baclofen {concentration_mcg_ml} mcg/mL (not in the drug library)",
         steps=tuple(steps),
         patient_bolus_text=pb_text,
     )
@@ -130,33 +142,38 @@ def build_overview(
     """
     product = library.find(product_name, reading.concentration_mcg_ml) if product_name else None
     if product is None:
-        product = next((p for p in library.refill_products() if p.concentration_mcg_ml == reading.concentration_mcg_ml), None)
+        product = next(
+            (
+                p
+                for p in library.refill_products()
+                if p.concentration_mcg_ml == reading.concentration_mcg_ml
+            ),
+            None,
+        )
     program = summarise_program(reading.program, reading.concentration_mcg_ml, product)
     alarms = tuple(sorted_alarms(reading.alarms))
     stopped = reading.program.mode is Mode.STOPPED or any(a.stops_delivery for a in alarms)
-    daily_ul = program.daily_volume_ul
-    alarm_at: datetime | None = None
-    days: Fraction | None = None
-    refill_by: date | None = None
-    reason = ""
-    if not stopped and daily_ul > 0:
-        above = max(reading.reservoir_ul - reading.alarm_volume_ul, 0)
-        days = Fraction(above) / daily_ul
-        alarm_at = reading.at + timedelta(seconds=int(days * 86_400))
-        alarm_local = alarm_at.astimezone(tz).date()
-        refill_by = alarm_local - timedelta(days=margin_days)
-        reason = f"alarm date {alarm_local:%d %b %Y} minus {margin_days} days margin"
-        if product is not None:
-            cap = reading.at.astimezone(tz).date() + timedelta(days=product.max_refill_interval_days)
-            if cap < refill_by:
-                refill_by = cap
-                reason = f"{product.label} may stay in the pump at most {product.max_refill_interval_days} days"
-    derivation = (
-        f"({reading.reservoir_ul / UL_PER_ML:.2f} mL - {reading.alarm_volume_ul / UL_PER_ML:.2f} mL alarm) "
-        f"/ {float(daily_ul) / UL_PER_ML:.3f} mL/day maximum"
-        if days is not None
-        else "The pump is not delivering, so no alarm date can be projected."
+    forecast = dosing.refill_forecast(
+        reservoir_ul=reading.reservoir_ul,
+        alarm_volume_ul=reading.alarm_volume_ul,
+        program=reading.program,
+        concentration_mcg_ml=reading.concentration_mcg_ml,
+        start=reading.at,
+        tz=tz,
+        margin_days=margin_days,
+        max_refill_interval_days=product.max_refill_interval_days if product else None,
     )
+    alarm_at = None if stopped else forecast.alarm_at
+    refill_by = None if stopped else forecast.refill_by
+    reason = forecast.refill_by_rule
+    if alarm_at is not None and forecast.days_to_alarm is not None:
+        derivation = (
+            f"({reading.reservoir_ul / UL_PER_ML:.2f} mL - {reading.alarm_volume_ul / UL_PER_ML:.2f} mL alarm) "
+            f"/ {float(forecast.max_daily_volume_ml):.3f} mL/day maximum = "
+            f"{float(forecast.days_to_alarm):.1f} days from the reading"
+        )
+    else:
+        derivation = "The pump is not delivering, so no alarm date can be projected."
     if stopped:
         urgency = Urgency.STOPPED
     elif alarm_at is None:
@@ -175,7 +192,9 @@ def build_overview(
         capacity_ul=pump.reservoir_capacity_ul,
         alarm_volume_ul=reading.alarm_volume_ul,
         alarm_at=alarm_at,
-        days_to_alarm=None if alarm_at is None else Fraction(int((alarm_at - now).total_seconds()), 86_400),
+        days_to_alarm=None
+        if alarm_at is None
+        else Fraction(int((alarm_at - now).total_seconds()), 86_400),
         refill_by=refill_by,
         refill_by_reason=reason,
         urgency=urgency,

@@ -35,8 +35,12 @@ def test_every_limit_names_its_source() -> None:
     lib = load_drug_library()
     for product in lib:
         assert product.source
-        for limit in (product.limits.daily_dose_mcg, product.limits.change_pct,
-                      product.limits.bolus_dose_mcg, product.limits.boluses_per_day):
+        for limit in (
+            product.limits.daily_dose_mcg,
+            product.limits.change_pct,
+            product.limits.bolus_dose_mcg,
+            product.limits.boluses_per_day,
+        ):
             assert limit.source.strip()
 
 
@@ -53,10 +57,14 @@ def _default_text() -> str:
 
 
 def test_bounds_out_of_order_names_the_line(tmp_path: Path) -> None:
-    text = _default_text().replace('"soft_max": 1000, "hard_max": 1500', '"soft_max": 1000, "hard_max": 900')
+    text = _default_text().replace(
+        '"soft_max": 1000, "hard_max": 1500', '"soft_max": 1000, "hard_max": 900'
+    )
     bad = tmp_path / "lib.json"
     bad.write_text(text)
-    expected_line = next(i for i, line in enumerate(text.splitlines(), 1) if '"hard_max": 900' in line)
+    expected_line = next(
+        i for i, line in enumerate(text.splitlines(), 1) if '"hard_max": 900' in line
+    )
     with pytest.raises(DrugLibraryError) as err:
         load_drug_library(bad)
     assert f"line {expected_line}" in str(err.value)
@@ -84,14 +92,20 @@ def test_zero_concentration_refused_with_product_line() -> None:
 def test_missing_source_refused() -> None:
     data = json.loads(_default_text())
     del data["default_limits"]["boluses_per_day"]["source"]
-    with pytest.raises(DrugLibraryError, match="needs a \"source\""):
+    with pytest.raises(DrugLibraryError, match='needs a "source"'):
         parse_drug_library(json.dumps(data, indent=1))
 
 
 def test_per_product_limit_override() -> None:
     data = json.loads(_default_text())
     data["products"][2]["limits"] = {
-        "daily_dose_mcg": {"hard_min": 0, "soft_min": 10, "soft_max": 800, "hard_max": 1200, "source": "clinic"}
+        "daily_dose_mcg": {
+            "hard_min": 0,
+            "soft_min": 10,
+            "soft_max": 800,
+            "hard_max": 1200,
+            "source": "clinic",
+        }
     }
     lib = parse_drug_library(json.dumps(data, indent=1))
     product = lib.by_id(data["products"][2]["id"])

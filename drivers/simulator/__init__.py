@@ -1,0 +1,20 @@
+"""A simulated ITB pump: real state and physics behind the same protocol a real pump speaks.
+
+Why it exists: real pump protocols are proprietary and real pumps are implanted, so the
+console, its tests and its demos need a pump that keeps honest state (reservoir, program,
+battery, clock, alarms, event log), delivers exactly what :mod:`itbconsole.dosing` says it
+should, and can be made to misbehave on the wire (:mod:`.faults`) without ever lying about
+its own truth.
+
+* :mod:`.pump` — :class:`SimPump`, its physics, alarms and saved state;
+* :mod:`.scenarios` — named presets (healthy, low-reservoir, eri, ...);
+* :mod:`.faults` — the wire fault injector;
+* :mod:`.server` — the protocol responder and the pty / TCP servers.
+"""
+
+from __future__ import annotations
+
+from drivers.simulator.pump import ManualClock, PumpCommandError, SimPump
+from drivers.simulator.scenarios import SCENARIOS, build_scenario
+
+__all__ = ["SCENARIOS", "ManualClock", "PumpCommandError", "SimPump", "build_scenario"]

@@ -1,0 +1,285 @@
+"""Append-only, hash-chained audit log, and its verification.
+
+Why a hash chain: triggers stop the application (and careless tools) from changing records,
+but anyone with the database file can drop a trigger. Each entry's hash covers its own
+content and the previous entry's hash, so editing, inserting or deleting an entry breaks the
+chain at that point, and ``itbconsole db verify`` says where. Each clinical row is also
+compared with the payload its audit entry recorded, so a record changed behind the
+application's back is found even when the log itself is untouched.
+
+Entry hash = sha256(prev_hash + canonical JSON of {seq, at, user, role, action, table,
+record_id, payload}); the first entry's prev_hash is 64 zeros.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sqlite_utils import Database
+
+from itbconsole.model import User
+from itbconsole.store.db import utc_iso, utc_now
+from itbconsole.store.schema import CLINICAL_TABLES, CURRENT_STATE_QUERIES
+
+GENESIS_HASH = "0" * 64
+
+ProblemKind = Literal["edited", "inserted", "deleted"]
+
+
+def canonical_json(value: Any) -> str:
+    """One exact text for a JSON value: sorted keys, no spaces, UTF-8 kept as is."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def entry_hash(prev_hash: str, entry: Mapping[str, Any]) -> str:
+    """sha256 of the previous hash followed by the entry's canonical JSON."""
+    fields = {k: entry[k] for k in ENTRY_FIELDS}
+    return hashlib.sha256((prev_hash + canonical_json(fields)).encode("utf-8")).hexdigest()
+
+
+ENTRY_FIELDS = ("seq", "at", "user_name", "user_role", "action", "table_name", "record_id",
+                "payload")
+
+
+def row_payload(db: Database, table: str, record_id: int) -> str:
+    """The canonical JSON of one stored row, read back exactly as SQLite holds it."""
+    cursor = db.conn.execute(f"SELECT * FROM [{table}] WHERE id = ?", [record_id])
+    names = [d[0] for d in cursor.description]
+    row = cursor.fetchone()
+    if row is None:
+        raise LookupError(f"{table} {record_id} does not exist")
+    return canonical_json(dict(zip(names, row, strict=True)))
+
+
+def append(
+    db: Database,
+    user: User,
+    action: str,
+    *,
+    table: str | None = None,
+    record_id: int | None = None,
+    payload: str | None = None,
+) -> int:
+    """Append one entry inside the caller's transaction; returns its seq.
+
+    For a clinical row, pass ``table`` and ``record_id``; the payload is then the row as
+    stored. For an action without a row (a pump clock set, for example) pass ``payload``.
+    """
+    if not db.conn.in_transaction:
+        raise RuntimeError("audit entries are written inside the record's transaction")
+    if table is not None and record_id is not None:
+        payload = row_payload(db, table, record_id)
+    head = db.conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+    prev_seq, prev_hash = (0, GENESIS_HASH) if head is None else (int(head[0]), str(head[1]))
+    entry: dict[str, Any] = {
+        "seq": prev_seq + 1,
+        "at": utc_iso(utc_now()),
+        "user_name": user.name,
+        "user_role": user.role.value,
+        "action": action,
+        "table_name": table,
+        "record_id": record_id,
+        "payload": payload if payload is not None else canonical_json({}),
+    }
+    entry["prev_hash"] = prev_hash
+    entry["hash"] = entry_hash(prev_hash, entry)
+    db.conn.execute(
+        "INSERT INTO audit_log (seq, at, user_name, user_role, action, table_name, record_id,"
+        " payload, prev_hash, hash) VALUES (:seq, :at, :user_name, :user_role, :action,"
+        " :table_name, :record_id, :payload, :prev_hash, :hash)",
+        entry,
+    )
+    return int(entry["seq"])
+
+
+# --------------------------------------------------------------------------- verification
+
+
+@dataclass(frozen=True)
+class AuditProblem:
+    """One finding. ``kind`` is what happened; ``subject`` is an audit entry or a record."""
+
+    kind: ProblemKind
+    subject: Literal["audit entry", "record"]
+    message: str
+    seq: int | None = None
+    table: str | None = None
+    record_id: int | None = None
+
+
+@dataclass
+class AuditReport:
+    entries_checked: int = 0
+    records_checked: int = 0
+    head_seq: int = 0
+    head_hash: str = GENESIS_HASH
+    problems: list[AuditProblem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def of_kind(self, kind: ProblemKind) -> list[AuditProblem]:
+        return [p for p in self.problems if p.kind == kind]
+
+    def summary(self) -> str:
+        """Plain words for the person running ``itbconsole db verify``."""
+        lines = [
+            f"Checked {self.entries_checked} audit entries and {self.records_checked} records.",
+            f"Last entry: #{self.head_seq}, hash {self.head_hash}",
+        ]
+        if self.ok:
+            lines.append(
+                "The audit trail is intact: no entry or record was edited, inserted or deleted."
+            )
+            return "\n".join(lines)
+        counts = {k: len(self.of_kind(k)) for k in ("edited", "inserted", "deleted")}
+        lines.append(
+            "THE AUDIT TRAIL HAS BEEN TAMPERED WITH: "
+            + ", ".join(f"{n} {k}" for k, n in counts.items() if n)
+            + "."
+        )
+        lines += [f"  - {p.message}" for p in self.problems]
+        lines.append(
+            "Keep this database as it is (do not use it for care) and report it to the "
+            "system administrator; restore the last good backup to continue."
+        )
+        return "\n".join(lines)
+
+
+def verify_audit(db: Database) -> AuditReport:
+    """Walk the chain, then cross-check every clinical row against its audit entry."""
+    report = AuditReport()
+    cursor = db.conn.execute(
+        "SELECT seq, at, user_name, user_role, action, table_name, record_id, payload,"
+        " prev_hash, hash FROM audit_log ORDER BY seq"
+    )
+    names = [d[0] for d in cursor.description]
+    entries = [dict(zip(names, row, strict=True)) for row in cursor]
+    report.entries_checked = len(entries)
+    problems = report.problems
+    _check_chain(entries, problems)
+    if entries:
+        report.head_seq, report.head_hash = int(entries[-1]["seq"]), str(entries[-1]["hash"])
+    issued = db.conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'").fetchone()
+    if issued is not None and int(issued[0]) > report.head_seq:
+        problems.append(AuditProblem(
+            "deleted", "audit entry",
+            f"Audit entries #{report.head_seq + 1} to #{issued[0]} were issued but are "
+            "missing from the end of the log.",
+            seq=report.head_seq + 1,
+        ))
+    report.records_checked = _cross_check(db, entries, problems)
+    _check_current_state(db, problems)
+    return report
+
+
+def _check_current_state(db: Database, problems: list[AuditProblem]) -> None:
+    """The patient list reads derived tables; they must equal what the records say."""
+    for table, select in CURRENT_STATE_QUERIES.items():
+        stored = set(db.conn.execute(f"SELECT * FROM {table}").fetchall())
+        expected = set(db.conn.execute(select).fetchall())
+        if stored != expected:
+            problems.append(AuditProblem(
+                "edited", "record",
+                f"The derived table {table} no longer matches the records "
+                f"({len(stored - expected)} rows differ): the patient list may show wrong "
+                "figures.", table=table,
+            ))
+
+
+def _check_chain(entries: list[dict[str, Any]], problems: list[AuditProblem]) -> None:
+    """Each entry must hash to its stored hash and link to the entry before it.
+
+    A broken link is read as: the previous entry was inserted (this entry links to the one
+    before it), entries were deleted (a gap in the numbering, or nothing else explains it),
+    or, for the last entry, this entry was appended without linking to the chain.
+    """
+    for i, entry in enumerate(entries):
+        seq = int(entry["seq"])
+        if entry_hash(str(entry["prev_hash"]), entry) != entry["hash"]:
+            problems.append(AuditProblem(
+                "edited", "audit entry",
+                f"Audit entry #{seq} was edited: its contents no longer match its hash.", seq=seq,
+            ))
+        expected = entries[i - 1]["hash"] if i else GENESIS_HASH
+        if entry["prev_hash"] == expected:
+            continue
+        prev_seq = int(entries[i - 1]["seq"]) if i else 0
+        before_prev = entries[i - 2]["hash"] if i >= 2 else GENESIS_HASH
+        if i and entry["prev_hash"] == before_prev:
+            problems.append(AuditProblem(
+                "inserted", "audit entry",
+                f"Audit entry #{prev_seq} was inserted: the chain runs around it.",
+                seq=prev_seq,
+            ))
+        elif seq > prev_seq + 1:
+            problems.append(AuditProblem(
+                "deleted", "audit entry",
+                f"Audit entries between #{prev_seq} and #{seq} were deleted "
+                f"({seq - prev_seq - 1} missing).", seq=prev_seq + 1,
+            ))
+        elif i == len(entries) - 1:
+            problems.append(AuditProblem(
+                "inserted", "audit entry",
+                f"Audit entry #{seq} was inserted: it does not link to entry #{prev_seq}.",
+                seq=seq,
+            ))
+        else:
+            problems.append(AuditProblem(
+                "deleted", "audit entry",
+                f"The chain is broken before entry #{seq}: an earlier entry was deleted or "
+                "replaced.", seq=seq,
+            ))
+
+
+def _cross_check(
+    db: Database, entries: list[dict[str, Any]], problems: list[AuditProblem]
+) -> int:
+    """Each clinical row needs exactly the audit entry that recorded it, with equal content."""
+    recorded: dict[tuple[str, int], dict[str, Any]] = {}
+    for entry in entries:
+        if entry["table_name"] is None or entry["record_id"] is None:
+            continue
+        key = (str(entry["table_name"]), int(entry["record_id"]))
+        if key in recorded:
+            problems.append(AuditProblem(
+                "inserted", "audit entry",
+                f"Audit entry #{entry['seq']} records {key[0]} {key[1]} a second time.",
+                seq=int(entry["seq"]), table=key[0], record_id=key[1],
+            ))
+            continue
+        recorded[key] = entry
+    checked = 0
+    for table in CLINICAL_TABLES:
+        cursor = db.conn.execute(f"SELECT * FROM [{table}] ORDER BY id")
+        names = [d[0] for d in cursor.description]
+        for row in cursor:
+            checked += 1
+            data = dict(zip(names, row, strict=True))
+            found = recorded.pop((table, int(data["id"])), None)
+            if found is None:
+                problems.append(AuditProblem(
+                    "inserted", "record",
+                    f"{table} {data['id']} has no audit entry: it was added outside ITB "
+                    "Console (or its audit entry was deleted).",
+                    table=table, record_id=int(data["id"]),
+                ))
+            elif canonical_json(data) != found["payload"]:
+                problems.append(AuditProblem(
+                    "edited", "record",
+                    f"{table} {data['id']} was edited in place: it differs from what audit "
+                    f"entry #{found['seq']} recorded.",
+                    seq=int(found["seq"]), table=table, record_id=int(data["id"]),
+                ))
+    for (table, record_id), entry in sorted(recorded.items()):
+        problems.append(AuditProblem(
+            "deleted", "record",
+            f"{table} {record_id} was deleted: audit entry #{entry['seq']} recorded it.",
+            seq=int(entry["seq"]), table=table, record_id=record_id,
+        ))
+    return checked

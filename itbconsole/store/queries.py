@@ -1,0 +1,229 @@
+"""Read-side queries: one patient's history, the patient list, refills due, search.
+
+Why these are SQL and not Python loops: the clinic list and the "refill due" view must stay
+fast with thousands of patients and decades of records (benchmarks/store_scale.py), so the
+database does the picking with its indexes and Python only builds the rows it returns.
+
+"Effective" everywhere means: the latest version of a record (nothing corrects it) that is
+not marked entered-in-error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlite_utils import Database
+
+from itbconsole.model import Patient, ProgramChange, Pump, PumpEvent, Reading, Refill
+from itbconsole.store import records as rec
+from itbconsole.store.db import utc_iso
+
+
+def effective(table: str, alias: str) -> str:
+    """SQL condition: ``alias`` is the effective version of a row of ``table``."""
+    return (
+        f"{alias}.entered_in_error = 0 AND NOT EXISTS "
+        f"(SELECT 1 FROM {table} c WHERE c.corrects_id = {alias}.id)"
+    )
+
+
+CURRENT_PATIENTS = (
+    "SELECT v.* FROM current_patient cp JOIN patient_versions v ON v.id = cp.version_id"
+    " WHERE v.entered_in_error = 0"
+)
+
+#: One patient-list row. It reads the current-state tables (see schema migration 2), which
+#: triggers keep in step with the clinical tables, so each patient costs a few index
+#: lookups however long their history.
+_COLUMNS = """
+SELECT v.*, po.pump_serial AS current_pump,
+  cpu.model AS pump_model, cpu.reservoir_capacity_ul,
+  lr.at AS reading_at, lr.reservoir_ul, lr.alarm_volume_ul, lr.alarm_at, lr.eri, lr.eos,
+  lr.battery_mv,
+  (SELECT COUNT(*) FROM refills f WHERE f.patient_id = v.patient_id
+     AND f.status = 'pending' AND {pending}) AS pending_refills,
+  (SELECT COUNT(*) FROM program_changes g WHERE g.patient_id = v.patient_id
+     AND g.outcome = 'uncertain' AND {uncertain}) AS uncertain_changes
+""".format(pending=effective("refills", "f"), uncertain=effective("program_changes", "g"))
+
+#: A patient's pump now: the one most recently registered to them and still theirs.
+_PATIENT_PUMP = (
+    "(SELECT o.pump_serial FROM pump_owner o WHERE o.patient_id = cp.patient_id"
+    " ORDER BY o.effective_at DESC LIMIT 1)"
+)
+
+_PUMP_DETAILS = "LEFT JOIN current_pump cpu ON cpu.pump_serial = po.pump_serial"
+
+OVERVIEW_SQL = f"""{_COLUMNS}
+FROM current_patient cp
+JOIN patient_versions v ON v.id = cp.version_id AND v.entered_in_error = 0
+LEFT JOIN pump_owner po ON po.pump_serial = {_PATIENT_PUMP}
+LEFT JOIN latest_reading lr ON lr.pump_serial = po.pump_serial
+{_PUMP_DETAILS}
+{{where}}
+ORDER BY v.family_name COLLATE NOCASE, v.given_name COLLATE NOCASE, v.patient_id
+"""
+
+#: The same rows, driven from the alarm-date index so only the patients due are visited.
+REFILL_DUE_SQL = f"""{_COLUMNS}
+FROM latest_reading lr
+CROSS JOIN pump_owner po ON po.pump_serial = lr.pump_serial
+CROSS JOIN current_patient cp ON cp.patient_id = po.patient_id
+JOIN patient_versions v ON v.id = cp.version_id AND v.entered_in_error = 0
+{_PUMP_DETAILS}
+WHERE lr.alarm_at < ? AND po.pump_serial = {_PATIENT_PUMP}
+ORDER BY lr.alarm_at, v.patient_id
+"""
+
+
+@dataclass(frozen=True)
+class PatientOverview:
+    """One line of the patient list: the figures a nurse scans at the start of a clinic."""
+
+    patient: Patient
+    pump_serial: str | None
+    pump_model: str | None
+    reservoir_capacity_ul: int | None
+    last_reading_at: datetime | None
+    reservoir_ul: int | None
+    alarm_volume_ul: int | None
+    alarm_at: datetime | None  # low-reservoir alarm, estimated at the last reading
+    days_to_alarm: int | None  # from ``today``; negative when the date has passed
+    refill_by: date | None  # alarm date minus the margin
+    eri: bool
+    eos: bool
+    battery_mv: int | None
+    pending_refills: int
+    uncertain_program_changes: int
+
+
+@dataclass(frozen=True)
+class PatientHistory:
+    """Everything stored for one patient, effective versions, oldest first."""
+
+    patient: Patient
+    versions: tuple[rec.Recorded[Patient], ...]
+    registrations: tuple[rec.Registration, ...]
+    pumps: tuple[Pump, ...]
+    readings: tuple[Reading, ...]
+    events: tuple[PumpEvent, ...]
+    refills: tuple[Refill, ...]
+    program_changes: tuple[ProgramChange, ...]
+
+
+def _overview_row(row: dict[str, Any], today: date, margin_days: int) -> PatientOverview:
+    alarm = rec.parse_time(row["alarm_at"]) if row["alarm_at"] else None
+    return PatientOverview(
+        patient=rec.patient_from_row(row),
+        pump_serial=row["current_pump"],
+        pump_model=row["pump_model"],
+        reservoir_capacity_ul=row["reservoir_capacity_ul"],
+        last_reading_at=rec.parse_time(row["reading_at"]) if row["reading_at"] else None,
+        reservoir_ul=row["reservoir_ul"],
+        alarm_volume_ul=row["alarm_volume_ul"],
+        alarm_at=alarm,
+        days_to_alarm=(alarm.date() - today).days if alarm else None,
+        refill_by=alarm.date() - timedelta(days=margin_days) if alarm else None,
+        eri=bool(row["eri"]),
+        eos=bool(row["eos"]),
+        battery_mv=row["battery_mv"],
+        pending_refills=int(row["pending_refills"]),
+        uncertain_program_changes=int(row["uncertain_changes"]),
+    )
+
+
+def patients_overview(
+    db: Database, today: date, margin_days: int = 7, patient_ids: Sequence[int] | None = None
+) -> list[PatientOverview]:
+    """The patient list (all current patients, or ``patient_ids``), sorted by name."""
+    where, params = "", []
+    if patient_ids is not None:
+        where = f"WHERE cp.patient_id IN ({', '.join('?' * len(patient_ids))})"
+        params = list(patient_ids)
+    sql = OVERVIEW_SQL.format(where=where)
+    return [_overview_row(row, today, margin_days) for row in db.query(sql, params)]
+
+
+def refill_due(
+    db: Database, before: date, today: date, margin_days: int = 7
+) -> list[PatientOverview]:
+    """Patients whose recommended refill date (alarm date minus margin) is on or before
+    ``before``, soonest first. The clinic's weekly "who needs booking" list.
+
+    refill_by <= before  <=>  alarm date <= before + margin  <=>  alarm_at < the next
+    midnight (UTC), an indexed text comparison on the fixed-width UTC timestamps.
+    """
+    limit = datetime.combine(before + timedelta(days=margin_days + 1), time(0), UTC)
+    rows = db.query(REFILL_DUE_SQL, [utc_iso(limit)])
+    return [_overview_row(row, today, margin_days) for row in rows]
+
+
+def search_patients(db: Database, text: str, limit: int = 200) -> list[Patient]:
+    """Current patients matching a name, hospital or NHS number, or a pump serial (any
+    pump ever registered to them). Case-insensitive; names and numbers match by prefix."""
+    needle = text.strip()
+    if not needle:
+        return []
+    prefix = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    digits = needle.replace(" ", "").replace("-", "")
+    sql = f"""
+      SELECT v.* FROM ({CURRENT_PATIENTS}) v
+      WHERE v.family_name LIKE :p ESCAPE '\\' OR v.given_name LIKE :p ESCAPE '\\'
+         OR (v.family_name || ', ' || v.given_name) LIKE :p ESCAPE '\\'
+         OR (v.given_name || ' ' || v.family_name) LIKE :p ESCAPE '\\'
+         OR v.hospital_number LIKE :p ESCAPE '\\' OR v.nhs_number = :digits
+         OR v.patient_id IN (SELECT r.patient_id FROM pump_registrations r
+                             WHERE r.pump_serial = :exact COLLATE NOCASE
+                             AND {effective("pump_registrations", "r")})
+      ORDER BY v.family_name COLLATE NOCASE, v.given_name COLLATE NOCASE LIMIT :limit
+    """
+    params = {"p": prefix, "digits": digits, "exact": needle, "limit": limit}
+    return [rec.patient_from_row(row) for row in db.query(sql, params)]
+
+
+def patient_history(db: Database, patient_id: int) -> PatientHistory:
+    """All effective records of one patient (raises LookupError when there is none)."""
+    versions = [
+        rec.Recorded(rec.patient_from_row(row), rec.stamp_from_row(row))
+        for row in db.query(
+            "SELECT * FROM patient_versions WHERE patient_id = ? ORDER BY id", [patient_id]
+        )
+    ]
+    if not versions:
+        raise LookupError(f"There is no patient with id {patient_id}.")
+
+    def rows(table: str, order: str = "at, id") -> list[dict[str, Any]]:
+        return list(db.query(
+            f"SELECT * FROM {table} t WHERE t.patient_id = ? AND {effective(table, 't')}"
+            f" ORDER BY {order}",
+            [patient_id],
+        ))
+
+    registrations = [rec.registration_from_row(r) for r in rows("pump_registrations",
+                                                                "effective_at, id")]
+    serials = sorted({r.pump_serial for r in registrations})
+    pumps = [
+        rec.pump_from_row(row, patient_id)
+        for row in db.query(
+            f"SELECT * FROM pump_versions p WHERE p.pump_serial IN "
+            f"({', '.join('?' * len(serials))}) AND NOT EXISTS "
+            "(SELECT 1 FROM pump_versions c WHERE c.corrects_id = p.id) ORDER BY p.id",
+            serials,
+        )
+    ]
+    events = db.query(
+        "SELECT * FROM pump_events WHERE patient_id = ? ORDER BY at, event_index", [patient_id]
+    )
+    return PatientHistory(
+        patient=versions[-1].record,
+        versions=tuple(versions),
+        registrations=tuple(registrations),
+        pumps=tuple(pumps),
+        readings=tuple(rec.reading_from_row(r) for r in rows("readings")),
+        events=tuple(rec.event_from_row(r) for r in events),
+        refills=tuple(rec.refill_from_row(r) for r in rows("refills")),
+        program_changes=tuple(rec.program_change_from_row(r) for r in rows("program_changes")),
+    )

@@ -1,0 +1,435 @@
+"""The record store's typed API: :class:`Store`.
+
+Why one class: the UI and the services need a single object that hides SQL, stamps every
+record with its author, writes its audit entry in the same transaction, and refuses writes
+that would put a pump's data on the wrong patient's record.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import date, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from sqlite_utils import Database
+
+from itbconsole.model import Patient, ProgramChange, Pump, PumpEvent, Reading, Refill, User
+from itbconsole.paths import default_db_path
+from itbconsole.store import audit, backup, queries
+from itbconsole.store import records as rec
+from itbconsole.store.db import StoreError, connect, schema_version, transaction, utc_now
+from itbconsole.store.schema import CLINICAL_TABLES, CORRECTABLE_TABLES
+
+
+class UnknownPumpError(StoreError):
+    """The pump's serial is not in the store: register it to a patient first."""
+
+
+class WrongPatientError(StoreError):
+    """The pump belongs to another patient than the one the record was meant for."""
+
+
+REFILL_STATUSES = ("confirmed", "pending", "failed")
+OUTCOMES = ("succeeded", "failed", "uncertain")
+
+
+class Store:
+    """Clinical records on one SQLite database. Open with :meth:`open`."""
+
+    def __init__(self, db: Database, path: Path | None) -> None:
+        self.db = db
+        self.path = path
+
+    # ----------------------------------------------------------------- lifecycle
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str] | None = None) -> Store:
+        """Open the database at ``path`` (``--db``, ``$ITBCONSOLE_DB`` or the user's data
+        folder when None; ``":memory:"`` for a throwaway one), migrating it if needed."""
+        if str(path) == ":memory:":
+            return cls(connect(":memory:"), None)
+        target = default_db_path(path)
+        return cls(connect(target), target)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self, exc: type[BaseException] | None, val: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @contextmanager
+    def atomic(self) -> Iterator[Store]:
+        """Save several records as one: everything written inside is committed together,
+        or nothing is (a refill with its reading and pump events, for example)."""
+        with transaction(self.db):
+            yield self
+
+    def schema_version(self) -> int:
+        return schema_version(self.db)
+
+    def counts(self) -> dict[str, int]:
+        """Rows per clinical table plus the audit log, for ``itbconsole db info``."""
+        return {
+            table: int(self.db.execute(f"SELECT COUNT(*) FROM [{table}]").fetchone()[0])
+            for table in (*CLINICAL_TABLES, "audit_log")
+        }
+
+    def verify(self) -> audit.AuditReport:
+        return audit.verify_audit(self.db)
+
+    def backup(self, destination: str | os.PathLike[str], *, force: bool = False
+               ) -> backup.BackupResult:
+        return backup.backup_database(self.db.conn, Path(destination), force=force)
+
+    # ----------------------------------------------------------------- write helpers
+
+    def _insert(self, table: str, values: dict[str, Any], user: User, action: str) -> int:
+        """Insert one row with its stamp and its audit entry (caller holds the transaction)."""
+        row = {**values, **rec.stamp_columns(user, utc_now())}
+        columns = ", ".join(row)
+        marks = ", ".join(f":{c}" for c in row)
+        cursor = self.db.execute(f"INSERT INTO [{table}] ({columns}) VALUES ({marks})", row)
+        record_id = int(cursor.lastrowid or 0)
+        audit.append(self.db, user, action, table=table, record_id=record_id)
+        return record_id
+
+    def _correct(
+        self, table: str, old_id: int, changes: dict[str, Any], user: User, note: str,
+        *, entered_in_error: bool = False,
+    ) -> int:
+        """Append a new version of ``old_id`` with ``changes``; the old row stays as it was."""
+        if table not in CORRECTABLE_TABLES:
+            raise StoreError(f"{table} records cannot be corrected.")
+        old = next(self.db.query(f"SELECT * FROM [{table}] WHERE id = ?", [old_id]), None)
+        if old is None:
+            raise StoreError(f"There is no {table} record {old_id} to correct.")
+        newer = self.db.execute(
+            f"SELECT id FROM [{table}] WHERE corrects_id = ?", [old_id]
+        ).fetchone()
+        if newer is not None:
+            raise StoreError(
+                f"{table} record {old_id} was already corrected by record {newer[0]}; "
+                "correct the latest version instead."
+            )
+        values = {k: v for k, v in old.items()
+                  if k not in ("id", "created_at", "created_by", "created_role")}
+        values.update(changes)
+        values.update(corrects_id=old_id, correction_note=note,
+                      entered_in_error=int(entered_in_error))
+        action = "entered_in_error" if entered_in_error else "correct"
+        return self._insert(table, values, user, action)
+
+    def _require(self, table: str, record_id: int, column: str, value: str) -> None:
+        row = self.db.execute(f"SELECT {column} FROM [{table}] WHERE id = ?",
+                              [record_id]).fetchone()
+        if row is None:
+            raise StoreError(f"There is no {table} record {record_id}.")
+        if row[0] != value:
+            raise StoreError(f"{table} record {record_id} is {row[0]}, not {value}: "
+                             "there is nothing to resolve.")
+
+    def _latest_version_id(self, table: str, key: str, value: Any) -> int:
+        row = self.db.execute(
+            f"SELECT t.id FROM [{table}] t WHERE t.{key} = ? AND NOT EXISTS "
+            f"(SELECT 1 FROM [{table}] c WHERE c.corrects_id = t.id) ORDER BY t.id DESC LIMIT 1",
+            [value],
+        ).fetchone()
+        if row is None:
+            raise StoreError(f"No record found in {table} for {key} = {value}.")
+        return int(row[0])
+
+    def _owner_for_write(self, serial: str, patient_id: int | None) -> int:
+        """The patient a pump's record goes to; refuses unknown pumps and wrong patients."""
+        if self.db.execute("SELECT 1 FROM pumps WHERE serial = ?", [serial]).fetchone() is None:
+            raise UnknownPumpError(
+                f"Pump {serial} is not registered. Register it to a patient before saving "
+                "its data."
+            )
+        owner = self.find_pump_owner(serial)
+        if owner is None:
+            raise UnknownPumpError(
+                f"Pump {serial} is not registered to any patient now. Register it first."
+            )
+        if patient_id is not None and patient_id != owner:
+            raise WrongPatientError(
+                f"Pump {serial} belongs to another patient (record {owner}), not to the "
+                f"patient open now (record {patient_id}). Nothing was saved. Check the "
+                "patient and the pump before going on."
+            )
+        return owner
+
+    # ----------------------------------------------------------------- patients
+
+    def add_patient(self, patient: Patient, user: User) -> Patient:
+        """Create a patient; returns it with its new ``id``."""
+        with transaction(self.db):
+            cursor = self.db.execute(
+                "INSERT INTO patients (created_at, created_by, created_role) VALUES (?, ?, ?)",
+                list(rec.stamp_columns(user, utc_now()).values()),
+            )
+            patient_id = int(cursor.lastrowid or 0)
+            audit.append(self.db, user, "create", table="patients", record_id=patient_id)
+            self._insert("patient_versions", {**rec.patient_row(patient),
+                                              "patient_id": patient_id}, user, "create")
+        return replace(patient, id=patient_id)
+
+    def correct_patient(self, patient: Patient, user: User, note: str = "") -> Patient:
+        """Store ``patient`` (which carries its id) as the new current version."""
+        if patient.id is None:
+            raise StoreError("The patient to correct has no id: save it first.")
+        with transaction(self.db):
+            old_id = self._latest_version_id("patient_versions", "patient_id", patient.id)
+            self._correct("patient_versions", old_id, rec.patient_row(patient), user, note)
+        return patient
+
+    def get_patient(self, patient_id: int) -> Patient:
+        return queries.patient_history(self.db, patient_id).patient
+
+    def patient_versions(self, patient_id: int) -> list[rec.Recorded[Patient]]:
+        """Every version of a patient's details, oldest first, with who changed what."""
+        return list(queries.patient_history(self.db, patient_id).versions)
+
+    # ----------------------------------------------------------------- pumps
+
+    def get_pump(self, serial: str) -> Pump | None:
+        """The pump's current details (None when unknown), with its current owner."""
+        row = next(self.db.query(
+            "SELECT * FROM pump_versions p WHERE p.pump_serial = ? AND NOT EXISTS "
+            "(SELECT 1 FROM pump_versions c WHERE c.corrects_id = p.id) "
+            "ORDER BY p.id DESC LIMIT 1", [serial]), None)
+        return None if row is None else rec.pump_from_row(row, self.find_pump_owner(serial))
+
+    def find_pump_owner(self, serial: str) -> int | None:
+        """The id of the patient the pump is registered to now, or None."""
+        row = self.db.execute(
+            "SELECT patient_id FROM pump_owner WHERE pump_serial = ?", [serial]).fetchone()
+        return None if row is None else row[0]
+
+    def register_pump(
+        self, pump: Pump, patient_id: int, user: User, *, at: datetime | None = None
+    ) -> Pump:
+        """Register ``pump`` to a patient from ``at`` (now by default).
+
+        An unknown serial is created with these details; a known one keeps its stored
+        details (change them with :meth:`correct_pump`). A pump registered to someone else
+        is refused: unregister it (explant) or correct the wrong registration first.
+        """
+        with transaction(self.db):
+            if self.db.execute("SELECT 1 FROM patients WHERE id = ?",
+                               [patient_id]).fetchone() is None:
+                raise StoreError(f"There is no patient with id {patient_id}.")
+            if self.db.execute("SELECT 1 FROM pumps WHERE serial = ?",
+                               [pump.serial]).fetchone() is None:
+                cursor = self.db.execute(
+                    "INSERT INTO pumps (serial, created_at, created_by, created_role) "
+                    "VALUES (?, ?, ?, ?)",
+                    [pump.serial, *rec.stamp_columns(user, utc_now()).values()])
+                audit.append(self.db, user, "create", table="pumps",
+                             record_id=int(cursor.lastrowid or 0))
+                self._insert("pump_versions", rec.pump_row(pump), user, "create")
+            owner = self.find_pump_owner(pump.serial)
+            if owner is not None and owner != patient_id:
+                raise WrongPatientError(
+                    f"Pump {pump.serial} is registered to another patient (record {owner}). "
+                    "Unregister it there first, or correct that registration if it was wrong."
+                )
+            if owner is None:
+                self._insert("pump_registrations", {
+                    "pump_serial": pump.serial, "patient_id": patient_id,
+                    "effective_at": rec.utc_iso(at or utc_now())}, user, "create")
+        found = self.get_pump(pump.serial)
+        assert found is not None
+        return found
+
+    def unregister_pump(self, serial: str, user: User, *, at: datetime | None = None,
+                        note: str = "") -> None:
+        """The pump belongs to nobody from ``at`` (explant or replacement)."""
+        with transaction(self.db):
+            self._insert("pump_registrations", {
+                "pump_serial": serial, "patient_id": None,
+                "effective_at": rec.utc_iso(at or utc_now()), "correction_note": note,
+            }, user, "create")
+
+    def correct_pump(self, pump: Pump, user: User, note: str = "") -> Pump:
+        """New current details for a known pump (after a catheter revision, say)."""
+        with transaction(self.db):
+            old_id = self._latest_version_id("pump_versions", "pump_serial", pump.serial)
+            self._correct("pump_versions", old_id, rec.pump_row(pump), user, note)
+        found = self.get_pump(pump.serial)
+        assert found is not None
+        return found
+
+    # ----------------------------------------------------------------- clinical records
+
+    def add_reading(self, reading: Reading, user: User, *, patient_id: int | None = None
+                    ) -> Reading:
+        """Store one interrogation for the pump's owner (must equal ``patient_id`` if given)."""
+        with transaction(self.db):
+            owner = self._owner_for_write(reading.pump_serial, patient_id)
+            new_id = self._insert("readings", {**rec.reading_row(reading), "patient_id": owner},
+                                  user, "create")
+        return replace(reading, id=new_id)
+
+    def add_events(self, events: Iterable[PumpEvent], user: User, *,
+                   patient_id: int | None = None) -> int:
+        """Store pump log entries not stored before (by serial and index); returns how many
+        were new. All or none are written."""
+        new = 0
+        with transaction(self.db):
+            owners: dict[str, int] = {}
+            for event in events:
+                if event.pump_serial not in owners:
+                    owners[event.pump_serial] = self._owner_for_write(event.pump_serial,
+                                                                      patient_id)
+                row = {**rec.event_row(event), "patient_id": owners[event.pump_serial],
+                       **rec.stamp_columns(user, utc_now())}
+                cursor = self.db.execute(
+                    f"INSERT INTO pump_events ({', '.join(row)}) VALUES "
+                    f"({', '.join(':' + c for c in row)}) "
+                    "ON CONFLICT (pump_serial, event_index) DO NOTHING", row)
+                if cursor.rowcount == 1:
+                    audit.append(self.db, user, "create", table="pump_events",
+                                 record_id=int(cursor.lastrowid or 0))
+                    new += 1
+        return new
+
+    def add_interrogation(
+        self, reading: Reading, events: Iterable[PumpEvent], user: User, *,
+        patient_id: int | None = None,
+    ) -> tuple[Reading, int]:
+        """Store one interrogation's reading and its new pump events as one record (all or
+        none). Returns the stored reading and how many events were new."""
+        with self.atomic():
+            saved = self.add_reading(reading, user, patient_id=patient_id)
+            new = self.add_events(events, user, patient_id=patient_id)
+        return saved, new
+
+    def last_event_index(self, serial: str) -> int:
+        """The highest pump-log index stored for this pump (-1 when none), so the next
+        interrogation need only read the log from the index after it."""
+        row = self.db.execute("SELECT MAX(event_index) FROM pump_events WHERE pump_serial = ?",
+                              [serial]).fetchone()
+        return -1 if row[0] is None else int(row[0])
+
+    def add_refill(self, refill: Refill, user: User, *, patient_id: int | None = None
+                   ) -> Refill:
+        """Store a refill (``status`` "pending" while the pump update is uncertain)."""
+        if refill.status not in REFILL_STATUSES:
+            raise StoreError(f"Refill status must be one of {', '.join(REFILL_STATUSES)}.")
+        with transaction(self.db):
+            owner = self._owner_for_write(refill.pump_serial, patient_id)
+            new_id = self._insert("refills", {**rec.refill_row(refill), "patient_id": owner},
+                                  user, "create")
+        return replace(refill, id=new_id)
+
+    def resolve_refill(self, refill_id: int, status: str, user: User, note: str = ""
+                       ) -> Refill:
+        """Settle a pending refill (confirmed or failed) with a new row that corrects it."""
+        if status not in ("confirmed", "failed"):
+            raise StoreError("A pending refill is resolved as confirmed or failed.")
+        with transaction(self.db):
+            self._require("refills", refill_id, "status", "pending")
+            new_id = self._correct("refills", refill_id, {"status": status}, user, note)
+        return self._one("refills", new_id, rec.refill_from_row)
+
+    def add_program_change(self, change: ProgramChange, user: User, *,
+                           patient_id: int | None = None) -> ProgramChange:
+        """Store a program sent to the pump. Only clinicians and administrators send."""
+        if not user.can_send_program():
+            raise StoreError(
+                f"{user.name} is signed in as {user.role.value}: only a clinician or an "
+                "administrator can send a program to the pump."
+            )
+        if change.outcome not in OUTCOMES:
+            raise StoreError(f"Outcome must be one of {', '.join(OUTCOMES)}.")
+        with transaction(self.db):
+            owner = self._owner_for_write(change.pump_serial, patient_id)
+            new_id = self._insert("program_changes",
+                                  {**rec.program_change_row(change), "patient_id": owner},
+                                  user, "create")
+        return replace(change, id=new_id)
+
+    def resolve_program_change(self, change_id: int, outcome: str, user: User, *,
+                               readback: Any = None, note: str = "") -> ProgramChange:
+        """Settle an uncertain program change once the next read shows what the pump has."""
+        if outcome not in ("succeeded", "failed"):
+            raise StoreError("An uncertain program change is resolved as succeeded or failed.")
+        changes: dict[str, Any] = {"outcome": outcome}
+        if readback is not None:
+            changes["readback_json"] = rec.program_json(readback)
+        with transaction(self.db):
+            self._require("program_changes", change_id, "outcome", "uncertain")
+            new_id = self._correct("program_changes", change_id, changes, user, note)
+        return self._one("program_changes", new_id, rec.program_change_from_row)
+
+    def mark_entered_in_error(self, table: str, record_id: int, user: User, note: str) -> int:
+        """Withdraw a record (a reading saved to the wrong patient, say), keeping it in
+        history. Needs a reason. Returns the id of the withdrawing row."""
+        if not note.strip():
+            raise StoreError("Say why the record is being withdrawn.")
+        with transaction(self.db):
+            return self._correct(table, record_id, {}, user, note, entered_in_error=True)
+
+    def record_action(self, action: str, detail: dict[str, Any], user: User) -> int:
+        """Audit an action that creates no clinical row (the pump clock set with the user's
+        agreement, for example). Returns the audit entry's seq."""
+        with transaction(self.db):
+            return audit.append(self.db, user, action, payload=audit.canonical_json(detail))
+
+    # ----------------------------------------------------------------- reads
+
+    def _one(self, table: str, record_id: int, build: Any) -> Any:
+        row = next(self.db.query(f"SELECT * FROM [{table}] WHERE id = ?", [record_id]))
+        return build(row)
+
+    def stamp(self, table: str, record_id: int) -> rec.Stamp:
+        """Who stored a row and when (for a printed refill record, say)."""
+        if table not in CLINICAL_TABLES:
+            raise StoreError(f"{table} is not a clinical table.")
+        row = next(self.db.query(f"SELECT * FROM [{table}] WHERE id = ?", [record_id]), None)
+        if row is None:
+            raise StoreError(f"There is no {table} record {record_id}.")
+        return rec.stamp_from_row(row)
+
+    def versions(self, table: str, record_id: int) -> list[rec.Stamp]:
+        """The correction chain through ``record_id``, oldest first."""
+        if table not in CORRECTABLE_TABLES:
+            raise StoreError(f"{table} records have no versions.")
+        sql = f"""
+          WITH RECURSIVE
+          back(id) AS (SELECT ? UNION SELECT t.corrects_id FROM [{table}] t
+                       JOIN back ON t.id = back.id WHERE t.corrects_id IS NOT NULL),
+          fwd(id) AS (SELECT ? UNION SELECT t.id FROM [{table}] t
+                      JOIN fwd ON t.corrects_id = fwd.id)
+          SELECT * FROM [{table}] WHERE id IN (SELECT id FROM back UNION SELECT id FROM fwd)
+          ORDER BY id"""
+        return [rec.stamp_from_row(r) for r in self.db.query(sql, [record_id, record_id])]
+
+    def patient_history(self, patient_id: int) -> queries.PatientHistory:
+        return queries.patient_history(self.db, patient_id)
+
+    def patients_overview(self, today: date, margin_days: int = 7,
+                          patient_ids: Sequence[int] | None = None
+                          ) -> list[queries.PatientOverview]:
+        """The patient list (everyone, or only ``patient_ids``), sorted by name."""
+        return queries.patients_overview(self.db, today, margin_days, patient_ids)
+
+    def refill_due(self, before: date, *, today: date | None = None, margin_days: int = 7
+                   ) -> list[queries.PatientOverview]:
+        return queries.refill_due(self.db, before, today or before, margin_days)
+
+    def search_patients(self, text: str) -> list[Patient]:
+        return queries.search_patients(self.db, text)
+
+    def audit_entries(self) -> Iterator[dict[str, Any]]:
+        return self.db.query("SELECT * FROM audit_log ORDER BY seq")

@@ -1,0 +1,258 @@
+"""The schema, as an ordered list of migrations. Never edit a released migration: add one.
+
+Design of the clinical tables (why they look the way they do):
+
+* Every clinical row carries ``created_at`` (UTC ISO 8601), ``created_by`` and
+  ``created_role``: who made it and when (21 CFR 11.10(e)).
+* Rows are never changed or deleted; triggers abort any UPDATE or DELETE. A correction is a
+  new row whose ``corrects_id`` names the row it replaces (``UNIQUE``, so history is a single
+  line, never a branch). The *effective* row is the one nothing corrects; a row marked
+  ``entered_in_error`` withdraws the record while keeping it visible in history.
+* Patients and pumps have a stable identity row (``patients``, ``pumps``) and versioned
+  details (``patient_versions``, ``pump_versions``), so foreign keys point at something that
+  never changes while names, numbers and catheter details can be corrected.
+* Amounts are exact: integer microlitres (``*_ul``), integer mcg/mL, Decimal mcg as TEXT
+  inside program JSON. No column holds a binary float.
+* ``audit_log`` is append-only and hash-chained (see :mod:`itbconsole.store.audit`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+STAMP = (
+    "created_at TEXT NOT NULL, created_by TEXT NOT NULL, "
+    "created_role TEXT NOT NULL CHECK (created_role IN ('nurse', 'clinician', 'administrator'))"
+)
+
+
+def _correctable(table: str) -> str:
+    return (
+        f"corrects_id INTEGER UNIQUE REFERENCES {table}(id), "
+        "entered_in_error INTEGER NOT NULL DEFAULT 0 CHECK (entered_in_error IN (0, 1)), "
+        "correction_note TEXT NOT NULL DEFAULT ''"
+    )
+
+
+#: Tables whose rows are clinical records (audited, never updated or deleted).
+CLINICAL_TABLES = (
+    "patients",
+    "patient_versions",
+    "pumps",
+    "pump_versions",
+    "pump_registrations",
+    "readings",
+    "pump_events",
+    "refills",
+    "program_changes",
+)
+
+#: Tables that use ``corrects_id`` corrections.
+CORRECTABLE_TABLES = (
+    "patient_versions",
+    "pump_versions",
+    "pump_registrations",
+    "readings",
+    "refills",
+    "program_changes",
+)
+
+PROTECTED_TABLES = (*CLINICAL_TABLES, "audit_log")
+
+
+def _no_change_triggers(table: str) -> list[str]:
+    message = (
+        f"{table} rows are never changed or deleted; record a correction instead"
+        if table != "audit_log"
+        else "the audit log is append-only"
+    )
+    return [
+        f"CREATE TRIGGER {table}_no_{op.lower()} BEFORE {op} ON {table} "
+        f"BEGIN SELECT RAISE(ABORT, '{message}'); END"
+        for op in ("UPDATE", "DELETE")
+    ]
+
+
+@dataclass(frozen=True)
+class Migration:
+    id: int
+    name: str
+    statements: tuple[str, ...]
+
+
+_INITIAL = [
+    f"CREATE TABLE patients (id INTEGER PRIMARY KEY AUTOINCREMENT, {STAMP})",
+    "CREATE TABLE patient_versions ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " patient_id INTEGER NOT NULL REFERENCES patients(id),"
+    " family_name TEXT NOT NULL, given_name TEXT NOT NULL, date_of_birth TEXT NOT NULL,"
+    " hospital_number TEXT NOT NULL, nhs_number TEXT,"
+    " origin TEXT NOT NULL CHECK (origin IN ('spinal', 'cerebral')),"
+    f" {_correctable('patient_versions')}, {STAMP})",
+    "CREATE INDEX patient_versions_patient ON patient_versions (patient_id)",
+    "CREATE INDEX patient_versions_hospital ON patient_versions (hospital_number)",
+    "CREATE INDEX patient_versions_nhs ON patient_versions (nhs_number)",
+    "CREATE INDEX patient_versions_family ON patient_versions (family_name COLLATE NOCASE)",
+    f"CREATE TABLE pumps (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    f" serial TEXT NOT NULL UNIQUE, {STAMP})",
+    "CREATE TABLE pump_versions ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " pump_serial TEXT NOT NULL REFERENCES pumps(serial),"
+    " model TEXT NOT NULL,"
+    " reservoir_capacity_ul INTEGER NOT NULL CHECK (reservoir_capacity_ul > 0),"
+    " alarm_volume_ul INTEGER NOT NULL CHECK (alarm_volume_ul >= 0),"
+    " implant_date TEXT, pump_dead_volume_ul INTEGER NOT NULL DEFAULT 0,"
+    " catheter_length_cm TEXT NOT NULL DEFAULT '0',"
+    " catheter_ul_per_cm TEXT NOT NULL DEFAULT '0',"
+    f" {_correctable('pump_versions')}, {STAMP})",
+    "CREATE INDEX pump_versions_serial ON pump_versions (pump_serial)",
+    "CREATE TABLE pump_registrations ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " pump_serial TEXT NOT NULL REFERENCES pumps(serial),"
+    " patient_id INTEGER REFERENCES patients(id),"
+    " effective_at TEXT NOT NULL,"
+    f" {_correctable('pump_registrations')}, {STAMP})",
+    "CREATE INDEX pump_registrations_pump ON pump_registrations (pump_serial, effective_at)",
+    "CREATE INDEX pump_registrations_patient ON pump_registrations (patient_id)",
+    "CREATE TABLE readings ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " pump_serial TEXT NOT NULL REFERENCES pumps(serial),"
+    " patient_id INTEGER NOT NULL REFERENCES patients(id),"
+    " at TEXT NOT NULL, pump_clock TEXT NOT NULL, clock_offset_ms INTEGER NOT NULL,"
+    " reservoir_ul INTEGER NOT NULL CHECK (reservoir_ul >= 0),"
+    " alarm_volume_ul INTEGER NOT NULL CHECK (alarm_volume_ul >= 0),"
+    " battery_mv INTEGER NOT NULL,"
+    " eri INTEGER NOT NULL CHECK (eri IN (0, 1)), eos INTEGER NOT NULL CHECK (eos IN (0, 1)),"
+    " concentration_mcg_ml INTEGER NOT NULL CHECK (concentration_mcg_ml > 0),"
+    " program_json TEXT NOT NULL, alarms_json TEXT NOT NULL,"
+    " alarm_at TEXT,"
+    f" {_correctable('readings')}, {STAMP})",
+    "CREATE INDEX readings_patient ON readings (patient_id, at)",
+    "CREATE INDEX readings_pump ON readings (pump_serial, at)",
+    "CREATE TABLE pump_events ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " pump_serial TEXT NOT NULL REFERENCES pumps(serial),"
+    " event_index INTEGER NOT NULL,"
+    " patient_id INTEGER NOT NULL REFERENCES patients(id),"
+    " at TEXT NOT NULL, kind TEXT NOT NULL, detail_json TEXT NOT NULL,"
+    f" {STAMP},"
+    " UNIQUE (pump_serial, event_index))",
+    "CREATE INDEX pump_events_patient ON pump_events (patient_id, at)",
+    "CREATE TABLE refills ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " pump_serial TEXT NOT NULL REFERENCES pumps(serial),"
+    " patient_id INTEGER NOT NULL REFERENCES patients(id),"
+    " at TEXT NOT NULL,"
+    " withdrawn_ul INTEGER NOT NULL CHECK (withdrawn_ul >= 0),"
+    " expected_residual_ul INTEGER NOT NULL,"
+    " added_ul INTEGER NOT NULL CHECK (added_ul >= 0),"
+    " product TEXT NOT NULL,"
+    " concentration_mcg_ml INTEGER NOT NULL CHECK (concentration_mcg_ml > 0),"
+    " lot TEXT NOT NULL, expiry TEXT NOT NULL,"
+    " status TEXT NOT NULL CHECK (status IN ('confirmed', 'pending', 'failed')),"
+    " note TEXT NOT NULL DEFAULT '',"
+    f" {_correctable('refills')}, {STAMP})",
+    "CREATE INDEX refills_patient ON refills (patient_id, at)",
+    "CREATE INDEX refills_pump ON refills (pump_serial, at)",
+    "CREATE INDEX refills_pending ON refills (patient_id) WHERE status = 'pending'",
+    "CREATE TABLE program_changes ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " pump_serial TEXT NOT NULL REFERENCES pumps(serial),"
+    " patient_id INTEGER NOT NULL REFERENCES patients(id),"
+    " at TEXT NOT NULL,"
+    " old_program_json TEXT NOT NULL, new_program_json TEXT NOT NULL,"
+    " concentration_mcg_ml INTEGER NOT NULL CHECK (concentration_mcg_ml > 0),"
+    " reason TEXT NOT NULL, overrides_json TEXT NOT NULL,"
+    " outcome TEXT NOT NULL CHECK (outcome IN ('succeeded', 'failed', 'uncertain')),"
+    " readback_json TEXT,"
+    f" {_correctable('program_changes')}, {STAMP})",
+    "CREATE INDEX program_changes_patient ON program_changes (patient_id, at)",
+    "CREATE INDEX program_changes_pump ON program_changes (pump_serial, at)",
+    "CREATE INDEX program_changes_uncertain ON program_changes (patient_id)"
+    " WHERE outcome = 'uncertain'",
+    "CREATE TABLE audit_log ("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " at TEXT NOT NULL, user_name TEXT NOT NULL, user_role TEXT NOT NULL,"
+    " action TEXT NOT NULL, table_name TEXT, record_id INTEGER,"
+    " payload TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL)",
+    "CREATE INDEX audit_log_record ON audit_log (table_name, record_id)",
+    *[t for table in PROTECTED_TABLES for t in _no_change_triggers(table)],
+]
+
+
+def _effective(table: str, alias: str) -> str:
+    return (f"{alias}.entered_in_error = 0 AND NOT EXISTS "
+            f"(SELECT 1 FROM {table} c WHERE c.corrects_id = {alias}.id)")
+
+
+_OWNER_REFRESH = (
+    "DELETE FROM pump_owner WHERE pump_serial = {serial};"
+    " INSERT INTO pump_owner (pump_serial, patient_id, effective_at, registration_id)"
+    " SELECT r.pump_serial, r.patient_id, r.effective_at, r.id FROM pump_registrations r"
+    f" WHERE r.pump_serial = {{serial}} AND {_effective('pump_registrations', 'r')}"
+    " ORDER BY r.effective_at DESC, r.id DESC LIMIT 1;"
+)
+_LATEST_COLUMNS = (
+    "pump_serial, reading_id, at, alarm_at, reservoir_ul, alarm_volume_ul, battery_mv, eri, eos"
+)
+_READING_REFRESH = (
+    "DELETE FROM latest_reading WHERE pump_serial = {serial};"
+    f" INSERT INTO latest_reading ({_LATEST_COLUMNS})"
+    f" SELECT {_LATEST_COLUMNS.replace('reading_id', 'id')} FROM readings r"
+    f" WHERE r.pump_serial = {{serial}} AND {_effective('readings', 'r')}"
+    " ORDER BY r.at DESC, r.id DESC LIMIT 1;"
+)
+
+#: What each current-state table must hold, computed from the clinical tables alone. Used
+#: to fill them on migration and by ``verify`` to prove they still match the records.
+CURRENT_STATE_QUERIES = {
+    "current_patient": "SELECT patient_id, MAX(id) FROM patient_versions GROUP BY patient_id",
+    "current_pump": "SELECT p.pump_serial, p.id, p.model, p.reservoir_capacity_ul"
+    " FROM pump_versions p WHERE p.id IN (SELECT MAX(id) FROM pump_versions"
+    " GROUP BY pump_serial)",
+    "pump_owner": "SELECT pump_serial, patient_id, effective_at, id FROM (SELECT r.*,"
+    " ROW_NUMBER() OVER (PARTITION BY r.pump_serial ORDER BY r.effective_at DESC, r.id DESC)"
+    f" AS rn FROM pump_registrations r WHERE {_effective('pump_registrations', 'r')})"
+    " WHERE rn = 1",
+    "latest_reading": f"SELECT {_LATEST_COLUMNS.replace('reading_id', 'id')} FROM"
+    " (SELECT r.*, ROW_NUMBER() OVER (PARTITION BY r.pump_serial ORDER BY r.at DESC,"
+    f" r.id DESC) AS rn FROM readings r WHERE {_effective('readings', 'r')}) WHERE rn = 1",
+}
+
+#: Derived "current state" tables, one row per patient or pump, kept by triggers in the
+#: same transaction as the clinical insert. They hold nothing that is not in the clinical
+#: tables (so they are not audited and may be rebuilt), and they turn the clinic-wide
+#: queries into index lookups instead of a search through ten years of rows per patient.
+_CURRENT_STATE = [
+    "CREATE TABLE current_patient (patient_id INTEGER PRIMARY KEY REFERENCES patients(id),"
+    " version_id INTEGER NOT NULL REFERENCES patient_versions(id))",
+    "CREATE TABLE current_pump (pump_serial TEXT PRIMARY KEY REFERENCES pumps(serial),"
+    " version_id INTEGER NOT NULL REFERENCES pump_versions(id),"
+    " model TEXT NOT NULL, reservoir_capacity_ul INTEGER NOT NULL)",
+    "CREATE TABLE pump_owner (pump_serial TEXT PRIMARY KEY REFERENCES pumps(serial),"
+    " patient_id INTEGER REFERENCES patients(id), effective_at TEXT NOT NULL,"
+    " registration_id INTEGER NOT NULL REFERENCES pump_registrations(id))",
+    "CREATE INDEX pump_owner_patient ON pump_owner (patient_id, effective_at)",
+    "CREATE TABLE latest_reading (pump_serial TEXT PRIMARY KEY REFERENCES pumps(serial),"
+    " reading_id INTEGER NOT NULL REFERENCES readings(id), at TEXT NOT NULL, alarm_at TEXT,"
+    " reservoir_ul INTEGER NOT NULL, alarm_volume_ul INTEGER NOT NULL,"
+    " battery_mv INTEGER NOT NULL, eri INTEGER NOT NULL, eos INTEGER NOT NULL)",
+    "CREATE INDEX latest_reading_alarm ON latest_reading (alarm_at)",
+    # Corrections always extend the latest version, so the newest row is the current one.
+    "CREATE TRIGGER patient_versions_current AFTER INSERT ON patient_versions BEGIN"
+    " INSERT OR REPLACE INTO current_patient VALUES (NEW.patient_id, NEW.id); END",
+    "CREATE TRIGGER pump_versions_current AFTER INSERT ON pump_versions BEGIN"
+    " INSERT OR REPLACE INTO current_pump VALUES"
+    " (NEW.pump_serial, NEW.id, NEW.model, NEW.reservoir_capacity_ul); END",
+    "CREATE TRIGGER pump_registrations_owner AFTER INSERT ON pump_registrations BEGIN "
+    + _OWNER_REFRESH.format(serial="NEW.pump_serial") + " END",
+    "CREATE TRIGGER readings_latest AFTER INSERT ON readings BEGIN "
+    + _READING_REFRESH.format(serial="NEW.pump_serial") + " END",
+    # Backfill for databases that already hold records.
+    *[f"INSERT INTO {table} {select}" for table, select in CURRENT_STATE_QUERIES.items()],
+]
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "clinical records and hash-chained audit log", tuple(_INITIAL)),
+    Migration(2, "current-state tables for the patient list", tuple(_CURRENT_STATE)),
+)
