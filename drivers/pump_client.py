@@ -9,6 +9,8 @@ everything else is *uncertain* and the user is told to interrogate again.
 
 from __future__ import annotations
 
+import logging
+
 import enum
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +28,9 @@ M = TypeVar("M", bound=p.Message)
 
 DEFAULT_PAGE = 40
 RECENT_EVENTS = 100
+
+
+log = logging.getLogger(__name__)
 
 
 def _utc_now() -> datetime:
@@ -352,6 +357,16 @@ class PumpClient:
         while True:
             page = self._ask(p.ReadEvents(index, page_size), p.Events, deadline)
             n = len(page.events)
+            if n == 0 and page.total <= index:
+                # Nothing at or after ``index``: either up to date, or the pump's log is
+                # shorter than the console remembers (memory reset, replaced pump).
+                if page.total < index:
+                    log.warning(
+                        "Pump %s logs %d events but %d were already read: its log was reset",
+                        serial, page.total, index,
+                    )
+                yield EventBatch((), index, page.total)
+                return
             if (
                 page.first_index < index
                 or page.next_index != page.first_index + n

@@ -430,6 +430,7 @@ def _build_patient(
             False,
             spec.concentration,
             program,
+            alarms=_alarms(battery, estimate_ul, pump.alarm_volume_ul),
         )
         store.add_reading(reading, DEMO_NURSE, patient_id=patient.id)
         expiry = (visit + timedelta(days=400)).date()
@@ -512,12 +513,26 @@ def _build_patient(
                 False,
                 spec.concentration,
                 program,
+                alarms=_alarms(battery, max(int(fill_ul - delivered), 0), pump.alarm_volume_ul),
             ),
             DEMO_NURSE,
             patient_id=patient.id,
         )
-    store.add_events(events, DEMO_NURSE, patient_id=patient.id)
+    if spec.simulated_scenario is None:
+        # A simulated pump keeps its own log from index 0; storing invented entries under
+        # the same indices would make the console skip the simulator's real ones.
+        store.add_events(events, DEMO_NURSE, patient_id=patient.id)
     return patient.id
+
+
+def _alarms(battery_mv: int, reservoir_ul: int, alarm_ul: int) -> tuple[str, ...]:
+    """The alarms a pump in this state would report (names as in the link protocol)."""
+    found = []
+    if reservoir_ul <= alarm_ul:
+        found.append("low_reservoir")
+    if battery_mv <= BATTERY_ERI_MV:
+        found.append("eri")
+    return tuple(found)
 
 
 def _battery_mv(spec: DemoPatient, implant: datetime, at: datetime, now: datetime) -> int:

@@ -12,7 +12,6 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from itbconsole import __version__
 from itbconsole.clock import local_zone
-from itbconsole.demo import DEMO_USER, demo_ports, open_demo_store
 from itbconsole.druglib import DrugLibraryError, load_drug_library
 from itbconsole.model import Role, User
 from itbconsole.paths import data_dir, default_db_path
@@ -78,6 +77,8 @@ def build_window(
         )
         return None
     prefs = settings()
+    if demo:  # only demo mode pays for the demo generator's import
+        from itbconsole.demo import DEMO_USER, demo_ports, open_demo_store
     try:
         if demo:
             store = open_demo_store(data_dir() / "demo.sqlite")

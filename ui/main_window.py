@@ -94,7 +94,7 @@ class MainWindow(QMainWindow):
         splitter.addWidget(self.patient_view)
         splitter.setStretchFactor(0, 2)
         splitter.setStretchFactor(1, 3)
-        splitter.setSizes([480, 820])
+        splitter.setSizes([600, 766])
         self.splitter = splitter
         central = QWidget()
         layout = QVBoxLayout(central)

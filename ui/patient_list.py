@@ -29,7 +29,9 @@ from PySide6.QtWidgets import (
 
 from itbconsole.store.queries import PatientOverview
 
-COLUMNS = ("Patient", "Hospital no.", "Pump", "Days to alarm", "Refill by", "Battery")
+COLUMNS = ("Patient", "Hosp. no.", "Pump", "Alarm in", "Refill by", "Battery")
+#: The widest text each column usually shows; widths come from these, not from the rows.
+COLUMN_SAMPLES = ("KOWALCZYK, Anna", "H100644", "SIM0000001", "passed 9 d", "28 Nov 2026", "ERI")
 URGENT_BG = QColor("#f8d7da")
 SOON_BG = QColor("#fff3cd")
 
@@ -150,10 +152,24 @@ class PatientListPanel(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.setAlternatingRowColors(True)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        # Fixed, font-based widths: sizing columns to their contents would read every row
+        # (5,000 patients) before the window can show.
         header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        metrics = self.table.fontMetrics()
+        bold = header.font()
+        bold.setBold(True)
+        from PySide6.QtGui import QFontMetrics
+
+        header_metrics = QFontMetrics(bold)
+        for col, sample in enumerate(COLUMN_SAMPLES):
+            width = max(metrics.horizontalAdvance(sample), header_metrics.horizontalAdvance(COLUMNS[col]))
+            self.table.setColumnWidth(col, width + 24)
+        header.setStretchLastSection(False)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for col in range(1, len(COLUMNS)):
-            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 8)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         self.count_label = QLabel()
         self.count_label.setObjectName("detail")
         self.new_button = QPushButton("&New patient...")

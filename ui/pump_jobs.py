@@ -77,25 +77,40 @@ def disconnect(ctx: JobContext) -> None:
 
 
 def interrogate(ctx: JobContext, since_index: int) -> InterrogationResult:
-    """Identity, status, program, clock, then the pump events not yet stored."""
+    """Identity, status, program, clock, then the pump events not yet stored.
+
+    All or nothing: if any step fails the job raises and nothing is returned to be saved."""
     client = _client(ctx)
-    interrogation: Interrogation = client.interrogate(progress=ctx.progress)
-    events = client.read_events(since_index, progress=ctx.progress)
-    reading = interrogation.to_reading(datetime.now(UTC))
+    ctx.progress("Reading identity, status and program", 0, 2)
+    interrogation: Interrogation = client.interrogate()
+    ctx.progress("Reading the pump's event log", 1, 2)
+
+    def events_progress(received: int, expected: int) -> None:
+        ctx.progress(f"Reading the pump's event log: {received} of {expected}", received, expected)
+
+    batch = client.read_events(since_index, progress=events_progress)
     return InterrogationResult(
         identity=interrogation.identity,
-        reading=reading,
-        events=tuple(events),
+        reading=interrogation.reading,
+        events=batch.events,
         capacity_ml=interrogation.identity.reservoir_capacity_ul // 1000,
     )
 
 
 def set_clock(ctx: JobContext) -> dict[str, str]:
+    """Set the pump clock to this computer's UTC time (only after the user agreed)."""
     client = _client(ctx)
     before = client.read_clock()
     now = datetime.now(UTC)
-    client.set_clock(now)
-    return {"pump_clock_before": before.isoformat(), "set_to": now.isoformat()}
+    result = client.set_clock(now)
+    if not result.succeeded:
+        raise link_errors.LinkError(result.message)
+    return {
+        "pump_serial": client.identity.serial if client.identity else "",
+        "pump_clock_before": before.pump_clock.isoformat(),
+        "offset_before_s": f"{before.offset_s:.0f}",
+        "set_to": now.isoformat(),
+    }
 
 
 def diagnostics(ctx: JobContext) -> dict[str, Any]:

@@ -1,0 +1,242 @@
+"""The desktop console as a nurse uses it: demo clinic, search, interrogation, registration,
+wrong-patient block, link loss, and a responsive window during slow reads."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from PySide6.QtCore import QElapsedTimer, Qt, QTimer
+
+from drivers import protocol_simpump
+from itbconsole.model import Pump
+from tests.ui.conftest import Console
+from ui.records_dialogs import PatientDialog, PumpDialog, UnknownPumpDialog
+
+
+def visible_rows(console: Console) -> list[str]:
+    model = console.window.patient_list.proxy
+    return [model.index(r, 0).data() for r in range(model.rowCount())]
+
+
+def test_demo_clinic_lists_every_patient_soonest_alarm_first(console: Console) -> None:
+    rows = visible_rows(console)
+    assert len(rows) == 12
+    # Sorted by days to alarm: the patient whose alarm is days away comes first.
+    assert rows[0] == "WALSH, Siobhan"
+    days = console.window.patient_list.proxy.index(0, 3).data()
+    assert days.endswith(" d") and int(days.split()[0]) <= 7
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("okaf", "OKAFOR, Grace"), ("H100388", "BRENNAN, Thomas"), ("943 476 5919", "OKAFOR, Grace"),
+     ("SIM0000003", "PATEL, Ravi")],
+)
+def test_search_by_name_hospital_nhs_number_and_pump_serial(console: Console, text: str, expected: str) -> None:
+    console.window.patient_list.search.setText(text)
+    console.qtbot.waitUntil(lambda: visible_rows(console) == [expected], timeout=3_000)
+
+
+def test_choosing_a_patient_shows_header_and_overview(console: Console) -> None:
+    pid = console.patient_id("Patel")
+    assert console.window.patient_list.select_patient(pid)
+    view = console.window.patient_view
+    assert view.header.name.text() == "PATEL, Ravi"
+    assert "H100502" in view.header.details.text()
+    assert "SIM0000003" in view.header.pump.text()
+    # Patel's battery is past ERI in the demo history.
+    assert "Elective Replacement Indicator" in view.overview.battery_value.text()
+
+
+def test_interrogation_over_simpump_shows_the_simulators_values(console: Console) -> None:
+    url = console.sim_url("healthy")
+    console.connect(url)
+    pump = protocol_simpump.get_pump(console.sim_names[-1])
+    readings_before = console.count("readings")
+    console.interrogate_and_wait()
+    assert console.prompts.errors == []
+    overview = console.window.patient_view.overview
+    assert console.window.patient_view.header.name.text() == "OKAFOR, Grace"
+    expected_ml = f"{pump.reservoir_ul / 1000:.2f} mL of 40.00 mL"
+    assert overview.reservoir_value.text() == expected_ml
+    assert "500.0 mcg per 24 h" in overview.program_value.text()
+    assert console.count("readings") == readings_before + 1
+    saved = console.clinic.latest_reading(console.patient_id("Okafor"), "SIM0000001")
+    assert saved is not None and saved.reservoir_ul == pump.reservoir_ul
+
+
+def test_interrogation_stores_new_pump_events_once(console: Console) -> None:
+    url = console.sim_url("healthy")
+    console.connect(url)
+    pump = protocol_simpump.get_pump(console.sim_names[-1])
+    pump.alarm_test()
+    pump.alarm_test()
+    console.interrogate_and_wait()
+    first = console.count("pump_events")
+    console.interrogate_and_wait()
+    assert console.count("pump_events") == first  # nothing stored twice
+    pump.alarm_test()
+    console.interrogate_and_wait()
+    assert console.count("pump_events") == first + 1
+
+
+def test_unknown_pump_is_registered_to_an_existing_patient_with_confirmation(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = console.patient_id("Kowalczyk")
+    asked: dict[str, object] = {}
+
+    def choose(self: UnknownPumpDialog) -> tuple[str, int | None]:
+        asked["patients_offered"] = self.patient_combo.count()
+        return ("existing", target)
+
+    def fill_pump(self: PumpDialog) -> Pump | None:
+        asked["serial_locked"] = self.serial.isReadOnly()
+        self.alarm.setText("2.0")
+        return self.pump()
+
+    monkeypatch.setattr(UnknownPumpDialog, "ask", choose)
+    monkeypatch.setattr(PumpDialog, "ask", fill_pump)
+    # Kowalczyk's old pump is explanted first: a patient has one pump at a time here.
+    console.clinic.store.unregister_pump("PRM880420", console.clinic.user, note="replaced")
+    console.connect(console.sim_url("clock-drift"))  # serial SIM0000007, registered to nobody
+    console.interrogate_and_wait()
+    assert asked["serial_locked"] is True
+    assert asked["patients_offered"] == 12
+    assert console.clinic.owner_of("SIM0000007") is not None
+    assert console.clinic.owner_of("SIM0000007").id == target  # type: ignore[union-attr]
+    assert console.window.current_patient_id == target
+    assert console.clinic.latest_reading(target, "SIM0000007") is not None
+
+
+def test_unknown_pump_declined_saves_nothing(console: Console, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(UnknownPumpDialog, "ask", lambda self: None)
+    before = console.count("readings"), console.count("pump_events"), console.count("audit_log")
+    console.connect(console.sim_url("clock-drift"))
+    console.interrogate_and_wait()
+    assert (console.count("readings"), console.count("pump_events"), console.count("audit_log")) == before
+    assert console.clinic.owner_of("SIM0000007") is None
+
+
+def test_wrong_patient_is_blocked_and_nothing_is_written(console: Console) -> None:
+    walsh = console.patient_id("Walsh")
+    console.window.patient_list.select_patient(walsh)
+    assert console.window.current_patient_id == walsh
+    before = console.count("readings"), console.count("pump_events"), console.count("audit_log")
+    console.connect(console.sim_url("healthy"))  # Okafor's pump
+    console.interrogate_and_wait()
+    assert len(console.prompts.criticals) == 1
+    title, message = console.prompts.criticals[0]
+    assert "Wrong patient" in title and "OKAFOR, Grace" in message and "WALSH, Siobhan" in message
+    assert (console.count("readings"), console.count("pump_events"), console.count("audit_log")) == before
+    assert console.window.current_patient_id == walsh  # still on the patient the nurse chose
+
+
+def test_link_lost_mid_interrogation_shows_an_error_and_changes_nothing(console: Console) -> None:
+    console.connect(console.sim_url("healthy", "&baud=9600"))
+    name = console.sim_names[-1]
+    before = console.count("readings"), console.count("pump_events"), console.count("audit_log")
+    # The programmer head slips off the pump after the first progress step.
+    console.window.link.job_progress.connect(
+        lambda *_: protocol_simpump.get_responder(name).faults.force("disconnect", 60.0)
+    )
+    console.interrogate_and_wait()
+    assert console.prompts.errors, "the nurse must be told"
+    title, message = console.prompts.errors[-1]
+    assert title == "Interrogation failed"
+    assert "programmer head" in message or "not answering" in message.lower()
+    assert (console.count("readings"), console.count("pump_events"), console.count("audit_log")) == before
+
+
+def test_cancel_stops_a_slow_interrogation_and_saves_nothing(console: Console) -> None:
+    console.connect(console.sim_url("healthy", "&baud=1200"))
+    before = console.count("readings")
+    console.window.interrogate()
+    console.qtbot.waitUntil(lambda: console.window.device_bar.cancel_button.isEnabled(), timeout=3_000)
+    console.window.cancel()
+    console.qtbot.waitUntil(lambda: not console.window.link.busy, timeout=5_000)
+    assert console.prompts.errors and "Cancelled" in console.prompts.errors[-1][1]
+    assert console.count("readings") == before
+
+
+def test_gui_thread_stays_responsive_during_a_slow_interrogation(console: Console) -> None:
+    console.connect(console.sim_url("healthy", "&baud=2400"))
+    worst = [0]
+    clock = QElapsedTimer()
+    clock.start()
+    last = [clock.elapsed()]
+
+    def tick() -> None:
+        now = clock.elapsed()
+        worst[0] = max(worst[0], now - last[0])
+        last[0] = now
+
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.setTimerType(Qt.TimerType.PreciseTimer)
+    timer.timeout.connect(tick)
+    timer.start()
+    started = time.monotonic()
+    console.interrogate_and_wait()
+    timer.stop()
+    assert console.prompts.errors == []
+    assert time.monotonic() - started > 0.5, "at 2400 baud the interrogation takes wire time"
+    assert worst[0] < 100, f"GUI thread blocked for {worst[0]} ms"
+
+
+def test_new_patient_dialog_checks_nhs_number_and_required_fields(console: Console) -> None:
+    dialog = PatientDialog(console.window)
+    console.qtbot.addWidget(dialog)
+    dialog.family.setText("Doe")
+    dialog.given.setText("Jane")
+    dialog.hospital.setText("h999")
+    dialog.nhs.setText("943 476 5918")  # wrong check digit
+    assert dialog.patient() is None
+    assert "not a valid NHS number" in dialog.errors["nhs"].text()
+    dialog.nhs.setText("943 476 5919")
+    patient = dialog.patient()
+    assert patient is not None and patient.nhs_number == "9434765919" and patient.hospital_number == "H999"
+    dialog.family.setText("  ")
+    assert dialog.patient() is None and dialog.errors["family"].isVisibleTo(dialog)
+
+
+def test_new_patient_is_saved_and_opened(console: Console, monkeypatch: pytest.MonkeyPatch) -> None:
+    dialog = PatientDialog(console.window)
+    dialog.family.setText("Doe")
+    dialog.given.setText("Jane")
+    dialog.hospital.setText("H999")
+    monkeypatch.setattr(PatientDialog, "ask", lambda self: dialog.patient())
+    pid = console.window.new_patient()
+    assert pid is not None
+    assert console.window.patient_view.header.name.text() == "DOE, Jane"
+    assert "No pump registered" in console.window.patient_view.header.pump.text()
+    assert console.clinic.store.stamp("patients", pid).by == "Demo Clinician"
+
+
+def test_editing_a_patient_keeps_the_earlier_version(console: Console, monkeypatch: pytest.MonkeyPatch) -> None:
+    pid = console.patient_id("Campbell")
+    console.window.patient_list.select_patient(pid)
+
+    def edit(self: PatientDialog) -> object:
+        self.given.setText("Morag Ann")
+        self.reason.setText("Middle name added at patient's request")
+        return self.patient()
+
+    monkeypatch.setattr(PatientDialog, "ask", edit)
+    console.window.edit_patient()
+    versions = console.clinic.store.patient_versions(pid)
+    assert [v.record.given_name for v in versions] == ["Morag", "Morag Ann"]
+    assert console.window.patient_view.header.name.text() == "CAMPBELL, Morag Ann"
+
+
+def test_diagnostics_counts_frames(console: Console) -> None:
+    from ui.diagnostics import DiagnosticsDialog
+
+    console.connect(console.sim_url("healthy"))
+    console.interrogate_and_wait()
+    dialog = DiagnosticsDialog(console.window.link, console.window)
+    console.qtbot.addWidget(dialog)
+    console.qtbot.waitUntil(lambda: dialog.table.rowCount() > 0, timeout=3_000)
+    values = {dialog.table.item(r, 0).text(): dialog.table.item(r, 1).text() for r in range(dialog.table.rowCount())}
+    assert int(values["frames sent"]) >= 4
