@@ -261,13 +261,18 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ link
 
     def refresh_ports(self) -> None:
-        try:
-            found = self.discover_ports()
-        except Exception as exc:  # discovery must never take the window down
-            log.warning("Port discovery failed: %s", exc)
-            found = []
-        ports = [*self.extra_ports, *found]
-        self.device_bar.set_ports(ports, preferred_url=self.settings.value("link/last_good_port"))
+        """Offer the simulated pumps at once; scan serial ports on the link thread (the scan
+        can be slow on some systems and must not hold up the window)."""
+        preferred = self.settings.value("link/last_good_port")
+        self.device_bar.set_ports(list(self.extra_ports), preferred_url=preferred)
+
+        def found(ports: list[PortChoice]) -> None:
+            self.device_bar.set_ports([*self.extra_ports, *ports], preferred_url=preferred)
+
+        def failed(error: BaseException) -> None:
+            log.warning("Port discovery failed: %s", error)
+
+        self.link.submit("find ports", lambda _ctx: self.discover_ports(), found, failed)
 
     def _update_link_state(self, text: str | None = None) -> None:
         busy = self.link.busy

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from drivers import link as link_errors
-from drivers.ports import list_serial_ports
-from drivers.pump_client import Interrogation, PumpClient
 from itbconsole.model import PumpEvent, Reading
 from ui.device_bar import PortChoice
 from ui.link_worker import JobCancelled, JobContext
+
+if TYPE_CHECKING:
+    from drivers.pump_client import Interrogation, PumpClient
+
+# The driver is imported on first use, on the link thread: the window shows without it.
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,10 @@ class InterrogationResult:
 
 def discover_ports() -> list[PortChoice]:
     """Serial ports on this computer that could be a programmer (no handshake here: that
-    would open every port; the probe runs on Connect)."""
+    would open every port; the probe runs on Connect). Runs on the link thread: scanning
+    ports can take a while on some systems."""
+    from drivers.ports import list_serial_ports
+
     return [
         PortChoice(p.device, p.label, f"{p.manufacturer or ''} {p.serial_number or ''}".strip())
         for p in list_serial_ports()
@@ -40,6 +45,9 @@ def discover_ports() -> list[PortChoice]:
 
 
 def _client(ctx: JobContext) -> PumpClient:
+    from drivers import link as link_errors
+    from drivers.pump_client import PumpClient
+
     client = ctx.state.get("client")
     if client is None:
         raise link_errors.PortUnavailable(
@@ -52,6 +60,8 @@ def _client(ctx: JobContext) -> PumpClient:
 
 def connect(ctx: JobContext, url: str) -> Any:
     """Open the port and identify the pump (the handshake)."""
+    from drivers.pump_client import PumpClient
+
     old = ctx.state.pop("client", None)
     if old is not None:
         old.close()
@@ -99,6 +109,8 @@ def interrogate(ctx: JobContext, since_index: int) -> InterrogationResult:
 
 def set_clock(ctx: JobContext) -> dict[str, str]:
     """Set the pump clock to this computer's UTC time (only after the user agreed)."""
+    from drivers import link as link_errors
+
     client = _client(ctx)
     before = client.read_clock()
     now = datetime.now(UTC)
@@ -123,6 +135,8 @@ def diagnostics(ctx: JobContext) -> dict[str, Any]:
 
 def plain_message(error: BaseException) -> str:
     """What to tell the user. Driver errors already speak plainly; anything else is wrapped."""
+    from drivers import link as link_errors
+
     if isinstance(error, link_errors.Cancelled | JobCancelled):
         return "Cancelled. The pump carries on with its current program; nothing was saved."
     if isinstance(error, link_errors.LinkError):
@@ -131,4 +145,6 @@ def plain_message(error: BaseException) -> str:
 
 
 def is_disconnect(error: BaseException) -> bool:
+    from drivers import link as link_errors
+
     return isinstance(error, link_errors.PortUnavailable)

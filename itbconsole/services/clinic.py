@@ -16,6 +16,7 @@ from itbconsole.druglib import DrugLibrary
 from itbconsole.model import Patient, Pump, PumpEvent, Reading, User
 from itbconsole.services.overview import PumpOverview, build_overview
 from itbconsole.store import PatientOverview, Store, StoreError, UnknownPumpError, WrongPatientError
+from itbconsole.store.queries import CalendarRules
 
 
 class WrongPatient(Exception):
@@ -68,13 +69,20 @@ class ClinicService:
     def patient_rows(self, search: str = "", now: datetime | None = None) -> list[PatientOverview]:
         """Rows for the patient list; filtered by name, hospital/NHS number or pump serial."""
         today = self.today(now)
+        rules = CalendarRules(self.tz, self.margin_days, self.max_refill_interval_days())
         text = search.strip()
         if not text:
-            return self.store.patients_overview(today, margin_days=self.margin_days)
+            return self.store.patients_overview(today, rules=rules)
         ids = [p.id for p in self.store.search_patients(text) if p.id is not None]
         if not ids:
             return []
-        return self.store.patients_overview(today, margin_days=self.margin_days, patient_ids=ids)
+        return self.store.patients_overview(today, patient_ids=ids, rules=rules)
+
+    def max_refill_interval_days(self) -> int | None:
+        """The shortest time any refill product may stay in a pump (drug library). Used by
+        the list and the overview alike, so both always show the same refill date."""
+        days = [p.max_refill_interval_days for p in self.library.refill_products()]
+        return min(days) if days else None
 
     def patient(self, patient_id: int) -> Patient:
         return self.store.get_patient(patient_id)
@@ -131,6 +139,7 @@ class ClinicService:
             product_name=product,
             eri_since=eri_since,
             margin_days=self.margin_days,
+            max_refill_interval_days=self.max_refill_interval_days(),
         )
 
     # ------------------------------------------------------------------ writing records

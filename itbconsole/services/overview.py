@@ -132,6 +132,7 @@ def build_overview(
     product_name: str | None = None,
     eri_since: datetime | None = None,
     margin_days: int = DEFAULT_REFILL_MARGIN_DAYS,
+    max_refill_interval_days: int | None = None,
     clock_drift_warn_s: float = DEFAULT_CLOCK_DRIFT_WARN_S,
 ) -> PumpOverview:
     """Project the latest reading forward to ``now`` and summarise the pump for display.
@@ -161,7 +162,7 @@ def build_overview(
         start=reading.at,
         tz=tz,
         margin_days=margin_days,
-        max_refill_interval_days=product.max_refill_interval_days if product else None,
+        max_refill_interval_days=max_refill_interval_days,
     )
     alarm_at = None if stopped else forecast.alarm_at
     refill_by = None if stopped else forecast.refill_by
@@ -194,7 +195,7 @@ def build_overview(
         alarm_at=alarm_at,
         days_to_alarm=None
         if alarm_at is None
-        else Fraction(int((alarm_at - now).total_seconds()), 86_400),
+        else Fraction((alarm_at.astimezone(tz).date() - now.astimezone(tz).date()).days),
         refill_by=refill_by,
         refill_by_reason=reason,
         urgency=urgency,

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from sqlite_utils import Database
 
+from itbconsole.dosing import recommended_refill_date
 from itbconsole.model import Patient, ProgramChange, Pump, PumpEvent, Reading, Refill
 from itbconsole.store import records as rec
 from itbconsole.store.db import utc_iso
@@ -114,19 +115,35 @@ class PatientHistory:
     program_changes: tuple[ProgramChange, ...]
 
 
-def _overview_row(row: dict[str, Any], today: date, margin_days: int) -> PatientOverview:
+@dataclass(frozen=True)
+class CalendarRules:
+    """How list dates are counted: the clinic's zone, the refill margin and the longest a
+    drug may stay in a pump. The same rules as the overview (itbconsole.dosing)."""
+
+    tz: tzinfo = UTC
+    margin_days: int = 7
+    max_refill_interval_days: int | None = None
+
+
+def _overview_row(row: dict[str, Any], today: date, rules: CalendarRules) -> PatientOverview:
     alarm = rec.parse_time(row["alarm_at"]) if row["alarm_at"] else None
+    reading_at = rec.parse_time(row["reading_at"]) if row["reading_at"] else None
+    refill_by = None
+    if alarm is not None and reading_at is not None:
+        refill_by, _rule = recommended_refill_date(
+            reading_at, alarm, rules.tz, rules.margin_days, rules.max_refill_interval_days
+        )
     return PatientOverview(
         patient=rec.patient_from_row(row),
         pump_serial=row["current_pump"],
         pump_model=row["pump_model"],
         reservoir_capacity_ul=row["reservoir_capacity_ul"],
-        last_reading_at=rec.parse_time(row["reading_at"]) if row["reading_at"] else None,
+        last_reading_at=reading_at,
         reservoir_ul=row["reservoir_ul"],
         alarm_volume_ul=row["alarm_volume_ul"],
         alarm_at=alarm,
-        days_to_alarm=(alarm.date() - today).days if alarm else None,
-        refill_by=alarm.date() - timedelta(days=margin_days) if alarm else None,
+        days_to_alarm=(alarm.astimezone(rules.tz).date() - today).days if alarm else None,
+        refill_by=refill_by,
         eri=bool(row["eri"]),
         eos=bool(row["eos"]),
         battery_mv=row["battery_mv"],
@@ -136,15 +153,20 @@ def _overview_row(row: dict[str, Any], today: date, margin_days: int) -> Patient
 
 
 def patients_overview(
-    db: Database, today: date, margin_days: int = 7, patient_ids: Sequence[int] | None = None
+    db: Database, today: date, margin_days: int = 7, patient_ids: Sequence[int] | None = None,
+    rules: CalendarRules | None = None,
 ) -> list[PatientOverview]:
-    """The patient list (all current patients, or ``patient_ids``), sorted by name."""
+    """The patient list (all current patients, or ``patient_ids``), sorted by name.
+
+    ``today`` is the clinic's date; dates are counted by ``rules`` (UTC and ``margin_days``
+    when not given)."""
+    rules = rules or CalendarRules(margin_days=margin_days)
     where, params = "", []
     if patient_ids is not None:
         where = f"WHERE cp.patient_id IN ({', '.join('?' * len(patient_ids))})"
         params = list(patient_ids)
     sql = OVERVIEW_SQL.format(where=where)
-    return [_overview_row(row, today, margin_days) for row in db.query(sql, params)]
+    return [_overview_row(row, today, rules) for row in db.query(sql, params)]
 
 
 def refill_due(
@@ -158,7 +180,7 @@ def refill_due(
     """
     limit = datetime.combine(before + timedelta(days=margin_days + 1), time(0), UTC)
     rows = db.query(REFILL_DUE_SQL, [utc_iso(limit)])
-    return [_overview_row(row, today, margin_days) for row in rows]
+    return [_overview_row(row, today, CalendarRules(margin_days=margin_days)) for row in rows]
 
 
 def search_patients(db: Database, text: str, limit: int = 200) -> list[Patient]:

@@ -419,10 +419,12 @@ class Store:
         return queries.patient_history(self.db, patient_id)
 
     def patients_overview(self, today: date, margin_days: int = 7,
-                          patient_ids: Sequence[int] | None = None
+                          patient_ids: Sequence[int] | None = None,
+                          rules: queries.CalendarRules | None = None,
                           ) -> list[queries.PatientOverview]:
-        """The patient list (everyone, or only ``patient_ids``), sorted by name."""
-        return queries.patients_overview(self.db, today, margin_days, patient_ids)
+        """The patient list (everyone, or only ``patient_ids``), sorted by name; dates
+        counted by ``rules`` (the clinic's zone, margin and maximum refill interval)."""
+        return queries.patients_overview(self.db, today, margin_days, patient_ids, rules)
 
     def refill_due(self, before: date, *, today: date | None = None, margin_days: int = 7
                    ) -> list[queries.PatientOverview]:

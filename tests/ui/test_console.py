@@ -15,7 +15,7 @@ from ui.records_dialogs import PatientDialog, PumpDialog, UnknownPumpDialog
 
 
 def visible_rows(console: Console) -> list[str]:
-    model = console.window.patient_list.proxy
+    model = console.window.patient_list.model
     return [model.index(r, 0).data() for r in range(model.rowCount())]
 
 
@@ -24,7 +24,7 @@ def test_demo_clinic_lists_every_patient_soonest_alarm_first(console: Console) -
     assert len(rows) == 12
     # Sorted by days to alarm: the patient whose alarm is days away comes first.
     assert rows[0] == "WALSH, Siobhan"
-    days = console.window.patient_list.proxy.index(0, 3).data()
+    days = console.window.patient_list.model.index(0, 3).data()
     assert days.endswith(" d") and int(days.split()[0]) <= 7
 
 

@@ -1,0 +1,129 @@
+"""The clinic service without Qt: demo clinic, dates that agree everywhere, wrong-patient and
+unknown-pump rules, and the overview's arithmetic checked independently."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from itbconsole.demo import DEMO_PATIENTS, DEMO_USER, open_demo_store
+from itbconsole.druglib import load_drug_library
+from itbconsole.model import Reading, simple_continuous
+from itbconsole.services.clinic import ClinicService, UnknownPump, WrongPatient
+from itbconsole.services.overview import Urgency
+
+LONDON = ZoneInfo("Europe/London")
+NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clinic(tmp_path: Path) -> ClinicService:
+    store = open_demo_store(tmp_path / "demo.sqlite", now=NOW)
+    return ClinicService(store, load_drug_library(), DEMO_USER, LONDON)
+
+
+def pid(clinic: ClinicService, family: str) -> int:
+    return next(r.patient.id for r in clinic.patient_rows(family, now=NOW) if r.patient.id is not None)
+
+
+def test_demo_clinic_is_deterministic(tmp_path: Path) -> None:
+    a = open_demo_store(tmp_path / "a.sqlite", now=NOW)
+    b = open_demo_store(tmp_path / "b.sqlite", now=NOW)
+    assert a.counts() == b.counts()
+    rows = lambda s: [(r.patient.display_name, r.reservoir_ul, r.alarm_at) for r in s.patients_overview(NOW.date())]  # noqa: E731
+    assert rows(a) == rows(b)
+    assert a.verify().ok
+
+
+def test_demo_clinic_has_the_promised_patients(clinic: ClinicService) -> None:
+    rows = {r.patient.family_name: r for r in clinic.patient_rows(now=NOW)}
+    assert len(rows) == len(DEMO_PATIENTS) == 12
+    assert 0 <= rows["Walsh"].days_to_alarm <= 7  # type: ignore[operator]  # alarm days away
+    assert rows["Patel"].eri  # past ERI
+    child = rows["Hughes"].patient
+    assert child.age_on(NOW.date()) < 12  # pediatric
+    # Under-delivery: the last refills withdrew more than expected, increasingly.
+    history = clinic.store.patient_history(pid(clinic, "Brennan"))
+    last = sorted(history.refills, key=lambda r: r.at)[-3:]
+    excess = [r.withdrawn_ul - r.expected_residual_ul for r in last]
+    assert all(e > 0 for e in excess) and excess == sorted(excess)
+
+
+def test_list_and_overview_show_the_same_dates_for_every_patient(clinic: ClinicService) -> None:
+    """One refill date per patient, wherever it is shown (FDA Z-1338-2012)."""
+    for row in clinic.patient_rows(now=NOW):
+        assert row.patient.id is not None
+        ov = clinic.overview(row.patient.id, now=NOW)
+        if ov is None or ov.alarm_at is None:
+            continue
+        assert ov.refill_by == row.refill_by, row.patient.display_name
+        assert int(ov.days_to_alarm or 0) == row.days_to_alarm, row.patient.display_name
+
+
+def test_overview_alarm_date_checked_by_hand(clinic: ClinicService) -> None:
+    okafor = pid(clinic, "Okafor")
+    ov = clinic.overview(okafor, now=NOW)
+    assert ov is not None
+    r = ov.reading
+    # Independent count: mL above the alarm / (daily dose + all boluses) * concentration.
+    program = r.program
+    daily_mcg = program.daily_dose_mcg + program.patient_bolus.dose_mcg * program.patient_bolus.max_per_day  # type: ignore[union-attr]
+    ml_per_day = daily_mcg / r.concentration_mcg_ml
+    days = (Decimal(r.reservoir_ul - r.alarm_volume_ul) / 1000) / ml_per_day
+    expected = r.at + timedelta(seconds=int(days * 86400))
+    assert ov.alarm_at == expected
+    assert ov.refill_by == min(expected.astimezone(LONDON).date() - timedelta(days=7),
+                               r.at.astimezone(LONDON).date() + timedelta(days=180))
+
+
+def _reading(serial: str, **kw: object) -> Reading:
+    base: dict[str, object] = dict(
+        pump_serial=serial, at=NOW, pump_clock=NOW + timedelta(seconds=3), reservoir_ul=20_000,
+        alarm_volume_ul=2_000, battery_mv=3100, eri=False, eos=False, concentration_mcg_ml=2000,
+        program=simple_continuous(500),
+    )
+    base.update(kw)
+    return Reading(**base)  # type: ignore[arg-type]
+
+
+def test_wrong_patient_writes_nothing(clinic: ClinicService) -> None:
+    walsh = pid(clinic, "Walsh")
+    before = clinic.store.counts()
+    with pytest.raises(WrongPatient) as err:
+        clinic.save_interrogation(_reading("SIM0000001"), (), open_patient_id=walsh)
+    assert err.value.owner.family_name == "Okafor"
+    assert clinic.store.counts() == before
+
+
+def test_unknown_pump_writes_nothing(clinic: ClinicService) -> None:
+    before = clinic.store.counts()
+    with pytest.raises(UnknownPump):
+        clinic.save_interrogation(_reading("NEVERSEEN1"), (), open_patient_id=None)
+    assert clinic.store.counts() == before
+
+
+def test_saved_interrogation_goes_to_the_pumps_owner(clinic: ClinicService) -> None:
+    saved = clinic.save_interrogation(_reading("SIM0000001"), (), open_patient_id=None)
+    assert saved.patient.family_name == "Okafor"
+    assert clinic.latest_reading(pid(clinic, "Okafor"), "SIM0000001") == saved.reading
+
+
+def test_stopped_pump_overview_is_urgent(clinic: ClinicService) -> None:
+    clinic.save_interrogation(_reading("SIM0000001", alarms=("motor_stall",)), (), open_patient_id=None)
+    ov = clinic.overview(pid(clinic, "Okafor"), now=NOW)
+    assert ov is not None
+    assert ov.urgency is Urgency.STOPPED and ov.alarm_at is None
+    assert ov.alarms[0].stops_delivery
+
+
+def test_clock_drift_warning_threshold(clinic: ClinicService) -> None:
+    okafor = pid(clinic, "Okafor")
+    clinic.save_interrogation(_reading("SIM0000001", pump_clock=NOW + timedelta(seconds=60)), (), None)
+    assert not clinic.overview(okafor, now=NOW).clock_warning  # type: ignore[union-attr]
+    later = NOW + timedelta(minutes=1)
+    clinic.save_interrogation(_reading("SIM0000001", at=later, pump_clock=later + timedelta(minutes=5)), (), None)
+    assert clinic.overview(okafor, now=later).clock_warning  # type: ignore[union-attr]
