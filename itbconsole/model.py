@@ -398,3 +398,25 @@ class ProgramChange:
     outcome: str = "succeeded"  # succeeded | failed | uncertain
     id: int | None = None
     readback: Program | None = None  # the program read back from the pump after writing
+
+
+@dataclass(frozen=True)
+class PreparedProgram:
+    """A program change prepared for review and not yet sent to the pump.
+
+    A nurse may prepare one; only a clinician or administrator may send it. A refill with a
+    new concentration is allowed only together with a program prepared by a clinician for
+    that concentration (the refill then computes the bridge bolus)."""
+
+    pump_serial: str
+    prepared_at: datetime
+    program: Program
+    concentration_mcg_ml: int
+    reason: str
+    prepared_by: str = ""
+    prepared_role: Role = Role.CLINICIAN
+    id: int | None = None
+
+    @property
+    def by_clinician(self) -> bool:
+        return self.prepared_role in (Role.CLINICIAN, Role.ADMINISTRATOR)

@@ -128,6 +128,9 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
         pump_menu = self.menuBar().addMenu("&Pump")
+        self.refill_action = self._action(pump_menu, "Start re&fill...", QKeySequence("Ctrl+R"), self.start_refill)
+        self.program_action = self._action(pump_menu, "Change pro&gram...", QKeySequence("Ctrl+G"), self.edit_program)
+        pump_menu.addSeparator()
         self.interrogate_action = self._action(
             pump_menu, "&Interrogate", QKeySequence("Ctrl+I"), self.interrogate
         )
@@ -166,6 +169,9 @@ class MainWindow(QMainWindow):
         )
         self.patient_view.overview.set_clock_requested.connect(self.set_pump_clock)
         self.link.busy_changed.connect(lambda _b: self._update_link_state())
+        self.patient_view.tabs.currentChanged.connect(self._on_tab_changed)
+        self.patient_view.header.refill_requested.connect(self.start_refill)
+        self.patient_view.header.program_requested.connect(self.edit_program)
         self.link.job_progress.connect(self._on_progress)
 
     def _restore_layout(self) -> None:
@@ -209,6 +215,8 @@ class MainWindow(QMainWindow):
         pump = self.clinic.pump_of(self.current_patient_id)
         overview = self.clinic.overview(self.current_patient_id, now=self.now())
         self.patient_view.show_patient(patient, pump, overview, self.clinic.today(self.now()))
+        if self.patient_view.tabs.currentWidget() is self.patient_view.trends:
+            self.patient_view.trends.show_patient(self.clinic, self.current_patient_id, self.now())
 
     def new_patient(self, dialog: PatientDialog | None = None) -> int | None:
         dialog = dialog or PatientDialog(self, today=self.clinic.today(self.now()))
@@ -257,6 +265,28 @@ class MainWindow(QMainWindow):
         self.refresh_patients()
         self._show_current_patient()
         return True
+
+    def start_refill(self) -> None:
+        """The guided refill for the open patient (ui/refill)."""
+        if self.current_patient_id is None:
+            self.prompts.error("Start refill", "Open the patient's record first.")
+            return
+        from ui.refill import open_refill_wizard
+
+        open_refill_wizard(self)
+
+    def edit_program(self) -> None:
+        """A program change for the open patient (ui/program)."""
+        if self.current_patient_id is None:
+            self.prompts.error("Change program", "Open the patient's record first.")
+            return
+        from ui.program import open_program_editor
+
+        open_program_editor(self)
+
+    def _on_tab_changed(self, _index: int) -> None:
+        if self.patient_view.tabs.currentWidget() is self.patient_view.trends:
+            self.patient_view.trends.show_patient(self.clinic, self.current_patient_id, self.now())
 
     # ------------------------------------------------------------------ link
 

@@ -7,6 +7,7 @@ from datetime import date, tzinfo
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QFrame,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -18,6 +19,7 @@ from PySide6.QtWidgets import (
 from itbconsole.model import Patient, Pump
 from itbconsole.services.overview import PumpOverview
 from ui.overview import OverviewTab
+from ui.trends import TrendsTab
 
 
 def format_nhs(number: str | None) -> str:
@@ -29,6 +31,8 @@ def format_nhs(number: str | None) -> str:
 class PatientHeader(QFrame):
     edit_requested = Signal()
     register_pump_requested = Signal()
+    refill_requested = Signal()
+    program_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -44,21 +48,27 @@ class PatientHeader(QFrame):
         self.pump.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.edit_button = QPushButton("&Edit patient...")
         self.register_button = QPushButton("&Register pump...")
+        self.refill_button = QPushButton("Start re&fill...")
+        self.refill_button.setObjectName("primary")
+        self.program_button = QPushButton("Change pro&gram...")
         left = QVBoxLayout()
         left.setSpacing(2)
         left.addWidget(self.name)
         left.addWidget(self.details)
         left.addWidget(self.pump)
-        buttons = QVBoxLayout()
-        buttons.addWidget(self.edit_button)
-        buttons.addWidget(self.register_button)
-        buttons.addStretch(1)
+        buttons = QGridLayout()
+        buttons.addWidget(self.refill_button, 0, 0)
+        buttons.addWidget(self.program_button, 1, 0)
+        buttons.addWidget(self.edit_button, 0, 1)
+        buttons.addWidget(self.register_button, 1, 1)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(12, 8, 12, 8)
         layout.addLayout(left, 1)
         layout.addLayout(buttons)
         self.edit_button.clicked.connect(self.edit_requested)
         self.register_button.clicked.connect(self.register_pump_requested)
+        self.refill_button.clicked.connect(self.refill_requested)
+        self.program_button.clicked.connect(self.program_requested)
 
     def show_patient(self, patient: Patient, pump: Pump | None, today: date) -> None:
         self.name.setText(patient.display_name)
@@ -75,6 +85,8 @@ class PatientHeader(QFrame):
                 + (f", implanted {pump.implant_date:%d %b %Y}" if pump.implant_date else "")
             )
         self.register_button.setText("Change &pump..." if pump else "&Register pump...")
+        self.refill_button.setEnabled(pump is not None)
+        self.program_button.setEnabled(pump is not None)
 
 
 class PatientView(QWidget):
@@ -87,6 +99,8 @@ class PatientView(QWidget):
         self.tabs.setAccessibleName("Patient tabs")
         self.overview = OverviewTab(tz)
         self.tabs.addTab(self.overview, "&Overview")
+        self.trends = TrendsTab()
+        self.tabs.addTab(self.trends, "&Trends")
         self.placeholder = QLabel(
             "Choose a patient from the list, or interrogate a pump to find its patient."
         )
