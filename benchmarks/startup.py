@@ -58,8 +58,14 @@ app.exec()
 
 def launch(code: str, *args: str, env: dict[str, str]) -> tuple[float, str]:
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True, env=env, cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
     assert proc.stdout is not None
     line = proc.stdout.readline()
     elapsed = time.perf_counter() - t0
@@ -116,8 +122,17 @@ def main() -> int:
         print(f"Bare PySide6 + pyqtgraph window: median {b * 1000:.0f} ms over {args.runs} runs")
         print(f"ITB Console main window ({rows} patients listed): median {a * 1000:.0f} ms")
         print(f"Ratio {ratio:.2f} (limit {LIMIT_RATIO})")
-        print(json.dumps({"metric": "startup_to_main_window_ms", "value": round(a * 1000), "unit": "ms",
-                          "ratio": round(ratio, 3), "limit": LIMIT_RATIO}))
+        print(
+            json.dumps(
+                {
+                    "metric": "startup_to_main_window_ms",
+                    "value": round(a * 1000),
+                    "unit": "ms",
+                    "ratio": round(ratio, 3),
+                    "limit": LIMIT_RATIO,
+                }
+            )
+        )
     return 0 if ratio <= LIMIT_RATIO else 1
 
 

@@ -9,9 +9,8 @@ everything else is *uncertain* and the user is told to interrogate again.
 
 from __future__ import annotations
 
-import logging
-
 import enum
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -363,7 +362,9 @@ class PumpClient:
                 if page.total < index:
                     log.warning(
                         "Pump %s logs %d events but %d were already read: its log was reset",
-                        serial, page.total, index,
+                        serial,
+                        page.total,
+                        index,
                     )
                 yield EventBatch((), index, page.total)
                 return

@@ -365,7 +365,7 @@ def _build_patient(
         spec.serial,
         spec.model,
         capacity_ul,
-        2000 if spec.capacity_ml == 40 else 2000,
+        2000,  # low-reservoir alarm volume, µL
         implant_date=implant.astimezone(tz).date(),
         pump_dead_volume_ul=240,
         catheter_length_cm=Decimal(45 + rng.randint(0, 15)),

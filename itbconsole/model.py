@@ -13,6 +13,7 @@ import enum
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from itertools import pairwise
 from typing import Any
 
 MAX_FLEX_STEPS = 13
@@ -180,7 +181,7 @@ def validate_flex_steps(steps: tuple[FlexStep, ...]) -> None:
     starts = [s.start_minute for s in steps]
     if starts[0] != 0:
         raise ModelError("The first flex step must start at 00:00 so the whole day is covered.")
-    if any(b <= a for a, b in zip(starts, starts[1:], strict=False)):
+    if any(b <= a for a, b in pairwise(starts)):
         raise ModelError("Flex steps must be in time order with no two at the same time.")
 
 

@@ -128,8 +128,12 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
         pump_menu = self.menuBar().addMenu("&Pump")
-        self.refill_action = self._action(pump_menu, "Start re&fill...", QKeySequence("Ctrl+R"), self.start_refill)
-        self.program_action = self._action(pump_menu, "Change pro&gram...", QKeySequence("Ctrl+G"), self.edit_program)
+        self.refill_action = self._action(
+            pump_menu, "Start re&fill...", QKeySequence("Ctrl+R"), self.start_refill
+        )
+        self.program_action = self._action(
+            pump_menu, "Change pro&gram...", QKeySequence("Ctrl+G"), self.edit_program
+        )
         pump_menu.addSeparator()
         self.interrogate_action = self._action(
             pump_menu, "&Interrogate", QKeySequence("Ctrl+I"), self.interrogate

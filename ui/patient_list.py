@@ -46,8 +46,11 @@ class PatientTableModel(QAbstractTableModel):
 
     def set_rows(self, rows: Sequence[PatientOverview]) -> None:
         self.beginResetModel()
-        self.rows = sorted(rows, key=lambda r: self._sort_key(r, self._sort_column),
-                           reverse=self._sort_order == Qt.SortOrder.DescendingOrder)
+        self.rows = sorted(
+            rows,
+            key=lambda r: self._sort_key(r, self._sort_column),
+            reverse=self._sort_order == Qt.SortOrder.DescendingOrder,
+        )
         self.endResetModel()
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
@@ -55,7 +58,9 @@ class PatientTableModel(QAbstractTableModel):
         times through Qt, which costs most of a second for a 5,000-patient clinic."""
         self._sort_column, self._sort_order = column, order
         self.layoutAboutToBeChanged.emit()
-        self.rows.sort(key=lambda r: self._sort_key(r, column), reverse=order == Qt.SortOrder.DescendingOrder)
+        self.rows.sort(
+            key=lambda r: self._sort_key(r, column), reverse=order == Qt.SortOrder.DescendingOrder
+        )
         self.layoutChanged.emit()
 
     def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
@@ -174,7 +179,9 @@ class PatientListPanel(QWidget):
 
         header_metrics = QFontMetrics(bold)
         for col, sample in enumerate(COLUMN_SAMPLES):
-            width = max(metrics.horizontalAdvance(sample), header_metrics.horizontalAdvance(COLUMNS[col]))
+            width = max(
+                metrics.horizontalAdvance(sample), header_metrics.horizontalAdvance(COLUMNS[col])
+            )
             self.table.setColumnWidth(col, width + 24)
         header.setStretchLastSection(False)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)

@@ -180,7 +180,8 @@ def build_overview(
     elif alarm_at is None:
         urgency = Urgency.OK
     else:
-        left = (alarm_at - now).total_seconds() / 86_400
+        # Calendar days in the clinic's zone, exactly as the patient list counts them.
+        left = (alarm_at.astimezone(tz).date() - now.astimezone(tz).date()).days
         urgency = Urgency.URGENT if left <= 7 else Urgency.SOON if left <= 30 else Urgency.OK
     offset = reading.clock_offset_s
     eos_projected = eri_since + ERI_TO_EOS if (reading.eri and eri_since is not None) else None
@@ -193,9 +194,7 @@ def build_overview(
         capacity_ul=pump.reservoir_capacity_ul,
         alarm_volume_ul=reading.alarm_volume_ul,
         alarm_at=alarm_at,
-        days_to_alarm=None
-        if alarm_at is None
-        else Fraction((alarm_at.astimezone(tz).date() - now.astimezone(tz).date()).days),
+        days_to_alarm=None if alarm_at is None else Fraction(left),
         refill_by=refill_by,
         refill_by_reason=reason,
         urgency=urgency,

@@ -153,7 +153,10 @@ def _overview_row(row: dict[str, Any], today: date, rules: CalendarRules) -> Pat
 
 
 def patients_overview(
-    db: Database, today: date, margin_days: int = 7, patient_ids: Sequence[int] | None = None,
+    db: Database,
+    today: date,
+    margin_days: int = 7,
+    patient_ids: Sequence[int] | None = None,
     rules: CalendarRules | None = None,
 ) -> list[PatientOverview]:
     """The patient list (all current patients, or ``patient_ids``), sorted by name.
@@ -218,14 +221,17 @@ def patient_history(db: Database, patient_id: int) -> PatientHistory:
         raise LookupError(f"There is no patient with id {patient_id}.")
 
     def rows(table: str, order: str = "at, id") -> list[dict[str, Any]]:
-        return list(db.query(
-            f"SELECT * FROM {table} t WHERE t.patient_id = ? AND {effective(table, 't')}"
-            f" ORDER BY {order}",
-            [patient_id],
-        ))
+        return list(
+            db.query(
+                f"SELECT * FROM {table} t WHERE t.patient_id = ? AND {effective(table, 't')}"
+                f" ORDER BY {order}",
+                [patient_id],
+            )
+        )
 
-    registrations = [rec.registration_from_row(r) for r in rows("pump_registrations",
-                                                                "effective_at, id")]
+    registrations = [
+        rec.registration_from_row(r) for r in rows("pump_registrations", "effective_at, id")
+    ]
     serials = sorted({r.pump_serial for r in registrations})
     pumps = [
         rec.pump_from_row(row, patient_id)

@@ -6,9 +6,9 @@ import itertools
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.drivers.test_protocol import messages
 
 from drivers import protocol as p
+from tests.drivers.test_protocol import messages
 
 
 def feed_in_chunks(

@@ -15,6 +15,7 @@ from itbconsole.druglib import load_drug_library
 from itbconsole.model import Reading, simple_continuous
 from itbconsole.services.clinic import ClinicService, UnknownPump, WrongPatient
 from itbconsole.services.overview import Urgency
+from itbconsole.store import Store
 
 LONDON = ZoneInfo("Europe/London")
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
@@ -27,14 +28,18 @@ def clinic(tmp_path: Path) -> ClinicService:
 
 
 def pid(clinic: ClinicService, family: str) -> int:
-    return next(r.patient.id for r in clinic.patient_rows(family, now=NOW) if r.patient.id is not None)
+    return next(
+        r.patient.id for r in clinic.patient_rows(family, now=NOW) if r.patient.id is not None
+    )
 
 
 def test_demo_clinic_is_deterministic(tmp_path: Path) -> None:
     a = open_demo_store(tmp_path / "a.sqlite", now=NOW)
     b = open_demo_store(tmp_path / "b.sqlite", now=NOW)
     assert a.counts() == b.counts()
-    rows = lambda s: [(r.patient.display_name, r.reservoir_ul, r.alarm_at) for r in s.patients_overview(NOW.date())]  # noqa: E731
+    def rows(store: Store) -> list[tuple[str, int | None, datetime | None]]:
+        return [(r.patient.display_name, r.reservoir_ul, r.alarm_at) for r in store.patients_overview(NOW.date())]
+
     assert rows(a) == rows(b)
     assert a.verify().ok
 
@@ -71,19 +76,30 @@ def test_overview_alarm_date_checked_by_hand(clinic: ClinicService) -> None:
     r = ov.reading
     # Independent count: mL above the alarm / (daily dose + all boluses) * concentration.
     program = r.program
-    daily_mcg = program.daily_dose_mcg + program.patient_bolus.dose_mcg * program.patient_bolus.max_per_day  # type: ignore[union-attr]
+    daily_mcg = (
+        program.daily_dose_mcg + program.patient_bolus.dose_mcg * program.patient_bolus.max_per_day
+    )  # type: ignore[union-attr]
     ml_per_day = daily_mcg / r.concentration_mcg_ml
     days = (Decimal(r.reservoir_ul - r.alarm_volume_ul) / 1000) / ml_per_day
     expected = r.at + timedelta(seconds=int(days * 86400))
     assert ov.alarm_at == expected
-    assert ov.refill_by == min(expected.astimezone(LONDON).date() - timedelta(days=7),
-                               r.at.astimezone(LONDON).date() + timedelta(days=180))
+    assert ov.refill_by == min(
+        expected.astimezone(LONDON).date() - timedelta(days=7),
+        r.at.astimezone(LONDON).date() + timedelta(days=180),
+    )
 
 
 def _reading(serial: str, **kw: object) -> Reading:
     base: dict[str, object] = dict(
-        pump_serial=serial, at=NOW, pump_clock=NOW + timedelta(seconds=3), reservoir_ul=20_000,
-        alarm_volume_ul=2_000, battery_mv=3100, eri=False, eos=False, concentration_mcg_ml=2000,
+        pump_serial=serial,
+        at=NOW,
+        pump_clock=NOW + timedelta(seconds=3),
+        reservoir_ul=20_000,
+        alarm_volume_ul=2_000,
+        battery_mv=3100,
+        eri=False,
+        eos=False,
+        concentration_mcg_ml=2000,
         program=simple_continuous(500),
     )
     base.update(kw)
@@ -113,7 +129,9 @@ def test_saved_interrogation_goes_to_the_pumps_owner(clinic: ClinicService) -> N
 
 
 def test_stopped_pump_overview_is_urgent(clinic: ClinicService) -> None:
-    clinic.save_interrogation(_reading("SIM0000001", alarms=("motor_stall",)), (), open_patient_id=None)
+    clinic.save_interrogation(
+        _reading("SIM0000001", alarms=("motor_stall",)), (), open_patient_id=None
+    )
     ov = clinic.overview(pid(clinic, "Okafor"), now=NOW)
     assert ov is not None
     assert ov.urgency is Urgency.STOPPED and ov.alarm_at is None
@@ -122,8 +140,12 @@ def test_stopped_pump_overview_is_urgent(clinic: ClinicService) -> None:
 
 def test_clock_drift_warning_threshold(clinic: ClinicService) -> None:
     okafor = pid(clinic, "Okafor")
-    clinic.save_interrogation(_reading("SIM0000001", pump_clock=NOW + timedelta(seconds=60)), (), None)
+    clinic.save_interrogation(
+        _reading("SIM0000001", pump_clock=NOW + timedelta(seconds=60)), (), None
+    )
     assert not clinic.overview(okafor, now=NOW).clock_warning  # type: ignore[union-attr]
     later = NOW + timedelta(minutes=1)
-    clinic.save_interrogation(_reading("SIM0000001", at=later, pump_clock=later + timedelta(minutes=5)), (), None)
+    clinic.save_interrogation(
+        _reading("SIM0000001", at=later, pump_clock=later + timedelta(minutes=5)), (), None
+    )
     assert clinic.overview(okafor, now=later).clock_warning  # type: ignore[union-attr]

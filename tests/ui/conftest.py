@@ -59,8 +59,10 @@ class Console:
 
     def connect(self, url: str) -> None:
         self.window.connect_port(url)
-        self.qtbot.waitUntil(lambda: self.window.connected_identity is not None or bool(self.prompts.errors),
-                             timeout=10_000)
+        self.qtbot.waitUntil(
+            lambda: self.window.connected_identity is not None or bool(self.prompts.errors),
+            timeout=10_000,
+        )
         assert self.window.connected_identity is not None, self.prompts.errors
         self.qtbot.waitUntil(lambda: not self.window.link.busy, timeout=5_000)
 

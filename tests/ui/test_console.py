@@ -30,10 +30,16 @@ def test_demo_clinic_lists_every_patient_soonest_alarm_first(console: Console) -
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("okaf", "OKAFOR, Grace"), ("H100388", "BRENNAN, Thomas"), ("943 476 5919", "OKAFOR, Grace"),
-     ("SIM0000003", "PATEL, Ravi")],
+    [
+        ("okaf", "OKAFOR, Grace"),
+        ("H100388", "BRENNAN, Thomas"),
+        ("943 476 5919", "OKAFOR, Grace"),
+        ("SIM0000003", "PATEL, Ravi"),
+    ],
 )
-def test_search_by_name_hospital_nhs_number_and_pump_serial(console: Console, text: str, expected: str) -> None:
+def test_search_by_name_hospital_nhs_number_and_pump_serial(
+    console: Console, text: str, expected: str
+) -> None:
     console.window.patient_list.search.setText(text)
     console.qtbot.waitUntil(lambda: visible_rows(console) == [expected], timeout=3_000)
 
@@ -110,12 +116,18 @@ def test_unknown_pump_is_registered_to_an_existing_patient_with_confirmation(
     assert console.clinic.latest_reading(target, "SIM0000007") is not None
 
 
-def test_unknown_pump_declined_saves_nothing(console: Console, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unknown_pump_declined_saves_nothing(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(UnknownPumpDialog, "ask", lambda self: None)
     before = console.count("readings"), console.count("pump_events"), console.count("audit_log")
     console.connect(console.sim_url("clock-drift"))
     console.interrogate_and_wait()
-    assert (console.count("readings"), console.count("pump_events"), console.count("audit_log")) == before
+    assert (
+        console.count("readings"),
+        console.count("pump_events"),
+        console.count("audit_log"),
+    ) == before
     assert console.clinic.owner_of("SIM0000007") is None
 
 
@@ -129,7 +141,11 @@ def test_wrong_patient_is_blocked_and_nothing_is_written(console: Console) -> No
     assert len(console.prompts.criticals) == 1
     title, message = console.prompts.criticals[0]
     assert "Wrong patient" in title and "OKAFOR, Grace" in message and "WALSH, Siobhan" in message
-    assert (console.count("readings"), console.count("pump_events"), console.count("audit_log")) == before
+    assert (
+        console.count("readings"),
+        console.count("pump_events"),
+        console.count("audit_log"),
+    ) == before
     assert console.window.current_patient_id == walsh  # still on the patient the nurse chose
 
 
@@ -146,14 +162,20 @@ def test_link_lost_mid_interrogation_shows_an_error_and_changes_nothing(console:
     title, message = console.prompts.errors[-1]
     assert title == "Interrogation failed"
     assert "programmer head" in message or "not answering" in message.lower()
-    assert (console.count("readings"), console.count("pump_events"), console.count("audit_log")) == before
+    assert (
+        console.count("readings"),
+        console.count("pump_events"),
+        console.count("audit_log"),
+    ) == before
 
 
 def test_cancel_stops_a_slow_interrogation_and_saves_nothing(console: Console) -> None:
     console.connect(console.sim_url("healthy", "&baud=1200"))
     before = console.count("readings")
     console.window.interrogate()
-    console.qtbot.waitUntil(lambda: console.window.device_bar.cancel_button.isEnabled(), timeout=3_000)
+    console.qtbot.waitUntil(
+        lambda: console.window.device_bar.cancel_button.isEnabled(), timeout=3_000
+    )
     console.window.cancel()
     console.qtbot.waitUntil(lambda: not console.window.link.busy, timeout=5_000)
     assert console.prompts.errors and "Cancelled" in console.prompts.errors[-1][1]
@@ -196,7 +218,11 @@ def test_new_patient_dialog_checks_nhs_number_and_required_fields(console: Conso
     assert "not a valid NHS number" in dialog.errors["nhs"].text()
     dialog.nhs.setText("943 476 5919")
     patient = dialog.patient()
-    assert patient is not None and patient.nhs_number == "9434765919" and patient.hospital_number == "H999"
+    assert (
+        patient is not None
+        and patient.nhs_number == "9434765919"
+        and patient.hospital_number == "H999"
+    )
     dialog.family.setText("  ")
     assert dialog.patient() is None and dialog.errors["family"].isVisibleTo(dialog)
 
@@ -214,7 +240,9 @@ def test_new_patient_is_saved_and_opened(console: Console, monkeypatch: pytest.M
     assert console.clinic.store.stamp("patients", pid).by == "Demo Clinician"
 
 
-def test_editing_a_patient_keeps_the_earlier_version(console: Console, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_editing_a_patient_keeps_the_earlier_version(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pid = console.patient_id("Campbell")
     console.window.patient_list.select_patient(pid)
 
@@ -238,5 +266,8 @@ def test_diagnostics_counts_frames(console: Console) -> None:
     dialog = DiagnosticsDialog(console.window.link, console.window)
     console.qtbot.addWidget(dialog)
     console.qtbot.waitUntil(lambda: dialog.table.rowCount() > 0, timeout=3_000)
-    values = {dialog.table.item(r, 0).text(): dialog.table.item(r, 1).text() for r in range(dialog.table.rowCount())}
+    values = {
+        dialog.table.item(r, 0).text(): dialog.table.item(r, 1).text()
+        for r in range(dialog.table.rowCount())
+    }
     assert int(values["frames sent"]) >= 4

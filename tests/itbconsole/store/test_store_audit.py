@@ -13,6 +13,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from itbconsole.store import AuditReport, Store
+from itbconsole.store.audit import GENESIS_HASH, entry_hash
+from itbconsole.store.schema import CLINICAL_TABLES, PROTECTED_TABLES
 from tests.itbconsole.store.storefixtures import (
     CLINICIAN,
     NURSE,
@@ -24,10 +28,6 @@ from tests.itbconsole.store.storefixtures import (
     make_reading,
     make_refill,
 )
-
-from itbconsole.store import AuditReport, Store
-from itbconsole.store.audit import GENESIS_HASH, entry_hash
-from itbconsole.store.schema import CLINICAL_TABLES, PROTECTED_TABLES
 
 
 @pytest.fixture
@@ -97,7 +97,8 @@ def test_verify_detects_an_edited_record(clinic: Path) -> None:
         conn.execute("UPDATE refills SET added_ul = 20000 WHERE id = 1")
     report = verify(clinic)
     assert [(p.subject, p.table, p.record_id) for p in report.problems] == [
-        ("record", "refills", 1)]
+        ("record", "refills", 1)
+    ]
     assert report.problems[0].kind == "edited"
 
 
@@ -123,8 +124,7 @@ def test_verify_detects_a_deleted_record(clinic: Path) -> None:
     with tamper(clinic) as conn:
         conn.execute("DELETE FROM refills WHERE id = 2")
     report = verify(clinic)
-    assert [(p.kind, p.table, p.record_id) for p in report.problems] == [
-        ("deleted", "refills", 2)]
+    assert [(p.kind, p.table, p.record_id) for p in report.problems] == [("deleted", "refills", 2)]
 
 
 def test_verify_detects_an_inserted_audit_entry(clinic: Path) -> None:
@@ -133,14 +133,24 @@ def test_verify_detects_an_inserted_audit_entry(clinic: Path) -> None:
         rows = conn.execute("SELECT * FROM audit_log WHERE seq = 3").fetchone()
         names = [d[0] for d in conn.execute("SELECT * FROM audit_log").description]
         third = dict(zip(names, rows, strict=True))
-        for seq in [r[0] for r in conn.execute("SELECT seq FROM audit_log WHERE seq > 3 "
-                                               "ORDER BY seq DESC")]:
+        for seq in [
+            r[0] for r in conn.execute("SELECT seq FROM audit_log WHERE seq > 3 ORDER BY seq DESC")
+        ]:
             conn.execute("UPDATE audit_log SET seq = seq + 1 WHERE seq = ?", [seq])
-        forged = {**third, "seq": 4, "action": "pump_clock_set", "table_name": None,
-                  "record_id": None, "payload": "{}", "prev_hash": third["hash"]}
+        forged = {
+            **third,
+            "seq": 4,
+            "action": "pump_clock_set",
+            "table_name": None,
+            "record_id": None,
+            "payload": "{}",
+            "prev_hash": third["hash"],
+        }
         forged["hash"] = entry_hash(third["hash"], forged)
-        conn.execute(f"INSERT INTO audit_log ({', '.join(forged)}) VALUES "
-                     f"({', '.join('?' * len(forged))})", list(forged.values()))
+        conn.execute(
+            f"INSERT INTO audit_log ({', '.join(forged)}) VALUES ({', '.join('?' * len(forged))})",
+            list(forged.values()),
+        )
     report = verify(clinic)
     assert [(p.subject, p.seq) for p in report.of_kind("inserted")] == [("audit entry", 4)]
 
@@ -157,7 +167,8 @@ def test_verify_detects_an_inserted_record(clinic: Path) -> None:
         )
     report = verify(clinic)
     assert [(p.kind, p.subject, p.table) for p in report.problems] == [
-        ("inserted", "record", "refills")]
+        ("inserted", "record", "refills")
+    ]
 
 
 def test_verify_detects_an_edited_current_state_table(clinic: Path) -> None:

@@ -9,11 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.itbconsole.store.storefixtures import NURSE, T0, make_patient, make_pump, make_refill
 
 from itbconsole.cli import main
 from itbconsole.store import Store
 from itbconsole.store.schema import MIGRATIONS
+from tests.itbconsole.store.storefixtures import NURSE, T0, make_patient, make_pump, make_refill
 
 
 @pytest.fixture
@@ -26,8 +26,7 @@ def db(tmp_path: Path) -> Path:
     return path
 
 
-def test_init_creates_and_info_reports(tmp_path: Path, capsys: pytest.CaptureFixture[str]
-                                       ) -> None:
+def test_init_creates_and_info_reports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "new" / "clinic.sqlite"
     assert main(["--db", str(path), "db", "init"]) == 0
     assert "was created" in capsys.readouterr().out
@@ -38,15 +37,17 @@ def test_init_creates_and_info_reports(tmp_path: Path, capsys: pytest.CaptureFix
     assert f"Schema version: {MIGRATIONS[-1].id}" in out and "audit_log" in out
 
 
-def test_env_variable_chooses_the_database(db: Path, monkeypatch: pytest.MonkeyPatch,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_env_variable_chooses_the_database(
+    db: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("ITBCONSOLE_DB", str(db))
     assert main(["db", "info"]) == 0
     assert str(db) in capsys.readouterr().out
 
 
-def test_missing_database_is_not_created_by_verify(tmp_path: Path,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_database_is_not_created_by_verify(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "absent.sqlite"
     assert main(["--db", str(path), "db", "verify"]) == 1
     assert "db init" in capsys.readouterr().err
@@ -66,8 +67,9 @@ def test_verify_exit_status(db: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert "TAMPERED" in out and "refills 1 was edited" in out
 
 
-def test_backup_refuses_to_overwrite_without_force(db: Path, tmp_path: Path,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_backup_refuses_to_overwrite_without_force(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     copy = tmp_path / "copy.sqlite"
     assert main(["--db", str(db), "db", "backup", str(copy)]) == 0
     assert "integrity check: ok" in capsys.readouterr().out
@@ -81,15 +83,25 @@ def test_backup_refuses_to_overwrite_without_force(db: Path, tmp_path: Path,
 
 def test_db_verify_in_a_subprocess(db: Path) -> None:
     env = {**os.environ, "ITBCONSOLE_DB": str(db)}
-    ok = subprocess.run([sys.executable, "-m", "itbconsole", "db", "verify"], env=env,
-                        capture_output=True, text=True, check=False)
+    ok = subprocess.run(
+        [sys.executable, "-m", "itbconsole", "db", "verify"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert ok.returncode == 0, ok.stderr
     conn = sqlite3.connect(db)
     conn.execute("DROP TRIGGER audit_log_no_delete")
     conn.execute("DELETE FROM audit_log WHERE seq = 2")
     conn.commit()
     conn.close()
-    bad = subprocess.run([sys.executable, "-m", "itbconsole", "db", "verify"], env=env,
-                         capture_output=True, text=True, check=False)
+    bad = subprocess.run(
+        [sys.executable, "-m", "itbconsole", "db", "verify"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert bad.returncode == 1
     assert "deleted" in bad.stdout

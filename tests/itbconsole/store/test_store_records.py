@@ -9,6 +9,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+
+from itbconsole.model import Patient, Role, simple_continuous
+from itbconsole.store import Store, StoreError, UnknownPumpError, WrongPatientError
 from tests.itbconsole.store.storefixtures import (
     CLINICIAN,
     NURSE,
@@ -20,9 +23,6 @@ from tests.itbconsole.store.storefixtures import (
     make_reading,
     make_refill,
 )
-
-from itbconsole.model import Patient, Role, simple_continuous
-from itbconsole.store import Store, StoreError, UnknownPumpError, WrongPatientError
 
 
 def test_patient_round_trip_and_stamp(store: Store) -> None:
@@ -43,7 +43,10 @@ def test_correction_keeps_history(store: Store) -> None:
     versions = store.patient_versions(saved.id)
     assert [v.record.family_name for v in versions] == ["Jones", "Jones-Smith", "Smith"]
     assert [v.stamp.corrects_id for v in versions] == [
-        None, versions[0].stamp.record_id, versions[1].stamp.record_id]
+        None,
+        versions[0].stamp.record_id,
+        versions[1].stamp.record_id,
+    ]
     assert versions[1].stamp.correction_note == "married"
     assert versions[1].stamp.by == CLINICIAN.name
     assert [p.family_name for p in store.search_patients("jones")] == []
@@ -147,8 +150,9 @@ def test_program_change_needs_a_clinician(store: Store, patient: Patient) -> Non
     assert change.id is not None
     overview = store.patients_overview(date(2026, 3, 2))[0]
     assert overview.uncertain_program_changes == 1
-    done = store.resolve_program_change(change.id, "succeeded", CLINICIAN,
-                                        readback=change.new, note="read back matches")
+    done = store.resolve_program_change(
+        change.id, "succeeded", CLINICIAN, readback=change.new, note="read back matches"
+    )
     assert done.readback == change.new and done.overrides == change.overrides
     assert patient.id is not None
     assert store.patient_history(patient.id).program_changes == (sent, done)
@@ -205,8 +209,7 @@ def test_history_gathers_everything(store: Store, patient: Patient) -> None:
     store.add_events(make_events(n=3), NURSE)
     assert patient.id is not None
     h = store.patient_history(patient.id)
-    assert (len(h.readings), len(h.refills), len(h.program_changes), len(h.events)) == (
-        1, 1, 1, 3)
+    assert (len(h.readings), len(h.refills), len(h.program_changes), len(h.events)) == (1, 1, 1, 3)
     assert [p.serial for p in h.pumps] == ["NGP123456"]
     assert h.pumps[0].catheter_ul_per_cm == make_pump().catheter_ul_per_cm
     with pytest.raises(LookupError):
@@ -260,8 +263,9 @@ def test_two_connections_writing_at_once_keep_one_chain(tmp_path: Path) -> None:
 
 def test_interrogation_is_saved_whole_or_not_at_all(store: Store, patient: Patient) -> None:
     assert store.last_event_index("NGP123456") == -1
-    saved, new = store.add_interrogation(make_reading(), make_events(n=4), NURSE,
-                                         patient_id=patient.id)
+    saved, new = store.add_interrogation(
+        make_reading(), make_events(n=4), NURSE, patient_id=patient.id
+    )
     assert (saved.id, new) == (1, 4) and store.last_event_index("NGP123456") == 3
     before = store.counts()
     broken = [*make_events(start=4, n=2), make_events(serial="OTHER1", n=1)[0]]

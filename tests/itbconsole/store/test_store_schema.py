@@ -8,10 +8,17 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from tests.itbconsole.store.storefixtures import NURSE, T0, make_patient, make_pump, make_reading, make_refill
 
 from itbconsole.store import Store, StoreError, connect, migrate, schema_version
 from itbconsole.store.schema import MIGRATIONS, PROTECTED_TABLES, Migration
+from tests.itbconsole.store.storefixtures import (
+    NURSE,
+    T0,
+    make_patient,
+    make_pump,
+    make_reading,
+    make_refill,
+)
 
 
 def test_migrations_are_recorded_and_idempotent(tmp_path: Path) -> None:
@@ -28,8 +35,7 @@ def test_migrations_are_recorded_and_idempotent(tmp_path: Path) -> None:
 
 def test_failed_migration_leaves_nothing_behind(tmp_path: Path) -> None:
     db = connect(tmp_path / "clinic.sqlite")
-    bad = Migration(99, "half a migration", ("CREATE TABLE extra (id INTEGER)",
-                                             "THIS IS NOT SQL"))
+    bad = Migration(99, "half a migration", ("CREATE TABLE extra (id INTEGER)", "THIS IS NOT SQL"))
     with pytest.raises(sqlite3.OperationalError):
         migrate(db, (*MIGRATIONS, bad))
     assert "extra" not in db.table_names()
@@ -59,14 +65,17 @@ def test_every_protected_table_has_its_triggers(store: Store) -> None:
         assert {f"{table}_no_update", f"{table}_no_delete"} <= triggers
 
 
-@pytest.mark.parametrize("sql", [
-    "UPDATE refills SET added_ul = 1",
-    "DELETE FROM refills",
-    "UPDATE audit_log SET payload = '{}'",
-    "DELETE FROM audit_log",
-    "UPDATE patient_versions SET family_name = 'X'",
-    "DELETE FROM pump_registrations",
-])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE refills SET added_ul = 1",
+        "DELETE FROM refills",
+        "UPDATE audit_log SET payload = '{}'",
+        "DELETE FROM audit_log",
+        "UPDATE patient_versions SET family_name = 'X'",
+        "DELETE FROM pump_registrations",
+    ],
+)
 def test_triggers_block_update_and_delete(store: Store, patient: object, sql: str) -> None:
     store.add_refill(make_refill(), NURSE)
     before = store.counts()
@@ -103,8 +112,12 @@ def test_current_state_backfill_matches_the_triggers(tmp_path: Path) -> None:
         conn.execute("BEGIN")
         for t in tables:
             conn.execute(f"DROP TABLE {t}")
-        for trigger in ("patient_versions_current", "pump_versions_current",
-                        "pump_registrations_owner", "readings_latest"):
+        for trigger in (
+            "patient_versions_current",
+            "pump_versions_current",
+            "pump_registrations_owner",
+            "readings_latest",
+        ):
             conn.execute(f"DROP TRIGGER {trigger}")
         conn.execute("DELETE FROM migrations WHERE id = 2")
         conn.execute("COMMIT")
