@@ -116,6 +116,9 @@ class MainWindow(QMainWindow):
         self.refresh_patients()
         self._restore_layout()
         self.statusBar().showMessage("Ready. Choose a patient or connect to a pump.", 8000)
+        if demo and self.extra_ports:
+            # Demo mode attaches the first simulated pump, so a newcomer can interrogate at once.
+            QTimer.singleShot(0, lambda: self.connect_port(self.extra_ports[0].url))
 
     # ------------------------------------------------------------------ setup
 

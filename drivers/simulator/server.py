@@ -220,7 +220,7 @@ class PumpResponder:
                 bridge_duration_min=request.bridge_duration_min,
             )
             return p.ReservoirUpdated(
-                pump.reservoir_ul,
+                request.volume_ul,  # the volume stored (docs/protocol.md), not the live estimate
                 pump.alarm_volume_ul,
                 pump.concentration_mcg_ml,
                 pump.drug_code,

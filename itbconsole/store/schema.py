@@ -34,8 +34,9 @@ def _correctable(table: str) -> str:
     )
 
 
-#: Tables whose rows are clinical records (audited, never updated or deleted).
-CLINICAL_TABLES = (
+#: The clinical tables migration 1 created. Frozen: migration 1 must build the same
+#: schema on a new database however many tables later migrations add.
+_V1_CLINICAL_TABLES = (
     "patients",
     "patient_versions",
     "pumps",
@@ -46,6 +47,10 @@ CLINICAL_TABLES = (
     "refills",
     "program_changes",
 )
+_V1_PROTECTED_TABLES = (*_V1_CLINICAL_TABLES, "audit_log")
+
+#: Tables whose rows are clinical records (audited, never updated or deleted).
+CLINICAL_TABLES = (*_V1_CLINICAL_TABLES, "prepared_programs")
 
 #: Tables that use ``corrects_id`` corrections.
 CORRECTABLE_TABLES = (
@@ -55,6 +60,7 @@ CORRECTABLE_TABLES = (
     "readings",
     "refills",
     "program_changes",
+    "prepared_programs",
 )
 
 PROTECTED_TABLES = (*CLINICAL_TABLES, "audit_log")
@@ -176,7 +182,7 @@ _INITIAL = [
     " action TEXT NOT NULL, table_name TEXT, record_id INTEGER,"
     " payload TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL)",
     "CREATE INDEX audit_log_record ON audit_log (table_name, record_id)",
-    *[t for table in PROTECTED_TABLES for t in _no_change_triggers(table)],
+    *[t for table in _V1_PROTECTED_TABLES for t in _no_change_triggers(table)],
 ]
 
 
@@ -252,7 +258,33 @@ _CURRENT_STATE = [
     *[f"INSERT INTO {table} {select}" for table, select in CURRENT_STATE_QUERIES.items()],
 ]
 
+#: Programs prepared for review and not yet sent (a nurse prepares, a clinician sends).
+#: Append-only like every clinical table: withdrawing one, or marking it sent, is a
+#: correction row with the new ``status`` (and, when sent, the program change it became).
+#: ``prepared_by`` and ``prepared_role`` are copied forward into each correction, so the
+#: effective row always says who prepared the program even when someone else withdrew it.
+_PREPARED_PROGRAMS = [
+    "CREATE TABLE prepared_programs ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " pump_serial TEXT NOT NULL REFERENCES pumps(serial),"
+    " patient_id INTEGER NOT NULL REFERENCES patients(id),"
+    " prepared_at TEXT NOT NULL,"
+    " program_json TEXT NOT NULL,"
+    " concentration_mcg_ml INTEGER NOT NULL CHECK (concentration_mcg_ml > 0),"
+    " reason TEXT NOT NULL,"
+    " prepared_by TEXT NOT NULL,"
+    " prepared_role TEXT NOT NULL"
+    "  CHECK (prepared_role IN ('nurse', 'clinician', 'administrator')),"
+    " status TEXT NOT NULL DEFAULT 'prepared'"
+    "  CHECK (status IN ('prepared', 'sent', 'withdrawn')),"
+    " program_change_id INTEGER REFERENCES program_changes(id),"
+    f" {_correctable('prepared_programs')}, {STAMP})",
+    "CREATE INDEX prepared_programs_pump ON prepared_programs (pump_serial, prepared_at)",
+    *_no_change_triggers("prepared_programs"),
+]
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "clinical records and hash-chained audit log", tuple(_INITIAL)),
     Migration(2, "current-state tables for the patient list", tuple(_CURRENT_STATE)),
+    Migration(3, "programs prepared for review", tuple(_PREPARED_PROGRAMS)),
 )

@@ -271,3 +271,33 @@ def test_diagnostics_counts_frames(console: Console) -> None:
         for r in range(dialog.table.rowCount())
     }
     assert int(values["frames sent"]) >= 4
+
+
+def test_demo_mode_attaches_a_simulated_pump_at_start(qtbot, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from PySide6.QtCore import QSettings
+
+    from itbconsole.demo import DEMO_USER, open_demo_store
+    from itbconsole.druglib import load_drug_library
+    from itbconsole.services.clinic import ClinicService
+    from tests.ui.conftest import LONDON
+    from ui.device_bar import PortChoice
+    from ui.main_window import MainWindow
+
+    store = open_demo_store(tmp_path / "demo.sqlite")
+    clinic = ClinicService(store, load_drug_library(), DEMO_USER, LONDON)
+    window = MainWindow(
+        clinic,
+        log_path=tmp_path / "log",
+        settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),
+        extra_ports=[PortChoice("simpump://uitest-demo?scenario=healthy", "Simulated pump")],
+        discover_ports=lambda: [],
+        demo=True,
+    )
+    qtbot.addWidget(window)
+    assert "DEMO" in window.windowTitle()
+    qtbot.waitUntil(lambda: window.connected_identity is not None, timeout=10_000)
+    assert window.connected_identity.serial == "SIM0000001"
+    assert window.device_bar.interrogate_button.isEnabled() or window.link.busy
+    window.close()
+    protocol_simpump.forget_pump("uitest-demo")
+    store.close()

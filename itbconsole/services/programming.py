@@ -1,0 +1,1101 @@
+"""Dose programming: the rules a program change must pass, its record, and the pump write.
+
+Why a Qt-free service: the field's worst pump errors happen while a dose is being changed
+(60 mcg per hour typed for 60 mcg per day; a lower concentration than the reservoir holds;
+41.7 typed for 4.17). Every rule that guards against them lives here, once, where a test can
+reach it without a window or a pump; the editor only shows what :func:`check_program` finds.
+
+The rules (each a small function in :data:`RULES`, each with a test that fails without it):
+
+* **limits** from the drug library for the product in the reservoir: daily dose, % change
+  per session, bolus dose, boluses per day. Outside the hard range: blocked. Outside the
+  soft range: allowed only with a typed reason, and recorded;
+* **unit slip**: a flex step whose rate per *hour* equals or exceeds the whole previous
+  daily dose is blocked (the ISMP 60 mcg/h for 60 mcg/day error);
+* **concentration**: a program is sent only at the concentration the pump reports in its
+  reservoir;
+* **precision**: the pump takes doses in whole nanograms (0.001 mcg);
+* **priming**: a priming bolus is exactly the recorded dead volume;
+* **alarm date**: a warning when the new program's low-reservoir alarm comes before the
+  refill date the current program was planned around;
+* **role**: only a clinician or an administrator sends; anyone may prepare one for review.
+
+Sending (:func:`send_program`) is a plain function over an open
+:class:`~drivers.pump_client.PumpClient`, so the desktop app runs it on its link thread and a
+script can run it directly. It checks that the pump is the one, with the program and the
+concentration, the change was made against; then writes in two phases and reads back.
+Success is reported only when the read-back equals the program sent.
+
+Flex step times are **pump-clock times**. The console keeps the pump clock on UTC
+(docs/protocol.md), so a step typed as 07:00 starts when the pump clock reads 07:00, which
+is 08:00 in London in summer and 07:00 in winter. :func:`local_equivalents` gives the local
+time next to each step and :func:`next_zone_change` says when that correspondence shifts.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from decimal import Decimal
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any
+
+from itbconsole import dosing
+from itbconsole.druglib import DrugLibrary, DrugProduct, Limit, LimitCheck
+from itbconsole.model import (
+    MINUTES_PER_DAY,
+    FlexStep,
+    Mode,
+    PreparedProgram,
+    Program,
+    ProgramChange,
+    Pump,
+    Reading,
+    User,
+)
+from itbconsole.units import UL_PER_ML, round_decimal
+
+if TYPE_CHECKING:
+    from drivers.pump_client import Interrogation, PumpClient
+    from itbconsole.store import Store
+
+#: A typed override reason must say something: at least this many letters or digits.
+MIN_REASON_CHARS = 4
+#: Pump-clock drift beyond which the editor warns that flex steps run at other times.
+CLOCK_WARN_S = 120
+
+
+class ProgrammingError(ValueError):
+    """A program change cannot go ahead. The message says why and what to do."""
+
+
+class Severity(enum.Enum):
+    """How a finding weighs on the change."""
+
+    BLOCK = "block"  # cannot be sent (hard limit, unit slip, wrong concentration, role)
+    SOFT = "soft"  # may be sent with a typed reason; recorded
+    WARNING = "warning"  # shown and recorded; no reason needed
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One rule's verdict on the pending program. ``field`` names the input it concerns
+    (``daily_dose``, ``flex``, ``bolus``, ``patient_bolus``, ``concentration``...) so the
+    editor can show it next to that input."""
+
+    rule: str
+    severity: Severity
+    message: str
+    field: str = ""
+
+    @property
+    def key(self) -> str:
+        """Identifies the finding among others, for the override reason typed for it."""
+        return f"{self.rule}:{self.field}"
+
+
+# =========================================================================== starting point
+
+
+@dataclass(frozen=True)
+class PumpState:
+    """What a program change starts from: the pump's program and reservoir, as the pump
+    reported them (``live``) or as the latest stored reading recorded them."""
+
+    pump_serial: str
+    program: Program
+    concentration_mcg_ml: int
+    drug_name: str
+    reservoir_ul: int
+    alarm_volume_ul: int
+    read_at: datetime
+    clock_offset_s: float = 0.0
+    live: bool = True
+
+    @classmethod
+    def from_interrogation(cls, interrogation: Interrogation) -> PumpState:
+        s = interrogation.status
+        return cls(
+            pump_serial=interrogation.identity.serial,
+            program=interrogation.program,
+            concentration_mcg_ml=s.concentration_mcg_ml,
+            drug_name=s.drug_name,
+            reservoir_ul=s.reservoir_ul,
+            alarm_volume_ul=s.alarm_volume_ul,
+            read_at=s.read_at,
+            clock_offset_s=s.clock_offset_s,
+            live=True,
+        )
+
+    @classmethod
+    def from_reading(cls, reading: Reading, drug_name: str = "") -> PumpState:
+        """From a stored reading: good for preparing a change; sending reads the pump."""
+        return cls(
+            pump_serial=reading.pump_serial,
+            program=reading.program,
+            concentration_mcg_ml=reading.concentration_mcg_ml,
+            drug_name=drug_name,
+            reservoir_ul=reading.reservoir_ul,
+            alarm_volume_ul=reading.alarm_volume_ul,
+            read_at=reading.at,
+            clock_offset_s=reading.clock_offset_s,
+            live=False,
+        )
+
+
+def find_product(
+    library: DrugLibrary, drug_name: str, concentration_mcg_ml: int
+) -> DrugProduct | None:
+    """The library entry whose limits apply: the named product at that concentration, or
+    else the first maintenance product at that concentration (the limits are per
+    concentration in practice), or else any product at it. None: not in the library."""
+    if drug_name:
+        found = library.find(drug_name, concentration_mcg_ml)
+        if found is not None:
+            return found
+    same = [p for p in library if p.concentration_mcg_ml == concentration_mcg_ml]
+    refill = [p for p in same if p.refill_allowed]
+    candidates = refill or same
+    return candidates[0] if candidates else None
+
+
+# =========================================================================== the check
+
+
+@dataclass(frozen=True)
+class PrimingPlan:
+    """A priming bolus after implant (pump and catheter) or after a catheter revision
+    (catheter only): its volume from the recorded dead volumes, and its dose at the
+    reservoir's concentration."""
+
+    priming: dosing.PrimingBolus
+    concentration_mcg_ml: int
+    dose_mcg: Decimal
+    duration_minutes: int
+
+    @property
+    def volume_ul(self) -> Fraction:
+        return self.priming.volume_ul
+
+
+def priming_plan(
+    pump: Pump, concentration_mcg_ml: int, duration_minutes: int, *, catheter_only: bool = False
+) -> PrimingPlan:
+    """Dose (mcg) = priming volume (µL) x concentration (mcg/mL) / 1000, rounded down to
+    the 0.001 mcg the pump can take (never more than the dead volume holds)."""
+    priming = dosing.priming_bolus(pump, catheter_only=catheter_only)
+    exact = priming.volume_ul * concentration_mcg_ml / UL_PER_ML
+    dose = Decimal(int(exact * 1000)).scaleb(-3)
+    return PrimingPlan(priming, concentration_mcg_ml, dose, duration_minutes)
+
+
+def priming_program(
+    plan: PrimingPlan, daily_dose_after_mcg: Decimal, patient_bolus: Any = None
+) -> Program:
+    """The program that delivers ``plan`` as a single bolus, then ``daily_dose_after_mcg``
+    continuous. Refused when the dead volume is not recorded (nothing to prime with)."""
+    if plan.dose_mcg <= 0:
+        raise ProgrammingError(
+            "The pump's dead volume and catheter are not recorded, so the priming volume "
+            "cannot be worked out. Record them on the pump first."
+        )
+    return Program(
+        Mode.SINGLE_BOLUS,
+        daily_dose_mcg=daily_dose_after_mcg,
+        bolus_dose_mcg=plan.dose_mcg,
+        bolus_duration_minutes=plan.duration_minutes,
+        patient_bolus=patient_bolus,
+    )
+
+
+@dataclass(frozen=True)
+class CheckInput:
+    """Everything a rule may look at."""
+
+    state: PumpState
+    new: Program
+    concentration_mcg_ml: int
+    product: DrugProduct | None
+    user: User
+    purpose: str  # "send" or "prepare"
+    priming: PrimingPlan | None
+    current_forecast: dosing.RefillForecast
+    new_forecast: dosing.RefillForecast
+    tz: tzinfo
+
+
+def _daily_totals(program: Program) -> list[Fraction]:
+    """The programmed dose of each weekday (0 = Monday), patient boluses excluded."""
+    return [dosing.program_daily_dose_mcg(program, wd) for wd in range(7)]
+
+
+def _all_steps(program: Program) -> list[FlexStep]:
+    if program.mode is not Mode.FLEX:
+        return []
+    steps = list(program.flex_steps)
+    for _day, day_steps in program.flex_weekday_steps:
+        steps.extend(day_steps)
+    return steps
+
+
+def _fmt(value: Fraction | Decimal | int, places: int = 1) -> str:
+    return str(round_decimal(Fraction(value), places))
+
+
+def _limit_finding(
+    limit: Limit, value: Fraction, what: str, unit: str, field_name: str, rule: str
+) -> Finding | None:
+    """HARD or SOFT finding for ``value`` against ``limit``; None when within."""
+    verdict = limit.check(Decimal(value.numerator) / Decimal(value.denominator))
+    if verdict is LimitCheck.WITHIN:
+        return None
+    sign = "+" if unit == "%" and value > 0 else ""
+    shown = f"{sign}{_fmt(value)} {unit}"
+    if verdict is LimitCheck.HARD:
+        return Finding(
+            rule,
+            Severity.BLOCK,
+            f"{what} {shown} is outside the hard limit {limit.hard_min} to {limit.hard_max} "
+            f"{unit}. It cannot be programmed; check the number and its unit.",
+            field_name,
+        )
+    return Finding(
+        rule,
+        Severity.SOFT,
+        f"{what} {shown} is outside the usual range {limit.soft_min} to {limit.soft_max} "
+        f"{unit}. Check it; to go ahead, type the clinical reason.",
+        field_name,
+    )
+
+
+def rule_product(c: CheckInput) -> list[Finding]:
+    """No drug-library entry at this concentration: nothing to check the dose against."""
+    if c.product is not None:
+        return []
+    return [
+        Finding(
+            "no_product",
+            Severity.BLOCK,
+            f"The drug library has no product at {c.concentration_mcg_ml} mcg/mL, so the dose "
+            "cannot be checked against its limits. Check the concentration.",
+            "concentration",
+        )
+    ]
+
+
+def rule_daily_dose(c: CheckInput) -> list[Finding]:
+    """Daily-dose limits on the highest and the lowest day of the new schedule."""
+    if c.product is None:
+        return []
+    limit = c.product.limits.daily_dose_mcg
+    totals = _daily_totals(c.new)
+    out: list[Finding] = []
+    for value in sorted({max(totals), min(totals)}, reverse=True):
+        found = _limit_finding(
+            limit, value, "The daily dose", "mcg/24 h", "daily_dose", "daily_dose_mcg"
+        )
+        if found is not None:
+            out.append(found)
+            break  # one finding per rule: the highest day decides
+    return out
+
+
+def rule_change_pct(c: CheckInput) -> list[Finding]:
+    """Limits on the change per session, in %, for each weekday's dose (a weekday
+    schedule raised by 50 % is as much a change as the whole week raised by 50 %)."""
+    if c.product is None:
+        return []
+    limit = c.product.limits.change_pct
+    old, new = _daily_totals(c.state.program), _daily_totals(c.new)
+    worst: Finding | None = None
+    for before, after in zip(old, new, strict=True):
+        change = dosing.dose_change(before, after)
+        if change.change_pct is None:
+            continue
+        found = _limit_finding(
+            limit,
+            change.change_pct,
+            "The change from the current dose",
+            "%",
+            "daily_dose",
+            "change_pct",
+        )
+        if found is not None and (worst is None or found.severity is Severity.BLOCK):
+            worst = found
+    return [worst] if worst is not None else []
+
+
+def rule_bolus_dose(c: CheckInput) -> list[Finding]:
+    """Bolus-dose limits on a single bolus (a priming bolus is checked by
+    :func:`rule_priming` instead) and on the patient bolus dose."""
+    if c.product is None:
+        return []
+    limit = c.product.limits.bolus_dose_mcg
+    out: list[Finding] = []
+    if c.new.mode is Mode.SINGLE_BOLUS and c.priming is None:
+        found = _limit_finding(
+            limit,
+            Fraction(c.new.bolus_dose_mcg),
+            "The single bolus dose",
+            "mcg",
+            "bolus",
+            "bolus_dose_mcg",
+        )
+        if found is not None:
+            out.append(found)
+    if c.new.patient_bolus is not None:
+        found = _limit_finding(
+            limit,
+            Fraction(c.new.patient_bolus.dose_mcg),
+            "The patient bolus dose",
+            "mcg",
+            "patient_bolus",
+            "bolus_dose_mcg",
+        )
+        if found is not None:
+            out.append(found)
+    return out
+
+
+def rule_boluses_per_day(c: CheckInput) -> list[Finding]:
+    """Limits on the patient boluses allowed per day."""
+    if c.product is None or c.new.patient_bolus is None:
+        return []
+    found = _limit_finding(
+        c.product.limits.boluses_per_day,
+        Fraction(c.new.patient_bolus.max_per_day),
+        "Patient boluses allowed per day",
+        "a day",
+        "patient_bolus",
+        "boluses_per_day",
+    )
+    return [found] if found is not None else []
+
+
+def rule_unit_slip(c: CheckInput) -> list[Finding]:
+    """A flex step whose rate per hour equals or exceeds the whole previous daily dose is
+    blocked: almost certainly a daily dose typed into a per-hour field (ISMP: 60 mcg/h
+    for 60 mcg/day). With no previous dose the daily-dose limits stand guard instead."""
+    previous = max(_daily_totals(c.state.program))
+    if previous <= 0:
+        return []
+    for step in _all_steps(c.new):
+        if Fraction(step.rate_mcg_per_hour) >= previous:
+            return [
+                Finding(
+                    "unit_slip",
+                    Severity.BLOCK,
+                    f"A flex step of {_fmt(Fraction(step.rate_mcg_per_hour), 2)} mcg per HOUR "
+                    f"would give in one hour the whole current daily dose "
+                    f"({_fmt(previous)} mcg per DAY). This looks like a daily dose typed as an "
+                    "hourly rate. Enter the rate in mcg/h.",
+                    "flex",
+                )
+            ]
+    return []
+
+
+def rule_concentration(c: CheckInput) -> list[Finding]:
+    """The program's concentration must be the reservoir's: a lower one programmed than is
+    in the pump makes it deliver an overdose (ISMP). A program prepared for a coming refill
+    with another concentration is allowed, but cannot be sent until the pump holds it."""
+    if c.concentration_mcg_ml == c.state.concentration_mcg_ml:
+        return []
+    text = (
+        f"The program is for {c.concentration_mcg_ml} mcg/mL but the pump reports "
+        f"{c.state.concentration_mcg_ml} mcg/mL in its reservoir."
+    )
+    if c.purpose == "prepare":
+        return [
+            Finding(
+                "concentration",
+                Severity.WARNING,
+                text + f" It can be sent only after a refill with {c.concentration_mcg_ml} mcg/mL.",
+                "concentration",
+            )
+        ]
+    return [
+        Finding(
+            "concentration",
+            Severity.BLOCK,
+            text + " Program at the reservoir's concentration.",
+            "concentration",
+        )
+    ]
+
+
+def rule_precision(c: CheckInput) -> list[Finding]:
+    """The pump takes doses in whole nanograms: 0.001 mcg is the finest step."""
+    amounts = [c.new.daily_dose_mcg, c.new.bolus_dose_mcg]
+    amounts += [s.rate_mcg_per_hour for s in _all_steps(c.new)]
+    if c.new.patient_bolus is not None:
+        amounts.append(c.new.patient_bolus.dose_mcg)
+    if any((Fraction(a) * 1000).denominator != 1 for a in amounts):
+        return [
+            Finding(
+                "precision",
+                Severity.BLOCK,
+                "A dose is more precise than 0.001 mcg, which the pump cannot take. "
+                "Round it to three decimals.",
+                "",
+            )
+        ]
+    return []
+
+
+def rule_priming(c: CheckInput) -> list[Finding]:
+    """A priming bolus must be exactly the recorded dead volume at this concentration;
+    with no dead volume recorded it cannot be worked out at all."""
+    if c.priming is None:
+        return []
+    if c.priming.volume_ul <= 0:
+        return [
+            Finding(
+                "priming",
+                Severity.BLOCK,
+                "The pump's dead volume and catheter are not recorded, so the priming "
+                "volume cannot be worked out. Record them on the pump first.",
+                "bolus",
+            )
+        ]
+    if (
+        c.new.mode is not Mode.SINGLE_BOLUS
+        or c.new.bolus_dose_mcg != c.priming.dose_mcg
+        or c.priming.concentration_mcg_ml != c.concentration_mcg_ml
+    ):
+        return [
+            Finding(
+                "priming",
+                Severity.BLOCK,
+                "The bolus differs from the priming volume worked out from the dead "
+                "volumes. Start the priming bolus again.",
+                "bolus",
+            )
+        ]
+    return [
+        Finding(
+            "priming",
+            Severity.WARNING,
+            f"Priming bolus {_fmt(c.priming.volume_ul)} µL ({c.priming.dose_mcg} mcg at "
+            f"{c.priming.concentration_mcg_ml} mcg/mL) fills "
+            + ("the catheter" if c.priming.priming.catheter_only else "the pump and catheter")
+            + "; it is checked against the dead volume, not the bolus-dose limit.",
+            "bolus",
+        )
+    ]
+
+
+def rule_alarm_date(c: CheckInput) -> list[Finding]:
+    """Warn when the new program's alarm date comes before the refill date that the
+    current program set (there is no booking calendar; the recommended refill date is what
+    the patient was told)."""
+    refill_by = c.current_forecast.refill_by
+    alarm_at = c.new_forecast.alarm_at
+    if refill_by is None or alarm_at is None or c.current_forecast.alarm_at is None:
+        return []
+    alarm_day = alarm_at.astimezone(c.tz).date()
+    if alarm_day >= refill_by:
+        return []
+    return [
+        Finding(
+            "alarm_date",
+            Severity.WARNING,
+            f"With the new program the low-reservoir alarm comes on {alarm_day:%d %b %Y}, before "
+            f"the planned refill date {refill_by:%d %b %Y}. Book an earlier refill.",
+            "",
+        )
+    ]
+
+
+def rule_role(c: CheckInput) -> list[Finding]:
+    """Only a clinician or an administrator sends; a nurse prepares for review."""
+    if c.purpose == "prepare" or c.user.can_send_program():
+        return []
+    return [
+        Finding(
+            "role",
+            Severity.BLOCK,
+            f"{c.user.name} is signed in as {c.user.role.value}: only a clinician or an "
+            "administrator can send a program. Save it for review instead.",
+            "",
+        )
+    ]
+
+
+def rule_no_change(c: CheckInput) -> list[Finding]:
+    if c.new == c.state.program and c.purpose == "send":
+        return [
+            Finding(
+                "no_change",
+                Severity.BLOCK,
+                "The pending program is the same as the current one: nothing to send.",
+                "",
+            )
+        ]
+    return []
+
+
+Rule = Callable[[CheckInput], list[Finding]]
+
+#: Every rule, in the order its findings are shown.
+RULES: tuple[Rule, ...] = (
+    rule_role,
+    rule_concentration,
+    rule_product,
+    rule_no_change,
+    rule_precision,
+    rule_unit_slip,
+    rule_daily_dose,
+    rule_change_pct,
+    rule_bolus_dose,
+    rule_boluses_per_day,
+    rule_priming,
+    rule_alarm_date,
+)
+
+
+@dataclass(frozen=True)
+class ProgramCheck:
+    """The verdict on a pending program, with everything the editor shows beside it."""
+
+    state: PumpState
+    new: Program
+    concentration_mcg_ml: int
+    product: DrugProduct | None
+    user: User
+    purpose: str
+    findings: tuple[Finding, ...]
+    change: dosing.DoseChange
+    current_forecast: dosing.RefillForecast
+    new_forecast: dosing.RefillForecast
+    step_rates: tuple[dosing.FlexStepRate, ...]
+    priming: PrimingPlan | None = None
+
+    @property
+    def blocks(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.severity is Severity.BLOCK)
+
+    @property
+    def soft(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.severity is Severity.SOFT)
+
+    @property
+    def warnings(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.severity is Severity.WARNING)
+
+    @property
+    def blocked(self) -> bool:
+        return bool(self.blocks)
+
+
+def check_program(
+    state: PumpState,
+    new: Program,
+    concentration_mcg_ml: int,
+    user: User,
+    library: DrugLibrary,
+    tz: tzinfo,
+    *,
+    purpose: str = "send",
+    priming: PrimingPlan | None = None,
+    margin_days: int = dosing.DEFAULT_REFILL_MARGIN_DAYS,
+    max_refill_interval_days: int | None = None,
+    rules: Sequence[Rule] | None = None,
+) -> ProgramCheck:
+    """Run every rule on ``new`` against the pump's ``state``.
+
+    ``purpose`` is "send" (all rules) or "prepare" (a program saved for review: the role
+    rule does not apply and another concentration is a warning, not a block).
+    """
+    if purpose not in ("send", "prepare"):
+        raise ValueError("purpose is 'send' or 'prepare'")
+    if concentration_mcg_ml <= 0:
+        raise ProgrammingError("Enter the concentration in the reservoir (mcg/mL).")
+    product = find_product(library, state.drug_name, concentration_mcg_ml)
+
+    def forecast(program: Program, conc: int) -> dosing.RefillForecast:
+        return dosing.refill_forecast(
+            reservoir_ul=state.reservoir_ul,
+            alarm_volume_ul=state.alarm_volume_ul,
+            program=program,
+            concentration_mcg_ml=conc,
+            start=state.read_at,
+            tz=tz,
+            margin_days=margin_days,
+            max_refill_interval_days=max_refill_interval_days,
+        )
+
+    current_forecast = forecast(state.program, state.concentration_mcg_ml)
+    new_forecast = forecast(new, concentration_mcg_ml)
+    c = CheckInput(
+        state,
+        new,
+        concentration_mcg_ml,
+        product,
+        user,
+        purpose,
+        priming,
+        current_forecast,
+        new_forecast,
+        tz,
+    )
+    findings = tuple(f for rule in (RULES if rules is None else rules) for f in rule(c))
+    return ProgramCheck(
+        state=state,
+        new=new,
+        concentration_mcg_ml=concentration_mcg_ml,
+        product=product,
+        user=user,
+        purpose=purpose,
+        findings=findings,
+        change=dosing.dose_change(
+            dosing.program_daily_dose_mcg(state.program), dosing.program_daily_dose_mcg(new)
+        ),
+        current_forecast=current_forecast,
+        new_forecast=new_forecast,
+        step_rates=dosing.flex_step_rates(new.flex_steps, concentration_mcg_ml)
+        if new.mode is Mode.FLEX
+        else (),
+        priming=priming,
+    )
+
+
+def _reason_ok(text: str) -> bool:
+    return sum(ch.isalnum() for ch in text) >= MIN_REASON_CHARS
+
+
+def missing_reasons(
+    check: ProgramCheck, reason: str, override_reasons: Mapping[str, str]
+) -> list[str]:
+    """What still has to be typed before the change can go ahead (empty: nothing)."""
+    missing = []
+    if not _reason_ok(reason):
+        missing.append("Type the reason for this change.")
+    for finding in check.soft:
+        if not _reason_ok(override_reasons.get(finding.key, "")):
+            missing.append(f"Type why the limit is overridden: {finding.message}")
+    return missing
+
+
+def override_records(check: ProgramCheck, override_reasons: Mapping[str, str]) -> tuple[str, ...]:
+    """The text stored with the change for every soft-limit override and every warning."""
+    out = []
+    for finding in check.findings:
+        if finding.severity is Severity.SOFT:
+            out.append(
+                f"soft limit {finding.rule} overridden: {finding.message} "
+                f"Reason: {override_reasons[finding.key].strip()}"
+            )
+        elif finding.severity is Severity.WARNING:
+            out.append(f"warning {finding.rule} shown: {finding.message}")
+    return tuple(out)
+
+
+def build_change(
+    check: ProgramCheck,
+    reason: str,
+    override_reasons: Mapping[str, str],
+    *,
+    at: datetime | None = None,
+) -> ProgramChange:
+    """The record of a change about to be sent: who (the store stamps the user), when, why,
+    old and new program, concentration and every override. Refuses a change that a rule
+    blocks or whose reasons are missing."""
+    if check.purpose != "send":
+        raise ProgrammingError("This check was for preparing a program, not for sending one.")
+    if check.blocked:
+        raise ProgrammingError(" ".join(f.message for f in check.blocks))
+    missing = missing_reasons(check, reason, override_reasons)
+    if missing:
+        raise ProgrammingError(" ".join(missing))
+    return ProgramChange(
+        pump_serial=check.state.pump_serial,
+        at=at or datetime.now(UTC),
+        old=check.state.program,
+        new=check.new,
+        concentration_mcg_ml=check.concentration_mcg_ml,
+        reason=reason.strip(),
+        overrides=override_records(check, override_reasons),
+        outcome="uncertain",
+    )
+
+
+def build_prepared(
+    check: ProgramCheck, reason: str, user: User, *, at: datetime | None = None
+) -> PreparedProgram:
+    """A program saved for a clinician to review and send. Hard limits still apply: a
+    program that could never be sent is not worth preparing."""
+    blocks = [f for f in check.blocks if f.rule != "no_change"]
+    if blocks:
+        raise ProgrammingError(" ".join(f.message for f in blocks))
+    if not _reason_ok(reason):
+        raise ProgrammingError("Type the reason for this change.")
+    return PreparedProgram(
+        pump_serial=check.state.pump_serial,
+        prepared_at=at or datetime.now(UTC),
+        program=check.new,
+        concentration_mcg_ml=check.concentration_mcg_ml,
+        reason=reason.strip(),
+        prepared_by=user.name,
+        prepared_role=user.role,
+    )
+
+
+# =========================================================================== sending
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What happened at the pump. ``sent`` is False when the pre-send check stopped it
+    (nothing was written)."""
+
+    outcome: str  # succeeded | failed | uncertain
+    message: str
+    readback: Program | None = None
+    sent: bool = True
+
+    @property
+    def succeeded(self) -> bool:
+        return self.outcome == "succeeded"
+
+
+def send_program(
+    client: PumpClient, change: ProgramChange, *, deadline_s: float | None = 60.0
+) -> SendResult:
+    """Check the pump is still as the change assumed, then write, read back and compare.
+
+    Before writing: the pump must be ``change.pump_serial``, report
+    ``change.concentration_mcg_ml`` in its reservoir and run ``change.old``; otherwise
+    nothing is written (``sent`` False, outcome failed). Then the two-phase write of
+    :meth:`PumpClient.write_program`; success only when the program read back equals the
+    one sent. An unanswered commit whose read-back is impossible is uncertain.
+    """
+    from drivers.link import LinkError
+    from drivers.pump_client import WriteOutcome
+
+    try:
+        identity = client.identify(deadline_s=deadline_s)
+        status = client.read_status(deadline_s=deadline_s)
+        active, _started = client.read_program(deadline_s=deadline_s)
+    except LinkError as exc:
+        return SendResult(
+            "failed", f"{exc} Nothing was sent; the pump keeps its program.", sent=False
+        )
+    problem = ""
+    if identity.serial != change.pump_serial:
+        problem = (
+            f"The pump under the programmer head is {identity.serial}, not {change.pump_serial}."
+        )
+    elif status.concentration_mcg_ml != change.concentration_mcg_ml:
+        problem = (
+            f"The pump reports {status.concentration_mcg_ml} mcg/mL in its reservoir, "
+            f"not {change.concentration_mcg_ml} mcg/mL as programmed."
+        )
+    elif active != change.old:
+        problem = (
+            "The pump's program has changed since the editor read it. Interrogate "
+            "again and start the change from the program the pump runs now."
+        )
+    if problem:
+        return SendResult("failed", problem + " Nothing was sent.", active, sent=False)
+    result = client.write_program(change.new, current=change.old, deadline_s=deadline_s)
+    readback = result.read_back if isinstance(result.read_back, Program) else None
+    if result.outcome is WriteOutcome.SUCCEEDED and readback == change.new:
+        return SendResult(
+            "succeeded",
+            "The pump runs the new program: read back and identical to the program sent.",
+            readback,
+        )
+    if result.outcome is WriteOutcome.FAILED:
+        return SendResult("failed", result.message, readback)
+    message = result.message
+    if readback is not None and readback != change.new:
+        message = (
+            "The pump reports a DIFFERENT program from the one sent: it delivers "
+            f"{_fmt(dosing.program_daily_dose_mcg(readback))} mcg/24 h, the program sent "
+            f"{_fmt(dosing.program_daily_dose_mcg(change.new))} mcg/24 h. Interrogate the "
+            "pump again now and correct the program before the patient leaves."
+        )
+    return SendResult("uncertain", message, readback)
+
+
+def record_intent(
+    store: Store, change: ProgramChange, user: User, *, patient_id: int | None = None
+) -> ProgramChange:
+    """Store the change as *uncertain* before anything is sent. If the console stops
+    mid-write (crash, power cut) the patient stays flagged until an interrogation settles
+    it, instead of the change vanishing from the record."""
+    return store.add_program_change(
+        replace(change, outcome="uncertain"), user, patient_id=patient_id
+    )
+
+
+def record_result(
+    store: Store,
+    intent: ProgramChange,
+    result: SendResult,
+    user: User,
+    *,
+    prepared_id: int | None = None,
+) -> ProgramChange:
+    """Settle the stored intent with what the pump said: succeeded or failed rows correct
+    it (with the read-back); an uncertain outcome stays uncertain (a read-back that differs
+    is kept in the audit log) until :func:`resolve_uncertain` settles it. A prepared program
+    it came from is closed as sent unless the change certainly failed."""
+    assert intent.id is not None
+    settled = intent
+    if result.outcome in ("succeeded", "failed"):
+        note = result.message if result.sent else f"Not sent: {result.message}"
+        settled = store.resolve_program_change(
+            intent.id, result.outcome, user, readback=result.readback, note=note
+        )
+    elif result.readback is not None:
+        store.record_action(
+            "program_readback_differs",
+            {
+                "program_change_id": intent.id,
+                "pump_serial": intent.pump_serial,
+                "readback": result.readback.to_dict(),
+                "message": result.message,
+            },
+            user,
+        )
+    if prepared_id is not None and result.outcome != "failed":
+        store.mark_prepared_program_sent(prepared_id, settled.id or intent.id, user)
+    return settled
+
+
+def resolve_uncertain(
+    store: Store, change: ProgramChange, pump_program: Program, user: User
+) -> ProgramChange | None:
+    """Settle an uncertain change from the program a later interrogation read: the new
+    program means it succeeded, the old one that it failed; anything else stays uncertain
+    (returns None) for a person to look at."""
+    assert change.id is not None
+    if pump_program == change.new:
+        outcome = "succeeded"
+    elif pump_program == change.old:
+        outcome = "failed"
+    else:
+        return None
+    return store.resolve_program_change(
+        change.id,
+        outcome,
+        user,
+        readback=pump_program,
+        note="settled by the program read at interrogation",
+    )
+
+
+# =========================================================================== flex times
+
+
+def hhmm(minute: int) -> str:
+    """Minutes after midnight as HH:MM (1440 as 24:00, the end of the day)."""
+    return f"{minute // 60:02d}:{minute % 60:02d}"
+
+
+def parse_hhmm(text: str) -> int:
+    """``"07:30"`` (or ``"7:30"``, ``"0730"``) -> 450. Refuses anything else with a
+    message for the user: a step time is never guessed."""
+    raw = text.strip()
+    if ":" in raw:
+        hours_text, _, minutes_text = raw.partition(":")
+    elif raw.isdigit() and len(raw) in (3, 4):
+        hours_text, minutes_text = raw[:-2], raw[-2:]
+    else:
+        hours_text, minutes_text = "", ""
+    if not (hours_text.isdigit() and minutes_text.isdigit() and len(minutes_text) == 2):
+        raise ProgrammingError(f"'{text}' is not a time: write it as HH:MM, e.g. 07:30.")
+    hours, minutes = int(hours_text), int(minutes_text)
+    if not (0 <= hours <= 23 and 0 <= minutes <= 59):
+        raise ProgrammingError(f"'{text}' is not a time of day (00:00 to 23:59).")
+    return hours * 60 + minutes
+
+
+def local_equivalent(minute: int, day: date, tz: tzinfo, clock_offset_s: float = 0.0) -> datetime:
+    """The local time at which the pump clock (UTC, running ``clock_offset_s`` ahead)
+    reads ``minute`` on ``day``."""
+    pump_time = datetime.combine(day, time(0), tzinfo=UTC) + timedelta(minutes=minute)
+    return (pump_time - timedelta(seconds=clock_offset_s)).astimezone(tz)
+
+
+def local_equivalents(
+    steps: Sequence[FlexStep], day: date, tz: tzinfo, clock_offset_s: float = 0.0
+) -> list[str]:
+    """Each step's start as local time on ``day`` (HH:MM, "+1 d"/"-1 d" when the local
+    time falls on another calendar day)."""
+    out = []
+    for step in steps:
+        local = local_equivalent(step.start_minute, day, tz, clock_offset_s)
+        shift = (local.date() - day).days
+        suffix = "" if shift == 0 else f" ({'+' if shift > 0 else ''}{shift} d)"
+        out.append(f"{local:%H:%M}{suffix}")
+    return out
+
+
+@dataclass(frozen=True)
+class ZoneChange:
+    """The next change of the local zone's offset from UTC."""
+
+    day: date
+    shift_minutes: int
+
+
+def next_zone_change(start: datetime, tz: tzinfo, days: int = 370) -> ZoneChange | None:
+    """The first local day after ``start`` whose UTC offset differs (a clock change), or
+    None within ``days``. From that day the local time of every flex step moves by the
+    shift, because the pump keeps UTC."""
+
+    def offset(moment: datetime) -> timedelta:
+        off = moment.astimezone(tz).utcoffset()
+        return off if off is not None else timedelta(0)
+
+    base = start.astimezone(UTC)
+    first = offset(base)
+    for n in range(1, days + 1):
+        probe = base + timedelta(days=n)
+        if offset(probe) != first:
+            return ZoneChange(
+                probe.astimezone(tz).date(), int((offset(probe) - first).total_seconds() // 60)
+            )
+    return None
+
+
+def profile(program: Program, weekday: int | None = None) -> tuple[list[float], list[float]]:
+    """A 24-hour dose profile for a step plot: edges in hours (n + 1) and mcg/h (n).
+    Simple continuous and single bolus show their continuous rate; patient boluses and
+    the single bolus itself are not a rate and are left out."""
+    if program.mode is Mode.FLEX:
+        steps = program.flex_steps if weekday is None else program.steps_for_weekday(weekday)
+        edges = [s.start_minute / 60 for s in steps] + [MINUTES_PER_DAY / 60]
+        return edges, [float(s.rate_mcg_per_hour) for s in steps]
+    rate = float(dosing.program_daily_dose_mcg(program) / 24)
+    return [0.0, 24.0], [rate]
+
+
+@dataclass(frozen=True)
+class ReviewRow:
+    """One line of the side-by-side review: what it is, current, pending, changed?"""
+
+    label: str
+    current: str
+    pending: str
+
+    @property
+    def changed(self) -> bool:
+        return self.current != self.pending
+
+
+MODE_TEXT = {
+    Mode.STOPPED: "Stopped",
+    Mode.SIMPLE_CONTINUOUS: "Simple continuous",
+    Mode.FLEX: "Flex",
+    Mode.SINGLE_BOLUS: "Single bolus",
+}
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def _steps_text(steps: Sequence[FlexStep]) -> str:
+    parts = []
+    for i, s in enumerate(steps):
+        end = steps[i + 1].start_minute if i + 1 < len(steps) else MINUTES_PER_DAY
+        parts.append(
+            f"{hhmm(s.start_minute)}-{hhmm(end)} {_fmt(Fraction(s.rate_mcg_per_hour), 3)} mcg/h"
+        )
+    return "\n".join(parts)
+
+
+def _program_rows(program: Program, concentration: int) -> dict[str, str]:
+    pb = program.patient_bolus
+    rows = {
+        "Mode": MODE_TEXT[program.mode],
+        "Concentration": f"{concentration} mcg/mL",
+        "Total per 24 h": f"{_fmt(dosing.program_daily_dose_mcg(program))} mcg/24 h",
+        "Flex steps (pump clock, UTC)": _steps_text(program.flex_steps)
+        if program.mode is Mode.FLEX
+        else "-",
+        "Weekday schedules": "\n".join(
+            f"{WEEKDAYS[d]}: {_fmt(dosing.flex_daily_total_mcg(st))} mcg/24 h"
+            for d, st in sorted(program.flex_weekday_steps)
+        )
+        or "-",
+        "Single bolus": f"{program.bolus_dose_mcg} mcg over {program.bolus_duration_minutes} min"
+        if program.mode is Mode.SINGLE_BOLUS
+        else "-",
+        "Patient bolus dose": f"{pb.dose_mcg} mcg over {pb.duration_minutes} min" if pb else "none",
+        "Patient bolus lockout": f"{pb.lockout_minutes} min" if pb else "-",
+        "Patient boluses per day": f"{pb.max_per_day} a day" if pb else "-",
+        "Maximum per 24 h with boluses": f"{_fmt(dosing.max_daily_dose_mcg(program))} mcg/24 h",
+    }
+    return rows
+
+
+def review_rows(check: ProgramCheck, tz: tzinfo) -> list[ReviewRow]:
+    """Current vs pending, field by field, for the last screen before sending."""
+    cur = _program_rows(check.state.program, check.state.concentration_mcg_ml)
+    new = _program_rows(check.new, check.concentration_mcg_ml)
+    rows = [ReviewRow(k, cur[k], new[k]) for k in cur]
+
+    def alarm(f: dosing.RefillForecast) -> str:
+        return (
+            "none (not delivering)"
+            if f.alarm_at is None
+            else f"{f.alarm_at.astimezone(tz):%d %b %Y}"
+        )
+
+    def refill(f: dosing.RefillForecast) -> str:
+        return "-" if f.refill_by is None else f"{f.refill_by:%d %b %Y}"
+
+    rows.append(
+        ReviewRow("Low-reservoir alarm", alarm(check.current_forecast), alarm(check.new_forecast))
+    )
+    rows.append(ReviewRow("Refill by", refill(check.current_forecast), refill(check.new_forecast)))
+    return rows
+
+
+def change_text(change: dosing.DoseChange) -> str:
+    """``"+50.0 mcg/24 h (+10.0 %)"``; the percentage is left out when undefined."""
+    sign = "+" if change.change_mcg >= 0 else "-"
+    text = f"{sign}{_fmt(abs(change.change_mcg))} mcg/24 h"
+    if change.change_pct is not None:
+        psign = "+" if change.change_pct >= 0 else "-"
+        text += f" ({psign}{_fmt(abs(change.change_pct))} %)"
+    return text
+
+
+__all__ = [
+    "CLOCK_WARN_S",
+    "RULES",
+    "CheckInput",
+    "Finding",
+    "PrimingPlan",
+    "ProgramCheck",
+    "ProgrammingError",
+    "PumpState",
+    "ReviewRow",
+    "SendResult",
+    "Severity",
+    "ZoneChange",
+    "build_change",
+    "build_prepared",
+    "change_text",
+    "check_program",
+    "find_product",
+    "hhmm",
+    "local_equivalent",
+    "local_equivalents",
+    "missing_reasons",
+    "next_zone_change",
+    "override_records",
+    "parse_hhmm",
+    "priming_plan",
+    "priming_program",
+    "profile",
+    "record_intent",
+    "record_result",
+    "resolve_uncertain",
+    "review_rows",
+]

@@ -1,0 +1,663 @@
+"""The refill rules without Qt: one test per rule, each failing when its rule is removed.
+
+Figures are checked against values counted here by hand from the stored records (not by
+calling the same dosing helper the service calls), because a wrong next date or residual
+is the hazard these rules exist for.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from itbconsole import dosing
+from itbconsole.demo import DEMO_NURSE, DEMO_USER, open_demo_store
+from itbconsole.druglib import default_library_path, load_drug_library, parse_drug_library
+from itbconsole.model import PreparedProgram, PumpEvent, Reading, Refill, Role
+from itbconsole.services.clinic import ClinicService, UnknownPump, WrongPatient
+from itbconsole.services.refill import (
+    RefillError,
+    RefillSession,
+    Step,
+    resolve_pending_refills,
+)
+
+LONDON = ZoneInfo("Europe/London")
+NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
+SERIAL = "SIM0000001"  # Okafor, 40 mL, 2000 mcg/mL, patient bolus 25 mcg x 3 a day
+GTIN = "09506000134352"
+
+
+@pytest.fixture
+def clinic(tmp_path: Path) -> ClinicService:
+    store = open_demo_store(tmp_path / "demo.sqlite", now=NOW)
+    return ClinicService(store, load_drug_library(), DEMO_NURSE, LONDON)
+
+
+def pid(clinic: ClinicService, family: str) -> int:
+    return next(
+        r.patient.id for r in clinic.patient_rows(family, now=NOW) if r.patient.id is not None
+    )
+
+
+def last_refill(clinic: ClinicService, serial: str = SERIAL) -> Refill:
+    owner = clinic.store.find_pump_owner(serial)
+    assert owner is not None
+    refills = [r for r in clinic.store.patient_history(owner).refills if r.pump_serial == serial]
+    return max(refills, key=lambda r: r.at)
+
+
+def pump_reading(clinic: ClinicService, serial: str = SERIAL, **changes: object) -> Reading:
+    """What an interrogation now would return: the latest stored program and concentration."""
+    owner = clinic.store.find_pump_owner(serial)
+    assert owner is not None
+    latest = max(
+        (r for r in clinic.store.patient_history(owner).readings if r.pump_serial == serial),
+        key=lambda r: r.at,
+    )
+    reading = replace(latest, at=NOW, pump_clock=NOW, id=None, reservoir_ul=29_000, alarms=())
+    return replace(reading, **changes)  # type: ignore[arg-type]
+
+
+def counts(clinic: ClinicService) -> dict[str, int]:
+    return clinic.store.counts()
+
+
+def session(clinic: ClinicService, family: str = "Okafor") -> RefillSession:
+    return RefillSession(clinic, pid(clinic, family), now=lambda: NOW)
+
+
+def hand_expected_residual(clinic: ClinicService) -> int:
+    """Okafor's programs are simple continuous: residual = added - dose x days / conc."""
+    fill = last_refill(clinic)
+    owner = pid(clinic, "Okafor")
+    changes = [c for c in clinic.store.patient_history(owner).program_changes if c.at <= NOW]
+    dose = max(changes, key=lambda c: c.at).new.daily_dose_mcg  # last change is before the fill
+    assert max(c.at for c in changes) < fill.at
+    seconds = int((NOW - fill.at).total_seconds())
+    delivered_ul = Fraction(dose) * seconds / 86_400 * 1000 / fill.concentration_mcg_ml
+    return round(fill.added_ul - delivered_ul)
+
+
+def at_new_drug(clinic: ClinicService, withdrawn: str | None = None) -> RefillSession:
+    s = session(clinic)
+    s.identify(pump_reading(clinic))
+    expected = s.identification.residual.expected_residual_ul  # type: ignore[union-attr]
+    check = s.enter_withdrawn(withdrawn or f"{expected / 1000:.3f}")
+    assert not check.needs_acknowledgement
+    return s
+
+
+def at_review(clinic: ClinicService, product: str = "lioresal-2000", **kw: object) -> RefillSession:
+    s = at_new_drug(clinic)
+    s.enter_new_drug(product, "ab12345", date(2028, 1, 31), "40.0")
+    s.check_concentration(**kw)  # type: ignore[arg-type]
+    s.review()
+    return s
+
+
+@dataclass
+class Status:
+    """A pump status read-back (the shape of drivers.pump_client.PumpStatus)."""
+
+    reservoir_ul: int
+    concentration_mcg_ml: int
+    drug_name: str
+    alarm_volume_ul: int = 2000
+    read_at: datetime = NOW
+    pump_clock: datetime = NOW
+    battery_mv: int = 3100
+    eri: bool = False
+    eos: bool = False
+    alarms: tuple[str, ...] = ()
+
+
+# --------------------------------------------------------------------------- step 1: identify
+
+
+def test_pump_of_another_patient_is_refused_before_anything_is_written(
+    clinic: ClinicService,
+) -> None:
+    before = counts(clinic)
+    s = session(clinic, "Walsh")
+    with pytest.raises(WrongPatient):
+        s.identify(pump_reading(clinic))  # Okafor's pump
+    assert s.identification is None and s.step is Step.IDENTIFY
+    with pytest.raises(RefillError):
+        s.enter_withdrawn("10")
+    assert counts(clinic) == before
+
+
+def test_unregistered_pump_is_refused(clinic: ClinicService) -> None:
+    reading = replace(pump_reading(clinic), pump_serial="SIM0000007")
+    with pytest.raises(UnknownPump):
+        session(clinic).identify(reading)
+
+
+def test_expected_residual_comes_from_the_last_fill_and_the_program_since(
+    clinic: ClinicService,
+) -> None:
+    ident = session(clinic).identify(pump_reading(clinic))
+    fill = last_refill(clinic)
+    res = ident.residual
+    assert res.basis == "last refill" and res.last_refill == fill
+    assert res.fill_ul == fill.added_ul and res.filled_at == fill.at
+    assert res.expected_residual_ul == hand_expected_residual(clinic)
+    assert res.pump_estimate_ul == 29_000
+    text = "\n".join(res.explanation())
+    assert "Last fill: 40.00 mL" in text and "Expected residual = 40.00 mL -" in text
+
+
+def test_boluses_in_the_pump_log_count_in_the_expected_residual(clinic: ClinicService) -> None:
+    fill = last_refill(clinic)
+    boluses = [
+        PumpEvent(SERIAL, 100 + i, fill.at + timedelta(days=i + 1), "patient_bolus",
+                  {"dose_ng": 25_000, "duration_min": 10})
+        for i in range(4)
+    ]
+    ident = session(clinic).identify(pump_reading(clinic), boluses)
+    # 4 x 25 mcg at 2000 mcg/mL = 50 uL more delivered
+    assert ident.residual.expected_residual_ul == hand_expected_residual(clinic) - 50
+
+
+def test_program_changes_since_the_fill_are_integrated_piecewise(clinic: ClinicService) -> None:
+    fill = last_refill(clinic)
+    reading = pump_reading(clinic)
+    old_dose = Fraction(reading.program.daily_dose_mcg)
+    changed = replace(reading.program, daily_dose_mcg=Decimal(1000))
+    # A reading five days ago, after every other one, shows a higher dose (changed elsewhere).
+    mid = replace(reading, at=NOW - timedelta(days=5), program=changed)
+    owner = pid(clinic, "Okafor")
+    clinic.store.add_reading(mid, DEMO_USER, patient_id=owner)
+    ident = session(clinic).identify(replace(reading, program=changed))
+    seconds_old = int((mid.at - fill.at).total_seconds())
+    seconds_new = 5 * 86_400
+    delivered = (old_dose * seconds_old + 1000 * seconds_new) / 86_400 * 1000 / 2000
+    assert ident.residual.expected_residual_ul == round(fill.added_ul - delivered)
+    assert len(ident.residual.segments) == 2
+
+
+def test_identify_shows_the_pumps_alarms_and_a_concentration_that_disagrees_with_records(
+    clinic: ClinicService,
+) -> None:
+    reading = pump_reading(clinic, concentration_mcg_ml=500, alarms=("low_reservoir",))
+    ident = session(clinic).identify(reading)
+    joined = " ".join(ident.warnings)
+    assert "low reservoir" in joined
+    assert "500 mcg/mL" in joined and "2000 mcg/mL" in joined
+
+
+# --------------------------------------------------------------------------- step 2: withdraw
+
+
+def test_withdrawal_within_limits_goes_straight_on(clinic: ClinicService) -> None:
+    s = session(clinic)
+    s.identify(pump_reading(clinic))
+    expected = hand_expected_residual(clinic)
+    check = s.enter_withdrawn(f"{(expected - 500) / 1000:.3f}")
+    assert check.discrepancy.discrepancy_ul == -500
+    assert not check.needs_acknowledgement and s.step is Step.NEW_DRUG
+    assert check.discrepancy_text == "-0.50 mL"
+
+
+def test_pocket_fill_style_shortfall_must_be_acknowledged_with_a_note(
+    clinic: ClinicService,
+) -> None:
+    s = session(clinic)
+    s.identify(pump_reading(clinic))
+    expected = hand_expected_residual(clinic)
+    check = s.enter_withdrawn(f"{(expected - 6000) / 1000:.3f}")  # 6 mL short on a 40 mL pump
+    assert check.needs_acknowledgement
+    assert check.discrepancy.direction == dosing.LESS_THAN_EXPECTED
+    assert "over-delivered" in check.discrepancy.meaning
+    assert "aspiration" in check.discrepancy.meaning
+    # Fixed accuracy from the figures: delivered = fill - withdrawn; expected = fill - residual
+    fill = last_refill(clinic).added_ul
+    assert check.discrepancy.accuracy == Fraction(fill - (expected - 6000), fill - expected)
+    assert s.step is Step.WITHDRAW
+    with pytest.raises(RefillError):
+        s.enter_new_drug("lioresal-2000", "A1", date(2028, 1, 1), "40")
+    with pytest.raises(RefillError) as err:
+        s.acknowledge_discrepancy("   ")
+    assert err.value.field == "note"
+    s.acknowledge_discrepancy("Aspirated again, no more fluid; Dr Shah informed")
+    assert s.step is Step.NEW_DRUG
+
+
+def test_more_than_expected_is_explained_as_under_delivery_and_withdrawal_risk(
+    clinic: ClinicService,
+) -> None:
+    s = session(clinic)
+    s.identify(pump_reading(clinic))
+    expected = hand_expected_residual(clinic)
+    check = s.enter_withdrawn(f"{min(expected + 5000, 40_000) / 1000:.3f}")
+    assert check.needs_acknowledgement
+    assert "under-delivered" in check.discrepancy.meaning
+    assert "withdrawal" in check.discrepancy.meaning.lower()
+
+
+def test_small_pump_uses_the_one_ml_threshold(clinic: ClinicService) -> None:
+    s = session(clinic, "Hughes")
+    s.identify(pump_reading(clinic, "SIM0000002", reservoir_ul=10_000))
+    expected = s.identification.residual.expected_residual_ul  # type: ignore[union-attr]
+    assert s.enter_withdrawn(f"{(expected - 1100) / 1000:.3f}").needs_acknowledgement
+
+
+def test_decimal_slip_above_capacity_is_refused_next_to_the_field(clinic: ClinicService) -> None:
+    s = session(clinic)
+    s.identify(pump_reading(clinic))
+    with pytest.raises(RefillError) as err:
+        s.enter_withdrawn("41.7")
+    assert err.value.field == "withdrawn" and "decimal point" in str(err.value)
+    for bad in ("4,17x", "", "1e3", "1,000", "-2", "4.1234"):
+        with pytest.raises(RefillError) as err:
+            s.enter_withdrawn(bad)
+        assert err.value.field == "withdrawn"
+
+
+def test_decimal_slip_ten_times_too_small_gets_a_hint(clinic: ClinicService) -> None:
+    s = session(clinic)
+    s.identify(pump_reading(clinic))
+    expected = hand_expected_residual(clinic)
+    check = s.enter_withdrawn(f"{expected / 10_000:.3f}")  # 2.93 typed for 29.3
+    assert check.needs_acknowledgement
+    assert "decimal point" in check.slip_hint
+
+
+# --------------------------------------------------------------------------- step 3: new drug
+
+
+def test_only_refill_products_of_the_library_are_offered_and_accepted(
+    clinic: ClinicService,
+) -> None:
+    s = at_new_drug(clinic)
+    offered = {p.id for p in s.refill_products()}
+    assert "lioresal-50" not in offered and "lioresal-2000" in offered
+    for product_id in ("lioresal-50", "baclofen-3000", ""):
+        with pytest.raises(RefillError) as err:
+            s.enter_new_drug(product_id, "A1", date(2028, 1, 1), "40")
+        assert err.value.field == "product"
+
+
+def test_expired_drug_is_refused(clinic: ClinicService) -> None:
+    s = at_new_drug(clinic)
+    with pytest.raises(RefillError) as err:
+        s.enter_new_drug("lioresal-2000", "A1", NOW.date() - timedelta(days=1), "40")
+    assert err.value.field == "expiry" and "expired" in str(err.value)
+    s.enter_new_drug("lioresal-2000", "A1", NOW.date(), "40")  # usable to the end of its day
+
+
+def test_drug_expiring_before_the_new_alarm_date_is_flagged_and_must_be_acknowledged(
+    clinic: ClinicService,
+) -> None:
+    s = at_new_drug(clinic)
+    check = s.enter_new_drug("lioresal-2000", "A1", NOW.date() + timedelta(days=30), "40")
+    assert check.warnings and "expires" in check.warnings[0]
+    s.check_concentration()
+    s.review()
+    with pytest.raises(RefillError):
+        s.confirm()
+    s.confirm(warnings_acknowledged=True)
+
+
+def test_overfill_and_empty_volumes_are_refused(clinic: ClinicService) -> None:
+    s = at_new_drug(clinic)
+    for text in ("40.001", "400", "0", "2.0", "1.5"):
+        with pytest.raises(RefillError) as err:
+            s.enter_new_drug("lioresal-2000", "A1", date(2028, 1, 1), text)
+        assert err.value.field == "added", text
+    assert s.enter_new_drug("lioresal-2000", "A1", date(2028, 1, 1), "40").new_drug.added_ul == 40_000
+
+
+def test_lot_is_required(clinic: ClinicService) -> None:
+    s = at_new_drug(clinic)
+    with pytest.raises(RefillError) as err:
+        s.enter_new_drug("lioresal-2000", "  ", date(2028, 1, 1), "40")
+    assert err.value.field == "lot"
+
+
+def gtin_library() -> object:
+    data = json.loads(default_library_path().read_text(encoding="utf-8"))
+    for product in data["products"]:
+        if product["id"] == "lioresal-2000":
+            product["gtins"] = [GTIN]
+    return parse_drug_library(json.dumps(data), "gtin library")
+
+
+def test_scanned_barcode_matches_the_product_by_gtin_when_the_library_has_it(
+    tmp_path: Path,
+) -> None:
+    store = open_demo_store(tmp_path / "g.sqlite", now=NOW)
+    clinic = ClinicService(store, gtin_library(), DEMO_NURSE, LONDON)  # type: ignore[arg-type]
+    s = at_new_drug(clinic)
+    data, product = s.read_barcode(f"]d201{GTIN}17270300\x1d10AB12345\x1d21SN42")
+    assert product is not None and product.id == "lioresal-2000"
+    assert data.lot == "AB12345" and data.expiry == date(2027, 3, 31) and data.serial == "SN42"
+
+
+def test_scanned_barcode_without_library_gtins_leaves_the_choice_and_records_the_gtin(
+    clinic: ClinicService,
+) -> None:
+    s = at_new_drug(clinic)
+    data, product = s.read_barcode(f"(01){GTIN}(17)280131(10)AB12345")
+    assert product is None and data.gtin == GTIN
+    s.enter_new_drug("lioresal-2000", data.lot or "", data.expiry or date.min, "40",
+                     gtin=data.gtin)
+    s.check_concentration()
+    s.review()
+    s.confirm()
+    s.mark_sent()
+    outcome = s.record_update("succeeded", "ok", Status(40_000, 2000, "Lioresal Intrathecal"))
+    assert GTIN in outcome.refill.note
+
+
+def test_barcode_with_a_wrong_check_digit_is_refused(clinic: ClinicService) -> None:
+    s = at_new_drug(clinic)
+    with pytest.raises(RefillError) as err:
+        s.read_barcode("(01)09506000134353(17)270331(10)AB12345")
+    assert err.value.field == "product" and "check digit" in str(err.value)
+
+
+# --------------------------------------------------------------------------- step 4: concentration
+
+
+def prepared(role: Role = Role.CLINICIAN, conc: int = 500, serial: str = SERIAL,
+             program: object = None, clinic: ClinicService | None = None) -> PreparedProgram:
+    assert clinic is not None
+    return PreparedProgram(
+        pump_serial=serial, prepared_at=NOW - timedelta(hours=1),
+        program=program or pump_reading(clinic).program,  # type: ignore[arg-type]
+        concentration_mcg_ml=conc, reason="Lower concentration for finer steps",
+        prepared_by="Dr Shah" if role is Role.CLINICIAN else "Nurse Jones", prepared_role=role,
+    )
+
+
+def test_a_different_concentration_without_a_prepared_program_is_refused(
+    clinic: ClinicService,
+) -> None:
+    s = at_new_drug(clinic)
+    s.enter_new_drug("lioresal-500", "A1", date(2028, 1, 1), "40")
+    with pytest.raises(RefillError) as err:
+        s.check_concentration()
+    assert "prescription" in str(err.value) and s.step is Step.CONCENTRATION
+    with pytest.raises(RefillError):
+        s.review()
+
+
+def test_a_program_prepared_by_a_nurse_does_not_allow_a_concentration_change(
+    clinic: ClinicService,
+) -> None:
+    s = at_new_drug(clinic)
+    s.enter_new_drug("lioresal-500", "A1", date(2028, 1, 1), "40")
+    with pytest.raises(RefillError) as err:
+        s.check_concentration(prepared(Role.NURSE, clinic=clinic))
+    assert "clinician" in str(err.value)
+
+
+def test_a_program_prepared_for_another_concentration_or_pump_is_refused(
+    clinic: ClinicService,
+) -> None:
+    s = at_new_drug(clinic)
+    s.enter_new_drug("lioresal-500", "A1", date(2028, 1, 1), "40")
+    with pytest.raises(RefillError):
+        s.check_concentration(prepared(conc=1000, clinic=clinic))
+    with pytest.raises(RefillError):
+        s.check_concentration(prepared(serial="NG2H41877", clinic=clinic))
+
+
+def test_concentration_change_with_a_clinicians_program_computes_and_sends_the_bridge(
+    clinic: ClinicService,
+) -> None:
+    s = at_new_drug(clinic)
+    s.enter_new_drug("lioresal-500", "A1", date(2028, 1, 1), "40")
+    prep = prepared(clinic=clinic)
+    check = s.check_concentration(prep)
+    pump = clinic.store.get_pump(SERIAL)
+    assert pump is not None
+    dead = Decimal(pump.pump_dead_volume_ul) + pump.catheter_length_cm * pump.catheter_ul_per_cm
+    dose = Fraction(prep.program.daily_dose_mcg)
+    # bridge: dead volume at the old concentration's rate (dose / 2000 mL a day)
+    hours = Fraction(dead) / 1000 / (dose / 2000) * 24
+    assert check.changed and check.bridge is not None
+    assert check.bridge_volume_ul == math.ceil(dead)
+    assert check.bridge_duration_min == math.ceil(hours * 60)
+    assert "Bridge bolus" in check.message
+    s.review()
+    update = s.confirm()
+    assert (update.bridge_volume_ul, update.bridge_duration_min) == (
+        math.ceil(dead), math.ceil(hours * 60))
+    assert update.concentration_mcg_ml == 500
+
+
+def test_same_concentration_needs_no_bridge(clinic: ClinicService) -> None:
+    s = at_review(clinic)
+    update = s.confirm()
+    assert update.bridge_volume_ul == 0 and update.concentration_mcg_ml == 2000
+
+
+# --------------------------------------------------------------------------- step 5: review
+
+
+def test_review_shows_current_against_new_with_an_independently_counted_refill_date(
+    clinic: ClinicService,
+) -> None:
+    s = at_review(clinic)
+    review = s.review()
+    rows = {r.label: r for r in review.rows}
+    assert rows["Reservoir volume"].current == "29.00 mL"
+    assert rows["Reservoir volume"].new == "40.00 mL"
+    assert rows["Concentration"].current == rows["Concentration"].new == "2000 mcg/mL"
+    assert rows["Drug"].new == "Lioresal Intrathecal"
+    # By hand: dose + 3 patient boluses of 25 mcg a day at 2000 mcg/mL, 38 mL to the alarm.
+    program = pump_reading(clinic).program
+    assert program.patient_bolus is not None
+    per_day = Fraction(program.daily_dose_mcg) + 25 * 3
+    seconds = Fraction(38_000, 1000) / (per_day / 2000) * 86_400
+    alarm = NOW + timedelta(seconds=math.floor(seconds))
+    alarm_day = alarm.astimezone(LONDON).date()
+    refill_by = min(alarm_day - timedelta(days=7), NOW.astimezone(LONDON).date() + timedelta(180))
+    assert rows["Low-reservoir alarm"].new == alarm_day.strftime("%a %d %b %Y")
+    assert rows["Refill by"].new == refill_by.strftime("%a %d %b %Y")
+    assert review.forecast_after.refill_by == refill_by
+
+
+def test_going_back_discards_the_confirmation(clinic: ClinicService) -> None:
+    s = at_review(clinic)
+    s.confirm()
+    s.enter_new_drug("lioresal-2000", "B2", date(2028, 1, 1), "39")
+    with pytest.raises(RefillError):
+        s.reservoir_update()
+
+
+# --------------------------------------------------------------------------- cancel
+
+
+def test_cancel_before_the_update_changes_no_record(clinic: ClinicService) -> None:
+    before = counts(clinic)
+    s = at_review(clinic)
+    s.confirm()
+    s.cancel()
+    assert counts(clinic) == before
+    with pytest.raises(RefillError):
+        s.reservoir_update()
+    with pytest.raises(RefillError):
+        s.record_update("succeeded", "ok", Status(40_000, 2000, "Lioresal Intrathecal"))
+    assert counts(clinic) == before
+
+
+def test_update_is_not_available_before_confirmation(clinic: ClinicService) -> None:
+    s = at_review(clinic)
+    with pytest.raises(RefillError):
+        s.reservoir_update()
+    with pytest.raises(RefillError):
+        s.mark_sent()
+
+
+def test_once_sent_the_refill_cannot_be_cancelled(clinic: ClinicService) -> None:
+    s = at_review(clinic)
+    s.confirm()
+    s.mark_sent()
+    with pytest.raises(RefillError):
+        s.cancel()
+
+
+# --------------------------------------------------------------------------- steps 6 and 7
+
+
+def test_confirmed_refill_is_stored_whole_with_who_and_when(clinic: ClinicService) -> None:
+    before = counts(clinic)
+    expected = hand_expected_residual(clinic)
+    s = at_review(clinic)
+    s.confirm()
+    s.mark_sent()
+    outcome = s.record_update("succeeded", "The pump recorded the refill.",
+                              Status(39_990, 2000, "Lioresal Intrathecal",
+                                     read_at=NOW + timedelta(minutes=2)))
+    assert outcome.status == "confirmed" and outcome.stored_by == DEMO_NURSE.name
+    after = counts(clinic)
+    assert after["refills"] == before["refills"] + 1
+    assert after["readings"] == before["readings"] + 2  # the identify reading and the read-back
+    assert after["audit_log"] > before["audit_log"]
+    stored = last_refill(clinic)
+    assert (stored.added_ul, stored.lot, stored.status) == (40_000, "AB12345", "confirmed")
+    assert stored.expected_residual_ul == expected
+    latest = clinic.latest_reading(pid(clinic, "Okafor"), SERIAL)
+    assert latest is not None and latest.reservoir_ul == 39_990
+    printed = s.printable()
+    assert printed.nurse.startswith(DEMO_NURSE.name) and printed.lot == "AB12345"
+    assert printed.added == "40.00 mL" and printed.patient_name == "OKAFOR, Grace"
+
+
+def test_read_back_that_differs_keeps_the_refill_pending(clinic: ClinicService) -> None:
+    s = at_review(clinic)
+    s.confirm()
+    s.mark_sent()
+    outcome = s.record_update("succeeded", "ok", Status(30_000, 2000, "Lioresal Intrathecal"))
+    assert outcome.status == "pending"
+
+
+def test_uncertain_update_is_kept_pending_with_all_its_data(clinic: ClinicService) -> None:
+    expected = hand_expected_residual(clinic)
+    s = at_review(clinic)
+    s.confirm()
+    s.mark_sent()
+    outcome = s.record_update("uncertain", "The refill was sent but could not be read back.")
+    stored = last_refill(clinic)
+    assert outcome.status == stored.status == "pending"
+    assert (stored.withdrawn_ul, stored.added_ul, stored.lot) == (expected, 40_000, "AB12345")
+    assert "could not be read back" in stored.note
+
+
+def test_failed_update_is_stored_as_failed_so_the_drug_given_is_not_lost(
+    clinic: ClinicService,
+) -> None:
+    s = at_review(clinic)
+    s.confirm()
+    s.mark_sent()
+    assert s.record_update("failed", "Nothing was changed.").status == "failed"
+    assert last_refill(clinic).status == "failed"
+
+
+def test_refill_and_its_reading_are_saved_all_or_nothing(
+    clinic: ClinicService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = counts(clinic)
+    s = at_review(clinic)
+    s.confirm()
+    s.mark_sent()
+
+    def broken(*_a: object, **_k: object) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(clinic.store, "add_refill", broken)
+    with pytest.raises(RuntimeError):
+        s.record_update("succeeded", "ok", Status(40_000, 2000, "Lioresal Intrathecal"))
+    assert counts(clinic) == before
+
+
+# --------------------------------------------------------------------------- pending refills
+
+
+def pending_refill(clinic: ClinicService) -> Refill:
+    s = at_review(clinic)
+    s.confirm()
+    s.mark_sent()
+    return s.record_update("uncertain", "link lost").refill
+
+
+def test_pending_refill_confirmed_by_the_pumps_log(clinic: ClinicService) -> None:
+    refill = pending_refill(clinic)
+    later = NOW + timedelta(hours=1)
+    reading = pump_reading(clinic, at=later, pump_clock=later, reservoir_ul=20_000)
+    event = PumpEvent(SERIAL, 500, NOW + timedelta(minutes=1), "refill",
+                      {"reservoir_ul": 40_000, "concentration_mcg_ml": 2000})
+    [res] = resolve_pending_refills(clinic.store, DEMO_NURSE, reading, [event],
+                                    patient_id=pid(clinic, "Okafor"))
+    assert res.status == "confirmed" and res.before.id == refill.id
+    assert last_refill(clinic).status == "confirmed"
+
+
+def test_pending_refill_confirmed_by_the_reservoir_estimate(clinic: ClinicService) -> None:
+    pending_refill(clinic)
+    later = NOW + timedelta(days=2)
+    reading = pump_reading(clinic, at=later, pump_clock=later, reservoir_ul=39_400)
+    [res] = resolve_pending_refills(clinic.store, DEMO_NURSE, reading,
+                                    patient_id=pid(clinic, "Okafor"))
+    assert res.status == "confirmed"
+
+
+def test_pending_refill_failed_when_the_pump_kept_its_old_estimate(clinic: ClinicService) -> None:
+    pending_refill(clinic)
+    later = NOW + timedelta(hours=1)
+    reading = pump_reading(clinic, at=later, pump_clock=later, reservoir_ul=28_990)
+    [res] = resolve_pending_refills(clinic.store, DEMO_NURSE, reading,
+                                    patient_id=pid(clinic, "Okafor"))
+    assert res.status == "failed" and "Update the pump again" in res.reason
+    # The pending row stays in history; the effective record is the resolution.
+    history = clinic.store.patient_history(pid(clinic, "Okafor"))
+    assert not [r for r in history.refills if r.status == "pending"]
+
+
+def test_pending_refill_failed_when_the_pump_has_another_concentration(
+    clinic: ClinicService,
+) -> None:
+    pending_refill(clinic)
+    later = NOW + timedelta(hours=1)
+    reading = pump_reading(clinic, at=later, pump_clock=later, reservoir_ul=40_000,
+                           concentration_mcg_ml=500)
+    [res] = resolve_pending_refills(clinic.store, DEMO_NURSE, reading,
+                                    patient_id=pid(clinic, "Okafor"))
+    assert res.status == "failed"
+
+
+def test_next_refill_session_resolves_a_pending_refill_at_identify(clinic: ClinicService) -> None:
+    pending_refill(clinic)
+    later = NOW + timedelta(days=1)
+    s = RefillSession(clinic, pid(clinic, "Okafor"), now=lambda: later)
+    ident = s.identify(pump_reading(clinic, at=later, pump_clock=later, reservoir_ul=39_700))
+    assert len(ident.pending) == 1
+    [res] = s.resolve_pending()
+    assert res.status == "confirmed"
+    assert s.reading_saved
+
+
+def test_refill_by_is_capped_by_the_new_products_maximum_interval(tmp_path: Path) -> None:
+    data = json.loads(default_library_path().read_text(encoding="utf-8"))
+    intervals = {"lioresal-2000": 60, "lioresal-500": 30}
+    for product in data["products"]:
+        product["max_refill_interval_days"] = intervals.get(product["id"], 180)
+    library = parse_drug_library(json.dumps(data), "short intervals")
+    store = open_demo_store(tmp_path / "i.sqlite", now=NOW)
+    clinic = ClinicService(store, library, DEMO_NURSE, LONDON)
+    s = at_review(clinic)
+    review = s.review()
+    assert review.forecast_after.refill_by == NOW.astimezone(LONDON).date() + timedelta(days=60)
+    assert review.forecast_after.refill_by_rule == "maximum refill interval"

@@ -1,0 +1,260 @@
+"""The refill wizard end to end over simpump://, as a nurse drives it: Okafor's healthy pump
+(SIM0000001), a scanned vial, the update read back, the refill stored, the PDF written; a
+pocket-fill-style discrepancy; the link lost during the update; cancel; wrong patient."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime
+from pathlib import Path
+
+from drivers import protocol_simpump
+from drivers.simulator.pump import ManualClock
+from drivers.simulator.scenarios import build_scenario
+from itbconsole.services.refill import Step
+from tests.ui.conftest import Console
+from ui.refill import open_refill_wizard
+from ui.refill.wizard import RefillWizard
+
+GTIN = "09506000134352"
+_names = itertools.count(1)
+
+
+def healthy_pump(console: Console) -> str:
+    """Okafor's healthy pump on a clock that stands still, so what the pump echoes is
+    exactly what was sent (the simulated pump echoes its live estimate, which a moving
+    clock has already lowered by a fraction of a microlitre)."""
+    name = f"refillwizard{next(_names)}"
+    clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
+    protocol_simpump.register_pump(name, build_scenario("healthy", clock=clock))
+    console.sim_names.append(name)
+    return name
+
+
+def start(console: Console, family: str = "Okafor") -> tuple[RefillWizard, str]:
+    name = healthy_pump(console)
+    console.connect(f"simpump://{name}")
+    console.window.open_patient(console.patient_id(family))
+    wizard = open_refill_wizard(console.window)
+    assert wizard is not None
+    console.qtbot.addWidget(wizard)
+    return wizard, name
+
+
+def identified(console: Console, wizard: RefillWizard) -> None:
+    console.qtbot.waitUntil(
+        lambda: wizard.session.identification is not None
+        or bool(console.prompts.errors or console.prompts.criticals),
+        timeout=20_000,
+    )
+    console.qtbot.waitUntil(lambda: not wizard.busy, timeout=5_000)
+    assert wizard.session.identification is not None, console.prompts.errors
+
+
+def expected_ml(wizard: RefillWizard) -> str:
+    ident = wizard.session.identification
+    assert ident is not None
+    return f"{ident.residual.expected_residual_ul / 1000:.3f}"
+
+
+def to_review(console: Console, wizard: RefillWizard, withdrawn: str | None = None) -> None:
+    identified(console, wizard)
+    assert wizard.next(), "identify -> withdraw"
+    wizard.withdraw_page.withdrawn.setText(withdrawn or expected_ml(wizard))
+    assert wizard.next(), wizard.withdraw_page.errors
+    page = wizard.new_drug_page
+    line = page.product.lineEdit()
+    assert line is not None
+    line.setText(f"]d201{GTIN}17301200\x1d10LX2044")  # as a keyboard-wedge scanner types it
+    assert wizard.read_product_field()
+    assert (page.lot.text(), page.expiry.text(), page.gtin) == ("LX2044", "2030-12-31", GTIN)
+    page.product.setCurrentIndex(page.product.findText("Lioresal Intrathecal 2000 mcg/mL"))
+    page.added.setText("40.0")
+    assert wizard.next(), {k: v.text() for k, v in page.errors.items()}
+    assert wizard.current is Step.CONCENTRATION
+    assert "Same concentration" in wizard.concentration_page.result.text()
+    assert wizard.next()
+    assert wizard.current is Step.REVIEW
+
+
+def sent(console: Console, wizard: RefillWizard) -> None:
+    assert wizard.next(), wizard.review_page.errors
+    assert wizard.current is Step.UPDATE
+    wizard.send_update()
+    console.qtbot.waitUntil(lambda: wizard.session.outcome is not None, timeout=30_000)
+    console.qtbot.waitUntil(lambda: not console.window.link.busy, timeout=5_000)
+
+
+def test_whole_refill_over_simpump_ends_with_the_new_volume_read_back_and_stored(
+    console: Console, tmp_path: Path
+) -> None:
+    wizard, name = start(console)
+    refills_before = console.count("refills")
+    to_review(console, wizard)
+    rows = {
+        wizard.review_page.table.item(r, 0).text(): wizard.review_page.table.item(r, 2).text()
+        for r in range(wizard.review_page.table.rowCount())
+    }
+    assert rows["Reservoir volume"] == "40.00 mL" and rows["Concentration"] == "2000 mcg/mL"
+    assert wizard.back_button.isEnabled()
+    sent(console, wizard)
+    assert wizard.current is Step.RECORD
+    assert wizard.session.outcome is not None and wizard.session.outcome.status == "confirmed"
+    pump = protocol_simpump.get_pump(name)
+    assert 40_000 - 50 <= pump.reservoir_ul <= 40_000
+    assert pump.concentration_mcg_ml == 2000 and pump.drug == "Lioresal Intrathecal"
+    assert console.count("refills") == refills_before + 1
+    stored = wizard.session.outcome.refill
+    assert (stored.added_ul, stored.lot, stored.status) == (40_000, "LX2044", "confirmed")
+    assert GTIN in stored.note
+    stamp = console.clinic.store.stamp("refills", stored.id or 0)
+    assert stamp.by == console.clinic.user.name
+    # The patient's latest reading is the read-back, so lists show the new refill date.
+    latest = console.clinic.latest_reading(console.patient_id("Okafor"), "SIM0000001")
+    assert latest is not None and latest.reservoir_ul >= 40_000 - 50
+    assert "LX2044" in wizard.record_page.summary.toPlainText()
+    pdf = wizard.export_pdf(tmp_path / "refill.pdf")
+    assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 1000
+    assert wizard.next()  # Finish
+    assert wizard.session.step is Step.DONE
+    assert console.prompts.errors == [] and console.prompts.criticals == []
+
+
+def test_pocket_fill_style_discrepancy_must_be_acknowledged(console: Console) -> None:
+    wizard, _ = start(console)
+    identified(console, wizard)
+    assert wizard.next()
+    expected = float(expected_ml(wizard))
+    wizard.withdraw_page.withdrawn.setText(f"{expected - 8:.2f}")  # 8 mL short
+    page = wizard.withdraw_page
+    assert page.flag.isVisibleTo(page)
+    assert "aspiration" in page.flag_text.text()
+    assert "less than expected" in page.discrepancy.text()
+    assert not wizard.next()
+    assert page.errors["note"].isVisibleTo(page)
+    assert wizard.current is Step.WITHDRAW
+    page.note.setPlainText("Re-aspirated: no more fluid. Dr Shah informed, plan agreed.")
+    assert wizard.next()
+    assert wizard.current is Step.NEW_DRUG
+    assert "Dr Shah" in wizard.session.discrepancy_note
+
+
+def test_unparseable_and_slipped_numbers_are_refused_next_to_the_field(console: Console) -> None:
+    wizard, _ = start(console)
+    identified(console, wizard)
+    assert wizard.next()
+    page = wizard.withdraw_page
+    for text in ("4,17x", "41.7"):
+        page.withdrawn.setText(text)
+        assert page.errors["withdrawn"].isVisibleTo(page)
+        assert not wizard.next()
+    assert "decimal point" in page.errors["withdrawn"].text()
+    page.withdrawn.setText(expected_ml(wizard))
+    assert not page.errors["withdrawn"].isVisibleTo(page)
+    assert wizard.next()
+    drug = wizard.new_drug_page
+    drug.product.setCurrentIndex(drug.product.findText("Lioresal Intrathecal 500 mcg/mL"))
+    drug.lot.setText("A1")
+    drug.expiry.setText("2020-01-31")
+    drug.added.setText("40")
+    assert not wizard.next()
+    assert "expired" in drug.errors["expiry"].text()
+    drug.expiry.setText("2030-01-31")
+    drug.added.setText("400")
+    assert not wizard.next() and "overfill" in drug.errors["added"].text()
+    drug.added.setText("40")
+    assert wizard.next()
+    # 500 mcg/mL against 2000 in the pump, no program prepared: refused, cannot go on.
+    assert wizard.current is Step.CONCENTRATION
+    assert "prescription" in wizard.concentration_page.errors["page"].text()
+    assert not wizard.next_button.isEnabled()
+
+
+def test_link_lost_during_the_update_leaves_a_pending_record_and_no_lost_data(
+    console: Console,
+) -> None:
+    wizard, name = start(console)
+    to_review(console, wizard)
+    withdrawn = wizard.session.withdrawal.withdrawn_ul  # type: ignore[union-attr]
+    refills_before = console.count("refills")
+    wizard.before_update = lambda: protocol_simpump.get_responder(name).faults.force(
+        "disconnect", 60.0
+    )
+    sent(console, wizard)
+    outcome = wizard.session.outcome
+    assert outcome is not None and outcome.status == "pending"
+    assert console.count("refills") == refills_before + 1
+    stored = outcome.refill
+    assert (stored.withdrawn_ul, stored.added_ul, stored.lot, stored.status) == (
+        withdrawn, 40_000, "LX2044", "pending")
+    assert any("not confirmed" in title for title, _ in console.prompts.errors)
+    assert "PENDING" in wizard.update_page.detail.text()
+    history = console.clinic.store.patient_history(console.patient_id("Okafor"))
+    assert [r.id for r in history.refills if r.status == "pending"] == [stored.id]
+
+
+def test_cancel_before_the_update_changes_neither_pump_nor_records(console: Console) -> None:
+    wizard, name = start(console)
+    to_review(console, wizard)
+    pump = protocol_simpump.get_pump(name)
+    events_before = pump.event_count
+    before = console.clinic.store.counts()
+    assert wizard.cancel()
+    assert wizard.session.step is Step.CANCELLED
+    assert console.clinic.store.counts() == before
+    assert pump.event_count == events_before
+    assert pump.reservoir_ul < 40_000 - 50  # the refill never reached the pump
+
+
+def test_refill_of_another_patients_pump_is_blocked(console: Console) -> None:
+    before = console.clinic.store.counts()
+    wizard, _ = start(console, "Walsh")  # Okafor's pump under the head
+    console.qtbot.waitUntil(lambda: bool(console.prompts.criticals), timeout=20_000)
+    console.qtbot.waitUntil(lambda: not wizard.busy, timeout=5_000)
+    title, message = console.prompts.criticals[-1]
+    assert "Wrong patient" in title and "OKAFOR" in message
+    assert wizard.session.identification is None
+    assert not wizard.next()
+    assert console.clinic.store.counts() == before
+
+
+def test_concentration_change_with_a_clinicians_prepared_program_sends_the_bridge(
+    console: Console,
+) -> None:
+    from datetime import timedelta
+
+    from itbconsole.demo import DEMO_USER
+    from itbconsole.model import PreparedProgram
+
+    okafor = console.patient_id("Okafor")
+    latest = console.clinic.latest_reading(okafor, "SIM0000001")
+    assert latest is not None
+    console.clinic.store.add_prepared_program(
+        PreparedProgram("SIM0000001", datetime.now(UTC) - timedelta(hours=1), latest.program,
+                        500, "Weaker drug for finer titration"),
+        DEMO_USER, patient_id=okafor,
+    )
+    wizard, name = start(console)
+    identified(console, wizard)
+    assert wizard.next()
+    wizard.withdraw_page.withdrawn.setText(expected_ml(wizard))
+    assert wizard.next()
+    page = wizard.new_drug_page
+    page.product.setCurrentIndex(page.product.findText("Lioresal Intrathecal 500 mcg/mL"))
+    page.lot.setText("LZ77")
+    page.expiry.setText("2030-06-30")
+    page.added.setText("40")
+    assert wizard.next()
+    assert wizard.current is Step.CONCENTRATION
+    bridge_text = wizard.concentration_page.bridge.text()
+    assert "dead volume" in bridge_text and "duration" in bridge_text
+    assert "dose meanwhile" in bridge_text
+    check = wizard.session.concentration
+    assert check is not None and check.bridge_volume_ul > 0
+    assert wizard.next()
+    sent(console, wizard)
+    assert wizard.session.outcome is not None
+    assert wizard.session.outcome.status == "confirmed"
+    pump = protocol_simpump.get_pump(name)
+    assert pump.concentration_mcg_ml == 500
+    assert pump.bridge_remaining_ul == check.bridge_volume_ul

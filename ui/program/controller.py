@@ -1,0 +1,293 @@
+"""Runs a program change for the window: reads the pump, opens the editor, stores records,
+sends on the link thread and shows what the pump confirmed.
+
+Order of a send (why it is this order): the change is stored as *uncertain* before the
+first byte goes to the pump (:func:`~itbconsole.services.programming.record_intent`), so a
+crash mid-write leaves the patient flagged rather than the change unrecorded; the link
+thread then checks the pump, writes, reads back and compares
+(:func:`~itbconsole.services.programming.send_program`); back on the GUI thread the record
+is settled with the read-back. Serial I/O never runs on the GUI thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject
+
+from itbconsole.model import PreparedProgram, Program, ProgramChange, Pump
+from itbconsole.services import programming as svc
+from itbconsole.store import StoreError
+from ui import pump_jobs
+from ui.link_worker import JobContext
+from ui.program.editor import EditorContext, ProgramEditorDialog
+
+if TYPE_CHECKING:
+    from drivers.pump_client import PumpClient
+    from ui.main_window import MainWindow
+
+log = logging.getLogger(__name__)
+
+#: How many recent program changes the editor offers as templates.
+RECENT_TEMPLATES = 5
+
+
+def _client(ctx: JobContext) -> PumpClient:
+    from drivers import link as link_errors
+    from drivers.pump_client import PumpClient
+
+    client = ctx.state.get("client")
+    if not isinstance(client, PumpClient):
+        raise link_errors.PortUnavailable(
+            "No pump programmer is connected. Choose a port and press Connect."
+        )
+    client.link.cancel_event = ctx.cancel
+    return client
+
+
+def read_pump_state(ctx: JobContext) -> svc.PumpState:
+    """Link-thread job: identity, status and program, as the editor's starting point."""
+    ctx.progress("Reading the pump's program", 0, 1)
+    state = svc.PumpState.from_interrogation(_client(ctx).interrogate())
+    ctx.progress("Program read", 1, 1)
+    return state
+
+
+def send_job(change: ProgramChange) -> Any:
+    """Link-thread job: check the pump, write in two phases, read back, compare."""
+
+    def job(ctx: JobContext) -> svc.SendResult:
+        ctx.progress("Sending the program", 0, 1)
+        return svc.send_program(_client(ctx), change)
+
+    return job
+
+
+def read_program_job(ctx: JobContext) -> Program:
+    program, _started = _client(ctx).read_program()
+    return program
+
+
+class ProgramEditorController(QObject):
+    """One program-change session for the window's open patient."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+        self.dialog: ProgramEditorDialog | None = None
+        self.intent: ProgramChange | None = None
+        self.result: svc.SendResult | None = None
+        self.patient_id: int | None = window.current_patient_id
+        self.pump: Pump | None = None
+
+    # ------------------------------------------------------------------ opening
+
+    def start(self) -> None:
+        w = self.window
+        clinic = w.clinic
+        if self.patient_id is None:
+            w.prompts.error("Change program", "Open the patient's record first.")
+            return
+        self.pump = clinic.pump_of(self.patient_id)
+        if self.pump is None:
+            w.prompts.error(
+                "Change program",
+                "No pump is registered to this patient. Register the pump, interrogate it, "
+                "then change its program.",
+            )
+            return
+        connected = w.connected_identity
+        if connected is not None and connected.serial != self.pump.serial:
+            w.prompts.error(
+                "Change program",
+                f"The pump under the programmer head is {connected.serial}, but this patient's "
+                f"pump is {self.pump.serial}. Check the patient and the pump.",
+            )
+            return
+        if connected is not None:
+            if w.link.busy:
+                w.prompts.error(
+                    "Change program",
+                    "The pump link is busy. Wait for it to finish, then try again.",
+                )
+                return
+            w.statusBar().showMessage("Reading the pump's program...")
+            w.link.submit("read program", read_pump_state, self._open, self._read_failed)
+            return
+        reading = clinic.latest_reading(self.patient_id, self.pump.serial)
+        if reading is None:
+            w.prompts.error(
+                "Change program",
+                "There is no reading of this pump yet. Connect and interrogate it first.",
+            )
+            return
+        self._open(svc.PumpState.from_reading(reading, self._product_name(reading)))
+
+    def _product_name(self, reading: Any) -> str:
+        assert self.patient_id is not None
+        history = self.window.clinic.store.patient_history(self.patient_id)
+        refills = sorted(
+            (r for r in history.refills if r.pump_serial == reading.pump_serial),
+            key=lambda r: r.at,
+        )
+        same = [r for r in refills if r.concentration_mcg_ml == reading.concentration_mcg_ml]
+        return same[-1].product if same else ""
+
+    def _read_failed(self, error: BaseException) -> None:
+        message = pump_jobs.plain_message(error)
+        self.window.statusBar().showMessage(f"Program not read: {message}", 8000)
+        self.window.prompts.error("Could not read the pump's program", message)
+
+    def _open(self, state: svc.PumpState) -> None:
+        w = self.window
+        clinic = w.clinic
+        assert self.patient_id is not None and self.pump is not None
+        if state.pump_serial != self.pump.serial:
+            w.prompts.error(
+                "Change program",
+                f"The pump answered as {state.pump_serial}, not {self.pump.serial}. Nothing "
+                "was changed.",
+            )
+            return
+        history = clinic.store.patient_history(self.patient_id)
+        recent = sorted(
+            (
+                c
+                for c in history.program_changes
+                if c.pump_serial == self.pump.serial and c.outcome == "succeeded"
+            ),
+            key=lambda c: c.at,
+            reverse=True,
+        )[:RECENT_TEMPLATES]
+        ctx = EditorContext(
+            patient_name=history.patient.display_name,
+            pump=self.pump,
+            state=state,
+            library=clinic.library,
+            tz=clinic.tz,
+            user=clinic.user,
+            now=w.now(),
+            prepared=clinic.store.prepared_program(self.pump.serial),
+            recent=tuple(recent),
+            margin_days=clinic.margin_days,
+            max_refill_interval_days=clinic.max_refill_interval_days(),
+            connected=w.connected_identity is not None,
+        )
+        self.dialog = ProgramEditorDialog(ctx, w)
+        self.dialog.setObjectName("programEditor")
+        self.dialog.send_requested.connect(self.send)
+        self.dialog.prepare_requested.connect(self.prepare)
+        self.dialog.recheck_requested.connect(self.recheck)
+        self.dialog.finished.connect(self._closed)
+        w.statusBar().showMessage("Program editor open.", 4000)
+        self.dialog.open()
+
+    def _closed(self, _result: int) -> None:
+        if self.dialog is not None:
+            self.dialog.setObjectName("")  # the next editor is the window's programEditor
+            self.dialog.deleteLater()
+
+    # ------------------------------------------------------------------ actions
+
+    def prepare(self, prepared: PreparedProgram) -> None:
+        w = self.window
+        try:
+            saved = w.clinic.store.add_prepared_program(
+                prepared, w.clinic.user, patient_id=self.patient_id
+            )
+        except StoreError as exc:
+            w.prompts.error("Program not saved", str(exc))
+            return
+        w.statusBar().showMessage(
+            f"Program saved for review (record {saved.id}); a clinician can load it in the "
+            "program editor.",
+            10000,
+        )
+        if self.dialog is not None:
+            self.dialog.accept()
+
+    def send(self, change: ProgramChange) -> None:
+        w = self.window
+        assert self.dialog is not None
+        if w.connected_identity is None:
+            w.prompts.error("Program not sent", "Connect to the pump first.")
+            return
+        if w.link.busy:
+            w.prompts.error("Program not sent", "The pump link is busy. Try again in a moment.")
+            return
+        try:
+            self.intent = svc.record_intent(
+                w.clinic.store, change, w.clinic.user, patient_id=self.patient_id
+            )
+        except StoreError as exc:
+            w.prompts.error("Program not sent", f"{exc} Nothing was sent to the pump.")
+            return
+        self.dialog.set_sending(True)
+        w.link.submit("send program", send_job(self.intent), self._sent, self._send_crashed)
+
+    def _sent(self, result: svc.SendResult) -> None:
+        w = self.window
+        assert self.intent is not None and self.dialog is not None
+        self.result = result
+        prepared_id = self.dialog.prepared_id
+        try:
+            svc.record_result(
+                w.clinic.store, self.intent, result, w.clinic.user, prepared_id=prepared_id
+            )
+        except StoreError as exc:  # the pump outcome stands; say the record could not follow
+            log.error("Program change %s not settled: %s", self.intent.id, exc)
+            w.prompts.error("Record not updated", str(exc))
+        self.dialog.set_sending(False)
+        self.dialog.show_result(result.outcome, result.message, self._details(result))
+        w.refresh_patients()
+        if self.patient_id is not None:
+            w.open_patient(self.patient_id)
+        w.statusBar().showMessage(f"Program change: {result.outcome}. {result.message}", 10000)
+
+    def _send_crashed(self, error: BaseException) -> None:
+        """The job itself failed (not a pump answer): the change may have reached the pump,
+        so it stays uncertain."""
+        message = pump_jobs.plain_message(error)
+        self._sent(svc.SendResult("uncertain", message))
+
+    def _details(self, result: svc.SendResult) -> str:
+        if result.readback is None or self.intent is None:
+            return ""
+        from itbconsole import dosing
+
+        rb = result.readback
+        return (
+            f"<p>Read back from the pump: {svc.MODE_TEXT[rb.mode]}, "
+            f"{float(dosing.program_daily_dose_mcg(rb)):.1f} mcg/24 h.</p>"
+        )
+
+    def recheck(self) -> None:
+        """Read the pump's program again to settle an uncertain change."""
+        w = self.window
+        if w.connected_identity is None or w.link.busy:
+            w.prompts.error("Check the pump", "Connect to the pump (and wait for the link).")
+            return
+        w.link.submit("read program", read_program_job, self._rechecked, self._read_failed)
+
+    def _rechecked(self, program: Program) -> None:
+        w = self.window
+        assert self.intent is not None and self.dialog is not None
+        settled = svc.resolve_uncertain(w.clinic.store, self.intent, program, w.clinic.user)
+        if settled is None:
+            self.dialog.show_result(
+                "uncertain",
+                "The pump runs neither the previous nor the new program. Interrogate it and "
+                "review its program now.",
+            )
+            return
+        self.dialog.show_result(
+            settled.outcome,
+            "Settled by reading the pump's program again: "
+            + (
+                "it runs the new program."
+                if settled.outcome == "succeeded"
+                else "it still runs the previous program."
+            ),
+        )
+        w.refresh_patients()

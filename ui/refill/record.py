@@ -1,0 +1,112 @@
+"""The printable refill record: a one-page PDF written with Qt's own PDF writer.
+
+Why Qt and not a PDF library: the console already ships Qt, and ``QTextDocument`` lays out
+a table of plain text reliably on any machine. The content comes from
+:meth:`itbconsole.services.refill.RefillSession.printable`; this module only lays it out.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from pathlib import Path
+
+from PySide6.QtCore import QMarginsF
+from PySide6.QtGui import QPageLayout, QPageSize, QPdfWriter, QTextDocument
+
+from itbconsole.services.refill import PrintableRefill
+
+
+def refill_record_html(record: PrintableRefill) -> str:
+    """The record as simple HTML (also used for the on-screen summary)."""
+
+    def rows(items: list[tuple[str, str]]) -> str:
+        return "".join(
+            f"<tr><td class='k'>{escape(k)}</td><td>{escape(v)}</td></tr>" for k, v in items
+        )
+
+    status = {
+        "confirmed": "Confirmed: the pump recorded the refill and it was read back.",
+        "pending": "PENDING: the pump update could not be confirmed. Interrogate the pump "
+        "again; the next interrogation settles this record.",
+        "failed": "FAILED: the pump did not take the update. Update the pump again.",
+    }.get(record.status, record.status)
+    warnings = "".join(f"<p class='warn'>{escape(w)}</p>" for w in record.warnings)
+    note = (
+        f"<p><b>Discrepancy note:</b> {escape(record.discrepancy_note)}</p>"
+        if record.discrepancy_note
+        else ""
+    )
+    return f"""
+<html><head><style>
+body {{ font-family: sans-serif; font-size: 10pt; }}
+h1 {{ font-size: 14pt; margin-bottom: 2px; }}
+h2 {{ font-size: 11pt; margin-top: 12px; margin-bottom: 4px; color: #1b2a3a; }}
+td {{ padding: 2px 8px 2px 0; vertical-align: top; }}
+td.k {{ color: #3b4b5c; width: 38%; }}
+.warn {{ color: #8a1020; }}
+.status {{ font-weight: bold; }}
+</style></head><body>
+<h1>Intrathecal baclofen pump refill</h1>
+<p>{escape(record.refill_at)} &middot; recorded by {escape(record.nurse)}</p>
+<p class='status'>{escape(status)}</p>
+<h2>Patient</h2>
+<table>{rows([
+        ("Name", record.patient_name),
+        ("Date of birth", record.date_of_birth),
+        ("Hospital number", record.hospital_number),
+        ("NHS number", record.nhs_number),
+    ])}</table>
+<h2>Pump</h2>
+<table>{rows([
+        ("Serial", record.pump_serial),
+        ("Model", record.pump_model),
+        ("Reservoir capacity", record.capacity),
+    ])}</table>
+<h2>Volumes</h2>
+<table>{rows([
+        ("Withdrawn", record.withdrawn),
+        ("Expected residual", record.expected_residual),
+        ("Discrepancy", record.discrepancy),
+        ("Delivery accuracy", record.accuracy),
+        ("Added", record.added),
+    ])}</table>
+<p>{escape(record.discrepancy_meaning)}</p>
+{note}
+<h2>Drug</h2>
+<table>{rows([
+        ("Product", record.product),
+        ("Concentration", record.concentration),
+        ("Lot", record.lot),
+        ("Expiry", record.expiry),
+        ("GTIN", record.gtin),
+        ("Bridge bolus", record.bridge),
+    ])}</table>
+<h2>Next</h2>
+<table>{rows([
+        ("Low-reservoir alarm", record.alarm_date),
+        ("Refill by", f"{record.refill_by} ({record.refill_by_rule})"),
+    ])}</table>
+{warnings}
+<p style='margin-top: 24px'>Nurse: {escape(record.nurse)} &nbsp;&nbsp; Signature: ______________________</p>
+</body></html>"""
+
+
+def write_refill_pdf(record: PrintableRefill, path: str | Path) -> Path:
+    """Write the record as an A4 PDF at ``path`` and return the path."""
+    target = Path(path)
+    writer = QPdfWriter(str(target))
+    writer.setTitle(f"Refill record {record.patient_name} {record.refill_at}")
+    writer.setCreator("ITB Console")
+    writer.setResolution(300)
+    writer.setPageLayout(
+        QPageLayout(
+            QPageSize(QPageSize.PageSizeId.A4),
+            QPageLayout.Orientation.Portrait,
+            QMarginsF(15, 15, 15, 15),
+            QPageLayout.Unit.Millimeter,
+        )
+    )
+    doc = QTextDocument()
+    doc.setHtml(refill_record_html(record))
+    doc.print_(writer)
+    return target

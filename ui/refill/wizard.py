@@ -1,0 +1,612 @@
+"""The refill wizard: seven pages over one :class:`RefillSession`.
+
+Why a plain dialog with a page stack rather than QWizard: the pump update (step 6) runs on
+the link thread and the wizard must refuse Back and Cancel once it is on the wire; a small
+``next()`` / ``back()`` / ``cancel()`` API is easier to hold to that, and tests drive it
+directly with no modal loop. Messages go through the main window's ``prompts``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import (
+    QDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QPushButton,
+    QStackedWidget,
+    QVBoxLayout,
+)
+
+from itbconsole.services.clinic import UnknownPump, WrongPatient
+from itbconsole.services.refill import STEP_TITLES, RefillError, RefillSession, Step
+from itbconsole.store import StoreError
+from itbconsole.units import fmt_ml
+from ui.link_worker import JobContext
+from ui.refill.pages import (
+    ConcentrationPage,
+    IdentifyPage,
+    NewDrugPage,
+    Page,
+    RecordPage,
+    ReviewPage,
+    UpdatePage,
+    WithdrawPage,
+)
+from ui.refill.record import refill_record_html, write_refill_pdf
+
+if TYPE_CHECKING:
+    from ui.main_window import MainWindow
+
+PAGE_STEPS = (
+    Step.IDENTIFY,
+    Step.WITHDRAW,
+    Step.NEW_DRUG,
+    Step.CONCENTRATION,
+    Step.REVIEW,
+    Step.UPDATE,
+    Step.RECORD,
+)
+
+
+class WrongPumpOnHead(Exception):
+    """The pump under the programmer head is not the one identified at step 1."""
+
+
+class RefillWizard(QDialog):
+    """The guided refill for the window's open patient."""
+
+    finished_refill = Signal(str)  # the stored refill's status
+
+    def __init__(self, window: MainWindow, session: RefillSession | None = None) -> None:
+        super().__init__(window)
+        assert window.current_patient_id is not None
+        self.window_ = window
+        self.session = session or RefillSession(
+            window.clinic, window.current_patient_id, now=window.now
+        )
+        self.busy = False
+        #: Runs on the link thread right before the update goes on the wire (tests use it
+        #: to drop the link at that moment).
+        self.before_update: Callable[[], None] | None = None
+        self.last_pdf: Path | None = None
+        patient = window.clinic.patient(window.current_patient_id)
+        self.setWindowTitle(f"Refill - {patient.display_name}")
+        self.setModal(False)
+        self.resize(960, 640)
+
+        self.steps = QListWidget()
+        self.steps.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.steps.setMaximumWidth(210)
+        for step in PAGE_STEPS:
+            self.steps.addItem(f"{int(step)}. {STEP_TITLES[step]}")
+        self.identify_page = IdentifyPage()
+        self.withdraw_page = WithdrawPage()
+        self.new_drug_page = NewDrugPage()
+        self.concentration_page = ConcentrationPage()
+        self.review_page = ReviewPage()
+        self.update_page = UpdatePage()
+        self.record_page = RecordPage()
+        self.pages: dict[Step, Page] = {
+            Step.IDENTIFY: self.identify_page,
+            Step.WITHDRAW: self.withdraw_page,
+            Step.NEW_DRUG: self.new_drug_page,
+            Step.CONCENTRATION: self.concentration_page,
+            Step.REVIEW: self.review_page,
+            Step.UPDATE: self.update_page,
+            Step.RECORD: self.record_page,
+        }
+        self.stack = QStackedWidget()
+        for step in PAGE_STEPS:
+            self.stack.addWidget(self.pages[step])
+
+        self.back_button = QPushButton("< &Back")
+        self.next_button = QPushButton("&Next >")
+        self.next_button.setObjectName("primary")
+        self.cancel_button = QPushButton("Cancel")
+        buttons = QHBoxLayout()
+        self.footer = QLabel("")
+        self.footer.setObjectName("detail")
+        buttons.addWidget(self.footer, 1)
+        buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.back_button)
+        buttons.addWidget(self.next_button)
+        body = QHBoxLayout()
+        body.addWidget(self.steps)
+        body.addWidget(self.stack, 1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(body, 1)
+        layout.addLayout(buttons)
+
+        self.back_button.clicked.connect(self.back)
+        self.next_button.clicked.connect(self.next)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.identify_page.interrogate_button.clicked.connect(self.interrogate)
+        self.withdraw_page.withdrawn.textChanged.connect(lambda _t: self._check_withdrawn())
+        line = self.new_drug_page.product.lineEdit()
+        assert line is not None
+        line.returnPressed.connect(self.read_product_field)
+        self.update_page.send_button.clicked.connect(self.send_update)
+        self.update_page.retry_button.clicked.connect(self.send_update)
+        self.update_page.record_failed_button.clicked.connect(self.record_failed)
+        self.record_page.pdf_button.clicked.connect(self._ask_pdf_path)
+        self.new_drug_page.set_products(
+            [(p.id, p.label) for p in self.session.refill_products()]
+        )
+        self.current = Step.IDENTIFY
+        self._show(Step.IDENTIFY)
+
+    # ------------------------------------------------------------------ navigation
+
+    def page(self, step: Step) -> Page:
+        return self.pages[step]
+
+    def _show(self, step: Step) -> None:
+        self.current = step
+        self.stack.setCurrentWidget(self.pages[step])
+        self.steps.setCurrentRow(PAGE_STEPS.index(step))
+        self._update_buttons()
+
+    def _update_buttons(self) -> None:
+        step = self.current
+        sent = self.session.update_sent
+        self.back_button.setEnabled(
+            not self.busy and not sent and step not in (Step.IDENTIFY, Step.RECORD)
+        )
+        self.cancel_button.setEnabled(not self.busy and step is not Step.RECORD)
+        self.next_button.setText("&Finish" if step is Step.RECORD else (
+            "&Confirm and update pump" if step is Step.REVIEW else "&Next >"))
+        enabled = not self.busy
+        if step is Step.IDENTIFY:
+            enabled = enabled and self.session.identification is not None
+        if step is Step.CONCENTRATION:
+            enabled = enabled and self.session.concentration is not None
+        if step is Step.UPDATE:
+            enabled = False  # the page's own buttons move on
+        self.next_button.setEnabled(enabled)
+        self.identify_page.interrogate_button.setEnabled(not self.busy)
+        self.footer.setText(
+            "The pump update is on the wire: wait for its outcome." if self.busy and sent
+            else ""
+        )
+
+    def next(self) -> bool:
+        """Validate the current page with the service and go to the next one. Returns
+        True when it moved on; a refusal is shown next to the field it is about."""
+        if self.busy:
+            return False
+        page = self.pages[self.current]
+        page.clear_errors()
+        try:
+            moved = self._advance()
+        except RefillError as exc:
+            page.show_error(exc.field or "page", str(exc))
+            return False
+        self._update_buttons()
+        return moved
+
+    def _advance(self) -> bool:
+        s = self.session
+        step = self.current
+        if step is Step.IDENTIFY:
+            if s.identification is None:
+                raise RefillError("Interrogate the pump first.")
+            self._enter_withdraw()
+        elif step is Step.WITHDRAW:
+            check = s.enter_withdrawn(self.withdraw_page.withdrawn.text())
+            if check.needs_acknowledgement:
+                s.acknowledge_discrepancy(self.withdraw_page.note.toPlainText())
+            self._show(Step.NEW_DRUG)
+        elif step is Step.NEW_DRUG:
+            self._enter_new_drug()
+        elif step is Step.CONCENTRATION:
+            if s.concentration is None:
+                raise RefillError("The concentration check must pass: go back and choose "
+                                  "the prescribed concentration.")
+            self.review_page.show_review(s.review())
+            self._show(Step.REVIEW)
+        elif step is Step.REVIEW:
+            s.confirm(warnings_acknowledged=self.review_page.acknowledge.isChecked())
+            self._show(Step.UPDATE)
+            self.update_page.send_button.setEnabled(True)
+        elif step is Step.RECORD:
+            self.finish()
+            return True
+        else:
+            return False
+        return True
+
+    def back(self) -> bool:
+        if self.busy or self.session.update_sent or self.current in (Step.IDENTIFY,
+                                                                      Step.RECORD):
+            return False
+        index = PAGE_STEPS.index(self.current)
+        self._show(PAGE_STEPS[index - 1])
+        return True
+
+    def cancel(self) -> bool:
+        """Cancel before the update: nothing is sent and no refill is stored. Once the
+        update was sent the refill must be recorded; after a certain failure it is
+        recorded as failed."""
+        if self.busy:
+            self.window_.prompts.error(
+                "Refill", "The pump update is on the wire: wait for its outcome."
+            )
+            return False
+        if self.session.update_sent:
+            self.record_failed()
+            return False
+        if self.session.step not in (Step.CANCELLED, Step.DONE):
+            self.session.cancel()
+        self.window_.statusBar().showMessage(
+            "Refill cancelled: the pump and the records are unchanged.", 8000
+        )
+        self.close()
+        return True
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.busy or (self.session.update_sent and self.session.outcome is None):
+            event.ignore()
+            self.window_.prompts.error(
+                "Refill", "The pump update has been sent: wait for its outcome and record it."
+            )
+            return
+        if self.session.step not in (Step.CANCELLED, Step.DONE, Step.RECORD):
+            self.session.cancel()
+        super().closeEvent(event)
+
+    # ------------------------------------------------------------------ 1 identify
+
+    def interrogate(self) -> None:
+        """Interrogate now, on the link thread, then check the pump is this patient's."""
+        window = self.window_
+        if window.connected_identity is None:
+            self.identify_page.show_error(
+                "page", "Connect to the pump first (choose the port and press Connect)."
+            )
+            return
+        if self.busy or self.session.update_sent:
+            return
+        from ui import pump_jobs
+
+        serial = window.connected_identity.serial
+        since = window.clinic.store.last_event_index(serial) + 1
+        self.identify_page.clear_errors()
+        self.identify_page.status.setText("Interrogating...")
+        self._set_busy(True)
+        window.link.submit(
+            "refill interrogation",
+            lambda ctx: pump_jobs.interrogate(ctx, since_index=since),
+            self._identified,
+            self._identify_failed,
+        )
+
+    def _identified(self, result: Any) -> None:
+        self._set_busy(False)
+        window = self.window_
+        window.last_interrogation = window.now()
+        try:
+            ident = self.session.identify(result.reading, result.events)
+        except WrongPatient as exc:
+            self.identify_page.status.setText("Wrong pump: nothing was saved.")
+            window.prompts.critical(
+                "Wrong patient - refill blocked",
+                f"{exc} Refill the pump of {exc.open_patient.display_name} only after "
+                "interrogating that patient's pump.",
+            )
+            return
+        except UnknownPump as exc:
+            self.identify_page.status.setText("Unknown pump: nothing was saved.")
+            window.prompts.error("Pump not registered", str(exc))
+            return
+        self.identify_page.show_identification(ident, window.clinic.tz)
+        if ident.pending:
+            try:
+                resolved = self.session.resolve_pending()
+            except StoreError as exc:
+                self.identify_page.pending.setText(f"Pending refills not settled: {exc}")
+            else:
+                self.identify_page.pending.setText(
+                    "\n".join(
+                        f"Earlier refill of {r.before.at.astimezone(window.clinic.tz):%d %b %Y}"
+                        f" was pending: now {r.status}. {r.reason}"
+                        for r in resolved
+                    )
+                )
+                if any(r.status == "failed" for r in resolved):
+                    window.prompts.error(
+                        "Earlier refill not in the pump",
+                        "\n".join(r.reason for r in resolved if r.status == "failed"),
+                    )
+                window.refresh_patients()
+        self._update_buttons()
+
+    def _identify_failed(self, error: BaseException) -> None:
+        from ui import pump_jobs
+
+        self._set_busy(False)
+        message = pump_jobs.plain_message(error)
+        self.identify_page.status.setText("Interrogation failed.")
+        self.identify_page.show_error("page", message)
+        self.window_.prompts.error("Interrogation failed", message)
+
+    # ------------------------------------------------------------------ 2 withdraw
+
+    def _enter_withdraw(self) -> None:
+        ident = self.session.identification
+        assert ident is not None
+        tz = self.window_.clinic.tz
+        self.withdraw_page.show_derivation(
+            ident.residual.explanation(lambda d: d.astimezone(tz).strftime("%d %b %Y %H:%M"))
+        )
+        self._check_withdrawn()
+        self._show(Step.WITHDRAW)
+
+    def _check_withdrawn(self) -> None:
+        """Live check as the nurse types: the figures, or the reason the text is refused."""
+        ident = self.session.identification
+        if ident is None or self.session.update_sent:
+            return
+        page = self.withdraw_page
+        page.error("withdrawn").setVisible(False)
+        text = page.withdrawn.text()
+        check = None
+        if text.strip() and self.session.step >= Step.WITHDRAW:
+            try:
+                check = self.session.enter_withdrawn(text)
+            except RefillError as exc:
+                page.show_error("withdrawn", str(exc))
+        page.show_check(check, ident.residual.expected_residual_ul)
+
+    # ------------------------------------------------------------------ 3 new drug
+
+    def read_product_field(self) -> bool:
+        """The product field got Enter: a scanned GS1 barcode fills GTIN, lot and expiry
+        (and the product when the library knows the GTIN)."""
+        page = self.new_drug_page
+        text = page.product.currentText()
+        if not self.session.looks_like_barcode(text):
+            return False
+        page.clear_errors()
+        try:
+            data, product = self.session.read_barcode(text)
+        except RefillError as exc:
+            page.product.setEditText("")
+            page.show_error("product", str(exc))
+            return False
+        page.gtin, page.serial = data.gtin, data.serial
+        if data.lot:
+            page.lot.setText(data.lot)
+        if data.expiry:
+            page.expiry.setText(data.expiry.isoformat())
+        if product is not None:
+            page.product.setCurrentIndex(page.product.findData(product.id))
+            page.scan_info.setText(f"Scanned: GTIN {data.gtin} is {product.label}.")
+        else:
+            page.product.setCurrentIndex(-1)
+            page.product.setEditText("")
+            page.scan_info.setText(
+                f"Scanned GTIN {data.gtin}: not in the drug library, so choose the product "
+                "from the list. The GTIN is recorded with the refill."
+            )
+        return True
+
+    def _enter_new_drug(self) -> None:
+        page = self.new_drug_page
+        if self.session.looks_like_barcode(page.product.currentText()):
+            self.read_product_field()
+        check = self.session.enter_new_drug(
+            page.product_id(),
+            page.lot.text(),
+            page.expiry.text(),
+            page.added.text(),
+            gtin=page.gtin,
+            serial=page.serial,
+        )
+        page.show_check(check)
+        ident = self.session.identification
+        assert ident is not None
+        cpage = self.concentration_page
+        cpage.clear_errors()
+        cpage.show_values(ident.reading.concentration_mcg_ml,
+                          check.new_drug.product.concentration_mcg_ml)
+        store = self.window_.clinic.store
+        lookup = getattr(store, "prepared_program", None)
+        prepared = lookup(ident.pump.serial) if callable(lookup) else None
+        try:
+            cpage.show_check(self.session.check_concentration(prepared))
+        except RefillError as exc:
+            cpage.show_check(None)
+            cpage.show_error("page", str(exc))
+        self._show(Step.CONCENTRATION)
+
+    # ------------------------------------------------------------------ 6 update
+
+    def send_update(self) -> None:
+        """Send the reservoir update on the link thread; the outcome comes back to
+        :meth:`_update_done`."""
+        if self.busy:
+            return
+        try:
+            update = self.session.reservoir_update()
+        except RefillError as exc:
+            self.update_page.show_error("page", str(exc))
+            return
+        if self.window_.connected_identity is None:
+            self.update_page.show_error(
+                "page", "The pump is not connected. Connect, then press Try again."
+            )
+            self.update_page.retry_button.setVisible(True)
+            return
+        self.session.mark_sent()
+        hook = self.before_update
+        page = self.update_page
+        page.clear_errors()
+        page.send_button.setEnabled(False)
+        page.retry_button.setVisible(False)
+        page.record_failed_button.setVisible(False)
+        page.outcome.setText("")
+        page.sending.setText(
+            f"Sending: {fmt_ml(update.volume_ul)} of {update.drug_name} "
+            f"{update.concentration_mcg_ml} mcg/mL"
+            + (f", bridge bolus {fmt_ml(update.bridge_volume_ul, 3)} over "
+               f"{update.bridge_duration_min} min" if update.bridge_volume_ul else "")
+            + "..."
+        )
+        self._set_busy(True)
+
+        def job(ctx: JobContext) -> Any:
+            from drivers.pump_client import BridgeBolus, PumpClient
+
+            client = ctx.state.get("client")
+            if not isinstance(client, PumpClient):
+                raise WrongPumpOnHead("The pump is not connected. Nothing was sent.")
+            client.link.cancel_event = ctx.cancel
+            identity = client.identify()
+            if identity.serial != update.pump_serial:
+                raise WrongPumpOnHead(
+                    f"The programmer head is over pump {identity.serial}, not "
+                    f"{update.pump_serial}. Nothing was sent."
+                )
+            if hook is not None:
+                hook()
+            bridge = (
+                BridgeBolus(update.bridge_volume_ul, update.bridge_duration_min)
+                if update.bridge_volume_ul
+                else None
+            )
+            try:
+                result = client.update_reservoir(
+                    update.volume_ul,
+                    update.concentration_mcg_ml,
+                    update.drug_name,
+                    alarm_volume_ul=update.alarm_volume_ul,
+                    bridge=bridge,
+                )
+            except Exception as exc:  # the command may have reached the pump
+                return ("uncertain", f"The refill was sent but its outcome is unknown ({exc}).",
+                        None)
+            return (result.outcome.value, result.message, result.read_back)
+
+        self.window_.link.submit("refill update", job, self._update_done, self._not_sent)
+
+    def _not_sent(self, error: BaseException) -> None:
+        from ui import pump_jobs
+
+        self._set_busy(False)
+        self.session.not_sent()
+        message = (str(error) if isinstance(error, WrongPumpOnHead)
+                   else pump_jobs.plain_message(error) + " Nothing was sent.")
+        page = self.update_page
+        page.sending.setText("")
+        page.outcome.setText("Not sent.")
+        page.show_error("page", message)
+        page.retry_button.setVisible(True)
+        self._update_buttons()
+        self.window_.prompts.error("Pump not updated", message)
+
+    def _update_done(self, result: tuple[str, str, Any]) -> None:
+        self._set_busy(False)
+        outcome, message, read_back = result
+        page = self.update_page
+        page.sending.setText("")
+        if outcome == "failed":
+            page.outcome.setText("The pump did not take the refill.")
+            page.detail.setText(
+                f"{message}\nThe drug is in the reservoir but the pump's record is not "
+                "updated. Try again, or record the refill as failed so the drug and lot given "
+                "are kept."
+            )
+            page.retry_button.setVisible(True)
+            page.record_failed_button.setVisible(True)
+            self._update_buttons()
+            return
+        try:
+            stored = self.session.record_update(
+                outcome, message, read_back if hasattr(read_back, "reservoir_ul") else None
+            )
+        except (RefillError, StoreError) as exc:
+            page.show_error("page", f"The refill could not be saved: {exc}")
+            self.window_.prompts.error("Refill not saved", str(exc))
+            return
+        if stored.status == "confirmed":
+            page.outcome.setText("Done: the pump recorded the refill and it was read back.")
+            page.detail.setText(message)
+        else:
+            page.outcome.setText("Outcome unknown: the pump may or may not have the refill.")
+            page.detail.setText(
+                f"{message}\nThe refill is saved as PENDING with everything you entered. "
+                "Interrogate the pump again (or start the next refill): that settles it."
+            )
+            self.window_.prompts.error(
+                "Pump update not confirmed",
+                "The link was lost while the pump was being updated, so it is not known "
+                "whether the pump has the refill. Everything you entered is saved as a "
+                "pending refill. Interrogate the pump again to settle it.",
+            )
+        self._enter_record()
+
+    def record_failed(self) -> None:
+        """Record the refill as failed (the pump certainly did not take it)."""
+        if self.busy or self.session.outcome is not None or not self.session.update_sent:
+            return
+        try:
+            self.session.record_update(
+                "failed", "The pump did not take the update; recorded without it."
+            )
+        except (RefillError, StoreError) as exc:
+            self.window_.prompts.error("Refill not saved", str(exc))
+            return
+        self._enter_record()
+
+    # ------------------------------------------------------------------ 7 record
+
+    def _enter_record(self) -> None:
+        printable = self.session.printable()
+        self.record_page.summary.setText(refill_record_html(printable))
+        self._show(Step.RECORD)
+        window = self.window_
+        window.refresh_patients()
+        if window.current_patient_id is not None:
+            window.open_patient(window.current_patient_id)
+        self.finished_refill.emit(self.session.outcome.status if self.session.outcome else "")
+
+    def _ask_pdf_path(self) -> None:
+        printable = self.session.printable()
+        default = (
+            f"refill-{printable.pump_serial}-{self.session.outcome.stored_at:%Y%m%d-%H%M}.pdf"
+            if self.session.outcome
+            else "refill.pdf"
+        )
+        path, _ = QFileDialog.getSaveFileName(self, "Save refill record", default, "PDF (*.pdf)")
+        if path:
+            self.export_pdf(path)
+
+    def export_pdf(self, path: str | Path) -> Path:
+        """Write the printable refill record as a PDF (the file dialog's seam)."""
+        target = write_refill_pdf(self.session.printable(), path)
+        self.last_pdf = target
+        self.record_page.saved.setText(f"Saved: {target}")
+        self.window_.clinic.record_action(
+            "refill_record_exported",
+            {"refill_id": self.session.outcome.refill.id if self.session.outcome else None,
+             "path": str(target)},
+        )
+        return target
+
+    def finish(self) -> None:
+        self.session.finish()
+        self.close()
+
+    # ------------------------------------------------------------------ helpers
+
+    def _set_busy(self, busy: bool) -> None:
+        self.busy = busy
+        self._update_buttons()
