@@ -409,10 +409,19 @@ class MainWindow(QMainWindow):
         self.refresh_patients()
         self._show_current_patient()
         self._update_link_state()
-        self.statusBar().showMessage(
-            f"Interrogation saved for {saved.patient.display_name}: {saved.new_events} new pump events.",
-            8000,
-        )
+        if saved.still_uncertain:
+            self.prompts.error(
+                "Program change still uncertain",
+                f"The pump runs a program that is neither the old nor the new one of "
+                f"{saved.still_uncertain} uncertain program change(s). Check the program on the "
+                "Overview with a clinician before anything else.",
+            )
+        message = f"Interrogation saved for {saved.patient.display_name}: {saved.new_events} new pump events."
+        if saved.settled_refills:
+            message += f" {saved.settled_refills} pending refill(s) settled."
+        if saved.settled_changes:
+            message += f" {saved.settled_changes} uncertain program change(s) settled."
+        self.statusBar().showMessage(message, 8000)
         return saved
 
     def register_unknown_pump(
@@ -458,8 +467,8 @@ class MainWindow(QMainWindow):
             return
         if not self.prompts.confirm(
             "Set pump clock",
-            "Set the pump's clock to this computer's time? Flex steps will then run at the local "
-            "times shown in the program. This is recorded.",
+            "Set the pump's clock to this computer's time (the pump keeps UTC)? Flex steps will "
+            "then start at the pump-clock times shown in the program. This is recorded.",
         ):
             return
         self.link.submit(

@@ -196,7 +196,7 @@ class OverviewTab(QWidget):
         self.program_value.setText(
             f"{p.drug_label}\n{p.mode_text}: {float(p.daily_dose_mcg):.1f} mcg per 24 h"
         )
-        lines = []
+        lines = ["Flex steps, pump clock (UTC):"] if p.steps else []
         for start, end, rate in p.steps:
             lines.append(f"{start}-{end}  {float(rate):.2f} mcg/h")
         lines.append(f"Patient bolus: {p.patient_bolus_text}")

@@ -47,6 +47,9 @@ class SavedInterrogation:
     patient: Patient
     reading: Reading
     new_events: int
+    settled_refills: int = 0  # pending refills this interrogation confirmed or failed
+    settled_changes: int = 0  # uncertain program changes it settled
+    still_uncertain: int = 0  # uncertain program changes it could not settle
 
 
 class ClinicService:
@@ -185,7 +188,40 @@ class ClinicService:
             raise StoreError(str(exc)) from exc
         except UnknownPumpError as exc:
             raise UnknownPump(reading.pump_serial) from exc
-        return SavedInterrogation(patient=owner, reading=saved, new_events=new)
+        refills, changes, open_changes = self._settle_open_outcomes(saved, events, owner.id)
+        return SavedInterrogation(
+            patient=owner,
+            reading=saved,
+            new_events=new,
+            settled_refills=refills,
+            settled_changes=changes,
+            still_uncertain=open_changes,
+        )
+
+    def _settle_open_outcomes(
+        self, reading: Reading, events: Sequence[PumpEvent], patient_id: int
+    ) -> tuple[int, int, int]:
+        """A write whose outcome was unknown stays flagged until the pump is read again:
+        settle pending refills and uncertain program changes from this reading. Each
+        settlement is a new record correcting the open one; the rules live with their
+        workflows (itbconsole.services.refill and .programming)."""
+        from itbconsole.services.programming import resolve_uncertain
+        from itbconsole.services.refill import resolve_pending_refills
+
+        refills = resolve_pending_refills(
+            self.store, self.user, reading, events, patient_id=patient_id
+        )
+        settled = still_open = 0
+        for change in self.store.patient_history(patient_id).program_changes:
+            if change.pump_serial != reading.pump_serial or change.outcome != "uncertain":
+                continue
+            if change.at > reading.at:
+                continue
+            if resolve_uncertain(self.store, change, reading.program, self.user) is None:
+                still_open += 1
+            else:
+                settled += 1
+        return len(refills), settled, still_open
 
     def record_action(self, action: str, detail: dict[str, object]) -> None:
         """Audit something that is not itself a clinical record (clock set, export...)."""

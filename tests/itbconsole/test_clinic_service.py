@@ -149,3 +149,38 @@ def test_clock_drift_warning_threshold(clinic: ClinicService) -> None:
         _reading("SIM0000001", at=later, pump_clock=later + timedelta(minutes=5)), (), None
     )
     assert clinic.overview(okafor, now=later).clock_warning  # type: ignore[union-attr]
+
+
+def test_interrogation_settles_an_uncertain_program_change(clinic: ClinicService) -> None:
+    from itbconsole.model import ProgramChange
+
+    okafor = pid(clinic, "Okafor")
+    old = clinic.latest_reading(okafor, "SIM0000001").program  # type: ignore[union-attr]
+    new = simple_continuous(550)
+    change = clinic.store.add_program_change(
+        ProgramChange("SIM0000001", NOW - timedelta(minutes=5), old, new, 2000,
+                      reason="increase 10 %", outcome="uncertain"),
+        clinic.user, patient_id=okafor,
+    )
+    saved = clinic.save_interrogation(_reading("SIM0000001", program=new), (), None)
+    assert saved.settled_changes == 1 and saved.still_uncertain == 0
+    changes = clinic.store.patient_history(okafor).program_changes
+    settled = [c for c in changes if c.pump_serial == "SIM0000001" and c.new == new]
+    assert [c.outcome for c in settled] == ["succeeded"]
+    assert change.id is not None
+
+
+def test_interrogation_keeps_a_change_uncertain_when_the_pump_runs_something_else(
+    clinic: ClinicService,
+) -> None:
+    from itbconsole.model import ProgramChange
+
+    okafor = pid(clinic, "Okafor")
+    old = clinic.latest_reading(okafor, "SIM0000001").program  # type: ignore[union-attr]
+    clinic.store.add_program_change(
+        ProgramChange("SIM0000001", NOW - timedelta(minutes=5), old, simple_continuous(550), 2000,
+                      reason="increase 10 %", outcome="uncertain"),
+        clinic.user, patient_id=okafor,
+    )
+    saved = clinic.save_interrogation(_reading("SIM0000001", program=simple_continuous(55)), (), None)
+    assert saved.settled_changes == 0 and saved.still_uncertain == 1
