@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
+from typing import Any
 
 from itbconsole.druglib import DrugLibrary
 from itbconsole.model import Patient, Pump, PumpEvent, Reading, User
@@ -47,9 +48,14 @@ class SavedInterrogation:
     patient: Patient
     reading: Reading
     new_events: int
-    settled_refills: int = 0  # pending refills this interrogation confirmed or failed
+    #: pending refills this interrogation confirmed or failed (refill.PendingResolution)
+    refill_resolutions: tuple[Any, ...] = ()
     settled_changes: int = 0  # uncertain program changes it settled
     still_uncertain: int = 0  # uncertain program changes it could not settle
+
+    @property
+    def settled_refills(self) -> int:
+        return len(self.refill_resolutions)
 
 
 class ClinicService:
@@ -193,14 +199,14 @@ class ClinicService:
             patient=owner,
             reading=saved,
             new_events=new,
-            settled_refills=refills,
+            refill_resolutions=refills,
             settled_changes=changes,
             still_uncertain=open_changes,
         )
 
     def _settle_open_outcomes(
         self, reading: Reading, events: Sequence[PumpEvent], patient_id: int
-    ) -> tuple[int, int, int]:
+    ) -> tuple[tuple[Any, ...], int, int]:
         """A write whose outcome was unknown stays flagged until the pump is read again:
         settle pending refills and uncertain program changes from this reading. Each
         settlement is a new record correcting the open one; the rules live with their
@@ -221,7 +227,7 @@ class ClinicService:
                 still_open += 1
             else:
                 settled += 1
-        return len(refills), settled, still_open
+        return tuple(refills), settled, still_open
 
     def record_action(self, action: str, detail: dict[str, object]) -> None:
         """Audit something that is not itself a clinical record (clock set, export...)."""

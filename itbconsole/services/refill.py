@@ -151,8 +151,11 @@ class ResidualDerivation:
             f"Expected residual = {fmt_ml(self.fill_ul)} - "
             f"{fmt_ml(self.forecast.programmed_delivery_ul)} = "
             f"{fmt_ml(self.expected_residual_ul)}"
-            + (" (the programmed delivery would have emptied the reservoir)"
-               if self.forecast.emptied else "")
+            + (
+                " (the programmed delivery would have emptied the reservoir)"
+                if self.forecast.emptied
+                else ""
+            )
             + "."
         )
         lines.append(f"The pump's own estimate: {fmt_ml(self.pump_estimate_ul)}.")
@@ -377,8 +380,10 @@ def program_segments(
     before = [k for k in known if k[0] <= since]
     start = before[-1] if before else known[0]
     if not before:
-        notes.append("No program is on record from before the last fill: the first one "
-                      "recorded after it is assumed to have run from the fill.")
+        notes.append(
+            "No program is on record from before the last fill: the first one "
+            "recorded after it is assumed to have run from the fill."
+        )
     segments: list[ProgramSegment] = []
 
     def conc(value: int) -> int:
@@ -396,7 +401,10 @@ def program_segments(
 
 
 def boluses_given(
-    events: Sequence[PumpEvent], serial: str, since: datetime, until: datetime,
+    events: Sequence[PumpEvent],
+    serial: str,
+    since: datetime,
+    until: datetime,
     concentration_mcg_ml: int,
 ) -> tuple[BolusGiven, ...]:
     """Patient and single boluses the pump logged between the fill and now."""
@@ -409,8 +417,11 @@ def boluses_given(
             seen.add(event.index)
             dose = Decimal(int(event.detail.get("dose_ng", 0))) / 1000
             if dose > 0:
-                out.append(BolusGiven(event.at, dose, concentration_mcg_ml,
-                                      kind=event.kind.removesuffix("_bolus")))
+                out.append(
+                    BolusGiven(
+                        event.at, dose, concentration_mcg_ml, kind=event.kind.removesuffix("_bolus")
+                    )
+                )
     return tuple(sorted(out, key=lambda b: b.at))
 
 
@@ -429,9 +440,16 @@ def expected_residual_for(
     )
     if not refills:
         return ResidualDerivation(
-            basis="pump estimate", last_refill=None, fill_ul=reading.reservoir_ul,
-            filled_at=None, at=reading.at, segments=(), boluses=(), forecast=None,
-            expected_residual_ul=reading.reservoir_ul, expected_delivered_ul=None,
+            basis="pump estimate",
+            last_refill=None,
+            fill_ul=reading.reservoir_ul,
+            filled_at=None,
+            at=reading.at,
+            segments=(),
+            boluses=(),
+            forecast=None,
+            expected_residual_ul=reading.reservoir_ul,
+            expected_delivered_ul=None,
             pump_estimate_ul=reading.reservoir_ul,
         )
     last = refills[-1]
@@ -439,27 +457,41 @@ def expected_residual_for(
         history, pump.serial, last.at, reading.at, reading, last.concentration_mcg_ml
     )
     all_events = list(history.events) + list(events)
-    boluses = boluses_given(all_events, pump.serial, last.at, reading.at,
-                            last.concentration_mcg_ml)
+    boluses = boluses_given(all_events, pump.serial, last.at, reading.at, last.concentration_mcg_ml)
     if not segments:
         return ResidualDerivation(
-            basis="pump estimate", last_refill=last, fill_ul=last.added_ul, filled_at=last.at,
-            at=reading.at, segments=(), boluses=(), forecast=None,
-            expected_residual_ul=reading.reservoir_ul, expected_delivered_ul=None,
-            pump_estimate_ul=reading.reservoir_ul, notes=notes,
+            basis="pump estimate",
+            last_refill=last,
+            fill_ul=last.added_ul,
+            filled_at=last.at,
+            at=reading.at,
+            segments=(),
+            boluses=(),
+            forecast=None,
+            expected_residual_ul=reading.reservoir_ul,
+            expected_delivered_ul=None,
+            pump_estimate_ul=reading.reservoir_ul,
+            notes=notes,
         )
     forecast = dosing.expected_residual(last.added_ul, last.at, reading.at, segments, tz, boluses)
     residual = int(round_decimal(forecast.residual_ul, 0))
-    delivered = int(round_decimal(min(forecast.programmed_delivery_ul, Fraction(last.added_ul)),
-                                  0))
+    delivered = int(round_decimal(min(forecast.programmed_delivery_ul, Fraction(last.added_ul)), 0))
     extra = list(notes)
     if last.status != "confirmed":
         extra.append(f"The last refill on record is {last.status}: the pump may not know it.")
     return ResidualDerivation(
-        basis="last refill", last_refill=last, fill_ul=last.added_ul, filled_at=last.at,
-        at=reading.at, segments=segments, boluses=boluses, forecast=forecast,
-        expected_residual_ul=residual, expected_delivered_ul=delivered,
-        pump_estimate_ul=reading.reservoir_ul, notes=tuple(extra),
+        basis="last refill",
+        last_refill=last,
+        fill_ul=last.added_ul,
+        filled_at=last.at,
+        at=reading.at,
+        segments=segments,
+        boluses=boluses,
+        forecast=forecast,
+        expected_residual_ul=residual,
+        expected_delivered_ul=delivered,
+        pump_estimate_ul=reading.reservoir_ul,
+        notes=tuple(extra),
     )
 
 
@@ -468,10 +500,7 @@ def _slip_hint(withdrawn_ul: int, expected_ul: int, limit_ul: int, capacity_ul: 
     probably meant when the shifted value would fit the expected residual."""
     for shifted in (Fraction(withdrawn_ul, 10), Fraction(withdrawn_ul * 10)):
         if shifted <= capacity_ul and abs(shifted - expected_ul) <= limit_ul:
-            return (
-                f"Check the decimal point: {fmt_ml(shifted)} would match the "
-                "expected residual."
-            )
+            return f"Check the decimal point: {fmt_ml(shifted)} would match the expected residual."
     return ""
 
 
@@ -575,19 +604,30 @@ class RefillSession:
                     "clinician before going on: one of them is wrong."
                 )
         if reading.alarms:
-            warnings.append("Active alarms: " + ", ".join(a.replace("_", " ")
-                                                          for a in reading.alarms) + ".")
+            warnings.append(
+                "Active alarms: " + ", ".join(a.replace("_", " ") for a in reading.alarms) + "."
+            )
         if reading.eos:
             warnings.append("The battery is at End of Service: the pump has stopped.")
-        forecast_now = self._forecast(reading.reservoir_ul, reading.alarm_volume_ul,
-                                      reading.program, reading.concentration_mcg_ml,
-                                      reading.at, None)
+        forecast_now = self._forecast(
+            reading.reservoir_ul,
+            reading.alarm_volume_ul,
+            reading.program,
+            reading.concentration_mcg_ml,
+            reading.at,
+            None,
+        )
         self.events = tuple(events)
         self.reading_saved = False
         self.resolutions = []
         self.identification = Identification(
-            patient=patient, pump=pump, reading=reading, product_in_pump=product,
-            residual=residual, pending=pending, warnings=tuple(warnings),
+            patient=patient,
+            pump=pump,
+            reading=reading,
+            product_in_pump=product,
+            residual=residual,
+            pending=pending,
+            warnings=tuple(warnings),
             forecast_now=forecast_now,
         )
         self._reset_after(Step.IDENTIFY)
@@ -600,12 +640,18 @@ class RefillSession:
         ident = self._ident()
         if not ident.pending:
             return []
+        settled: list[PendingResolution] = []
         if not self.reading_saved:
-            self.clinic.save_interrogation(ident.reading, self.events, self.patient_id)
+            # Saving an interrogation settles pending refills itself (ClinicService).
+            saved = self.clinic.save_interrogation(ident.reading, self.events, self.patient_id)
+            settled.extend(saved.refill_resolutions)
             self.reading_saved = True
-        self.resolutions = resolve_pending_refills(
-            self.store, self.user, ident.reading, self.events, patient_id=self.patient_id
+        settled.extend(
+            resolve_pending_refills(
+                self.store, self.user, ident.reading, self.events, patient_id=self.patient_id
+            )
         )
+        self.resolutions = settled
         return self.resolutions
 
     def _ident(self) -> Identification:
@@ -641,8 +687,9 @@ class RefillSession:
             raise RefillError(str(exc), "withdrawn") from None
         hint = ""
         if discrepancy.flag:
-            hint = _slip_hint(withdrawn, discrepancy.expected_residual_ul, discrepancy.limit_ul,
-                              capacity)
+            hint = _slip_hint(
+                withdrawn, discrepancy.expected_residual_ul, discrepancy.limit_ul, capacity
+            )
         self._reset_after(Step.WITHDRAW)
         self.withdrawal = WithdrawalCheck(withdrawn, discrepancy, hint)
         self.discrepancy_note = ""
@@ -689,7 +736,9 @@ class RefillSession:
             elif found is not None:
                 raise RefillError(
                     f"The scanned product is {found.label}, which is not for refills "
-                    "(screening strength).", "product")
+                    "(screening strength).",
+                    "product",
+                )
         return data, product
 
     @staticmethod
@@ -714,7 +763,9 @@ class RefillSession:
         if product is None:
             raise RefillError(
                 "Choose the product from the drug library list: only products approved for "
-                "refills can be used.", "product")
+                "refills can be used.",
+                "product",
+            )
         lot_text = lot.strip().upper()
         if not lot_text:
             raise RefillError("Enter the lot (batch) number from the vial.", "lot")
@@ -727,7 +778,9 @@ class RefillSession:
         if expiry < today:
             raise RefillError(
                 f"This drug expired on {expiry.isoformat()}. Do not use it: take a vial that "
-                "is in date.", "expiry")
+                "is in date.",
+                "expiry",
+            )
         capacity = ident.pump.reservoir_capacity_ul
         added = parse_ml(added_text, "added", "Volume added")
         if added <= 0:
@@ -735,17 +788,26 @@ class RefillSession:
         if added > capacity:
             raise RefillError(
                 f"{fmt_ml(added)} is more than the reservoir holds ({fmt_ml(capacity)}): an "
-                "overfill. Check the volume and the decimal point.", "added")
+                "overfill. Check the volume and the decimal point.",
+                "added",
+            )
         alarm_ul = ident.reading.alarm_volume_ul
         if added <= alarm_ul:
             raise RefillError(
                 f"{fmt_ml(added)} is at or below the low-reservoir alarm volume "
                 f"({fmt_ml(alarm_ul)}): the alarm would sound at once. Check the volume and "
-                "the decimal point.", "added")
+                "the decimal point.",
+                "added",
+            )
         new = NewDrug(product, lot_text, expiry, added, gtin, serial)
-        forecast = self._forecast(added, alarm_ul, ident.reading.program,
-                                  product.concentration_mcg_ml, self.now(),
-                                  product.max_refill_interval_days)
+        forecast = self._forecast(
+            added,
+            alarm_ul,
+            ident.reading.program,
+            product.concentration_mcg_ml,
+            self.now(),
+            product.max_refill_interval_days,
+        )
         warnings = self._expiry_warnings(new, forecast)
         self._reset_after(Step.NEW_DRUG)
         self.new_drug_check = NewDrugCheck(new, forecast, warnings)
@@ -777,16 +839,27 @@ class RefillSession:
         new = self.new_drug_check.new_drug.product.concentration_mcg_ml
         if new == current:
             check = ConcentrationCheck(
-                current, new, None, None, 0, 0, ident.reading.program,
+                current,
+                new,
+                None,
+                None,
+                0,
+                0,
+                ident.reading.program,
                 f"Same concentration as prescribed ({new} mcg/mL). No bridge bolus is needed.",
             )
         else:
             check = self._concentration_change(ident, current, new, prepared)
             # The forecast after the refill follows the program that will run.
             nd = self.new_drug_check.new_drug
-            forecast = self._forecast(nd.added_ul, ident.reading.alarm_volume_ul,
-                                      check.program_after, new, self.now(),
-                                      nd.product.max_refill_interval_days)
+            forecast = self._forecast(
+                nd.added_ul,
+                ident.reading.alarm_volume_ul,
+                check.program_after,
+                new,
+                self.now(),
+                nd.product.max_refill_interval_days,
+            )
             self.new_drug_check = NewDrugCheck(nd, forecast, self._expiry_warnings(nd, forecast))
         self._reset_after(Step.CONCENTRATION)
         self.concentration = check
@@ -797,23 +870,28 @@ class RefillSession:
         self, ident: Identification, current: int, new: int, prepared: PreparedProgram | None
     ) -> ConcentrationCheck:
         wrong = (
-            f"The new drug is {new} mcg/mL but the prescription (the pump now) is {current} "
-            "mcg/mL."
+            f"The new drug is {new} mcg/mL but the prescription (the pump now) is {current} mcg/mL."
         )
         if prepared is None or prepared.pump_serial != ident.pump.serial:
             raise RefillError(
                 f"{wrong} A different concentration needs a program change prepared by a "
                 "clinician for it. Use the prescribed concentration, or ask the clinician to "
-                "prepare the program first.", "product")
+                "prepare the program first.",
+                "product",
+            )
         if not prepared.by_clinician:
             raise RefillError(
                 f"{wrong} The prepared program was prepared by {prepared.prepared_by or 'a nurse'}"
                 f" ({prepared.prepared_role.value}): a concentration change needs a program "
-                "prepared by a clinician.", "product")
+                "prepared by a clinician.",
+                "product",
+            )
         if prepared.concentration_mcg_ml != new:
             raise RefillError(
                 f"{wrong} The prepared program is for {prepared.concentration_mcg_ml} mcg/mL, "
-                "not for the new drug. Check the vial and the prepared program.", "product")
+                "not for the new drug. Check the vial and the prepared program.",
+                "product",
+            )
         dose = dosing.program_daily_dose_mcg(prepared.program)
         try:
             bridge = dosing.bridge_bolus(dose, current, new, ident.pump.dead_volume_ul)
@@ -823,7 +901,13 @@ class RefillSession:
         minutes = math.ceil(bridge.bridge_hours * 60) if bridge.needed else 0
         who = prepared.prepared_by or "a clinician"
         return ConcentrationCheck(
-            current, new, prepared, bridge, volume, minutes, prepared.program,
+            current,
+            new,
+            prepared,
+            bridge,
+            volume,
+            minutes,
+            prepared.program,
             f"Concentration changes from {current} to {new} mcg/mL with the program prepared by "
             f"{who} ({_dose_text(prepared.program)}). Bridge bolus: {fmt_ml(volume, 3)} of old "
             f"drug over {minutes} min at the old concentration's rate.",
@@ -841,8 +925,11 @@ class RefillSession:
         after = self.new_drug_check.forecast
 
         def when(moment: datetime | None) -> str:
-            return "none (not delivering)" if moment is None else (
-                moment.astimezone(self.tz).strftime("%a %d %b %Y"))
+            return (
+                "none (not delivering)"
+                if moment is None
+                else (moment.astimezone(self.tz).strftime("%a %d %b %Y"))
+            )
 
         def day(d: date | None) -> str:
             return "-" if d is None else d.strftime("%a %d %b %Y")
@@ -850,10 +937,16 @@ class RefillSession:
         rows = (
             ReviewRow("Reservoir volume", fmt_ml(ident.reading.reservoir_ul), fmt_ml(nd.added_ul)),
             ReviewRow("Drug", ident.product_in_pump, nd.product.product),
-            ReviewRow("Concentration", f"{ident.reading.concentration_mcg_ml} mcg/mL",
-                      f"{nd.product.concentration_mcg_ml} mcg/mL"),
-            ReviewRow("Daily dose", _dose_text(ident.reading.program),
-                      _dose_text(self.concentration.program_after)),
+            ReviewRow(
+                "Concentration",
+                f"{ident.reading.concentration_mcg_ml} mcg/mL",
+                f"{nd.product.concentration_mcg_ml} mcg/mL",
+            ),
+            ReviewRow(
+                "Daily dose",
+                _dose_text(ident.reading.program),
+                _dose_text(self.concentration.program_after),
+            ),
             ReviewRow("Low-reservoir alarm", when(before.alarm_at), when(after.alarm_at)),
             ReviewRow("Refill by", day(before.refill_by), day(after.refill_by)),
             ReviewRow("Lot / expiry", "-", f"{nd.lot} / {nd.expiry.isoformat()}"),
@@ -883,8 +976,9 @@ class RefillSession:
         if self.review_result is None:
             raise RefillError("Review the refill before confirming it.")
         if self.new_drug_check and self.new_drug_check.warnings and not warnings_acknowledged:
-            raise RefillError("Read and acknowledge the warnings before updating the pump.",
-                              "warnings")
+            raise RefillError(
+                "Read and acknowledge the warnings before updating the pump.", "warnings"
+            )
         self.confirmed = True
         self.step = Step.UPDATE
         return self.reservoir_update()
@@ -955,8 +1049,10 @@ class RefillSession:
         status = {"succeeded": "confirmed", "uncertain": "pending", "failed": "failed"}[outcome]
         if status == "confirmed" and not self.compare_read_back(read_back):
             status = "pending"
-            message = ("The pump answered, but what it read back differs from what was sent. "
-                       "The refill is kept as pending: interrogate the pump again.")
+            message = (
+                "The pump answered, but what it read back differs from what was sent. "
+                "The refill is kept as pending: interrogate the pump again."
+            )
         at = self.now()
         refill = Refill(
             pump_serial=ident.pump.serial,
@@ -973,12 +1069,14 @@ class RefillSession:
         )
         with self.store.atomic():
             if not self.reading_saved:
-                self.store.add_interrogation(ident.reading, self.events, self.user,
-                                             patient_id=self.patient_id)
+                self.store.add_interrogation(
+                    ident.reading, self.events, self.user, patient_id=self.patient_id
+                )
             saved = self.store.add_refill(refill, self.user, patient_id=self.patient_id)
             if status == "confirmed" and read_back is not None:
-                self.store.add_reading(self._after_reading(ident, read_back), self.user,
-                                       patient_id=self.patient_id)
+                self.store.add_reading(
+                    self._after_reading(ident, read_back), self.user, patient_id=self.patient_id
+                )
         self.reading_saved = True
         assert saved.id is not None
         stamp = self.store.stamp("refills", saved.id)
@@ -988,10 +1086,16 @@ class RefillSession:
 
     def _after_reading(self, ident: Identification, status: StatusLike) -> Reading:
         return Reading(
-            pump_serial=ident.pump.serial, at=status.read_at, pump_clock=status.pump_clock,
-            reservoir_ul=status.reservoir_ul, alarm_volume_ul=status.alarm_volume_ul,
-            battery_mv=status.battery_mv, eri=status.eri, eos=status.eos,
-            concentration_mcg_ml=status.concentration_mcg_ml, program=ident.reading.program,
+            pump_serial=ident.pump.serial,
+            at=status.read_at,
+            pump_clock=status.pump_clock,
+            reservoir_ul=status.reservoir_ul,
+            alarm_volume_ul=status.alarm_volume_ul,
+            battery_mv=status.battery_mv,
+            eri=status.eri,
+            eos=status.eos,
+            concentration_mcg_ml=status.concentration_mcg_ml,
+            program=ident.reading.program,
             alarms=tuple(status.alarms),
         )
 
@@ -1004,11 +1108,15 @@ class RefillSession:
         if nd.gtin:
             parts.append(f"GTIN {nd.gtin}" + (f", serial {nd.serial}" if nd.serial else ""))
         if self.concentration.bridge_volume_ul:
-            parts.append(f"Bridge bolus {self.concentration.bridge_volume_ul} uL over "
-                         f"{self.concentration.bridge_duration_min} min")
+            parts.append(
+                f"Bridge bolus {self.concentration.bridge_volume_ul} uL over "
+                f"{self.concentration.bridge_duration_min} min"
+            )
         if self.concentration.prepared is not None:
-            parts.append(f"Concentration change with the program prepared by "
-                         f"{self.concentration.prepared.prepared_by or 'a clinician'}")
+            parts.append(
+                f"Concentration change with the program prepared by "
+                f"{self.concentration.prepared.prepared_by or 'a clinician'}"
+            )
         parts.extend(f"Acknowledged: {w}" for w in self.new_drug_check.warnings)
         if status != "confirmed":
             parts.append(f"Pump update {status}: {message}")
@@ -1035,8 +1143,10 @@ class RefillSession:
         check = self.withdrawal
         bridge = "none"
         if self.concentration.bridge_volume_ul:
-            bridge = (f"{fmt_ml(self.concentration.bridge_volume_ul, 3)} over "
-                      f"{self.concentration.bridge_duration_min} min")
+            bridge = (
+                f"{fmt_ml(self.concentration.bridge_volume_ul, 3)} over "
+                f"{self.concentration.bridge_duration_min} min"
+            )
         nhs = patient.nhs_number or "-"
         if len(nhs) == 10:
             nhs = f"{nhs[:3]} {nhs[3:6]} {nhs[6:]}"
@@ -1063,10 +1173,12 @@ class RefillSession:
             gtin=nd.gtin or "-",
             added=fmt_ml(nd.added_ul),
             bridge=bridge,
-            alarm_date="none" if forecast.alarm_at is None else
-            forecast.alarm_at.astimezone(self.tz).strftime("%d %b %Y"),
-            refill_by="-" if forecast.refill_by is None else
-            forecast.refill_by.strftime("%d %b %Y"),
+            alarm_date="none"
+            if forecast.alarm_at is None
+            else forecast.alarm_at.astimezone(self.tz).strftime("%d %b %Y"),
+            refill_by="-"
+            if forecast.refill_by is None
+            else forecast.refill_by.strftime("%d %b %Y"),
             refill_by_rule=forecast.refill_by_rule,
             nurse=f"{self.outcome.stored_by} ({self.user.role.value})",
             warnings=self.new_drug_check.warnings,
@@ -1078,15 +1190,25 @@ class RefillSession:
         return self.now().astimezone(self.tz).date()
 
     def _forecast(
-        self, reservoir_ul: int, alarm_ul: int, program: Program, concentration: int,
-        start: datetime, max_interval: int | None,
+        self,
+        reservoir_ul: int,
+        alarm_ul: int,
+        program: Program,
+        concentration: int,
+        start: datetime,
+        max_interval: int | None,
     ) -> dosing.RefillForecast:
         if max_interval is None:
             max_interval = self.clinic.max_refill_interval_days()
         return dosing.refill_forecast(
-            reservoir_ul=reservoir_ul, alarm_volume_ul=alarm_ul, program=program,
-            concentration_mcg_ml=concentration, start=start, tz=self.tz,
-            margin_days=self.clinic.margin_days, max_refill_interval_days=max_interval,
+            reservoir_ul=reservoir_ul,
+            alarm_volume_ul=alarm_ul,
+            program=program,
+            concentration_mcg_ml=concentration,
+            start=start,
+            tz=self.tz,
+            margin_days=self.clinic.margin_days,
+            max_refill_interval_days=max_interval,
         )
 
 
@@ -1112,7 +1234,8 @@ def resolve_pending_refills(
     """
     history = store.patient_history(patient_id)
     pending = [
-        r for r in history.refills
+        r
+        for r in history.refills
         if r.pump_serial == reading.pump_serial and r.status == "pending" and r.at <= reading.at
     ]
     all_events = [*history.events, *events]
@@ -1184,4 +1307,3 @@ __all__ = [
     "program_segments",
     "resolve_pending_refills",
 ]
-
