@@ -74,8 +74,10 @@ class DemoPatient:
     extras: dict[str, str] = field(default_factory=dict)
 
 
-# Days since the last refill are chosen so the clinic shows every state: a patient whose
-# alarm is days away, one at ERI, one drifting into under-delivery, a child, flex programs.
+# Patients with a simulated pump carry the simulator scenario's program, drug and volume, so
+# the demo's records and the pump agree. Days since the last refill are chosen so the clinic
+# shows every state: a patient whose alarm is days away, one at ERI, one drifting into
+# under-delivery, a child, flex programs.
 DEMO_PATIENTS: tuple[DemoPatient, ...] = (
     DemoPatient(
         "Okafor",
@@ -89,11 +91,11 @@ DEMO_PATIENTS: tuple[DemoPatient, ...] = (
         40,
         2000,
         "Lioresal Intrathecal",
-        420,
+        415,
         4.5,
         120,
         40,
-        titrations=(10, 10, 5),
+        titrations=(10, 10),
         patient_bolus=True,
         simulated_scenario="healthy",
         note="Healthy pump; matches the demo's simulated pump 'healthy'.",
@@ -109,12 +111,13 @@ DEMO_PATIENTS: tuple[DemoPatient, ...] = (
         "Simulated pump 40 mL",
         40,
         2000,
-        "Gablofen",
-        500,
+        "Lioresal Intrathecal",
+        415,
         3.2,
         90,
-        60,
-        titrations=(10,),
+        40,
+        titrations=(10, 10),
+        patient_bolus=True,
         under_delivery=True,
         simulated_scenario="under-delivery",
         note="Delivery drifting low: withdrawn volumes larger than expected.",
@@ -131,11 +134,11 @@ DEMO_PATIENTS: tuple[DemoPatient, ...] = (
         20,
         500,
         "Lioresal Intrathecal",
-        110,
+        125,
         2.1,
         90,
-        50,
-        titrations=(15, 10),
+        17,
+        titrations=(20,),
         simulated_scenario="small-pump",
         note="Child, cerebral palsy.",
     ),
@@ -150,12 +153,13 @@ DEMO_PATIENTS: tuple[DemoPatient, ...] = (
         "Simulated pump 40 mL",
         40,
         2000,
-        "Gablofen",
-        600,
+        "Lioresal Intrathecal",
+        415,
         6.6,
         120,
-        70,
-        titrations=(5,),
+        40,
+        titrations=(10, 10),
+        patient_bolus=True,
         eri_days_ago=60,
         simulated_scenario="eri",
         note="Battery past ERI: plan replacement.",
@@ -320,7 +324,7 @@ UNREGISTERED_SCENARIO = ("clock-drift", "SIM0000007")
 
 
 def _program(spec: DemoPatient, dose: int) -> Program:
-    pb = PatientBolus(Decimal(25), 10, 180, 3) if spec.patient_bolus else None
+    pb = PatientBolus(Decimal(25), 10, 120, 4) if spec.patient_bolus else None
     if spec.flex:
         # 3 steps: night at 70 %, day (06:00-22:00) at 115 % of the average rate.
         night = Decimal(dose) * Decimal("0.7") / 24

@@ -456,10 +456,11 @@ def test_review_shows_current_against_new_with_an_independently_counted_refill_d
     assert rows["Reservoir volume"].new == "40.00 mL"
     assert rows["Concentration"].current == rows["Concentration"].new == "2000 mcg/mL"
     assert rows["Drug"].new == "Lioresal Intrathecal"
-    # By hand: dose + 3 patient boluses of 25 mcg a day at 2000 mcg/mL, 38 mL to the alarm.
+    # By hand: dose + every allowed patient bolus a day at 2000 mcg/mL, 38 mL to the alarm.
     program = pump_reading(clinic).program
     assert program.patient_bolus is not None
-    per_day = Fraction(program.daily_dose_mcg) + 25 * 3
+    bolus = program.patient_bolus
+    per_day = Fraction(program.daily_dose_mcg) + Fraction(bolus.dose_mcg) * bolus.max_per_day
     seconds = Fraction(38_000, 1000) / (per_day / 2000) * 86_400
     alarm = NOW + timedelta(seconds=math.floor(seconds))
     alarm_day = alarm.astimezone(LONDON).date()
