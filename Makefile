@@ -9,10 +9,14 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run demo test lint bench clean
 
+.DELETE_ON_ERROR:
+
+# A half-made environment (python3-venv missing, network down) is removed, so the next run
+# starts clean instead of failing on a venv without pip.
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "ITB Console needs Python 3.11 or newer"'
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); echo "Could not create $(VENV): install python3-venv (Debian/Ubuntu)"; exit 1; }
+	$(BIN)/python -m pip install --quiet --upgrade pip || { rm -rf $(VENV); exit 1; }
 
 $(STAMP): $(BIN)/python setup.cfg pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,dev]'

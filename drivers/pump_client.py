@@ -118,6 +118,8 @@ class Interrogation:
             concentration_mcg_ml=s.concentration_mcg_ml,
             program=self.program,
             alarms=s.alarms,
+            eri_date=s.eri_date,
+            eos_date=s.eos_date,
         )
 
 

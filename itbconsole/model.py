@@ -369,6 +369,8 @@ class Reading:
     program: Program
     alarms: tuple[str, ...] = ()
     id: int | None = None
+    eri_date: date | None = None  # the pump's own ERI date, when it reports one
+    eos_date: date | None = None  # the pump's own End of Service date, when it reports one
 
     @property
     def clock_offset_s(self) -> float:

@@ -122,5 +122,6 @@ def run_app(db_path: str | None = None, demo: bool = False) -> int:
         return 1
     if window is None:
         return 1
+    app.aboutToQuit.connect(window.close_link)
     window.show()
     return app.exec()

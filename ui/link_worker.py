@@ -133,10 +133,11 @@ class LinkBridge(QObject):
         for job, _, _ in self._pending.values():
             job.cancel.set()
 
-    def shutdown(self, timeout_ms: int = 5000) -> None:
+    def shutdown(self, timeout_ms: int = 5000) -> bool:
+        """Cancel everything and stop the thread; True when it has stopped."""
         self.cancel_all()
         self._thread.quit()
-        self._thread.wait(timeout_ms)
+        return bool(self._thread.wait(timeout_ms))
 
     @Slot(int, object)
     def _on_succeeded(self, job_id: int, result: object) -> None:

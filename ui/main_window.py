@@ -194,11 +194,19 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/splitter", self.splitter.saveState())
-        self.link.cancel_all()
-        if self.connected_identity is not None:
-            self.link.submit("disconnect", pump_jobs.disconnect, lambda _r: None, lambda _e: None)
-        self.link.shutdown()
+        self.close_link()
         super().closeEvent(event)
+
+    def close_link(self) -> None:
+        """Stop the link thread (cancelling what runs), then close the port it owned; safe to
+        call twice (window close and application quit)."""
+        if not self.link.shutdown():
+            log.error("The pump link thread did not stop in time; its port is left to the OS")
+            return
+        client = self.link.worker.state.pop("client", None)
+        if client is not None:  # the thread has stopped: closing here races with nothing
+            client.close()
+        self.connected_identity = None
 
     # ------------------------------------------------------------------ patients
 
@@ -364,12 +372,25 @@ class MainWindow(QMainWindow):
         """Read the pump on the link thread; save on return (see :meth:`_save_interrogation`)."""
         if self.connected_identity is None or self.link.busy:
             return
+        serial = self.connected_identity.serial
         last_index = self._last_event_index()
+
+        def failed(error: BaseException) -> None:
+            if isinstance(error, pump_jobs.DifferentPump):
+                # The head moved to another pump: follow it and read that pump from its own
+                # place in the event log (nothing of the first attempt was saved).
+                self.connected_identity = error.identity
+                self._update_link_state()
+                self.statusBar().showMessage(str(error) + " Reading that pump instead.", 8000)
+                QTimer.singleShot(0, self.interrogate)
+                return
+            self._link_error("Interrogation failed", error)
+
         self.link.submit(
             "interrogate",
-            lambda ctx: pump_jobs.interrogate(ctx, since_index=last_index),
+            lambda ctx: pump_jobs.interrogate(ctx, since_index=last_index, expected_serial=serial),
             self._save_interrogation,
-            lambda error: self._link_error("Interrogation failed", error),
+            failed,
         )
 
     def _last_event_index(self) -> int:
@@ -454,9 +475,18 @@ class MainWindow(QMainWindow):
             model=ident.model,
             today=self.clinic.today(self.now()),
             lock_serial=True,
+            alarm_ml=f"{result.reading.alarm_volume_ul / 1000:.3f}".rstrip("0").rstrip("."),
         )
         pump = pump_dialog.ask()
         if pump is None:
+            return False
+        patient = self.clinic.patient(patient_id)
+        if not self.prompts.confirm(
+            "Register pump",
+            f"Register pump {pump.model}, serial {pump.serial}, to {patient.display_name}, "
+            f"born {patient.date_of_birth:%d %b %Y}, hospital no. {patient.hospital_number}?\n\n"
+            "From now on this pump's readings are saved to this patient's record.",
+        ):
             return False
         self.current_patient_id = patient_id
         return self._register(pump, patient_id)
@@ -465,17 +495,31 @@ class MainWindow(QMainWindow):
         if self.connected_identity is None:
             self.prompts.error("Not connected", "Connect to the pump before setting its clock.")
             return
+        pump = self.clinic.pump_of(self.current_patient_id) if self.current_patient_id else None
+        if pump is None:
+            self.prompts.error("Set pump clock", "Open the record of the patient whose pump it is.")
+            return
         if not self.prompts.confirm(
             "Set pump clock",
             "Set the pump's clock to this computer's time (the pump keeps UTC)? Flex steps will "
             "then start at the pump-clock times shown in the program. This is recorded.",
         ):
             return
+        serial = pump.serial
+
+        def failed(error: BaseException) -> None:
+            # The user's consent and the attempt are recorded whatever happened.
+            self.clinic.record_action(
+                "pump_clock_set_failed",
+                {"pump_serial": serial, "error": pump_jobs.plain_message(error)},
+            )
+            self._link_error("Pump clock not set", error)
+
         self.link.submit(
             "set clock",
-            pump_jobs.set_clock,
+            lambda ctx: pump_jobs.set_clock(ctx, expected_serial=serial),
             lambda change: self._clock_set(change),
-            lambda error: self._link_error("Pump clock not set", error),
+            failed,
         )
 
     def _clock_set(self, change: dict[str, str]) -> None:

@@ -179,10 +179,21 @@ class OverviewTab(QWidget):
         else:
             state = "OK"
         self.battery_value.setText(f"{state} - {volts:.2f} V")
-        if ov.eri and ov.eos_projected is not None:
+        if ov.eri and ov.pump_eos_date is not None:
+            eri = (
+                f"ERI reported by the pump on {ov.pump_eri_date:%a %d %b %Y}; "
+                if ov.pump_eri_date
+                else ""
+            )
             self.battery_detail.setText(
-                f"ERI since {fmt_local(ov.eri_since, self.tz, False)}; End of Service projected "
-                f"{fmt_local(ov.eos_projected, self.tz, False)} (90 days after ERI). Plan replacement."
+                f"{eri}End of Service (the pump's own date): {ov.pump_eos_date:%a %d %b %Y}. "
+                "Plan replacement before then."
+            )
+        elif ov.eri and ov.eos_projected is not None:
+            self.battery_detail.setText(
+                f"ERI first seen in a reading on {fmt_local(ov.eri_since, self.tz, False)}; End of "
+                f"Service by {fmt_local(ov.eos_projected, self.tz, False)} at the latest (about 90 "
+                "days after ERI, which may have begun earlier). Interrogate for the pump's own date."
             )
         elif ov.eri:
             self.battery_detail.setText(

@@ -85,6 +85,13 @@ class PatientTableModel(QAbstractTableModel):
             return self._text(row, col)
         if role == Qt.ItemDataRole.UserRole:  # sort key
             return self._sort_key(row, col)
+        if (
+            role == Qt.ItemDataRole.BackgroundRole
+            and col == 3
+            and row.days_to_alarm is None
+            and row.last_reading_at is not None
+        ):
+            return QBrush(URGENT_BG)  # not delivering
         if role == Qt.ItemDataRole.BackgroundRole and col == 3 and row.days_to_alarm is not None:
             if row.days_to_alarm <= 7:
                 return QBrush(URGENT_BG)
@@ -132,7 +139,10 @@ class PatientTableModel(QAbstractTableModel):
     @staticmethod
     def _sort_key(row: PatientOverview, col: int) -> Any:
         if col == 3:
-            return row.days_to_alarm if row.days_to_alarm is not None else 10**9
+            if row.days_to_alarm is None:
+                # A pump that is not delivering is the most urgent; no reading at all, last.
+                return -(10**9) if row.last_reading_at is not None else 10**9
+            return row.days_to_alarm
         if col == 4:
             return (row.refill_by or date.max).toordinal()
         if col == 5:

@@ -86,19 +86,45 @@ def disconnect(ctx: JobContext) -> None:
         client.close()
 
 
-def interrogate(ctx: JobContext, since_index: int) -> InterrogationResult:
+class DifferentPump(Exception):
+    """The pump under the programmer head is not the one identified at Connect (the head was
+    moved to another patient's pump). Nothing was read into the records."""
+
+    def __init__(self, expected: str, identity: Any) -> None:
+        super().__init__(
+            f"A different pump answered (serial {identity.serial}) than the one connected "
+            f"(serial {expected}). Nothing was saved or changed."
+        )
+        self.identity = identity
+
+
+def interrogate(
+    ctx: JobContext, since_index: int, expected_serial: str | None = None
+) -> InterrogationResult:
     """Identity, status, program, clock, then the pump events not yet stored.
 
-    All or nothing: if any step fails the job raises and nothing is returned to be saved."""
+    All or nothing: if any step fails the job raises and nothing is returned to be saved.
+    ``since_index`` belongs to ``expected_serial``: if another pump answers, the job stops
+    with :class:`DifferentPump` before reading events, so no pump's events are skipped."""
+    from drivers.pump_client import EventDownloadError
+
     client = _client(ctx)
     ctx.progress("Reading identity, status and program", 0, 2)
     interrogation: Interrogation = client.interrogate()
+    if expected_serial is not None and interrogation.identity.serial != expected_serial:
+        ctx.state["identity"] = interrogation.identity
+        raise DifferentPump(expected_serial, interrogation.identity)
     ctx.progress("Reading the pump's event log", 1, 2)
 
     def events_progress(received: int, expected: int) -> None:
         ctx.progress(f"Reading the pump's event log: {received} of {expected}", received, expected)
 
-    batch = client.read_events(since_index, progress=events_progress)
+    try:
+        batch = client.read_events(since_index, progress=events_progress)
+    except EventDownloadError as exc:
+        # Nothing of a failed interrogation is saved, so report the link failure itself
+        # (lost, cancelled...), not a resumable partial download.
+        raise exc.cause from exc
     return InterrogationResult(
         identity=interrogation.identity,
         reading=interrogation.reading,
@@ -107,21 +133,27 @@ def interrogate(ctx: JobContext, since_index: int) -> InterrogationResult:
     )
 
 
-def set_clock(ctx: JobContext) -> dict[str, str]:
-    """Set the pump clock to this computer's UTC time (only after the user agreed)."""
+def set_clock(ctx: JobContext, expected_serial: str) -> dict[str, str]:
+    """Set the pump clock to this computer's UTC time (only after the user agreed), and only
+    on the open patient's pump: the pump under the head is identified first."""
     from drivers import link as link_errors
 
     client = _client(ctx)
+    identity = client.identify()
+    if identity.serial != expected_serial:
+        ctx.state["identity"] = identity
+        raise DifferentPump(expected_serial, identity)
     before = client.read_clock()
     now = datetime.now(UTC)
     result = client.set_clock(now)
     if not result.succeeded:
         raise link_errors.LinkError(result.message)
     return {
-        "pump_serial": client.identity.serial if client.identity else "",
+        "pump_serial": identity.serial,
         "pump_clock_before": before.pump_clock.isoformat(),
         "offset_before_s": f"{before.offset_s:.0f}",
         "set_to": now.isoformat(),
+        "outcome": result.outcome.value,
     }
 
 
@@ -139,7 +171,7 @@ def plain_message(error: BaseException) -> str:
 
     if isinstance(error, link_errors.Cancelled | JobCancelled):
         return "Cancelled. The pump carries on with its current program; nothing was saved."
-    if isinstance(error, link_errors.LinkError):
+    if isinstance(error, link_errors.LinkError | DifferentPump):
         return str(error)
     return f"Unexpected problem: {error}. The details are in the log file."
 

@@ -199,6 +199,7 @@ class PumpDialog(_ValidatingDialog):
         model: str = "",
         today: date | None = None,
         lock_serial: bool = False,
+        alarm_ml: str = "2.0",
     ) -> None:
         super().__init__("Register pump", parent)
         self.today = today or date.today()
@@ -220,7 +221,7 @@ class PumpDialog(_ValidatingDialog):
         self.capacity.setCurrentIndex(
             1 if (capacity_ml or self.model_combo.currentData()) == 40 else 0
         )
-        self.alarm = QLineEdit("2.0")
+        self.alarm = QLineEdit(alarm_ml)
         self.implant = QDateEdit()
         self.implant.setDisplayFormat("dd/MM/yyyy")
         self.implant.setCalendarPopup(True)
@@ -238,6 +239,10 @@ class PumpDialog(_ValidatingDialog):
             edit.setPlaceholderText(unit)
         self.add_row("model", "Pump &model", self.model_combo)
         self.add_row("serial", "&Serial number", self.serial)
+        if lock_serial and capacity_ml in (20, 40):
+            # The pump reported its own capacity: the fill limit and discrepancy thresholds
+            # depend on it, so it is not typed over.
+            self.capacity.setEnabled(False)
         self.add_row("capacity", "Reservoir &capacity", self.capacity)
         self.add_row("alarm", "Low-reservoir &alarm volume (mL)", self.alarm)
         self.add_row("implant", "&Implant date", self.implant)
@@ -249,7 +254,7 @@ class PumpDialog(_ValidatingDialog):
 
     def _model_changed(self, _index: int) -> None:
         cap = self.model_combo.currentData()
-        if cap in (20, 40):
+        if cap in (20, 40) and self.capacity.isEnabled():
             self.capacity.setCurrentIndex(1 if cap == 40 else 0)
 
     def _decimal(
@@ -346,10 +351,12 @@ class UnknownPumpDialog(QDialog):
             self.patient_combo.addItem(
                 f"{p.display_name} - {p.hospital_number} - born {p.date_of_birth:%d %b %Y}", p.id
             )
+        # Pre-select the open patient only; with nobody open, nobody is chosen for the nurse.
         if open_patient is not None and open_patient.id is not None:
             self.patient_combo.setCurrentIndex(max(self.patient_combo.findData(open_patient.id), 0))
-        self.existing_radio.setChecked(bool(self.patients))
-        self.new_radio.setChecked(not self.patients)
+            self.existing_radio.setChecked(True)
+        else:
+            self.patient_combo.setCurrentIndex(-1)
         self.existing_radio.setEnabled(bool(self.patients))
         self.patient_combo.setEnabled(bool(self.patients))
         self.existing_radio.toggled.connect(self.patient_combo.setEnabled)
@@ -367,11 +374,13 @@ class UnknownPumpDialog(QDialog):
         layout.addWidget(buttons)
         self.setMinimumWidth(480)
 
-    def choice(self) -> tuple[str, int | None]:
-        """("existing", patient_id) or ("new", None)."""
-        if self.existing_radio.isChecked():
+    def choice(self) -> tuple[str, int | None] | None:
+        """("existing", patient_id), ("new", None), or None when nothing is chosen yet."""
+        if self.existing_radio.isChecked() and self.patient_combo.currentIndex() >= 0:
             return "existing", self.patient_combo.currentData()
-        return "new", None
+        if self.new_radio.isChecked():
+            return "new", None
+        return None
 
     def ask(self) -> tuple[str, int | None] | None:
         return self.choice() if self.exec() == QDialog.DialogCode.Accepted else None

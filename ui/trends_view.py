@@ -50,7 +50,6 @@ if TYPE_CHECKING:
     from itbconsole.services.clinic import ClinicService
 
 
-
 BLUE = "#1f5fa8"
 GREY = "#7f8c9a"
 RED = "#b00020"
@@ -320,31 +319,58 @@ class TrendsView(QWidget):
         assert res is not None
         many = len(res.recorded_x) > LARGE
         plot.plot(
-            res.recorded_x, res.recorded_y, pen=_pen(BLUE, 1 if many else 1.5),
+            res.recorded_x,
+            res.recorded_y,
+            pen=_pen(BLUE, 1 if many else 1.5),
             name="Readings and refills",
-            symbol=None if many else "o", symbolSize=4, symbolBrush=BLUE, symbolPen=None,
+            symbol=None if many else "o",
+            symbolSize=4,
+            symbolBrush=BLUE,
+            symbolPen=None,
             skipFiniteCheck=True,
         )
-        plot.plot(res.expected_x, res.expected_y, pen=_pen(GREY, 1.5, Qt.PenStyle.DashLine),
-                  connect="finite", name="Expected by program")
+        plot.plot(
+            res.expected_x,
+            res.expected_y,
+            pen=_pen(GREY, 1.5, Qt.PenStyle.DashLine),
+            connect="finite",
+            name="Expected by program",
+        )
         if len(res.projection_x):
-            plot.plot(res.projection_x, res.projection_y,
-                      pen=_pen(ORANGE, 2, Qt.PenStyle.DotLine), name="Projection to alarm")
+            plot.plot(
+                res.projection_x,
+                res.projection_y,
+                pen=_pen(ORANGE, 2, Qt.PenStyle.DotLine),
+                name="Projection to alarm",
+            )
             forecast = res.forecast
             assert forecast is not None and forecast.alarm_at is not None
-            text = pg.TextItem(f"alarm {format_local_date(forecast.alarm_at, trends.tz)}",
-                               color=ORANGE, anchor=(1, 1))
+            text = pg.TextItem(
+                f"alarm {format_local_date(forecast.alarm_at, trends.tz)}",
+                color=ORANGE,
+                anchor=(1, 1),
+            )
             text.setPos(res.projection_x[-1], res.projection_y[-1] + 1)
             plot.addItem(text, ignoreBounds=True)
         alarm = pg.InfiniteLine(
-            res.alarm_volume_ml, angle=0, pen=_pen(RED, 1, Qt.PenStyle.DashLine),
+            res.alarm_volume_ml,
+            angle=0,
+            pen=_pen(RED, 1, Qt.PenStyle.DashLine),
             label=f"low-reservoir alarm {res.alarm_volume_ml:g} mL",
             labelOpts={"position": 0.02, "color": RED, "anchors": [(0, 1), (0, 1)]},
         )
         plot.addItem(alarm, ignoreBounds=True)
         if len(res.refills_x):
-            plot.plot(res.refills_x, res.withdrawn_y, pen=None, symbol="t", symbolSize=7,
-                      symbolBrush=None, symbolPen=_pen(BLUE, 1.2), name="Withdrawn at refill")
+            plot.plot(
+                res.refills_x,
+                res.withdrawn_y,
+                pen=None,
+                symbol="t",
+                symbolSize=7,
+                symbolBrush=None,
+                symbolPen=_pen(BLUE, 1.2),
+                name="Withdrawn at refill",
+            )
         plot.setYRange(0, res.capacity_ml * 1.3, padding=0)  # headroom for the title
 
     def _draw_battery(self, trends: PatientTrends) -> None:
@@ -353,16 +379,28 @@ class TrendsView(QWidget):
             return
         out = bat.outlook
         many = len(bat.x) > LARGE
-        plot.plot(bat.x, bat.mv, pen=_pen(GREEN, 1 if many else 1.5),
-                  symbol=None if many else "o", symbolSize=4,
-                  symbolBrush=GREEN, symbolPen=None, skipFiniteCheck=True)
+        plot.plot(
+            bat.x,
+            bat.mv,
+            pen=_pen(GREEN, 1 if many else 1.5),
+            symbol=None if many else "o",
+            symbolSize=4,
+            symbolBrush=GREEN,
+            symbolPen=None,
+            skipFiniteCheck=True,
+        )
         if len(bat.fit_x):
             plot.plot(bat.fit_x, bat.fit_y, pen=_pen(GREEN, 1.2, Qt.PenStyle.DashLine))
-        plot.addItem(pg.InfiniteLine(
-            out.threshold_mv, angle=0, pen=_pen(RED, 1, Qt.PenStyle.DashLine),
-            label=f"ERI {out.threshold_mv} mV",
-            labelOpts={"position": 0.98, "color": RED, "anchors": [(1, 1), (1, 1)]},
-        ), ignoreBounds=True)
+        plot.addItem(
+            pg.InfiniteLine(
+                out.threshold_mv,
+                angle=0,
+                pen=_pen(RED, 1, Qt.PenStyle.DashLine),
+                label=f"ERI {out.threshold_mv} mV",
+                labelOpts={"position": 0.98, "color": RED, "anchors": [(1, 1), (1, 1)]},
+            ),
+            ignoreBounds=True,
+        )
         marks: list[tuple[datetime | None, str, str]] = [
             (bat.implant_at, "implant", AXIS),
             (out.eri_at, "ERI" if out.eri_observed else "ERI (projected)", RED),
@@ -371,11 +409,16 @@ class TrendsView(QWidget):
         for when, text, colour in marks:
             if when is None:
                 continue
-            plot.addItem(pg.InfiniteLine(
-                when.timestamp(), angle=90, pen=_pen(colour, 1, Qt.PenStyle.DotLine),
-                label=text, labelOpts={"position": 0.45, "color": colour,
-                                       "anchors": [(0, 0.5), (0, 0.5)]},
-            ), ignoreBounds=True)
+            plot.addItem(
+                pg.InfiniteLine(
+                    when.timestamp(),
+                    angle=90,
+                    pen=_pen(colour, 1, Qt.PenStyle.DotLine),
+                    label=text,
+                    labelOpts={"position": 0.45, "color": colour, "anchors": [(0, 0.5), (0, 0.5)]},
+                ),
+                ignoreBounds=True,
+            )
         values = np.concatenate([bat.mv, [out.threshold_mv]])
         lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
         span = max(hi - lo, 100.0)
@@ -389,8 +432,13 @@ class TrendsView(QWidget):
         shown = [c for c in dose.changes if c.outcome == "succeeded"]
         if shown:
             scatter = pg.ScatterPlotItem(
-                dose.changes_x, dose.changes_y, size=9, brush=pg.mkBrush(PURPLE),
-                pen=pg.mkPen("w"), hoverable=True, hoverSize=12,
+                dose.changes_x,
+                dose.changes_y,
+                size=9,
+                brush=pg.mkBrush(PURPLE),
+                pen=pg.mkPen("w"),
+                hoverable=True,
+                hoverSize=12,
                 data=[c.describe() for c in shown],
                 tip=lambda x, y, data: f"{format_local(x, trends.tz)}\n{data}",
             )
@@ -399,7 +447,8 @@ class TrendsView(QWidget):
                 pct = change.change.change_pct
                 text = pg.TextItem(
                     f"{float(pct):+.0f} %" if pct is not None else f"{float(change.after_mcg):g}",
-                    color=PURPLE, anchor=(0, 0),
+                    color=PURPLE,
+                    anchor=(0, 0),
                 )
                 text.setPos(change.at.timestamp(), float(change.after_mcg))
                 plot.addItem(text, ignoreBounds=True)
@@ -411,12 +460,17 @@ class TrendsView(QWidget):
         if acc is None:
             return
         band = pg.LinearRegionItem(
-            (acc.low_pct, acc.high_pct), orientation="horizontal", movable=False,
-            brush=pg.mkBrush(46, 125, 50, 28), pen=pg.mkPen(None),
+            (acc.low_pct, acc.high_pct),
+            orientation="horizontal",
+            movable=False,
+            brush=pg.mkBrush(46, 125, 50, 28),
+            pen=pg.mkPen(None),
         )
         plot.addItem(band, ignoreBounds=True)
-        plot.addItem(pg.InfiniteLine(100, angle=0, pen=_pen(GREY, 1, Qt.PenStyle.DashLine)),
-                     ignoreBounds=True)
+        plot.addItem(
+            pg.InfiniteLine(100, angle=0, pen=_pen(GREY, 1, Qt.PenStyle.DashLine)),
+            ignoreBounds=True,
+        )
         if len(acc.x):
             drift_since = acc.drift.since.timestamp() if acc.drift else np.inf
             colours = [
@@ -429,17 +483,27 @@ class TrendsView(QWidget):
                 f"{a.expected_delivered_ul / 1000:.2f} mL expected = {float(a.accuracy_pct):.1f} %"
                 for a in acc.refills
             ]
-            plot.addItem(pg.ScatterPlotItem(
-                acc.x, acc.pct, size=8, brush=[pg.mkBrush(c) for c in colours], pen=None,
-                hoverable=True, data=tips,
-                tip=lambda x, y, data: f"Refill {format_local(x, trends.tz)}\n{data}",
-            ))
+            plot.addItem(
+                pg.ScatterPlotItem(
+                    acc.x,
+                    acc.pct,
+                    size=8,
+                    brush=[pg.mkBrush(c) for c in colours],
+                    pen=None,
+                    hoverable=True,
+                    data=tips,
+                    tip=lambda x, y, data: f"Refill {format_local(x, trends.tz)}\n{data}",
+                )
+            )
         values = np.concatenate([acc.pct, [acc.low_pct, acc.high_pct]])
         top = max(float(values.max()) + 5, 125)
         plot.setYRange(min(float(values.min()) - 5, 75), top + 20, padding=0)
         if not len(acc.x):
-            note = pg.TextItem("No refill accuracy yet: it needs two refills of this pump.",
-                               color=GREY, anchor=(0, 0))
+            note = pg.TextItem(
+                "No refill accuracy yet: it needs two refills of this pump.",
+                color=GREY,
+                anchor=(0, 0),
+            )
             note.setPos(trends.x_range[0], 100)
             plot.addItem(note, ignoreBounds=True)
 
@@ -452,16 +516,26 @@ class TrendsView(QWidget):
             plot.addItem(note, ignoreBounds=True)
             return
         brushes = [pg.mkBrush(SEVERITY_COLOURS.get(int(s), GREY)) for s in trends.markers_severity]
-        plot.addItem(pg.ScatterPlotItem(
-            trends.markers_x, trends.markers_severity.astype(np.float64), size=8, symbol="d",
-            brush=brushes, pen=None, hoverable=True, data=[m.label for m in trends.markers],
-            tip=lambda x, y, data: f"{format_local(x, trends.tz)}\n{data}",
-        ))
+        plot.addItem(
+            pg.ScatterPlotItem(
+                trends.markers_x,
+                trends.markers_severity.astype(np.float64),
+                size=8,
+                symbol="d",
+                brush=brushes,
+                pen=None,
+                hoverable=True,
+                data=[m.label for m in trends.markers],
+                tip=lambda x, y, data: f"{format_local(x, trends.tz)}\n{data}",
+            )
+        )
 
     def _draw_now(self, trends: PatientTrends) -> None:
         for plot in self.plots.values():
             line = pg.InfiniteLine(
-                trends.now.timestamp(), angle=90, pen=_pen("#9aa5b1", 1, Qt.PenStyle.DashDotLine),
+                trends.now.timestamp(),
+                angle=90,
+                pen=_pen("#9aa5b1", 1, Qt.PenStyle.DashDotLine),
             )
             plot.addItem(line, ignoreBounds=True)
 
@@ -524,8 +598,11 @@ class TrendsView(QWidget):
             i = int(np.searchsorted(dose.step_x, epoch_s, side="right")) - 1
             if i >= 0:
                 text = f"Dose {dose.step_y[min(i, len(dose.step_y) - 1)]:g} mcg/24 h"
-                made = [c for c in dose.changes
-                        if c.outcome == "succeeded" and c.at.timestamp() <= epoch_s]
+                made = [
+                    c
+                    for c in dose.changes
+                    if c.outcome == "succeeded" and c.at.timestamp() <= epoch_s
+                ]
                 if made:
                     text += f" (since {format_local_date(made[-1].at, tz)}: {made[-1].reason})"
                 bits.append(text)
@@ -533,8 +610,10 @@ class TrendsView(QWidget):
         if acc is not None and len(acc.x):
             i = int(np.searchsorted(acc.x, epoch_s, side="right")) - 1
             if i >= 0:
-                bits.append(f"Accuracy {acc.pct[i]:.1f} % at the refill of "
-                            f"{format_local_date(acc.refills[i].at, tz)}")
+                bits.append(
+                    f"Accuracy {acc.pct[i]:.1f} % at the refill of "
+                    f"{format_local_date(acc.refills[i].at, tz)}"
+                )
         text = f"<b>{format_local(epoch_s, tz)}</b><br>" + "   ·   ".join(bits)
         self.readout.setText(text)
         return text

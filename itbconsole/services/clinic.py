@@ -147,6 +147,7 @@ class ClinicService:
             self.tz,
             product_name=product,
             eri_since=eri_since,
+            pump_battery_dates=self.store.latest_battery_report(pump.serial),
             margin_days=self.margin_days,
             max_refill_interval_days=self.max_refill_interval_days(),
         )
@@ -223,7 +224,15 @@ class ClinicService:
                 continue
             if change.at > reading.at:
                 continue
-            if resolve_uncertain(self.store, change, reading.program, self.user) is None:
+            settled_change = resolve_uncertain(
+                self.store,
+                change,
+                reading.program,
+                self.user,
+                pump_serial=reading.pump_serial,
+                concentration_mcg_ml=reading.concentration_mcg_ml,
+            )
+            if settled_change is None:
                 still_open += 1
             else:
                 settled += 1

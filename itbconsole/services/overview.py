@@ -62,11 +62,13 @@ class PumpOverview:
     battery_mv: int
     eri: bool
     eos: bool
-    eri_since: datetime | None
-    eos_projected: datetime | None
+    eri_since: datetime | None  # first stored reading that showed ERI
+    eos_projected: datetime | None  # upper bound: first ERI reading + 90 days
     clock_offset_s: float
     clock_warning: bool
     derivation: str
+    pump_eri_date: date | None = None  # the pump's own dates, when it reported them
+    pump_eos_date: date | None = None
 
 
 MODE_TEXT = {
@@ -131,6 +133,7 @@ def build_overview(
     *,
     product_name: str | None = None,
     eri_since: datetime | None = None,
+    pump_battery_dates: tuple[date | None, date | None] | None = None,
     margin_days: int = DEFAULT_REFILL_MARGIN_DAYS,
     max_refill_interval_days: int | None = None,
     clock_drift_warn_s: float = DEFAULT_CLOCK_DRIFT_WARN_S,
@@ -205,6 +208,8 @@ def build_overview(
         eos=reading.eos,
         eri_since=eri_since,
         eos_projected=eos_projected,
+        pump_eri_date=pump_battery_dates[0] if pump_battery_dates else None,
+        pump_eos_date=pump_battery_dates[1] if pump_battery_dates else None,
         clock_offset_s=offset,
         clock_warning=abs(offset) > clock_drift_warn_s,
         derivation=derivation,

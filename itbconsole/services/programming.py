@@ -7,17 +7,23 @@ reach it without a window or a pump; the editor only shows what :func:`check_pro
 
 The rules (each a small function in :data:`RULES`, each with a test that fails without it):
 
-* **limits** from the drug library for the product in the reservoir: daily dose, % change
-  per session, bolus dose, boluses per day. Outside the hard range: blocked. Outside the
-  soft range: allowed only with a typed reason, and recorded;
+* **limits** from the drug library for the product in the reservoir: daily dose (every
+  weekday), % change per session, bolus dose, boluses per day. Outside the hard range:
+  blocked. Outside the soft range: allowed only with a typed reason, and recorded. The %
+  change counts from the program in force 24 hours earlier as well as from the current
+  one, so repeated sends add up; a restart of a stopped pump is a starting dose that needs
+  a reason;
 * **unit slip**: a flex step whose rate per *hour* equals or exceeds the whole previous
-  daily dose is blocked (the ISMP 60 mcg/h for 60 mcg/day error);
+  daily dose is blocked (the ISMP 60 mcg/h for 60 mcg/day error); from a stopped pump the
+  previous dose is the last delivering program on record, else the library's usual maximum;
 * **concentration**: a program is sent only at the concentration the pump reports in its
   reservoir;
 * **precision**: the pump takes doses in whole nanograms (0.001 mcg);
-* **priming**: a priming bolus is exactly the recorded dead volume;
+* **priming**: a priming bolus is exactly the dead volume recorded on the pump (worked out
+  again from the pump's record) and needs a typed reason (implant or catheter revision
+  and its date);
 * **alarm date**: a warning when the new program's low-reservoir alarm comes before the
-  refill date the current program was planned around;
+  refill date the current program was planned around, or its refill-by date is earlier;
 * **role**: only a clinician or an administrator sends; anyone may prepare one for review.
 
 Sending (:func:`send_program`) is a plain function over an open
@@ -224,6 +230,10 @@ class CheckInput:
     current_forecast: dosing.RefillForecast
     new_forecast: dosing.RefillForecast
     tz: tzinfo
+    pump: Pump | None = None
+    supplied_priming: PrimingPlan | None = None
+    baseline: Program | None = None  # the program in force 24 h ago (see change_baseline)
+    last_nonzero: Program | None = None  # the last program on record that delivered a dose
 
 
 def _daily_totals(program: Program) -> list[Fraction]:
@@ -286,45 +296,75 @@ def rule_product(c: CheckInput) -> list[Finding]:
 
 
 def rule_daily_dose(c: CheckInput) -> list[Finding]:
-    """Daily-dose limits on the highest and the lowest day of the new schedule."""
+    """Daily-dose limits on every day of the new schedule; the most severe finding is
+    kept (a weekday below the hard minimum blocks even when another day is only soft)."""
     if c.product is None:
         return []
     limit = c.product.limits.daily_dose_mcg
-    totals = _daily_totals(c.new)
-    out: list[Finding] = []
-    for value in sorted({max(totals), min(totals)}, reverse=True):
+    worst: Finding | None = None
+    for value in sorted(set(_daily_totals(c.new)), reverse=True):
         found = _limit_finding(
             limit, value, "The daily dose", "mcg/24 h", "daily_dose", "daily_dose_mcg"
         )
-        if found is not None:
-            out.append(found)
-            break  # one finding per rule: the highest day decides
-    return out
+        if found is not None and (
+            worst is None
+            or (found.severity is Severity.BLOCK and worst.severity is not Severity.BLOCK)
+        ):
+            worst = found
+    return [worst] if worst is not None else []
 
 
 def rule_change_pct(c: CheckInput) -> list[Finding]:
     """Limits on the change per session, in %, for each weekday's dose (a weekday
-    schedule raised by 50 % is as much a change as the whole week raised by 50 %)."""
+    schedule raised by 50 % is as much a change as the whole week raised by 50 %).
+
+    The change is measured from the program running now AND from the program in force
+    24 hours earlier (``c.baseline``), and the most severe finding is kept: sending
+    +20 % three times in a row is +72.8 %, not three changes of +20 %. A restart from a
+    stopped pump has no percentage: it is a starting dose, which needs a typed reason."""
     if c.product is None:
         return []
     limit = c.product.limits.change_pct
-    old, new = _daily_totals(c.state.program), _daily_totals(c.new)
-    worst: Finding | None = None
-    for before, after in zip(old, new, strict=True):
-        change = dosing.dose_change(before, after)
-        if change.change_pct is None:
-            continue
-        found = _limit_finding(
-            limit,
-            change.change_pct,
-            "The change from the current dose",
-            "%",
-            "daily_dose",
-            "change_pct",
+    new = _daily_totals(c.new)
+    bases: list[tuple[Program, str]] = [(c.state.program, "The change from the current dose")]
+    if c.baseline is not None and c.baseline != c.state.program:
+        base_total = _fmt(max(_daily_totals(c.baseline)))
+        bases.append(
+            (
+                c.baseline,
+                "The change from the dose in force 24 hours ago "
+                f"({base_total} mcg/24 h, before the changes sent since)",
+            )
         )
-        if found is not None and (worst is None or found.severity is Severity.BLOCK):
-            worst = found
-    return [worst] if worst is not None else []
+    worst: Finding | None = None
+    starting = False
+    for program, what in bases:
+        for before, after in zip(_daily_totals(program), new, strict=True):
+            change = dosing.dose_change(before, after)
+            if change.change_pct is None:
+                if after > 0 and program is c.state.program:
+                    starting = True
+                continue
+            found = _limit_finding(limit, change.change_pct, what, "%", "daily_dose", "change_pct")
+            if found is not None and (
+                worst is None
+                or (found.severity is Severity.BLOCK and worst.severity is not Severity.BLOCK)
+            ):
+                worst = found
+    out = [worst] if worst is not None else []
+    if starting and (worst is None or worst.severity is not Severity.BLOCK):
+        out.append(
+            Finding(
+                "starting_dose",
+                Severity.SOFT,
+                f"The pump delivers nothing now, so a change to {_fmt(max(new))} mcg/24 h "
+                "has no percentage to check against the limits: it is a starting dose. "
+                "Check it against the prescription and the last dose the patient had; to go "
+                "ahead, type the clinical reason.",
+                "daily_dose",
+            )
+        )
+    return out
 
 
 def rule_bolus_dose(c: CheckInput) -> list[Finding]:
@@ -334,7 +374,7 @@ def rule_bolus_dose(c: CheckInput) -> list[Finding]:
         return []
     limit = c.product.limits.bolus_dose_mcg
     out: list[Finding] = []
-    if c.new.mode is Mode.SINGLE_BOLUS and c.priming is None:
+    if c.new.mode is Mode.SINGLE_BOLUS and c.priming is None and c.supplied_priming is None:
         found = _limit_finding(
             limit,
             Fraction(c.new.bolus_dose_mcg),
@@ -377,8 +417,18 @@ def rule_boluses_per_day(c: CheckInput) -> list[Finding]:
 def rule_unit_slip(c: CheckInput) -> list[Finding]:
     """A flex step whose rate per hour equals or exceeds the whole previous daily dose is
     blocked: almost certainly a daily dose typed into a per-hour field (ISMP: 60 mcg/h
-    for 60 mcg/day). With no previous dose the daily-dose limits stand guard instead."""
+    for 60 mcg/day). From a stopped pump the previous daily dose is that of the last
+    program on record that delivered a dose (``c.last_nonzero``), or with none on record
+    the drug library's usual maximum daily dose."""
     previous = max(_daily_totals(c.state.program))
+    basis = "the whole current daily dose"
+    if previous <= 0 and c.last_nonzero is not None:
+        previous = max(_daily_totals(c.last_nonzero))
+        basis = "the whole daily dose of the last program before the pump was stopped"
+    if previous <= 0 and c.product is not None:
+        soft_max = c.product.limits.daily_dose_mcg.soft_max
+        previous = Fraction(soft_max)
+        basis = "the drug library's usual maximum daily dose"
     if previous <= 0:
         return []
     for step in _all_steps(c.new):
@@ -388,7 +438,7 @@ def rule_unit_slip(c: CheckInput) -> list[Finding]:
                     "unit_slip",
                     Severity.BLOCK,
                     f"A flex step of {_fmt(Fraction(step.rate_mcg_per_hour), 2)} mcg per HOUR "
-                    f"would give in one hour the whole current daily dose "
+                    f"would give in one hour {basis} "
                     f"({_fmt(previous)} mcg per DAY). This looks like a daily dose typed as an "
                     "hourly rate. Enter the rate in mcg/h.",
                     "flex",
@@ -445,12 +495,30 @@ def rule_precision(c: CheckInput) -> list[Finding]:
     return []
 
 
+#: A priming bolus on a pump implanted longer ago than this is questioned in the finding.
+PRIMING_NEW_IMPLANT_DAYS = 30
+
+
 def rule_priming(c: CheckInput) -> list[Finding]:
-    """A priming bolus must be exactly the recorded dead volume at this concentration;
-    with no dead volume recorded it cannot be worked out at all."""
-    if c.priming is None:
+    """A priming bolus must be exactly the dead volume recorded on the pump at this
+    concentration (worked out here from the :class:`Pump`, never taken from the caller);
+    with no dead volume recorded it cannot be worked out at all. It escapes the bolus-dose
+    limit, so it is a SOFT finding: a clinician types why (implant or catheter revision
+    and its date)."""
+    if c.supplied_priming is None:
         return []
-    if c.priming.volume_ul <= 0:
+    if c.pump is None or c.priming is None:
+        return [
+            Finding(
+                "priming",
+                Severity.BLOCK,
+                "A priming bolus can be checked only against the pump's record (its dead "
+                "volume and catheter). Open the change from the patient's pump.",
+                "bolus",
+            )
+        ]
+    plan, given = c.priming, c.supplied_priming
+    if plan.volume_ul <= 0:
         return [
             Finding(
                 "priming",
@@ -461,52 +529,79 @@ def rule_priming(c: CheckInput) -> list[Finding]:
             )
         ]
     if (
-        c.new.mode is not Mode.SINGLE_BOLUS
-        or c.new.bolus_dose_mcg != c.priming.dose_mcg
-        or c.priming.concentration_mcg_ml != c.concentration_mcg_ml
+        given.volume_ul != plan.volume_ul
+        or given.dose_mcg != plan.dose_mcg
+        or given.concentration_mcg_ml != plan.concentration_mcg_ml
+        or c.new.mode is not Mode.SINGLE_BOLUS
+        or c.new.bolus_dose_mcg != plan.dose_mcg
+        or c.new.bolus_duration_minutes != plan.duration_minutes
     ):
         return [
             Finding(
                 "priming",
                 Severity.BLOCK,
-                "The bolus differs from the priming volume worked out from the dead "
-                "volumes. Start the priming bolus again.",
+                f"The bolus differs from the priming volume worked out from the dead "
+                f"volumes recorded on pump {c.pump.serial} ({_fmt(plan.volume_ul)} µL, "
+                f"{plan.dose_mcg} mcg at {c.concentration_mcg_ml} mcg/mL). Start the priming "
+                "bolus again.",
                 "bolus",
             )
         ]
-    return [
-        Finding(
-            "priming",
-            Severity.WARNING,
-            f"Priming bolus {_fmt(c.priming.volume_ul)} µL ({c.priming.dose_mcg} mcg at "
-            f"{c.priming.concentration_mcg_ml} mcg/mL) fills "
-            + ("the catheter" if c.priming.priming.catheter_only else "the pump and catheter")
-            + "; it is checked against the dead volume, not the bolus-dose limit.",
-            "bolus",
+    message = (
+        f"Priming bolus {_fmt(plan.volume_ul)} µL ({plan.dose_mcg} mcg at "
+        f"{plan.concentration_mcg_ml} mcg/mL) fills "
+        + ("the catheter" if plan.priming.catheter_only else "the pump and catheter")
+        + "; it is checked against the dead volume, not the bolus-dose limit. "
+    )
+    implant = c.pump.implant_date
+    today = c.state.read_at.astimezone(c.tz).date()
+    if implant is None or (today - implant).days > PRIMING_NEW_IMPLANT_DAYS:
+        when = (
+            "has no implant date recorded"
+            if implant is None
+            else f"was implanted on {implant:%d %b %Y}, {(today - implant).days} days ago"
         )
-    ]
+        message += (
+            f"The pump {when}: priming is only for a new implant or a catheter revision; "
+            "on a primed system this bolus is an overdose. "
+        )
+    message += "Type the reason as 'implant or catheter revision on <date>' to go ahead."
+    return [Finding("priming", Severity.SOFT, message, "bolus")]
 
 
 def rule_alarm_date(c: CheckInput) -> list[Finding]:
     """Warn when the new program's alarm date comes before the refill date that the
-    current program set (there is no booking calendar; the recommended refill date is what
-    the patient was told)."""
+    current program set, or when its own refill-by date is earlier than the current one
+    (there is no booking calendar; the recommended refill date is what the patient was
+    told)."""
     refill_by = c.current_forecast.refill_by
     alarm_at = c.new_forecast.alarm_at
     if refill_by is None or alarm_at is None or c.current_forecast.alarm_at is None:
         return []
     alarm_day = alarm_at.astimezone(c.tz).date()
-    if alarm_day >= refill_by:
-        return []
-    return [
-        Finding(
-            "alarm_date",
-            Severity.WARNING,
-            f"With the new program the low-reservoir alarm comes on {alarm_day:%d %b %Y}, before "
-            f"the planned refill date {refill_by:%d %b %Y}. Book an earlier refill.",
-            "",
-        )
-    ]
+    if alarm_day < refill_by:
+        return [
+            Finding(
+                "alarm_date",
+                Severity.WARNING,
+                f"With the new program the low-reservoir alarm comes on {alarm_day:%d %b %Y}, "
+                f"before the planned refill date {refill_by:%d %b %Y}. Book an earlier refill.",
+                "",
+            )
+        ]
+    new_refill = c.new_forecast.refill_by
+    if new_refill is not None and new_refill < refill_by:
+        return [
+            Finding(
+                "alarm_date",
+                Severity.WARNING,
+                f"With the new program the pump must be refilled by {new_refill:%d %b %Y}, "
+                f"earlier than the planned refill date {refill_by:%d %b %Y} (low-reservoir "
+                f"alarm on {alarm_day:%d %b %Y}). Move the refill appointment forward.",
+                "",
+            )
+        ]
+    return []
 
 
 def rule_role(c: CheckInput) -> list[Finding]:
@@ -590,6 +685,36 @@ class ProgramCheck:
         return bool(self.blocks)
 
 
+#: The window over which the % change per session is counted (repeated sends add up).
+CHANGE_WINDOW = timedelta(hours=24)
+_IN_FORCE = ("succeeded", "uncertain")
+
+
+def change_baseline(
+    history: Sequence[ProgramChange], now: datetime, window: timedelta = CHANGE_WINDOW
+) -> Program | None:
+    """The program in force ``window`` before ``now``: the ``old`` program of the earliest
+    change (succeeded or uncertain) made within the window, or None when there was none
+    (then the program running now is the baseline)."""
+    recent = [ch for ch in history if ch.outcome in _IN_FORCE and now - window <= ch.at]
+    if not recent:
+        return None
+    return min(recent, key=lambda ch: (ch.at, ch.id or 0)).old
+
+
+def last_delivering_program(history: Sequence[ProgramChange]) -> Program | None:
+    """The most recent program on record that delivered a dose: the new program of a
+    succeeded change, or the old program of any change sent (the one it replaced)."""
+    for ch in sorted(history, key=lambda ch: (ch.at, ch.id or 0), reverse=True):
+        candidates = [ch.new] if ch.outcome == "succeeded" else []
+        if ch.outcome in _IN_FORCE:
+            candidates.append(ch.old)
+        for program in candidates:
+            if max(_daily_totals(program)) > 0:
+                return program
+    return None
+
+
 def check_program(
     state: PumpState,
     new: Program,
@@ -600,6 +725,9 @@ def check_program(
     *,
     purpose: str = "send",
     priming: PrimingPlan | None = None,
+    pump: Pump | None = None,
+    history: Sequence[ProgramChange] = (),
+    now: datetime | None = None,
     margin_days: int = dosing.DEFAULT_REFILL_MARGIN_DAYS,
     max_refill_interval_days: int | None = None,
     rules: Sequence[Rule] | None = None,
@@ -608,6 +736,14 @@ def check_program(
 
     ``purpose`` is "send" (all rules) or "prepare" (a program saved for review: the role
     rule does not apply and another concentration is a warning, not a block).
+
+    ``priming`` says a priming bolus is meant (implant or catheter revision, and its
+    duration); its volume and dose are worked out again here from ``pump`` (the pump's
+    record), never trusted from the caller. ``history`` is the stored program changes of
+    the patient (any pump; only ``state.pump_serial``'s count): the % change is measured
+    from the program in force 24 hours before ``now`` (default: the time now) as well
+    as from the current one, and a restart of a stopped pump is checked against the last
+    program that delivered a dose.
     """
     if purpose not in ("send", "prepare"):
         raise ValueError("purpose is 'send' or 'prepare'")
@@ -629,6 +765,15 @@ def check_program(
 
     current_forecast = forecast(state.program, state.concentration_mcg_ml)
     new_forecast = forecast(new, concentration_mcg_ml)
+    checked_plan: PrimingPlan | None = None
+    if priming is not None and pump is not None and pump.serial == state.pump_serial:
+        checked_plan = priming_plan(
+            pump,
+            concentration_mcg_ml,
+            priming.duration_minutes,
+            catheter_only=priming.priming.catheter_only,
+        )
+    mine = [ch for ch in history if ch.pump_serial == state.pump_serial]
     c = CheckInput(
         state,
         new,
@@ -636,10 +781,14 @@ def check_program(
         product,
         user,
         purpose,
-        priming,
+        checked_plan,
         current_forecast,
         new_forecast,
         tz,
+        pump=pump,
+        supplied_priming=priming,
+        baseline=change_baseline(mine, now or datetime.now(UTC)),
+        last_nonzero=last_delivering_program(mine),
     )
     findings = tuple(f for rule in (RULES if rules is None else rules) for f in rule(c))
     return ProgramCheck(
@@ -658,7 +807,7 @@ def check_program(
         step_rates=dosing.flex_step_rates(new.flex_steps, concentration_mcg_ml)
         if new.mode is Mode.FLEX
         else (),
-        priming=priming,
+        priming=checked_plan,
     )
 
 
@@ -843,7 +992,8 @@ def record_result(
     """Settle the stored intent with what the pump said: succeeded or failed rows correct
     it (with the read-back); an uncertain outcome stays uncertain (a read-back that differs
     is kept in the audit log) until :func:`resolve_uncertain` settles it. A prepared program
-    it came from is closed as sent unless the change certainly failed."""
+    it came from is closed as sent only when the change succeeded; after an uncertain
+    outcome it stays open until :func:`resolve_uncertain` settles it as succeeded."""
     assert intent.id is not None
     settled = intent
     if result.outcome in ("succeeded", "failed"):
@@ -862,31 +1012,69 @@ def record_result(
             },
             user,
         )
-    if prepared_id is not None and result.outcome != "failed":
+    if prepared_id is not None and result.outcome == "succeeded":
         store.mark_prepared_program_sent(prepared_id, settled.id or intent.id, user)
     return settled
 
 
 def resolve_uncertain(
-    store: Store, change: ProgramChange, pump_program: Program, user: User
+    store: Store,
+    change: ProgramChange,
+    pump_program: Program,
+    user: User,
+    *,
+    pump_serial: str | None = None,
+    concentration_mcg_ml: int | None = None,
+    prepared_id: int | None = None,
 ) -> ProgramChange | None:
     """Settle an uncertain change from the program a later interrogation read: the new
     program means it succeeded, the old one that it failed; anything else stays uncertain
-    (returns None) for a person to look at."""
+    (returns None) for a person to look at.
+
+    ``pump_serial`` and ``concentration_mcg_ml`` are what that interrogation identified
+    under the programmer head (pass both whenever the pump was read for this purpose):
+    another pump, or another concentration, settles nothing (ProgrammingError). When the
+    change succeeded, the prepared program it came from (``prepared_id``, or the pump's
+    open prepared program with exactly this program and concentration) is closed as sent.
+    """
     assert change.id is not None
+    if pump_serial is not None and pump_serial != change.pump_serial:
+        raise ProgrammingError(
+            f"The pump under the programmer head is {pump_serial}, not {change.pump_serial}: "
+            "its program says nothing about this change. Put the head over the patient's "
+            "pump and check again."
+        )
+    if concentration_mcg_ml is not None and concentration_mcg_ml != change.concentration_mcg_ml:
+        raise ProgrammingError(
+            f"The pump reports {concentration_mcg_ml} mcg/mL, not the "
+            f"{change.concentration_mcg_ml} mcg/mL the change was made for: it cannot be "
+            "settled from this reading. Interrogate the pump and review it."
+        )
     if pump_program == change.new:
         outcome = "succeeded"
     elif pump_program == change.old:
         outcome = "failed"
     else:
         return None
-    return store.resolve_program_change(
+    settled = store.resolve_program_change(
         change.id,
         outcome,
         user,
         readback=pump_program,
         note="settled by the program read at interrogation",
     )
+    if outcome == "succeeded" and user.can_send_program():
+        if prepared_id is None:
+            open_one = store.prepared_program(change.pump_serial)
+            if (
+                open_one is not None
+                and open_one.program == change.new
+                and open_one.concentration_mcg_ml == change.concentration_mcg_ml
+            ):
+                prepared_id = open_one.id
+        if prepared_id is not None and store.prepared_program_status(prepared_id) == "prepared":
+            store.mark_prepared_program_sent(prepared_id, settled.id or change.id, user)
+    return settled
 
 
 # =========================================================================== flex times
@@ -1081,10 +1269,12 @@ __all__ = [
     "ZoneChange",
     "build_change",
     "build_prepared",
+    "change_baseline",
     "change_text",
     "check_program",
     "find_product",
     "hhmm",
+    "last_delivering_program",
     "local_equivalent",
     "local_equivalents",
     "missing_reasons",

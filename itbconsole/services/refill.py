@@ -175,6 +175,9 @@ class Identification:
     pending: tuple[Refill, ...]
     warnings: tuple[str, ...]
     forecast_now: dosing.RefillForecast
+    concentration_mismatch: bool = False
+    """The pump's concentration differs from the last refill on record: the refill is
+    blocked until the nurse explains it (:meth:`RefillSession.explain_concentration_mismatch`)."""
 
 
 @dataclass(frozen=True)
@@ -198,6 +201,19 @@ class WithdrawalCheck:
     def discrepancy_text(self) -> str:
         d = self.discrepancy.discrepancy_ul
         return ("+" if d > 0 else "") + fmt_ml(d)
+
+    @property
+    def meaning(self) -> str:
+        """The likely meaning, in plain words. Less than expected may also mean that the
+        previous refill went partly into the pocket (domain.md: pocket fill)."""
+        text = self.discrepancy.meaning
+        if self.discrepancy.direction == dosing.LESS_THAN_EXPECTED:
+            text += (
+                " It may also mean the previous refill went partly into the pocket (pocket "
+                "fill) and not the reservoir: check the pocket and the patient for overdose "
+                "signs."
+            )
+        return text
 
 
 @dataclass(frozen=True)
@@ -255,6 +271,8 @@ class Review:
     forecast_after: dosing.RefillForecast
     warnings: tuple[str, ...]
     notes: tuple[str, ...]
+    to_acknowledge: tuple[str, ...] = ()
+    """Warnings the nurse must acknowledge before the pump is updated."""
 
 
 @dataclass(frozen=True)
@@ -433,7 +451,12 @@ def expected_residual_for(
     tz: tzinfo,
 ) -> ResidualDerivation:
     """Expected residual from the latest refill record (its time and added volume) and
-    the program history since, by :func:`itbconsole.dosing.expected_residual`."""
+    the program history since, by :func:`itbconsole.dosing.expected_residual`.
+
+    Flex steps are integrated on the pump's own clock, which the protocol keeps on UTC
+    (docs/protocol.md), never on the clinic's zone ``tz``: a clinic zone would move every
+    flex step by an hour across a daylight-saving change. ``tz`` is for calendar dates only.
+    """
     refills = sorted(
         (r for r in history.refills if r.pump_serial == pump.serial and r.at <= reading.at),
         key=lambda r: (r.at, r.id or 0),
@@ -473,7 +496,8 @@ def expected_residual_for(
             pump_estimate_ul=reading.reservoir_ul,
             notes=notes,
         )
-    forecast = dosing.expected_residual(last.added_ul, last.at, reading.at, segments, tz, boluses)
+    # The pump counts flex minutes on its own clock (UTC), not the clinic's wall clock.
+    forecast = dosing.expected_residual(last.added_ul, last.at, reading.at, segments, UTC, boluses)
     residual = int(round_decimal(forecast.residual_ul, 0))
     delivered = int(round_decimal(min(forecast.programmed_delivery_ul, Fraction(last.added_ul)), 0))
     extra = list(notes)
@@ -542,6 +566,10 @@ class RefillSession:
         self.review_result: Review | None = None
         self.confirmed = False
         self.update_sent = False
+        #: The reservoir update may have reached the pump (set just before the command goes
+        #: on the wire): from then on :meth:`not_sent` is refused.
+        self.write_started = False
+        self.mismatch_note = ""
         self.outcome: RefillOutcome | None = None
         self.resolutions: list[PendingResolution] = []
 
@@ -568,7 +596,8 @@ class RefillSession:
         self.step = Step(min(self.step, step + 1)) if self.step > step else self.step
 
     def cancel(self) -> None:
-        """Stop before the pump update: nothing was sent and no refill is stored."""
+        """Stop before the pump update: nothing was sent and no refill is stored (the
+        interrogation reading may have been saved already, see :attr:`reading_saved`)."""
         if self.update_sent:
             raise RefillError(
                 "The pump update has been sent: the refill must be recorded (it is kept as "
@@ -595,13 +624,16 @@ class RefillSession:
         warnings: list[str] = []
         last = residual.last_refill
         product = "unknown (no refill on record)"
+        mismatch = False
         if last is not None:
             product = last.product
             if last.concentration_mcg_ml != reading.concentration_mcg_ml:
+                mismatch = True
                 warnings.append(
                     f"The pump says {reading.concentration_mcg_ml} mcg/mL but the last refill "
                     f"on record was {last.concentration_mcg_ml} mcg/mL. Check with the "
-                    "clinician before going on: one of them is wrong."
+                    "clinician before going on: one of them is wrong. The refill is blocked "
+                    "until you explain the difference in a note."
                 )
         if reading.alarms:
             warnings.append(
@@ -629,10 +661,34 @@ class RefillSession:
             pending=pending,
             warnings=tuple(warnings),
             forecast_now=forecast_now,
+            concentration_mismatch=mismatch,
         )
         self._reset_after(Step.IDENTIFY)
-        self.step = Step.WITHDRAW
+        self.mismatch_note = ""
+        # A concentration that disagrees with the records blocks the refill until explained.
+        self.step = Step.IDENTIFY if mismatch else Step.WITHDRAW
         return self.identification
+
+    def explain_concentration_mismatch(self, note: str) -> None:
+        """The pump's concentration differs from the last refill record: the nurse must say
+        what was checked and with whom (the note is stored with the refill) to go on."""
+        self._require(Step.IDENTIFY)
+        ident = self._ident()
+        if not ident.concentration_mismatch:
+            return
+        if self.update_sent:
+            raise RefillError("The pump update has been sent: earlier steps cannot change now.")
+        text = " ".join(note.split())
+        if len(text) < 5:
+            raise RefillError(
+                f"The pump's concentration ({ident.reading.concentration_mcg_ml} mcg/mL) "
+                "differs from the last refill on record: check with the clinician which is "
+                "right and type a note saying what you checked and who agreed before going on.",
+                "mismatch_note",
+            )
+        self.mismatch_note = text
+        if self.step == Step.IDENTIFY:
+            self.step = Step.WITHDRAW
 
     def resolve_pending(self) -> list[PendingResolution]:
         """Settle earlier pending refills of this pump from this interrogation (the
@@ -791,6 +847,15 @@ class RefillSession:
                 "overfill. Check the volume and the decimal point.",
                 "added",
             )
+        left = self._fluid_left_ul()
+        if left and added + left > capacity:
+            raise RefillError(
+                f"Less came back than expected, so up to {fmt_ml(left)} may still be in the "
+                f"reservoir: {fmt_ml(added)} more would make {fmt_ml(added + left)}, over the "
+                f"capacity ({fmt_ml(capacity)}). An overfill can push drug into the pocket. "
+                f"Add at most {fmt_ml(capacity - left)}.",
+                "added",
+            )
         alarm_ul = ident.reading.alarm_volume_ul
         if added <= alarm_ul:
             raise RefillError(
@@ -808,11 +873,35 @@ class RefillSession:
             self.now(),
             product.max_refill_interval_days,
         )
-        warnings = self._expiry_warnings(new, forecast)
+        warnings = self._added_warnings(added, capacity) + self._expiry_warnings(new, forecast)
         self._reset_after(Step.NEW_DRUG)
         self.new_drug_check = NewDrugCheck(new, forecast, warnings)
         self.step = Step.CONCENTRATION
         return self.new_drug_check
+
+    def _fluid_left_ul(self) -> int:
+        """What may still be in the reservoir after the aspiration: expected - withdrawn when
+        less came back than expected by more than the clinic's limits (a flagged shortfall:
+        incomplete aspiration is one of its meanings). A shortfall within the limits is the
+        expected scatter of delivery, not fluid left behind, and does not shrink the fill."""
+        if self.withdrawal is None:
+            return 0
+        d = self.withdrawal.discrepancy
+        if not d.flag:
+            return 0
+        return max(0, d.expected_residual_ul - d.withdrawn_ul)
+
+    @staticmethod
+    def _added_warnings(added_ul: int, capacity_ul: int) -> tuple[str, ...]:
+        """A volume far below the usual fill (under half the capacity) may be a decimal
+        slip (4.0 typed for 40.0): flagged, to be acknowledged at the review."""
+        if added_ul * 2 < capacity_ul:
+            return (
+                f"The volume added ({fmt_ml(added_ul)}) is less than half the reservoir "
+                f"({fmt_ml(capacity_ul)}): check the decimal point ({fmt_ml(added_ul * 10)} "
+                "meant?).",
+            )
+        return ()
 
     def _expiry_warnings(self, new: NewDrug, forecast: dosing.RefillForecast) -> tuple[str, ...]:
         if forecast.alarm_at is None:
@@ -850,7 +939,8 @@ class RefillSession:
             )
         else:
             check = self._concentration_change(ident, current, new, prepared)
-            # The forecast after the refill follows the program that will run.
+            # The forecast after the refill follows the program that will run after step 6:
+            # the pump's current one (the refill never sends the prepared program).
             nd = self.new_drug_check.new_drug
             forecast = self._forecast(
                 nd.added_ul,
@@ -860,7 +950,12 @@ class RefillSession:
                 self.now(),
                 nd.product.max_refill_interval_days,
             )
-            self.new_drug_check = NewDrugCheck(nd, forecast, self._expiry_warnings(nd, forecast))
+            self.new_drug_check = NewDrugCheck(
+                nd,
+                forecast,
+                self._added_warnings(nd.added_ul, ident.pump.reservoir_capacity_ul)
+                + self._expiry_warnings(nd, forecast),
+            )
         self._reset_after(Step.CONCENTRATION)
         self.concentration = check
         self.step = Step.REVIEW
@@ -892,13 +987,26 @@ class RefillSession:
                 "not for the new drug. Check the vial and the prepared program.",
                 "product",
             )
-        dose = dosing.program_daily_dose_mcg(prepared.program)
+        if ident.pump.dead_volume_ul <= 0:
+            raise RefillError(
+                "Record the pump's dead volume and catheter details before changing "
+                "concentration: without them no bridge bolus can be computed, and the old drug "
+                "in the pump and catheter would be pushed at the new drug's rate (a wrong dose "
+                "for hours). Ask the clinician to record them in the pump's details.",
+                "product",
+            )
+        # The refill does not send the prepared program: after step 6 the pump runs its
+        # current program, so it pushes the bridge at the current program's rate.
+        running = ident.reading.program
+        dose = dosing.program_daily_dose_mcg(running)
         try:
             bridge = dosing.bridge_bolus(dose, current, new, ident.pump.dead_volume_ul)
         except dosing.DosingError as exc:
             raise RefillError(f"The bridge bolus cannot be computed: {exc}", "product") from None
-        volume = math.ceil(bridge.dead_volume_ul) if bridge.needed else 0
-        minutes = math.ceil(bridge.bridge_hours * 60) if bridge.needed else 0
+        if not bridge.needed:  # dead volume recorded and the concentration changes
+            raise RefillError("The bridge bolus cannot be computed.", "product")
+        volume = math.ceil(bridge.dead_volume_ul)
+        minutes = math.ceil(bridge.bridge_hours * 60)
         who = prepared.prepared_by or "a clinician"
         return ConcentrationCheck(
             current,
@@ -907,10 +1015,13 @@ class RefillSession:
             bridge,
             volume,
             minutes,
-            prepared.program,
-            f"Concentration changes from {current} to {new} mcg/mL with the program prepared by "
-            f"{who} ({_dose_text(prepared.program)}). Bridge bolus: {fmt_ml(volume, 3)} of old "
-            f"drug over {minutes} min at the old concentration's rate.",
+            running,
+            f"Concentration changes from {current} to {new} mcg/mL. After the refill the pump "
+            f"keeps running its current program ({_dose_text(running)}) at the new "
+            f"concentration. Bridge bolus: {fmt_ml(volume, 3)} of old drug over {minutes} min "
+            f"at the current program's rate. The program prepared by {who} "
+            f"({_dose_text(prepared.program)}) is not sent by the refill: it is to be sent next "
+            "by a clinician from Change program.",
         )
 
     # ------------------------------------------------------------------ step 5
@@ -934,7 +1045,7 @@ class RefillSession:
         def day(d: date | None) -> str:
             return "-" if d is None else d.strftime("%a %d %b %Y")
 
-        rows = (
+        rows: tuple[ReviewRow, ...] = (
             ReviewRow("Reservoir volume", fmt_ml(ident.reading.reservoir_ul), fmt_ml(nd.added_ul)),
             ReviewRow("Drug", ident.product_in_pump, nd.product.product),
             ReviewRow(
@@ -951,6 +1062,16 @@ class RefillSession:
             ReviewRow("Refill by", day(before.refill_by), day(after.refill_by)),
             ReviewRow("Lot / expiry", "-", f"{nd.lot} / {nd.expiry.isoformat()}"),
         )
+        prepared = self.concentration.prepared
+        if prepared is not None:
+            rows += (
+                ReviewRow(
+                    "Prepared program (not sent)",
+                    "-",
+                    f"{_dose_text(prepared.program)}: to be sent next by a clinician from "
+                    "Change program",
+                ),
+            )
         notes = [
             f"Refill by {day(after.refill_by)}: {after.refill_by_rule} (margin "
             f"{after.margin_days} days, longest interval for this product "
@@ -958,24 +1079,38 @@ class RefillSession:
         ]
         if self.concentration.bridge is not None and self.concentration.bridge_volume_ul:
             notes.append(self.concentration.message)
-            if self.concentration.program_after != ident.reading.program:
-                notes.append(
-                    "The refill does not send the prepared program: the clinician sends it "
-                    "from Change program straight after the refill."
-                )
-        warnings = list(self.new_drug_check.warnings)
+        if prepared is not None:
+            notes.append(
+                "The refill does not send the prepared program: the daily dose, alarm and "
+                "refill-by dates above are for the pump's current program, which keeps "
+                "running. A clinician sends the prepared program from Change program "
+                "straight after the refill; the dates change then."
+            )
+        to_acknowledge = [*ident.warnings, *self.new_drug_check.warnings]
+        warnings = list(to_acknowledge)
+        if self.mismatch_note:
+            warnings.append(f"Concentration difference explained: {self.mismatch_note}")
         if self.withdrawal is not None and self.withdrawal.needs_acknowledgement:
             warnings.append(f"Discrepancy acknowledged: {self.discrepancy_note}")
-        self.review_result = Review(rows, before, after, tuple(warnings), tuple(notes))
+        self.review_result = Review(
+            rows, before, after, tuple(warnings), tuple(notes), tuple(to_acknowledge)
+        )
         return self.review_result
 
     def confirm(self, *, warnings_acknowledged: bool = False) -> ReservoirUpdate:
-        """The nurse has reviewed current against new. Warnings (drug expiring before
-        the alarm date) must be acknowledged explicitly."""
+        """The nurse has reviewed current against new. Warnings (from the identification,
+        a possible decimal slip in the volume added, drug expiring before the alarm date)
+        must be acknowledged explicitly."""
         self._require(Step.REVIEW)
         if self.review_result is None:
             raise RefillError("Review the refill before confirming it.")
-        if self.new_drug_check and self.new_drug_check.warnings and not warnings_acknowledged:
+        ident = self._ident()
+        if ident.concentration_mismatch and not self.mismatch_note:
+            raise RefillError(
+                "The pump's concentration differs from the records: explain it first.",
+                "mismatch_note",
+            )
+        if self.review_result.to_acknowledge and not warnings_acknowledged:
             raise RefillError(
                 "Read and acknowledge the warnings before updating the pump.", "warnings"
             )
@@ -1009,11 +1144,26 @@ class RefillSession:
         self._require(Step.UPDATE)
         self.reservoir_update()
         self.update_sent = True
+        self.write_started = False  # a new attempt: nothing of it is on the wire yet
+
+    def begin_write(self) -> None:
+        """Called (on the link thread) right before the reservoir command is written: from
+        now on the update may have reached the pump, so it can no longer be called not
+        sent; its outcome is succeeded, failed or uncertain."""
+        if not self.update_sent:
+            raise RefillError("The pump update was not marked as sent.")
+        self.write_started = True
 
     def not_sent(self) -> None:
         """The link failed before the update went on the wire (the pump's identity could
         not be checked, or it was another pump): nothing was sent, so the nurse may try
-        again or cancel."""
+        again or cancel. Refused once the write may have started: such an update must be
+        recorded (pending when its outcome is unknown), never dropped."""
+        if self.write_started:
+            raise RefillError(
+                "The update may have reached the pump: it must be recorded (as pending when "
+                "the outcome is unknown), not dropped."
+            )
         self.update_sent = False
 
     def compare_read_back(self, read_back: StatusLike | None) -> bool:
@@ -1102,6 +1252,8 @@ class RefillSession:
     def _note(self, status: str, message: str) -> str:
         assert self.new_drug_check is not None and self.concentration is not None
         parts: list[str] = []
+        if self.mismatch_note:
+            parts.append(f"Concentration difference at identify explained: {self.mismatch_note}")
         if self.discrepancy_note:
             parts.append(f"Discrepancy: {self.discrepancy_note}")
         nd = self.new_drug_check.new_drug
@@ -1117,7 +1269,12 @@ class RefillSession:
                 f"Concentration change with the program prepared by "
                 f"{self.concentration.prepared.prepared_by or 'a clinician'}"
             )
-        parts.extend(f"Acknowledged: {w}" for w in self.new_drug_check.warnings)
+        acknowledged = (
+            self.review_result.to_acknowledge
+            if self.review_result is not None
+            else self.new_drug_check.warnings
+        )
+        parts.extend(f"Acknowledged: {w}" for w in acknowledged)
         if status != "confirmed":
             parts.append(f"Pump update {status}: {message}")
         return "; ".join(parts)
@@ -1164,7 +1321,7 @@ class RefillSession:
             expected_residual=fmt_ml(check.discrepancy.expected_residual_ul),
             discrepancy=check.discrepancy_text,
             accuracy=check.accuracy_text,
-            discrepancy_meaning=check.discrepancy.meaning,
+            discrepancy_meaning=check.meaning,
             discrepancy_note=self.discrepancy_note,
             product=nd.product.product,
             concentration=f"{nd.product.concentration_mcg_ml} mcg/mL",
@@ -1181,7 +1338,9 @@ class RefillSession:
             else forecast.refill_by.strftime("%d %b %Y"),
             refill_by_rule=forecast.refill_by_rule,
             nurse=f"{self.outcome.stored_by} ({self.user.role.value})",
-            warnings=self.new_drug_check.warnings,
+            warnings=self.review_result.to_acknowledge
+            if self.review_result is not None
+            else self.new_drug_check.warnings,
         )
 
     # ------------------------------------------------------------------ helpers

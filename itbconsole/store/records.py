@@ -15,6 +15,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Generic, TypeVar
 
+from itbconsole.alarms import describe
 from itbconsole.dosing import max_daily_dose_mcg
 from itbconsole.model import (
     Origin,
@@ -97,8 +98,12 @@ def alarm_at(reading: Reading) -> datetime | None:
     Stored with the reading (a value derived once, at the moment of the reading) so that the
     clinic-wide "refill due" query is a plain indexed comparison. Formula from domain.md:
     (reservoir - alarm volume) / maximum daily volume, counting every allowed patient bolus.
-    None when the program delivers nothing.
+    None when the program delivers nothing, or when an alarm says the pump has stopped
+    delivering (empty, motor stall, End of Service): no alarm date is then meaningful and the
+    patient list must not show the pump as on track.
     """
+    if reading.eos or any(describe(code).stops_delivery for code in reading.alarms):
+        return None
     max_mcg = max_daily_dose_mcg(reading.program)
     if max_mcg <= 0:
         return None

@@ -317,7 +317,24 @@ class Store:
             owner = self._owner_for_write(reading.pump_serial, patient_id)
             new_id = self._insert("readings", {**rec.reading_row(reading), "patient_id": owner},
                                   user, "create")
+            if reading.eri_date is not None or reading.eos_date is not None:
+                self._insert("battery_reports", {
+                    "reading_id": new_id, "pump_serial": reading.pump_serial,
+                    "eri_date": reading.eri_date.isoformat() if reading.eri_date else None,
+                    "eos_date": reading.eos_date.isoformat() if reading.eos_date else None,
+                }, user, "create")
         return replace(reading, id=new_id)
+
+    def latest_battery_report(self, serial: str) -> tuple[date | None, date | None] | None:
+        """The pump's own (ERI date, End of Service date) from its latest reading that
+        reported them, or None when it never did."""
+        row = self.db.execute(
+            "SELECT eri_date, eos_date FROM battery_reports WHERE pump_serial = ? "
+            "ORDER BY reading_id DESC LIMIT 1", [serial]).fetchone()
+        if row is None:
+            return None
+        return (date.fromisoformat(row[0]) if row[0] else None,
+                date.fromisoformat(row[1]) if row[1] else None)
 
     def add_events(self, events: Iterable[PumpEvent], user: User, *,
                    patient_id: int | None = None) -> int:

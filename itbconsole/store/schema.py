@@ -50,7 +50,7 @@ _V1_CLINICAL_TABLES = (
 _V1_PROTECTED_TABLES = (*_V1_CLINICAL_TABLES, "audit_log")
 
 #: Tables whose rows are clinical records (audited, never updated or deleted).
-CLINICAL_TABLES = (*_V1_CLINICAL_TABLES, "prepared_programs")
+CLINICAL_TABLES = (*_V1_CLINICAL_TABLES, "prepared_programs", "battery_reports")
 
 #: Tables that use ``corrects_id`` corrections.
 CORRECTABLE_TABLES = (
@@ -187,8 +187,10 @@ _INITIAL = [
 
 
 def _effective(table: str, alias: str) -> str:
-    return (f"{alias}.entered_in_error = 0 AND NOT EXISTS "
-            f"(SELECT 1 FROM {table} c WHERE c.corrects_id = {alias}.id)")
+    return (
+        f"{alias}.entered_in_error = 0 AND NOT EXISTS "
+        f"(SELECT 1 FROM {table} c WHERE c.corrects_id = {alias}.id)"
+    )
 
 
 _OWNER_REFRESH = (
@@ -251,9 +253,11 @@ _CURRENT_STATE = [
     " INSERT OR REPLACE INTO current_pump VALUES"
     " (NEW.pump_serial, NEW.id, NEW.model, NEW.reservoir_capacity_ul); END",
     "CREATE TRIGGER pump_registrations_owner AFTER INSERT ON pump_registrations BEGIN "
-    + _OWNER_REFRESH.format(serial="NEW.pump_serial") + " END",
+    + _OWNER_REFRESH.format(serial="NEW.pump_serial")
+    + " END",
     "CREATE TRIGGER readings_latest AFTER INSERT ON readings BEGIN "
-    + _READING_REFRESH.format(serial="NEW.pump_serial") + " END",
+    + _READING_REFRESH.format(serial="NEW.pump_serial")
+    + " END",
     # Backfill for databases that already hold records.
     *[f"INSERT INTO {table} {select}" for table, select in CURRENT_STATE_QUERIES.items()],
 ]
@@ -283,8 +287,23 @@ _PREPARED_PROGRAMS = [
     *_no_change_triggers("prepared_programs"),
 ]
 
+#: The pump's own ERI and End of Service dates as it reported them with a reading. Kept
+#: beside the reading (not in it) so that readings stored before this migration keep
+#: exactly the content their audit entries recorded.
+_BATTERY_REPORTS = [
+    "CREATE TABLE battery_reports ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " reading_id INTEGER NOT NULL UNIQUE REFERENCES readings(id),"
+    " pump_serial TEXT NOT NULL REFERENCES pumps(serial),"
+    " eri_date TEXT, eos_date TEXT,"
+    f" {STAMP})",
+    "CREATE INDEX battery_reports_pump ON battery_reports (pump_serial, reading_id)",
+    *_no_change_triggers("battery_reports"),
+]
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "clinical records and hash-chained audit log", tuple(_INITIAL)),
     Migration(2, "current-state tables for the patient list", tuple(_CURRENT_STATE)),
     Migration(3, "programs prepared for review", tuple(_PREPARED_PROGRAMS)),
+    Migration(4, "the pump's own ERI and End of Service dates", tuple(_BATTERY_REPORTS)),
 )

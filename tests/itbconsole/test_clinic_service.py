@@ -184,3 +184,14 @@ def test_interrogation_keeps_a_change_uncertain_when_the_pump_runs_something_els
     )
     saved = clinic.save_interrogation(_reading("SIM0000001", program=simple_continuous(55)), (), None)
     assert saved.settled_changes == 0 and saved.still_uncertain == 1
+
+
+def test_a_stopped_pump_is_not_on_track_in_the_list(clinic: ClinicService) -> None:
+    """The list and the overview agree that a pump that stopped delivering has no alarm date."""
+    for code in ("motor_stall", "reservoir_empty", "end_of_service"):
+        clinic.save_interrogation(_reading("SIM0000001", alarms=(code,)), (), None)
+        row = next(r for r in clinic.patient_rows("Okafor", now=NOW))
+        assert row.days_to_alarm is None and row.refill_by is None, code
+        assert row.last_reading_at is not None
+        ov = clinic.overview(pid(clinic, "Okafor"), now=NOW)
+        assert ov is not None and ov.urgency is Urgency.STOPPED

@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,12 +23,14 @@ from drivers import protocol_simpump
 from drivers.pump_client import PumpClient
 from itbconsole.druglib import load_drug_library
 from itbconsole.model import (
+    STOPPED,
     FlexStep,
     Mode,
     Origin,
     Patient,
     PatientBolus,
     Program,
+    ProgramChange,
     Pump,
     Role,
     User,
@@ -69,6 +71,9 @@ def check(
     **kw: Any,
 ) -> pg.ProgramCheck:
     st = kw.pop("st", None) or state(current)
+    # A clinic's maximum refill interval (20 days here) keeps the refill date of small
+    # changes where it was; tests of the alarm-date rule pass None.
+    kw.setdefault("max_refill_interval_days", 20)
     return pg.check_program(st, new, concentration, user, LIBRARY, LONDON, **kw)
 
 
@@ -103,7 +108,8 @@ def test_a_change_within_every_limit_has_no_findings() -> None:
 
 
 def test_hard_daily_dose_limit_blocks_even_with_a_reason() -> None:
-    result = check(simple_continuous(1550), simple_continuous(1450))  # +6.9 %: only the dose
+    big = state(simple_continuous(1450), reservoir_ul=40_000)
+    result = check(simple_continuous(1550), st=big)  # +6.9 %: only the dose
     assert rules(result) == {"daily_dose_mcg"}
     assert rules(result, Severity.BLOCK) == {"daily_dose_mcg"}
     reasons = {f.key: "consultant agreed" for f in result.findings}
@@ -112,7 +118,8 @@ def test_hard_daily_dose_limit_blocks_even_with_a_reason() -> None:
 
 
 def test_soft_daily_dose_limit_needs_a_typed_reason_and_is_recorded() -> None:
-    result = check(simple_continuous(1050), simple_continuous(950))  # +10.5 %
+    big = state(simple_continuous(950), reservoir_ul=40_000)
+    result = check(simple_continuous(1050), st=big)  # +10.5 %
     assert rules(result, Severity.SOFT) == {"daily_dose_mcg"} and not result.blocked
     (finding,) = result.soft
     with pytest.raises(ProgrammingError, match="overridden"):
@@ -163,7 +170,8 @@ def test_decimal_slip_is_caught_by_the_range_checks() -> None:
 @pytest.mark.parametrize(("dose", "severity"), [("150", Severity.SOFT), ("250", Severity.BLOCK)])
 def test_patient_bolus_dose_limits(dose: str, severity: Severity) -> None:
     current = with_patient_bolus(simple_continuous(500))
-    result = check(with_patient_bolus(simple_continuous(500), dose, 1), current)
+    big = state(current, reservoir_ul=40_000)
+    result = check(with_patient_bolus(simple_continuous(500), dose, 1), st=big)
     assert rules(result) == {"bolus_dose_mcg"}
     assert rules(result, severity) == {"bolus_dose_mcg"}
 
@@ -188,6 +196,77 @@ def test_boluses_per_day_limits(per_day: int, severity: Severity) -> None:
     result = check(new, current, st=state(current, reservoir_ul=40_000))
     assert rules(result) == {"boluses_per_day"}
     assert rules(result, severity) == {"boluses_per_day"}
+
+
+def test_a_hard_minimum_on_a_weekday_blocks_even_when_the_highest_day_is_only_soft() -> None:
+    # A library whose daily-dose hard minimum is 10 mcg/24 h.
+    product = next(p for p in LIBRARY if p.concentration_mcg_ml == 2000 and p.refill_allowed)
+    daily = replace(product.limits.daily_dose_mcg, hard_min=Decimal(10))
+    strict = replace(product, limits=replace(product.limits, daily_dose_mcg=daily))
+    library = replace(LIBRARY, products=(strict,))
+    base = flex((0, "43"))  # 1032 mcg/24 h
+    sunday = ((6, (FlexStep(0, Decimal("0.25")),)),)  # 6 mcg/24 h on Sunday: below hard 10
+    new = flex((0, "43.5"), weekday=sunday)  # 1044 mcg/24 h the other days: only soft
+    st = state(base, reservoir_ul=40_000)
+    result = pg.check_program(st, new, 2000, CLINICIAN, library, LONDON)
+    daily_findings = [f for f in result.findings if f.rule == "daily_dose_mcg"]
+    assert [f.severity for f in daily_findings] == [Severity.BLOCK]
+    assert "6.0 mcg/24 h" in daily_findings[0].message
+
+
+def change_record(
+    old: Program, new: Program, hours_ago: float, outcome: str = "succeeded"
+) -> ProgramChange:
+    return ProgramChange(
+        "SIM0000001", T0 - timedelta(hours=hours_ago), old, new, 2000, "titration",
+        outcome=outcome,
+    )  # fmt: skip
+
+
+def test_repeated_sends_count_from_the_dose_in_force_24_hours_ago() -> None:
+    # 500 -> 600 -> 720 sent in the last hours; now 720 -> 864: +20 % each, +72.8 % in all.
+    history = (
+        change_record(simple_continuous(500), simple_continuous(600), 3),
+        change_record(simple_continuous(600), simple_continuous(720), 2, "uncertain"),
+    )
+    big = state(simple_continuous(720), reservoir_ul=40_000)
+    alone = check(simple_continuous(864), st=big)
+    assert not alone.blocked and rules(alone) == set()  # +20 %: within, seen alone
+    result = check(simple_continuous(864), st=big, history=history, now=T0)
+    assert rules(result, Severity.BLOCK) == {"change_pct"}
+    assert "+72.8 %" in result.blocks[0].message and "24 hours ago" in result.blocks[0].message
+    # A change older than 24 h, a failed one and another pump's do not set the baseline.
+    old_history = (
+        change_record(simple_continuous(500), simple_continuous(600), 30),
+        change_record(simple_continuous(400), simple_continuous(720), 2, "failed"),
+        replace(change_record(simple_continuous(300), simple_continuous(720), 2), pump_serial="X"),
+    )
+    assert not check(simple_continuous(864), st=big, history=old_history, now=T0).findings
+
+
+def test_restarting_a_stopped_pump_is_a_starting_dose_that_needs_a_reason() -> None:
+    result = check(simple_continuous(300), STOPPED)
+    assert rules(result, Severity.SOFT) == {"starting_dose"}
+    (finding,) = result.soft
+    with pytest.raises(ProgrammingError, match="overridden"):
+        pg.build_change(result, "restart after pump replacement", {})
+    pg.build_change(result, "restart", {finding.key: "restart after pump replacement"})
+
+
+def test_flex_from_a_stopped_pump_is_checked_against_the_last_program_on_record() -> None:
+    # Stopped after 60 mcg/day; 60 mcg/h (1440 mcg/day) typed for 60 mcg/day: blocked.
+    history = (change_record(simple_continuous(60), STOPPED, 48),)
+    result = check(flex((0, "60")), STOPPED, history=history, now=T0)
+    assert "unit_slip" in rules(result, Severity.BLOCK)
+    assert "last program" in next(f.message for f in result.findings if f.rule == "unit_slip")
+
+
+def test_flex_from_a_stopped_pump_with_no_record_is_checked_against_the_usual_maximum() -> None:
+    # One minute at 1000 mcg/h (the library's usual maximum per DAY): 246.7 mcg/24 h.
+    new = flex((0, "10"), (420, "1000"), (421, "10"))
+    result = check(new, STOPPED)
+    assert "unit_slip" in rules(result, Severity.BLOCK)
+    assert "usual maximum daily dose" in result.blocks[0].message
 
 
 # --------------------------------------------------------------------------- unit slip
@@ -276,7 +355,7 @@ def test_alarm_before_the_planned_refill_date_is_warned() -> None:
     # Allowing 4 boluses of 50 mcg: 700 mcg/day at most -> alarm after 22.9 days.
     st = state(reservoir_ul=10_000)
     new = with_patient_bolus(simple_continuous(500), "50", 4)
-    result = check(new, st=st)
+    result = check(new, st=st, max_refill_interval_days=None)
     assert rules(result) == {"alarm_date"}
     assert rules(result, Severity.WARNING) == {"alarm_date"}
     assert result.current_forecast.refill_by == date(2026, 3, 27)
@@ -285,7 +364,8 @@ def test_alarm_before_the_planned_refill_date_is_warned() -> None:
     change = pg.build_change(result, "trial of boluses", {})
     assert any(o.startswith("warning alarm_date") for o in change.overrides)
     # A program that lasts longer raises no warning.
-    assert check(with_patient_bolus(simple_continuous(500), "25", 1), st=st).findings == ()
+    longer = with_patient_bolus(simple_continuous(400), "25", 1)  # 425 mcg/day at most
+    assert check(longer, st=st, max_refill_interval_days=None).findings == ()
 
 
 PUMP = Pump(
@@ -299,27 +379,76 @@ PUMP = Pump(
 )
 
 
-def test_priming_bolus_is_the_dead_volume_and_not_a_bolus_dose() -> None:
-    plan = pg.priming_plan(PUMP, 2000, 30)
+NEW_IMPLANT = replace(PUMP, implant_date=date(2026, 2, 27))  # 3 days before T0
+OLD_IMPLANT = replace(PUMP, implant_date=date(2023, 5, 10))
+
+
+def test_a_refill_date_brought_forward_is_warned_even_when_the_alarm_stays_after_it() -> None:
+    # 10 mL: 500 mcg/day -> refill by 27 Mar; 550 mcg/day -> alarm 31 Mar, refill by 24 Mar.
+    result = check(simple_continuous(550), max_refill_interval_days=None)
+    assert rules(result) == {"alarm_date"}
+    (finding,) = result.warnings
+    assert "refilled by 24 Mar 2026" in finding.message and "27 Mar 2026" in finding.message
+
+
+def test_priming_bolus_is_the_dead_volume_and_needs_a_typed_reason() -> None:
+    plan = pg.priming_plan(NEW_IMPLANT, 2000, 30)
     assert plan.volume_ul == 340 and plan.dose_mcg == Decimal("680.000")
-    result = check(
-        pg.priming_program(plan, Decimal(500)),
-        priming=plan,
-        current=Program(Mode.SIMPLE_CONTINUOUS, daily_dose_mcg=Decimal(500)),
-    )
+    result = check(pg.priming_program(plan, Decimal(500)), priming=plan, pump=NEW_IMPLANT)
     assert rules(result) == {"priming"}  # a 680 mcg single bolus would be a hard block
-    assert rules(result, Severity.WARNING) == {"priming"}
+    (finding,) = result.soft  # escapes the bolus limit: never a mere warning
+    assert finding.rule == "priming" and "implant or catheter revision on" in finding.message
+    assert "only for a new implant" not in finding.message
+    with pytest.raises(ProgrammingError, match="overridden"):
+        pg.build_change(result, "new implant", {})
+    change = pg.build_change(result, "new implant", {finding.key: "implant on 27 Feb 2026"})
+    assert any("implant on 27 Feb 2026" in o for o in change.overrides)
     catheter = pg.priming_plan(PUMP, 2000, 30, catheter_only=True)
     assert catheter.volume_ul == 90 and catheter.dose_mcg == Decimal("180.000")
+
+
+def test_priming_an_established_pump_says_it_is_only_for_implant_or_revision() -> None:
+    plan = pg.priming_plan(OLD_IMPLANT, 2000, 30)
+    result = check(pg.priming_program(plan, Decimal(500)), priming=plan, pump=OLD_IMPLANT)
+    assert rules(result, Severity.SOFT) == {"priming"} and not rules(result, Severity.WARNING)
+    (finding,) = result.soft
+    assert "only for a new implant or a catheter revision" in finding.message
+    assert "10 May 2023" in finding.message
+    with pytest.raises(ProgrammingError, match="overridden"):
+        pg.build_change(result, "prime it", {})
+
+
+def test_a_caller_supplied_priming_plan_is_worked_out_again_from_the_pump() -> None:
+    plan = pg.priming_plan(NEW_IMPLANT, 2000, 30)
+    # A plan claiming 1500 mcg (dose and volume forged), with its program: blocked.
+    forged_volume = replace(
+        plan,
+        priming=replace(plan.priming, volume_ul=plan.volume_ul * 2),
+        dose_mcg=Decimal(1500),
+    )
+    forged = check(
+        pg.priming_program(forged_volume, Decimal(500)), priming=forged_volume, pump=NEW_IMPLANT
+    )
+    assert rules(forged, Severity.BLOCK) == {"priming"}
+    assert "680.000 mcg" in forged.blocks[0].message
+    assert forged.priming == plan  # the check carries the plan from the pump's record
+    # Only the dose forged: blocked too.
+    fake_dose = replace(plan, dose_mcg=Decimal(1500))
+    assert "priming" in rules(
+        check(pg.priming_program(fake_dose, Decimal(500)), priming=fake_dose, pump=NEW_IMPLANT),
+        Severity.BLOCK,
+    )
+    # No pump record to work it out from: blocked.
+    no_pump = check(pg.priming_program(plan, Decimal(500)), priming=plan)
+    assert rules(no_pump, Severity.BLOCK) == {"priming"}
 
 
 def test_a_priming_bolus_edited_away_from_the_dead_volume_is_blocked() -> None:
     plan = pg.priming_plan(PUMP, 2000, 30)
     tampered = replace(pg.priming_program(plan, Decimal(500)), bolus_dose_mcg=Decimal(900))
-    assert "priming" in rules(check(tampered, priming=plan), Severity.BLOCK)
-    unknown = pg.priming_plan(
-        replace(PUMP, pump_dead_volume_ul=0, catheter_length_cm=Decimal(0)), 2000, 30
-    )
+    assert "priming" in rules(check(tampered, priming=plan, pump=PUMP), Severity.BLOCK)
+    unknown_pump = replace(PUMP, pump_dead_volume_ul=0, catheter_length_cm=Decimal(0))
+    unknown = pg.priming_plan(unknown_pump, 2000, 30)
     with pytest.raises(ProgrammingError, match="dead volume"):
         pg.priming_program(unknown, Decimal(500))
     some_bolus = Program(
@@ -328,7 +457,7 @@ def test_a_priming_bolus_edited_away_from_the_dead_volume_is_blocked() -> None:
         bolus_dose_mcg=Decimal(1),
         bolus_duration_minutes=30,
     )
-    assert "priming" in rules(check(some_bolus, priming=unknown), Severity.BLOCK)
+    assert "priming" in rules(check(some_bolus, priming=unknown, pump=unknown_pump), Severity.BLOCK)
 
 
 def test_review_rows_mark_exactly_what_changed() -> None:
@@ -543,3 +672,95 @@ def test_sending_a_prepared_program_closes_it(sim: tuple[str, PumpClient], store
     pg.record_result(store, intent, sent, CLINICIAN, prepared_id=prepared.id)
     assert store.prepared_program("SIM0000001") is None
     assert store.prepared_program_status(prepared.id or 0) == "sent"
+
+
+def lose_the_link_after_commit(name: str) -> None:
+    pump = protocol_simpump.get_pump(name)
+    responder = protocol_simpump.get_responder(name)
+    commit = pump.commit_program
+
+    def commit_then_lose_the_link(checksum: int) -> Program:
+        applied = commit(checksum)
+        responder.faults.force("drop_reply")
+        responder.faults.force("disconnect", 60)
+        return applied
+
+    pump.commit_program = commit_then_lose_the_link  # type: ignore[method-assign]
+
+
+def test_a_prepared_program_stays_open_until_an_uncertain_send_is_settled(
+    sim: tuple[str, PumpClient], store: Store
+) -> None:
+    name, client = sim
+    st = PumpState.from_interrogation(client.interrogate())
+    prep_check = pg.check_program(st, NEW_FLEX, 2000, NURSE, LIBRARY, LONDON, purpose="prepare")
+    prepared = store.add_prepared_program(
+        pg.build_prepared(prep_check, "more by day", NURSE), NURSE
+    )
+    lose_the_link_after_commit(name)
+    intent = pg.record_intent(
+        store, pg.build_change(live_check(client, prepared.program), "more by day", {}), CLINICIAN
+    )
+    sent = pg.send_program(client, intent, deadline_s=10)
+    assert sent.outcome == "uncertain"
+    saved = pg.record_result(store, intent, sent, CLINICIAN, prepared_id=prepared.id)
+    assert store.prepared_program_status(prepared.id or 0) == "prepared"  # not yet known
+    pump = protocol_simpump.get_pump(name)
+    settled = pg.resolve_uncertain(
+        store, saved, pump.program, CLINICIAN, pump_serial="SIM0000001",
+        concentration_mcg_ml=2000, prepared_id=prepared.id,
+    )  # fmt: skip
+    assert settled is not None and settled.outcome == "succeeded"
+    assert store.prepared_program_status(prepared.id or 0) == "sent"
+
+
+def test_an_uncertain_change_is_settled_only_from_the_same_pump_and_concentration(
+    sim: tuple[str, PumpClient], store: Store
+) -> None:
+    name, client = sim
+    lose_the_link_after_commit(name)
+    intent = pg.record_intent(
+        store, pg.build_change(live_check(client, NEW_FLEX), "more by day", {}), CLINICIAN
+    )
+    saved = pg.record_result(
+        store, intent, pg.send_program(client, intent, deadline_s=10), CLINICIAN
+    )
+    assert saved.outcome == "uncertain"
+    with pytest.raises(ProgrammingError, match="not SIM0000001"):
+        pg.resolve_uncertain(
+            store, saved, NEW_FLEX, CLINICIAN, pump_serial="SIM0000002", concentration_mcg_ml=2000
+        )
+    with pytest.raises(ProgrammingError, match="500 mcg/mL"):
+        pg.resolve_uncertain(
+            store, saved, NEW_FLEX, CLINICIAN, pump_serial="SIM0000001", concentration_mcg_ml=500
+        )
+    assert store.patients_overview(date(2026, 3, 2))[0].uncertain_program_changes == 1
+    settled = pg.resolve_uncertain(
+        store, saved, NEW_FLEX, CLINICIAN, pump_serial="SIM0000001", concentration_mcg_ml=2000
+    )
+    assert settled is not None and settled.outcome == "succeeded"
+
+
+def test_repeated_sends_reach_the_hard_limit_from_the_stored_changes(
+    sim: tuple[str, PumpClient], store: Store
+) -> None:
+    _name, client = sim
+    pid = store.patients_overview(date(2026, 3, 2))[0].patient.id or 0
+
+    def send(daily: int) -> pg.ProgramCheck:
+        st = PumpState.from_interrogation(client.interrogate())
+        history = store.patient_history(pid).program_changes
+        result = pg.check_program(
+            st, simple_continuous(daily), 2000, CLINICIAN, LIBRARY, LONDON, history=history
+        )
+        if not result.blocked:
+            reasons = {f.key: "titration agreed with consultant" for f in result.soft}
+            intent = pg.record_intent(store, pg.build_change(result, "titration", reasons),
+                                      CLINICIAN)  # fmt: skip
+            pg.record_result(store, intent, pg.send_program(client, intent), CLINICIAN)
+        return result
+
+    assert not send(600).blocked  # +20 % from 500
+    assert not send(720).blocked  # +20 % now, +44 % on the day: soft
+    last = send(864)  # +20 % now, +72.8 % on the day
+    assert rules(last, Severity.BLOCK) == {"change_pct"}

@@ -21,7 +21,16 @@ import pytest
 from itbconsole import dosing
 from itbconsole.demo import DEMO_NURSE, DEMO_USER, open_demo_store
 from itbconsole.druglib import default_library_path, load_drug_library, parse_drug_library
-from itbconsole.model import PreparedProgram, PumpEvent, Reading, Refill, Role
+from itbconsole.model import (
+    FlexStep,
+    Mode,
+    PreparedProgram,
+    Program,
+    PumpEvent,
+    Reading,
+    Refill,
+    Role,
+)
 from itbconsole.services.clinic import ClinicService, UnknownPump, WrongPatient
 from itbconsole.services.refill import (
     RefillError,
@@ -159,8 +168,13 @@ def test_expected_residual_comes_from_the_last_fill_and_the_program_since(
 def test_boluses_in_the_pump_log_count_in_the_expected_residual(clinic: ClinicService) -> None:
     fill = last_refill(clinic)
     boluses = [
-        PumpEvent(SERIAL, 100 + i, fill.at + timedelta(days=i + 1), "patient_bolus",
-                  {"dose_ng": 25_000, "duration_min": 10})
+        PumpEvent(
+            SERIAL,
+            100 + i,
+            fill.at + timedelta(days=i + 1),
+            "patient_bolus",
+            {"dose_ng": 25_000, "duration_min": 10},
+        )
         for i in range(4)
     ]
     ident = session(clinic).identify(pump_reading(clinic), boluses)
@@ -314,7 +328,9 @@ def test_overfill_and_empty_volumes_are_refused(clinic: ClinicService) -> None:
         with pytest.raises(RefillError) as err:
             s.enter_new_drug("lioresal-2000", "A1", date(2028, 1, 1), text)
         assert err.value.field == "added", text
-    assert s.enter_new_drug("lioresal-2000", "A1", date(2028, 1, 1), "40").new_drug.added_ul == 40_000
+    assert (
+        s.enter_new_drug("lioresal-2000", "A1", date(2028, 1, 1), "40").new_drug.added_ul == 40_000
+    )
 
 
 def test_lot_is_required(clinic: ClinicService) -> None:
@@ -349,8 +365,7 @@ def test_scanned_barcode_without_library_gtins_leaves_the_choice_and_records_the
     s = at_new_drug(clinic)
     data, product = s.read_barcode(f"(01){GTIN}(17)280131(10)AB12345")
     assert product is None and data.gtin == GTIN
-    s.enter_new_drug("lioresal-2000", data.lot or "", data.expiry or date.min, "40",
-                     gtin=data.gtin)
+    s.enter_new_drug("lioresal-2000", data.lot or "", data.expiry or date.min, "40", gtin=data.gtin)
     s.check_concentration()
     s.review()
     s.confirm()
@@ -369,14 +384,22 @@ def test_barcode_with_a_wrong_check_digit_is_refused(clinic: ClinicService) -> N
 # --------------------------------------------------------------------------- step 4: concentration
 
 
-def prepared(role: Role = Role.CLINICIAN, conc: int = 500, serial: str = SERIAL,
-             program: object = None, clinic: ClinicService | None = None) -> PreparedProgram:
+def prepared(
+    role: Role = Role.CLINICIAN,
+    conc: int = 500,
+    serial: str = SERIAL,
+    program: object = None,
+    clinic: ClinicService | None = None,
+) -> PreparedProgram:
     assert clinic is not None
     return PreparedProgram(
-        pump_serial=serial, prepared_at=NOW - timedelta(hours=1),
+        pump_serial=serial,
+        prepared_at=NOW - timedelta(hours=1),
         program=program or pump_reading(clinic).program,  # type: ignore[arg-type]
-        concentration_mcg_ml=conc, reason="Lower concentration for finer steps",
-        prepared_by="Dr Shah" if role is Role.CLINICIAN else "Nurse Jones", prepared_role=role,
+        concentration_mcg_ml=conc,
+        reason="Lower concentration for finer steps",
+        prepared_by="Dr Shah" if role is Role.CLINICIAN else "Nurse Jones",
+        prepared_role=role,
     )
 
 
@@ -433,7 +456,9 @@ def test_concentration_change_with_a_clinicians_program_computes_and_sends_the_b
     s.review()
     update = s.confirm()
     assert (update.bridge_volume_ul, update.bridge_duration_min) == (
-        math.ceil(dead), math.ceil(hours * 60))
+        math.ceil(dead),
+        math.ceil(hours * 60),
+    )
     assert update.concentration_mcg_ml == 500
 
 
@@ -519,9 +544,11 @@ def test_confirmed_refill_is_stored_whole_with_who_and_when(clinic: ClinicServic
     s = at_review(clinic)
     s.confirm()
     s.mark_sent()
-    outcome = s.record_update("succeeded", "The pump recorded the refill.",
-                              Status(39_990, 2000, "Lioresal Intrathecal",
-                                     read_at=NOW + timedelta(minutes=2)))
+    outcome = s.record_update(
+        "succeeded",
+        "The pump recorded the refill.",
+        Status(39_990, 2000, "Lioresal Intrathecal", read_at=NOW + timedelta(minutes=2)),
+    )
     assert outcome.status == "confirmed" and outcome.stored_by == DEMO_NURSE.name
     after = counts(clinic)
     assert after["refills"] == before["refills"] + 1
@@ -598,10 +625,16 @@ def test_pending_refill_confirmed_by_the_pumps_log(clinic: ClinicService) -> Non
     refill = pending_refill(clinic)
     later = NOW + timedelta(hours=1)
     reading = pump_reading(clinic, at=later, pump_clock=later, reservoir_ul=20_000)
-    event = PumpEvent(SERIAL, 500, NOW + timedelta(minutes=1), "refill",
-                      {"reservoir_ul": 40_000, "concentration_mcg_ml": 2000})
-    [res] = resolve_pending_refills(clinic.store, DEMO_NURSE, reading, [event],
-                                    patient_id=pid(clinic, "Okafor"))
+    event = PumpEvent(
+        SERIAL,
+        500,
+        NOW + timedelta(minutes=1),
+        "refill",
+        {"reservoir_ul": 40_000, "concentration_mcg_ml": 2000},
+    )
+    [res] = resolve_pending_refills(
+        clinic.store, DEMO_NURSE, reading, [event], patient_id=pid(clinic, "Okafor")
+    )
     assert res.status == "confirmed" and res.before.id == refill.id
     assert last_refill(clinic).status == "confirmed"
 
@@ -610,8 +643,9 @@ def test_pending_refill_confirmed_by_the_reservoir_estimate(clinic: ClinicServic
     pending_refill(clinic)
     later = NOW + timedelta(days=2)
     reading = pump_reading(clinic, at=later, pump_clock=later, reservoir_ul=39_400)
-    [res] = resolve_pending_refills(clinic.store, DEMO_NURSE, reading,
-                                    patient_id=pid(clinic, "Okafor"))
+    [res] = resolve_pending_refills(
+        clinic.store, DEMO_NURSE, reading, patient_id=pid(clinic, "Okafor")
+    )
     assert res.status == "confirmed"
 
 
@@ -619,8 +653,9 @@ def test_pending_refill_failed_when_the_pump_kept_its_old_estimate(clinic: Clini
     pending_refill(clinic)
     later = NOW + timedelta(hours=1)
     reading = pump_reading(clinic, at=later, pump_clock=later, reservoir_ul=28_990)
-    [res] = resolve_pending_refills(clinic.store, DEMO_NURSE, reading,
-                                    patient_id=pid(clinic, "Okafor"))
+    [res] = resolve_pending_refills(
+        clinic.store, DEMO_NURSE, reading, patient_id=pid(clinic, "Okafor")
+    )
     assert res.status == "failed" and "Update the pump again" in res.reason
     # The pending row stays in history; the effective record is the resolution.
     history = clinic.store.patient_history(pid(clinic, "Okafor"))
@@ -632,10 +667,12 @@ def test_pending_refill_failed_when_the_pump_has_another_concentration(
 ) -> None:
     pending_refill(clinic)
     later = NOW + timedelta(hours=1)
-    reading = pump_reading(clinic, at=later, pump_clock=later, reservoir_ul=40_000,
-                           concentration_mcg_ml=500)
-    [res] = resolve_pending_refills(clinic.store, DEMO_NURSE, reading,
-                                    patient_id=pid(clinic, "Okafor"))
+    reading = pump_reading(
+        clinic, at=later, pump_clock=later, reservoir_ul=40_000, concentration_mcg_ml=500
+    )
+    [res] = resolve_pending_refills(
+        clinic.store, DEMO_NURSE, reading, patient_id=pid(clinic, "Okafor")
+    )
     assert res.status == "failed"
 
 
@@ -662,3 +699,218 @@ def test_refill_by_is_capped_by_the_new_products_maximum_interval(tmp_path: Path
     review = s.review()
     assert review.forecast_after.refill_by == NOW.astimezone(LONDON).date() + timedelta(days=60)
     assert review.forecast_after.refill_by_rule == "maximum refill interval"
+
+
+# --------------------------------------------------------------------------- safety review fixes
+
+
+def test_concentration_change_forecasts_from_the_running_program_not_the_prepared_one(
+    clinic: ClinicService,
+) -> None:
+    """The refill never sends the prepared program: the pump keeps its current one, so the
+    daily dose, the dates and the bridge come from that program."""
+    running = pump_reading(clinic).program
+    assert running.patient_bolus is not None
+    doubled = replace(running, daily_dose_mcg=running.daily_dose_mcg * 2)
+    s = at_new_drug(clinic)
+    s.enter_new_drug("lioresal-500", "A1", date(2028, 1, 1), "40")
+    check = s.check_concentration(prepared(program=doubled, clinic=clinic))
+    # Bridge at the running program's rate: dead volume / (running dose / 2000) a day.
+    pump = clinic.store.get_pump(SERIAL)
+    assert pump is not None
+    dead = Decimal(pump.pump_dead_volume_ul) + pump.catheter_length_cm * pump.catheter_ul_per_cm
+    hours = Fraction(dead) / 1000 / (Fraction(running.daily_dose_mcg) / 2000) * 24
+    assert check.bridge_duration_min == math.ceil(hours * 60)
+    assert check.program_after == running
+    review = s.review()
+    rows = {r.label: r for r in review.rows}
+    dose_text = f"{running.daily_dose_mcg.normalize():f}"
+    assert rows["Daily dose"].new == rows["Daily dose"].current
+    assert dose_text in rows["Daily dose"].new
+    prepared_row = rows["Prepared program (not sent)"]
+    assert "to be sent next by a clinician from Change program" in prepared_row.new
+    assert f"{(running.daily_dose_mcg * 2).normalize():f}" in prepared_row.new
+    assert any("does not send the prepared program" in n for n in review.notes)
+    # By hand: the running dose + every allowed bolus a day, at 500 mcg/mL, 38 mL to alarm.
+    bolus = running.patient_bolus
+    per_day = Fraction(running.daily_dose_mcg) + Fraction(bolus.dose_mcg) * bolus.max_per_day
+    seconds = Fraction(38) / (per_day / 500) * 86_400
+    alarm_day = (NOW + timedelta(seconds=math.floor(seconds))).astimezone(LONDON).date()
+    assert rows["Low-reservoir alarm"].new == alarm_day.strftime("%a %d %b %Y")
+    assert review.forecast_after.alarm_at is not None
+    assert review.forecast_after.alarm_at.astimezone(LONDON).date() == alarm_day
+    assert review.forecast_after.refill_by == alarm_day - timedelta(days=7)
+
+
+def test_not_sent_note_is_shown_whenever_a_prepared_program_is_involved(
+    clinic: ClinicService,
+) -> None:
+    s = at_new_drug(clinic)
+    s.enter_new_drug("lioresal-500", "A1", date(2028, 1, 1), "40")
+    s.check_concentration(prepared(clinic=clinic))  # same program as the pump's
+    review = s.review()
+    assert any("does not send the prepared program" in n for n in review.notes)
+    assert any(r.label == "Prepared program (not sent)" for r in review.rows)
+
+
+def test_concentration_change_is_refused_without_a_recorded_dead_volume(
+    clinic: ClinicService,
+) -> None:
+    s = at_new_drug(clinic)
+    ident = s.identification
+    assert ident is not None
+    no_dead = replace(ident.pump, pump_dead_volume_ul=0, catheter_length_cm=Decimal(0))
+    s.identification = replace(ident, pump=no_dead)
+    s.enter_new_drug("lioresal-500", "A1", date(2028, 1, 1), "40")
+    with pytest.raises(RefillError) as err:
+        s.check_concentration(prepared(clinic=clinic))
+    assert "Record the pump's dead volume" in str(err.value)
+    assert s.concentration is None and s.step is Step.CONCENTRATION
+
+
+def test_concentration_mismatch_at_identify_blocks_until_explained_and_is_acknowledged(
+    clinic: ClinicService,
+) -> None:
+    s = session(clinic)
+    ident = s.identify(pump_reading(clinic, concentration_mcg_ml=500))  # records say 2000
+    assert ident.concentration_mismatch
+    expected = ident.residual.expected_residual_ul
+    with pytest.raises(RefillError):
+        s.enter_withdrawn(f"{expected / 1000:.3f}")
+    with pytest.raises(RefillError) as err:
+        s.explain_concentration_mismatch("  ")
+    assert err.value.field == "mismatch_note"
+    s.explain_concentration_mismatch("Vial log checked: 500 mcg/mL since clinic 2 Oct; Dr Shah")
+    s.enter_withdrawn(f"{expected / 1000:.3f}")
+    s.enter_new_drug("lioresal-500", "A1", date(2028, 1, 1), "40")
+    s.check_concentration()
+    review = s.review()
+    assert any("2000 mcg/mL" in w for w in review.to_acknowledge)
+    with pytest.raises(RefillError) as err:
+        s.confirm()
+    assert err.value.field == "warnings"
+    s.confirm(warnings_acknowledged=True)
+    s.mark_sent()
+    outcome = s.record_update("succeeded", "ok", Status(40_000, 500, "Lioresal Intrathecal"))
+    assert "Vial log checked" in outcome.refill.note
+
+
+def test_flex_delivery_is_counted_on_the_pump_clock_utc_across_the_clock_change(
+    clinic: ClinicService,
+) -> None:
+    """UK clocks go forward at 01:00 UTC on 29 March 2026. The pump's clock stays on UTC, so
+    its 00:00-06:00 high-rate step runs 00:00-06:00 UTC on both days: 12 h high, 36 h low."""
+    flex = Program(
+        Mode.FLEX,
+        flex_steps=(FlexStep(0, Decimal(100)), FlexStep(360, Decimal(10))),
+    )
+    fill_at = datetime(2026, 3, 28, 12, 0, tzinfo=UTC)
+    at = datetime(2026, 3, 30, 12, 0, tzinfo=UTC)
+    owner = pid(clinic, "Okafor")
+    clinic.store.add_refill(
+        Refill(
+            SERIAL,
+            fill_at,
+            5000,
+            5000,
+            20_000,
+            "Lioresal Intrathecal",
+            2000,
+            "F1",
+            date(2028, 1, 1),
+        ),
+        DEMO_USER,
+        patient_id=owner,
+    )
+    clinic.store.add_reading(
+        pump_reading(clinic, at=fill_at, pump_clock=fill_at, program=flex),
+        DEMO_USER,
+        patient_id=owner,
+    )
+    ident = session(clinic).identify(pump_reading(clinic, at=at, pump_clock=at, program=flex))
+    delivered_mcg = 12 * 100 + 36 * 10  # on the clinic's wall clock it would be 11 h + 37 h
+    assert ident.residual.expected_residual_ul == 20_000 - delivered_mcg * 1000 // 2000
+
+
+def test_added_volume_far_below_the_usual_fill_is_flagged_as_a_possible_decimal_slip(
+    clinic: ClinicService,
+) -> None:
+    s = at_new_drug(clinic)
+    check = s.enter_new_drug("lioresal-2000", "A1", date(2028, 1, 1), "4.0")  # for 40.0
+    assert any("decimal point" in w for w in check.warnings)
+    s.check_concentration()
+    review = s.review()
+    assert any("decimal point" in w for w in review.to_acknowledge)
+    with pytest.raises(RefillError):
+        s.confirm()
+    s.confirm(warnings_acknowledged=True)
+    assert (
+        not at_new_drug(clinic)
+        .enter_new_drug("lioresal-2000", "A1", date(2028, 1, 1), "20.0")
+        .warnings
+    )
+
+
+def test_added_volume_plus_fluid_left_after_an_incomplete_aspiration_cannot_overfill(
+    clinic: ClinicService,
+) -> None:
+    s = session(clinic)
+    s.identify(pump_reading(clinic))
+    expected = hand_expected_residual(clinic)
+    s.enter_withdrawn(f"{(expected - 6000) / 1000:.3f}")  # 6 mL may still be in the pump
+    s.acknowledge_discrepancy("Aspiration difficult; Dr Shah informed")
+    with pytest.raises(RefillError) as err:
+        s.enter_new_drug("lioresal-2000", "A1", date(2028, 1, 1), "40")
+    assert err.value.field == "added" and "34.00 mL" in str(err.value)
+    with pytest.raises(RefillError):
+        s.enter_new_drug("lioresal-2000", "A1", date(2028, 1, 1), "34.001")
+    assert s.enter_new_drug("lioresal-2000", "A1", date(2028, 1, 1), "34").new_drug.added_ul == (
+        34_000
+    )
+
+
+def test_a_shortfall_within_the_clinics_limits_still_allows_a_full_fill(
+    clinic: ClinicService,
+) -> None:
+    """Scatter within the limits is not fluid left behind: a routine full fill goes ahead."""
+    s = session(clinic)
+    s.identify(pump_reading(clinic))
+    expected = hand_expected_residual(clinic)
+    check = s.enter_withdrawn(f"{(expected - 300) / 1000:.3f}")  # 0.3 mL short: within limits
+    assert not check.discrepancy.flag
+    assert (
+        s.enter_new_drug("lioresal-2000", "A1", date(2028, 1, 1), "40").new_drug.added_ul == 40_000
+    )
+
+
+def test_less_than_expected_mentions_a_possible_pocket_fill_of_the_previous_refill(
+    clinic: ClinicService,
+) -> None:
+    s = session(clinic)
+    s.identify(pump_reading(clinic))
+    expected = hand_expected_residual(clinic)
+    check = s.enter_withdrawn(f"{(expected - 6000) / 1000:.3f}")
+    assert "pocket fill" in check.meaning and "previous refill" in check.meaning
+    s.acknowledge_discrepancy("Aspiration checked; Dr Shah informed")
+    s.enter_new_drug("lioresal-2000", "A1", date(2028, 1, 1), "30")
+    s.check_concentration()
+    s.review()
+    s.confirm()
+    s.mark_sent()
+    s.record_update("succeeded", "ok", Status(30_000, 2000, "Lioresal Intrathecal"))
+    assert "pocket fill" in s.printable().discrepancy_meaning
+
+
+def test_not_sent_is_refused_once_the_write_may_have_started(clinic: ClinicService) -> None:
+    s = at_review(clinic)
+    s.confirm()
+    s.mark_sent()
+    s.not_sent()  # failed before the write: may try again
+    assert not s.update_sent
+    s.mark_sent()
+    s.begin_write()
+    with pytest.raises(RefillError):
+        s.not_sent()
+    assert s.update_sent
+    with pytest.raises(RefillError):
+        s.cancel()

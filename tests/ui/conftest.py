@@ -108,3 +108,20 @@ def console(qtbot: QtBot, tmp_path: Path) -> Iterator[Console]:
     for name in names:
         protocol_simpump.forget_pump(name)
     store.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_modal_loops(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A modal dialog in a test would wait for a click that never comes; fail loudly instead.
+    Tests answer dialogs through their ``ask()`` seams and the window's ``prompts``."""
+    from PySide6.QtWidgets import QDialog, QFileDialog, QMessageBox
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("a modal dialog was opened in a test; answer it through its seam")
+
+    monkeypatch.setattr(QDialog, "exec", refuse)
+    monkeypatch.setattr(QMessageBox, "exec", refuse)
+    for name in ("critical", "warning", "question", "information", "about"):
+        monkeypatch.setattr(QMessageBox, name, staticmethod(refuse))
+    for name in ("getSaveFileName", "getOpenFileName"):
+        monkeypatch.setattr(QFileDialog, name, staticmethod(refuse))

@@ -98,8 +98,7 @@ def test_unknown_pump_is_registered_to_an_existing_patient_with_confirmation(
         return ("existing", target)
 
     def fill_pump(self: PumpDialog) -> Pump | None:
-        asked["serial_locked"] = self.serial.isReadOnly()
-        self.alarm.setText("2.0")
+        asked["serial_locked"] = self.serial.isReadOnly() and not self.capacity.isEnabled()
         return self.pump()
 
     monkeypatch.setattr(UnknownPumpDialog, "ask", choose)
@@ -110,6 +109,9 @@ def test_unknown_pump_is_registered_to_an_existing_patient_with_confirmation(
     console.interrogate_and_wait()
     assert asked["serial_locked"] is True
     assert asked["patients_offered"] == 12
+    # A final confirmation names the patient and the pump.
+    _title, message = console.prompts.confirms[-1]
+    assert "SIM0000007" in message and "KOWALCZYK, Anna" in message and "H101262" in message
     assert console.clinic.owner_of("SIM0000007") is not None
     assert console.clinic.owner_of("SIM0000007").id == target  # type: ignore[union-attr]
     assert console.window.current_patient_id == target
@@ -301,3 +303,79 @@ def test_demo_mode_attaches_a_simulated_pump_at_start(qtbot, tmp_path) -> None: 
     window.close()
     protocol_simpump.forget_pump("uitest-demo")
     store.close()
+
+
+def test_moving_the_head_to_another_pump_reads_that_pump_and_all_its_events(
+    console: Console,
+) -> None:
+    from drivers.simulator.scenarios import build_scenario
+
+    first = build_scenario("healthy")
+    for _ in range(6):
+        first.alarm_test()
+    protocol_simpump.register_pump("uitest-swap", first)
+    console.sim_names.append("uitest-swap")
+    console.connect("simpump://uitest-swap")
+    console.interrogate_and_wait()
+    assert console.clinic.store.last_event_index("SIM0000001") == first.event_count - 1
+    # The nurse moves the programmer head to the next patient's pump on the same port.
+    second = build_scenario("under-delivery")
+    for _ in range(3):
+        second.alarm_test()
+    instance = protocol_simpump.get_instance("uitest-swap")
+    instance.pump = second
+    instance.responder.pump = second
+    console.window.patient_list.select_patient(console.patient_id("Brennan"))
+    console.interrogate_and_wait()
+    console.qtbot.waitUntil(
+        lambda: console.clinic.store.last_event_index("SIM0000006") == second.event_count - 1,
+        timeout=10_000,
+    )
+    assert console.window.connected_identity.serial == "SIM0000006"
+    assert "SIM0000006" in console.window.device_bar.state_label.text()
+
+
+def test_unknown_pump_with_nobody_open_preselects_nobody(console: Console) -> None:
+    patients = console.clinic.all_patients()
+    dialog = UnknownPumpDialog("SIM0000007", "SIM-40", patients, None, console.window)
+    console.qtbot.addWidget(dialog)
+    assert dialog.choice() is None  # two OKs can never register a pump to a stranger
+    dialog.new_radio.setChecked(True)
+    assert dialog.choice() == ("new", None)
+
+
+def test_registration_declined_at_the_final_confirmation_saves_nothing(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = console.patient_id("Kowalczyk")
+    console.clinic.store.unregister_pump("PRM880420", console.clinic.user, note="replaced")
+    monkeypatch.setattr(UnknownPumpDialog, "ask", lambda self: ("existing", target))
+    monkeypatch.setattr(PumpDialog, "ask", lambda self: self.pump())
+    console.prompts.answer = False
+    before = console.count("readings")
+    console.connect(console.sim_url("clock-drift"))
+    console.interrogate_and_wait()
+    assert console.clinic.owner_of("SIM0000007") is None
+    assert console.count("readings") == before
+
+
+def test_closing_the_window_closes_the_port(console: Console) -> None:
+    console.connect(console.sim_url("healthy"))
+    client = console.window.link.worker.state["client"]
+    console.window.close()
+    assert not client.link.port.is_open
+    assert "client" not in console.window.link.worker.state
+
+
+def test_overview_shows_the_pumps_own_end_of_service_date(console: Console) -> None:
+    """The End of Service date shown is the pump's, never a later projection (FDA Z-1338-2012)."""
+    console.connect(console.sim_url("eri"))  # Patel's pump: ERI 60 days ago
+    pump = protocol_simpump.get_pump(console.sim_names[-1])
+    console.interrogate_and_wait()
+    assert console.prompts.errors == []
+    eos = pump.status().eos_date
+    assert eos is not None
+    text = console.window.patient_view.overview.battery_detail.text()
+    assert f"{eos:%a %d %b %Y}" in text and "the pump's own date" in text
+    # It survives a restart of the console: the date is in the record.
+    assert console.clinic.store.latest_battery_report("SIM0000003") == (pump.status().eri_date, eos)

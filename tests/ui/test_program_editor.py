@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt
 
 from drivers import protocol_simpump
 from itbconsole.demo import DEMO_NURSE, DEMO_USER
-from itbconsole.model import FlexStep, Mode
+from itbconsole.model import FlexStep, Mode, Program
 from tests.ui.conftest import Console
 from ui.program import ProgramEditorDialog, open_program_editor
 
@@ -62,7 +62,9 @@ def test_edit_a_flex_program_send_it_and_see_it_after_interrogation(console: Con
     assert dialog.flex.cell(1, dialog.flex.UNTIL) == "22:00"
     assert dialog.flex.cell(1, dialog.flex.DOSE) == "400.00"  # 16 h x 25 mcg/h
     assert dialog.flex.cell(1, dialog.flex.VOLUME) == "0.0125"  # mL/h at 2000 mcg/mL
-    assert "Within every drug-library limit" in dialog.findings_label.text()
+    findings = dialog.findings_label.text()
+    assert "Blocked" not in findings and "Needs a reason" not in findings  # within the limits
+    assert "refilled by" in findings  # more a day: the refill date comes forward (a warning)
     assert not dialog.review_button.isEnabled() or dialog.reason.text() == ""
     dialog.reason.setText("tone worse by day")
     dialog.review_button.click()
@@ -228,6 +230,60 @@ def test_a_nurse_prepares_a_program_and_a_clinician_loads_it(console: Console) -
     console.qtbot.waitUntil(lambda: dialog.pages.currentIndex() == dialog.RESULT, timeout=15_000)
     assert dialog.result_title.text() == "Program sent and verified"
     assert console.clinic.store.prepared_program("SIM0000001") is None
+
+
+def test_a_nurse_on_the_review_screen_can_save_for_a_clinician_but_not_send(
+    console: Console,
+) -> None:
+    connect_okafor(console)
+    console.clinic.user = DEMO_NURSE
+    dialog = open_editor(console)
+    dialog.daily.set_text("550")
+    dialog.reason.setText("spasms at night, for review")
+    dialog.go_review()  # e.g. by the keyboard: the review screen itself must not send
+    assert dialog.pages.currentIndex() == dialog.REVIEW
+    dialog.confirm_box.setChecked(True)
+    assert not dialog.send_button.isVisibleTo(dialog) and not dialog.send_button.isEnabled()
+    assert dialog.review_prepare_button.isVisibleTo(dialog)
+    sent: list[object] = []
+    dialog.send_requested.connect(sent.append)
+    dialog.send()
+    assert sent == [] and "clinician" in dialog.review_error.text()
+    dialog.review_prepare_button.click()
+    console.qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=5_000)
+    prepared = console.clinic.store.prepared_program("SIM0000001")
+    assert prepared is not None and prepared.prepared_by == DEMO_NURSE.name
+
+
+def test_check_the_pump_again_settles_nothing_from_another_pump(console: Console) -> None:
+    name = connect_okafor(console)
+    responder = protocol_simpump.get_responder(name)
+    pump = protocol_simpump.get_pump(name)
+    commit = pump.commit_program
+
+    def commit_then_lose_the_reply(checksum: int) -> Program:
+        applied = commit(checksum)
+        for _ in range(8):
+            responder.faults.force("drop_reply")
+        return applied
+
+    pump.commit_program = commit_then_lose_the_reply  # type: ignore[method-assign]
+    dialog = open_editor(console)
+    dialog.daily.set_text("550")
+    dialog.reason.setText("titration")
+    dialog.go_review()
+    dialog.confirm_box.setChecked(True)
+    dialog.send_button.click()
+    console.qtbot.waitUntil(lambda: dialog.pages.currentIndex() == dialog.RESULT, timeout=30_000)
+    assert dialog.result_title.text().startswith("UNCERTAIN")
+    pump.commit_program = commit  # type: ignore[method-assign]
+    pump.serial = "SIM0000099"  # another pump now under the programmer head
+    dialog.recheck_button.click()
+    console.qtbot.waitUntil(lambda: "Not settled" in dialog.result_text.text(), timeout=15_000)
+    assert "SIM0000099" in dialog.result_text.text()
+    assert dialog.result_title.text().startswith("UNCERTAIN")
+    change = console.clinic.store.patient_history(console.patient_id("Okafor")).program_changes[-1]
+    assert change.outcome == "uncertain"
 
 
 def test_without_a_pump_a_program_can_be_prepared_but_not_sent(console: Console) -> None:

@@ -8,10 +8,13 @@ import itertools
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from drivers import protocol_simpump
 from drivers.simulator.pump import ManualClock
 from drivers.simulator.scenarios import build_scenario
 from itbconsole.services.refill import Step
+from itbconsole.store import StoreError
 from tests.ui.conftest import Console
 from ui.refill import open_refill_wizard
 from ui.refill.wizard import RefillWizard
@@ -43,8 +46,10 @@ def start(console: Console, family: str = "Okafor") -> tuple[RefillWizard, str]:
 
 def identified(console: Console, wizard: RefillWizard) -> None:
     console.qtbot.waitUntil(
-        lambda: wizard.session.identification is not None
-        or bool(console.prompts.errors or console.prompts.criticals),
+        lambda: (
+            wizard.session.identification is not None
+            or bool(console.prompts.errors or console.prompts.criticals)
+        ),
         timeout=20_000,
     )
     console.qtbot.waitUntil(lambda: not wizard.busy, timeout=5_000)
@@ -186,7 +191,11 @@ def test_link_lost_during_the_update_leaves_a_pending_record_and_no_lost_data(
     assert console.count("refills") == refills_before + 1
     stored = outcome.refill
     assert (stored.withdrawn_ul, stored.added_ul, stored.lot, stored.status) == (
-        withdrawn, 40_000, "LX2044", "pending")
+        withdrawn,
+        40_000,
+        "LX2044",
+        "pending",
+    )
     assert any("not confirmed" in title for title, _ in console.prompts.errors)
     assert "PENDING" in wizard.update_page.detail.text()
     history = console.clinic.store.patient_history(console.patient_id("Okafor"))
@@ -230,9 +239,15 @@ def test_concentration_change_with_a_clinicians_prepared_program_sends_the_bridg
     latest = console.clinic.latest_reading(okafor, "SIM0000001")
     assert latest is not None
     console.clinic.store.add_prepared_program(
-        PreparedProgram("SIM0000001", datetime.now(UTC) - timedelta(hours=1), latest.program,
-                        500, "Weaker drug for finer titration"),
-        DEMO_USER, patient_id=okafor,
+        PreparedProgram(
+            "SIM0000001",
+            datetime.now(UTC) - timedelta(hours=1),
+            latest.program,
+            500,
+            "Weaker drug for finer titration",
+        ),
+        DEMO_USER,
+        patient_id=okafor,
     )
     wizard, name = start(console)
     identified(console, wizard)
@@ -258,3 +273,76 @@ def test_concentration_change_with_a_clinicians_prepared_program_sends_the_bridg
     pump = protocol_simpump.get_pump(name)
     assert pump.concentration_mcg_ml == 500
     assert pump.bridge_remaining_ul == check.bridge_volume_ul
+
+
+def test_store_failure_after_the_pump_took_the_refill_keeps_the_outcome_and_saves_it_later(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pump read back the new volume but saving failed: the wizard says the pump WAS
+    updated, offers Retry saving with the same outcome, and Cancel never records "failed"."""
+    wizard, name = start(console)
+    to_review(console, wizard)
+    refills_before = console.count("refills")
+    store = console.clinic.store
+    real_add_refill = store.add_refill
+
+    def broken(*_a: object, **_k: object) -> None:
+        raise StoreError("The database is locked.")
+
+    monkeypatch.setattr(store, "add_refill", broken)
+    assert wizard.next()
+    wizard.send_update()
+    console.qtbot.waitUntil(
+        lambda: any(t == "Refill not saved" for t, _ in console.prompts.errors), timeout=30_000
+    )
+    console.qtbot.waitUntil(lambda: not console.window.link.busy, timeout=5_000)
+    pump = protocol_simpump.get_pump(name)
+    assert 40_000 - 50 <= pump.reservoir_ul <= 40_000  # the pump has the refill
+    _, message = console.prompts.errors[-1]
+    assert "WAS updated" in message and "did not take" not in message
+    assert wizard.session.outcome is None and wizard.unsaved is not None
+    page = wizard.update_page
+    assert page.retry_save_button.isVisibleTo(page)
+    assert not page.record_failed_button.isVisibleTo(page)
+    assert not wizard.retry_save()  # still failing: still kept, nothing stored
+    assert not wizard.cancel()  # Cancel cannot drop it or turn it into "failed"
+    assert console.count("refills") == refills_before
+    monkeypatch.setattr(store, "add_refill", real_add_refill)
+    assert not wizard.cancel()  # the store is back: Cancel saves the same outcome
+    outcome = wizard.session.outcome
+    assert outcome is not None and outcome.status == "confirmed"
+    assert console.count("refills") == refills_before + 1
+    assert wizard.current is Step.RECORD
+
+
+def test_cancel_after_an_interrogation_that_was_saved_says_so(console: Console) -> None:
+    """Identify saves the interrogation when it settles an earlier pending refill."""
+    from datetime import date, timedelta
+
+    from itbconsole.demo import DEMO_USER
+    from itbconsole.model import Refill
+
+    okafor = console.patient_id("Okafor")
+    console.clinic.store.add_refill(
+        Refill(
+            "SIM0000001",
+            datetime.now(UTC) - timedelta(days=1),
+            1000,
+            1000,
+            40_000,
+            "Lioresal Intrathecal",
+            2000,
+            "P1",
+            date(2030, 1, 1),
+            status="pending",
+        ),
+        DEMO_USER,
+        patient_id=okafor,
+    )
+    wizard, _ = start(console)
+    identified(console, wizard)
+    console.qtbot.waitUntil(lambda: wizard.session.reading_saved, timeout=5_000)
+    assert wizard.cancel()
+    text = console.window.statusBar().currentMessage()
+    assert "the interrogation reading was saved" in text
+    assert "the pump and the refill records are unchanged" in text

@@ -64,9 +64,14 @@ def send_job(change: ProgramChange) -> Any:
     return job
 
 
-def read_program_job(ctx: JobContext) -> Program:
-    program, _started = _client(ctx).read_program()
-    return program
+def read_program_job(ctx: JobContext) -> tuple[str, int, Program]:
+    """Link-thread job: which pump is under the head (serial), the concentration it
+    reports, and its program, so an uncertain change is settled only from its own pump."""
+    client = _client(ctx)
+    identity = client.identify()
+    status = client.read_status()
+    program, _started = client.read_program()
+    return identity.serial, status.concentration_mcg_ml, program
 
 
 class ProgramEditorController(QObject):
@@ -170,6 +175,7 @@ class ProgramEditorController(QObject):
             now=w.now(),
             prepared=clinic.store.prepared_program(self.pump.serial),
             recent=tuple(recent),
+            history=tuple(c for c in history.program_changes if c.pump_serial == self.pump.serial),
             margin_days=clinic.margin_days,
             max_refill_interval_days=clinic.max_refill_interval_days(),
             connected=w.connected_identity is not None,
@@ -270,10 +276,23 @@ class ProgramEditorController(QObject):
             return
         w.link.submit("read program", read_program_job, self._rechecked, self._read_failed)
 
-    def _rechecked(self, program: Program) -> None:
+    def _rechecked(self, read: tuple[str, int, Program]) -> None:
         w = self.window
         assert self.intent is not None and self.dialog is not None
-        settled = svc.resolve_uncertain(w.clinic.store, self.intent, program, w.clinic.user)
+        serial, concentration, program = read
+        try:
+            settled = svc.resolve_uncertain(
+                w.clinic.store,
+                self.intent,
+                program,
+                w.clinic.user,
+                pump_serial=serial,
+                concentration_mcg_ml=concentration,
+                prepared_id=self.dialog.prepared_id,
+            )
+        except (svc.ProgrammingError, StoreError) as exc:
+            self.dialog.show_result("uncertain", f"Not settled: {exc}")
+            return
         if settled is None:
             self.dialog.show_result(
                 "uncertain",

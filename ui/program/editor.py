@@ -92,6 +92,7 @@ class EditorContext:
     now: datetime
     prepared: PreparedProgram | None = None
     recent: Sequence[ProgramChange] = ()
+    history: Sequence[ProgramChange] = ()  # the patient's stored program changes (24 h rule)
     margin_days: int = dosing.DEFAULT_REFILL_MARGIN_DAYS
     max_refill_interval_days: int | None = None
     connected: bool = True
@@ -492,11 +493,22 @@ class ProgramEditorDialog(QDialog):
         self.back_button = QPushButton("< &Back to edit")
         self.send_button = QPushButton("&Send to pump")
         self.send_button.setAccessibleName("Send the pending program to the pump")
+        # Only a clinician or an administrator sends: a nurse saves for a clinician instead.
+        can_send = self.ctx.user.can_send_program()
+        self.send_button.setVisible(can_send)
+        self.send_button.setEnabled(False)
+        self.review_prepare_button = QPushButton("Save for &clinician review")
+        self.review_prepare_button.setAccessibleName(
+            "Save the program for a clinician to review and send"
+        )
+        self.review_prepare_button.setVisible(not can_send)
+        self.review_prepare_button.clicked.connect(self.prepare)
         self.sending_label = QLabel()
         self.sending_label.setWordWrap(True)
         buttons = QHBoxLayout()
         buttons.addWidget(self.sending_label, 1)
         buttons.addWidget(self.back_button)
+        buttons.addWidget(self.review_prepare_button)
         buttons.addWidget(self.send_button)
         self.back_button.clicked.connect(lambda: self.pages.setCurrentIndex(self.EDIT))
         self.send_button.clicked.connect(self.send)
@@ -794,6 +806,9 @@ class ProgramEditorDialog(QDialog):
                     self.ctx.tz,
                     purpose="send" if self.ctx.user.can_send_program() else "prepare",
                     priming=plan,
+                    pump=self.ctx.pump,
+                    history=self.ctx.history,
+                    now=self.ctx.now,
                     margin_days=self.ctx.margin_days,
                     max_refill_interval_days=self.ctx.max_refill_interval_days,
                 )
@@ -928,6 +943,9 @@ class ProgramEditorDialog(QDialog):
             self.ctx.tz,
             purpose="prepare",
             priming=self.check.priming,
+            pump=self.ctx.pump,
+            history=self.ctx.history,
+            now=self.ctx.now,
             margin_days=self.ctx.margin_days,
             max_refill_interval_days=self.ctx.max_refill_interval_days,
         )
@@ -1000,6 +1018,7 @@ class ProgramEditorDialog(QDialog):
         c = self.check
         ready = (
             c is not None
+            and self.ctx.user.can_send_program()
             and self.confirm_box.isChecked()
             and not svc.missing_reasons(c, self.reason.text(), self.override_reasons())
         )
@@ -1009,6 +1028,13 @@ class ProgramEditorDialog(QDialog):
         """Build the change record and ask the controller to send it."""
         c = self.check
         if c is None:
+            return
+        if not self.ctx.user.can_send_program():
+            self.review_error.setText(
+                "Only a clinician or an administrator can send a program: save it for "
+                "clinician review instead."
+            )
+            self.review_error.setVisible(True)
             return
         if not self.confirm_box.isChecked():
             self.review_error.setText("Tick the box to confirm you checked the pending program.")

@@ -166,6 +166,18 @@ class IdentifyPage(Page):
         self.warnings.setWordWrap(True)
         self.warnings.setProperty("warning", True)
         self.layout_.addWidget(self.warnings)
+        # Shown when the pump's concentration differs from the records: the refill is
+        # blocked until the nurse explains it (stored with the refill).
+        self.mismatch_note = QPlainTextEdit()
+        self.mismatch_note.setPlaceholderText(
+            "Required: the pump's concentration differs from the records. What did you check, "
+            "and which clinician agreed which is right?"
+        )
+        self.mismatch_note.setMaximumHeight(64)
+        self.mismatch_note.setAccessibleName("Note explaining the concentration difference")
+        self.mismatch_box = with_error(self.mismatch_note, self.error("mismatch_note"))
+        self.mismatch_box.setVisible(False)
+        self.layout_.addWidget(self.mismatch_box)
         self.pending = QLabel("")
         self.pending.setWordWrap(True)
         self.layout_.addWidget(self.pending)
@@ -202,6 +214,8 @@ class IdentifyPage(Page):
             ", ".join(a.replace("_", " ") for a in r.alarms) if r.alarms else "none"
         )
         self.warnings.setText("\n".join(ident.warnings))
+        self.mismatch_box.setVisible(ident.concentration_mismatch)
+        self.mismatch_note.setPlainText("")
         self.status.setText(f"Interrogated at {_local(r.at, tz, seconds=True)}.")
 
 
@@ -233,8 +247,11 @@ class WithdrawPage(Page):
         self.discrepancy = QLabel("-")
         self.accuracy = QLabel("-")
         for col, (label, widget) in enumerate(
-            (("Expected residual", self.expected), ("Discrepancy", self.discrepancy),
-             ("Delivery accuracy", self.accuracy))
+            (
+                ("Expected residual", self.expected),
+                ("Discrepancy", self.discrepancy),
+                ("Delivery accuracy", self.accuracy),
+            )
         ):
             grid.addWidget(heading(label), 0, col)
             widget.setObjectName("bigValue")
@@ -284,7 +301,7 @@ class WithdrawPage(Page):
         self.flag.setVisible(check.needs_acknowledgement)
         if check.needs_acknowledgement:
             text = (
-                f"{d.meaning} (Clinic limits: {fmt_ml(d.limit_ul)} either way, accuracy "
+                f"{check.meaning} (Clinic limits: {fmt_ml(d.limit_ul)} either way, accuracy "
                 f"{round_decimal(d.thresholds.accuracy_low_pct, 0)}-"
                 f"{round_decimal(d.thresholds.accuracy_high_pct, 0)} %.)"
             )
@@ -474,13 +491,15 @@ class ReviewPage(Page):
                     cell.setFont(font)
                 self.table.setItem(row, col, cell)
         self.table.resizeRowsToContents()
-        height = self.table.horizontalHeader().height() + 4 + sum(
-            self.table.rowHeight(r) for r in range(self.table.rowCount())
+        height = (
+            self.table.horizontalHeader().height()
+            + 4
+            + sum(self.table.rowHeight(r) for r in range(self.table.rowCount()))
         )
         self.table.setMaximumHeight(height)
         self.notes.setText("\n".join(review.notes))
         self.warnings.setText("\n".join(review.warnings))
-        needs_ack = any("expires" in w for w in review.warnings)
+        needs_ack = bool(review.to_acknowledge)
         self.acknowledge.setVisible(needs_ack)
         self.acknowledge.setChecked(False)
 
@@ -503,10 +522,14 @@ class UpdatePage(Page):
         self.retry_button.setVisible(False)
         self.record_failed_button = QPushButton("&Record without pump update")
         self.record_failed_button.setVisible(False)
+        # The pump was updated but the refill could not be saved: save the same outcome again.
+        self.retry_save_button = QPushButton("Retry &saving")
+        self.retry_save_button.setVisible(False)
         row = QHBoxLayout()
         row.addWidget(self.send_button)
         row.addWidget(self.retry_button)
         row.addWidget(self.record_failed_button)
+        row.addWidget(self.retry_save_button)
         row.addStretch(1)
         self.layout_.addLayout(row)
         self.sending = QLabel("")

@@ -50,44 +50,66 @@ td.k {{ color: #3b4b5c; width: 38%; }}
 <p>{escape(record.refill_at)} &middot; recorded by {escape(record.nurse)}</p>
 <p class='status'>{escape(status)}</p>
 <h2>Patient</h2>
-<table>{rows([
-        ("Name", record.patient_name),
-        ("Date of birth", record.date_of_birth),
-        ("Hospital number", record.hospital_number),
-        ("NHS number", record.nhs_number),
-    ])}</table>
+<table>{
+        rows(
+            [
+                ("Name", record.patient_name),
+                ("Date of birth", record.date_of_birth),
+                ("Hospital number", record.hospital_number),
+                ("NHS number", record.nhs_number),
+            ]
+        )
+    }</table>
 <h2>Pump</h2>
-<table>{rows([
-        ("Serial", record.pump_serial),
-        ("Model", record.pump_model),
-        ("Reservoir capacity", record.capacity),
-    ])}</table>
+<table>{
+        rows(
+            [
+                ("Serial", record.pump_serial),
+                ("Model", record.pump_model),
+                ("Reservoir capacity", record.capacity),
+            ]
+        )
+    }</table>
 <h2>Volumes</h2>
-<table>{rows([
-        ("Withdrawn", record.withdrawn),
-        ("Expected residual", record.expected_residual),
-        ("Discrepancy", record.discrepancy),
-        ("Delivery accuracy", record.accuracy),
-        ("Added", record.added),
-    ])}</table>
+<table>{
+        rows(
+            [
+                ("Withdrawn", record.withdrawn),
+                ("Expected residual", record.expected_residual),
+                ("Discrepancy", record.discrepancy),
+                ("Delivery accuracy", record.accuracy),
+                ("Added", record.added),
+            ]
+        )
+    }</table>
 <p>{escape(record.discrepancy_meaning)}</p>
 {note}
 <h2>Drug</h2>
-<table>{rows([
-        ("Product", record.product),
-        ("Concentration", record.concentration),
-        ("Lot", record.lot),
-        ("Expiry", record.expiry),
-        ("GTIN", record.gtin),
-        ("Bridge bolus", record.bridge),
-    ])}</table>
+<table>{
+        rows(
+            [
+                ("Product", record.product),
+                ("Concentration", record.concentration),
+                ("Lot", record.lot),
+                ("Expiry", record.expiry),
+                ("GTIN", record.gtin),
+                ("Bridge bolus", record.bridge),
+            ]
+        )
+    }</table>
 <h2>Next</h2>
-<table>{rows([
-        ("Low-reservoir alarm", record.alarm_date),
-        ("Refill by", f"{record.refill_by} ({record.refill_by_rule})"),
-    ])}</table>
+<table>{
+        rows(
+            [
+                ("Low-reservoir alarm", record.alarm_date),
+                ("Refill by", f"{record.refill_by} ({record.refill_by_rule})"),
+            ]
+        )
+    }</table>
 {warnings}
-<p style='margin-top: 24px'>Nurse: {escape(record.nurse)} &nbsp;&nbsp; Signature: ______________________</p>
+<p style='margin-top: 24px'>Nurse: {
+        escape(record.nurse)
+    } &nbsp;&nbsp; Signature: ______________________</p>
 </body></html>"""
 
 

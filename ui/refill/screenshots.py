@@ -56,7 +56,8 @@ def main(out: Path = OUT) -> int:
 
     clinic = ClinicService(store, load_drug_library(), DEMO_NURSE, ZoneInfo("Europe/London"))
     window = MainWindow(
-        clinic, log_path=tmp / "log.txt",
+        clinic,
+        log_path=tmp / "log.txt",
         settings=QSettings(str(tmp / "s.ini"), QSettings.Format.IniFormat),
         discover_ports=lambda: [],
     )

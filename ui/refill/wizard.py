@@ -8,6 +8,7 @@ directly with no modal loop. Messages go through the main window's ``prompts``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,6 +46,8 @@ from ui.refill.record import refill_record_html, write_refill_pdf
 if TYPE_CHECKING:
     from ui.main_window import MainWindow
 
+log = logging.getLogger(__name__)
+
 PAGE_STEPS = (
     Step.IDENTIFY,
     Step.WITHDRAW,
@@ -77,6 +80,10 @@ class RefillWizard(QDialog):
         #: to drop the link at that moment).
         self.before_update: Callable[[], None] | None = None
         self.last_pdf: Path | None = None
+        #: The pump update's outcome (outcome, message, read-back) while it is not saved yet:
+        #: the pump answered but the store failed. Kept so it can be saved again, and so
+        #: Cancel can never turn it into "failed".
+        self.unsaved: tuple[str, str, Any] | None = None
         patient = window.clinic.patient(window.current_patient_id)
         self.setWindowTitle(f"Refill - {patient.display_name}")
         self.setModal(False)
@@ -136,10 +143,9 @@ class RefillWizard(QDialog):
         self.update_page.send_button.clicked.connect(self.send_update)
         self.update_page.retry_button.clicked.connect(self.send_update)
         self.update_page.record_failed_button.clicked.connect(self.record_failed)
+        self.update_page.retry_save_button.clicked.connect(self.retry_save)
         self.record_page.pdf_button.clicked.connect(self._ask_pdf_path)
-        self.new_drug_page.set_products(
-            [(p.id, p.label) for p in self.session.refill_products()]
-        )
+        self.new_drug_page.set_products([(p.id, p.label) for p in self.session.refill_products()])
         self.current = Step.IDENTIFY
         self._show(Step.IDENTIFY)
 
@@ -161,8 +167,11 @@ class RefillWizard(QDialog):
             not self.busy and not sent and step not in (Step.IDENTIFY, Step.RECORD)
         )
         self.cancel_button.setEnabled(not self.busy and step is not Step.RECORD)
-        self.next_button.setText("&Finish" if step is Step.RECORD else (
-            "&Confirm and update pump" if step is Step.REVIEW else "&Next >"))
+        self.next_button.setText(
+            "&Finish"
+            if step is Step.RECORD
+            else ("&Confirm and update pump" if step is Step.REVIEW else "&Next >")
+        )
         enabled = not self.busy
         if step is Step.IDENTIFY:
             enabled = enabled and self.session.identification is not None
@@ -173,8 +182,7 @@ class RefillWizard(QDialog):
         self.next_button.setEnabled(enabled)
         self.identify_page.interrogate_button.setEnabled(not self.busy)
         self.footer.setText(
-            "The pump update is on the wire: wait for its outcome." if self.busy and sent
-            else ""
+            "The pump update is on the wire: wait for its outcome." if self.busy and sent else ""
         )
 
     def next(self) -> bool:
@@ -198,6 +206,8 @@ class RefillWizard(QDialog):
         if step is Step.IDENTIFY:
             if s.identification is None:
                 raise RefillError("Interrogate the pump first.")
+            if s.identification.concentration_mismatch:
+                s.explain_concentration_mismatch(self.identify_page.mismatch_note.toPlainText())
             self._enter_withdraw()
         elif step is Step.WITHDRAW:
             check = s.enter_withdrawn(self.withdraw_page.withdrawn.text())
@@ -208,8 +218,10 @@ class RefillWizard(QDialog):
             self._enter_new_drug()
         elif step is Step.CONCENTRATION:
             if s.concentration is None:
-                raise RefillError("The concentration check must pass: go back and choose "
-                                  "the prescribed concentration.")
+                raise RefillError(
+                    "The concentration check must pass: go back and choose "
+                    "the prescribed concentration."
+                )
             self.review_page.show_review(s.review())
             self._show(Step.REVIEW)
         elif step is Step.REVIEW:
@@ -224,8 +236,7 @@ class RefillWizard(QDialog):
         return True
 
     def back(self) -> bool:
-        if self.busy or self.session.update_sent or self.current in (Step.IDENTIFY,
-                                                                      Step.RECORD):
+        if self.busy or self.session.update_sent or self.current in (Step.IDENTIFY, Step.RECORD):
             return False
         index = PAGE_STEPS.index(self.current)
         self._show(PAGE_STEPS[index - 1])
@@ -240,16 +251,34 @@ class RefillWizard(QDialog):
                 "Refill", "The pump update is on the wire: wait for its outcome."
             )
             return False
+        if self.unsaved is not None:
+            # The pump answered (updated, or maybe updated): never record that as failed.
+            # Try to save the same outcome once more; if the store still fails, say so.
+            self.retry_save()
+            return False
         if self.session.update_sent:
             self.record_failed()
             return False
         if self.session.step not in (Step.CANCELLED, Step.DONE):
             self.session.cancel()
-        self.window_.statusBar().showMessage(
-            "Refill cancelled: the pump and the records are unchanged.", 8000
-        )
+        self.window_.statusBar().showMessage(self.cancel_message(), 8000)
         self.close()
         return True
+
+    def cancel_message(self) -> str:
+        """What a cancel before the update left behind, truthfully: the interrogation may
+        have been saved already (and earlier pending refills settled by it)."""
+        if self.session.reading_saved:
+            settled = (
+                " Earlier pending refills it settled stay settled."
+                if self.session.resolutions
+                else ""
+            )
+            return (
+                "Refill cancelled: the pump and the refill records are unchanged; the "
+                f"interrogation reading was saved.{settled}"
+            )
+        return "Refill cancelled: the pump and the refill records are unchanged."
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.busy or (self.session.update_sent and self.session.outcome is None):
@@ -415,8 +444,9 @@ class RefillWizard(QDialog):
         assert ident is not None
         cpage = self.concentration_page
         cpage.clear_errors()
-        cpage.show_values(ident.reading.concentration_mcg_ml,
-                          check.new_drug.product.concentration_mcg_ml)
+        cpage.show_values(
+            ident.reading.concentration_mcg_ml, check.new_drug.product.concentration_mcg_ml
+        )
         store = self.window_.clinic.store
         lookup = getattr(store, "prepared_program", None)
         prepared = lookup(ident.pump.serial) if callable(lookup) else None
@@ -456,8 +486,12 @@ class RefillWizard(QDialog):
         page.sending.setText(
             f"Sending: {fmt_ml(update.volume_ul)} of {update.drug_name} "
             f"{update.concentration_mcg_ml} mcg/mL"
-            + (f", bridge bolus {fmt_ml(update.bridge_volume_ul, 3)} over "
-               f"{update.bridge_duration_min} min" if update.bridge_volume_ul else "")
+            + (
+                f", bridge bolus {fmt_ml(update.bridge_volume_ul, 3)} over "
+                f"{update.bridge_duration_min} min"
+                if update.bridge_volume_ul
+                else ""
+            )
             + "..."
         )
         self._set_busy(True)
@@ -477,6 +511,8 @@ class RefillWizard(QDialog):
                 )
             if hook is not None:
                 hook()
+            # From here on the command may reach the pump: it can no longer be "not sent".
+            self.session.begin_write()
             bridge = (
                 BridgeBolus(update.bridge_volume_ul, update.bridge_duration_min)
                 if update.bridge_volume_ul
@@ -491,8 +527,11 @@ class RefillWizard(QDialog):
                     bridge=bridge,
                 )
             except Exception as exc:  # the command may have reached the pump
-                return ("uncertain", f"The refill was sent but its outcome is unknown ({exc}).",
-                        None)
+                return (
+                    "uncertain",
+                    f"The refill was sent but its outcome is unknown ({exc}).",
+                    None,
+                )
             return (result.outcome.value, result.message, result.read_back)
 
         self.window_.link.submit("refill update", job, self._update_done, self._not_sent)
@@ -501,9 +540,19 @@ class RefillWizard(QDialog):
         from ui import pump_jobs
 
         self._set_busy(False)
-        self.session.not_sent()
-        message = (str(error) if isinstance(error, WrongPumpOnHead)
-                   else pump_jobs.plain_message(error) + " Nothing was sent.")
+        try:
+            self.session.not_sent()
+        except RefillError:
+            # The write may have started: the outcome is unknown, never "not sent".
+            self._update_done(
+                ("uncertain", f"The refill was sent but its outcome is unknown ({error}).", None)
+            )
+            return
+        message = (
+            str(error)
+            if isinstance(error, WrongPumpOnHead)
+            else pump_jobs.plain_message(error) + " Nothing was sent."
+        )
         page = self.update_page
         page.sending.setText("")
         page.outcome.setText("Not sent.")
@@ -528,14 +577,28 @@ class RefillWizard(QDialog):
             page.record_failed_button.setVisible(True)
             self._update_buttons()
             return
+        self.unsaved = (outcome, message, read_back if hasattr(read_back, "reservoir_ul") else None)
+        self._save_outcome()
+
+    def retry_save(self) -> bool:
+        """Save the pump update's outcome again (the same outcome and read-back: the pump
+        is not asked again). Returns True when it was saved."""
+        if self.busy or self.unsaved is None or self.session.outcome is not None:
+            return False
+        return self._save_outcome()
+
+    def _save_outcome(self) -> bool:
+        assert self.unsaved is not None
+        outcome, message, read_back = self.unsaved
+        page = self.update_page
         try:
-            stored = self.session.record_update(
-                outcome, message, read_back if hasattr(read_back, "reservoir_ul") else None
-            )
+            stored = self.session.record_update(outcome, message, read_back)
         except (RefillError, StoreError) as exc:
-            page.show_error("page", f"The refill could not be saved: {exc}")
-            self.window_.prompts.error("Refill not saved", str(exc))
-            return
+            self._save_failed(outcome, exc)
+            return False
+        self.unsaved = None
+        page.retry_save_button.setVisible(False)
+        page.clear_errors()
         if stored.status == "confirmed":
             page.outcome.setText("Done: the pump recorded the refill and it was read back.")
             page.detail.setText(message)
@@ -552,10 +615,52 @@ class RefillWizard(QDialog):
                 "pending refill. Interrogate the pump again to settle it.",
             )
         self._enter_record()
+        return True
+
+    def _save_failed(self, outcome: str, exc: Exception) -> None:
+        """The pump answered but the refill could not be saved: keep the outcome, say
+        plainly what the pump has, and offer to save again. Never "did not take it"."""
+        s = self.session
+        nd = s.new_drug_check.new_drug if s.new_drug_check else None
+        ident = s.identification
+        details = (
+            f"pump {ident.pump.serial if ident else '?'}, withdrawn "
+            f"{fmt_ml(s.withdrawal.withdrawn_ul) if s.withdrawal else '?'}, added "
+            f"{fmt_ml(nd.added_ul) if nd else '?'} of "
+            f"{nd.product.label if nd else '?'}, lot {nd.lot if nd else '?'}, expiry "
+            f"{nd.expiry.isoformat() if nd else '?'}"
+        )
+        pump_state = (
+            "The pump WAS updated (it read back the new volume)."
+            if outcome == "succeeded"
+            else "The pump MAY have been updated: the outcome is unknown."
+        )
+        text = (
+            f"{pump_state} The refill could not be saved to the records ({exc}). Do not "
+            "refill or update the pump again. Everything you entered is kept on this screen "
+            f"and written to the log ({details}). Press Retry saving; if it still fails, "
+            "write these details in the notes and tell the system administrator."
+        )
+        log.error("Refill not saved after the pump update (%s): %s; %s", outcome, details, exc)
+        page = self.update_page
+        page.outcome.setText(pump_state)
+        page.detail.setText(details)
+        page.show_error("page", text)
+        page.retry_button.setVisible(False)
+        page.record_failed_button.setVisible(False)
+        page.retry_save_button.setVisible(True)
+        self._update_buttons()
+        self.window_.prompts.error("Refill not saved", text)
 
     def record_failed(self) -> None:
-        """Record the refill as failed (the pump certainly did not take it)."""
-        if self.busy or self.session.outcome is not None or not self.session.update_sent:
+        """Record the refill as failed (the pump certainly did not take it). Never once the
+        pump answered with an outcome that is kept unsaved (updated or uncertain)."""
+        if (
+            self.busy
+            or self.unsaved is not None
+            or self.session.outcome is not None
+            or not self.session.update_sent
+        ):
             return
         try:
             self.session.record_update(
@@ -596,8 +701,10 @@ class RefillWizard(QDialog):
         self.record_page.saved.setText(f"Saved: {target}")
         self.window_.clinic.record_action(
             "refill_record_exported",
-            {"refill_id": self.session.outcome.refill.id if self.session.outcome else None,
-             "path": str(target)},
+            {
+                "refill_id": self.session.outcome.refill.id if self.session.outcome else None,
+                "path": str(target),
+            },
         )
         return target
 
