@@ -347,19 +347,7 @@ class ProgramEditorDialog(QDialog):
         layout.addLayout(buttons)
 
         self.mode.currentIndexChanged.connect(self._mode_changed)
-        for f in (
-            self.concentration,
-            self.daily,
-            self.single_dose,
-            self.single_duration,
-            self.single_after,
-            self.priming_duration,
-            self.priming_after,
-            self.pb_dose,
-            self.pb_duration,
-            self.pb_lockout,
-            self.pb_per_day,
-        ):
+        for f in self._fields():
             f.changed.connect(self.recompute)
         self.flex.changed.connect(self.recompute)
         self.weekday_flex.changed.connect(self.recompute)
