@@ -39,7 +39,8 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/store_scale.py --patients 500
 	$(BIN)/python benchmarks/link_interrogate.py
-	$(BIN)/python benchmarks/startup.py
+	$(BIN)/python benchmarks/startup.py --patients 500 --runs 3
+	$(BIN)/python benchmarks/trends.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
