@@ -67,8 +67,19 @@ def synthetic_history(years: int, end: datetime) -> PatientHistory:
         at = start + timedelta(hours=h)
         if h and h % (90 * 24) == 0:
             residual = int(fill_ul - per_hour * (at - fill_at).total_seconds() / 3600)
-            refills.append(Refill(serial, at, residual + 150, residual, 40_000, "Gablofen", 2000,
-                                  "L1", (at + timedelta(days=400)).date()))
+            refills.append(
+                Refill(
+                    serial,
+                    at,
+                    residual + 150,
+                    residual,
+                    40_000,
+                    "Gablofen",
+                    2000,
+                    "L1",
+                    (at + timedelta(days=400)).date(),
+                )
+            )
             fill_at, fill_ul = at, 40_000
         if h and h % (182 * 24) == 0:
             new = simple_continuous(dose + 10)
@@ -77,10 +88,12 @@ def synthetic_history(years: int, end: datetime) -> PatientHistory:
             per_hour = dose / 2000 * 1000 / 24
         volume = max(int(fill_ul - per_hour * (at - fill_at).total_seconds() / 3600), 0)
         mv = int(3200 - 0.12 * h / 24 + (h * 7919) % 5)
-        readings.append(Reading(serial, at, at, volume, 2_000, mv, mv <= 2900, False, 2000,
-                                program))
-    return PatientHistory(patient, (), (), (pump,), tuple(readings), (), tuple(refills),
-                          tuple(changes))
+        readings.append(
+            Reading(serial, at, at, volume, 2_000, mv, mv <= 2900, False, 2000, program)
+        )
+    return PatientHistory(
+        patient, (), (), (pump,), tuple(readings), (), tuple(refills), tuple(changes)
+    )
 
 
 def measure(years: int, frames: int) -> dict[str, float]:
@@ -150,10 +163,25 @@ def main() -> None:
             ("pan_zoom_frame_median", "frame_median_ms", FRAME_LIMIT_MS),
             ("pan_zoom_frame_p95", "frame_p95_ms", FRAME_LIMIT_MS),
         ):
-            print(json.dumps({"metric": f"trends_{metric}_{years}y", "value": round(r[key], 2),
-                              "unit": "ms", "limit": limit}))
-        print(json.dumps({"metric": f"trends_series_build_{years}y",
-                          "value": round(r["build_ms"], 1), "unit": "ms"}))
+            print(
+                json.dumps(
+                    {
+                        "metric": f"trends_{metric}_{years}y",
+                        "value": round(r[key], 2),
+                        "unit": "ms",
+                        "limit": limit,
+                    }
+                )
+            )
+        print(
+            json.dumps(
+                {
+                    "metric": f"trends_series_build_{years}y",
+                    "value": round(r["build_ms"], 1),
+                    "unit": "ms",
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

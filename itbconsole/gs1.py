@@ -92,9 +92,7 @@ def gtin_check_digit(body: str) -> int:
 
 def gtin_is_valid(gtin: str) -> bool:
     """True for a 14-digit GTIN whose last digit is the right check digit."""
-    return (
-        len(gtin) == 14 and gtin.isdigit() and gtin_check_digit(gtin[:-1]) == int(gtin[-1])
-    )
+    return len(gtin) == 14 and gtin.isdigit() and gtin_check_digit(gtin[:-1]) == int(gtin[-1])
 
 
 def parse_gs1_date(text: str, *, today: date | None = None) -> date:
@@ -199,9 +197,7 @@ def parse_gs1(text: str, *, today: date | None = None) -> GS1Data:
     cleaned = normalise_scan(text)
     if not cleaned:
         raise GS1Error("The barcode is empty.")
-    pairs = _split_bracketed(cleaned) if cleaned.startswith("(") else _split_element_string(
-        cleaned
-    )
+    pairs = _split_bracketed(cleaned) if cleaned.startswith("(") else _split_element_string(cleaned)
     values: dict[str, str] = {}
     for ai, value in pairs:
         if ai not in AI_TABLE:

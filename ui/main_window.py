@@ -218,6 +218,14 @@ class MainWindow(QMainWindow):
         rows = self.clinic.patient_rows(self.patient_list.search.text(), now=self.now())
         self.patient_list.set_rows(rows, keep_id=self.current_patient_id)
 
+    def refresh_patient(self, patient_id: int | None) -> None:
+        """Re-read one patient's row after a save, keep the rest of the list as it is."""
+        if patient_id is None:
+            return
+        row = self.clinic.patient_row(patient_id, now=self.now())
+        if row is not None:
+            self.patient_list.update_row(row)
+
     def open_patient(self, patient_id: int) -> None:
         self.current_patient_id = patient_id
         self._show_current_patient()
@@ -245,7 +253,7 @@ class MainWindow(QMainWindow):
             return None
         assert saved.id is not None
         self.current_patient_id = saved.id
-        self.refresh_patients()
+        self.refresh_patient(saved.id)
         self._show_current_patient()
         self.statusBar().showMessage(f"Patient {saved.display_name} created.", 6000)
         return saved.id
@@ -259,7 +267,7 @@ class MainWindow(QMainWindow):
         if changed is None:
             return
         self.clinic.correct_patient(changed, dialog.reason.text().strip())
-        self.refresh_patients()
+        self.refresh_patient(self.current_patient_id)
         self._show_current_patient()
 
     def register_pump_for_open_patient(self) -> None:
@@ -277,7 +285,7 @@ class MainWindow(QMainWindow):
         except StoreError as exc:
             self.prompts.error("Pump not registered", str(exc))
             return False
-        self.refresh_patients()
+        self.refresh_patient(patient_id)
         self._show_current_patient()
         return True
 
@@ -427,7 +435,7 @@ class MainWindow(QMainWindow):
             self.prompts.error("Interrogation not saved", str(exc))
             return None
         self.current_patient_id = saved.patient.id
-        self.refresh_patients()
+        self.refresh_patient(saved.patient.id)
         self._show_current_patient()
         self._update_link_state()
         if saved.still_uncertain:

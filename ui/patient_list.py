@@ -53,6 +53,18 @@ class PatientTableModel(QAbstractTableModel):
         )
         self.endResetModel()
 
+    def update_row(self, row: PatientOverview) -> None:
+        """Replace (or add) one patient's row in place: after a save only that patient
+        changed, and re-reading a 5,000-patient list would hold up the window."""
+        for i, existing in enumerate(self.rows):
+            if existing.patient.id == row.patient.id:
+                self.rows[i] = row
+                self.dataChanged.emit(self.index(i, 0), self.index(i, len(COLUMNS) - 1))
+                return
+        self.beginInsertRows(QModelIndex(), len(self.rows), len(self.rows))
+        self.rows.append(row)
+        self.endInsertRows()
+
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         """Sort in Python with one key per row: a proxy model would call data() n log n
         times through Qt, which costs most of a second for a 5,000-patient clinic."""
@@ -221,6 +233,16 @@ class PatientListPanel(QWidget):
         self.count_label.setText(f"{n} patient{'s' if n != 1 else ''}")
         if keep_id is not None:
             self.select_patient(keep_id)
+
+    def update_row(self, row: PatientOverview) -> None:
+        self.model.update_row(row)
+        n = self.model.rowCount()
+        self.count_label.setText(f"{n} patient{'s' if n != 1 else ''}")
+        current = self.table.currentIndex()
+        if row.patient.id is not None and (
+            not current.isValid() or self.model.patient_id_at(current.row()) != row.patient.id
+        ):
+            self.select_patient(row.patient.id)
 
     def select_patient(self, patient_id: int) -> bool:
         for r in range(self.model.rowCount()):

@@ -19,21 +19,24 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 def register(subparsers: Any) -> None:
     """Add ``db`` and its subcommands to the top-level parser."""
     parser = subparsers.add_parser(
-        "db", help="create, inspect, verify or back up the record store",
+        "db",
+        help="create, inspect, verify or back up the record store",
         description="Work with the local record store (see --db for which file).",
     )
     parser.set_defaults(handler=lambda args: _usage(parser))
-    sub = parser.add_subparsers(dest="db_command", metavar="ACTION",
-                                parser_class=type(parser))
-    sub.add_parser("init", help="create the database (or bring its schema up to date)"
-                   ).set_defaults(handler=cmd_init)
-    sub.add_parser("info", help="show the file, schema version and record counts"
-                   ).set_defaults(handler=cmd_info)
+    sub = parser.add_subparsers(dest="db_command", metavar="ACTION", parser_class=type(parser))
     sub.add_parser(
-        "verify", help="check the audit trail; exit 1 if any entry was edited, inserted "
-        "or deleted").set_defaults(handler=cmd_verify)
-    backup = sub.add_parser("backup", help="make a consistent, checked copy (safe while the "
-                            "app is running)")
+        "init", help="create the database (or bring its schema up to date)"
+    ).set_defaults(handler=cmd_init)
+    sub.add_parser("info", help="show the file, schema version and record counts").set_defaults(
+        handler=cmd_info
+    )
+    sub.add_parser(
+        "verify", help="check the audit trail; exit 1 if any entry was edited, inserted or deleted"
+    ).set_defaults(handler=cmd_verify)
+    backup = sub.add_parser(
+        "backup", help="make a consistent, checked copy (safe while the app is running)"
+    )
     backup.add_argument("path", metavar="PATH", help="file to write the copy to")
     backup.add_argument("--force", action="store_true", help="replace PATH if it exists")
     backup.set_defaults(handler=cmd_backup)
@@ -54,8 +57,11 @@ def _open_existing(args: argparse.Namespace) -> Any:
 
     path = _path(args)
     if not path.exists():
-        print(f"There is no database at {path}. Run 'itbconsole db init' to create one, or "
-              "pass --db PATH.", file=sys.stderr)
+        print(
+            f"There is no database at {path}. Run 'itbconsole db init' to create one, or "
+            "pass --db PATH.",
+            file=sys.stderr,
+        )
         return None
     return Store.open(path)
 
@@ -115,6 +121,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
         except StoreError as exc:
             print(str(exc), file=sys.stderr)
             return EXIT_FAILED
-    print(f"Backup written to {result.path} ({result.size_bytes:,} bytes); "
-          f"integrity check: {result.integrity}.")
+    print(
+        f"Backup written to {result.path} ({result.size_bytes:,} bytes); "
+        f"integrity check: {result.integrity}."
+    )
     return EXIT_OK

@@ -17,7 +17,7 @@ from itbconsole.druglib import DrugLibrary
 from itbconsole.model import Patient, Pump, PumpEvent, Reading, User
 from itbconsole.services.overview import PumpOverview, build_overview
 from itbconsole.store import PatientOverview, Store, StoreError, UnknownPumpError, WrongPatientError
-from itbconsole.store.queries import CalendarRules
+from itbconsole.store.queries import CalendarRules, PatientHistory
 
 
 class WrongPatient(Exception):
@@ -87,6 +87,13 @@ class ClinicService:
             return []
         return self.store.patients_overview(today, patient_ids=ids, rules=rules)
 
+    def patient_row(self, patient_id: int, now: datetime | None = None) -> PatientOverview | None:
+        """One patient's list row (after a save only that row needs reading again)."""
+        today = self.today(now)
+        rules = CalendarRules(self.tz, self.margin_days, self.max_refill_interval_days())
+        rows = self.store.patients_overview(today, patient_ids=[patient_id], rules=rules)
+        return rows[0] if rows else None
+
     def max_refill_interval_days(self) -> int | None:
         """The shortest time any refill product may stay in a pump (drug library). Used by
         the list and the overview alike, so both always show the same refill date."""
@@ -104,7 +111,9 @@ class ClinicService:
 
     def pump_of(self, patient_id: int) -> Pump | None:
         """The pump registered to the patient now, if any."""
-        history = self.store.patient_history(patient_id)
+        return self._current_pump(self.store.patient_history(patient_id), patient_id)
+
+    def _current_pump(self, history: PatientHistory, patient_id: int) -> Pump | None:
         for pump in reversed(history.pumps):
             if self.store.find_pump_owner(pump.serial) == patient_id:
                 return pump
@@ -119,7 +128,7 @@ class ClinicService:
     def overview(self, patient_id: int, now: datetime | None = None) -> PumpOverview | None:
         """The Overview tab's content, from the latest reading of the patient's pump."""
         history = self.store.patient_history(patient_id)
-        pump = self.pump_of(patient_id)
+        pump = self._current_pump(history, patient_id)
         if pump is None:
             return None
         readings = sorted(
@@ -212,6 +221,8 @@ class ClinicService:
         settle pending refills and uncertain program changes from this reading. Each
         settlement is a new record correcting the open one; the rules live with their
         workflows (itbconsole.services.refill and .programming)."""
+        if self.store.open_outcomes(reading.pump_serial) == 0:
+            return (), 0, 0  # the usual case: nothing to settle, no history to read
         from itbconsole.services.programming import resolve_uncertain
         from itbconsole.services.refill import resolve_pending_refills
 

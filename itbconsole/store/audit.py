@@ -41,8 +41,16 @@ def entry_hash(prev_hash: str, entry: Mapping[str, Any]) -> str:
     return hashlib.sha256((prev_hash + canonical_json(fields)).encode("utf-8")).hexdigest()
 
 
-ENTRY_FIELDS = ("seq", "at", "user_name", "user_role", "action", "table_name", "record_id",
-                "payload")
+ENTRY_FIELDS = (
+    "seq",
+    "at",
+    "user_name",
+    "user_role",
+    "action",
+    "table_name",
+    "record_id",
+    "payload",
+)
 
 
 def row_payload(db: Database, table: str, record_id: int) -> str:
@@ -167,12 +175,15 @@ def verify_audit(db: Database) -> AuditReport:
         report.head_seq, report.head_hash = int(entries[-1]["seq"]), str(entries[-1]["hash"])
     issued = db.conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'").fetchone()
     if issued is not None and int(issued[0]) > report.head_seq:
-        problems.append(AuditProblem(
-            "deleted", "audit entry",
-            f"Audit entries #{report.head_seq + 1} to #{issued[0]} were issued but are "
-            "missing from the end of the log.",
-            seq=report.head_seq + 1,
-        ))
+        problems.append(
+            AuditProblem(
+                "deleted",
+                "audit entry",
+                f"Audit entries #{report.head_seq + 1} to #{issued[0]} were issued but are "
+                "missing from the end of the log.",
+                seq=report.head_seq + 1,
+            )
+        )
     report.records_checked = _cross_check(db, entries, problems)
     _check_current_state(db, problems)
     return report
@@ -184,12 +195,16 @@ def _check_current_state(db: Database, problems: list[AuditProblem]) -> None:
         stored = set(db.conn.execute(f"SELECT * FROM {table}").fetchall())
         expected = set(db.conn.execute(select).fetchall())
         if stored != expected:
-            problems.append(AuditProblem(
-                "edited", "record",
-                f"The derived table {table} no longer matches the records "
-                f"({len(stored - expected)} rows differ): the patient list may show wrong "
-                "figures.", table=table,
-            ))
+            problems.append(
+                AuditProblem(
+                    "edited",
+                    "record",
+                    f"The derived table {table} no longer matches the records "
+                    f"({len(stored - expected)} rows differ): the patient list may show wrong "
+                    "figures.",
+                    table=table,
+                )
+            )
 
 
 def _check_chain(entries: list[dict[str, Any]], problems: list[AuditProblem]) -> None:
@@ -202,44 +217,60 @@ def _check_chain(entries: list[dict[str, Any]], problems: list[AuditProblem]) ->
     for i, entry in enumerate(entries):
         seq = int(entry["seq"])
         if entry_hash(str(entry["prev_hash"]), entry) != entry["hash"]:
-            problems.append(AuditProblem(
-                "edited", "audit entry",
-                f"Audit entry #{seq} was edited: its contents no longer match its hash.", seq=seq,
-            ))
+            problems.append(
+                AuditProblem(
+                    "edited",
+                    "audit entry",
+                    f"Audit entry #{seq} was edited: its contents no longer match its hash.",
+                    seq=seq,
+                )
+            )
         expected = entries[i - 1]["hash"] if i else GENESIS_HASH
         if entry["prev_hash"] == expected:
             continue
         prev_seq = int(entries[i - 1]["seq"]) if i else 0
         before_prev = entries[i - 2]["hash"] if i >= 2 else GENESIS_HASH
         if i and entry["prev_hash"] == before_prev:
-            problems.append(AuditProblem(
-                "inserted", "audit entry",
-                f"Audit entry #{prev_seq} was inserted: the chain runs around it.",
-                seq=prev_seq,
-            ))
+            problems.append(
+                AuditProblem(
+                    "inserted",
+                    "audit entry",
+                    f"Audit entry #{prev_seq} was inserted: the chain runs around it.",
+                    seq=prev_seq,
+                )
+            )
         elif seq > prev_seq + 1:
-            problems.append(AuditProblem(
-                "deleted", "audit entry",
-                f"Audit entries between #{prev_seq} and #{seq} were deleted "
-                f"({seq - prev_seq - 1} missing).", seq=prev_seq + 1,
-            ))
+            problems.append(
+                AuditProblem(
+                    "deleted",
+                    "audit entry",
+                    f"Audit entries between #{prev_seq} and #{seq} were deleted "
+                    f"({seq - prev_seq - 1} missing).",
+                    seq=prev_seq + 1,
+                )
+            )
         elif i == len(entries) - 1:
-            problems.append(AuditProblem(
-                "inserted", "audit entry",
-                f"Audit entry #{seq} was inserted: it does not link to entry #{prev_seq}.",
-                seq=seq,
-            ))
+            problems.append(
+                AuditProblem(
+                    "inserted",
+                    "audit entry",
+                    f"Audit entry #{seq} was inserted: it does not link to entry #{prev_seq}.",
+                    seq=seq,
+                )
+            )
         else:
-            problems.append(AuditProblem(
-                "deleted", "audit entry",
-                f"The chain is broken before entry #{seq}: an earlier entry was deleted or "
-                "replaced.", seq=seq,
-            ))
+            problems.append(
+                AuditProblem(
+                    "deleted",
+                    "audit entry",
+                    f"The chain is broken before entry #{seq}: an earlier entry was deleted or "
+                    "replaced.",
+                    seq=seq,
+                )
+            )
 
 
-def _cross_check(
-    db: Database, entries: list[dict[str, Any]], problems: list[AuditProblem]
-) -> int:
+def _cross_check(db: Database, entries: list[dict[str, Any]], problems: list[AuditProblem]) -> int:
     """Each clinical row needs exactly the audit entry that recorded it, with equal content."""
     recorded: dict[tuple[str, int], dict[str, Any]] = {}
     for entry in entries:
@@ -247,11 +278,16 @@ def _cross_check(
             continue
         key = (str(entry["table_name"]), int(entry["record_id"]))
         if key in recorded:
-            problems.append(AuditProblem(
-                "inserted", "audit entry",
-                f"Audit entry #{entry['seq']} records {key[0]} {key[1]} a second time.",
-                seq=int(entry["seq"]), table=key[0], record_id=key[1],
-            ))
+            problems.append(
+                AuditProblem(
+                    "inserted",
+                    "audit entry",
+                    f"Audit entry #{entry['seq']} records {key[0]} {key[1]} a second time.",
+                    seq=int(entry["seq"]),
+                    table=key[0],
+                    record_id=key[1],
+                )
+            )
             continue
         recorded[key] = entry
     checked = 0
@@ -263,23 +299,37 @@ def _cross_check(
             data = dict(zip(names, row, strict=True))
             found = recorded.pop((table, int(data["id"])), None)
             if found is None:
-                problems.append(AuditProblem(
-                    "inserted", "record",
-                    f"{table} {data['id']} has no audit entry: it was added outside ITB "
-                    "Console (or its audit entry was deleted).",
-                    table=table, record_id=int(data["id"]),
-                ))
+                problems.append(
+                    AuditProblem(
+                        "inserted",
+                        "record",
+                        f"{table} {data['id']} has no audit entry: it was added outside ITB "
+                        "Console (or its audit entry was deleted).",
+                        table=table,
+                        record_id=int(data["id"]),
+                    )
+                )
             elif canonical_json(data) != found["payload"]:
-                problems.append(AuditProblem(
-                    "edited", "record",
-                    f"{table} {data['id']} was edited in place: it differs from what audit "
-                    f"entry #{found['seq']} recorded.",
-                    seq=int(found["seq"]), table=table, record_id=int(data["id"]),
-                ))
+                problems.append(
+                    AuditProblem(
+                        "edited",
+                        "record",
+                        f"{table} {data['id']} was edited in place: it differs from what audit "
+                        f"entry #{found['seq']} recorded.",
+                        seq=int(found["seq"]),
+                        table=table,
+                        record_id=int(data["id"]),
+                    )
+                )
     for (table, record_id), entry in sorted(recorded.items()):
-        problems.append(AuditProblem(
-            "deleted", "record",
-            f"{table} {record_id} was deleted: audit entry #{entry['seq']} recorded it.",
-            seq=int(entry["seq"]), table=table, record_id=record_id,
-        ))
+        problems.append(
+            AuditProblem(
+                "deleted",
+                "record",
+                f"{table} {record_id} was deleted: audit entry #{entry['seq']} recorded it.",
+                seq=int(entry["seq"]),
+                table=table,
+                record_id=record_id,
+            )
+        )
     return checked

@@ -25,8 +25,9 @@ class BackupResult:
     integrity: str  # "ok" or SQLite's first complaint
 
 
-def backup_database(source: sqlite3.Connection, destination: Path, *, force: bool = False
-                    ) -> BackupResult:
+def backup_database(
+    source: sqlite3.Connection, destination: Path, *, force: bool = False
+) -> BackupResult:
     """Copy the database behind ``source`` to ``destination`` and check the copy.
 
     Refuses to replace an existing file unless ``force``. Raises :class:`StoreError` with a

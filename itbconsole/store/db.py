@@ -127,9 +127,7 @@ def migrate(db: Database, migrations: tuple[Migration, ...] = MIGRATIONS) -> lis
     for migration in migrations:
         with transaction(db):
             # Re-check inside the write lock: another process may have just applied it.
-            done = db.execute(
-                "SELECT 1 FROM migrations WHERE id = ?", [migration.id]
-            ).fetchone()
+            done = db.execute("SELECT 1 FROM migrations WHERE id = ?", [migration.id]).fetchone()
             if done:
                 continue
             for statement in migration.statements:

@@ -126,8 +126,9 @@ class Store:
     def verify(self) -> audit.AuditReport:
         return audit.verify_audit(self.db)
 
-    def backup(self, destination: str | os.PathLike[str], *, force: bool = False
-               ) -> backup.BackupResult:
+    def backup(
+        self, destination: str | os.PathLike[str], *, force: bool = False
+    ) -> backup.BackupResult:
         return backup.backup_database(self.db.conn, Path(destination), force=force)
 
     # ----------------------------------------------------------------- write helpers
@@ -143,8 +144,14 @@ class Store:
         return record_id
 
     def _correct(
-        self, table: str, old_id: int, changes: dict[str, Any], user: User, note: str,
-        *, entered_in_error: bool = False,
+        self,
+        table: str,
+        old_id: int,
+        changes: dict[str, Any],
+        user: User,
+        note: str,
+        *,
+        entered_in_error: bool = False,
     ) -> int:
         """Append a new version of ``old_id`` with ``changes``; the old row stays as it was."""
         if table not in CORRECTABLE_TABLES:
@@ -160,22 +167,28 @@ class Store:
                 f"{table} record {old_id} was already corrected by record {newer[0]}; "
                 "correct the latest version instead."
             )
-        values = {k: v for k, v in old.items()
-                  if k not in ("id", "created_at", "created_by", "created_role")}
+        values = {
+            k: v
+            for k, v in old.items()
+            if k not in ("id", "created_at", "created_by", "created_role")
+        }
         values.update(changes)
-        values.update(corrects_id=old_id, correction_note=note,
-                      entered_in_error=int(entered_in_error))
+        values.update(
+            corrects_id=old_id, correction_note=note, entered_in_error=int(entered_in_error)
+        )
         action = "entered_in_error" if entered_in_error else "correct"
         return self._insert(table, values, user, action)
 
     def _require(self, table: str, record_id: int, column: str, value: str) -> None:
-        row = self.db.execute(f"SELECT {column} FROM [{table}] WHERE id = ?",
-                              [record_id]).fetchone()
+        row = self.db.execute(
+            f"SELECT {column} FROM [{table}] WHERE id = ?", [record_id]
+        ).fetchone()
         if row is None:
             raise StoreError(f"There is no {table} record {record_id}.")
         if row[0] != value:
-            raise StoreError(f"{table} record {record_id} is {row[0]}, not {value}: "
-                             "there is nothing to resolve.")
+            raise StoreError(
+                f"{table} record {record_id} is {row[0]}, not {value}: there is nothing to resolve."
+            )
 
     def _latest_version_id(self, table: str, key: str, value: Any) -> int:
         row = self.db.execute(
@@ -191,8 +204,7 @@ class Store:
         """The patient a pump's record goes to; refuses unknown pumps and wrong patients."""
         if self.db.execute("SELECT 1 FROM pumps WHERE serial = ?", [serial]).fetchone() is None:
             raise UnknownPumpError(
-                f"Pump {serial} is not registered. Register it to a patient before saving "
-                "its data."
+                f"Pump {serial} is not registered. Register it to a patient before saving its data."
             )
         owner = self.find_pump_owner(serial)
         if owner is None:
@@ -218,8 +230,12 @@ class Store:
             )
             patient_id = int(cursor.lastrowid or 0)
             audit.append(self.db, user, "create", table="patients", record_id=patient_id)
-            self._insert("patient_versions", {**rec.patient_row(patient),
-                                              "patient_id": patient_id}, user, "create")
+            self._insert(
+                "patient_versions",
+                {**rec.patient_row(patient), "patient_id": patient_id},
+                user,
+                "create",
+            )
         return replace(patient, id=patient_id)
 
     def correct_patient(self, patient: Patient, user: User, note: str = "") -> Patient:
@@ -242,16 +258,22 @@ class Store:
 
     def get_pump(self, serial: str) -> Pump | None:
         """The pump's current details (None when unknown), with its current owner."""
-        row = next(self.db.query(
-            "SELECT * FROM pump_versions p WHERE p.pump_serial = ? AND NOT EXISTS "
-            "(SELECT 1 FROM pump_versions c WHERE c.corrects_id = p.id) "
-            "ORDER BY p.id DESC LIMIT 1", [serial]), None)
+        row = next(
+            self.db.query(
+                "SELECT * FROM pump_versions p WHERE p.pump_serial = ? AND NOT EXISTS "
+                "(SELECT 1 FROM pump_versions c WHERE c.corrects_id = p.id) "
+                "ORDER BY p.id DESC LIMIT 1",
+                [serial],
+            ),
+            None,
+        )
         return None if row is None else rec.pump_from_row(row, self.find_pump_owner(serial))
 
     def find_pump_owner(self, serial: str) -> int | None:
         """The id of the patient the pump is registered to now, or None."""
         row = self.db.execute(
-            "SELECT patient_id FROM pump_owner WHERE pump_serial = ?", [serial]).fetchone()
+            "SELECT patient_id FROM pump_owner WHERE pump_serial = ?", [serial]
+        ).fetchone()
         return None if row is None else row[0]
 
     def register_pump(
@@ -264,17 +286,23 @@ class Store:
         is refused: unregister it (explant) or correct the wrong registration first.
         """
         with transaction(self.db):
-            if self.db.execute("SELECT 1 FROM patients WHERE id = ?",
-                               [patient_id]).fetchone() is None:
+            if (
+                self.db.execute("SELECT 1 FROM patients WHERE id = ?", [patient_id]).fetchone()
+                is None
+            ):
                 raise StoreError(f"There is no patient with id {patient_id}.")
-            if self.db.execute("SELECT 1 FROM pumps WHERE serial = ?",
-                               [pump.serial]).fetchone() is None:
+            if (
+                self.db.execute("SELECT 1 FROM pumps WHERE serial = ?", [pump.serial]).fetchone()
+                is None
+            ):
                 cursor = self.db.execute(
                     "INSERT INTO pumps (serial, created_at, created_by, created_role) "
                     "VALUES (?, ?, ?, ?)",
-                    [pump.serial, *rec.stamp_columns(user, utc_now()).values()])
-                audit.append(self.db, user, "create", table="pumps",
-                             record_id=int(cursor.lastrowid or 0))
+                    [pump.serial, *rec.stamp_columns(user, utc_now()).values()],
+                )
+                audit.append(
+                    self.db, user, "create", table="pumps", record_id=int(cursor.lastrowid or 0)
+                )
                 self._insert("pump_versions", rec.pump_row(pump), user, "create")
             owner = self.find_pump_owner(pump.serial)
             if owner is not None and owner != patient_id:
@@ -283,21 +311,36 @@ class Store:
                     "Unregister it there first, or correct that registration if it was wrong."
                 )
             if owner is None:
-                self._insert("pump_registrations", {
-                    "pump_serial": pump.serial, "patient_id": patient_id,
-                    "effective_at": rec.utc_iso(at or utc_now())}, user, "create")
+                self._insert(
+                    "pump_registrations",
+                    {
+                        "pump_serial": pump.serial,
+                        "patient_id": patient_id,
+                        "effective_at": rec.utc_iso(at or utc_now()),
+                    },
+                    user,
+                    "create",
+                )
         found = self.get_pump(pump.serial)
         assert found is not None
         return found
 
-    def unregister_pump(self, serial: str, user: User, *, at: datetime | None = None,
-                        note: str = "") -> None:
+    def unregister_pump(
+        self, serial: str, user: User, *, at: datetime | None = None, note: str = ""
+    ) -> None:
         """The pump belongs to nobody from ``at`` (explant or replacement)."""
         with transaction(self.db):
-            self._insert("pump_registrations", {
-                "pump_serial": serial, "patient_id": None,
-                "effective_at": rec.utc_iso(at or utc_now()), "correction_note": note,
-            }, user, "create")
+            self._insert(
+                "pump_registrations",
+                {
+                    "pump_serial": serial,
+                    "patient_id": None,
+                    "effective_at": rec.utc_iso(at or utc_now()),
+                    "correction_note": note,
+                },
+                user,
+                "create",
+            )
 
     def correct_pump(self, pump: Pump, user: User, note: str = "") -> Pump:
         """New current details for a known pump (after a catheter revision, say)."""
@@ -310,19 +353,27 @@ class Store:
 
     # ----------------------------------------------------------------- clinical records
 
-    def add_reading(self, reading: Reading, user: User, *, patient_id: int | None = None
-                    ) -> Reading:
+    def add_reading(
+        self, reading: Reading, user: User, *, patient_id: int | None = None
+    ) -> Reading:
         """Store one interrogation for the pump's owner (must equal ``patient_id`` if given)."""
         with transaction(self.db):
             owner = self._owner_for_write(reading.pump_serial, patient_id)
-            new_id = self._insert("readings", {**rec.reading_row(reading), "patient_id": owner},
-                                  user, "create")
+            new_id = self._insert(
+                "readings", {**rec.reading_row(reading), "patient_id": owner}, user, "create"
+            )
             if reading.eri_date is not None or reading.eos_date is not None:
-                self._insert("battery_reports", {
-                    "reading_id": new_id, "pump_serial": reading.pump_serial,
-                    "eri_date": reading.eri_date.isoformat() if reading.eri_date else None,
-                    "eos_date": reading.eos_date.isoformat() if reading.eos_date else None,
-                }, user, "create")
+                self._insert(
+                    "battery_reports",
+                    {
+                        "reading_id": new_id,
+                        "pump_serial": reading.pump_serial,
+                        "eri_date": reading.eri_date.isoformat() if reading.eri_date else None,
+                        "eos_date": reading.eos_date.isoformat() if reading.eos_date else None,
+                    },
+                    user,
+                    "create",
+                )
         return replace(reading, id=new_id)
 
     def latest_battery_report(self, serial: str) -> tuple[date | None, date | None] | None:
@@ -330,14 +381,19 @@ class Store:
         reported them, or None when it never did."""
         row = self.db.execute(
             "SELECT eri_date, eos_date FROM battery_reports WHERE pump_serial = ? "
-            "ORDER BY reading_id DESC LIMIT 1", [serial]).fetchone()
+            "ORDER BY reading_id DESC LIMIT 1",
+            [serial],
+        ).fetchone()
         if row is None:
             return None
-        return (date.fromisoformat(row[0]) if row[0] else None,
-                date.fromisoformat(row[1]) if row[1] else None)
+        return (
+            date.fromisoformat(row[0]) if row[0] else None,
+            date.fromisoformat(row[1]) if row[1] else None,
+        )
 
-    def add_events(self, events: Iterable[PumpEvent], user: User, *,
-                   patient_id: int | None = None) -> int:
+    def add_events(
+        self, events: Iterable[PumpEvent], user: User, *, patient_id: int | None = None
+    ) -> int:
         """Store pump log entries not stored before (by serial and index); returns how many
         were new. All or none are written."""
         new = 0
@@ -345,22 +401,35 @@ class Store:
             owners: dict[str, int] = {}
             for event in events:
                 if event.pump_serial not in owners:
-                    owners[event.pump_serial] = self._owner_for_write(event.pump_serial,
-                                                                      patient_id)
-                row = {**rec.event_row(event), "patient_id": owners[event.pump_serial],
-                       **rec.stamp_columns(user, utc_now())}
+                    owners[event.pump_serial] = self._owner_for_write(event.pump_serial, patient_id)
+                row = {
+                    **rec.event_row(event),
+                    "patient_id": owners[event.pump_serial],
+                    **rec.stamp_columns(user, utc_now()),
+                }
                 cursor = self.db.execute(
                     f"INSERT INTO pump_events ({', '.join(row)}) VALUES "
                     f"({', '.join(':' + c for c in row)}) "
-                    "ON CONFLICT (pump_serial, event_index) DO NOTHING", row)
+                    "ON CONFLICT (pump_serial, event_index) DO NOTHING",
+                    row,
+                )
                 if cursor.rowcount == 1:
-                    audit.append(self.db, user, "create", table="pump_events",
-                                 record_id=int(cursor.lastrowid or 0))
+                    audit.append(
+                        self.db,
+                        user,
+                        "create",
+                        table="pump_events",
+                        record_id=int(cursor.lastrowid or 0),
+                    )
                     new += 1
         return new
 
     def add_interrogation(
-        self, reading: Reading, events: Iterable[PumpEvent], user: User, *,
+        self,
+        reading: Reading,
+        events: Iterable[PumpEvent],
+        user: User,
+        *,
         patient_id: int | None = None,
     ) -> tuple[Reading, int]:
         """Store one interrogation's reading and its new pump events as one record (all or
@@ -370,26 +439,38 @@ class Store:
             new = self.add_events(events, user, patient_id=patient_id)
         return saved, new
 
+    def open_outcomes(self, serial: str) -> int:
+        """How many writes to this pump still have an unknown outcome (pending refills and
+        uncertain program changes, latest versions only)."""
+        row = self.db.execute(
+            "SELECT (SELECT COUNT(*) FROM refills f WHERE f.pump_serial = ? AND "
+            f"f.status = 'pending' AND {queries.effective('refills', 'f')}) + "
+            "(SELECT COUNT(*) FROM program_changes g WHERE g.pump_serial = ? AND "
+            f"g.outcome = 'uncertain' AND {queries.effective('program_changes', 'g')})",
+            [serial, serial],
+        ).fetchone()
+        return int(row[0])
+
     def last_event_index(self, serial: str) -> int:
         """The highest pump-log index stored for this pump (-1 when none), so the next
         interrogation need only read the log from the index after it."""
-        row = self.db.execute("SELECT MAX(event_index) FROM pump_events WHERE pump_serial = ?",
-                              [serial]).fetchone()
+        row = self.db.execute(
+            "SELECT MAX(event_index) FROM pump_events WHERE pump_serial = ?", [serial]
+        ).fetchone()
         return -1 if row[0] is None else int(row[0])
 
-    def add_refill(self, refill: Refill, user: User, *, patient_id: int | None = None
-                   ) -> Refill:
+    def add_refill(self, refill: Refill, user: User, *, patient_id: int | None = None) -> Refill:
         """Store a refill (``status`` "pending" while the pump update is uncertain)."""
         if refill.status not in REFILL_STATUSES:
             raise StoreError(f"Refill status must be one of {', '.join(REFILL_STATUSES)}.")
         with transaction(self.db):
             owner = self._owner_for_write(refill.pump_serial, patient_id)
-            new_id = self._insert("refills", {**rec.refill_row(refill), "patient_id": owner},
-                                  user, "create")
+            new_id = self._insert(
+                "refills", {**rec.refill_row(refill), "patient_id": owner}, user, "create"
+            )
         return replace(refill, id=new_id)
 
-    def resolve_refill(self, refill_id: int, status: str, user: User, note: str = ""
-                       ) -> Refill:
+    def resolve_refill(self, refill_id: int, status: str, user: User, note: str = "") -> Refill:
         """Settle a pending refill (confirmed or failed) with a new row that corrects it."""
         if status not in ("confirmed", "failed"):
             raise StoreError("A pending refill is resolved as confirmed or failed.")
@@ -398,8 +479,9 @@ class Store:
             new_id = self._correct("refills", refill_id, {"status": status}, user, note)
         return self._one("refills", new_id, rec.refill_from_row)
 
-    def add_program_change(self, change: ProgramChange, user: User, *,
-                           patient_id: int | None = None) -> ProgramChange:
+    def add_program_change(
+        self, change: ProgramChange, user: User, *, patient_id: int | None = None
+    ) -> ProgramChange:
         """Store a program sent to the pump. Only clinicians and administrators send."""
         if not user.can_send_program():
             raise StoreError(
@@ -410,13 +492,17 @@ class Store:
             raise StoreError(f"Outcome must be one of {', '.join(OUTCOMES)}.")
         with transaction(self.db):
             owner = self._owner_for_write(change.pump_serial, patient_id)
-            new_id = self._insert("program_changes",
-                                  {**rec.program_change_row(change), "patient_id": owner},
-                                  user, "create")
+            new_id = self._insert(
+                "program_changes",
+                {**rec.program_change_row(change), "patient_id": owner},
+                user,
+                "create",
+            )
         return replace(change, id=new_id)
 
-    def resolve_program_change(self, change_id: int, outcome: str, user: User, *,
-                               readback: Any = None, note: str = "") -> ProgramChange:
+    def resolve_program_change(
+        self, change_id: int, outcome: str, user: User, *, readback: Any = None, note: str = ""
+    ) -> ProgramChange:
         """Settle an uncertain program change once the next read shows what the pump has."""
         if outcome not in ("succeeded", "failed"):
             raise StoreError("An uncertain program change is resolved as succeeded or failed.")
@@ -430,8 +516,9 @@ class Store:
 
     # ----------------------------------------------------------------- prepared programs
 
-    def add_prepared_program(self, prepared: PreparedProgram, user: User, *,
-                             patient_id: int | None = None) -> PreparedProgram:
+    def add_prepared_program(
+        self, prepared: PreparedProgram, user: User, *, patient_id: int | None = None
+    ) -> PreparedProgram:
         """Store a program prepared for review (anyone signed in may prepare one; only a
         clinician or administrator may send it). ``prepared_by``/``prepared_role`` are
         taken from ``user`` so the record cannot claim a clinician's authority it lacks.
@@ -444,40 +531,58 @@ class Store:
         stamped = replace(prepared, prepared_by=user.name, prepared_role=user.role)
         with transaction(self.db):
             owner = self._owner_for_write(prepared.pump_serial, patient_id)
-            earlier = [r["id"] for r in self.db.query(
-                "SELECT p.id FROM prepared_programs p WHERE p.pump_serial = ? AND "
-                f"p.status = 'prepared' AND {queries.effective('prepared_programs', 'p')}",
-                [prepared.pump_serial])]
-            new_id = self._insert("prepared_programs",
-                                  {**_prepared_row(stamped), "patient_id": owner}, user, "create")
+            earlier = [
+                r["id"]
+                for r in self.db.query(
+                    "SELECT p.id FROM prepared_programs p WHERE p.pump_serial = ? AND "
+                    f"p.status = 'prepared' AND {queries.effective('prepared_programs', 'p')}",
+                    [prepared.pump_serial],
+                )
+            ]
+            new_id = self._insert(
+                "prepared_programs", {**_prepared_row(stamped), "patient_id": owner}, user, "create"
+            )
             for old_id in earlier:
-                self._correct("prepared_programs", int(old_id), {"status": "withdrawn"}, user,
-                              f"replaced by prepared program {new_id}")
+                self._correct(
+                    "prepared_programs",
+                    int(old_id),
+                    {"status": "withdrawn"},
+                    user,
+                    f"replaced by prepared program {new_id}",
+                )
         return replace(stamped, id=new_id)
 
     def prepared_program(self, serial: str) -> PreparedProgram | None:
         """The pump's open prepared program (the latest neither sent nor withdrawn), or
         None. ``id`` is the row to name when withdrawing it or marking it sent."""
-        row = next(self.db.query(
-            "SELECT p.* FROM prepared_programs p WHERE p.pump_serial = ? AND "
-            f"p.status = 'prepared' AND {queries.effective('prepared_programs', 'p')} "
-            "ORDER BY p.prepared_at DESC, p.id DESC LIMIT 1", [serial]), None)
+        row = next(
+            self.db.query(
+                "SELECT p.* FROM prepared_programs p WHERE p.pump_serial = ? AND "
+                f"p.status = 'prepared' AND {queries.effective('prepared_programs', 'p')} "
+                "ORDER BY p.prepared_at DESC, p.id DESC LIMIT 1",
+                [serial],
+            ),
+            None,
+        )
         return None if row is None else _prepared_from_row(row)
 
     def prepared_program_history(self, serial: str) -> list[rec.Recorded[PreparedProgram]]:
         """Every prepared-program row for the pump, oldest first, with its stamp; the
         ``status`` of each is in :meth:`prepared_program_status`."""
-        return [rec.Recorded(_prepared_from_row(r), rec.stamp_from_row(r))
-                for r in self.db.query(
-                    "SELECT * FROM prepared_programs WHERE pump_serial = ? ORDER BY id",
-                    [serial])]
+        return [
+            rec.Recorded(_prepared_from_row(r), rec.stamp_from_row(r))
+            for r in self.db.query(
+                "SELECT * FROM prepared_programs WHERE pump_serial = ? ORDER BY id", [serial]
+            )
+        ]
 
     def prepared_program_status(self, prepared_id: int) -> str:
         """prepared, sent or withdrawn: the status of the latest version of the record."""
         row = self.db.execute(
             "WITH RECURSIVE fwd(id) AS (SELECT ? UNION SELECT t.id FROM prepared_programs t "
             "JOIN fwd ON t.corrects_id = fwd.id) SELECT status FROM prepared_programs "
-            "WHERE id IN (SELECT id FROM fwd) ORDER BY id DESC LIMIT 1", [prepared_id]
+            "WHERE id IN (SELECT id FROM fwd) ORDER BY id DESC LIMIT 1",
+            [prepared_id],
         ).fetchone()
         if row is None:
             raise StoreError(f"There is no prepared program {prepared_id}.")
@@ -492,8 +597,9 @@ class Store:
             self._require("prepared_programs", prepared_id, "status", "prepared")
             self._correct("prepared_programs", prepared_id, {"status": "withdrawn"}, user, note)
 
-    def mark_prepared_program_sent(self, prepared_id: int, program_change_id: int, user: User,
-                                   note: str = "") -> None:
+    def mark_prepared_program_sent(
+        self, prepared_id: int, program_change_id: int, user: User, note: str = ""
+    ) -> None:
         """Close a prepared program because it was sent: a correction row with status
         "sent" that names the program change record it became."""
         if not user.can_send_program():
@@ -503,12 +609,20 @@ class Store:
             )
         with transaction(self.db):
             self._require("prepared_programs", prepared_id, "status", "prepared")
-            if self.db.execute("SELECT 1 FROM program_changes WHERE id = ?",
-                               [program_change_id]).fetchone() is None:
+            if (
+                self.db.execute(
+                    "SELECT 1 FROM program_changes WHERE id = ?", [program_change_id]
+                ).fetchone()
+                is None
+            ):
                 raise StoreError(f"There is no program change {program_change_id}.")
-            self._correct("prepared_programs", prepared_id,
-                          {"status": "sent", "program_change_id": program_change_id}, user,
-                          note or f"sent as program change {program_change_id}")
+            self._correct(
+                "prepared_programs",
+                prepared_id,
+                {"status": "sent", "program_change_id": program_change_id},
+                user,
+                note or f"sent as program change {program_change_id}",
+            )
 
     def mark_entered_in_error(self, table: str, record_id: int, user: User, note: str) -> int:
         """Withdraw a record (a reading saved to the wrong patient, say), keeping it in
@@ -556,16 +670,20 @@ class Store:
     def patient_history(self, patient_id: int) -> queries.PatientHistory:
         return queries.patient_history(self.db, patient_id)
 
-    def patients_overview(self, today: date, margin_days: int = 7,
-                          patient_ids: Sequence[int] | None = None,
-                          rules: queries.CalendarRules | None = None,
-                          ) -> list[queries.PatientOverview]:
+    def patients_overview(
+        self,
+        today: date,
+        margin_days: int = 7,
+        patient_ids: Sequence[int] | None = None,
+        rules: queries.CalendarRules | None = None,
+    ) -> list[queries.PatientOverview]:
         """The patient list (everyone, or only ``patient_ids``), sorted by name; dates
         counted by ``rules`` (the clinic's zone, margin and maximum refill interval)."""
         return queries.patients_overview(self.db, today, margin_days, patient_ids, rules)
 
-    def refill_due(self, before: date, *, today: date | None = None, margin_days: int = 7
-                   ) -> list[queries.PatientOverview]:
+    def refill_due(
+        self, before: date, *, today: date | None = None, margin_days: int = 7
+    ) -> list[queries.PatientOverview]:
         return queries.refill_due(self.db, before, today or before, margin_days)
 
     def search_patients(self, text: str) -> list[Patient]:

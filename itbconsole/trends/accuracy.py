@@ -193,5 +193,12 @@ def detect_drift(
     return Drift(direction, run_values, since[len(values) - run], message)
 
 
-__all__ = ["OVER", "UNDER", "Drift", "DriftRule", "RefillAccuracy", "detect_drift",
-           "refill_accuracies"]
+__all__ = [
+    "OVER",
+    "UNDER",
+    "Drift",
+    "DriftRule",
+    "RefillAccuracy",
+    "detect_drift",
+    "refill_accuracies",
+]

@@ -82,8 +82,9 @@ def battery_outlook(
     """
     n = len(times_s)
     if n == 0:
-        return BatteryOutlook(threshold_mv, None, None, False, None, None,
-                              "No battery readings yet.")
+        return BatteryOutlook(
+            threshold_mv, None, None, False, None, None, "No battery readings yet."
+        )
     reported = np.flatnonzero(eos_flags)
     eos_reported = _instant(float(times_s[reported[0]])) if len(reported) else None
     at_eri = np.flatnonzero(eri_flags | (battery_mv <= threshold_mv))
@@ -91,8 +92,7 @@ def battery_outlook(
     if len(at_eri):
         eri = _instant(float(times_s[at_eri[0]]))
         note = f"ERI reached: first shown by the reading of {eri:%d %b %Y} (observed)."
-        return BatteryOutlook(threshold_mv, fit, eri, True, eri + eos_after_eri, eos_reported,
-                              note)
+        return BatteryOutlook(threshold_mv, fit, eri, True, eri + eos_after_eri, eos_reported, note)
     if fit is None:
         note = (
             f"No ERI projection yet: it needs at least {min_points} readings over "
@@ -127,8 +127,14 @@ def _fit(
     origin = _instant(float(x[-1]))
     days = (x - origin.timestamp()) / 86_400.0  # small, centred numbers keep the fit precise
     slope, intercept = np.polyfit(days, y, 1)
-    return BatteryFit(origin, float(slope), float(intercept), len(x), _instant(float(x[0])),
-                      _instant(float(x[-1])))
+    return BatteryFit(
+        origin,
+        float(slope),
+        float(intercept),
+        len(x),
+        _instant(float(x[0])),
+        _instant(float(x[-1])),
+    )
 
 
 __all__ = ["DEFAULT_ERI_THRESHOLD_MV", "BatteryFit", "BatteryOutlook", "battery_outlook"]

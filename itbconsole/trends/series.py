@@ -47,9 +47,7 @@ class TrendSettings:
 
     eri_threshold_mv: int = DEFAULT_ERI_THRESHOLD_MV
     battery_fit_days: int = 730
-    thresholds: dosing.DiscrepancyThresholds = field(
-        default_factory=dosing.DiscrepancyThresholds
-    )
+    thresholds: dosing.DiscrepancyThresholds = field(default_factory=dosing.DiscrepancyThresholds)
     drift: DriftRule = field(default_factory=DriftRule)
     margin_days: int = dosing.DEFAULT_REFILL_MARGIN_DAYS
     max_refill_interval_days: int | None = None
@@ -384,8 +382,9 @@ def _dose(
     for c in sorted(changes, key=lambda c: c.at):
         before = dosing.program_daily_dose_mcg(c.old)
         after = dosing.program_daily_dose_mcg(c.new)
-        steps.append(DoseStep(c.at, before, after, dosing.dose_change(before, after), c.reason,
-                              c.outcome))
+        steps.append(
+            DoseStep(c.at, before, after, dosing.dose_change(before, after), c.reason, c.outcome)
+        )
     shown = [s for s in steps if s.outcome == "succeeded"]
     return DoseTrend(
         step_x=_arr(xs),
@@ -434,8 +433,14 @@ def _markers(readings: Sequence[Reading], events: Sequence[object]) -> list[Mark
     for reading in readings:
         now_active = frozenset(reading.alarms)
         for info in sorted_alarms(sorted(now_active - active)):
-            out.append(Marker(reading.at, "reading_alarm",
-                              f"Alarm at interrogation: {info.title}", int(info.severity)))
+            out.append(
+                Marker(
+                    reading.at,
+                    "reading_alarm",
+                    f"Alarm at interrogation: {info.title}",
+                    int(info.severity),
+                )
+            )
         active = now_active
     out.sort(key=lambda m: m.at)
     return out
@@ -456,8 +461,13 @@ def build_trends(
     if pump is None and history.pumps:
         pump = history.pumps[-1]
     if pump is None:
-        return _empty(tz, now, None, "No pump is registered to this patient, so there is "
-                      "nothing to plot. Register a pump, then interrogate it.")
+        return _empty(
+            tz,
+            now,
+            None,
+            "No pump is registered to this patient, so there is "
+            "nothing to plot. Register a pump, then interrogate it.",
+        )
     serial = pump.serial
     readings = sorted((r for r in history.readings if r.pump_serial == serial), key=lambda r: r.at)
     refills = sorted((r for r in history.refills if r.pump_serial == serial), key=lambda r: r.at)
@@ -466,8 +476,13 @@ def build_trends(
     )
     events = [e for e in history.events if e.pump_serial == serial]
     if not readings and not refills:
-        return _empty(tz, now, pump, f"No readings or refills of pump {serial} yet. Interrogate "
-                      "the pump and its trends start from that reading.")
+        return _empty(
+            tz,
+            now,
+            pump,
+            f"No readings or refills of pump {serial} yet. Interrogate "
+            "the pump and its trends start from that reading.",
+        )
     firsts = [x[0].at for x in (readings, refills, changes) if x]
     start = min(firsts)
     implant_at = _local_midnight(pump.implant_date, tz) if pump.implant_date else None
@@ -482,8 +497,14 @@ def build_trends(
         mv = np.fromiter((r.battery_mv for r in readings), np.float64, len(readings))
         eri = np.fromiter((r.eri for r in readings), np.bool_, len(readings))
         eos = np.fromiter((r.eos for r in readings), np.bool_, len(readings))
-        outlook = battery_outlook(rx, mv, eri, eos, threshold_mv=settings.eri_threshold_mv,
-                                  fit_days=settings.battery_fit_days)
+        outlook = battery_outlook(
+            rx,
+            mv,
+            eri,
+            eos,
+            threshold_mv=settings.eri_threshold_mv,
+            fit_days=settings.battery_fit_days,
+        )
         fit_x, fit_y = _arr(), _arr()
         if outlook.fit is not None:
             end_s = (outlook.eri_at or outlook.fit.last).timestamp()
@@ -514,20 +535,42 @@ def build_trends(
     )
     message = ""
     if len(readings) + len(refills) < 3:
-        message = ("Only a few records so far: the trends fill in as the pump is interrogated "
-                   "and refilled.")
+        message = (
+            "Only a few records so far: the trends fill in as the pump is interrogated "
+            "and refilled."
+        )
     return PatientTrends(
-        tz=tz, now=now, pump=pump, message=message, reservoir=reservoir, battery=battery,
-        dose=dose, accuracy=accuracy, markers=tuple(markers),
-        markers_x=_arr([m.at.timestamp() for m in markers]), markers_severity=sev,
+        tz=tz,
+        now=now,
+        pump=pump,
+        message=message,
+        reservoir=reservoir,
+        battery=battery,
+        dose=dose,
+        accuracy=accuracy,
+        markers=tuple(markers),
+        markers_x=_arr([m.at.timestamp() for m in markers]),
+        markers_severity=sev,
         x_range=(lo, hi),
     )
 
 
 def _empty(tz: tzinfo, now: datetime, pump: Pump | None, message: str) -> PatientTrends:
     t = now.timestamp()
-    return PatientTrends(tz, now, pump, message, None, None, None, None, (), _arr(),
-                         np.zeros(0, np.int64), (t - 86_400 * 30, t))
+    return PatientTrends(
+        tz,
+        now,
+        pump,
+        message,
+        None,
+        None,
+        None,
+        None,
+        (),
+        _arr(),
+        np.zeros(0, np.int64),
+        (t - 86_400 * 30, t),
+    )
 
 
 def load_trends(
@@ -542,8 +585,13 @@ def load_trends(
     pid = history.patient.id
     pump = next((p for p in reversed(history.pumps) if owner_of(p.serial) == pid), None)
     if pump is None:
-        return _empty(tz, now, None, "No pump is registered to this patient, so there is "
-                      "nothing to plot. Register a pump, then interrogate it.")
+        return _empty(
+            tz,
+            now,
+            None,
+            "No pump is registered to this patient, so there is "
+            "nothing to plot. Register a pump, then interrogate it.",
+        )
     return build_trends(history, tz, now, pump=pump, settings=settings)
 
 

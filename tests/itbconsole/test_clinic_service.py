@@ -37,8 +37,12 @@ def test_demo_clinic_is_deterministic(tmp_path: Path) -> None:
     a = open_demo_store(tmp_path / "a.sqlite", now=NOW)
     b = open_demo_store(tmp_path / "b.sqlite", now=NOW)
     assert a.counts() == b.counts()
+
     def rows(store: Store) -> list[tuple[str, int | None, datetime | None]]:
-        return [(r.patient.display_name, r.reservoir_ul, r.alarm_at) for r in store.patients_overview(NOW.date())]
+        return [
+            (r.patient.display_name, r.reservoir_ul, r.alarm_at)
+            for r in store.patients_overview(NOW.date())
+        ]
 
     assert rows(a) == rows(b)
     assert a.verify().ok
@@ -158,9 +162,17 @@ def test_interrogation_settles_an_uncertain_program_change(clinic: ClinicService
     old = clinic.latest_reading(okafor, "SIM0000001").program  # type: ignore[union-attr]
     new = simple_continuous(550)
     change = clinic.store.add_program_change(
-        ProgramChange("SIM0000001", NOW - timedelta(minutes=5), old, new, 2000,
-                      reason="increase 10 %", outcome="uncertain"),
-        clinic.user, patient_id=okafor,
+        ProgramChange(
+            "SIM0000001",
+            NOW - timedelta(minutes=5),
+            old,
+            new,
+            2000,
+            reason="increase 10 %",
+            outcome="uncertain",
+        ),
+        clinic.user,
+        patient_id=okafor,
     )
     saved = clinic.save_interrogation(_reading("SIM0000001", program=new), (), None)
     assert saved.settled_changes == 1 and saved.still_uncertain == 0
@@ -178,11 +190,21 @@ def test_interrogation_keeps_a_change_uncertain_when_the_pump_runs_something_els
     okafor = pid(clinic, "Okafor")
     old = clinic.latest_reading(okafor, "SIM0000001").program  # type: ignore[union-attr]
     clinic.store.add_program_change(
-        ProgramChange("SIM0000001", NOW - timedelta(minutes=5), old, simple_continuous(550), 2000,
-                      reason="increase 10 %", outcome="uncertain"),
-        clinic.user, patient_id=okafor,
+        ProgramChange(
+            "SIM0000001",
+            NOW - timedelta(minutes=5),
+            old,
+            simple_continuous(550),
+            2000,
+            reason="increase 10 %",
+            outcome="uncertain",
+        ),
+        clinic.user,
+        patient_id=okafor,
     )
-    saved = clinic.save_interrogation(_reading("SIM0000001", program=simple_continuous(55)), (), None)
+    saved = clinic.save_interrogation(
+        _reading("SIM0000001", program=simple_continuous(55)), (), None
+    )
     assert saved.settled_changes == 0 and saved.still_uncertain == 1
 
 

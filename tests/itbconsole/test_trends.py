@@ -41,21 +41,54 @@ PUMP = Pump(SERIAL, "Test pump 40 mL", 40_000, 2_000, implant_date=date(2025, 12
 PATIENT = Patient("Trend", "Tess", date(1970, 1, 1), "T000001", Origin.SPINAL, id=1)
 
 
-def reading(at: datetime, reservoir_ul: int, battery_mv: int = 3100, *, dose: int = 500,
-            eri: bool = False, alarms: tuple[str, ...] = ()) -> Reading:
-    return Reading(SERIAL, at, at, reservoir_ul, 2_000, battery_mv, eri, False, 2000,
-                   simple_continuous(dose), alarms=alarms)
+def reading(
+    at: datetime,
+    reservoir_ul: int,
+    battery_mv: int = 3100,
+    *,
+    dose: int = 500,
+    eri: bool = False,
+    alarms: tuple[str, ...] = (),
+) -> Reading:
+    return Reading(
+        SERIAL,
+        at,
+        at,
+        reservoir_ul,
+        2_000,
+        battery_mv,
+        eri,
+        False,
+        2000,
+        simple_continuous(dose),
+        alarms=alarms,
+    )
 
 
-def refill(at: datetime, withdrawn: int, expected: int, added: int = 40_000,
-           status: str = "confirmed") -> Refill:
-    return Refill(SERIAL, at, withdrawn, expected, added, "Gablofen", 2000, "L1",
-                  date(2027, 1, 1), status=status)
+def refill(
+    at: datetime, withdrawn: int, expected: int, added: int = 40_000, status: str = "confirmed"
+) -> Refill:
+    return Refill(
+        SERIAL,
+        at,
+        withdrawn,
+        expected,
+        added,
+        "Gablofen",
+        2000,
+        "L1",
+        date(2027, 1, 1),
+        status=status,
+    )
 
 
-def history(readings: tuple[Reading, ...] = (), refills: tuple[Refill, ...] = (),
-            changes: tuple[ProgramChange, ...] = (), events: tuple[PumpEvent, ...] = (),
-            pumps: tuple[Pump, ...] = (PUMP,)) -> PatientHistory:
+def history(
+    readings: tuple[Reading, ...] = (),
+    refills: tuple[Refill, ...] = (),
+    changes: tuple[ProgramChange, ...] = (),
+    events: tuple[PumpEvent, ...] = (),
+    pumps: tuple[Pump, ...] = (PUMP,),
+) -> PatientHistory:
     return PatientHistory(PATIENT, (), (), pumps, readings, events, refills, changes)
 
 
@@ -78,7 +111,8 @@ def test_projection_starts_from_a_refill_recorded_after_the_latest_reading() -> 
     later = T0 + timedelta(days=100)
     trends = build_trends(
         history((reading(T0, 30_000),), (refill(later, 5_000, 5_000, added=20_000),)),
-        LONDON, later,
+        LONDON,
+        later,
     )
     res = trends.reservoir
     assert res is not None
@@ -89,33 +123,46 @@ def test_projection_starts_from_a_refill_recorded_after_the_latest_reading() -> 
 def test_saw_tooth_puts_withdrawn_then_filled_at_each_refill() -> None:
     r_at = T0 + timedelta(days=100)
     trends = build_trends(
-        history((reading(T0, 40_000), reading(r_at - timedelta(hours=1), 15_100)),
-                (refill(T0 - timedelta(minutes=5), 0, 0), refill(r_at, 15_500, 15_000))),
-        LONDON, r_at,
+        history(
+            (reading(T0, 40_000), reading(r_at - timedelta(hours=1), 15_100)),
+            (refill(T0 - timedelta(minutes=5), 0, 0), refill(r_at, 15_500, 15_000)),
+        ),
+        LONDON,
+        r_at,
     )
     res = trends.reservoir
     assert res is not None
     tail = list(zip(res.recorded_x.tolist()[-3:], res.recorded_y.tolist()[-3:], strict=True))
-    assert tail == [((r_at - timedelta(hours=1)).timestamp(), 15.1),
-                    (r_at.timestamp(), 15.5), (r_at.timestamp(), 40.0)]
+    assert tail == [
+        ((r_at - timedelta(hours=1)).timestamp(), 15.1),
+        (r_at.timestamp(), 15.5),
+        (r_at.timestamp(), 40.0),
+    ]
 
 
 def test_expected_depletion_follows_the_program_history() -> None:
     # 500 mcg/day for 10 days (2.5 mL), then 1000 mcg/day for 10 days (5 mL).
     change_at = T0 + timedelta(days=10)
     end = T0 + timedelta(days=20)
-    change = ProgramChange(SERIAL, change_at, simple_continuous(500), simple_continuous(1000),
-                           2000, "Increase 100 %: test")
+    change = ProgramChange(
+        SERIAL,
+        change_at,
+        simple_continuous(500),
+        simple_continuous(1000),
+        2000,
+        "Increase 100 %: test",
+    )
     trends = build_trends(
-        history((reading(T0, 40_000), reading(end, 32_500, dose=1000)),
-                changes=(change,)),
-        LONDON, end,
+        history((reading(T0, 40_000), reading(end, 32_500, dose=1000)), changes=(change,)),
+        LONDON,
+        end,
     )
     res = trends.reservoir
     assert res is not None
     finite = np.isfinite(res.expected_x)
-    points = dict(zip(res.expected_x[finite].tolist(), res.expected_y[finite].tolist(),
-                      strict=True))
+    points = dict(
+        zip(res.expected_x[finite].tolist(), res.expected_y[finite].tolist(), strict=True)
+    )
     assert points[T0.timestamp()] == 40.0
     assert points[change_at.timestamp()] == pytest.approx(37.5)
     assert points[end.timestamp()] == pytest.approx(32.5)
@@ -248,8 +295,9 @@ def test_no_projection_from_too_few_or_rising_readings() -> None:
     out = battery_outlook(x, np.array([3100.0, 3099.0]), none, none)
     assert out.eri_at is None and "at least 3 readings" in out.note
     x3 = T0.timestamp() + np.array([0, 40, 80]) * 86_400.0
-    out = battery_outlook(x3, np.array([3100.0, 3101.0, 3102.0]), np.zeros(3, bool),
-                          np.zeros(3, bool))
+    out = battery_outlook(
+        x3, np.array([3100.0, 3101.0, 3102.0]), np.zeros(3, bool), np.zeros(3, bool)
+    )
     assert out.eri_at is None and "not falling" in out.note
 
 
@@ -283,11 +331,19 @@ def test_day_ticks_sit_at_local_midnight_on_both_sides_of_a_change() -> None:
 
 
 def test_hour_ticks_skip_the_missing_hour_and_repeat_the_doubled_one() -> None:
-    spring = local_ticks(datetime(2026, 3, 28, 23, 30, tzinfo=UTC).timestamp(),
-                         datetime(2026, 3, 29, 3, 30, tzinfo=UTC).timestamp(), LONDON, 6)
+    spring = local_ticks(
+        datetime(2026, 3, 28, 23, 30, tzinfo=UTC).timestamp(),
+        datetime(2026, 3, 29, 3, 30, tzinfo=UTC).timestamp(),
+        LONDON,
+        6,
+    )
     assert [label for _, label in spring] == ["29 Mar", "02:00", "03:00", "04:00"]
-    autumn = local_ticks(datetime(2026, 10, 24, 23, 30, tzinfo=UTC).timestamp(),
-                         datetime(2026, 10, 25, 2, 30, tzinfo=UTC).timestamp(), LONDON, 4)
+    autumn = local_ticks(
+        datetime(2026, 10, 24, 23, 30, tzinfo=UTC).timestamp(),
+        datetime(2026, 10, 25, 2, 30, tzinfo=UTC).timestamp(),
+        LONDON,
+        4,
+    )
     assert [label for _, label in autumn] == ["01:00", "01:00", "02:00"]
     assert format_local(autumn[0][0], LONDON).endswith("01:00 BST")
     assert format_local(autumn[1][0], LONDON).endswith("01:00 GMT")
@@ -298,8 +354,12 @@ def test_month_and_year_ticks_for_long_histories() -> None:
     hi = datetime(2026, 6, 1, tzinfo=UTC).timestamp()
     years = local_ticks(lo, hi, LONDON, max_ticks=12)
     assert [label for _, label in years] == [str(y) for y in range(2017, 2027)]
-    months = local_ticks(datetime(2026, 1, 15, tzinfo=UTC).timestamp(),
-                         datetime(2026, 7, 15, tzinfo=UTC).timestamp(), LONDON, 8)
+    months = local_ticks(
+        datetime(2026, 1, 15, tzinfo=UTC).timestamp(),
+        datetime(2026, 7, 15, tzinfo=UTC).timestamp(),
+        LONDON,
+        8,
+    )
     assert [label for _, label in months][:2] == ["Feb 2026", "Mar 2026"]
     assert months[2][0] == datetime(2026, 3, 31, 23, tzinfo=UTC).timestamp()  # 1 Apr BST
 

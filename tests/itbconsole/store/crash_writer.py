@@ -41,25 +41,55 @@ def main(path: str) -> None:
     if store.find_pump_owner(SERIAL) is None:
         with store.atomic():
             patient = store.add_patient(
-                Patient("Crash", "Test", date(1970, 1, 1), "HCRASH", Origin.SPINAL), USER)
-            store.register_pump(Pump(SERIAL, "Test pump", 40_000, 2_000), patient.id or 0,
-                                USER, at=T0)
+                Patient("Crash", "Test", date(1970, 1, 1), "HCRASH", Origin.SPINAL), USER
+            )
+            store.register_pump(
+                Pump(SERIAL, "Test pump", 40_000, 2_000), patient.id or 0, USER, at=T0
+            )
     row = store.db.execute("SELECT COUNT(*) FROM refills").fetchone()
     batch = int(row[0])
     print("ready", flush=True)
     while True:
         at = T0 + timedelta(hours=batch)
         with store.atomic():
-            refill = store.add_refill(Refill(
-                SERIAL, at, withdrawn_ul=1_000, expected_residual_ul=1_000, added_ul=30_000,
-                product="Test", concentration_mcg_ml=2000, lot=f"L{batch}",
-                expiry=date(2030, 1, 1), note=f"batch {batch}"), USER)
-            store.add_reading(Reading(
-                SERIAL, at, at, 31_000, 2_000, 3_000, False, False, 2000,
-                simple_continuous(500), alarms=(f"batch {batch}",)), USER)
-            store.add_events([
-                PumpEvent(SERIAL, batch * EVENTS_PER_BATCH + i, at, "refill", {"batch": batch})
-                for i in range(EVENTS_PER_BATCH)], USER)
+            refill = store.add_refill(
+                Refill(
+                    SERIAL,
+                    at,
+                    withdrawn_ul=1_000,
+                    expected_residual_ul=1_000,
+                    added_ul=30_000,
+                    product="Test",
+                    concentration_mcg_ml=2000,
+                    lot=f"L{batch}",
+                    expiry=date(2030, 1, 1),
+                    note=f"batch {batch}",
+                ),
+                USER,
+            )
+            store.add_reading(
+                Reading(
+                    SERIAL,
+                    at,
+                    at,
+                    31_000,
+                    2_000,
+                    3_000,
+                    False,
+                    False,
+                    2000,
+                    simple_continuous(500),
+                    alarms=(f"batch {batch}",),
+                ),
+                USER,
+            )
+            store.add_events(
+                [
+                    PumpEvent(SERIAL, batch * EVENTS_PER_BATCH + i, at, "refill", {"batch": batch})
+                    for i in range(EVENTS_PER_BATCH)
+                ],
+                USER,
+            )
         print(f"committed {batch} {refill.id}", flush=True)
         batch += 1
 

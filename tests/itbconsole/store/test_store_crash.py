@@ -28,7 +28,9 @@ KILLS = 40
 
 def start_writer(db: Path) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
-        [sys.executable, str(WRITER), str(db)], stdout=subprocess.PIPE, text=True,
+        [sys.executable, str(WRITER), str(db)],
+        stdout=subprocess.PIPE,
+        text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     assert proc.stdout is not None
@@ -57,10 +59,12 @@ def kill(proc: subprocess.Popen[str]) -> list[tuple[int, int]]:
 
 def check_whole_batches(store: Store) -> set[int]:
     """Every batch present has its refill, reading and all its events; returns batches."""
-    refills = {int(r["note"].split()[1]): r["id"] for r in store.db.query(
-        "SELECT id, note FROM refills")}
-    readings = [json.loads(r["alarms_json"])[0] for r in store.db.query(
-        "SELECT alarms_json FROM readings")]
+    refills = {
+        int(r["note"].split()[1]): r["id"] for r in store.db.query("SELECT id, note FROM refills")
+    }
+    readings = [
+        json.loads(r["alarms_json"])[0] for r in store.db.query("SELECT alarms_json FROM readings")
+    ]
     events: dict[int, int] = {}
     for r in store.db.query("SELECT detail_json FROM pump_events"):
         batch = json.loads(r["detail_json"])["batch"]
