@@ -49,6 +49,7 @@ from itbconsole.store import Store
 from itbconsole.store import records as rec
 from itbconsole.store.audit import GENESIS_HASH, canonical_json, entry_hash
 from itbconsole.store.db import utc_iso
+from itbconsole.store.schema import PROTECTED_TABLES
 
 YEARS = 10
 END = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
@@ -65,18 +66,7 @@ class BulkWriter:
         self.conn = store.db.conn
         self.columns = {
             t: [r[1] for r in self.conn.execute(f"PRAGMA table_info({t})")]
-            for t in (
-                "patients",
-                "patient_versions",
-                "pumps",
-                "pump_versions",
-                "pump_registrations",
-                "readings",
-                "pump_events",
-                "refills",
-                "program_changes",
-                "audit_log",
-            )
+            for t in PROTECTED_TABLES
         }
         self.next_id = dict.fromkeys(self.columns, 1)
         self.rows: dict[str, list[tuple[Any, ...]]] = {t: [] for t in self.columns}

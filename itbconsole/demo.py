@@ -423,18 +423,8 @@ def _build_patient(
             actual_delivered = expected_delivered * Fraction(1000 + rng.randint(-25, 30), 1000)
         withdrawn = max(int(fill_ul - actual_delivered), 0)
         battery = _battery_mv(spec, implant, visit, now)
-        reading = Reading(
-            spec.serial,
-            visit,
-            visit + timedelta(seconds=rng.randint(-40, 40)),
-            estimate_ul,
-            pump.alarm_volume_ul,
-            battery,
-            battery <= BATTERY_ERI_MV,
-            False,
-            spec.concentration,
-            program,
-            alarms=_alarms(battery, estimate_ul, pump.alarm_volume_ul),
+        reading = _reading(
+            spec, visit, rng.randint(-40, 40), estimate_ul, pump.alarm_volume_ul, battery, program
         )
         store.add_reading(reading, DEMO_NURSE, patient_id=patient.id)
         expiry = (visit + timedelta(days=400)).date()
@@ -505,28 +495,41 @@ def _build_patient(
     if check > fill_at:
         delivered = dosing.segments_delivered_ul(segments, fill_at, check, tz)
         battery = _battery_mv(spec, implant, check, now)
-        store.add_reading(
-            Reading(
-                spec.serial,
-                check,
-                check + timedelta(seconds=rng.randint(-60, 60)),
-                max(int(fill_ul - delivered), 0),
-                pump.alarm_volume_ul,
-                battery,
-                battery <= BATTERY_ERI_MV,
-                False,
-                spec.concentration,
-                program,
-                alarms=_alarms(battery, max(int(fill_ul - delivered), 0), pump.alarm_volume_ul),
-            ),
-            DEMO_NURSE,
-            patient_id=patient.id,
+        reservoir_ul = max(int(fill_ul - delivered), 0)
+        reading = _reading(
+            spec, check, rng.randint(-60, 60), reservoir_ul, pump.alarm_volume_ul, battery, program
         )
+        store.add_reading(reading, DEMO_NURSE, patient_id=patient.id)
     if spec.simulated_scenario is None:
         # A simulated pump keeps its own log from index 0; storing invented entries under
         # the same indices would make the console skip the simulator's real ones.
         store.add_events(events, DEMO_NURSE, patient_id=patient.id)
     return patient.id
+
+
+def _reading(
+    spec: DemoPatient,
+    at: datetime,
+    clock_skew_s: int,
+    reservoir_ul: int,
+    alarm_ul: int,
+    battery_mv: int,
+    program: Program,
+) -> Reading:
+    """A reading of the demo pump: its clock ``clock_skew_s`` off, ERI below 2.9 V."""
+    return Reading(
+        spec.serial,
+        at,
+        at + timedelta(seconds=clock_skew_s),
+        reservoir_ul,
+        alarm_ul,
+        battery_mv,
+        battery_mv <= BATTERY_ERI_MV,
+        False,
+        spec.concentration,
+        program,
+        alarms=_alarms(battery_mv, reservoir_ul, alarm_ul),
+    )
 
 
 def _alarms(battery_mv: int, reservoir_ul: int, alarm_ul: int) -> tuple[str, ...]:

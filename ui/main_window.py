@@ -234,9 +234,7 @@ class MainWindow(QMainWindow):
         if self.current_patient_id is None:
             self.patient_view.show_patient(None, None, None, self.clinic.today(self.now()))
             return
-        patient = self.clinic.patient(self.current_patient_id)
-        pump = self.clinic.pump_of(self.current_patient_id)
-        overview = self.clinic.overview(self.current_patient_id, now=self.now())
+        patient, pump, overview = self.clinic.patient_screen(self.current_patient_id, self.now())
         self.patient_view.show_patient(patient, pump, overview, self.clinic.today(self.now()))
         if self.patient_view.tabs.currentWidget() is self.patient_view.trends:
             self.patient_view.trends.show_patient(self.clinic, self.current_patient_id, self.now())

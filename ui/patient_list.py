@@ -14,7 +14,7 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush, QColor, QFontMetrics
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -178,6 +178,7 @@ class PatientListPanel(QWidget):
         self.search.setPlaceholderText("Search name, hospital or NHS number, pump serial  (Ctrl+F)")
         self.search.setAccessibleName("Search patients")
         self.search.setClearButtonEnabled(True)
+        self._quiet = False  # selecting for a caller that shows the patient itself
         self.model = PatientTableModel(self)
         self.table = QTableView()
         self.table.setModel(self.model)
@@ -197,8 +198,6 @@ class PatientListPanel(QWidget):
         metrics = self.table.fontMetrics()
         bold = header.font()
         bold.setBold(True)
-        from PySide6.QtGui import QFontMetrics
-
         header_metrics = QFontMetrics(bold)
         for col, sample in enumerate(COLUMN_SAMPLES):
             width = max(
@@ -238,16 +237,19 @@ class PatientListPanel(QWidget):
         self.model.update_row(row)
         n = self.model.rowCount()
         self.count_label.setText(f"{n} patient{'s' if n != 1 else ''}")
-        current = self.table.currentIndex()
-        if row.patient.id is not None and (
-            not current.isValid() or self.model.patient_id_at(current.row()) != row.patient.id
-        ):
-            self.select_patient(row.patient.id)
+        if row.patient.id is not None:
+            self.select_patient(row.patient.id, quiet=True)  # the caller shows the patient
 
-    def select_patient(self, patient_id: int) -> bool:
+    def select_patient(self, patient_id: int, *, quiet: bool = False) -> bool:
+        """Highlight the patient's row; ``quiet`` when the caller shows the patient itself
+        (no ``patient_selected``, so the patient view is not built twice)."""
         for r in range(self.model.rowCount()):
             if self.model.patient_id_at(r) == patient_id:
-                self.table.selectRow(r)
+                self._quiet = quiet
+                try:
+                    self.table.selectRow(r)
+                finally:
+                    self._quiet = False
                 self.table.scrollTo(self.model.index(r, 0))
                 return True
         return False
@@ -258,7 +260,7 @@ class PatientListPanel(QWidget):
             self.table.setFocus()
 
     def _on_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
-        if not current.isValid():
+        if not current.isValid() or self._quiet:
             return
         pid = self.model.patient_id_at(current.row())
         if pid is not None:

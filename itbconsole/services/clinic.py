@@ -125,10 +125,23 @@ class ClinicService:
         ]
         return max(readings, key=lambda r: r.at) if readings else None
 
+    def patient_screen(
+        self, patient_id: int, now: datetime | None = None
+    ) -> tuple[Patient, Pump | None, PumpOverview | None]:
+        """Everything the patient view shows (patient, current pump, overview) from one read
+        of the patient's history."""
+        history = self.store.patient_history(patient_id)
+        pump = self._current_pump(history, patient_id)
+        return history.patient, pump, self._overview(history, pump, now)
+
     def overview(self, patient_id: int, now: datetime | None = None) -> PumpOverview | None:
         """The Overview tab's content, from the latest reading of the patient's pump."""
         history = self.store.patient_history(patient_id)
-        pump = self._current_pump(history, patient_id)
+        return self._overview(history, self._current_pump(history, patient_id), now)
+
+    def _overview(
+        self, history: PatientHistory, pump: Pump | None, now: datetime | None
+    ) -> PumpOverview | None:
         if pump is None:
             return None
         readings = sorted(

@@ -80,6 +80,7 @@ MODE_TEXT = {
 
 
 def _hhmm(minute: int) -> str:
+    """Minutes after midnight as HH:MM; the end of the day (1440) is 24:00."""
     return f"{minute // 60:02d}:{minute % 60:02d}"
 
 
@@ -90,17 +91,10 @@ def summarise_program(
     maximum = dosing.max_daily_dose_mcg(program)
     steps: list[tuple[str, str, Fraction]] = []
     if program.mode is Mode.FLEX:
-        for i, s in enumerate(program.flex_steps):
-            end = (
-                program.flex_steps[i + 1].start_minute if i + 1 < len(program.flex_steps) else 1440
-            )
-            steps.append(
-                (
-                    _hhmm(s.start_minute),
-                    _hhmm(end % 1440) if end < 1440 else "24:00",
-                    Fraction(s.rate_mcg_per_hour),
-                )
-            )
+        steps = [
+            (_hhmm(r.start_minute), _hhmm(r.end_minute), r.rate_mcg_per_hour)
+            for r in dosing.flex_step_rates(program.flex_steps, concentration_mcg_ml)
+        ]
     pb = program.patient_bolus
     pb_text = (
         "none"

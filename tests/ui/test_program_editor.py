@@ -6,6 +6,7 @@ a clinician; an uncertain write shown plainly and flagged."""
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from PySide6.QtCore import Qt
 
@@ -174,13 +175,16 @@ def test_an_uncertain_write_is_shown_plainly_and_flags_the_patient(console: Cons
     assert row.uncertain_program_changes == 1
 
 
-def test_uncertain_is_settled_by_checking_the_pump_again(console: Console) -> None:
+def send_with_the_commit_reply_lost(console: Console) -> tuple[Any, Any, Any]:
+    """Open the editor on Okafor's pump and send 550 mcg/24 h; the pump applies the commit
+    but every reply after it is lost, so the result is UNCERTAIN. Returns (dialog, pump,
+    the pump's own commit method) so a test can restore it."""
     name = connect_okafor(console)
     responder = protocol_simpump.get_responder(name)
     pump = protocol_simpump.get_pump(name)
     commit = pump.commit_program
 
-    def commit_then_lose_the_reply(checksum: int):  # type: ignore[no-untyped-def]
+    def commit_then_lose_the_reply(checksum: int) -> Program:
         applied = commit(checksum)
         for _ in range(8):  # the reply to the commit and to every retry and read-back is lost
             responder.faults.force("drop_reply")
@@ -194,6 +198,11 @@ def test_uncertain_is_settled_by_checking_the_pump_again(console: Console) -> No
     dialog.confirm_box.setChecked(True)
     dialog.send_button.click()
     console.qtbot.waitUntil(lambda: dialog.pages.currentIndex() == dialog.RESULT, timeout=30_000)
+    return dialog, pump, commit
+
+
+def test_uncertain_is_settled_by_checking_the_pump_again(console: Console) -> None:
+    dialog, pump, commit = send_with_the_commit_reply_lost(console)
     assert dialog.result_title.text().startswith("UNCERTAIN")
     pump.commit_program = commit  # type: ignore[method-assign]
     dialog.recheck_button.click()
@@ -256,25 +265,7 @@ def test_a_nurse_on_the_review_screen_can_save_for_a_clinician_but_not_send(
 
 
 def test_check_the_pump_again_settles_nothing_from_another_pump(console: Console) -> None:
-    name = connect_okafor(console)
-    responder = protocol_simpump.get_responder(name)
-    pump = protocol_simpump.get_pump(name)
-    commit = pump.commit_program
-
-    def commit_then_lose_the_reply(checksum: int) -> Program:
-        applied = commit(checksum)
-        for _ in range(8):
-            responder.faults.force("drop_reply")
-        return applied
-
-    pump.commit_program = commit_then_lose_the_reply  # type: ignore[method-assign]
-    dialog = open_editor(console)
-    dialog.daily.set_text("550")
-    dialog.reason.setText("titration")
-    dialog.go_review()
-    dialog.confirm_box.setChecked(True)
-    dialog.send_button.click()
-    console.qtbot.waitUntil(lambda: dialog.pages.currentIndex() == dialog.RESULT, timeout=30_000)
+    dialog, pump, commit = send_with_the_commit_reply_lost(console)
     assert dialog.result_title.text().startswith("UNCERTAIN")
     pump.commit_program = commit  # type: ignore[method-assign]
     pump.serial = "SIM0000099"  # another pump now under the programmer head
