@@ -25,7 +25,7 @@ from ui.trends import TrendsTab
 def format_nhs(number: str | None) -> str:
     if not number:
         return "-"
-    return f"{number[:3]} {number[3:6]} {number[6:]}"
+    return f"{number[:3]}\u00a0{number[3:6]}\u00a0{number[6:]}"  # never wrapped apart
 
 
 class PatientHeader(QFrame):
@@ -43,7 +43,9 @@ class PatientHeader(QFrame):
         self.details = QLabel()
         self.details.setAccessibleName("Patient details")
         self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.details.setWordWrap(True)  # wrap rather than squeeze the patient list at 1366 px
         self.pump = QLabel()
+        self.pump.setWordWrap(True)
         self.pump.setAccessibleName("Pump")
         self.pump.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.edit_button = QPushButton("&Edit patient...")
