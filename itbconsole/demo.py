@@ -6,7 +6,8 @@ input is "now" (histories end near it, so alarm dates are meaningful on any day)
 "now" always gives the same records.
 
 The story of each patient is built from the same arithmetic the console uses
-(:func:`itbconsole.dosing.segments_delivered_ul`), so the demo's refills, residuals and alarm
+(:func:`itbconsole.dosing.segments_delivered_ul`, flex on the pump clock, UTC), so the
+demo's refills, residuals and alarm
 dates are consistent with what the console computes from them.
 """
 
@@ -21,6 +22,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from itbconsole import dosing
+from itbconsole.forecast import PUMP_CLOCK
 from itbconsole.model import (
     FlexStep,
     Mode,
@@ -413,7 +415,7 @@ def _build_patient(
     titrations = list(spec.titrations)
     total_visits = len(visits)
     for n, visit in enumerate(visits):
-        expected_delivered = dosing.segments_delivered_ul(segments, fill_at, visit, tz)
+        expected_delivered = dosing.segments_delivered_ul(segments, fill_at, visit, PUMP_CLOCK)
         estimate_ul = max(int(fill_ul - expected_delivered), 0)
         if spec.under_delivery:
             # accuracy drifts from 100 % to 88 % over the last five refills
@@ -424,7 +426,14 @@ def _build_patient(
         withdrawn = max(int(fill_ul - actual_delivered), 0)
         battery = _battery_mv(spec, implant, visit, now)
         reading = _reading(
-            spec, visit, rng.randint(-40, 40), estimate_ul, pump.alarm_volume_ul, battery, program
+            spec,
+            visit,
+            rng.randint(-40, 40),
+            estimate_ul,
+            pump.alarm_volume_ul,
+            battery,
+            program,
+            now,
         )
         store.add_reading(reading, DEMO_NURSE, patient_id=patient.id)
         expiry = (visit + timedelta(days=400)).date()
@@ -493,11 +502,18 @@ def _build_patient(
     # A mid-interval check reading a few days ago for most patients.
     check = now - timedelta(days=min(spec.days_since_last_refill // 2, 30), hours=2)
     if check > fill_at:
-        delivered = dosing.segments_delivered_ul(segments, fill_at, check, tz)
+        delivered = dosing.segments_delivered_ul(segments, fill_at, check, PUMP_CLOCK)
         battery = _battery_mv(spec, implant, check, now)
         reservoir_ul = max(int(fill_ul - delivered), 0)
         reading = _reading(
-            spec, check, rng.randint(-60, 60), reservoir_ul, pump.alarm_volume_ul, battery, program
+            spec,
+            check,
+            rng.randint(-60, 60),
+            reservoir_ul,
+            pump.alarm_volume_ul,
+            battery,
+            program,
+            now,
         )
         store.add_reading(reading, DEMO_NURSE, patient_id=patient.id)
     if spec.simulated_scenario is None:
@@ -515,8 +531,14 @@ def _reading(
     alarm_ul: int,
     battery_mv: int,
     program: Program,
+    now: datetime,
 ) -> Reading:
-    """A reading of the demo pump: its clock ``clock_skew_s`` off, ERI below 2.9 V."""
+    """A reading of the demo pump: its clock ``clock_skew_s`` off, ERI below 2.9 V. Past
+    ERI the pump reports its own ERI and End of Service dates, as the simulated pump does."""
+    eri_date = eos_date = None
+    if battery_mv <= BATTERY_ERI_MV and spec.eri_days_ago is not None:
+        eri_date = (now - timedelta(days=spec.eri_days_ago)).date()
+        eos_date = eri_date + timedelta(days=90)
     return Reading(
         spec.serial,
         at,
@@ -529,6 +551,8 @@ def _reading(
         spec.concentration,
         program,
         alarms=_alarms(battery_mv, reservoir_ul, alarm_ul),
+        eri_date=eri_date,
+        eos_date=eos_date,
     )
 
 

@@ -349,6 +349,21 @@ def _program_pieces(
     return pieces
 
 
+def program_rate_pieces(
+    program: Program,
+    start: datetime,
+    end: datetime,
+    tz: tzinfo,
+    program_start: datetime | None = None,
+) -> list[tuple[datetime, datetime, Fraction]]:
+    """The program's delivery over [start, end) as (from, to, mcg per second) pieces of
+    constant rate, in time order: what :func:`program_delivered_mcg` integrates. Flex steps
+    follow the wall clock of ``tz``; a single bolus is spread over its duration from
+    ``program_start``."""
+    _require_aware(start, end)
+    return _program_pieces(program, start, end, tz, program_start)
+
+
 def program_delivered_mcg(
     program: Program,
     start: datetime,
@@ -397,7 +412,7 @@ def _delivery_timeline(
         if hi <= lo:
             continue
         for p_lo, p_hi, mcg_per_s in _program_pieces(
-            seg.program, lo, hi, tz, program_start=seg.start
+            seg.program, lo, hi, tz, program_start=seg.program_start or seg.start
         ):
             pieces.append((p_lo, p_hi, mcg_per_s * UL_PER_ML / seg.concentration_mcg_ml))
     events: list[tuple[datetime, Fraction]] = []
@@ -1071,6 +1086,7 @@ __all__ = [
     "priming_bolus",
     "program_daily_dose_mcg",
     "program_delivered_mcg",
+    "program_rate_pieces",
     "recommended_refill_date",
     "refill_discrepancy",
     "refill_forecast",

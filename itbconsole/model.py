@@ -308,6 +308,10 @@ class ProgramSegment:
     start: datetime
     program: Program
     concentration_mcg_ml: int
+    program_start: datetime | None = None
+    """When the program itself began (a single bolus runs from there); None: at ``start``.
+    A segment that starts at a fill while a single-bolus program is already running must
+    not deliver that bolus again."""
 
     def __post_init__(self) -> None:
         if self.start.tzinfo is None:

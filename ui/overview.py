@@ -19,14 +19,17 @@ from PySide6.QtWidgets import (
 )
 
 from itbconsole.alarms import Severity
-from itbconsole.services.overview import PumpOverview, Urgency
+from itbconsole.forecast import Status
+from itbconsole.services.overview import PumpOverview
 from itbconsole.units import UL_PER_ML
 
-URGENCY_STYLE = {
-    Urgency.OK: ("ok", "On track"),
-    Urgency.SOON: ("soon", "Refill soon"),
-    Urgency.URGENT: ("urgent", "Refill now"),
-    Urgency.STOPPED: ("stopped", "Not delivering"),
+#: Badge style per status (style.qss keys); the label is the status's own.
+STATUS_STYLE = {
+    Status.OK: "ok",
+    Status.DUE_SOON: "soon",
+    Status.OVERDUE: "urgent",
+    Status.NOT_DELIVERING: "stopped",
+    Status.NO_DATA: "soon",
 }
 
 
@@ -152,24 +155,33 @@ class OverviewTab(QWidget):
             f"Pump's estimate at {fmt_local(ov.reading.at, self.tz)}. "
             f"Low-reservoir alarm at {_ml(ov.alarm_volume_ul)}."
         )
-        key, text = URGENCY_STYLE[ov.urgency]
-        self.urgency_badge.setText(text)
-        self.urgency_badge.setProperty("urgency", key)
+        fc, status = ov.forecast, ov.status
+        self.urgency_badge.setText(f"{status.status.label}: {status.reason}")
+        self.urgency_badge.setProperty("urgency", STATUS_STYLE[status.status])
         self.urgency_badge.style().unpolish(self.urgency_badge)
         self.urgency_badge.style().polish(self.urgency_badge)
-        if ov.alarm_at is None:
-            self.alarm_value.setText("No alarm date: the pump is not delivering")
-            self.refill_value.setText("")
-        else:
-            days = float(ov.days_to_alarm or 0)
-            when = f"in {days:.0f} days" if days >= 0 else f"{-days:.0f} days ago"
-            self.alarm_value.setText(f"{fmt_local(ov.alarm_at, self.tz, with_time=False)} ({when})")
-            self.refill_value.setText(
-                f"Refill by {ov.refill_by:%a %d %b %Y} ({ov.refill_by_reason})"
-                if ov.refill_by
-                else ""
+        if fc.alarm_at is None:
+            self.alarm_value.setText(
+                "No alarm date: "
+                + (fc.not_delivering_reason or "the program never reaches the alarm volume")
             )
-        self.derivation.setText(ov.derivation)
+        else:
+            days = ov.days_to_alarm or 0
+            when = "today" if days == 0 else f"in {days} days" if days > 0 else f"{-days} days ago"
+            self.alarm_value.setText(f"{fmt_local(fc.alarm_at, self.tz, with_time=False)} ({when})")
+        if fc.refill_by is not None and fc.governing is not None:
+            others = [b for b in fc.bounds if b is not fc.governing]
+            lines = [f"Refill by {fc.refill_by:%a %d %b %Y}: {fc.governing.text}."]
+            if others:
+                lines.append(
+                    "Other limits: "
+                    + "; ".join(f"{b.day:%d %b %Y} ({b.text})" for b in others)
+                    + "."
+                )
+            self.refill_value.setText("\n".join(lines))
+        else:
+            self.refill_value.setText(fc.notes[0] if fc.notes else "")
+        self.derivation.setText(fc.derivation)
 
         volts = ov.battery_mv / 1000
         if ov.eos:
@@ -179,25 +191,17 @@ class OverviewTab(QWidget):
         else:
             state = "OK"
         self.battery_value.setText(f"{state} - {volts:.2f} V")
-        if ov.eri and ov.pump_eos_date is not None:
-            eri = (
-                f"ERI reported by the pump on {ov.pump_eri_date:%a %d %b %Y}; "
-                if ov.pump_eri_date
-                else ""
-            )
+        if fc.end_of_service is not None:
+            eri = f"ERI {fc.eri.day:%a %d %b %Y} ({fc.eri.note}). " if fc.eri else ""
+            label = "projected" if fc.end_of_service.projected else "the pump's own date"
             self.battery_detail.setText(
-                f"{eri}End of Service (the pump's own date): {ov.pump_eos_date:%a %d %b %Y}. "
-                "Plan replacement before then."
-            )
-        elif ov.eri and ov.eos_projected is not None:
-            self.battery_detail.setText(
-                f"ERI first seen in a reading on {fmt_local(ov.eri_since, self.tz, False)}; End of "
-                f"Service by {fmt_local(ov.eos_projected, self.tz, False)} at the latest (about 90 "
-                "days after ERI, which may have begun earlier). Interrogate for the pump's own date."
+                f"{eri}End of Service {fc.end_of_service.day:%a %d %b %Y} ({label}: "
+                f"{fc.end_of_service.note}). Book the replacement before then."
             )
         elif ov.eri:
             self.battery_detail.setText(
-                "End of Service comes about 90 days after ERI. Plan replacement."
+                "End of Service comes about "
+                f"{fc.settings.eri_to_eos_days} days after ERI. Plan replacement."
             )
         else:
             implant = f"Implanted {ov.pump.implant_date:%d %b %Y}. " if ov.pump.implant_date else ""

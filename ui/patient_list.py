@@ -26,13 +26,28 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from itbconsole.forecast import Status
 from itbconsole.store.queries import PatientOverview
 
-COLUMNS = ("Patient", "Hosp. no.", "Pump", "Alarm in", "Refill by", "Battery")
+COLUMNS = ("Patient", "Hosp. no.", "Pump", "Status", "Refill by", "Battery")
 #: The widest text each column usually shows; widths come from these, not from the rows.
-COLUMN_SAMPLES = ("KOWALCZYK, Anna", "H100644", "SIM0000001", "passed 9 d", "28 Nov 2026", "ERI")
+COLUMN_SAMPLES = (
+    "KOWALCZYK, Anna",
+    "H100644",
+    "SIM0000001",
+    "Not delivering",
+    "28 Nov 2026",
+    "End of Service",
+)
 URGENT_BG = QColor("#f8d7da")
 SOON_BG = QColor("#fff3cd")
+#: Background per status: the forecast decides the status (itbconsole.forecast), the list
+#: only colours it.
+STATUS_BG = {
+    Status.NOT_DELIVERING: URGENT_BG,
+    Status.OVERDUE: URGENT_BG,
+    Status.DUE_SOON: SOON_BG,
+}
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 
@@ -97,24 +112,14 @@ class PatientTableModel(QAbstractTableModel):
             return self._text(row, col)
         if role == Qt.ItemDataRole.UserRole:  # sort key
             return self._sort_key(row, col)
-        if (
-            role == Qt.ItemDataRole.BackgroundRole
-            and col == 3
-            and row.days_to_alarm is None
-            and row.last_reading_at is not None
-        ):
-            return QBrush(URGENT_BG)  # not delivering
-        if role == Qt.ItemDataRole.BackgroundRole and col == 3 and row.days_to_alarm is not None:
-            if row.days_to_alarm <= 7:
-                return QBrush(URGENT_BG)
-            if row.days_to_alarm <= 30:
-                return QBrush(SOON_BG)
-        if role == Qt.ItemDataRole.BackgroundRole and col == 4 and row.refill_by is not None:
-            if row.refill_by <= date.today():
-                return QBrush(URGENT_BG)  # refill is due or overdue
+        status = row.status.status if row.status is not None else None
+        if role == Qt.ItemDataRole.BackgroundRole and col in (3, 4) and status in STATUS_BG:
+            return QBrush(STATUS_BG[status])  # type: ignore[index]
         if role == Qt.ItemDataRole.BackgroundRole and col == 5 and (row.eri or row.eos):
             return QBrush(URGENT_BG)
         if role == Qt.ItemDataRole.ToolTipRole:
+            if col in (3, 4) and row.status is not None:
+                return row.status.reason
             p = row.patient
             return f"{p.display_name}\nBorn {p.date_of_birth:%d %b %Y}\nNHS {p.nhs_number or '-'}"
         return None
@@ -129,13 +134,7 @@ class PatientTableModel(QAbstractTableModel):
         if col == 2:
             return row.pump_serial or "no pump"
         if col == 3:
-            if row.days_to_alarm is None:
-                return "-" if row.last_reading_at is None else "not delivering"
-            return (
-                f"{row.days_to_alarm} d"
-                if row.days_to_alarm >= 0
-                else f"passed {-row.days_to_alarm} d ago"
-            )
+            return row.status.status.label if row.status is not None else "-"
         if col == 4:
             return row.refill_by.strftime("%d %b %Y") if row.refill_by else "-"
         if col == 5:
@@ -151,10 +150,11 @@ class PatientTableModel(QAbstractTableModel):
     @staticmethod
     def _sort_key(row: PatientOverview, col: int) -> Any:
         if col == 3:
-            if row.days_to_alarm is None:
-                # A pump that is not delivering is the most urgent; no reading at all, last.
-                return -(10**9) if row.last_reading_at is not None else 10**9
-            return row.days_to_alarm
+            # Most urgent first (not delivering, overdue, due soon, on track, no reading),
+            # then the earliest refill-by date.
+            if row.status is None:
+                return (len(Status), date.max.toordinal())
+            return (row.status.status.rank, (row.refill_by or date.max).toordinal())
         if col == 4:
             return (row.refill_by or date.max).toordinal()
         if col == 5:

@@ -244,11 +244,16 @@ class TrendsView(QWidget):
             self._show_nothing("Choose a patient to see their trends.")
             return
         history = clinic.store.patient_history(patient_id)
-        settings = TrendSettings(
-            margin_days=clinic.margin_days,
-            max_refill_interval_days=clinic.max_refill_interval_days(),
+        settings = TrendSettings(thresholds=clinic.settings.thresholds, clinic=clinic.settings)
+        trends = load_trends(
+            history,
+            clinic.store.find_pump_owner,
+            clinic.tz,
+            now,
+            settings,
+            forecast_of=clinic.forecast_for,
+            bridges_of=clinic.store.bridges,
         )
-        trends = load_trends(history, clinic.store.find_pump_owner, clinic.tz, now, settings)
         name = history.patient.display_name
         self.show_trends(trends, name)
 
@@ -558,8 +563,8 @@ class TrendsView(QWidget):
                 how = "reached" if out.eri_observed else "projected"
                 parts.append(
                     f"Battery ERI {how} {format_local_date(out.eri_at, tz)}, End of Service "
-                    f"{'due' if out.eri_observed else 'projected'} "
-                    f"{format_local_date(out.eos_at, tz)} (ERI + 90 days)"
+                    f"{'projected' if out.eos_projected else 'due'} "
+                    f"{format_local_date(out.eos_at, tz)} ({out.note.rstrip('.')})"
                 )
             else:
                 parts.append(out.note)

@@ -8,16 +8,19 @@ An unknown pump is never saved until it is registered, with confirmation, to a p
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
 from itbconsole.druglib import DrugLibrary
+from itbconsole.forecast import Forecast, PumpFacts, facts_from, forecast
 from itbconsole.model import Patient, Pump, PumpEvent, Reading, User
 from itbconsole.services.overview import PumpOverview, build_overview
+from itbconsole.settings import ClinicSettings
 from itbconsole.store import PatientOverview, Store, StoreError, UnknownPumpError, WrongPatientError
-from itbconsole.store.queries import CalendarRules, PatientHistory
+from itbconsole.store.queries import PatientHistory
 
 
 class WrongPatient(Exception):
@@ -58,17 +61,116 @@ class SavedInterrogation:
         return len(self.refill_resolutions)
 
 
+def library_key(library: DrugLibrary) -> str:
+    """A digest of what the forecast reads from the drug library (products, concentrations,
+    maximum intervals): a stored forecast made with another library is out of date."""
+    text = repr(
+        sorted(
+            (p.id, p.product, p.concentration_mcg_ml, p.max_refill_interval_days, p.refill_allowed)
+            for p in library.products
+        )
+    )
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
 class ClinicService:
-    """Facade over the store for the desktop app (and for scripts)."""
+    """Facade over the store for the desktop app (and for scripts).
+
+    The clinic's numbers come from ``settings`` (default: the ones stored in the database,
+    else the documented defaults); ``tz`` and ``margin_days`` override them (tests, demo).
+    Every date and status it hands out comes from :mod:`itbconsole.forecast`."""
 
     def __init__(
-        self, store: Store, library: DrugLibrary, user: User, tz: tzinfo, margin_days: int = 7
+        self,
+        store: Store,
+        library: DrugLibrary,
+        user: User,
+        tz: tzinfo | None = None,
+        margin_days: int | None = None,
+        *,
+        settings: ClinicSettings | None = None,
     ) -> None:
         self.store = store
         self.library = library
         self.user = user
-        self.tz = tz
-        self.margin_days = margin_days
+        self._tz_override = tz
+        self._margin_override = margin_days
+        self.settings = self._effective(settings or store.clinic_settings() or ClinicSettings())
+
+    def _effective(self, settings: ClinicSettings) -> ClinicSettings:
+        if self._margin_override is not None:
+            settings = replace(settings, refill_margin_days=self._margin_override)
+        return settings.with_tz(self._tz_override) if self._tz_override is not None else settings
+
+    @property
+    def tz(self) -> tzinfo:
+        return self.settings.tz
+
+    @property
+    def margin_days(self) -> int:
+        return self.settings.refill_margin_days
+
+    @property
+    def inputs_key(self) -> str:
+        """What every stored forecast must have been computed with to be used."""
+        return f"{self.settings.fingerprint()}-{library_key(self.library)}"
+
+    def update_settings(self, settings: ClinicSettings, note: str = "") -> ClinicSettings:
+        """Store a new version of the clinic's settings (administrators only); every
+        forecast is recomputed from them."""
+        self.store.save_clinic_settings(settings, self.user, note)
+        self.settings = self._effective(settings)
+        return self.settings
+
+    # ------------------------------------------------------------------ forecasts
+
+    def interval_of(self, product: str, concentration_mcg_ml: int) -> int | None:
+        """The drug library's maximum days in the pump for a product (None if unknown)."""
+        found = self.library.find(product, concentration_mcg_ml)
+        return found.max_refill_interval_days if found is not None else None
+
+    def max_refill_interval_days(self) -> int | None:
+        """The shortest time any refill product may stay in a pump: the bound used when the
+        product in the pump is not in the library."""
+        days = [p.max_refill_interval_days for p in self.library.refill_products()]
+        return min(days) if days else None
+
+    def pump_facts(self, serial: str) -> PumpFacts:
+        """What the forecast of pump ``serial`` rests on, read from the store."""
+        pump = self.store.get_pump(serial)
+        if pump is None:
+            raise UnknownPump(serial)
+        readings, refills, changes, bridges, window = self.store.forecast_records(serial)
+        facts = facts_from(
+            serial,
+            pump.alarm_volume_ul,
+            readings,
+            refills,
+            changes,
+            interval_of=self.interval_of,
+            bridge_of=lambda r: bridges.get(r.at, (0, 0)),
+            battery_report=self.store.latest_battery_report(serial),
+            fallback_max_interval_days=self.max_refill_interval_days(),
+        )
+        return replace(facts, eri_window=window)
+
+    def forecast_for(self, serial: str, facts: PumpFacts | None = None) -> Forecast:
+        """The pump's forecast from its records (``facts`` to add what is not stored yet:
+        a new reading, a refill or program under review). A forecast of the stored records
+        is kept, so the list and the worklist read the very same dates."""
+        stored = facts is None
+        fc = forecast(facts or self.pump_facts(serial), self.settings)
+        if stored:
+            self.store.save_forecast(self.inputs_key, fc.summary())
+        return fc
+
+    def ensure_forecasts(self, patient_ids: Sequence[int] | None = None) -> int:
+        """Compute the forecasts that are missing or out of date (after any write, or new
+        settings); returns how many were computed."""
+        stale = self.store.stale_forecasts(self.inputs_key, patient_ids)
+        for serial in stale:
+            self.forecast_for(serial)
+        return len(stale)
 
     # ------------------------------------------------------------------ reading records
 
@@ -78,36 +180,32 @@ class ClinicService:
     def patient_rows(self, search: str = "", now: datetime | None = None) -> list[PatientOverview]:
         """Rows for the patient list; filtered by name, hospital/NHS number or pump serial."""
         today = self.today(now)
-        rules = CalendarRules(self.tz, self.margin_days, self.max_refill_interval_days())
         text = search.strip()
         if not text:
-            return self.store.patients_overview(today, rules=rules)
+            self.ensure_forecasts()
+            return self.store.patients_overview(today, self.inputs_key)
         ids = [p.id for p in self.store.search_patients(text) if p.id is not None]
         if not ids:
             return []
-        return self.store.patients_overview(today, patient_ids=ids, rules=rules)
+        self.ensure_forecasts(ids)
+        return self.store.patients_overview(today, self.inputs_key, patient_ids=ids)
 
     def patient_row(self, patient_id: int, now: datetime | None = None) -> PatientOverview | None:
         """One patient's list row (after a save only that row needs reading again)."""
-        today = self.today(now)
-        rules = CalendarRules(self.tz, self.margin_days, self.max_refill_interval_days())
-        rows = self.store.patients_overview(today, patient_ids=[patient_id], rules=rules)
+        self.ensure_forecasts([patient_id])
+        rows = self.store.patients_overview(self.today(now), self.inputs_key, [patient_id])
         return rows[0] if rows else None
 
-    def max_refill_interval_days(self) -> int | None:
-        """The shortest time any refill product may stay in a pump (drug library). Used by
-        the list and the overview alike, so both always show the same refill date."""
-        days = [p.max_refill_interval_days for p in self.library.refill_products()]
-        return min(days) if days else None
+    def refill_due(self, before: date, now: datetime | None = None) -> list[PatientOverview]:
+        """Patients whose refill-by date is on or before ``before``, soonest first."""
+        self.ensure_forecasts()
+        return self.store.refill_due(before, today=self.today(now), inputs_key=self.inputs_key)
 
     def patient(self, patient_id: int) -> Patient:
         return self.store.get_patient(patient_id)
 
     def all_patients(self) -> list[Patient]:
-        return [
-            row.patient
-            for row in self.store.patients_overview(self.today(), margin_days=self.margin_days)
-        ]
+        return [row.patient for row in self.store.patients_overview(self.today(), self.inputs_key)]
 
     def pump_of(self, patient_id: int) -> Pump | None:
         """The pump registered to the patient now, if any."""
@@ -139,6 +237,19 @@ class ClinicService:
         history = self.store.patient_history(patient_id)
         return self._overview(history, self._current_pump(history, patient_id), now)
 
+    def product_in_pump(
+        self, history: PatientHistory, serial: str, concentration: int
+    ) -> str | None:
+        """The product of the latest refill of this pump at this concentration."""
+        return next(
+            (
+                r.product
+                for r in sorted(history.refills, key=lambda r: r.at, reverse=True)
+                if r.pump_serial == serial and r.concentration_mcg_ml == concentration
+            ),
+            None,
+        )
+
     def _overview(
         self, history: PatientHistory, pump: Pump | None, now: datetime | None
     ) -> PumpOverview | None:
@@ -149,29 +260,16 @@ class ClinicService:
         )
         if not readings:
             return None
-        latest = readings[-1]
-        eri_since = next((r.at for r in readings if r.eri), None)
-        product = next(
-            (
-                r.product
-                for r in sorted(history.refills, key=lambda r: r.at, reverse=True)
-                if r.pump_serial == pump.serial
-                and r.concentration_mcg_ml == latest.concentration_mcg_ml
-            ),
-            None,
-        )
+        fc = self.forecast_for(pump.serial)
+        conc = fc.concentration_mcg_ml or readings[-1].concentration_mcg_ml
         return build_overview(
             history.patient,
             pump,
-            latest,
+            readings[-1],
+            fc,
             self.library,
             now or datetime.now(UTC),
-            self.tz,
-            product_name=product,
-            eri_since=eri_since,
-            pump_battery_dates=self.store.latest_battery_report(pump.serial),
-            margin_days=self.margin_days,
-            max_refill_interval_days=self.max_refill_interval_days(),
+            product_name=self.product_in_pump(history, pump.serial, conc),
         )
 
     # ------------------------------------------------------------------ writing records

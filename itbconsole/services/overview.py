@@ -1,33 +1,22 @@
 """The pump overview a nurse reads at the start of an appointment, computed without Qt.
 
-Everything on the Overview tab comes from here, with the inputs kept next to each result so
-the screen can say how a date was derived. The UI only formats.
+Everything on the Overview tab comes from here: the latest reading as the pump reported it,
+and the forecast (itbconsole.forecast) for every date and the status, so the Overview can
+never disagree with the list, the worklist or a printout. The UI only formats.
 """
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import date, datetime
 from fractions import Fraction
 
 from itbconsole import dosing
 from itbconsole.alarms import AlarmInfo, sorted_alarms
 from itbconsole.druglib import DrugLibrary, DrugProduct
+from itbconsole.forecast import Forecast, StatusOn
 from itbconsole.model import Mode, Patient, Program, Pump, Reading
 from itbconsole.units import UL_PER_ML
-
-#: Battery voltages of the simulated pump family (documented in docs/protocol.md).
-ERI_TO_EOS = timedelta(days=90)
-DEFAULT_CLOCK_DRIFT_WARN_S = 120
-DEFAULT_REFILL_MARGIN_DAYS = 7
-
-
-class Urgency(enum.IntEnum):
-    OK = 0
-    SOON = 1  # alarm within 30 days
-    URGENT = 2  # alarm within 7 days, or past
-    STOPPED = 3  # not delivering
 
 
 @dataclass(frozen=True)
@@ -45,30 +34,64 @@ class ProgramSummary:
 
 @dataclass(frozen=True)
 class PumpOverview:
+    """The Overview tab's content. Dates and the status are the forecast's; the reading
+    is what the pump said at the last interrogation."""
+
     patient: Patient
     pump: Pump
     reading: Reading
+    forecast: Forecast
+    status: StatusOn
     now: datetime
-    reservoir_ul: int
-    capacity_ul: int
-    alarm_volume_ul: int
-    alarm_at: datetime | None  # None: not delivering, no alarm will come
-    days_to_alarm: Fraction | None
-    refill_by: date | None
-    refill_by_reason: str
-    urgency: Urgency
     program: ProgramSummary
+    """The program in force now (after any verified change since the reading)."""
     alarms: tuple[AlarmInfo, ...]
-    battery_mv: int
-    eri: bool
-    eos: bool
-    eri_since: datetime | None  # first stored reading that showed ERI
-    eos_projected: datetime | None  # upper bound: first ERI reading + 90 days
     clock_offset_s: float
     clock_warning: bool
-    derivation: str
-    pump_eri_date: date | None = None  # the pump's own dates, when it reported them
-    pump_eos_date: date | None = None
+
+    @property
+    def reservoir_ul(self) -> int:
+        return self.reading.reservoir_ul
+
+    @property
+    def capacity_ul(self) -> int:
+        return self.pump.reservoir_capacity_ul
+
+    @property
+    def alarm_volume_ul(self) -> int:
+        return self.reading.alarm_volume_ul
+
+    @property
+    def alarm_at(self) -> datetime | None:
+        return self.forecast.alarm_at
+
+    @property
+    def days_to_alarm(self) -> int | None:
+        return self.status.days_to_alarm
+
+    @property
+    def refill_by(self) -> date | None:
+        return self.forecast.refill_by
+
+    @property
+    def refill_by_reason(self) -> str:
+        return self.forecast.refill_by_reason
+
+    @property
+    def derivation(self) -> str:
+        return self.forecast.derivation
+
+    @property
+    def battery_mv(self) -> int:
+        return self.reading.battery_mv
+
+    @property
+    def eri(self) -> bool:
+        return self.reading.eri or self.forecast.eri is not None
+
+    @property
+    def eos(self) -> bool:
+        return self.reading.eos
 
 
 MODE_TEXT = {
@@ -121,90 +144,32 @@ def build_overview(
     patient: Patient,
     pump: Pump,
     reading: Reading,
+    fc: Forecast,
     library: DrugLibrary,
     now: datetime,
-    tz: tzinfo,
     *,
     product_name: str | None = None,
-    eri_since: datetime | None = None,
-    pump_battery_dates: tuple[date | None, date | None] | None = None,
-    margin_days: int = DEFAULT_REFILL_MARGIN_DAYS,
-    max_refill_interval_days: int | None = None,
-    clock_drift_warn_s: float = DEFAULT_CLOCK_DRIFT_WARN_S,
 ) -> PumpOverview:
-    """Project the latest reading forward to ``now`` and summarise the pump for display.
-
-    The reservoir shown is the pump's own estimate at the reading. Days to alarm are counted
-    from the reading with the maximum daily volume (every allowed patient bolus counted),
-    exactly as :mod:`itbconsole.dosing` defines them.
-    """
-    product = library.find(product_name, reading.concentration_mcg_ml) if product_name else None
+    """The Overview of one pump: the latest reading as the pump reported it, and the
+    forecast (dates, status, program in force) exactly as every other screen shows it."""
+    settings = fc.settings
+    program = fc.program or reading.program
+    conc = fc.concentration_mcg_ml or reading.concentration_mcg_ml
+    product = library.find(product_name, conc) if product_name else None
     if product is None:
         product = next(
-            (
-                p
-                for p in library.refill_products()
-                if p.concentration_mcg_ml == reading.concentration_mcg_ml
-            ),
-            None,
+            (p for p in library.refill_products() if p.concentration_mcg_ml == conc), None
         )
-    program = summarise_program(reading.program, reading.concentration_mcg_ml, product)
-    alarms = tuple(sorted_alarms(reading.alarms))
-    stopped = reading.program.mode is Mode.STOPPED or any(a.stops_delivery for a in alarms)
-    forecast = dosing.refill_forecast(
-        reservoir_ul=reading.reservoir_ul,
-        alarm_volume_ul=reading.alarm_volume_ul,
-        program=reading.program,
-        concentration_mcg_ml=reading.concentration_mcg_ml,
-        start=reading.at,
-        tz=tz,
-        margin_days=margin_days,
-        max_refill_interval_days=max_refill_interval_days,
-    )
-    alarm_at = None if stopped else forecast.alarm_at
-    refill_by = None if stopped else forecast.refill_by
-    reason = forecast.refill_by_rule
-    if alarm_at is not None and forecast.days_to_alarm is not None:
-        derivation = (
-            f"({reading.reservoir_ul / UL_PER_ML:.2f} mL - {reading.alarm_volume_ul / UL_PER_ML:.2f} mL alarm) "
-            f"/ {float(forecast.max_daily_volume_ml):.3f} mL/day maximum = "
-            f"{float(forecast.days_to_alarm):.1f} days from the reading"
-        )
-    else:
-        derivation = "The pump is not delivering, so no alarm date can be projected."
-    if stopped:
-        urgency = Urgency.STOPPED
-    elif alarm_at is None:
-        urgency = Urgency.OK
-    else:
-        # Calendar days in the clinic's zone, exactly as the patient list counts them.
-        left = (alarm_at.astimezone(tz).date() - now.astimezone(tz).date()).days
-        urgency = Urgency.URGENT if left <= 7 else Urgency.SOON if left <= 30 else Urgency.OK
     offset = reading.clock_offset_s
-    eos_projected = eri_since + ERI_TO_EOS if (reading.eri and eri_since is not None) else None
     return PumpOverview(
         patient=patient,
         pump=pump,
         reading=reading,
+        forecast=fc,
+        status=fc.status_on(now.astimezone(settings.tz).date()),
         now=now,
-        reservoir_ul=reading.reservoir_ul,
-        capacity_ul=pump.reservoir_capacity_ul,
-        alarm_volume_ul=reading.alarm_volume_ul,
-        alarm_at=alarm_at,
-        days_to_alarm=None if alarm_at is None else Fraction(left),
-        refill_by=refill_by,
-        refill_by_reason=reason,
-        urgency=urgency,
-        program=program,
-        alarms=alarms,
-        battery_mv=reading.battery_mv,
-        eri=reading.eri,
-        eos=reading.eos,
-        eri_since=eri_since,
-        eos_projected=eos_projected,
-        pump_eri_date=pump_battery_dates[0] if pump_battery_dates else None,
-        pump_eos_date=pump_battery_dates[1] if pump_battery_dates else None,
+        program=summarise_program(program, conc, product),
+        alarms=tuple(sorted_alarms(reading.alarms)),
         clock_offset_s=offset,
-        clock_warning=abs(offset) > clock_drift_warn_s,
-        derivation=derivation,
+        clock_warning=abs(offset) > settings.clock_warning_s,
     )

@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 
 from itbconsole import dosing
 from itbconsole.druglib import DrugLibrary, DrugProduct, Limit, LimitCheck
+from itbconsole.forecast import Forecast, PumpFacts, forecast, with_change, with_reading
 from itbconsole.model import (
     MINUTES_PER_DAY,
     FlexStep,
@@ -61,6 +62,7 @@ from itbconsole.model import (
     Reading,
     User,
 )
+from itbconsole.settings import ClinicSettings
 from itbconsole.units import UL_PER_ML, round_decimal
 
 if TYPE_CHECKING:
@@ -119,6 +121,26 @@ class PumpState:
     read_at: datetime
     clock_offset_s: float = 0.0
     live: bool = True
+    eri: bool = False
+    eos: bool = False
+    alarms: tuple[str, ...] = ()
+    battery_mv: int = 0
+
+    def as_reading(self) -> Reading:
+        """The state as a reading, for the forecast (itbconsole.forecast)."""
+        return Reading(
+            pump_serial=self.pump_serial,
+            at=self.read_at,
+            pump_clock=self.read_at + timedelta(seconds=self.clock_offset_s),
+            reservoir_ul=self.reservoir_ul,
+            alarm_volume_ul=self.alarm_volume_ul,
+            battery_mv=self.battery_mv,
+            eri=self.eri,
+            eos=self.eos,
+            concentration_mcg_ml=self.concentration_mcg_ml,
+            program=self.program,
+            alarms=self.alarms,
+        )
 
     @classmethod
     def from_interrogation(cls, interrogation: Interrogation) -> PumpState:
@@ -133,6 +155,10 @@ class PumpState:
             read_at=s.read_at,
             clock_offset_s=s.clock_offset_s,
             live=True,
+            eri=s.eri,
+            eos=s.eos,
+            alarms=tuple(s.alarms),
+            battery_mv=s.battery_mv,
         )
 
     @classmethod
@@ -148,6 +174,10 @@ class PumpState:
             read_at=reading.at,
             clock_offset_s=reading.clock_offset_s,
             live=False,
+            eri=reading.eri,
+            eos=reading.eos,
+            alarms=reading.alarms,
+            battery_mv=reading.battery_mv,
         )
 
 
@@ -227,8 +257,8 @@ class CheckInput:
     user: User
     purpose: str  # "send" or "prepare"
     priming: PrimingPlan | None
-    current_forecast: dosing.RefillForecast
-    new_forecast: dosing.RefillForecast
+    current_forecast: Forecast
+    new_forecast: Forecast
     tz: tzinfo
     pump: Pump | None = None
     supplied_priming: PrimingPlan | None = None
@@ -663,8 +693,8 @@ class ProgramCheck:
     purpose: str
     findings: tuple[Finding, ...]
     change: dosing.DoseChange
-    current_forecast: dosing.RefillForecast
-    new_forecast: dosing.RefillForecast
+    current_forecast: Forecast
+    new_forecast: Forecast
     step_rates: tuple[dosing.FlexStepRate, ...]
     priming: PrimingPlan | None = None
 
@@ -728,8 +758,8 @@ def check_program(
     pump: Pump | None = None,
     history: Sequence[ProgramChange] = (),
     now: datetime | None = None,
-    margin_days: int = dosing.DEFAULT_REFILL_MARGIN_DAYS,
-    max_refill_interval_days: int | None = None,
+    facts: PumpFacts | None = None,
+    settings: ClinicSettings | None = None,
     rules: Sequence[Rule] | None = None,
 ) -> ProgramCheck:
     """Run every rule on ``new`` against the pump's ``state``.
@@ -744,6 +774,10 @@ def check_program(
     from the program in force 24 hours before ``now`` (default: the time now) as well
     as from the current one, and a restart of a stopped pump is checked against the last
     program that delivered a dose.
+
+    The current and the new alarm and refill-by dates are the forecast's
+    (:mod:`itbconsole.forecast`): ``facts`` are the pump's records (the clinic service's
+    ``pump_facts``; without them only this state is known), ``settings`` the clinic's.
     """
     if purpose not in ("send", "prepare"):
         raise ValueError("purpose is 'send' or 'prepare'")
@@ -751,20 +785,16 @@ def check_program(
         raise ProgrammingError("Enter the concentration in the reservoir (mcg/mL).")
     product = find_product(library, state.drug_name, concentration_mcg_ml)
 
-    def forecast(program: Program, conc: int) -> dosing.RefillForecast:
-        return dosing.refill_forecast(
-            reservoir_ul=state.reservoir_ul,
-            alarm_volume_ul=state.alarm_volume_ul,
-            program=program,
-            concentration_mcg_ml=conc,
-            start=state.read_at,
-            tz=tz,
-            margin_days=margin_days,
-            max_refill_interval_days=max_refill_interval_days,
-        )
-
-    current_forecast = forecast(state.program, state.concentration_mcg_ml)
-    new_forecast = forecast(new, concentration_mcg_ml)
+    settings = settings or ClinicSettings().with_tz(tz)
+    base = facts or PumpFacts(state.pump_serial, state.alarm_volume_ul)
+    if state.live or not base.readings:
+        base = with_reading(base, state.as_reading())
+    # The new program runs from the send (``now``), or from the reading when no time is given.
+    sent_at = max(now, state.read_at) if now is not None else state.read_at
+    current_forecast = forecast(base, settings)
+    new_forecast = forecast(
+        with_change(base, sent_at, state.program, new, concentration_mcg_ml), settings
+    )
     checked_plan: PrimingPlan | None = None
     if priming is not None and pump is not None and pump.serial == state.pump_serial:
         checked_plan = priming_plan(
@@ -1227,14 +1257,14 @@ def review_rows(check: ProgramCheck, tz: tzinfo) -> list[ReviewRow]:
     new = _program_rows(check.new, check.concentration_mcg_ml)
     rows = [ReviewRow(k, cur[k], new[k]) for k in cur]
 
-    def alarm(f: dosing.RefillForecast) -> str:
+    def alarm(f: Forecast) -> str:
         return (
             "none (not delivering)"
             if f.alarm_at is None
             else f"{f.alarm_at.astimezone(tz):%d %b %Y}"
         )
 
-    def refill(f: dosing.RefillForecast) -> str:
+    def refill(f: Forecast) -> str:
         return "-" if f.refill_by is None else f"{f.refill_by:%d %b %Y}"
 
     rows.append(

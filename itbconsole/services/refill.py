@@ -24,12 +24,23 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from decimal import Decimal
 from fractions import Fraction
 from typing import Protocol
 
 from itbconsole import dosing
 from itbconsole.druglib import DrugProduct
+from itbconsole.forecast import (
+    PUMP_CLOCK,
+    Bound,
+    Fill,
+    Forecast,
+    ProgramTimeline,
+    PumpFacts,
+    boluses_given,
+    fill_from_refill,
+    with_fill,
+    with_reading,
+)
 from itbconsole.gs1 import GS1Data, GS1Error, looks_like_gs1, parse_gs1
 from itbconsole.model import (
     BolusGiven,
@@ -174,7 +185,9 @@ class Identification:
     residual: ResidualDerivation
     pending: tuple[Refill, ...]
     warnings: tuple[str, ...]
-    forecast_now: dosing.RefillForecast
+    forecast_now: Forecast
+    facts: PumpFacts | None = None
+    """The forecast's inputs with this interrogation: the refill's "after" adds the fill."""
     concentration_mismatch: bool = False
     """The pump's concentration differs from the last refill on record: the refill is
     blocked until the nurse explains it (:meth:`RefillSession.explain_concentration_mismatch`)."""
@@ -231,7 +244,7 @@ class NewDrug:
 @dataclass(frozen=True)
 class NewDrugCheck:
     new_drug: NewDrug
-    forecast: dosing.RefillForecast
+    forecast: Forecast
     warnings: tuple[str, ...]
 
 
@@ -267,8 +280,8 @@ class ReviewRow:
 @dataclass(frozen=True)
 class Review:
     rows: tuple[ReviewRow, ...]
-    forecast_before: dosing.RefillForecast
-    forecast_after: dosing.RefillForecast
+    forecast_before: Forecast
+    forecast_after: Forecast
     warnings: tuple[str, ...]
     notes: tuple[str, ...]
     to_acknowledge: tuple[str, ...] = ()
@@ -361,97 +374,18 @@ def _dose_text(program: Program) -> str:
     return f"{fmt_mcg(dosing.program_daily_dose_mcg(program))}/24 h"
 
 
-def program_segments(
-    history: PatientHistory,
-    serial: str,
-    since: datetime,
-    until: datetime,
-    current: Reading | None = None,
-    fill_concentration_mcg_ml: int | None = None,
-) -> tuple[tuple[ProgramSegment, ...], tuple[str, ...]]:
-    """The program history of one pump from ``since`` to ``until`` as dosing segments.
-
-    Sources: program changes that succeeded (or were resolved as such) and interrogation
-    readings (a reading shows the program in force then, which catches changes made
-    elsewhere). The segment in force at ``since`` is the last known before it. Consecutive
-    entries with the same program and concentration are merged so a single-bolus program
-    is not counted twice. From the fill on the drug is the fill's concentration.
-    """
-    known: list[tuple[datetime, Program, int]] = []
-    for change in history.program_changes:
-        if change.pump_serial == serial and change.outcome == "succeeded":
-            known.append((change.at, change.new, change.concentration_mcg_ml))
-    for reading in history.readings:
-        if reading.pump_serial == serial:
-            known.append((reading.at, reading.program, reading.concentration_mcg_ml))
-    known.sort(key=lambda k: k[0])
-    notes: list[str] = []
-    if current is not None:
-        if known and known[-1][1] != current.program:
-            notes.append(
-                "The pump's program now differs from the last one on record: the change is "
-                "counted from this interrogation, so the expected residual may be off."
-            )
-        known.append((current.at, current.program, current.concentration_mcg_ml))
-    if not known:
-        return (), ("No program is on record for this pump.",)
-    before = [k for k in known if k[0] <= since]
-    start = before[-1] if before else known[0]
-    if not before:
-        notes.append(
-            "No program is on record from before the last fill: the first one "
-            "recorded after it is assumed to have run from the fill."
-        )
-    segments: list[ProgramSegment] = []
-
-    def conc(value: int) -> int:
-        return fill_concentration_mcg_ml or value
-
-    segments.append(ProgramSegment(since, start[1], conc(start[2])))
-    for at, program, concentration in known:
-        if not since < at <= until:
-            continue
-        last = segments[-1]
-        if last.program == program and last.concentration_mcg_ml == conc(concentration):
-            continue
-        segments.append(ProgramSegment(at, program, conc(concentration)))
-    return tuple(segments), tuple(notes)
-
-
-def boluses_given(
-    events: Sequence[PumpEvent],
-    serial: str,
-    since: datetime,
-    until: datetime,
-    concentration_mcg_ml: int,
-) -> tuple[BolusGiven, ...]:
-    """Patient and single boluses the pump logged between the fill and now."""
-    out: list[BolusGiven] = []
-    seen: set[int] = set()
-    for event in events:
-        if event.pump_serial != serial or event.index in seen:
-            continue
-        if event.kind in ("patient_bolus", "single_bolus") and since <= event.at <= until:
-            seen.add(event.index)
-            dose = Decimal(int(event.detail.get("dose_ng", 0))) / 1000
-            if dose > 0:
-                out.append(
-                    BolusGiven(
-                        event.at, dose, concentration_mcg_ml, kind=event.kind.removesuffix("_bolus")
-                    )
-                )
-    return tuple(sorted(out, key=lambda b: b.at))
-
-
 def expected_residual_for(
     history: PatientHistory,
     pump: Pump,
     reading: Reading,
     events: Sequence[PumpEvent],
     tz: tzinfo,
+    bridges: dict[datetime, tuple[int, int]] | None = None,
 ) -> ResidualDerivation:
     """Expected residual from the latest refill record (its time and added volume) and
-    the program history since, by :func:`itbconsole.dosing.expected_residual`.
+    the program history since (:class:`itbconsole.forecast.ProgramTimeline`, the same one
+    the Trends curve uses), by :func:`itbconsole.dosing.expected_residual`. The bridge the
+    refill started and each single bolus count once, when they happened.
 
     Flex steps are integrated on the pump's own clock, which the protocol keeps on UTC
     (docs/protocol.md), never on the clinic's zone ``tz``: a clinic zone would move every
@@ -476,9 +410,20 @@ def expected_residual_for(
             pump_estimate_ul=reading.reservoir_ul,
         )
     last = refills[-1]
-    segments, notes = program_segments(
-        history, pump.serial, last.at, reading.at, reading, last.concentration_mcg_ml
-    )
+    mine = [r for r in history.readings if r.pump_serial == pump.serial]
+    changes = [c for c in history.program_changes if c.pump_serial == pump.serial]
+    notes: list[str] = []
+    on_record = ProgramTimeline(mine, changes)
+    if on_record and on_record.entries[-1][1] != reading.program:
+        notes.append(
+            "The pump's program now differs from the last one on record: the change is "
+            "counted from this interrogation, so the expected residual may be off."
+        )
+    timeline = ProgramTimeline([*mine, reading], changes)
+    bridge = (bridges or {}).get(last.at, (0, 0))
+    fill = fill_from_refill(last, None, bridge)
+    segments, more = timeline.segments(last.at, reading.at, fill)
+    notes.extend(more)
     all_events = list(history.events) + list(events)
     boluses = boluses_given(all_events, pump.serial, last.at, reading.at, last.concentration_mcg_ml)
     if not segments:
@@ -494,15 +439,21 @@ def expected_residual_for(
             expected_residual_ul=reading.reservoir_ul,
             expected_delivered_ul=None,
             pump_estimate_ul=reading.reservoir_ul,
-            notes=notes,
+            notes=tuple(notes),
         )
     # The pump counts flex minutes on its own clock (UTC), not the clinic's wall clock.
-    forecast = dosing.expected_residual(last.added_ul, last.at, reading.at, segments, UTC, boluses)
+    forecast = dosing.expected_residual(
+        last.added_ul, last.at, reading.at, segments, PUMP_CLOCK, boluses
+    )
     residual = int(round_decimal(forecast.residual_ul, 0))
     delivered = int(round_decimal(min(forecast.programmed_delivery_ul, Fraction(last.added_ul)), 0))
-    extra = list(notes)
+    if bridge[0]:
+        notes.append(
+            f"The refill started a bridge bolus of {fmt_ml(bridge[0], 3)} (old drug at "
+            f"{bridge[1]} mcg/mL): counted once, at the old concentration's rate."
+        )
     if last.status != "confirmed":
-        extra.append(f"The last refill on record is {last.status}: the pump may not know it.")
+        notes.append(f"The last refill on record is {last.status}: the pump may not know it.")
     return ResidualDerivation(
         basis="last refill",
         last_refill=last,
@@ -515,7 +466,7 @@ def expected_residual_for(
         expected_residual_ul=residual,
         expected_delivered_ul=delivered,
         pump_estimate_ul=reading.reservoir_ul,
-        notes=tuple(extra),
+        notes=tuple(notes),
     )
 
 
@@ -617,7 +568,9 @@ class RefillSession:
         pump = self.store.get_pump(reading.pump_serial)
         assert pump is not None  # check_pump_for found its owner
         history = self.store.patient_history(self.patient_id)
-        residual = expected_residual_for(history, pump, reading, events, self.tz)
+        residual = expected_residual_for(
+            history, pump, reading, events, self.tz, self.store.bridges(pump.serial)
+        )
         pending = tuple(
             r for r in history.refills if r.pump_serial == pump.serial and r.status == "pending"
         )
@@ -641,14 +594,8 @@ class RefillSession:
             )
         if reading.eos:
             warnings.append("The battery is at End of Service: the pump has stopped.")
-        forecast_now = self._forecast(
-            reading.reservoir_ul,
-            reading.alarm_volume_ul,
-            reading.program,
-            reading.concentration_mcg_ml,
-            reading.at,
-            None,
-        )
+        facts = with_reading(self.clinic.pump_facts(pump.serial), reading)
+        forecast_now = self.clinic.forecast_for(pump.serial, facts)
         self.events = tuple(events)
         self.reading_saved = False
         self.resolutions = []
@@ -662,6 +609,7 @@ class RefillSession:
             warnings=tuple(warnings),
             forecast_now=forecast_now,
             concentration_mismatch=mismatch,
+            facts=facts,
         )
         self._reset_after(Step.IDENTIFY)
         self.mismatch_note = ""
@@ -865,14 +813,7 @@ class RefillSession:
                 "added",
             )
         new = NewDrug(product, lot_text, expiry, added, gtin, serial)
-        forecast = self._forecast(
-            added,
-            alarm_ul,
-            ident.reading.program,
-            product.concentration_mcg_ml,
-            self.now(),
-            product.max_refill_interval_days,
-        )
+        forecast = self._forecast_after(new)
         warnings = self._added_warnings(added, capacity) + self._expiry_warnings(new, forecast)
         self._reset_after(Step.NEW_DRUG)
         self.new_drug_check = NewDrugCheck(new, forecast, warnings)
@@ -903,17 +844,19 @@ class RefillSession:
             )
         return ()
 
-    def _expiry_warnings(self, new: NewDrug, forecast: dosing.RefillForecast) -> tuple[str, ...]:
-        if forecast.alarm_at is None:
+    def _expiry_warnings(self, new: NewDrug, forecast: Forecast) -> tuple[str, ...]:
+        """The vial's expiry sets the next refill date: say so, so the nurse can choose a
+        vial with a later expiry instead."""
+        gov = forecast.governing
+        if gov is None or gov.kind is not Bound.EXPIRY or forecast.alarm_day is None:
             return ()
-        alarm_day = forecast.alarm_at.astimezone(self.tz).date()
-        if new.expiry < alarm_day:
-            return (
-                f"The drug expires on {new.expiry.isoformat()}, before the new low-reservoir "
-                f"alarm date ({alarm_day.isoformat()}): book the next refill by "
-                f"{new.expiry.isoformat()} or use a vial with a later expiry.",
-            )
-        return ()
+        if new.expiry >= forecast.alarm_day:
+            return ()
+        return (
+            f"The drug expires on {new.expiry:%d %b %Y}, before the new low-reservoir alarm "
+            f"date ({forecast.alarm_day:%d %b %Y}): the next refill is due by the expiry, "
+            f"{new.expiry:%d %b %Y}. Use a vial with a later expiry to keep the usual interval.",
+        )
 
     # ------------------------------------------------------------------ step 4
 
@@ -942,14 +885,7 @@ class RefillSession:
             # The forecast after the refill follows the program that will run after step 6:
             # the pump's current one (the refill never sends the prepared program).
             nd = self.new_drug_check.new_drug
-            forecast = self._forecast(
-                nd.added_ul,
-                ident.reading.alarm_volume_ul,
-                check.program_after,
-                new,
-                self.now(),
-                nd.product.max_refill_interval_days,
-            )
+            forecast = self._forecast_after(nd, (check.bridge_volume_ul, current))
             self.new_drug_check = NewDrugCheck(
                 nd,
                 forecast,
@@ -1073,9 +1009,9 @@ class RefillSession:
                 ),
             )
         notes = [
-            f"Refill by {day(after.refill_by)}: {after.refill_by_rule} (margin "
-            f"{after.margin_days} days, longest interval for this product "
-            f"{after.max_refill_interval_days} days).",
+            f"Refill by {day(after.refill_by)}: {after.refill_by_reason}. The earliest of: "
+            + "; ".join(f"{b.text} ({day(b.day)})" for b in after.bounds)
+            + ".",
         ]
         if self.concentration.bridge is not None and self.concentration.bridge_volume_ul:
             notes.append(self.concentration.message)
@@ -1195,6 +1131,7 @@ class RefillSession:
             raise RefillError(f"Unknown pump update outcome '{outcome}'.")
         ident = self._ident()
         assert self.withdrawal is not None and self.new_drug_check is not None
+        assert self.concentration is not None
         nd = self.new_drug_check.new_drug
         status = {"succeeded": "confirmed", "uncertain": "pending", "failed": "failed"}[outcome]
         if status == "confirmed" and not self.compare_read_back(read_back):
@@ -1222,7 +1159,16 @@ class RefillSession:
                 self.store.add_interrogation(
                     ident.reading, self.events, self.user, patient_id=self.patient_id
                 )
-            saved = self.store.add_refill(refill, self.user, patient_id=self.patient_id)
+            bridge = None
+            if self.concentration.bridge_volume_ul:
+                bridge = (
+                    self.concentration.bridge_volume_ul,
+                    self.concentration.current_mcg_ml,
+                    self.concentration.bridge_duration_min,
+                )
+            saved = self.store.add_refill(
+                refill, self.user, patient_id=self.patient_id, bridge=bridge
+            )
             if status == "confirmed" and read_back is not None:
                 self.store.add_reading(
                     self._after_reading(ident, read_back), self.user, patient_id=self.patient_id
@@ -1336,7 +1282,7 @@ class RefillSession:
             refill_by="-"
             if forecast.refill_by is None
             else forecast.refill_by.strftime("%d %b %Y"),
-            refill_by_rule=forecast.refill_by_rule,
+            refill_by_rule=forecast.refill_by_reason,
             nurse=f"{self.outcome.stored_by} ({self.user.role.value})",
             warnings=self.review_result.to_acknowledge
             if self.review_result is not None
@@ -1348,27 +1294,24 @@ class RefillSession:
     def _today(self) -> date:
         return self.now().astimezone(self.tz).date()
 
-    def _forecast(
-        self,
-        reservoir_ul: int,
-        alarm_ul: int,
-        program: Program,
-        concentration: int,
-        start: datetime,
-        max_interval: int | None,
-    ) -> dosing.RefillForecast:
-        if max_interval is None:
-            max_interval = self.clinic.max_refill_interval_days()
-        return dosing.refill_forecast(
-            reservoir_ul=reservoir_ul,
-            alarm_volume_ul=alarm_ul,
-            program=program,
-            concentration_mcg_ml=concentration,
-            start=start,
-            tz=self.tz,
-            margin_days=self.clinic.margin_days,
-            max_refill_interval_days=max_interval,
+    def _forecast_after(self, new: NewDrug, bridge: tuple[int, int] = (0, 0)) -> Forecast:
+        """The forecast as if this refill were confirmed now (with its bridge): the one
+        rule every other screen uses, on the records plus this interrogation and fill."""
+        ident = self._ident()
+        facts = ident.facts or with_reading(
+            self.clinic.pump_facts(ident.pump.serial), ident.reading
         )
+        fill = Fill(
+            at=self.now(),
+            volume_ul=new.added_ul,
+            concentration_mcg_ml=new.product.concentration_mcg_ml,
+            product=new.product.product,
+            expiry=new.expiry,
+            max_interval_days=new.product.max_refill_interval_days,
+            bridge_ul=bridge[0],
+            bridge_from_mcg_ml=bridge[1] if bridge[0] else 0,
+        )
+        return self.clinic.forecast_for(ident.pump.serial, with_fill(facts, fill))
 
 
 # --------------------------------------------------------------------------- pending refills
@@ -1463,6 +1406,5 @@ __all__ = [
     "WithdrawalCheck",
     "expected_residual_for",
     "parse_ml",
-    "program_segments",
     "resolve_pending_refills",
 ]

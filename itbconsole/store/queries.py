@@ -10,17 +10,17 @@ not marked entered-in-error.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import date, datetime
 from typing import Any
 
 from sqlite_utils import Database
 
-from itbconsole.dosing import recommended_refill_date
+from itbconsole.forecast import ForecastSummary, StatusOn
 from itbconsole.model import Patient, ProgramChange, Pump, PumpEvent, Reading, Refill
 from itbconsole.store import records as rec
-from itbconsole.store.db import utc_iso
 
 
 def effective(table: str, alias: str) -> str:
@@ -38,12 +38,15 @@ CURRENT_PATIENTS = (
 
 #: One patient-list row. It reads the current-state tables (see schema migration 2), which
 #: triggers keep in step with the clinical tables, so each patient costs a few index
-#: lookups however long their history.
+#: lookups however long their history. Dates and status come from the pump's stored
+#: forecast (``pump_forecast``, migration 5) computed by itbconsole.forecast; a row whose
+#: forecast is missing or was computed with other settings (``inputs_key``) has none, and
+#: the clinic service computes it before it reads the list.
 _COLUMNS = """
 SELECT v.*, po.pump_serial AS current_pump,
   cpu.model AS pump_model, cpu.reservoir_capacity_ul,
-  lr.at AS reading_at, lr.reservoir_ul, lr.alarm_volume_ul, lr.alarm_at, lr.eri, lr.eos,
-  lr.battery_mv,
+  lr.at AS reading_at, lr.reservoir_ul, lr.alarm_volume_ul, lr.eri, lr.eos,
+  lr.battery_mv, pf.summary_json AS forecast_json,
   (SELECT COUNT(*) FROM refills f WHERE f.patient_id = v.patient_id
      AND f.status = 'pending' AND {pending}) AS pending_refills,
   (SELECT COUNT(*) FROM program_changes g WHERE g.patient_id = v.patient_id
@@ -56,7 +59,10 @@ _PATIENT_PUMP = (
     " ORDER BY o.effective_at DESC LIMIT 1)"
 )
 
-_PUMP_DETAILS = "LEFT JOIN current_pump cpu ON cpu.pump_serial = po.pump_serial"
+_PUMP_DETAILS = (
+    "LEFT JOIN current_pump cpu ON cpu.pump_serial = po.pump_serial"
+    " LEFT JOIN pump_forecast pf ON pf.pump_serial = po.pump_serial AND pf.inputs_key = :key"
+)
 
 OVERVIEW_SQL = f"""{_COLUMNS}
 FROM current_patient cp
@@ -68,21 +74,32 @@ LEFT JOIN latest_reading lr ON lr.pump_serial = po.pump_serial
 ORDER BY v.family_name COLLATE NOCASE, v.given_name COLLATE NOCASE, v.patient_id
 """
 
-#: The same rows, driven from the alarm-date index so only the patients due are visited.
+#: The same rows, driven from the forecast's refill-by index so only the patients due are
+#: visited.
 REFILL_DUE_SQL = f"""{_COLUMNS}
-FROM latest_reading lr
-CROSS JOIN pump_owner po ON po.pump_serial = lr.pump_serial
+FROM pump_forecast pf
+CROSS JOIN pump_owner po ON po.pump_serial = pf.pump_serial
 CROSS JOIN current_patient cp ON cp.patient_id = po.patient_id
 JOIN patient_versions v ON v.id = cp.version_id AND v.entered_in_error = 0
-{_PUMP_DETAILS}
-WHERE lr.alarm_at < ? AND po.pump_serial = {_PATIENT_PUMP}
-ORDER BY lr.alarm_at, v.patient_id
+LEFT JOIN latest_reading lr ON lr.pump_serial = po.pump_serial
+LEFT JOIN current_pump cpu ON cpu.pump_serial = po.pump_serial
+WHERE pf.inputs_key = :key AND pf.refill_by <= :before AND po.pump_serial = {_PATIENT_PUMP}
+ORDER BY pf.refill_by, v.patient_id
+"""
+
+#: Pumps registered to a current patient whose forecast is missing or out of date.
+STALE_FORECASTS_SQL = """
+SELECT po.pump_serial FROM pump_owner po
+JOIN current_patient cp ON cp.patient_id = po.patient_id
+LEFT JOIN pump_forecast pf ON pf.pump_serial = po.pump_serial AND pf.inputs_key = :key
+WHERE pf.pump_serial IS NULL {and_where}
 """
 
 
 @dataclass(frozen=True)
 class PatientOverview:
-    """One line of the patient list: the figures a nurse scans at the start of a clinic."""
+    """One line of the patient list: the figures a nurse scans at the start of a clinic.
+    Every date and the status come from the pump's forecast (itbconsole.forecast)."""
 
     patient: Patient
     pump_serial: str | None
@@ -91,14 +108,35 @@ class PatientOverview:
     last_reading_at: datetime | None
     reservoir_ul: int | None
     alarm_volume_ul: int | None
-    alarm_at: datetime | None  # low-reservoir alarm, estimated at the last reading
-    days_to_alarm: int | None  # from ``today``; negative when the date has passed
-    refill_by: date | None  # alarm date minus the margin
     eri: bool
     eos: bool
     battery_mv: int | None
     pending_refills: int
     uncertain_program_changes: int
+    forecast: ForecastSummary | None = None
+    status: StatusOn | None = None
+    """The forecast's status on the clinic's ``today``."""
+
+    @property
+    def alarm_at(self) -> datetime | None:
+        return self.forecast.alarm_at if self.forecast else None
+
+    @property
+    def refill_by(self) -> date | None:
+        return self.forecast.refill_by if self.forecast else None
+
+    @property
+    def refill_by_reason(self) -> str:
+        return self.forecast.governing_text if self.forecast else ""
+
+    @property
+    def days_to_alarm(self) -> int | None:
+        """Calendar days from the clinic's today to the alarm date (negative: passed)."""
+        return self.status.days_to_alarm if self.status else None
+
+    @property
+    def days_to_refill(self) -> int | None:
+        return self.status.days_to_refill if self.status else None
 
 
 @dataclass(frozen=True)
@@ -115,24 +153,13 @@ class PatientHistory:
     program_changes: tuple[ProgramChange, ...]
 
 
-@dataclass(frozen=True)
-class CalendarRules:
-    """How list dates are counted: the clinic's zone, the refill margin and the longest a
-    drug may stay in a pump. The same rules as the overview (itbconsole.dosing)."""
-
-    tz: tzinfo = UTC
-    margin_days: int = 7
-    max_refill_interval_days: int | None = None
-
-
-def _overview_row(row: dict[str, Any], today: date, rules: CalendarRules) -> PatientOverview:
-    alarm = rec.parse_time(row["alarm_at"]) if row["alarm_at"] else None
+def _overview_row(row: dict[str, Any], today: date) -> PatientOverview:
     reading_at = rec.parse_time(row["reading_at"]) if row["reading_at"] else None
-    refill_by = None
-    if alarm is not None and reading_at is not None:
-        refill_by, _rule = recommended_refill_date(
-            reading_at, alarm, rules.tz, rules.margin_days, rules.max_refill_interval_days
-        )
+    summary = (
+        ForecastSummary.from_json(json.loads(row["forecast_json"]))
+        if row.get("forecast_json")
+        else None
+    )
     return PatientOverview(
         patient=rec.patient_from_row(row),
         pump_serial=row["current_pump"],
@@ -141,49 +168,56 @@ def _overview_row(row: dict[str, Any], today: date, rules: CalendarRules) -> Pat
         last_reading_at=reading_at,
         reservoir_ul=row["reservoir_ul"],
         alarm_volume_ul=row["alarm_volume_ul"],
-        alarm_at=alarm,
-        days_to_alarm=(alarm.astimezone(rules.tz).date() - today).days if alarm else None,
-        refill_by=refill_by,
         eri=bool(row["eri"]),
         eos=bool(row["eos"]),
         battery_mv=row["battery_mv"],
         pending_refills=int(row["pending_refills"]),
         uncertain_program_changes=int(row["uncertain_changes"]),
+        forecast=summary,
+        status=summary.status_on(today) if summary else None,
     )
 
 
 def patients_overview(
     db: Database,
     today: date,
-    margin_days: int = 7,
+    inputs_key: str,
     patient_ids: Sequence[int] | None = None,
-    rules: CalendarRules | None = None,
 ) -> list[PatientOverview]:
-    """The patient list (all current patients, or ``patient_ids``), sorted by name.
-
-    ``today`` is the clinic's date; dates are counted by ``rules`` (UTC and ``margin_days``
-    when not given)."""
-    rules = rules or CalendarRules(margin_days=margin_days)
-    where, params = "", []
+    """The patient list (all current patients, or ``patient_ids``), sorted by name, with
+    each pump's stored forecast computed under ``inputs_key`` and its status on ``today``
+    (the clinic's date)."""
+    where = ""
+    params: dict[str, Any] = {"key": inputs_key}
     if patient_ids is not None:
-        where = f"WHERE cp.patient_id IN ({', '.join('?' * len(patient_ids))})"
-        params = list(patient_ids)
+        marks = ", ".join(f":p{i}" for i in range(len(patient_ids)))
+        where = f"WHERE cp.patient_id IN ({marks})"
+        params.update({f"p{i}": pid for i, pid in enumerate(patient_ids)})
     sql = OVERVIEW_SQL.format(where=where)
-    return [_overview_row(row, today, rules) for row in db.query(sql, params)]
+    return [_overview_row(row, today) for row in db.query(sql, params)]
 
 
-def refill_due(
-    db: Database, before: date, today: date, margin_days: int = 7
-) -> list[PatientOverview]:
-    """Patients whose recommended refill date (alarm date minus margin) is on or before
-    ``before``, soonest first. The clinic's weekly "who needs booking" list.
+def refill_due(db: Database, before: date, today: date, inputs_key: str) -> list[PatientOverview]:
+    """Patients whose refill-by date (the forecast's, every bound counted) is on or before
+    ``before``, soonest first: the clinic's "who needs booking" list. An indexed read of
+    the stored forecasts; the clinic service brings them up to date first."""
+    rows = db.query(REFILL_DUE_SQL, {"key": inputs_key, "before": before.isoformat()})
+    return [_overview_row(row, today) for row in rows]
 
-    refill_by <= before  <=>  alarm date <= before + margin  <=>  alarm_at < the next
-    midnight (UTC), an indexed text comparison on the fixed-width UTC timestamps.
-    """
-    limit = datetime.combine(before + timedelta(days=margin_days + 1), time(0), UTC)
-    rows = db.query(REFILL_DUE_SQL, [utc_iso(limit)])
-    return [_overview_row(row, today, CalendarRules(margin_days=margin_days)) for row in rows]
+
+def stale_forecast_pumps(
+    db: Database, inputs_key: str, patient_ids: Sequence[int] | None = None
+) -> list[str]:
+    """Serials of current patients' pumps whose stored forecast is missing or stale."""
+    and_where = ""
+    params: dict[str, Any] = {"key": inputs_key}
+    if patient_ids is not None:
+        marks = ", ".join(f":p{i}" for i in range(len(patient_ids)))
+        and_where = f"AND po.patient_id IN ({marks})"
+        params.update({f"p{i}": pid for i, pid in enumerate(patient_ids)})
+    return [
+        r["pump_serial"] for r in db.query(STALE_FORECASTS_SQL.format(and_where=and_where), params)
+    ]
 
 
 def search_patients(db: Database, text: str, limit: int = 200) -> list[Patient]:

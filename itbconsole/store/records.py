@@ -12,11 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from fractions import Fraction
 from typing import Any, Generic, TypeVar
 
-from itbconsole.alarms import describe
-from itbconsole.dosing import max_daily_dose_mcg
 from itbconsole.model import (
     Origin,
     Patient,
@@ -31,7 +28,6 @@ from itbconsole.model import (
 )
 from itbconsole.store.audit import canonical_json
 from itbconsole.store.db import utc_iso
-from itbconsole.units import SECONDS_PER_DAY, UL_PER_ML
 
 Row = Mapping[str, Any]
 T = TypeVar("T")
@@ -92,26 +88,6 @@ def program_json(program: Program) -> str:
     return canonical_json(program.to_dict())
 
 
-def alarm_at(reading: Reading) -> datetime | None:
-    """When the reservoir reaches the alarm volume at the program's maximum daily volume.
-
-    Stored with the reading (a value derived once, at the moment of the reading) so that the
-    clinic-wide "refill due" query is a plain indexed comparison. Formula from domain.md:
-    (reservoir - alarm volume) / maximum daily volume, counting every allowed patient bolus.
-    None when the program delivers nothing, or when an alarm says the pump has stopped
-    delivering (empty, motor stall, End of Service): no alarm date is then meaningful and the
-    patient list must not show the pump as on track.
-    """
-    if reading.eos or any(describe(code).stops_delivery for code in reading.alarms):
-        return None
-    max_mcg = max_daily_dose_mcg(reading.program)
-    if max_mcg <= 0:
-        return None
-    ul_per_day = max_mcg * UL_PER_ML / reading.concentration_mcg_ml
-    days = Fraction(max(reading.reservoir_ul - reading.alarm_volume_ul, 0)) / ul_per_day
-    return reading.at + timedelta(seconds=int(days * SECONDS_PER_DAY))
-
-
 # --------------------------------------------------------------------------- to rows
 
 
@@ -141,7 +117,6 @@ def pump_row(p: Pump) -> dict[str, Any]:
 
 def reading_row(r: Reading) -> dict[str, Any]:
     offset = r.pump_clock - r.at
-    alarm = alarm_at(r)
     return {
         "pump_serial": r.pump_serial,
         "at": utc_iso(r.at),
@@ -155,7 +130,9 @@ def reading_row(r: Reading) -> dict[str, Any]:
         "concentration_mcg_ml": r.concentration_mcg_ml,
         "program_json": program_json(r.program),
         "alarms_json": canonical_json(list(r.alarms)),
-        "alarm_at": utc_iso(alarm) if alarm else None,
+        # Legacy column (schema 1): the alarm date is the forecast's (pump_forecast), never
+        # a value frozen into a reading; new rows leave it empty.
+        "alarm_at": None,
     }
 
 

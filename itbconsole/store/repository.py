@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from itbconsole.forecast import ForecastSummary
 from itbconsole.model import (
     Patient,
     PreparedProgram,
@@ -32,9 +33,18 @@ from itbconsole.model import (
     User,
 )
 from itbconsole.paths import default_db_path
+from itbconsole.settings import ClinicSettings
 from itbconsole.store import audit, backup, queries
 from itbconsole.store import records as rec
-from itbconsole.store.db import StoreError, connect, schema_version, transaction, utc_now
+from itbconsole.store.audit import canonical_json
+from itbconsole.store.db import (
+    StoreError,
+    connect,
+    schema_version,
+    transaction,
+    utc_iso,
+    utc_now,
+)
 from itbconsole.store.schema import CLINICAL_TABLES, CORRECTABLE_TABLES
 
 
@@ -459,8 +469,16 @@ class Store:
         ).fetchone()
         return -1 if row[0] is None else int(row[0])
 
-    def add_refill(self, refill: Refill, user: User, *, patient_id: int | None = None) -> Refill:
-        """Store a refill (``status`` "pending" while the pump update is uncertain)."""
+    def add_refill(
+        self,
+        refill: Refill,
+        user: User,
+        *,
+        patient_id: int | None = None,
+        bridge: tuple[int, int, int] | None = None,
+    ) -> Refill:
+        """Store a refill (``status`` "pending" while the pump update is uncertain), with
+        the bridge bolus it started: (volume µL, concentration in the line before, minutes)."""
         if refill.status not in REFILL_STATUSES:
             raise StoreError(f"Refill status must be one of {', '.join(REFILL_STATUSES)}.")
         with transaction(self.db):
@@ -468,7 +486,33 @@ class Store:
             new_id = self._insert(
                 "refills", {**rec.refill_row(refill), "patient_id": owner}, user, "create"
             )
+            if bridge is not None and bridge[0] > 0:
+                self._insert(
+                    "refill_bridges",
+                    {
+                        "refill_id": new_id,
+                        "pump_serial": refill.pump_serial,
+                        "at": utc_iso(refill.at),
+                        "volume_ul": bridge[0],
+                        "from_concentration_mcg_ml": bridge[1],
+                        "duration_min": bridge[2],
+                    },
+                    user,
+                    "create",
+                )
         return replace(refill, id=new_id)
+
+    def bridges(self, serial: str) -> dict[datetime, tuple[int, int]]:
+        """The bridge boluses refills of this pump started, by refill time:
+        (volume µL, concentration in the line before the refill)."""
+        return {
+            rec.parse_time(r["at"]): (int(r["volume_ul"]), int(r["from_concentration_mcg_ml"]))
+            for r in self.db.query(
+                "SELECT at, volume_ul, from_concentration_mcg_ml FROM refill_bridges"
+                " WHERE pump_serial = ?",
+                [serial],
+            )
+        }
 
     def resolve_refill(self, refill_id: int, status: str, user: User, note: str = "") -> Refill:
         """Settle a pending refill (confirmed or failed) with a new row that corrects it."""
@@ -671,20 +715,148 @@ class Store:
         return queries.patient_history(self.db, patient_id)
 
     def patients_overview(
-        self,
-        today: date,
-        margin_days: int = 7,
-        patient_ids: Sequence[int] | None = None,
-        rules: queries.CalendarRules | None = None,
+        self, today: date, inputs_key: str = "", patient_ids: Sequence[int] | None = None
     ) -> list[queries.PatientOverview]:
-        """The patient list (everyone, or only ``patient_ids``), sorted by name; dates
-        counted by ``rules`` (the clinic's zone, margin and maximum refill interval)."""
-        return queries.patients_overview(self.db, today, margin_days, patient_ids, rules)
+        """The patient list (everyone, or only ``patient_ids``), sorted by name, with each
+        pump's stored forecast (computed under ``inputs_key``) and its status on ``today``.
+        Without a key the rows carry no forecast: dates come only through the clinic
+        service (:meth:`itbconsole.services.clinic.ClinicService.patient_rows`)."""
+        return queries.patients_overview(self.db, today, inputs_key, patient_ids)
 
     def refill_due(
-        self, before: date, *, today: date | None = None, margin_days: int = 7
+        self, before: date, *, today: date, inputs_key: str
     ) -> list[queries.PatientOverview]:
-        return queries.refill_due(self.db, before, today or before, margin_days)
+        return queries.refill_due(self.db, before, today, inputs_key)
+
+    # ----------------------------------------------------------------- forecasts
+
+    def stale_forecasts(
+        self, inputs_key: str, patient_ids: Sequence[int] | None = None
+    ) -> list[str]:
+        return queries.stale_forecast_pumps(self.db, inputs_key, patient_ids)
+
+    def save_forecast(self, inputs_key: str, summary: ForecastSummary) -> None:
+        """Keep a pump's forecast (derived data: not audited; triggers delete it whenever a
+        record it rests on is written)."""
+        with transaction(self.db):
+            self.db.execute(
+                "INSERT OR REPLACE INTO pump_forecast (pump_serial, inputs_key, computed_at,"
+                " refill_by, alarm_at, summary_json) VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    summary.serial,
+                    inputs_key,
+                    utc_iso(utc_now()),
+                    summary.refill_by.isoformat() if summary.refill_by else None,
+                    utc_iso(summary.alarm_at) if summary.alarm_at else None,
+                    canonical_json(summary.to_json()),
+                ],
+            )
+
+    def stored_forecast(self, serial: str, inputs_key: str) -> ForecastSummary | None:
+        row = self.db.execute(
+            "SELECT summary_json FROM pump_forecast WHERE pump_serial = ? AND inputs_key = ?",
+            [serial, inputs_key],
+        ).fetchone()
+        return ForecastSummary.from_json(json.loads(row[0])) if row else None
+
+    def forecast_records(
+        self, serial: str
+    ) -> tuple[
+        list[Reading],
+        list[Refill],
+        list[ProgramChange],
+        dict[datetime, tuple[int, int]],
+        tuple[datetime | None, datetime] | None,
+    ]:
+        """What the forecast of one pump rests on, read with a few indexed queries: the
+        latest reading and the latest at or before the last fill, confirmed refills,
+        verified program changes, bridges (by refill time) and the ERI window."""
+        eff = queries.effective
+        fills = [
+            rec.refill_from_row(r)
+            for r in self.db.query(
+                f"SELECT * FROM refills t WHERE t.pump_serial = ? AND t.status = 'confirmed'"
+                f" AND {eff('refills', 't')} ORDER BY t.at, t.id",
+                [serial],
+            )
+        ]
+        changes = [
+            rec.program_change_from_row(r)
+            for r in self.db.query(
+                f"SELECT * FROM program_changes t WHERE t.pump_serial = ?"
+                f" AND t.outcome = 'succeeded' AND {eff('program_changes', 't')}"
+                " ORDER BY t.at, t.id",
+                [serial],
+            )
+        ]
+        reading_sql = (
+            f"SELECT * FROM readings t WHERE t.pump_serial = ? AND {eff('readings', 't')}"
+            " {cond} ORDER BY t.at DESC, t.id DESC LIMIT 1"
+        )
+        readings: dict[int, Reading] = {}
+        latest = next(self.db.query(reading_sql.format(cond=""), [serial]), None)
+        if latest is not None:
+            readings[int(latest["id"])] = rec.reading_from_row(latest)
+        if fills:
+            at_fill = next(
+                self.db.query(
+                    reading_sql.format(cond="AND t.at <= ?"), [serial, utc_iso(fills[-1].at)]
+                ),
+                None,
+            )
+            if at_fill is not None:
+                readings[int(at_fill["id"])] = rec.reading_from_row(at_fill)
+        bridges = self.bridges(serial)
+        window: tuple[datetime | None, datetime] | None = None
+        first = self.db.execute(
+            f"SELECT at FROM readings t WHERE t.pump_serial = ? AND t.eri = 1"
+            f" AND {eff('readings', 't')} ORDER BY t.at, t.id LIMIT 1",
+            [serial],
+        ).fetchone()
+        if first is not None:
+            before = self.db.execute(
+                f"SELECT MAX(at) FROM readings t WHERE t.pump_serial = ? AND t.eri = 0"
+                f" AND t.at < ? AND {eff('readings', 't')}",
+                [serial, first[0]],
+            ).fetchone()
+            window = (rec.parse_time(before[0]) if before[0] else None, rec.parse_time(first[0]))
+        ordered = sorted(readings.values(), key=lambda r: (r.at, r.id or 0))
+        return ordered, fills, changes, bridges, window
+
+    # ----------------------------------------------------------------- clinic settings
+
+    def clinic_settings(self) -> ClinicSettings | None:
+        """The settings in force (the newest stored version), or None before any is saved."""
+        row = self.db.execute(
+            "SELECT settings_json FROM clinic_settings ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+        return ClinicSettings.from_dict(json.loads(row[0])) if row else None
+
+    def save_clinic_settings(self, settings: ClinicSettings, user: User, note: str = "") -> None:
+        """A new version of the clinic's settings (administrators only); every stored
+        forecast is then out of date (a trigger clears them)."""
+        if user.role is not Role.ADMINISTRATOR:
+            raise StoreError(
+                f"{user.name} is signed in as {user.role.value}: only an administrator can "
+                "change the clinic's settings."
+            )
+        with transaction(self.db):
+            self._insert(
+                "clinic_settings",
+                {"settings_json": canonical_json(settings.to_dict()), "note": note},
+                user,
+                "create",
+            )
+
+    def settings_history(self) -> list[tuple[rec.Stamp, ClinicSettings, str]]:
+        return [
+            (
+                rec.stamp_from_row({**r, "corrects_id": None}),
+                ClinicSettings.from_dict(json.loads(r["settings_json"])),
+                r["note"],
+            )
+            for r in self.db.query("SELECT * FROM clinic_settings ORDER BY id")
+        ]
 
     def search_patients(self, text: str) -> list[Patient]:
         return queries.search_patients(self.db, text)

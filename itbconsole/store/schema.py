@@ -50,7 +50,13 @@ _V1_CLINICAL_TABLES = (
 _V1_PROTECTED_TABLES = (*_V1_CLINICAL_TABLES, "audit_log")
 
 #: Tables whose rows are clinical records (audited, never updated or deleted).
-CLINICAL_TABLES = (*_V1_CLINICAL_TABLES, "prepared_programs", "battery_reports")
+CLINICAL_TABLES = (
+    *_V1_CLINICAL_TABLES,
+    "prepared_programs",
+    "battery_reports",
+    "refill_bridges",
+    "clinic_settings",
+)
 
 #: Tables that use ``corrects_id`` corrections.
 CORRECTABLE_TABLES = (
@@ -301,9 +307,65 @@ _BATTERY_REPORTS = [
     *_no_change_triggers("battery_reports"),
 ]
 
+#: Migration 5, the one forecast (docs/dosing.md, "The forecast"):
+#:
+#: * ``refill_bridges``: the bridge bolus a refill started (volume and the concentration in
+#:   the line before it), beside the refill like ``battery_reports``, so the next alarm date
+#:   and the next expected residual count it once, when it happens;
+#: * ``clinic_settings``: the clinic's numbers (itbconsole.settings), one JSON version per
+#:   row; the newest row is in force; an administrator adds a row, never edits one;
+#: * ``pump_forecast``: each pump's forecast as :func:`itbconsole.forecast.forecast` last
+#:   computed it, so the clinic-wide list and worklist are an index read. It is derived (not
+#:   audited, rebuildable): triggers delete a pump's row whenever anything it rests on is
+#:   written, and ``inputs_key`` (settings and drug library digest) makes rows computed
+#:   with other settings count as missing. ClinicService computes missing rows before any
+#:   read.
+_FORECAST = [
+    "CREATE TABLE refill_bridges ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " refill_id INTEGER NOT NULL UNIQUE REFERENCES refills(id),"
+    " pump_serial TEXT NOT NULL REFERENCES pumps(serial),"
+    " at TEXT NOT NULL,"
+    " volume_ul INTEGER NOT NULL CHECK (volume_ul > 0),"
+    " from_concentration_mcg_ml INTEGER NOT NULL CHECK (from_concentration_mcg_ml > 0),"
+    " duration_min INTEGER NOT NULL CHECK (duration_min >= 0),"
+    f" {STAMP})",
+    "CREATE INDEX refill_bridges_pump ON refill_bridges (pump_serial, at)",
+    *_no_change_triggers("refill_bridges"),
+    "CREATE TABLE clinic_settings ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " settings_json TEXT NOT NULL,"
+    " note TEXT NOT NULL DEFAULT '',"
+    f" {STAMP})",
+    *_no_change_triggers("clinic_settings"),
+    "CREATE TABLE pump_forecast ("
+    " pump_serial TEXT PRIMARY KEY REFERENCES pumps(serial),"
+    " inputs_key TEXT NOT NULL,"
+    " computed_at TEXT NOT NULL,"
+    " refill_by TEXT, alarm_at TEXT,"
+    " summary_json TEXT NOT NULL)",
+    "CREATE INDEX pump_forecast_refill_by ON pump_forecast (refill_by)",
+    *[
+        f"CREATE TRIGGER {table}_forecast_stale AFTER INSERT ON {table} BEGIN"
+        " DELETE FROM pump_forecast WHERE pump_serial = NEW.pump_serial; END"
+        for table in (
+            "readings",
+            "refills",
+            "program_changes",
+            "battery_reports",
+            "refill_bridges",
+            "pump_versions",
+            "pump_registrations",
+        )
+    ],
+    "CREATE TRIGGER clinic_settings_forecast_stale AFTER INSERT ON clinic_settings BEGIN"
+    " DELETE FROM pump_forecast; END",
+]
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "clinical records and hash-chained audit log", tuple(_INITIAL)),
     Migration(2, "current-state tables for the patient list", tuple(_CURRENT_STATE)),
     Migration(3, "programs prepared for review", tuple(_PREPARED_PROGRAMS)),
     Migration(4, "the pump's own ERI and End of Service dates", tuple(_BATTERY_REPORTS)),
+    Migration(5, "one forecast: refill bridges, clinic settings, forecast cache", tuple(_FORECAST)),
 )

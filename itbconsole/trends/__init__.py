@@ -39,7 +39,6 @@ from itbconsole.trends.series import (
     build_trends,
     expected_depletion,
     load_trends,
-    program_segments,
 )
 from itbconsole.trends.timeaxis import format_local, format_local_date, local_ticks, to_local
 
@@ -68,7 +67,6 @@ __all__ = [
     "format_local_date",
     "load_trends",
     "local_ticks",
-    "program_segments",
     "refill_accuracies",
     "to_local",
 ]

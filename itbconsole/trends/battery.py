@@ -3,8 +3,9 @@
 Why a projection: replacement surgery is planned months ahead (Medtronic advises replacing
 about 6 months before shut-off), so the clinic needs the ERI date before the pump reports
 it. Once the pump reports ERI (or its voltage is at or below the threshold) the date is
-observed, not projected. End of Service = ERI + 90 days (:data:`ERI_TO_EOS`, the same rule
-the overview uses).
+observed, not projected. When the pump reports its own ERI and End of Service dates, or a
+reading has shown ERI, those dates are the forecast's (itbconsole.forecast) and the Trends
+tab shows them instead; this fit only projects a date the forecast does not have yet.
 
 The projection is a least-squares straight line through the readings of the last
 ``fit_days`` days, computed in binary floating point (numpy): it is an estimate of a
@@ -20,7 +21,10 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import numpy.typing as npt
 
-from itbconsole.services.overview import ERI_TO_EOS
+from itbconsole.settings import DEFAULT_SETTINGS
+
+#: The clinic's default (itbconsole.settings): End of Service about 90 days after ERI.
+ERI_TO_EOS = DEFAULT_SETTINGS.eri_to_eos
 
 #: Volts at which the demo and the simulated pump raise ERI; a clinic setting per pump model.
 DEFAULT_ERI_THRESHOLD_MV = 2900
@@ -56,6 +60,7 @@ class BatteryOutlook:
     eos_at: datetime | None
     eos_reported_at: datetime | None
     note: str
+    eos_projected: bool = True
 
 
 def battery_outlook(

@@ -13,7 +13,7 @@ drawing ten years of hourly readings costs no per-point Python.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, tzinfo
 from fractions import Fraction
 
@@ -22,7 +22,10 @@ import numpy.typing as npt
 
 from itbconsole import dosing
 from itbconsole.alarms import ALARMS, sorted_alarms
-from itbconsole.model import Mode, Program, ProgramChange, ProgramSegment, Pump, Reading, Refill
+from itbconsole.forecast import PUMP_CLOCK, Fill, Forecast, ProgramTimeline, facts_from
+from itbconsole.forecast import forecast as make_forecast
+from itbconsole.model import Mode, ProgramChange, ProgramSegment, Pump, Reading, Refill
+from itbconsole.settings import ClinicSettings
 from itbconsole.store.queries import PatientHistory
 from itbconsole.trends.accuracy import (
     Drift,
@@ -49,8 +52,8 @@ class TrendSettings:
     battery_fit_days: int = 730
     thresholds: dosing.DiscrepancyThresholds = field(default_factory=dosing.DiscrepancyThresholds)
     drift: DriftRule = field(default_factory=DriftRule)
-    margin_days: int = dosing.DEFAULT_REFILL_MARGIN_DAYS
-    max_refill_interval_days: int | None = None
+    clinic: ClinicSettings = field(default_factory=ClinicSettings)
+    """The clinic's settings, for the forecast when the caller does not hand one in."""
     samples_per_fill: int = 60
     """Points of expected depletion between two fills for flex and bolus programs (a simple
     continuous program is a straight line and needs only its end points)."""
@@ -75,7 +78,8 @@ class ReservoirTrend:
     """Expected volume from each fill (or the first reading) by the program history; NaN
     separates one fill's curve from the next."""
     expected_y: FloatArray
-    forecast: dosing.RefillForecast | None
+    forecast: Forecast | None
+    """The pump's forecast (itbconsole.forecast): the projection ends at its alarm."""
     projection_x: FloatArray
     projection_y: FloatArray
     note: str
@@ -171,78 +175,29 @@ def _local_midnight(day: date, tz: tzinfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
 
 
-def program_segments(
-    readings: Sequence[Reading],
-    changes: Sequence[ProgramChange],
-    refills: Sequence[Refill],
-    start: datetime,
-) -> list[ProgramSegment]:
-    """The program history of one pump as :class:`ProgramSegment`s for
-    :mod:`itbconsole.dosing`.
-
-    Starts at ``start`` with the program before the first successful change (its ``old``)
-    or, without changes, the first reading's program; each successful change starts a
-    segment with its program and concentration; a refill with another concentration starts
-    one with the same program. Failed and uncertain changes did not (knowingly) reach the
-    pump and are left out. Empty when no program is known.
-    """
-    done = sorted((c for c in changes if c.outcome == "succeeded"), key=lambda c: c.at)
-    first_reading = min(readings, key=lambda r: r.at) if readings else None
-    program: Program | None
-    if done and (first_reading is None or done[0].at <= first_reading.at):
-        program = done[0].old
-    elif first_reading is not None:
-        program = first_reading.program
-    else:
-        program = done[0].old if done else None
-    if first_reading is not None:
-        concentration = first_reading.concentration_mcg_ml
-    elif refills:
-        concentration = min(refills, key=lambda r: r.at).concentration_mcg_ml
-    elif done:
-        concentration = done[0].concentration_mcg_ml
-    else:
-        return []
-    if program is None:
-        return []
-    steps: list[tuple[datetime, Program | None, int]] = [
-        (c.at, c.new, c.concentration_mcg_ml) for c in done
-    ] + [(r.at, None, r.concentration_mcg_ml) for r in refills if r.status == "confirmed"]
-    steps.sort(key=lambda s: s[0])
-    segments = [ProgramSegment(start, program, concentration)]
-    for at, new_program, new_concentration in steps:
-        if at < start:
-            continue
-        if new_program is None and new_concentration == concentration:
-            continue
-        program = new_program or program
-        concentration = new_concentration
-        segments.append(ProgramSegment(at, program, concentration))
-    return segments
-
-
 def _needs_samples(segments: Sequence[ProgramSegment]) -> bool:
     return any(s.program.mode in (Mode.FLEX, Mode.SINGLE_BOLUS) for s in segments)
 
 
 def expected_depletion(
-    anchors: Sequence[tuple[datetime, int, datetime]],
-    segments: Sequence[ProgramSegment],
-    tz: tzinfo,
+    anchors: Sequence[tuple[datetime, int, datetime, Sequence[ProgramSegment]]],
     samples_per_fill: int = 60,
 ) -> tuple[FloatArray, FloatArray]:
-    """Expected reservoir volume (mL) from each anchor (start, volume µL, end) to its end.
+    """Expected reservoir volume (mL) from each anchor (start, volume µL, end, the program
+    periods from :class:`itbconsole.forecast.ProgramTimeline`) to its end.
 
     Each point is the anchor's volume minus the programmed delivery since the anchor,
     summed piece by piece with :func:`itbconsole.dosing.segments_delivered_ul` (flex steps
-    on the clinic's wall clock), never below 0. Curves are separated by NaN.
+    on the pump's clock, UTC, as the refill's expected residual counts them), never below 0.
+    Curves are separated by NaN.
     """
     xs: list[float] = []
     ys: list[float] = []
-    flexible = _needs_samples(segments)
-    for start, volume_ul, end in anchors:
-        if end <= start:
+    tz = PUMP_CLOCK
+    for start, volume_ul, end, segments in anchors:
+        if end <= start or not segments:
             continue
+        flexible = _needs_samples(segments)
         s0, s1 = start.timestamp(), end.timestamp()
         cut_s = {s0, s1} | {seg.start.timestamp() for seg in segments if start < seg.start < end}
         if flexible:
@@ -269,8 +224,9 @@ def _reservoir(
     pump: Pump,
     readings: Sequence[Reading],
     refills: Sequence[Refill],
-    segments: Sequence[ProgramSegment],
-    tz: tzinfo,
+    timeline: ProgramTimeline,
+    fills: dict[datetime, Fill],
+    fc: Forecast,
     settings: TrendSettings,
     rx: FloatArray,
 ) -> ReservoirTrend:
@@ -284,21 +240,22 @@ def _reservoir(
     y = np.concatenate([ry, wy, fy])
     order_key = np.concatenate([np.zeros(len(rx)), np.ones(len(fx)), np.full(len(fx), 2.0)])
     order = np.lexsort((order_key, x))
-    anchors: list[tuple[datetime, int, datetime]] = []
-    fills = [(r.at, r.added_ul) for r in confirmed]
-    if readings and (not fills or readings[0].at < fills[0][0]):
-        fills.insert(0, (readings[0].at, readings[0].reservoir_ul))
+    anchors: list[tuple[datetime, int, datetime, Sequence[ProgramSegment]]] = []
+    starts = [(r.at, r.added_ul) for r in confirmed]
+    if readings and (not starts or readings[0].at < starts[0][0]):
+        starts.insert(0, (readings[0].at, readings[0].reservoir_ul))
     last_reading_at = readings[-1].at if readings else None
-    for i, (at, volume) in enumerate(fills):
-        if i + 1 < len(fills):
-            end = fills[i + 1][0]
+    for i, (at, volume) in enumerate(starts):
+        if i + 1 < len(starts):
+            end = starts[i + 1][0]
         elif last_reading_at is not None and last_reading_at > at:
             end = last_reading_at
         else:
             continue
-        anchors.append((at, volume, end))
-    ex, ey = expected_depletion(anchors, segments, tz, settings.samples_per_fill)
-    forecast, px, py, note = _projection(pump, readings, confirmed, segments, tz, settings)
+        segments, _notes = timeline.segments(at, end, fills.get(at))
+        anchors.append((at, volume, end, segments))
+    ex, ey = expected_depletion(anchors, settings.samples_per_fill)
+    px, py, note = _projection(fc)
     return ReservoirTrend(
         capacity_ml=pump.reservoir_capacity_ul / UL_PER_ML,
         alarm_volume_ml=(readings[-1].alarm_volume_ul if readings else pump.alarm_volume_ul)
@@ -312,58 +269,26 @@ def _reservoir(
         filled_y=fy,
         expected_x=ex,
         expected_y=ey,
-        forecast=forecast,
+        forecast=fc,
         projection_x=px,
         projection_y=py,
         note=note,
     )
 
 
-def _projection(
-    pump: Pump,
-    readings: Sequence[Reading],
-    refills: Sequence[Refill],
-    segments: Sequence[ProgramSegment],
-    tz: tzinfo,
-    settings: TrendSettings,
-) -> tuple[dosing.RefillForecast | None, FloatArray, FloatArray, str]:
-    """The line from the latest known volume to the low-reservoir alarm, by
-    :func:`itbconsole.dosing.refill_forecast` (maximum daily volume, every allowed patient
-    bolus counted), exactly as the Overview tab projects it. The latest known volume is the
-    latest reading, or a refill recorded after it (volume = added), with the program and
-    concentration then in force."""
-    if not readings:
-        return None, _arr(), _arr(), "No reading yet: no alarm date can be projected."
-    latest = readings[-1]
-    start, volume = latest.at, latest.reservoir_ul
-    program, concentration = latest.program, latest.concentration_mcg_ml
-    alarm_ul = latest.alarm_volume_ul
-    stopped = any(a.stops_delivery for a in sorted_alarms(latest.alarms))
-    later = [r for r in refills if r.at > latest.at]
-    if later:
-        last = later[-1]
-        start, volume, concentration = last.at, last.added_ul, last.concentration_mcg_ml
-        stopped = False
-    in_force = [s for s in segments if s.start <= start and s.start > latest.at]
-    if in_force:
-        program = in_force[-1].program
-    if stopped:
-        return None, _arr(), _arr(), "The pump is not delivering, so no alarm date is projected."
-    forecast = dosing.refill_forecast(
-        reservoir_ul=volume,
-        alarm_volume_ul=alarm_ul,
-        program=program,
-        concentration_mcg_ml=concentration,
-        start=start,
-        tz=tz,
-        margin_days=settings.margin_days,
-        max_refill_interval_days=settings.max_refill_interval_days,
-    )
-    if forecast.alarm_at is None:
-        return forecast, _arr(), _arr(), "The program delivers nothing: no alarm will sound."
-    px = _arr([start.timestamp(), forecast.alarm_at.timestamp()])
-    py = _arr([volume / UL_PER_ML, min(volume, alarm_ul) / UL_PER_ML])
-    return forecast, px, py, ""
+def _projection(fc: Forecast) -> tuple[FloatArray, FloatArray, str]:
+    """The line from the forecast's anchor (the latest known volume) to its low-reservoir
+    alarm: the same instant the Overview, the list and the worklist show."""
+    if not fc.has_data or fc.anchor_at is None or fc.anchor_volume_ul is None:
+        return _arr(), _arr(), "No reading yet: no alarm date can be projected."
+    if not fc.delivering:
+        return _arr(), _arr(), f"{fc.not_delivering_reason} No alarm date is projected."
+    if fc.alarm_at is None:
+        return _arr(), _arr(), "The program delivers nothing: no alarm will sound."
+    px = _arr([fc.anchor_at.timestamp(), fc.alarm_at.timestamp()])
+    volume = fc.anchor_volume_ul
+    py = _arr([volume / UL_PER_ML, min(volume, fc.alarm_volume_ul) / UL_PER_ML])
+    return px, py, ""
 
 
 def _dose(
@@ -453,10 +378,14 @@ def build_trends(
     *,
     pump: Pump | None = None,
     settings: TrendSettings | None = None,
+    forecast: Forecast | None = None,
+    bridges: dict[datetime, tuple[int, int]] | None = None,
 ) -> PatientTrends:
     """The Trends tab's series for ``pump`` (default: the pump registered last) of the
     patient whose ``history`` this is. ``now`` ends the dose steps; ``tz`` is the
-    clinic's zone for flex schedules and the refill date."""
+    clinic's zone for dates. ``forecast`` is the pump's forecast as the clinic service
+    gives it to every screen (computed here from ``history`` when not given), so the
+    projected alarm, ERI and End of Service are the very dates the Overview shows."""
     settings = settings or TrendSettings()
     if pump is None and history.pumps:
         pump = history.pumps[-1]
@@ -488,9 +417,21 @@ def build_trends(
     implant_at = _local_midnight(pump.implant_date, tz) if pump.implant_date else None
     if implant_at is not None:
         start = min(start, implant_at)
-    segments = program_segments(readings, changes, refills, start)
+    bridge_of = (bridges or {}).get
+    facts = facts_from(
+        serial,
+        pump.alarm_volume_ul,
+        readings,
+        refills,
+        changes,
+        interval_of=lambda _p, _c: None,
+        bridge_of=lambda r: bridge_of(r.at, (0, 0)),
+    )
+    fc = forecast if forecast is not None else make_forecast(facts, settings.clinic.with_tz(tz))
+    fills = {f.at: f for f in facts.fills}
+    timeline = ProgramTimeline(readings, changes)
     rx = np.fromiter((r.at.timestamp() for r in readings), np.float64, len(readings))
-    reservoir = _reservoir(pump, readings, refills, segments, tz, settings, rx)
+    reservoir = _reservoir(pump, readings, refills, timeline, fills, fc, settings, rx)
 
     battery = None
     if readings:
@@ -504,7 +445,9 @@ def build_trends(
             eos,
             threshold_mv=settings.eri_threshold_mv,
             fit_days=settings.battery_fit_days,
+            eos_after_eri=settings.clinic.eri_to_eos,
         )
+        outlook = _with_forecast_dates(outlook, fc, tz)
         fit_x, fit_y = _arr(), _arr()
         if outlook.fit is not None:
             end_s = (outlook.eri_at or outlook.fit.last).timestamp()
@@ -513,7 +456,8 @@ def build_trends(
         battery = BatteryTrend(rx, mv, outlook, fit_x, fit_y, implant_at)
 
     end = max(now, readings[-1].at if readings else now)
-    dose = _dose(segments, changes, end)
+    dose_segments = timeline.segments(start, end)[0] if timeline else ()
+    dose = _dose(dose_segments, changes, end)
     acc, notes = refill_accuracies(refills, pump.reservoir_capacity_ul, settings.thresholds)
     values = [a.accuracy_pct for a in acc]
     drift = detect_drift(values, [a.at for a in acc], settings.drift)
@@ -555,6 +499,24 @@ def build_trends(
     )
 
 
+def _with_forecast_dates(outlook: BatteryOutlook, fc: Forecast, tz: tzinfo) -> BatteryOutlook:
+    """ERI and End of Service as the forecast has them (the pump's own dates first), in
+    place of the voltage fit's: the fit only projects a date the forecast does not have."""
+    if fc.eri is None and fc.end_of_service is None:
+        return outlook
+    eri_at = _local_midnight(fc.eri.day, tz) if fc.eri is not None else outlook.eri_at
+    eos_at = _local_midnight(fc.end_of_service.day, tz) if fc.end_of_service is not None else None
+    notes = [e.note for e in (fc.eri, fc.end_of_service) if e is not None]
+    return replace(
+        outlook,
+        eri_at=eri_at,
+        eri_observed=fc.eri is not None and not fc.eri.projected,
+        eos_at=eos_at,
+        eos_projected=fc.end_of_service is None or fc.end_of_service.projected,
+        note="; ".join(notes) + ".",
+    )
+
+
 def _empty(tz: tzinfo, now: datetime, pump: Pump | None, message: str) -> PatientTrends:
     t = now.timestamp()
     return PatientTrends(
@@ -579,6 +541,8 @@ def load_trends(
     tz: tzinfo,
     now: datetime,
     settings: TrendSettings | None = None,
+    forecast_of: Callable[[str], Forecast] | None = None,
+    bridges_of: Callable[[str], dict[datetime, tuple[int, int]]] | None = None,
 ) -> PatientTrends:
     """The trends of the pump registered to the patient now (``owner_of(serial)`` is the
     store's owner look-up); a patient with no pump now gets the empty message."""
@@ -592,7 +556,15 @@ def load_trends(
             "No pump is registered to this patient, so there is "
             "nothing to plot. Register a pump, then interrogate it.",
         )
-    return build_trends(history, tz, now, pump=pump, settings=settings)
+    return build_trends(
+        history,
+        tz,
+        now,
+        pump=pump,
+        settings=settings,
+        forecast=forecast_of(pump.serial) if forecast_of else None,
+        bridges=bridges_of(pump.serial) if bridges_of else None,
+    )
 
 
 __all__ = [
@@ -607,5 +579,4 @@ __all__ = [
     "build_trends",
     "expected_depletion",
     "load_trends",
-    "program_segments",
 ]

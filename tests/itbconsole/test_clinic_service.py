@@ -4,7 +4,6 @@ unknown-pump rules, and the overview's arithmetic checked independently."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -12,10 +11,11 @@ import pytest
 
 from itbconsole.demo import DEMO_PATIENTS, DEMO_USER, open_demo_store
 from itbconsole.druglib import load_drug_library
+from itbconsole.forecast import Status
 from itbconsole.model import Reading, simple_continuous
 from itbconsole.services.clinic import ClinicService, UnknownPump, WrongPatient
-from itbconsole.services.overview import Urgency
 from itbconsole.store import Store
+from tests import oracle
 
 LONDON = ZoneInfo("Europe/London")
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
@@ -39,9 +39,10 @@ def test_demo_clinic_is_deterministic(tmp_path: Path) -> None:
     assert a.counts() == b.counts()
 
     def rows(store: Store) -> list[tuple[str, int | None, datetime | None]]:
+        clinic = ClinicService(store, load_drug_library(), DEMO_USER, LONDON)
         return [
             (r.patient.display_name, r.reservoir_ul, r.alarm_at)
-            for r in store.patients_overview(NOW.date())
+            for r in clinic.patient_rows(now=NOW)
         ]
 
     assert rows(a) == rows(b)
@@ -70,7 +71,8 @@ def test_list_and_overview_show_the_same_dates_for_every_patient(clinic: ClinicS
         if ov is None or ov.alarm_at is None:
             continue
         assert ov.refill_by == row.refill_by, row.patient.display_name
-        assert int(ov.days_to_alarm or 0) == row.days_to_alarm, row.patient.display_name
+        assert ov.days_to_alarm == row.days_to_alarm, row.patient.display_name
+        assert ov.status == row.status, row.patient.display_name
 
 
 def test_overview_alarm_date_checked_by_hand(clinic: ClinicService) -> None:
@@ -78,18 +80,28 @@ def test_overview_alarm_date_checked_by_hand(clinic: ClinicService) -> None:
     ov = clinic.overview(okafor, now=NOW)
     assert ov is not None
     r = ov.reading
-    # Independent count: mL above the alarm / (daily dose + all boluses) * concentration.
+    # Independent count (tests/oracle.py): the formula and the day-by-day schedule walk.
     program = r.program
-    daily_mcg = (
-        program.daily_dose_mcg + program.patient_bolus.dose_mcg * program.patient_bolus.max_per_day
-    )  # type: ignore[union-attr]
-    ml_per_day = daily_mcg / r.concentration_mcg_ml
-    days = (Decimal(r.reservoir_ul - r.alarm_volume_ul) / 1000) / ml_per_day
-    expected = r.at + timedelta(seconds=int(days * 86400))
+    pb = program.patient_bolus
+    assert pb is not None
+    expected = oracle.alarm_instant(
+        r.at,
+        r.reservoir_ul,
+        r.alarm_volume_ul,
+        program.daily_dose_mcg,
+        pb.dose_mcg,
+        pb.max_per_day,
+        r.concentration_mcg_ml,
+    )
     assert ov.alarm_at == expected
+    # The drug's maximum interval counts from the fill (the last confirmed refill), never
+    # from the interrogation; the vial's expiry is a bound too.
+    history = clinic.store.patient_history(okafor)
+    fill = max((f for f in history.refills if f.status == "confirmed"), key=lambda f: f.at)
     assert ov.refill_by == min(
         expected.astimezone(LONDON).date() - timedelta(days=7),
-        r.at.astimezone(LONDON).date() + timedelta(days=180),
+        fill.at.astimezone(LONDON).date() + timedelta(days=180),
+        fill.expiry,
     )
 
 
@@ -138,7 +150,7 @@ def test_stopped_pump_overview_is_urgent(clinic: ClinicService) -> None:
     )
     ov = clinic.overview(pid(clinic, "Okafor"), now=NOW)
     assert ov is not None
-    assert ov.urgency is Urgency.STOPPED and ov.alarm_at is None
+    assert ov.status.status is Status.NOT_DELIVERING and ov.alarm_at is None
     assert ov.alarms[0].stops_delivery
 
 
@@ -213,7 +225,8 @@ def test_a_stopped_pump_is_not_on_track_in_the_list(clinic: ClinicService) -> No
     for code in ("motor_stall", "reservoir_empty", "end_of_service"):
         clinic.save_interrogation(_reading("SIM0000001", alarms=(code,)), (), None)
         row = next(r for r in clinic.patient_rows("Okafor", now=NOW))
-        assert row.days_to_alarm is None and row.refill_by is None, code
+        assert row.days_to_alarm is None and row.alarm_at is None, code
+        assert row.status is not None and row.status.status is Status.NOT_DELIVERING, code
         assert row.last_reading_at is not None
         ov = clinic.overview(pid(clinic, "Okafor"), now=NOW)
-        assert ov is not None and ov.urgency is Urgency.STOPPED
+        assert ov is not None and ov.status.status is Status.NOT_DELIVERING

@@ -22,6 +22,7 @@ import drivers  # noqa: F401  (registers the simpump:// handler)
 from drivers import protocol_simpump
 from drivers.pump_client import PumpClient
 from itbconsole.druglib import load_drug_library
+from itbconsole.forecast import Fill, PumpFacts
 from itbconsole.model import (
     STOPPED,
     FlexStep,
@@ -71,10 +72,27 @@ def check(
     **kw: Any,
 ) -> pg.ProgramCheck:
     st = kw.pop("st", None) or state(current)
-    # A clinic's maximum refill interval (20 days here) keeps the refill date of small
-    # changes where it was; tests of the alarm-date rule pass None.
-    kw.setdefault("max_refill_interval_days", 20)
+    # A fill the day before whose drug may stay 21 days keeps the refill date of small
+    # changes where it was (T0 + 20 days); tests of the alarm-date rule pass NO_FILL.
+    kw.setdefault("facts", WITH_FILL)
     return pg.check_program(st, new, concentration, user, LIBRARY, LONDON, **kw)
+
+
+WITH_FILL = PumpFacts(
+    "SIM0000001",
+    2_000,
+    fills=(
+        Fill(
+            at=T0 - timedelta(days=1),
+            volume_ul=12_000,
+            concentration_mcg_ml=2000,
+            product="Lioresal Intrathecal",
+            expiry=date(2027, 1, 1),
+            max_interval_days=21,
+        ),
+    ),
+)
+NO_FILL = PumpFacts("SIM0000001", 2_000)
 
 
 def rules(result: pg.ProgramCheck, severity: Severity | None = None) -> set[str]:
@@ -355,7 +373,7 @@ def test_alarm_before_the_planned_refill_date_is_warned() -> None:
     # Allowing 4 boluses of 50 mcg: 700 mcg/day at most -> alarm after 22.9 days.
     st = state(reservoir_ul=10_000)
     new = with_patient_bolus(simple_continuous(500), "50", 4)
-    result = check(new, st=st, max_refill_interval_days=None)
+    result = check(new, st=st, facts=NO_FILL)
     assert rules(result) == {"alarm_date"}
     assert rules(result, Severity.WARNING) == {"alarm_date"}
     assert result.current_forecast.refill_by == date(2026, 3, 27)
@@ -365,7 +383,7 @@ def test_alarm_before_the_planned_refill_date_is_warned() -> None:
     assert any(o.startswith("warning alarm_date") for o in change.overrides)
     # A program that lasts longer raises no warning.
     longer = with_patient_bolus(simple_continuous(400), "25", 1)  # 425 mcg/day at most
-    assert check(longer, st=st, max_refill_interval_days=None).findings == ()
+    assert check(longer, st=st, facts=NO_FILL).findings == ()
 
 
 PUMP = Pump(
@@ -385,7 +403,7 @@ OLD_IMPLANT = replace(PUMP, implant_date=date(2023, 5, 10))
 
 def test_a_refill_date_brought_forward_is_warned_even_when_the_alarm_stays_after_it() -> None:
     # 10 mL: 500 mcg/day -> refill by 27 Mar; 550 mcg/day -> alarm 31 Mar, refill by 24 Mar.
-    result = check(simple_continuous(550), max_refill_interval_days=None)
+    result = check(simple_continuous(550), facts=NO_FILL)
     assert rules(result) == {"alarm_date"}
     (finding,) = result.warnings
     assert "refilled by 24 Mar 2026" in finding.message and "27 Mar 2026" in finding.message

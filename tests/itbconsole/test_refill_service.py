@@ -21,6 +21,7 @@ import pytest
 from itbconsole import dosing
 from itbconsole.demo import DEMO_NURSE, DEMO_USER, open_demo_store
 from itbconsole.druglib import default_library_path, load_drug_library, parse_drug_library
+from itbconsole.forecast import Bound
 from itbconsole.model import (
     FlexStep,
     Mode,
@@ -38,6 +39,7 @@ from itbconsole.services.refill import (
     Step,
     resolve_pending_refills,
 )
+from tests import oracle
 
 LONDON = ZoneInfo("Europe/London")
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
@@ -485,11 +487,13 @@ def test_review_shows_current_against_new_with_an_independently_counted_refill_d
     program = pump_reading(clinic).program
     assert program.patient_bolus is not None
     bolus = program.patient_bolus
-    per_day = Fraction(program.daily_dose_mcg) + Fraction(bolus.dose_mcg) * bolus.max_per_day
-    seconds = Fraction(38_000, 1000) / (per_day / 2000) * 86_400
-    alarm = NOW + timedelta(seconds=math.floor(seconds))
+    alarm = oracle.alarm_instant(
+        NOW, 40_000, 2_000, program.daily_dose_mcg, bolus.dose_mcg, bolus.max_per_day, 2000
+    )
     alarm_day = alarm.astimezone(LONDON).date()
-    refill_by = min(alarm_day - timedelta(days=7), NOW.astimezone(LONDON).date() + timedelta(180))
+    refill_by = oracle.refill_by(
+        alarm, LONDON, 7, NOW.astimezone(LONDON).date(), 180, expiry=date(2028, 1, 31)
+    )
     assert rows["Low-reservoir alarm"].new == alarm_day.strftime("%a %d %b %Y")
     assert rows["Refill by"].new == refill_by.strftime("%a %d %b %Y")
     assert review.forecast_after.refill_by == refill_by
@@ -698,7 +702,9 @@ def test_refill_by_is_capped_by_the_new_products_maximum_interval(tmp_path: Path
     s = at_review(clinic)
     review = s.review()
     assert review.forecast_after.refill_by == NOW.astimezone(LONDON).date() + timedelta(days=60)
-    assert review.forecast_after.refill_by_rule == "maximum refill interval"
+    assert review.forecast_after.governing is not None
+    assert review.forecast_after.governing.kind is Bound.INTERVAL
+    assert "60 days from the fill on 21 Nov 2026" in review.forecast_after.refill_by_reason
 
 
 # --------------------------------------------------------------------------- safety review fixes
@@ -731,15 +737,22 @@ def test_concentration_change_forecasts_from_the_running_program_not_the_prepare
     assert "to be sent next by a clinician from Change program" in prepared_row.new
     assert f"{(running.daily_dose_mcg * 2).normalize():f}" in prepared_row.new
     assert any("does not send the prepared program" in n for n in review.notes)
-    # By hand: the running dose + every allowed bolus a day, at 500 mcg/mL, 38 mL to alarm.
+    # By hand: the running dose + every allowed bolus a day, at 500 mcg/mL, 38 mL to alarm;
+    # the bridge then pushes the dead volume at the old (2000 mcg/mL) drug's rate, a quarter
+    # of the volume per mcg, so the alarm comes later by up to 3 x dead volume's worth of
+    # days, never earlier (checked exactly in tests/itbconsole/test_forecast.py).
     bolus = running.patient_bolus
-    per_day = Fraction(running.daily_dose_mcg) + Fraction(bolus.dose_mcg) * bolus.max_per_day
-    seconds = Fraction(38) / (per_day / 500) * 86_400
-    alarm_day = (NOW + timedelta(seconds=math.floor(seconds))).astimezone(LONDON).date()
+    unbridged = oracle.alarm_instant(
+        NOW, 40_000, 2_000, running.daily_dose_mcg, bolus.dose_mcg, bolus.max_per_day, 500
+    )
+    per_day_ul = (Fraction(running.daily_dose_mcg) + Fraction(bolus.dose_mcg) * bolus.max_per_day) * 2
+    delay = timedelta(days=float(3 * Fraction(dead) / per_day_ul) + 1)
+    after = review.forecast_after
+    assert after.alarm_at is not None
+    assert unbridged <= after.alarm_at <= unbridged + delay
+    alarm_day = after.alarm_at.astimezone(LONDON).date()
     assert rows["Low-reservoir alarm"].new == alarm_day.strftime("%a %d %b %Y")
-    assert review.forecast_after.alarm_at is not None
-    assert review.forecast_after.alarm_at.astimezone(LONDON).date() == alarm_day
-    assert review.forecast_after.refill_by == alarm_day - timedelta(days=7)
+    assert after.refill_by == alarm_day - timedelta(days=7)
 
 
 def test_not_sent_note_is_shown_whenever_a_prepared_program_is_involved(

@@ -22,10 +22,12 @@ def visible_rows(console: Console) -> list[str]:
 def test_demo_clinic_lists_every_patient_soonest_alarm_first(console: Console) -> None:
     rows = visible_rows(console)
     assert len(rows) == 12
-    # Sorted by days to alarm: the patient whose alarm is days away comes first.
+    # Sorted by status, then refill-by: Walsh's drug has been in the pump longer than its
+    # maximum interval (counted from the fill), so she is overdue and first.
     assert rows[0] == "WALSH, Siobhan"
-    days = console.window.patient_list.model.index(0, 3).data()
-    assert days.endswith(" d") and int(days.split()[0]) <= 7
+    assert console.window.patient_list.model.index(0, 3).data() == "Overdue"
+    reason = console.window.patient_list.model.index(0, 3).data(Qt.ItemDataRole.ToolTipRole)
+    assert "180 days from the fill" in reason
 
 
 @pytest.mark.parametrize(

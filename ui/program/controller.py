@@ -176,8 +176,8 @@ class ProgramEditorController(QObject):
             prepared=clinic.store.prepared_program(self.pump.serial),
             recent=tuple(recent),
             history=tuple(c for c in history.program_changes if c.pump_serial == self.pump.serial),
-            margin_days=clinic.margin_days,
-            max_refill_interval_days=clinic.max_refill_interval_days(),
+            facts=clinic.pump_facts(self.pump.serial),
+            settings=clinic.settings,
             connected=w.connected_identity is not None,
         )
         self.dialog = ProgramEditorDialog(ctx, w)

@@ -43,6 +43,7 @@ from PySide6.QtWidgets import (
 
 from itbconsole import dosing
 from itbconsole.druglib import DrugLibrary
+from itbconsole.forecast import PumpFacts
 from itbconsole.model import (
     FlexStep,
     Mode,
@@ -55,6 +56,7 @@ from itbconsole.model import (
     User,
 )
 from itbconsole.services import programming as svc
+from itbconsole.settings import ClinicSettings
 from itbconsole.units import round_decimal
 from ui.program.widgets import (
     BLOCK_COLOUR,
@@ -93,8 +95,8 @@ class EditorContext:
     prepared: PreparedProgram | None = None
     recent: Sequence[ProgramChange] = ()
     history: Sequence[ProgramChange] = ()  # the patient's stored program changes (24 h rule)
-    margin_days: int = dosing.DEFAULT_REFILL_MARGIN_DAYS
-    max_refill_interval_days: int | None = None
+    facts: PumpFacts | None = None  # the pump's records, for the forecast
+    settings: ClinicSettings | None = None
     connected: bool = True
 
 
@@ -797,8 +799,8 @@ class ProgramEditorDialog(QDialog):
                     pump=self.ctx.pump,
                     history=self.ctx.history,
                     now=self.ctx.now,
-                    margin_days=self.ctx.margin_days,
-                    max_refill_interval_days=self.ctx.max_refill_interval_days,
+                    facts=self.ctx.facts,
+                    settings=self.ctx.settings,
                 )
             except (svc.ProgrammingError, dosing.DosingError) as exc:
                 self.concentration.show_message(str(exc))
@@ -934,8 +936,8 @@ class ProgramEditorDialog(QDialog):
             pump=self.ctx.pump,
             history=self.ctx.history,
             now=self.ctx.now,
-            margin_days=self.ctx.margin_days,
-            max_refill_interval_days=self.ctx.max_refill_interval_days,
+            facts=self.ctx.facts,
+            settings=self.ctx.settings,
         )
         try:
             prepared = svc.build_prepared(prep_check, self.reason.text(), self.ctx.user,

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from itbconsole.model import Patient, Role, simple_continuous
+from itbconsole.model import Patient, Role
 from itbconsole.store import Store, StoreError, UnknownPumpError, WrongPatientError
 from tests.itbconsole.store.storefixtures import (
     CLINICIAN,
@@ -159,25 +159,13 @@ def test_program_change_needs_a_clinician(store: Store, patient: Patient) -> Non
     assert store.patients_overview(date(2026, 3, 2))[0].uncertain_program_changes == 0
 
 
-def test_overview_days_to_alarm_and_refill_due(store: Store, patient: Patient) -> None:
-    # 40 mL, 2 mL alarm, 500 mcg/day at 2000 mcg/mL: 0.25 mL/day -> 152 days (domain.md).
+def test_overview_has_no_dates_without_the_forecast(store: Store, patient: Patient) -> None:
+    """The store computes no date itself: list rows carry the pump's stored forecast,
+    which only the clinic service computes (tests/itbconsole/test_forecast.py)."""
     store.add_reading(make_reading(), NURSE)
-    today = T0.date()
-    (row,) = store.patients_overview(today)
-    assert row.alarm_at == T0 + timedelta(days=152)
-    assert row.days_to_alarm == 152
-    assert row.refill_by == today + timedelta(days=145)
-    assert (row.reservoir_ul, row.pump_serial, row.eri) == (40_000, "NGP123456", False)
-    assert store.refill_due(today + timedelta(days=144)) == []
-    assert [r.patient.id for r in store.refill_due(today + timedelta(days=145))] == [patient.id]
-
-
-def test_overview_counts_every_patient_bolus(store: Store, patient: Patient) -> None:
-    change = make_change()  # 550 mcg/day + 4 boluses of 50 mcg = 750 mcg/day at most
-    store.add_reading(make_reading(program=change.new), NURSE)
     (row,) = store.patients_overview(T0.date())
-    # 38 mL / 0.375 mL/day = 101.33 days
-    assert row.alarm_at == T0 + timedelta(days=101, hours=8)
+    assert row.forecast is None and row.alarm_at is None and row.refill_by is None
+    assert (row.reservoir_ul, row.pump_serial, row.eri) == (40_000, "NGP123456", False)
 
 
 def test_overview_uses_latest_effective_reading(store: Store, patient: Patient) -> None:
@@ -186,9 +174,6 @@ def test_overview_uses_latest_effective_reading(store: Store, patient: Patient) 
     assert store.patients_overview(T0.date())[0].reservoir_ul == 9_000
     store.mark_entered_in_error("readings", later.id or 0, NURSE, "wrong pump read")
     assert store.patients_overview(T0.date())[0].reservoir_ul == 30_000
-    stopped = make_reading(at=T0 + timedelta(days=2), program=simple_continuous(0))
-    store.add_reading(stopped, NURSE)
-    assert store.patients_overview(T0.date())[0].alarm_at is None
 
 
 def test_search_by_name_numbers_and_serial(store: Store, patient: Patient) -> None:

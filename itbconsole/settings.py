@@ -1,0 +1,181 @@
+"""The clinic's own numbers, in one place: ``ClinicSettings``.
+
+Why one object: the refill margin, the "due soon" window, the clock-drift warning and the
+discrepancy thresholds used to be literals scattered over the list, the Overview, the
+refill wizard and the trends, and they disagreed. Every screen, printout, query and command
+now reads them from here. The values are clinic settings with documented defaults (no
+manufacturer gives them, see docs/dosing.md); an administrator changes them
+(``itbconsole settings set`` or Tools > Clinic settings), each change is a new stored
+version with who and when, and every forecast is recomputed from the new values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import UTC, timedelta, tzinfo
+from fractions import Fraction
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from itbconsole.dosing import DiscrepancyThresholds, DosingError
+
+
+class SettingsError(ValueError):
+    """A setting would be meaningless (negative days, an unknown zone). For the user."""
+
+
+def _int_range(name: str, value: Any, low: int, high: int, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SettingsError(f"{what} ({name}) must be a whole number.")
+    if not low <= value <= high:
+        raise SettingsError(f"{what} ({name}) must be between {low} and {high}; it was {value}.")
+    return value
+
+
+@dataclass(frozen=True)
+class ClinicSettings:
+    """The numbers a clinic chooses. Defaults come from domain.md's anchors.
+
+    * ``zone``: IANA name of the clinic's time zone (calendar dates: refill by, alarm date,
+      "today"); empty means this computer's zone.
+    * ``refill_margin_days``: the refill is planned this many days before the
+      low-reservoir alarm date (default 7).
+    * ``due_soon_days``: a refill-by date within this many days makes the status "due soon"
+      and puts the patient on the worklist (default 14).
+    * ``eri_to_eos_days``: End of Service follows the Elective Replacement Indicator after
+      about 90 days (Medtronic); used only when the pump does not report its own date, and
+      then the date is labelled as projected.
+    * ``clock_warning_s``: pump clock drift beyond this many seconds is shown as a warning.
+    * ``trip_margin_days``: days after a trip's return date the drug must still last.
+    * discrepancy thresholds (Maino 2017; Prometra 85-115 %).
+    """
+
+    zone: str = ""
+    refill_margin_days: int = 7
+    due_soon_days: int = 14
+    eri_to_eos_days: int = 90
+    clock_warning_s: int = 120
+    trip_margin_days: int = 7
+    small_reservoir_max_ul: int = 20_000
+    small_reservoir_limit_ul: int = 1_000
+    large_reservoir_limit_ul: int = 2_000
+    accuracy_low_pct: int = 85
+    accuracy_high_pct: int = 115
+    _tz_override: tzinfo | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        _int_range("refill_margin_days", self.refill_margin_days, 0, 60, "The refill margin")
+        _int_range("due_soon_days", self.due_soon_days, 0, 180, "The due-soon window")
+        _int_range(
+            "eri_to_eos_days", self.eri_to_eos_days, 1, 365, "Days from ERI to End of Service"
+        )
+        _int_range("clock_warning_s", self.clock_warning_s, 1, 86_400, "The clock warning")
+        _int_range("trip_margin_days", self.trip_margin_days, 0, 60, "The trip margin")
+        for name in (
+            "small_reservoir_max_ul",
+            "small_reservoir_limit_ul",
+            "large_reservoir_limit_ul",
+        ):
+            _int_range(name, getattr(self, name), 0, 100_000, "A discrepancy limit")
+        _int_range("accuracy_low_pct", self.accuracy_low_pct, 0, 100, "The lowest accuracy")
+        _int_range("accuracy_high_pct", self.accuracy_high_pct, 100, 1000, "The highest accuracy")
+        if self.zone and self._tz_override is None:
+            try:
+                ZoneInfo(self.zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise SettingsError(
+                    f"'{self.zone}' is not a time zone this computer knows. Use an IANA name "
+                    "such as Europe/London or America/New_York."
+                ) from None
+
+    # ------------------------------------------------------------------ derived
+
+    @property
+    def tz(self) -> tzinfo:
+        """The clinic's zone (an explicit override, the stored name, or this computer's)."""
+        if self._tz_override is not None:
+            return self._tz_override
+        if self.zone:
+            return ZoneInfo(self.zone)
+        from itbconsole.clock import local_zone
+
+        return local_zone()
+
+    @property
+    def eri_to_eos(self) -> timedelta:
+        return timedelta(days=self.eri_to_eos_days)
+
+    @property
+    def thresholds(self) -> DiscrepancyThresholds:
+        try:
+            return DiscrepancyThresholds(
+                small_reservoir_max_ul=self.small_reservoir_max_ul,
+                small_reservoir_limit_ul=self.small_reservoir_limit_ul,
+                large_reservoir_limit_ul=self.large_reservoir_limit_ul,
+                accuracy_low_pct=Fraction(self.accuracy_low_pct),
+                accuracy_high_pct=Fraction(self.accuracy_high_pct),
+            )
+        except DosingError as exc:  # pragma: no cover - ranges are checked above
+            raise SettingsError(str(exc)) from None
+
+    def with_tz(self, tz: tzinfo | None) -> ClinicSettings:
+        """The same settings counted in ``tz`` (tests, demo mode: a fixed zone)."""
+        return replace(self, _tz_override=tz)
+
+    # ------------------------------------------------------------------ storage
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("_tz_override")
+        if self._tz_override is not None and not self.zone:
+            data["zone"] = getattr(self._tz_override, "key", "") or ""
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ClinicSettings:
+        known = {f.name for f in fields(cls) if not f.name.startswith("_")}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise SettingsError(f"Unknown setting(s): {', '.join(unknown)}.")
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def fingerprint(self) -> str:
+        """A short digest of every value that changes a forecast (zone included): a stored
+        forecast computed with other settings is out of date."""
+        text = repr(sorted(self.to_dict().items())) + f"|{_zone_name(self.tz)}"
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+    @staticmethod
+    def names() -> tuple[str, ...]:
+        return tuple(f.name for f in fields(ClinicSettings) if not f.name.startswith("_"))
+
+
+def _zone_name(tz: tzinfo) -> str:
+    return getattr(tz, "key", None) or str(tz)
+
+
+def parse_setting(name: str, text: str) -> Any:
+    """A value typed on the command line, converted to the setting's type."""
+    if name not in ClinicSettings.names():
+        raise SettingsError(
+            f"There is no setting '{name}'. Settings: {', '.join(ClinicSettings.names())}."
+        )
+    if name == "zone":
+        return text.strip()
+    try:
+        return int(text)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number; '{text}' is not.") from None
+
+
+DEFAULT_SETTINGS = ClinicSettings()
+UTC_SETTINGS = ClinicSettings(zone="UTC").with_tz(UTC)
+
+__all__ = [
+    "DEFAULT_SETTINGS",
+    "UTC_SETTINGS",
+    "ClinicSettings",
+    "SettingsError",
+    "parse_setting",
+]
