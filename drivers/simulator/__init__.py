@@ -2,9 +2,10 @@
 
 Why it exists: real pump protocols are proprietary and real pumps are implanted, so the
 console, its tests and its demos need a pump that keeps honest state (reservoir, program,
-battery, clock, alarms, event log), delivers exactly what :mod:`itbconsole.dosing` says it
-should, and can be made to misbehave on the wire (:mod:`.faults`) without ever lying about
-its own truth.
+battery, clock, alarms, event log), delivers by its own motor physics (one step a
+pump-clock minute, written apart from :mod:`itbconsole.dosing`, so end-to-end tests compare
+two independent computations), and can be made to misbehave on the wire (:mod:`.faults`)
+without ever lying about its own truth.
 
 * :mod:`.pump` — :class:`SimPump`, its physics, alarms and saved state;
 * :mod:`.scenarios` — named presets (healthy, low-reservoir, eri, ...);

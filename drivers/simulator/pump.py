@@ -1,22 +1,51 @@
 """SimPump: the simulated pump's state, physics, alarms, event log and saved state.
 
-Why the physics is written the way it is:
+How the pump delivers (its own physics, written apart from the console's arithmetic):
 
-* The reservoir estimate the pump reports falls **exactly** as
-  :func:`itbconsole.dosing.program_delivered_mcg` says, integrated piecewise in exact
-  :class:`~fractions.Fraction` microlitres, so a console check of "expected residual" against
-  the simulator can demand equality, not closeness.
+* **A stepping motor on a fixed tick.** The motor steps once every :data:`MOTOR_TICK`
+  (60 s) of *pump-clock* time, at every whole pump-clock minute. At each tick it pushes the
+  volume due for the tick just ended: the program's dose over that minute (simple
+  continuous: daily dose / 86 400 per second; flex: the rate of the step whose window holds
+  the pump clock's wall time in ``clock_zone``, by weekday schedule; single bolus: the
+  bolus spread over its duration from the program start, then the continuous rate),
+  converted to volume at the concentration in the line. While a bridge bolus is clearing
+  the dead volume that is the *old* concentration; the tick that finishes the bridge pushes
+  the rest of its dose at the new one (split by mass). A minute is the pump's quantum
+  because every flex step starts on a whole minute and every zone offset in use is whole
+  minutes, so no tick straddles a flex step; a program change, a bolus end or a clock
+  change inside a tick is settled by the next tick (the dose of the part-tick is carried).
+* **The bound.** Volume leaves only at the *end* of a tick, so the simulated pump never
+  delivers before the continuous ideal and its cumulative delivery lags the ideal by at most
+  one tick's volume (at the rate in force in the tick in progress): the reservoir estimate
+  is at or above the continuous figure, by less than one tick's volume, and equal to it at
+  every tick boundary. Everything is exact :class:`~fractions.Fraction` microlitres, so
+  runs are repeatable and never depend on how time is sliced.
+* **Why independent.** The console computes expected residuals and alarm dates with
+  :mod:`itbconsole.dosing` (integrals over continuous time). This module imports nothing
+  from it: it counts motor ticks, and its own flex schedule, day totals and date projection
+  are coded here. An end-to-end test comparing the console's arithmetic with the simulator
+  therefore compares two independent computations, which agree within the bound above.
+* **Fast over months.** Runs of whole ticks at a constant rate are computed in closed form
+  (the rate only changes at flex step boundaries, DST changes in ``clock_zone``, the end
+  of a single bolus, a program change or the end of a bridge), and threshold crossings
+  (low reservoir, empty, actual volume gone, bridge cleared, battery at ERI) are found
+  tick-exactly by counting the ticks until the estimate reaches the threshold: advancing a
+  pump 150 days costs a few hundred steps, not 216 000.
 * The pump delivers by its *own* clock (the same crystal drives its clock and its motor), so
-  flex steps follow the pump's clock and a drifting clock shifts them, as it would in a real
-  pump. ``clock_zone`` says which wall clock flex minutes count in. The protocol keeps the
-  pump clock on UTC (docs/protocol.md, "Time"), so a served pump defaults to ``UTC``;
-  ``Europe/London`` (or any zone) models a pump whose clock was set to local time, with
-  23- and 25-hour days at the DST changes.
+  flex steps and ticks follow the pump's clock and a drifting clock shifts them (a fast
+  clock delivers more per real day), as it would in a real pump. ``clock_zone`` says which
+  wall clock flex minutes count in. The protocol keeps the pump clock on UTC
+  (docs/protocol.md, "Time"), so a served pump defaults to ``UTC``; ``Europe/London`` (or
+  any zone) models a pump whose clock was set to local time, with 23- and 25-hour days at
+  the DST changes.
 * A real pump cannot sense its volume: it reports an *estimate* from what it was told to
   deliver. ``delivery_error`` makes the **actual** volume fall faster or slower than the
   estimate (for example -8 % under-delivery), which is what a refill discrepancy detects.
-  Low-reservoir and empty alarms follow the estimate; delivery physically stops when either
-  the estimate reaches zero (the pump stops itself) or the actual volume does (silently).
+  Low-reservoir and empty alarms follow the estimate and are raised at the tick that
+  reaches them; delivery physically stops when either the estimate reaches zero (the pump
+  stops itself) or the actual volume does (silently). Clinician and patient boluses leave
+  at once, when given. The battery falls with time and with the volume pushed; ERI is the
+  first instant it is at or below its threshold, End of Service 90 days later.
 * Simulated time is derived from an injectable real clock times a speed factor, plus any
   explicit :meth:`SimPump.advance`; tests inject a :class:`ManualClock` and nothing moves
   unless they say so.
@@ -31,9 +60,9 @@ import json
 import math
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -41,16 +70,77 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from drivers.protocol import ProtocolError, program_checksum
-from itbconsole.dosing import max_daily_dose_mcg, program_daily_dose_mcg, program_delivered_mcg
-from itbconsole.model import STOPPED, Mode, Program, PumpEvent
-from itbconsole.units import SECONDS_PER_DAY, UL_PER_ML, to_fraction
+from itbconsole.model import MINUTES_PER_DAY, STOPPED, FlexStep, Mode, Program, PumpEvent
+from itbconsole.units import SECONDS_PER_DAY, SECONDS_PER_HOUR, UL_PER_ML, to_fraction
 
 Clock = Callable[[], datetime]
 
 #: End of Service follows the Elective Replacement Indicator after this long (domain.md).
 EOS_AFTER_ERI = timedelta(days=90)
-STATE_VERSION = 1
+#: The motor steps once per tick of pump-clock time, on every whole pump-clock minute, and
+#: pushes the volume due for the tick just ended. Delivery lags the continuous ideal by at
+#: most one tick's volume and is never ahead of it.
+MOTOR_TICK = timedelta(seconds=60)
+#: 2: adds ``pending_mcg`` (dose accrued in the tick in progress). Version 1 still loads.
+STATE_VERSION = 2
+_READABLE_STATE_VERSIONS = (1, 2)
 _US_PER_S = 1_000_000
+_US_PER_DAY = SECONDS_PER_DAY * _US_PER_S
+_US_PER_HOUR = SECONDS_PER_HOUR * _US_PER_S
+_TICK_US = int(MOTOR_TICK.total_seconds()) * _US_PER_S
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+# --------------------------------------------------------------------------- the pump's own
+# program arithmetic (independent of itbconsole.dosing)
+
+
+def day_schedule_mcg(steps: Sequence[FlexStep]) -> Fraction:
+    """mcg one 24-hour flex day delivers: each step's rate (mcg/h) for the minutes until the
+    next step starts (the last until midnight)."""
+    total = Fraction(0)
+    for i, step in enumerate(steps):
+        until = steps[i + 1].start_minute if i + 1 < len(steps) else MINUTES_PER_DAY
+        total += to_fraction(step.rate_mcg_per_hour) * Fraction(until - step.start_minute, 60)
+    return total
+
+
+def programmed_day_mcg(program: Program, weekday: int | None = None) -> Fraction:
+    """The pump's programmed mcg per day, patient boluses excluded: flex, the default
+    schedule's day (or ``weekday``'s, 0 = Monday); single bolus, the continuous rate after
+    the bolus; stopped, 0."""
+    if program.mode is Mode.STOPPED:
+        return Fraction(0)
+    if program.mode is Mode.FLEX:
+        steps = program.flex_steps if weekday is None else program.steps_for_weekday(weekday)
+        return day_schedule_mcg(steps)
+    return to_fraction(program.daily_dose_mcg)
+
+
+def largest_day_mcg(program: Program) -> Fraction:
+    """The most the pump may deliver in a day: the largest programmed day (flex: over the
+    seven weekdays) plus every patient bolus allowed (dose per bolus x maximum per day)."""
+    if program.mode is Mode.FLEX:
+        base = max(programmed_day_mcg(program, weekday) for weekday in range(7))
+    else:
+        base = programmed_day_mcg(program)
+    if program.patient_bolus is not None:
+        bolus = program.patient_bolus
+        base += to_fraction(bolus.dose_mcg) * bolus.max_per_day
+    return base
+
+
+def _ticks_to_reach(first: Fraction, per: Fraction, room: Fraction, ticks: int) -> int | None:
+    """Smallest k in 1..ticks with first + (k - 1) x per >= room (the tick at which the
+    cumulative push reaches ``room``), or None when it is not reached within ``ticks``."""
+    if ticks < 1:
+        return None
+    if first >= room:
+        return 1
+    if per <= 0:
+        return None
+    k = 1 + math.ceil((room - first) / per)
+    return k if k <= ticks else None
 
 
 class PumpCommandError(Exception):
@@ -309,6 +399,8 @@ class SimPump:
         self._events: list[PumpEvent] = []
         self._boluses: list[_Bolus] = []
         self.delivered_ul_total = Fraction(0)  # actual volume pushed out since creation
+        # mcg accrued since the last motor tick (pushed at the next one).
+        self._pending_mcg = Fraction(0)
         self._evaluate()
 
     # ------------------------------------------------------------------ time
@@ -393,9 +485,11 @@ class SimPump:
     # ------------------------------------------------------------------ physics
 
     def _delivering(self) -> bool:
+        return self._program.mode is not Mode.STOPPED and self._motor_can_run()
+
+    def _motor_can_run(self) -> bool:
         return (
-            self._program.mode is not Mode.STOPPED
-            and self._estimate > 0
+            self._estimate > 0
             and self._actual > 0
             and not self._motor_stalled
             and Alarm.EOS not in self._alarms
@@ -406,80 +500,210 @@ class SimPump:
             return self._bridge_concentration
         return self.concentration_mcg_ml
 
-    def _programmed_ul(self, t0: datetime, t1: datetime) -> Fraction:
-        """Volume the pump pushes (by its own reckoning) between true times t0 and t1."""
-        if not self._delivering() or t1 <= t0:
-            return Fraction(0)
-        mcg = program_delivered_mcg(
-            self._program,
-            self.pump_clock_at(t0),
-            self.pump_clock_at(t1),
-            self.zone,
-            program_start=self._program_start_pump,
-        )
-        if self._bridge_remaining_ul <= 0:
-            return mcg * UL_PER_ML / self.concentration_mcg_ml
-        # Bridge: the dead volume goes at the old concentration's volume rate, the rest of
-        # the same mcg at the new one; splitting by mass keeps the boundary exact.
-        at_old = mcg * UL_PER_ML / self._bridge_concentration
-        if at_old <= self._bridge_remaining_ul:
-            return at_old
-        rest_mcg = (at_old - self._bridge_remaining_ul) * self._bridge_concentration / UL_PER_ML
-        return self._bridge_remaining_ul + rest_mcg * UL_PER_ML / self.concentration_mcg_ml
-
     @property
     def _actual_factor(self) -> Fraction:
         return 1 + self.delivery_error
 
-    def _battery_drop(self, t0: datetime, t1: datetime, actual_ul: Fraction) -> Fraction:
-        days = Fraction(_us(t1 - t0), _US_PER_S * SECONDS_PER_DAY)
-        return self.battery.mv_per_day * days + self.battery.mv_per_ml * actual_ul / UL_PER_ML
+    def _pump_us(self, true_time: datetime) -> int:
+        """The pump clock at ``true_time``, in microseconds since the Unix epoch."""
+        return _us(self.pump_clock_at(true_time) - _EPOCH)
 
-    def _crossing(self, t0: datetime, t1: datetime) -> bool:
-        """True when some threshold is reached somewhere in (t0, t1]: the step must end at
-        the first such instant so alarms and rate changes happen on time."""
-        prog = self._programmed_ul(t0, t1)
-        if prog > 0:
-            est = self._estimate - prog
-            if est <= 0 or self._actual - prog * self._actual_factor <= 0:
-                return True
-            if Alarm.LOW_RESERVOIR not in self._alarms and est <= self.alarm_volume_ul:
-                return True
-        if self._eri_at is None:
-            drop = self._battery_drop(t0, t1, prog * self._actual_factor)
-            if self._battery_mv - drop <= self.battery.eri_threshold_mv:
-                return True
-        elif Alarm.EOS not in self._alarms and t1 >= self._eri_at + EOS_AFTER_ERI:
-            return True
-        return False
+    def _true_at(self, pump_us: int) -> datetime:
+        """The first true instant (whole microsecond) at which the pump clock reads
+        ``pump_us`` or later: when a tick on the pump clock really happens."""
+        base = _us(self._clock_base_pump - _EPOCH)
+        rate = 1 + self._drift_ppm / _US_PER_S
+        wanted = pump_us - base
+        if rate == 1:
+            delta = wanted
+        else:
+            delta = math.floor((wanted - 1) / rate) - 1  # reads below ``wanted``
+            while base + round(delta * rate) < pump_us:
+                delta += 1
+        return self._clock_base_true + timedelta(microseconds=delta)
+
+    def _offset_at(self, pump_us: int) -> timedelta | None:
+        return (_EPOCH + timedelta(microseconds=pump_us)).astimezone(self.zone).utcoffset()
+
+    def _rate_at(self, pump_us: int) -> tuple[Fraction, int | None]:
+        """The program's rate (mcg per pump-clock microsecond) at pump time ``pump_us`` and
+        the pump time it next changes (None: never, while this program runs)."""
+        program = self._program
+        if program.mode is Mode.STOPPED:
+            return Fraction(0), None
+        continuous = to_fraction(program.daily_dose_mcg) / _US_PER_DAY
+        if program.mode is Mode.SIMPLE_CONTINUOUS:
+            return continuous, None
+        if program.mode is Mode.SINGLE_BOLUS:
+            start = _us(self._program_start_pump - _EPOCH)
+            duration = program.bolus_duration_minutes * 60 * _US_PER_S
+            if pump_us < start:
+                return Fraction(0), start
+            if pump_us < start + duration:
+                return to_fraction(program.bolus_dose_mcg) / duration, start + duration
+            return continuous, None
+        # Flex: the step whose window holds the pump clock's wall time in its zone.
+        local = (_EPOCH + timedelta(microseconds=pump_us)).astimezone(self.zone)
+        wall = local.replace(tzinfo=None)
+        steps = program.steps_for_weekday(wall.weekday())
+        minute = wall.hour * 60 + wall.minute
+        i = max(j for j, s in enumerate(steps) if s.start_minute <= minute)
+        until = steps[i + 1].start_minute if i + 1 < len(steps) else MINUTES_PER_DAY
+        wall_end = datetime.combine(wall.date(), time(0)) + timedelta(minutes=until)
+        end = pump_us + _us(wall_end - wall)
+        offset = local.utcoffset()
+        if self._offset_at(end) != offset:
+            # The wall clock jumps (DST) before the step ends: the rate may change there.
+            # Zones change offset at most once a day, so bisect for that instant.
+            lo, hi = pump_us, end
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if self._offset_at(mid) == offset:
+                    lo = mid
+                else:
+                    hi = mid
+            end = hi
+        return to_fraction(steps[i].rate_mcg_per_hour) / _US_PER_HOUR, end
+
+    def _push_volume(self, mcg: Fraction) -> Fraction:
+        """µL that pushing ``mcg`` takes from the reservoir by the pump's reckoning: at the
+        concentration in the line; a push that finishes a bridge takes the rest of the dead
+        volume at the old concentration and the rest of its dose at the new one (by mass)."""
+        conc = self._rate_concentration()
+        volume = mcg * UL_PER_ML / conc
+        bridge = self._bridge_remaining_ul
+        if bridge > 0 and volume > bridge:
+            volume = bridge + (volume - bridge) * conc / self.concentration_mcg_ml
+        return volume
+
+    def _settle_tick(self) -> None:
+        """Push the dose carried in the tick in progress now, so it is charged to the fill
+        it was due from (called before a refill or an aspiration changes the reservoir).
+        A motor that cannot run never makes that step."""
+        if self._pending_mcg and self._motor_can_run():
+            prog = min(self._push_volume(self._pending_mcg), self._estimate)
+            moved = min(prog * self._actual_factor, self._actual)
+            self._estimate -= prog
+            self._actual -= moved
+            self.delivered_ul_total += moved
+            if self._bridge_remaining_ul > 0:
+                self._bridge_remaining_ul = max(Fraction(0), self._bridge_remaining_ul - prog)
+            self._battery_mv -= self.battery.mv_per_ml * moved / UL_PER_ML
+        self._pending_mcg = Fraction(0)
+
+    def _due_mcg(self, p0: int, p1: int) -> Fraction:
+        """mcg the program makes due over pump time [p0, p1) (used for part-ticks)."""
+        total = Fraction(0)
+        while p0 < p1:
+            rate, end = self._rate_at(p0)
+            stop = p1 if end is None else min(end, p1)
+            total += rate * (stop - p0)
+            p0 = stop
+        return total
 
     def _run_until(self, target: datetime) -> None:
         while self._now < target:
-            end = target
-            if self._crossing(self._now, end):
-                # Earliest whole microsecond-second boundary where a threshold is reached.
-                lo, hi = 0, _us(end - self._now)
-                while hi - lo > _US_PER_S:
+            goal = target
+            if self._eri_at is not None and Alarm.EOS not in self._alarms:
+                eos_at = self._eri_at + EOS_AFTER_ERI
+                if self._now < eos_at < goal:
+                    goal = eos_at
+            self._run_stretch(goal)
+            self._evaluate()
+
+    def _run_stretch(self, goal: datetime) -> None:
+        """Advance towards ``goal`` through a run of ticks at one constant rate, stopping
+        early at the end of the rate's piece or at the first tick (or instant, for the
+        battery) where a threshold is reached, so alarms are raised when they happen."""
+        now = self._now
+        p0 = self._pump_us(now)
+        rate, piece_end = Fraction(0), None
+        if self._delivering():
+            rate, piece_end = self._rate_at(p0)
+        goal_p = self._pump_us(goal)
+        cut = piece_end is not None and piece_end < goal_p
+        stop_p = piece_end if cut and piece_end is not None else goal_p
+        end = self._true_at(stop_p) if cut else goal
+        ticks = stop_p // _TICK_US - p0 // _TICK_US if self._motor_can_run() else 0
+        first_tick = (p0 // _TICK_US + 1) * _TICK_US
+
+        # Tick 1 pushes what was carried plus the rest of its minute; later ticks a full one.
+        first_mcg = self._pending_mcg + rate * (first_tick - p0)
+        tick_mcg = rate * _TICK_US
+        conc = self._rate_concentration()
+        first_ul = first_mcg * UL_PER_ML / conc
+        tick_ul = tick_mcg * UL_PER_ML / conc
+        estimate, actual, bridge = self._estimate, self._actual, self._bridge_remaining_ul
+        factor = self._actual_factor
+
+        rooms = [estimate]  # the estimate reaches zero: the pump stops itself
+        if Alarm.LOW_RESERVOIR not in self._alarms:
+            rooms.append(estimate - self.alarm_volume_ul)
+        if bridge > 0:
+            rooms.append(bridge)  # the dead volume is cleared: the concentration changes
+        if factor > 0:
+            rooms.append(actual / factor)  # the real reservoir runs dry
+        hits = [k for room in rooms if (k := _ticks_to_reach(first_ul, tick_ul, room, ticks))]
+        if hits:
+            ticks = min(hits)
+            end = self._true_at(first_tick + (ticks - 1) * _TICK_US)
+
+        def pushed(k: int) -> tuple[Fraction, Fraction, Fraction]:
+            """(estimate volume, actual volume, bridge left) after the first k ticks."""
+            if k == 0:
+                return Fraction(0), Fraction(0), bridge
+            prog = min(self._push_volume(first_mcg + (k - 1) * tick_mcg), estimate)
+            return prog, min(prog * factor, actual), max(Fraction(0), bridge - prog)
+
+        per_us = self.battery.mv_per_day / _US_PER_DAY
+        per_ul = self.battery.mv_per_ml / UL_PER_ML
+        threshold = self.battery.eri_threshold_mv
+
+        def tick_time(k: int) -> datetime:
+            return now if k == 0 else self._true_at(first_tick + (k - 1) * _TICK_US)
+
+        def battery(k: int, at: datetime) -> Fraction:
+            return self._battery_mv - per_us * _us(at - now) - per_ul * pushed(k)[1]
+
+        if self._eri_at is None and battery(ticks, end) <= threshold:
+            # ERI falls in this stretch: find the first tick that leaves the battery at or
+            # below the threshold, then whether time alone gets there before that tick.
+            crossing_tick: int | None = None
+            if ticks and battery(ticks, tick_time(ticks)) <= threshold:
+                lo, hi = 0, ticks  # battery after lo ticks > threshold >= after hi ticks
+                while hi - lo > 1:
                     mid = (lo + hi) // 2
-                    if self._crossing(self._now, self._now + timedelta(microseconds=mid)):
+                    if battery(mid, tick_time(mid)) <= threshold:
                         hi = mid
                     else:
                         lo = mid
-                end = self._now + timedelta(microseconds=hi)
-            self._apply_step(end)
+                crossing_tick = hi
+            before = ticks if crossing_tick is None else crossing_tick - 1
+            limit = end if crossing_tick is None else tick_time(crossing_tick)
+            by_time: datetime | None = None
+            if per_us > 0:
+                left = battery(before, tick_time(before)) - threshold
+                by_time = tick_time(before) + timedelta(microseconds=math.ceil(left / per_us))
+            if by_time is not None and by_time < limit:
+                ticks, end = before, by_time
+            elif crossing_tick is not None:
+                ticks, end = crossing_tick, limit
 
-    def _apply_step(self, end: datetime) -> None:
-        prog = self._programmed_ul(self._now, end)
-        prog = min(prog, self._estimate)
-        actual = min(prog * self._actual_factor, self._actual)
-        self._estimate -= prog
-        self._actual -= actual
-        self.delivered_ul_total += actual
-        if self._bridge_remaining_ul > 0:
-            self._bridge_remaining_ul = max(Fraction(0), self._bridge_remaining_ul - prog)
-        self._battery_mv -= self._battery_drop(self._now, end, actual)
+        last_p = p0
+        if ticks:
+            prog, moved, bridge_left = pushed(ticks)
+            self._estimate -= prog
+            self._actual -= moved
+            self.delivered_ul_total += moved
+            self._bridge_remaining_ul = bridge_left if bridge > 0 else Fraction(0)
+            self._battery_mv -= per_ul * moved
+            self._pending_mcg = Fraction(0)
+            last_p = first_tick + (ticks - 1) * _TICK_US
+        self._battery_mv -= per_us * _us(end - now)
         self._now = end
-        self._evaluate()
+        if self._delivering():
+            # Dose of the tick now in progress, carried to the next tick.
+            self._pending_mcg += self._due_mcg(last_p, self._pump_us(end))
 
     def _evaluate(self) -> None:
         """Raise and clear condition alarms from the current state."""
@@ -585,11 +809,12 @@ class SimPump:
             return self._delivering()
 
     def alarm_date(self) -> date | None:
-        """When the low-reservoir alarm is due by the pump clock, counting every patient
-        bolus allowed (the Prometra rule in domain.md); None when not delivering."""
+        """When the low-reservoir alarm is due by the pump clock: the pump's own projection
+        at its largest programmed day (flex: the largest weekday) plus every patient bolus
+        allowed (the Prometra rule in domain.md); None when not delivering."""
         with self._lock:
             self._sync()
-            daily_ul = max_daily_dose_mcg(self._program) * UL_PER_ML / self.concentration_mcg_ml
+            daily_ul = largest_day_mcg(self._program) * UL_PER_ML / self.concentration_mcg_ml
             now = self.pump_clock_at(self._now)
             if self._estimate <= self.alarm_volume_ul:
                 return now.astimezone(self.zone).date()
@@ -604,7 +829,7 @@ class SimPump:
         fall at the programmed daily volume; None when it cannot be projected."""
         if self._eri_at is not None:
             return self.pump_clock_at(self._eri_at).astimezone(self.zone).date()
-        daily_ml = program_daily_dose_mcg(self._program) / self.concentration_mcg_ml
+        daily_ml = programmed_day_mcg(self._program) / self.concentration_mcg_ml
         drop_per_day = self.battery.mv_per_day + self.battery.mv_per_ml * daily_ml
         if drop_per_day <= 0:
             return None
@@ -746,6 +971,7 @@ class SimPump:
                 )
             if not 0 <= bridge_volume_ul <= self.reservoir_capacity_ul:
                 raise PumpCommandError("out_of_range", "The bridge volume is out of range.")
+            self._settle_tick()  # the step in progress is due from the old fill
             old_conc = self.concentration_mcg_ml
             new_conc = concentration_mcg_ml or old_conc
             self.alarm_volume_ul = alarm
@@ -776,6 +1002,7 @@ class SimPump:
         """Simulate the nurse withdrawing the residual: returns whole µL withdrawn."""
         with self._lock:
             self._sync()
+            self._settle_tick()
             withdrawn = math.floor(self._actual)
             self._actual -= withdrawn
             self._physical_refill = True
@@ -808,7 +1035,7 @@ class SimPump:
         return prog
 
     def give_bolus(self, dose_mcg: Decimal, duration_min: int = 0) -> Fraction:
-        """A clinician's single bolus. Its volume leaves the reservoir at once, as the dosing
+        """A clinician's single bolus. Its volume leaves the reservoir at once, as the console's
         arithmetic counts a bolus (an instant); ``duration_min`` is recorded. Returns the
         programmed volume in µL."""
         with self._lock:
@@ -1001,6 +1228,7 @@ class SimPump:
                     for b in self._boluses
                 ],
                 "delivered_ul_total": frac(self.delivered_ul_total),
+                "pending_mcg": frac(self._pending_mcg),
             }
 
     @classmethod
@@ -1012,8 +1240,9 @@ class SimPump:
         checksum: Callable[[Program], int] = default_checksum,
     ) -> SimPump:
         """Resume a saved pump. Simulated time resumes at the later of the saved time and
-        the clock's now: a real pump keeps pumping while the console is away."""
-        if state.get("version") != STATE_VERSION:
+        the clock's now: a real pump keeps pumping while the console is away. Reads the
+        current state version and version 1 (saved before motor ticks: nothing carried)."""
+        if state.get("version") not in _READABLE_STATE_VERSIONS:
             raise ValueError(f"unsupported simulator state version {state.get('version')!r}")
 
         def frac(text: str) -> Fraction:
@@ -1079,6 +1308,8 @@ class SimPump:
                 _Bolus(when(b["at"]), Decimal(b["dose_mcg"]), b["kind"]) for b in state["boluses"]
             ]
             pump.delivered_ul_total = frac(state["delivered_ul_total"])
+            # Version 1 pumped continuously and carried nothing between ticks.
+            pump._pending_mcg = frac(state.get("pending_mcg", "0"))
             real_now = clock()
             resume = max(saved_now, real_now.astimezone(UTC))
             pump._timeline = _Timeline(real_now, resume, pump._timeline.speed)

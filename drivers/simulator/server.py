@@ -31,8 +31,13 @@ from decimal import Decimal
 
 from drivers import protocol as p
 from drivers.simulator.faults import FaultInjector
-from drivers.simulator.pump import Alarm, EventKind, PumpCommandError, SimPump
-from itbconsole.dosing import program_daily_dose_mcg
+from drivers.simulator.pump import (
+    Alarm,
+    EventKind,
+    PumpCommandError,
+    SimPump,
+    programmed_day_mcg,
+)
 from itbconsole.model import Program, PumpEvent
 
 #: Every capability the simulated pump has.
@@ -312,7 +317,7 @@ def event_record(event: PumpEvent) -> p.EventRecord:
         a, b = d["reservoir_ul"], d["concentration_mcg_ml"]
     elif kind == EventKind.PROGRAM_CHANGE:
         new = Program.from_dict(d["new"])
-        a = round(program_daily_dose_mcg(new) * 1000)  # ng/day (flex: the default day)
+        a = round(programmed_day_mcg(new) * 1000)  # ng/day (flex: the default day)
         b = p.MODE_CODES[new.mode]
     elif kind in (EventKind.PATIENT_BOLUS, EventKind.SINGLE_BOLUS):
         a, b = _ng(Decimal(d["dose_mcg"])), d["duration_min"]
