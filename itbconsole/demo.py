@@ -39,11 +39,13 @@ from itbconsole.model import (
     Role,
     User,
 )
+from itbconsole.settings import ClinicSettings
 from itbconsole.store import Store
 
 DEMO_USER = User("Demo Clinician", Role.CLINICIAN)
 DEMO_NURSE = User("Demo Nurse", Role.NURSE)
 DEMO_ZONE = ZoneInfo("Europe/London")
+DEMO_ADMIN = User("Demo Administrator", Role.ADMINISTRATOR)
 BATTERY_START_MV = 3200
 BATTERY_ERI_MV = 2900
 
@@ -583,6 +585,10 @@ def open_demo_store(path: Path, now: datetime | None = None) -> Store:
         Path(str(path) + suffix).unlink(missing_ok=True)
     store = Store.open(path)
     store.db.execute("PRAGMA synchronous = OFF")  # generated data: speed over durability
+    # The demo clinic counts its dates in its own zone, whatever this computer's is.
+    store.save_clinic_settings(
+        ClinicSettings(zone=DEMO_ZONE.key), DEMO_ADMIN, "demo clinic: dates in London time"
+    )
     build_demo(store, now)
     store.db.execute("PRAGMA synchronous = FULL")
     return store

@@ -11,7 +11,6 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from itbconsole import __version__
-from itbconsole.clock import local_zone
 from itbconsole.druglib import DrugLibraryError, load_drug_library
 from itbconsole.model import Role, User
 from itbconsole.paths import data_dir, default_db_path
@@ -101,7 +100,9 @@ def build_window(
                 return None
             prefs.setValue("user/name", user.name)
             prefs.setValue("user/role", user.role.value)
-    clinic = ClinicService(store, library, user, local_zone())
+    # The clinic's zone and numbers are its stored settings (itbconsole.settings); a new
+    # database counts in this computer's zone until an administrator sets one.
+    clinic = ClinicService(store, library, user)
     ports = (
         [PortChoice(url, label, "Simulated pump (demo)") for url, label in demo_ports()]
         if demo

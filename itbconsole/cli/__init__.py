@@ -18,6 +18,8 @@ from itbconsole import __version__
 SUBCOMMAND_MODULES = (
     "itbconsole.cli.calc",
     "itbconsole.cli.db",
+    "itbconsole.cli.worklist",
+    "itbconsole.cli.settings",
     "itbconsole.cli.sim",
     "itbconsole.cli.link",
 )

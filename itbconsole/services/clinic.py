@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
 from itbconsole.druglib import DrugLibrary
-from itbconsole.forecast import Forecast, PumpFacts, facts_from, forecast
+from itbconsole.forecast import Forecast, PumpFacts, Status, facts_from, forecast
 from itbconsole.model import Patient, Pump, PumpEvent, Reading, User
 from itbconsole.services.overview import PumpOverview, build_overview
 from itbconsole.settings import ClinicSettings
@@ -59,6 +59,14 @@ class SavedInterrogation:
     @property
     def settled_refills(self) -> int:
         return len(self.refill_resolutions)
+
+
+def worklist_key(row: PatientOverview) -> tuple[int, int, str]:
+    """Most urgent first: status (not delivering, overdue, due soon, on track, no reading),
+    then the earliest refill-by date, then the name."""
+    rank = row.status.status.rank if row.status is not None else len(Status)
+    day = (row.refill_by or date.max).toordinal()
+    return rank, day, row.patient.display_name.casefold()
 
 
 def library_key(library: DrugLibrary) -> str:
@@ -200,6 +208,27 @@ class ClinicService:
         """Patients whose refill-by date is on or before ``before``, soonest first."""
         self.ensure_forecasts()
         return self.store.refill_due(before, today=self.today(now), inputs_key=self.inputs_key)
+
+    def worklist(
+        self, days: int | None = None, now: datetime | None = None
+    ) -> list[PatientOverview]:
+        """Every current patient with a pump, most urgent first (status, then refill-by),
+        from the same forecasts as the list; with ``days``, only those not delivering,
+        overdue, or with a refill-by date within ``days`` of the clinic's today."""
+        rows = [r for r in self.patient_rows(now=now) if r.pump_serial is not None]
+        if days is not None:
+            if days < 0:
+                raise ValueError("The number of days must be 0 or more.")
+            rows = [
+                r
+                for r in rows
+                if r.status is not None
+                and (
+                    r.status.status in (Status.NOT_DELIVERING, Status.OVERDUE)
+                    or (r.status.days_to_refill is not None and r.status.days_to_refill <= days)
+                )
+            ]
+        return sorted(rows, key=worklist_key)
 
     def patient(self, patient_id: int) -> Patient:
         return self.store.get_patient(patient_id)

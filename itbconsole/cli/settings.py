@@ -1,0 +1,120 @@
+"""``itbconsole settings``: show or change the clinic's settings (itbconsole.settings).
+
+``show`` prints every setting with its value; ``set NAME=VALUE ...`` stores a new version
+(administrators only: ``--admin NAME``; the change is audited with who and why), after
+which every forecast is recomputed. Exit status: 0 success, 1 failure, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import replace
+from typing import Any
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "settings",
+        help="show or change the clinic's settings (margin, due-soon days, zone, thresholds)",
+        description="The clinic's numbers that every date and status is computed with.",
+    )
+    parser.add_argument(
+        "--db", metavar="PATH", default=argparse.SUPPRESS, help="database file (as for the app)"
+    )
+    parser.set_defaults(handler=lambda args: _usage(parser))
+    sub = parser.add_subparsers(
+        dest="settings_command", metavar="ACTION", parser_class=type(parser)
+    )
+    show = sub.add_parser("show", help="print the settings in force")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    show.set_defaults(handler=cmd_show)
+    change = sub.add_parser("set", help="store new values (administrators)")
+    change.add_argument("values", nargs="+", metavar="NAME=VALUE")
+    change.add_argument("--admin", required=True, metavar="NAME", help="the administrator")
+    change.add_argument("--note", required=True, help="why the clinic changes it")
+    change.set_defaults(handler=cmd_set)
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return EXIT_BAD_INPUT
+
+
+def _store(args: argparse.Namespace) -> Any:
+    from itbconsole.paths import default_db_path
+    from itbconsole.store import Store
+
+    path = default_db_path(getattr(args, "db", None))
+    if not path.exists():
+        print(
+            f"There is no database at {path}. Pass --db PATH, or run 'itbconsole db init'.",
+            file=sys.stderr,
+        )
+        return None
+    return Store.open(path)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from itbconsole.settings import ClinicSettings
+
+    store = _store(args)
+    if store is None:
+        return EXIT_FAILED
+    with store:
+        stored = store.clinic_settings()
+    settings = stored or ClinicSettings()
+    data = settings.to_dict()
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return EXIT_OK
+    print("Clinic settings" + ("" if stored else " (defaults: none stored yet)") + ":")
+    for name, value in data.items():
+        shown = value if value != "" else "(this computer's zone)"
+        print(f"  {name:<26} {shown}")
+    return EXIT_OK
+
+
+def cmd_set(args: argparse.Namespace) -> int:
+    from itbconsole.model import Role, User
+    from itbconsole.settings import ClinicSettings, SettingsError, parse_setting
+    from itbconsole.store import StoreError
+
+    changes: dict[str, Any] = {}
+    try:
+        for item in args.values:
+            name, sep, text = item.partition("=")
+            if not sep:
+                raise SettingsError(
+                    f"'{item}' is not NAME=VALUE (for example refill_margin_days=10)."
+                )
+            changes[name.strip()] = parse_setting(name.strip(), text)
+    except SettingsError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if len(args.note.strip()) < 5:
+        print("Say why the setting changes (--note, at least 5 characters).", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    store = _store(args)
+    if store is None:
+        return EXIT_FAILED
+    with store:
+        try:
+            new = replace(store.clinic_settings() or ClinicSettings(), **changes)
+        except SettingsError as exc:
+            print(str(exc), file=sys.stderr)
+            return EXIT_BAD_INPUT
+        try:
+            store.save_clinic_settings(new, User(args.admin, Role.ADMINISTRATOR), args.note.strip())
+        except StoreError as exc:
+            print(str(exc), file=sys.stderr)
+            return EXIT_FAILED
+    print(
+        "Saved: "
+        + ", ".join(f"{k}={v}" for k, v in changes.items())
+        + ". Every forecast is recomputed from them."
+    )
+    return EXIT_OK
