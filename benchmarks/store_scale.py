@@ -30,6 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from itbconsole.druglib import load_drug_library
 from itbconsole.model import (
     FlexStep,
     Mode,
@@ -45,6 +46,7 @@ from itbconsole.model import (
     Role,
     User,
 )
+from itbconsole.services.clinic import ClinicService
 from itbconsole.store import Store
 from itbconsole.store import records as rec
 from itbconsole.store.audit import GENESIS_HASH, canonical_json, entry_hash
@@ -298,17 +300,39 @@ def main() -> int:
             f"refills, {len(h.program_changes)} program changes, {len(h.events)} events): "
             f"median {history_ms:.1f} ms over {len(ids)} patients (first {first:.1f} ms)"
         )
-        before = END.date() + timedelta(days=14)
-        due = store.refill_due(before, today=END.date())
-        due_ms = statistics.median(timed(store.refill_due, before) for _ in range(7))
+        # Every date comes from the forecast (itbconsole.forecast). After an upgrade or a
+        # change of the clinic's settings every pump's forecast is computed once and kept;
+        # after that a save recomputes only that pump's.
+        clinic = ClinicService(store, load_drug_library(), User("Bench", Role.NURSE), UTC)
+        t = time.perf_counter()
+        computed = clinic.ensure_forecasts()
+        forecast_all_s = time.perf_counter() - t
         print(
-            f"Refill due by {before} (clinic-wide): {len(due):,} patients, "
+            f"Forecast of every pump from cold (after an upgrade or new settings): "
+            f"{computed:,} pumps in {forecast_all_s:.1f} s "
+            f"({forecast_all_s * 1000 / max(computed, 1):.2f} ms a pump)"
+        )
+        first_row = clinic.patient_row(ids[0], now=END)
+        serial = first_row.pump_serial if first_row is not None else None
+        one_ms = 0.0
+        if serial is not None:
+            one_ms = statistics.median(
+                timed(lambda: clinic.forecast_for(serial)) for _ in range(7)
+            )
+            print(f"Recompute one pump's forecast (after a save): median {one_ms:.1f} ms")
+        before = END.date() + timedelta(days=14)
+        due = clinic.refill_due(before, now=END)
+        due_ms = statistics.median(
+            timed(lambda: clinic.refill_due(before, now=END)) for _ in range(7)
+        )
+        print(
+            f"Refill due by {before} (clinic-wide, every bound counted): {len(due):,} patients, "
             f"median {due_ms:.1f} ms over 7 runs"
         )
         overview_ms = statistics.median(
-            timed(store.patients_overview, END.date()) for _ in range(3)
+            timed(lambda: clinic.patient_rows(now=END)) for _ in range(3)
         )
-        print(f"Whole patient list with days to alarm: median {overview_ms:.1f} ms")
+        print(f"Whole patient list with status and refill-by: median {overview_ms:.1f} ms")
         search_ms = statistics.median(timed(store.search_patients, f"H{i:07d}") for i in ids[:10])
         print(f"Search by hospital number: median {search_ms:.1f} ms")
         if args.verify:
@@ -333,6 +357,12 @@ def main() -> int:
                 "limit": LIMIT_MS,
             },
             {"metric": "patient_list_ms", "value": round(overview_ms, 2), "unit": "ms"},
+            {
+                "metric": "forecast_every_pump_cold_s",
+                "value": round(forecast_all_s, 2),
+                "unit": "s",
+            },
+            {"metric": "forecast_one_pump_ms", "value": round(one_ms, 2), "unit": "ms"},
             {
                 "metric": "db_size_per_patient_year_kib",
                 "value": round(per_py / 1024, 2),

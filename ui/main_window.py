@@ -150,6 +150,10 @@ class MainWindow(QMainWindow):
         )
         view_menu = self.menuBar().addMenu("&View")
         self._action(view_menu, "&Find patient", QKeySequence.StandardKey.Find, self.focus_search)
+        tools_menu = self.menuBar().addMenu("&Tools")
+        self.settings_action = self._action(
+            tools_menu, "Clinic &settings...", None, self.edit_clinic_settings
+        )
         help_menu = self.menuBar().addMenu("&Help")
         self._action(help_menu, "&About ITB Console", None, self.about)
 
@@ -213,6 +217,29 @@ class MainWindow(QMainWindow):
     def focus_search(self) -> None:
         self.patient_list.search.setFocus()
         self.patient_list.search.selectAll()
+
+    def edit_clinic_settings(self) -> None:
+        """Show the clinic's settings; an administrator may change them (with a reason)."""
+        from itbconsole.model import Role
+        from itbconsole.store import StoreError
+        from ui.settings_dialog import ClinicSettingsDialog
+
+        editable = self.clinic.user.role is Role.ADMINISTRATOR
+        answer = ClinicSettingsDialog(self.clinic.settings, editable=editable, parent=self).ask()
+        if answer is None:
+            return
+        settings, note = answer
+        try:
+            self.clinic.update_settings(settings, note)
+        except StoreError as exc:
+            QMessageBox.warning(self, "Settings not saved", str(exc))
+            return
+        self.patient_view.overview.tz = self.clinic.tz
+        self.refresh_patients()
+        self._show_current_patient()
+        self.statusBar().showMessage(
+            "Clinic settings saved; every date and status is recomputed from them.", 6000
+        )
 
     def refresh_patients(self) -> None:
         rows = self.clinic.patient_rows(self.patient_list.search.text(), now=self.now())

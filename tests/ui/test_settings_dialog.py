@@ -1,0 +1,66 @@
+"""Tools > Clinic settings: an administrator changes the margin and every date on screen
+follows; anyone else sees the values and cannot change them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from PySide6.QtCore import Qt
+
+from itbconsole.model import Role, User
+from itbconsole.settings import ClinicSettings
+from ui.settings_dialog import ClinicSettingsDialog
+
+
+def test_an_administrator_changes_the_margin_and_the_list_follows(
+    console: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c = console  # tests/ui/conftest.py Console
+    window = c.window  # type: ignore[attr-defined]
+    clinic = c.clinic  # type: ignore[attr-defined]
+    murphy = c.patient_id("Murphy")  # type: ignore[attr-defined]
+    before = clinic.patient_row(murphy)
+    assert before is not None and before.refill_by is not None
+    clinic.user = User("Ada Admin", Role.ADMINISTRATOR)
+
+    def answer(dialog: ClinicSettingsDialog) -> tuple[ClinicSettings, str] | None:
+        assert dialog.editable
+        dialog.spins["refill_margin_days"].setValue(10)
+        dialog.note.setText("clinic policy from January")
+        dialog.accept_if_valid()
+        return dialog.result_value
+
+    monkeypatch.setattr(ClinicSettingsDialog, "ask", answer)
+    window.settings_action.trigger()
+    assert clinic.settings.refill_margin_days == 10
+    after = clinic.patient_row(murphy)
+    assert after is not None and after.refill_by == before.refill_by - timedelta(days=3)
+    model = window.patient_list.model
+    row = next(i for i, r in enumerate(model.rows) if r.patient.id == murphy)
+    assert model.index(row, 4).data() == after.refill_by.strftime("%d %b %Y")
+    assert "10-day margin" in model.index(row, 4).data(Qt.ItemDataRole.ToolTipRole)
+    history = clinic.store.settings_history()
+    assert history[-1][0].by == "Ada Admin" and history[-1][2] == "clinic policy from January"
+
+
+def test_others_see_the_settings_read_only(qtbot: object) -> None:
+    dialog = ClinicSettingsDialog(ClinicSettings(), editable=False)
+    qtbot.addWidget(dialog)  # type: ignore[attr-defined]
+    assert not dialog.spins["refill_margin_days"].isEnabled()
+    dialog.accept_if_valid()
+    assert dialog.result_value is None
+
+
+def test_no_reason_or_no_change_saves_nothing(qtbot: object) -> None:
+    dialog = ClinicSettingsDialog(ClinicSettings(), editable=True)
+    qtbot.addWidget(dialog)  # type: ignore[attr-defined]
+    dialog.accept_if_valid()
+    assert dialog.result_value is None and "Nothing has changed" in dialog.message.text()
+    dialog.spins["due_soon_days"].setValue(21)
+    dialog.accept_if_valid()
+    assert dialog.result_value is None and "Say why" in dialog.message.text()
+    dialog.zone.setCurrentText("Atlantis/Capital")
+    dialog.note.setText("new zone please")
+    dialog.accept_if_valid()
+    assert dialog.result_value is None and "not a time zone" in dialog.message.text()
