@@ -10,6 +10,7 @@ not marked entered-in-error.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -153,13 +154,21 @@ class PatientHistory:
     program_changes: tuple[ProgramChange, ...]
 
 
+@functools.lru_cache(maxsize=50_000)
+def _summary(text: str) -> ForecastSummary:
+    """A stored forecast, parsed once: the list is read again after every search, and an
+    unchanged row's text gives the same (immutable) summary."""
+    return ForecastSummary.from_json(json.loads(text))
+
+
+@functools.lru_cache(maxsize=50_000)
+def _status(summary: ForecastSummary, today: date) -> StatusOn:
+    return summary.status_on(today)
+
+
 def _overview_row(row: dict[str, Any], today: date) -> PatientOverview:
     reading_at = rec.parse_time(row["reading_at"]) if row["reading_at"] else None
-    summary = (
-        ForecastSummary.from_json(json.loads(row["forecast_json"]))
-        if row.get("forecast_json")
-        else None
-    )
+    summary = _summary(row["forecast_json"]) if row.get("forecast_json") else None
     return PatientOverview(
         patient=rec.patient_from_row(row),
         pump_serial=row["current_pump"],
@@ -174,7 +183,7 @@ def _overview_row(row: dict[str, Any], today: date) -> PatientOverview:
         pending_refills=int(row["pending_refills"]),
         uncertain_program_changes=int(row["uncertain_changes"]),
         forecast=summary,
-        status=summary.status_on(today) if summary else None,
+        status=_status(summary, today) if summary else None,
     )
 
 
