@@ -408,7 +408,20 @@ def forecast(facts: PumpFacts, settings: ClinicSettings) -> Forecast:
     bounds = _bounds(fill, alarm_day, eos, settings, facts)
     governing = min(bounds, key=lambda b: (b.day, list(Bound).index(b.kind))) if bounds else None
     refill_by = governing.day if governing else None
-    derivation = _derivation(kind, anchor_at, volume, alarm_ul, max_ul, alarm_at, settings, why_not)
+    derivation = _derivation(
+        kind,
+        anchor_at,
+        volume,
+        alarm_ul,
+        max_ul,
+        alarm_at,
+        settings,
+        why_not,
+        schedule_first=alarm_rule.startswith("the program's own schedule"),
+        adjusted=len(segments) > 1
+        or bridge is not None
+        or (program is not None and program.mode is Mode.SINGLE_BOLUS),
+    )
     if fill is None:
         notes.append(
             "No refill is on record for this pump, so the drug's maximum time in the pump and "
@@ -804,24 +817,26 @@ def _derivation(
     alarm_at: datetime | None,
     settings: ClinicSettings,
     why_not: str,
+    *,
+    schedule_first: bool = False,
+    adjusted: bool = False,
 ) -> str:
+    """How the alarm date was found, in one line (the Overview's small print)."""
     if alarm_at is None:
         return why_not or "The program never reaches the alarm volume."
-    source = (
-        "the pump's estimate at the reading"
-        if kind == "reading"
-        else "the volume added at the refill"
-    )
-    text = (
-        f"From {source} of {_fmt_day(_day(anchor_at, settings))}: "
-        f"({volume_ul / UL_PER_ML:.2f} mL - {alarm_ul / UL_PER_ML:.2f} mL alarm)"
-    )
+    source = "the reading" if kind == "reading" else "the refill"
+    text = f"({volume_ul / UL_PER_ML:.2f} mL - {alarm_ul / UL_PER_ML:.2f} mL alarm)"
     if max_ul > 0:
         text += (
             f" / {float(max_ul) / UL_PER_ML:.3f} mL/day maximum = "
             f"{float(Fraction(volume_ul - alarm_ul) / max_ul):.1f} days"
         )
-    return text + "; later program changes, bridge and single boluses counted when they happen."
+    text += f" from {source} of {_fmt_day(_day(anchor_at, settings))}"
+    if adjusted:
+        text += ", with the program changes and boluses since counted when they happen"
+    if schedule_first:
+        text += "; a day sooner at most if every patient bolus is taken early in the day"
+    return text + "."
 
 
 # --------------------------------------------------------------------------- status
@@ -864,6 +879,16 @@ def status_on(fc: Forecast | ForecastSummary, today: date) -> StatusOn:
         return StatusOn(
             Status.DUE_SOON,
             f"Refill by {_fmt_day(sm.refill_by)}, {when} ({sm.governing_text}).",
+            days_refill,
+            days_alarm,
+        )
+    if sm.eri_day is not None and sm.eri_day <= today:
+        eos = f" before End of Service on {_fmt_day(sm.eos_day)}" if sm.eos_day else ""
+        return StatusOn(
+            Status.DUE_SOON,
+            f"Past ERI: book the pump replacement{eos}. Refill by "
+            + (_fmt_day(sm.refill_by) if sm.refill_by else "-")
+            + f" ({sm.governing_text}).",
             days_refill,
             days_alarm,
         )

@@ -95,7 +95,8 @@ class OverviewTab(QWidget):
         self.reservoir_detail = self.reservoir_card.add_label("detail", "Reservoir details")
 
         self.alarm_card = Card("Low-reservoir alarm and next refill")
-        self.urgency_badge = self.alarm_card.add_label("badge", "Refill urgency")
+        self.urgency_badge = self.alarm_card.add_label("badge", "Refill status")
+        self.status_reason = self.alarm_card.add_label("warningText", "Why")
         self.alarm_value = self.alarm_card.add_label("bigValue", "Alarm date")
         self.refill_value = self.alarm_card.add_label("value", "Recommended refill date")
         self.derivation = self.alarm_card.add_label("detail", "How the alarm date was derived")
@@ -156,10 +157,13 @@ class OverviewTab(QWidget):
             f"Low-reservoir alarm at {_ml(ov.alarm_volume_ul)}."
         )
         fc, status = ov.forecast, ov.status
-        self.urgency_badge.setText(f"{status.status.label}: {status.reason}")
+        self.urgency_badge.setText(status.status.label)
         self.urgency_badge.setProperty("urgency", STATUS_STYLE[status.status])
         self.urgency_badge.style().unpolish(self.urgency_badge)
         self.urgency_badge.style().polish(self.urgency_badge)
+        urgent = status.status in (Status.NOT_DELIVERING, Status.OVERDUE, Status.NO_DATA)
+        self.status_reason.setText(status.reason if urgent else "")
+        self.status_reason.setVisible(urgent)
         if fc.alarm_at is None:
             self.alarm_value.setText(
                 "No alarm date: "
@@ -170,17 +174,25 @@ class OverviewTab(QWidget):
             when = "today" if days == 0 else f"in {days} days" if days > 0 else f"{-days} days ago"
             self.alarm_value.setText(f"{fmt_local(fc.alarm_at, self.tz, with_time=False)} ({when})")
         if fc.refill_by is not None and fc.governing is not None:
-            others = [b for b in fc.bounds if b is not fc.governing]
-            lines = [f"Refill by {fc.refill_by:%a %d %b %Y}: {fc.governing.text}."]
-            if others:
-                lines.append(
-                    "Other limits: "
-                    + "; ".join(f"{b.day:%d %b %Y} ({b.text})" for b in others)
-                    + "."
-                )
-            self.refill_value.setText("\n".join(lines))
+            left = status.days_to_refill
+            when = (
+                ""
+                if left is None
+                else " (today)"
+                if left == 0
+                else f" (in {left} days)"
+                if left > 0
+                else f" ({-left} days ago)"
+            )
+            self.refill_value.setText(
+                f"Refill by {fc.refill_by:%a %d %b %Y}{when}: {fc.governing.text}."
+            )
+            self.refill_value.setToolTip(
+                "The earliest of:\n" + "\n".join(f"{b.day:%d %b %Y}: {b.text}" for b in fc.bounds)
+            )
         else:
             self.refill_value.setText(fc.notes[0] if fc.notes else "")
+            self.refill_value.setToolTip("")
         self.derivation.setText(fc.derivation)
 
         volts = ov.battery_mv / 1000
@@ -192,11 +204,12 @@ class OverviewTab(QWidget):
             state = "OK"
         self.battery_value.setText(f"{state} - {volts:.2f} V")
         if fc.end_of_service is not None:
-            eri = f"ERI {fc.eri.day:%a %d %b %Y} ({fc.eri.note}). " if fc.eri else ""
-            label = "projected" if fc.end_of_service.projected else "the pump's own date"
+            eos = fc.end_of_service
+            eri = f"ERI {fc.eri.day:%a %d %b %Y} ({fc.eri.source.value}). " if fc.eri else ""
+            how = f"projected: {eos.note}" if eos.projected else "the pump's own date"
             self.battery_detail.setText(
-                f"{eri}End of Service {fc.end_of_service.day:%a %d %b %Y} ({label}: "
-                f"{fc.end_of_service.note}). Book the replacement before then."
+                f"{eri}End of Service {eos.day:%a %d %b %Y} ({how}). "
+                "Book the replacement before then."
             )
         elif ov.eri:
             self.battery_detail.setText(

@@ -37,7 +37,7 @@ COLUMN_SAMPLES = (
     "SIM0000001",
     "Not delivering",
     "28 Nov 2026",
-    "End of Service",
+    "ERI",
 )
 URGENT_BG = QColor("#f8d7da")
 SOON_BG = QColor("#fff3cd")
@@ -120,6 +120,11 @@ class PatientTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             if col in (3, 4) and row.status is not None:
                 return row.status.reason
+            if col == 5 and (row.eri or row.eos):
+                f = row.forecast
+                eos = f"; End of Service {f.eos_day:%d %b %Y}" if f and f.eos_day else ""
+                state = "End of Service: the pump has stopped" if row.eos else "Past ERI"
+                return f"{state}{eos}"
             p = row.patient
             return f"{p.display_name}\nBorn {p.date_of_birth:%d %b %Y}\nNHS {p.nhs_number or '-'}"
         return None
@@ -137,14 +142,8 @@ class PatientTableModel(QAbstractTableModel):
             return row.status.status.label if row.status is not None else "-"
         if col == 4:
             return row.refill_by.strftime("%d %b %Y") if row.refill_by else "-"
-        if col == 5:
-            return (
-                "End of Service"
-                if row.eos
-                else "ERI"
-                if row.eri
-                else ("OK" if row.battery_mv else "-")
-            )
+        if col == 5:  # EOS: End of Service (spelt out in the tooltip and the Overview)
+            return "EOS" if row.eos else "ERI" if row.eri else ("OK" if row.battery_mv else "-")
         return ""
 
     @staticmethod
@@ -203,7 +202,7 @@ class PatientListPanel(QWidget):
             width = max(
                 metrics.horizontalAdvance(sample), header_metrics.horizontalAdvance(COLUMNS[col])
             )
-            self.table.setColumnWidth(col, width + 24)
+            self.table.setColumnWidth(col, width + 14)
         header.setStretchLastSection(False)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 8)

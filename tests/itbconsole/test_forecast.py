@@ -265,7 +265,11 @@ def test_end_of_service_bounds_the_refill_date_and_the_status(clinic: ClinicServ
     assert surfaces(clinic, at) == (date(2026, 12, 29),) * 3
     row = clinic.patient_row(pid(clinic), now=at)
     assert row is not None and row.status is not None
-    assert row.status.status is fc.Status.OK  # 28 days away: not yet within 14
+    # 28 days away, not yet within 14: due soon all the same, the pump is past ERI.
+    assert row.status.status is fc.Status.DUE_SOON
+    assert "Past ERI: book the pump replacement before End of Service on 29 Dec 2026" in (
+        row.status.reason
+    )
     soon = clinic.patient_row(pid(clinic), now=at + timedelta(days=20))
     assert soon is not None and soon.status is not None
     assert soon.status.status is fc.Status.DUE_SOON and "End of Service" in soon.status.reason
