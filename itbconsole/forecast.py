@@ -36,13 +36,13 @@ from __future__ import annotations
 import bisect
 import enum
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
 from itbconsole import dosing
-from itbconsole.alarms import describe
+from itbconsole.alarms import Severity, describe
 from itbconsole.model import (
     BolusGiven,
     Mode,
@@ -77,10 +77,11 @@ class Status(enum.Enum):
     """A patient's refill status on a given day, most urgent first."""
 
     NOT_DELIVERING = "not_delivering"
+    ATTENTION = "attention"
     OVERDUE = "overdue"
     DUE_SOON = "due_soon"
-    OK = "ok"
     NO_DATA = "no_data"
+    OK = "ok"
 
     @property
     def rank(self) -> int:
@@ -93,6 +94,7 @@ class Status(enum.Enum):
 
 STATUS_LABELS = {
     Status.NOT_DELIVERING: "Not delivering",
+    Status.ATTENTION: "Check the pump",
     Status.OVERDUE: "Overdue",
     Status.DUE_SOON: "Due soon",
     Status.OK: "On track",
@@ -157,6 +159,9 @@ class PumpFacts:
     fills: tuple[Fill, ...] = ()
     changes: tuple[ProgramChange, ...] = ()
     """Verified (succeeded) program changes, oldest first."""
+    uncertain: tuple[ProgramChange, ...] = ()
+    """Program changes whose outcome is not known yet: the dates are those of the worse case,
+    with or without them, until an interrogation settles them."""
     battery_report: tuple[date | None, date | None] | None = None
     eri_window: tuple[datetime | None, datetime] | None = None
     """(last reading without ERI before it showed, first reading showing ERI)."""
@@ -204,8 +209,8 @@ def facts_from(
     fallback_max_interval_days: int | None = None,
 ) -> PumpFacts:
     """The forecast's inputs for pump ``serial`` from its records (any order, any pump:
-    other pumps' records are ignored). Only confirmed refills are fills; only succeeded
-    program changes are in force."""
+    other pumps' records are ignored). Only confirmed refills are fills; succeeded program
+    changes are in force; uncertain ones are kept apart (the forecast takes the worse case)."""
     mine = sorted((r for r in readings if r.pump_serial == serial), key=lambda r: (r.at, r.id or 0))
     fills = tuple(
         fill_from_refill(
@@ -216,12 +221,11 @@ def facts_from(
         for r in sorted(refills, key=lambda r: (r.at, r.id or 0))
         if r.pump_serial == serial and r.status == "confirmed"
     )
-    done = tuple(
-        sorted(
-            (c for c in changes if c.pump_serial == serial and c.outcome == "succeeded"),
-            key=lambda c: (c.at, c.id or 0),
-        )
+    mine_changes = sorted(
+        (c for c in changes if c.pump_serial == serial), key=lambda c: (c.at, c.id or 0)
     )
+    done = tuple(c for c in mine_changes if c.outcome == "succeeded")
+    open_changes = tuple(c for c in mine_changes if c.outcome == "uncertain")
     window: tuple[datetime | None, datetime] | None = None
     for i, reading in enumerate(mine):
         if reading.eri:
@@ -233,6 +237,7 @@ def facts_from(
         readings=tuple(mine),
         fills=fills,
         changes=done,
+        uncertain=open_changes,
         battery_report=battery_report,
         eri_window=window,
         fallback_max_interval_days=fallback_max_interval_days,
@@ -293,6 +298,15 @@ class Forecast:
     end_of_service: DatedEvent | None
     derivation: str
     notes: tuple[str, ...] = field(default=())
+    empty_at: datetime | None = None
+    """When the reservoir would be empty at the maximum daily volume after the alarm."""
+    attention: tuple[str, ...] = ()
+    """Urgent alarms on the last interrogation that do not stop delivery (reset, memory
+    fault, unknown codes): the pump needs checking."""
+    low_alarm_on: bool = False
+    """The pump's own low-reservoir alarm was on at the last interrogation."""
+    uncertain: bool = False
+    """A program change with an unknown outcome: the dates are the worse case."""
 
     @property
     def refill_by_reason(self) -> str:
@@ -319,6 +333,10 @@ class Forecast:
             eos_source=self.end_of_service.source if self.end_of_service else None,
             due_soon_days=self.settings.due_soon_days,
             note=self.notes[0] if self.notes else "",
+            empty_day=_day(self.empty_at, self.settings) if self.empty_at else None,
+            attention=self.attention,
+            low_alarm_on=self.low_alarm_on,
+            uncertain=self.uncertain,
         )
 
 
@@ -359,7 +377,34 @@ def _in_force_at(facts: PumpFacts, at: datetime) -> tuple[Program, datetime | No
 
 
 def forecast(facts: PumpFacts, settings: ClinicSettings) -> Forecast:
-    """The forecast for one pump (see the module docstring for the rule)."""
+    """The forecast for one pump (see the module docstring for the rule). With program
+    changes of unknown outcome, the worse of the forecasts with and without them: the one
+    that stops delivery, else the one with the earlier alarm (the other bounds are the same
+    in both, so it also has the earlier refill-by date)."""
+    base = _forecast_one(facts, settings)
+    if not facts.uncertain:
+        return base
+    changes = tuple(sorted((*facts.changes, *facts.uncertain), key=lambda c: (c.at, c.id or 0)))
+    alt = _forecast_one(replace(facts, changes=changes, uncertain=()), settings)
+    worse = base
+    if base.delivering and (not alt.delivering or _earlier(alt.alarm_at, base.alarm_at)):
+        worse = alt
+    when = ", ".join(f"{_fmt_day(_day(c.at, settings))}" for c in facts.uncertain)
+    note = (
+        f"A program change sent on {when} has an unknown outcome: the dates shown are the "
+        "worse of with and without it. Interrogate the pump to settle it."
+    )
+    why = worse.not_delivering_reason
+    if worse is alt and not alt.delivering and base.delivering:
+        why = f"The program change of unknown outcome ({when}) may have stopped delivery: {why}"
+    return replace(worse, notes=(note, *worse.notes), uncertain=True, not_delivering_reason=why)
+
+
+def _earlier(a: datetime | None, b: datetime | None) -> bool:
+    return a is not None and (b is None or a < b)
+
+
+def _forecast_one(facts: PumpFacts, settings: ClinicSettings) -> Forecast:
     reading = facts.latest_reading
     fill = facts.latest_fill
     alarm_ul = reading.alarm_volume_ul if reading is not None else facts.alarm_volume_ul
@@ -370,10 +415,13 @@ def forecast(facts: PumpFacts, settings: ClinicSettings) -> Forecast:
     if reading is not None and (fill is None or reading.at > fill.at):
         anchor_at, volume, kind = reading.at, reading.reservoir_ul, "reading"
         conc = reading.concentration_mcg_ml
-        in_force = _in_force_at(facts, reading.at)
-        assert in_force is not None
-        program, began, _ = in_force
+        # The pump's own report of its program wins; it began with the latest verified
+        # change that set it (unknown otherwise: a single bolus is then counted whole).
         program = reading.program
+        began = next(
+            (c.at for c in reversed(facts.changes) if c.at <= reading.at and c.new == program),
+            None,
+        )
     else:
         assert fill is not None
         anchor_at, volume, kind = fill.at, fill.volume_ul, "refill"
@@ -393,7 +441,7 @@ def forecast(facts: PumpFacts, settings: ClinicSettings) -> Forecast:
     final_conc = later[-1].concentration_mcg_ml if later else conc
     delivering, why_not = _delivering(facts, reading, anchor_at, final_program)
     segments = _segments_from(anchor_at, program, began, conc, later)
-    bridge = _bridge_at(fill, anchor_at)
+    bridge = _bridge_at(facts, fill, anchor_at)
     alarm_at: datetime | None = None
     alarm_rule = ""
     max_ul = Fraction(0)
@@ -405,6 +453,19 @@ def forecast(facts: PumpFacts, settings: ClinicSettings) -> Forecast:
             delivering_note = "The program delivers too little to reach the alarm volume."
             notes.append(delivering_note)
     alarm_day = _day(alarm_at, settings) if alarm_at is not None else None
+    empty_at = None
+    if alarm_at is not None and max_ul > 0:
+        after = Fraction(min(alarm_ul, volume)) / max_ul
+        empty_at = dosing.alarm_instant(alarm_at, after)
+    attention: tuple[str, ...] = ()
+    low_on = False
+    if reading is not None and reading.at >= anchor_at:
+        low_on = "low_reservoir" in reading.alarms
+        attention = tuple(
+            describe(code).title
+            for code in reading.alarms
+            if describe(code).severity is Severity.URGENT and not describe(code).stops_delivery
+        )
     bounds = _bounds(fill, alarm_day, eos, settings, facts)
     governing = min(bounds, key=lambda b: (b.day, list(Bound).index(b.kind))) if bounds else None
     refill_by = governing.day if governing else None
@@ -451,6 +512,9 @@ def forecast(facts: PumpFacts, settings: ClinicSettings) -> Forecast:
         end_of_service=eos,
         derivation=derivation,
         notes=tuple(notes),
+        empty_at=empty_at,
+        attention=attention,
+        low_alarm_on=low_on,
     )
 
 
@@ -495,7 +559,11 @@ def _delivering(
     """Whether the pump delivers now, and if not, why (in words)."""
     if reading is not None and reading.eos:
         return False, "The battery is at End of Service: the pump has stopped delivering."
-    if reading is not None and reading.at >= anchor_at:
+    if (
+        reading is not None
+        and reading.at > anchor_at - timedelta(microseconds=1)
+        and not (facts.latest_fill is not None and facts.latest_fill.at >= reading.at)
+    ):
         for code in reading.alarms:
             info = describe(code)
             if info.stops_delivery:
@@ -510,8 +578,14 @@ def _delivering(
         return False, "No program is on record for this pump."
     if program.mode is Mode.STOPPED:
         return False, "The pump is stopped: it delivers no drug."
-    if dosing.max_daily_dose_mcg(program) <= 0 and program.mode is not Mode.SINGLE_BOLUS:
-        return False, "The program delivers 0 mcg a day."
+    days = range(7) if program.mode is Mode.FLEX else (None,)
+    if max(dosing.program_daily_dose_mcg(program, d) for d in days) <= 0:
+        if program.mode is Mode.SINGLE_BOLUS:
+            return False, "After its single bolus the program delivers nothing."
+        return False, (
+            "The program delivers no continuous dose: apart from patient boluses the patient "
+            "receives no baclofen."
+        )
     return True, ""
 
 
@@ -541,15 +615,35 @@ class _Bridge:
     old_mcg_ml: int
 
 
-def _bridge_at(fill: Fill | None, anchor_at: datetime) -> _Bridge | None:
-    """The bridge of the latest fill, when the anchor is that fill. (An interrogation
-    after the fill reports the pump's own estimate, which already counts what the bridge
-    pushed; its remainder is then ignored, erring early by at most the dead volume.)"""
+def _bridge_at(facts: PumpFacts, fill: Fill | None, anchor_at: datetime) -> _Bridge | None:
+    """What is left of the latest fill's bridge at the anchor.
+
+    At the fill itself: the whole bridge. At a later reading: the bridge less what the
+    programs in force since the fill pushed (continuous delivery only, so the remainder is
+    never under-counted). A bridge to a *stronger* drug drains the reservoir faster while it
+    lasts, so a remainder counted in full errs early; a bridge to a weaker drug drains it
+    slower, so there the remainder is left out (also early)."""
     if fill is None or fill.bridge_ul <= 0 or fill.bridge_from_mcg_ml <= 0:
         return None
-    if fill.at != anchor_at:
-        return None
-    return _Bridge(Fraction(fill.bridge_ul), fill.bridge_from_mcg_ml)
+    left = Fraction(fill.bridge_ul)
+    old = fill.bridge_from_mcg_ml
+    if anchor_at > fill.at:
+        if old >= fill.concentration_mcg_ml:
+            return None
+        timeline = ProgramTimeline(
+            [r for r in facts.readings if r.at <= anchor_at],
+            [c for c in facts.changes if c.at <= anchor_at],
+        )
+        segments, _notes = timeline.segments(fill.at, anchor_at)
+        for k, seg in enumerate(segments):
+            end = segments[k + 1].start if k + 1 < len(segments) else anchor_at
+            for lo, hi, rate in dosing.program_rate_pieces(
+                _as_continuous(seg.program), seg.start, end, PUMP_CLOCK
+            ):
+                left -= rate * UL_PER_ML / old * _secs(lo, hi)
+        if left <= 0:
+            return None
+    return _Bridge(left, old)
 
 
 def _one_off_mcg(program: Program, began: datetime | None, lo: datetime) -> Fraction:
@@ -762,7 +856,9 @@ def _bounds(
 def _battery_dates(
     facts: PumpFacts, settings: ClinicSettings
 ) -> tuple[DatedEvent | None, DatedEvent | None]:
-    """ERI and End of Service: the pump's own dates first; a projection only without them."""
+    """ERI and End of Service: the pump's own dates, unless a reading showed ERI earlier
+    than the pump says (then the earlier, and End of Service projected from it); a
+    projection only without them, never later than the truth can be."""
     span = settings.eri_to_eos
     reported = facts.battery_report
     eri: DatedEvent | None = None
@@ -773,38 +869,41 @@ def _battery_dates(
         eos = DatedEvent(
             reported[1], DateSource.REPORTED, "End of Service date reported by the pump"
         )
-    if eri is None and facts.eri_window is not None:
+    seen: DatedEvent | None = None
+    if facts.eri_window is not None:
         before, first = facts.eri_window
-        eri = DatedEvent(
+        seen = DatedEvent(
             _day(first, settings),
             DateSource.OBSERVED,
             f"ERI first shown by the reading of {_fmt_day(_day(first, settings))}",
         )
-    if eos is None and eri is not None:
-        if eri.source is DateSource.REPORTED:
-            eos = DatedEvent(
-                eri.day + span,
+        if eri is None or seen.day < eri.day:
+            eri = seen
+    if eri is None:
+        return None, eos
+    projected: DatedEvent | None = None
+    if eri.source is DateSource.REPORTED:
+        projected = DatedEvent(
+            eri.day + span,
+            DateSource.PROJECTED,
+            f"projected: the pump's ERI date + {settings.eri_to_eos_days} days",
+        )
+    elif facts.eri_window is not None:
+        before, first = facts.eri_window
+        if before is not None:
+            projected = DatedEvent(
+                _day(before + span, settings),
                 DateSource.PROJECTED,
-                f"projected: the pump's ERI date + {settings.eri_to_eos_days} days",
+                f"projected: ERI came after the reading of "
+                f"{_fmt_day(_day(before, settings))} (the last without it) + "
+                f"{settings.eri_to_eos_days} days; it cannot be later",
             )
-        elif facts.eri_window is not None:
-            before, first = facts.eri_window
-            if before is not None:
-                eos = DatedEvent(
-                    _day(before + span, settings),
-                    DateSource.PROJECTED,
-                    f"projected: ERI came after the reading of "
-                    f"{_fmt_day(_day(before, settings))} (the last without it) + "
-                    f"{settings.eri_to_eos_days} days; it cannot be later",
-                )
-            else:
-                eos = DatedEvent(
-                    _day(first + span, settings),
-                    DateSource.PROJECTED,
-                    f"projected from the first reading (already at ERI) + "
-                    f"{settings.eri_to_eos_days} days: ERI may have come earlier, so End of "
-                    "Service may too. Ask the pump's manufacturer for its date",
-                )
+    if eos is None or (
+        projected is not None
+        and eos.source is DateSource.REPORTED
+        and (eri.source is DateSource.OBSERVED and projected.day < eos.day)
+    ):
+        eos = projected if projected is not None else eos
     return eri, eos
 
 
@@ -860,6 +959,29 @@ def status_on(fc: Forecast | ForecastSummary, today: date) -> StatusOn:
             days_refill,
             days_alarm,
         )
+    if sm.empty_day is not None and sm.empty_day <= today:
+        return StatusOn(
+            Status.NOT_DELIVERING,
+            f"The reservoir is projected empty since {_fmt_day(sm.empty_day)}: the pump may "
+            "have stopped delivering. Interrogate and refill now.",
+            days_refill,
+            days_alarm,
+        )
+    if sm.attention:
+        return StatusOn(
+            Status.ATTENTION,
+            f"Alarm at the last interrogation: {', '.join(sm.attention)}. Check the pump and "
+            "its program, and interrogate it again.",
+            days_refill,
+            days_alarm,
+        )
+    if sm.low_alarm_on:
+        return StatusOn(
+            Status.OVERDUE,
+            "The pump's own low-reservoir alarm is on: refill now.",
+            days_refill,
+            days_alarm,
+        )
     if sm.alarm_day is not None and days_alarm is not None and days_alarm <= 0:
         return StatusOn(
             Status.OVERDUE,
@@ -883,7 +1005,11 @@ def status_on(fc: Forecast | ForecastSummary, today: date) -> StatusOn:
             days_alarm,
         )
     if sm.eri_day is not None and sm.eri_day <= today:
-        eos = f" before End of Service on {_fmt_day(sm.eos_day)}" if sm.eos_day else ""
+        eos = (
+            f" before End of Service on {_fmt_day(sm.eos_day)}"
+            if sm.eos_day
+            else " now: its End of Service date is not known and could be close"
+        )
         return StatusOn(
             Status.DUE_SOON,
             f"Past ERI: book the pump replacement{eos}. Refill by "
@@ -922,6 +1048,10 @@ class ForecastSummary:
     eos_source: DateSource | None
     due_soon_days: int
     note: str = ""
+    empty_day: date | None = None
+    attention: tuple[str, ...] = ()
+    low_alarm_on: bool = False
+    uncertain: bool = False
 
     def status_on(self, today: date) -> StatusOn:
         return status_on(self, today)
@@ -947,10 +1077,17 @@ class ForecastSummary:
             "eos_source": None if self.eos_source is None else self.eos_source.name,
             "due_soon_days": self.due_soon_days,
             "note": self.note,
+            "empty_day": d(self.empty_day),
+            "attention": list(self.attention),
+            "low_alarm_on": self.low_alarm_on,
+            "uncertain": self.uncertain,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, object]) -> ForecastSummary:
+        def _seq(v: object) -> tuple[object, ...]:
+            return tuple(v) if isinstance(v, list | tuple) else ()
+
         def dt(v: object) -> datetime | None:
             return None if v is None else datetime.fromisoformat(str(v))
 
@@ -977,6 +1114,10 @@ class ForecastSummary:
             eos_source=src(data["eos_source"]),
             due_soon_days=int(str(data["due_soon_days"])),
             note=str(data.get("note", "")),
+            empty_day=dd(data.get("empty_day")),
+            attention=tuple(str(a) for a in _seq(data.get("attention"))),
+            low_alarm_on=bool(data.get("low_alarm_on", False)),
+            uncertain=bool(data.get("uncertain", False)),
         )
 
 

@@ -29,6 +29,7 @@ STATUS_STYLE = {
     Status.DUE_SOON: "soon",
     Status.OVERDUE: "urgent",
     Status.NOT_DELIVERING: "stopped",
+    Status.ATTENTION: "urgent",
     Status.NO_DATA: "soon",
 }
 
@@ -161,7 +162,12 @@ class OverviewTab(QWidget):
         self.urgency_badge.setProperty("urgency", STATUS_STYLE[status.status])
         self.urgency_badge.style().unpolish(self.urgency_badge)
         self.urgency_badge.style().polish(self.urgency_badge)
-        urgent = status.status in (Status.NOT_DELIVERING, Status.OVERDUE, Status.NO_DATA)
+        urgent = status.status in (
+            Status.NOT_DELIVERING,
+            Status.ATTENTION,
+            Status.OVERDUE,
+            Status.NO_DATA,
+        ) or (fc.uncertain or status.reason.startswith("Past ERI"))
         self.status_reason.setText(status.reason if urgent else "")
         self.status_reason.setVisible(urgent)
         if fc.alarm_at is None:

@@ -45,6 +45,7 @@ SOON_BG = QColor("#fff3cd")
 #: only colours it.
 STATUS_BG = {
     Status.NOT_DELIVERING: URGENT_BG,
+    Status.ATTENTION: URGENT_BG,
     Status.OVERDUE: URGENT_BG,
     Status.DUE_SOON: SOON_BG,
 }

@@ -1017,10 +1017,21 @@ class SimPump:
                 self._actual = min(Fraction(self.reservoir_capacity_ul), self._actual + volume_ul)
 
     def _bolus_volume(self, dose_mcg: Decimal) -> Fraction:
-        return to_fraction(dose_mcg) * UL_PER_ML / self._rate_concentration()
+        """Volume a bolus pushes: while a bridge clears, old drug first (split by mass, as
+        the motor's steps are), then the new."""
+        mcg = to_fraction(dose_mcg)
+        if self._bridge_remaining_ul <= 0:
+            return mcg * UL_PER_ML / self.concentration_mcg_ml
+        at_old = mcg * UL_PER_ML / self._bridge_concentration
+        if at_old <= self._bridge_remaining_ul:
+            return at_old
+        rest = mcg - self._bridge_remaining_ul * self._bridge_concentration / UL_PER_ML
+        return self._bridge_remaining_ul + rest * UL_PER_ML / self.concentration_mcg_ml
 
     def _deliver_now(self, dose_mcg: Decimal, kind: str, duration_min: int = 0) -> Fraction:
         prog = min(self._bolus_volume(dose_mcg), self._estimate)
+        if self._bridge_remaining_ul > 0:  # the bolus pushes old drug out of the line too
+            self._bridge_remaining_ul = max(Fraction(0), self._bridge_remaining_ul - prog)
         actual = min(prog * self._actual_factor, self._actual)
         self._estimate -= prog
         self._actual -= actual

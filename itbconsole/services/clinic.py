@@ -103,7 +103,19 @@ class ClinicService:
         self.user = user
         self._tz_override = tz
         self._margin_override = margin_days
+        self._fixed = settings is not None
+        self._settings_version = store.settings_version()
         self.settings = self._effective(settings or store.clinic_settings() or ClinicSettings())
+
+    def _refresh_settings(self) -> None:
+        """Follow a settings change made by another program on the same database (an
+        administrator's ``itbconsole settings set`` while the app is open)."""
+        if self._fixed:
+            return
+        version = self.store.settings_version()
+        if version != self._settings_version:
+            self._settings_version = version
+            self.settings = self._effective(self.store.clinic_settings() or ClinicSettings())
 
     def _effective(self, settings: ClinicSettings) -> ClinicSettings:
         if self._margin_override is not None:
@@ -127,6 +139,7 @@ class ClinicService:
         """Store a new version of the clinic's settings (administrators only); every
         forecast is recomputed from them."""
         self.store.save_clinic_settings(settings, self.user, note)
+        self._settings_version = self.store.settings_version()
         self.settings = self._effective(settings)
         return self.settings
 
@@ -166,15 +179,20 @@ class ClinicService:
         """The pump's forecast from its records (``facts`` to add what is not stored yet:
         a new reading, a refill or program under review). A forecast of the stored records
         is kept, so the list and the worklist read the very same dates."""
-        stored = facts is None
-        fc = forecast(facts or self.pump_facts(serial), self.settings)
-        if stored:
+        if facts is not None:
+            return forecast(facts, self.settings)
+        self._refresh_settings()
+        # Read, compute and keep in one write transaction: a record written meanwhile by
+        # another program waits, so a kept forecast never misses it.
+        with self.store.atomic():
+            fc = forecast(self.pump_facts(serial), self.settings)
             self.store.save_forecast(self.inputs_key, fc.summary())
         return fc
 
     def ensure_forecasts(self, patient_ids: Sequence[int] | None = None) -> int:
         """Compute the forecasts that are missing or out of date (after any write, or new
         settings); returns how many were computed."""
+        self._refresh_settings()
         stale = self.store.stale_forecasts(self.inputs_key, patient_ids)
         for serial in stale:
             self.forecast_for(serial)
@@ -213,8 +231,9 @@ class ClinicService:
         self, days: int | None = None, now: datetime | None = None
     ) -> list[PatientOverview]:
         """Every current patient with a pump, most urgent first (status, then refill-by),
-        from the same forecasts as the list; with ``days``, only those not delivering,
-        overdue, or with a refill-by date within ``days`` of the clinic's today."""
+        from the same forecasts as the list; with ``days``, only those needing something:
+        not delivering, a pump to check, overdue, never interrogated, a write whose outcome
+        is unknown, or a refill-by date within ``days`` of the clinic's today."""
         rows = [r for r in self.patient_rows(now=now) if r.pump_serial is not None]
         if days is not None:
             if days < 0:
@@ -224,7 +243,10 @@ class ClinicService:
                 for r in rows
                 if r.status is not None
                 and (
-                    r.status.status in (Status.NOT_DELIVERING, Status.OVERDUE)
+                    r.status.status
+                    in (Status.NOT_DELIVERING, Status.ATTENTION, Status.OVERDUE, Status.NO_DATA)
+                    or r.pending_refills
+                    or r.uncertain_program_changes
                     or (r.status.days_to_refill is not None and r.status.days_to_refill <= days)
                 )
             ]

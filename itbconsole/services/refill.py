@@ -504,7 +504,7 @@ class RefillSession:
         self.user: User = clinic.user
         self.tz = clinic.tz
         self.patient_id = patient_id
-        self.thresholds = thresholds or dosing.DiscrepancyThresholds()
+        self.thresholds = thresholds or clinic.settings.thresholds
         self.now = now
         self.step = Step.IDENTIFY
         self.identification: Identification | None = None

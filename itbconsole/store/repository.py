@@ -388,10 +388,12 @@ class Store:
 
     def latest_battery_report(self, serial: str) -> tuple[date | None, date | None] | None:
         """The pump's own (ERI date, End of Service date) from its latest reading that
-        reported them, or None when it never did."""
+        reported them and still stands (not corrected, not entered in error), or None."""
         row = self.db.execute(
-            "SELECT eri_date, eos_date FROM battery_reports WHERE pump_serial = ? "
-            "ORDER BY reading_id DESC LIMIT 1",
+            "SELECT b.eri_date, b.eos_date FROM battery_reports b"
+            " JOIN readings t ON t.id = b.reading_id"
+            f" WHERE b.pump_serial = ? AND {queries.effective('readings', 't')}"
+            " ORDER BY t.at DESC, b.reading_id DESC LIMIT 1",
             [serial],
         ).fetchone()
         if row is None:
@@ -770,7 +772,8 @@ class Store:
     ]:
         """What the forecast of one pump rests on, read with a few indexed queries: the
         latest reading and the latest at or before the last fill, confirmed refills,
-        verified program changes, bridges (by refill time) and the ERI window."""
+        verified and uncertain program changes, bridges (by refill time) and the ERI
+        window."""
         eff = queries.effective
         fills = [
             rec.refill_from_row(r)
@@ -784,7 +787,7 @@ class Store:
             rec.program_change_from_row(r)
             for r in self.db.query(
                 f"SELECT * FROM program_changes t WHERE t.pump_serial = ?"
-                f" AND t.outcome = 'succeeded' AND {eff('program_changes', 't')}"
+                f" AND t.outcome IN ('succeeded', 'uncertain') AND {eff('program_changes', 't')}"
                 " ORDER BY t.at, t.id",
                 [serial],
             )
@@ -824,6 +827,12 @@ class Store:
         return ordered, fills, changes, bridges, window
 
     # ----------------------------------------------------------------- clinic settings
+
+    def settings_version(self) -> int:
+        """The id of the settings in force (0 before any is stored): another program on
+        the same database may change them while this one runs."""
+        row = self.db.execute("SELECT COALESCE(MAX(id), 0) FROM clinic_settings").fetchone()
+        return int(row[0])
 
     def clinic_settings(self) -> ClinicSettings | None:
         """The settings in force (the newest stored version), or None before any is saved."""

@@ -494,3 +494,169 @@ def test_the_forecast_is_kept_and_dropped_when_its_records_change(clinic: Clinic
     other = ClinicService(clinic.store, clinic.library, NURSE, LONDON, margin_days=3)
     assert other.inputs_key != clinic.inputs_key
     assert other.store.stored_forecast(SERIAL, other.inputs_key) is None  # other settings
+
+
+# --------------------------------------------------------------------------- independent review
+
+
+def _base(clinic: ClinicService, at: datetime, program: Program | None = None) -> None:
+    clinic.store.add_refill(refill(at - timedelta(days=1)), NURSE)
+    clinic.store.add_reading(reading(at, 40_000, program or simple_continuous(400)), NURSE)
+
+
+def test_an_uncertain_program_change_counts_for_the_worse_case(clinic: ClinicService) -> None:
+    at = datetime(2026, 1, 5, 10, tzinfo=UTC)
+    _base(clinic, at)
+    calm = clinic.patient_row(pid(clinic), now=at)
+    assert calm is not None and calm.alarm_at is not None
+    clinic.store.add_program_change(
+        ProgramChange(
+            SERIAL,
+            at + timedelta(minutes=5),
+            simple_continuous(400),
+            simple_continuous(1000),
+            2000,
+            "up",
+            outcome="uncertain",
+        ),
+        CLINICIAN,
+    )
+    row = clinic.patient_row(pid(clinic), now=at)
+    assert row is not None and row.alarm_at is not None and row.forecast is not None
+    assert row.alarm_at < calm.alarm_at - timedelta(days=50)  # 1000 mcg/day, not 400
+    assert row.forecast.uncertain and "unknown outcome" in row.forecast.note
+    clinic.store.add_program_change(
+        ProgramChange(
+            SERIAL,
+            at + timedelta(minutes=9),
+            simple_continuous(400),
+            Program(Mode.STOPPED),
+            2000,
+            "stop",
+            outcome="uncertain",
+        ),
+        CLINICIAN,
+    )
+    stopped = clinic.patient_row(pid(clinic), now=at)
+    assert stopped is not None and stopped.status is not None
+    assert stopped.status.status is fc.Status.NOT_DELIVERING
+    assert "may have stopped delivery" in stopped.status.reason
+
+
+@pytest.mark.parametrize(
+    "program",
+    [
+        Program(
+            Mode.SINGLE_BOLUS, Decimal(0), bolus_dose_mcg=Decimal(50), bolus_duration_minutes=30
+        ),
+        replace(simple_continuous(0), patient_bolus=PatientBolus(Decimal(25), 10, 60, 4)),
+    ],
+    ids=["single bolus then nothing", "patient boluses only"],
+)
+def test_a_program_with_no_continuous_dose_is_not_delivering(
+    clinic: ClinicService, program: Program
+) -> None:
+    at = datetime(2026, 1, 5, 10, tzinfo=UTC)
+    _base(clinic, at, program)
+    row = clinic.patient_row(pid(clinic), now=at + timedelta(days=7))
+    assert row is not None and row.status is not None
+    assert row.status.status is fc.Status.NOT_DELIVERING
+
+
+@pytest.mark.parametrize("code", ["pump_reset", "memory_fault", "catheter_occlusion"])
+def test_an_urgent_alarm_that_does_not_stop_delivery_still_raises_the_status(
+    clinic: ClinicService, code: str
+) -> None:
+    at = datetime(2026, 1, 5, 10, tzinfo=UTC)
+    clinic.store.add_refill(refill(at - timedelta(days=1)), NURSE)
+    clinic.store.add_reading(reading(at, 39_000, alarms=(code,)), NURSE)
+    row = clinic.patient_row(pid(clinic), now=at)
+    assert row is not None and row.status is not None
+    assert row.status.status is fc.Status.ATTENTION, code
+
+
+def test_the_pumps_low_reservoir_alarm_on_is_overdue(clinic: ClinicService) -> None:
+    at = datetime(2026, 1, 5, 10, tzinfo=UTC)
+    clinic.store.add_refill(refill(at - timedelta(days=1)), NURSE)
+    clinic.store.add_reading(reading(at, 37_000, alarms=("low_reservoir",)), NURSE)
+    row = clinic.patient_row(pid(clinic), now=at)
+    assert row is not None and row.status is not None
+    assert (
+        row.status.status is fc.Status.OVERDUE and "low-reservoir alarm is on" in row.status.reason
+    )
+
+
+def test_eri_at_the_first_reading_leaves_end_of_service_unknown_and_due(
+    clinic: ClinicService,
+) -> None:
+    at = datetime(2026, 1, 5, 10, tzinfo=UTC)
+    clinic.store.add_refill(refill(at - timedelta(days=1)), NURSE)
+    clinic.store.add_reading(reading(at, 39_000, eri=True), NURSE)
+    f = clinic.forecast_for(SERIAL)
+    assert f.eri is not None and f.end_of_service is None  # could be any day: no made-up date
+    row = clinic.patient_row(pid(clinic), now=at)
+    assert row is not None and row.status is not None
+    assert row.status.status is fc.Status.DUE_SOON
+    assert "End of Service date is not known" in row.status.reason
+
+
+def test_a_reading_entered_in_error_no_longer_gives_battery_dates(clinic: ClinicService) -> None:
+    at = datetime(2026, 1, 5, 10, tzinfo=UTC)
+    clinic.store.add_refill(refill(at - timedelta(days=1)), NURSE)
+    clinic.store.add_reading(
+        reading(at, 39_000, eri=True, eri_date=date(2026, 1, 1), eos_date=date(2026, 4, 1)), NURSE
+    )
+    wrong = clinic.store.add_reading(
+        reading(at + timedelta(days=1), 38_000, eri=True, eos_date=date(2027, 3, 1)), NURSE
+    )
+    clinic.store.mark_entered_in_error("readings", wrong.id or 0, NURSE, "another pump's read")
+    f = clinic.forecast_for(SERIAL)
+    assert f.end_of_service is not None and f.end_of_service.day == date(2026, 4, 1)
+
+
+def test_an_earlier_observed_eri_wins_over_a_later_reported_one(clinic: ClinicService) -> None:
+    t = datetime(2026, 1, 1, 10, tzinfo=UTC)
+    clinic.store.add_refill(refill(t - timedelta(days=1)), NURSE)
+    clinic.store.add_reading(reading(t, 39_000), NURSE)
+    clinic.store.add_reading(reading(t + timedelta(days=31), 37_000, eri=True), NURSE)
+    clinic.store.add_reading(
+        reading(t + timedelta(days=40), 36_000, eri=True, eri_date=date(2026, 4, 11)), NURSE
+    )
+    f = clinic.forecast_for(SERIAL)
+    assert f.eri is not None and f.eri.day == date(2026, 2, 1)
+    assert f.end_of_service is not None and f.end_of_service.day == date(2026, 4, 1)
+
+
+def test_a_reservoir_projected_empty_is_not_delivering(clinic: ClinicService) -> None:
+    at = datetime(2026, 1, 5, 10, tzinfo=UTC)
+    clinic.store.add_refill(refill(at - timedelta(days=1)), NURSE)
+    clinic.store.add_reading(reading(at, 4_000, simple_continuous(500)), NURSE)
+    # 2 mL to the alarm at 0.25 mL/day: alarm 13 Jan, empty 8 days later, 21 Jan.
+    row = clinic.patient_row(pid(clinic), now=datetime(2026, 1, 21, 12, tzinfo=UTC))
+    assert row is not None and row.status is not None
+    assert (
+        row.status.status is fc.Status.NOT_DELIVERING and "empty since 21 Jan" in row.status.reason
+    )
+    before = clinic.patient_row(pid(clinic), now=datetime(2026, 1, 20, 12, tzinfo=UTC))
+    assert before is not None and before.status is not None
+    assert before.status.status is fc.Status.OVERDUE
+
+
+def test_settings_changed_by_another_program_are_followed(clinic: ClinicService) -> None:
+    at = datetime(2026, 1, 5, 10, tzinfo=UTC)
+    _base(clinic, at, simple_continuous(500))
+    row = clinic.patient_row(pid(clinic), now=at)
+    assert row is not None and row.refill_by is not None
+    other = ClinicService(clinic.store, clinic.library, ADMIN)  # e.g. `itbconsole settings set`
+    other.update_settings(replace(other.settings, refill_margin_days=21, zone="Europe/London"))
+    again = clinic.patient_row(pid(clinic), now=at)
+    assert again is not None and again.refill_by == row.refill_by - timedelta(days=14)
+
+
+def test_the_refill_wizard_uses_the_clinics_discrepancy_limits(clinic: ClinicService) -> None:
+    from itbconsole.services.refill import RefillSession
+
+    admin = ClinicService(clinic.store, clinic.library, ADMIN, LONDON)
+    admin.update_settings(replace(admin.settings, large_reservoir_limit_ul=500))
+    nurse = ClinicService(clinic.store, clinic.library, NURSE, LONDON)
+    assert RefillSession(nurse, pid(clinic)).thresholds.volume_limit_ul(40_000) == 500
