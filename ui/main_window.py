@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QProgressBar,
+    QProgressDialog,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -33,6 +34,12 @@ from ui.patient_view import PatientView
 from ui.records_dialogs import PatientDialog, PumpDialog, UnknownPumpDialog, wrong_patient_message
 
 log = logging.getLogger(__name__)
+
+
+#: More pumps than this without a current forecast (first start after an update, new
+#: clinic settings) are caught up a few at a time with a progress bar, not in one wait.
+CATCH_UP_AT = 100
+CATCH_UP_BATCH = 8
 
 
 class Prompts:
@@ -77,6 +84,7 @@ class MainWindow(QMainWindow):
         self.now = now
         self.demo = demo
         self.current_patient_id: int | None = None
+        self._catching_up: QTimer | None = None
         self.connected_identity: Any = None
         self.last_interrogation: datetime | None = None
         self.prompts = Prompts(self)
@@ -242,8 +250,49 @@ class MainWindow(QMainWindow):
         )
 
     def refresh_patients(self) -> None:
+        if self._catching_up is not None:
+            return  # the list is filled when the catch-up ends
+        stale = self.clinic.stale_pumps()
+        if len(stale) > CATCH_UP_AT:
+            self._catch_up(stale)
+            return
         rows = self.clinic.patient_rows(self.patient_list.search.text(), now=self.now())
         self.patient_list.set_rows(rows, keep_id=self.current_patient_id)
+
+    def _catch_up(self, serials: list[str]) -> None:
+        """Work out many pumps' dates (after an update of the console or new clinic
+        settings) a few at a time, so the window never stops answering, with a progress
+        bar saying why."""
+        progress = QProgressDialog(
+            "Working out every patient's dates with the clinic's current settings...",
+            "",
+            0,
+            len(serials),
+            self,
+        )
+        progress.setWindowTitle("ITB Console")
+        progress.setCancelButton(None)
+        progress.setMinimumDuration(0)
+        progress.setWindowModality(Qt.WindowModality.WindowModal)
+        queue = list(serials)
+        timer = QTimer(self)
+        self._catching_up = timer
+
+        def step() -> None:
+            for _ in range(CATCH_UP_BATCH):
+                if not queue:
+                    break
+                self.clinic.forecast_for(queue.pop())
+            progress.setValue(len(serials) - len(queue))
+            if not queue:
+                timer.stop()
+                progress.close()
+                self._catching_up = None
+                self.refresh_patients()
+
+        timer.timeout.connect(step)
+        timer.start(0)
+        progress.show()
 
     def refresh_patient(self, patient_id: int | None) -> None:
         """Re-read one patient's row after a save, keep the rest of the list as it is."""

@@ -189,11 +189,15 @@ class ClinicService:
             self.store.save_forecast(self.inputs_key, fc.summary())
         return fc
 
+    def stale_pumps(self, patient_ids: Sequence[int] | None = None) -> list[str]:
+        """Serials whose stored forecast is missing or out of date (settings followed)."""
+        self._refresh_settings()
+        return self.store.stale_forecasts(self.inputs_key, patient_ids)
+
     def ensure_forecasts(self, patient_ids: Sequence[int] | None = None) -> int:
         """Compute the forecasts that are missing or out of date (after any write, or new
         settings); returns how many were computed."""
-        self._refresh_settings()
-        stale = self.store.stale_forecasts(self.inputs_key, patient_ids)
+        stale = self.stale_pumps(patient_ids)
         for serial in stale:
             self.forecast_for(serial)
         return len(stale)

@@ -1008,10 +1008,14 @@ class RefillSession:
                     "Change program",
                 ),
             )
+        others = [b for b in after.bounds if b is not after.governing]
         notes = [
-            f"Refill by {day(after.refill_by)}: {after.refill_by_reason}. The earliest of: "
-            + "; ".join(f"{b.text} ({day(b.day)})" for b in after.bounds)
-            + ".",
+            f"Refill by {day(after.refill_by)}: {after.refill_by_reason}."
+            + (
+                " Other limits: " + "; ".join(f"{day(b.day)} ({b.text})" for b in others) + "."
+                if others
+                else ""
+            ),
         ]
         if self.concentration.bridge is not None and self.concentration.bridge_volume_ul:
             notes.append(self.concentration.message)

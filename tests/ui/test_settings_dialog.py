@@ -3,6 +3,7 @@ follows; anyone else sees the values and cannot change them."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -64,3 +65,27 @@ def test_no_reason_or_no_change_saves_nothing(qtbot: object) -> None:
     dialog.note.setText("new zone please")
     dialog.accept_if_valid()
     assert dialog.result_value is None and "not a time zone" in dialog.message.text()
+
+
+def test_many_stale_forecasts_are_caught_up_without_freezing_the_window(
+    console: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After new settings (or an update) every pump's dates are worked out again, a few at a
+    time behind a progress bar, and the list then shows them."""
+    import ui.main_window as mw
+
+    monkeypatch.setattr(mw, "CATCH_UP_AT", 3)
+    monkeypatch.setattr(mw, "CATCH_UP_BATCH", 2)
+    c = console
+    clinic = c.clinic  # type: ignore[attr-defined]
+    window = c.window  # type: ignore[attr-defined]
+    clinic.user = User("Ada Admin", Role.ADMINISTRATOR)
+    clinic.update_settings(replace(clinic.settings, due_soon_days=30), "wider window")
+    assert len(clinic.stale_pumps()) == 12
+    window.refresh_patients()
+    assert window._catching_up is not None  # working, window still answering
+    c.qtbot.waitUntil(lambda: window._catching_up is None, timeout=10_000)  # type: ignore[attr-defined]
+    assert clinic.stale_pumps() == []
+    rows = window.patient_list.model.rows
+    assert len(rows) == 12 and all(r.status is not None for r in rows)
+    assert sum(r.status.status.value == "due_soon" for r in rows) >= 4
