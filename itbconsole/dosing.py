@@ -230,6 +230,39 @@ def max_daily_dose_mcg(program: Program) -> Fraction:
     return base + patient_bolus_mcg_per_day(program)
 
 
+def patient_boluses_in_24h(program: Program) -> int:
+    """How many patient boluses can be given in 24 hours: the maximum per day, bounded by
+    the lockout (a bolus, then one every ``lockout`` minutes: 1 + floor(1439 / lockout)).
+    A lockout of 0 bounds nothing. Source: domain.md ("dose x maximum per day, bounded by
+    the lockout")."""
+    pb = program.patient_bolus
+    if pb is None or pb.max_per_day <= 0:
+        return 0
+    if pb.lockout_minutes <= 0:
+        return pb.max_per_day
+    return min(pb.max_per_day, 1 + (MINUTES_PER_DAY - 1) // pb.lockout_minutes)
+
+
+def max_24h_dose_mcg(program: Program) -> Fraction:
+    """The maximum 24-hour dose a program can give, the figure dose limits apply to:
+    the highest-dose day of the schedule, plus every patient bolus allowed in 24 hours
+    (dose x :func:`patient_boluses_in_24h`), plus a single bolus the program starts with.
+
+    Source: domain.md ("Dates the console promises": the maximum 24 h dose counts the
+    continuous program plus every patient bolus allowed in 24 h and any clinician boluses;
+    limits on the daily dose and on the % change apply to it). Example: 400 mcg/day with
+    100 mcg x 4 a day, lockout 60 min: 800 mcg in 24 h."""
+    if program.mode is Mode.FLEX:
+        base = max(program_daily_dose_mcg(program, wd) for wd in range(7))
+    else:
+        base = program_daily_dose_mcg(program)
+    boluses = Fraction(0)
+    if program.patient_bolus is not None:
+        boluses = to_fraction(program.patient_bolus.dose_mcg) * patient_boluses_in_24h(program)
+    single = to_fraction(program.bolus_dose_mcg) if program.mode is Mode.SINGLE_BOLUS else 0
+    return base + boluses + single
+
+
 def max_daily_volume_ml(program: Program, concentration_mcg_ml: Number) -> Fraction:
     """Maximum daily volume (mL/day) = maximum daily dose (mcg/day, every allowed patient
     bolus included) / concentration (mcg/mL). Source: domain.md; Prometra."""
@@ -1080,9 +1113,11 @@ __all__ = [
     "expected_residual",
     "flex_daily_total_mcg",
     "flex_step_rates",
+    "max_24h_dose_mcg",
     "max_daily_dose_mcg",
     "max_daily_volume_ml",
     "patient_bolus_mcg_per_day",
+    "patient_boluses_in_24h",
     "priming_bolus",
     "program_daily_dose_mcg",
     "program_delivered_mcg",

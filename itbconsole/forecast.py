@@ -246,23 +246,18 @@ def facts_from(
 
 def with_reading(facts: PumpFacts, reading: Reading) -> PumpFacts:
     """The same pump with an interrogation that is not stored yet (the refill's identify)."""
-    readings = tuple(sorted((*facts.readings, reading), key=lambda r: r.at))
-    return PumpFacts(**{**facts.__dict__, "readings": readings})
+    return replace(facts, readings=tuple(sorted((*facts.readings, reading), key=lambda r: r.at)))
 
 
 def with_fill(facts: PumpFacts, fill: Fill) -> PumpFacts:
     """The same pump as if ``fill`` had been confirmed (the refill review's "after")."""
-    return PumpFacts(
-        **{**facts.__dict__, "fills": tuple(sorted((*facts.fills, fill), key=lambda f: f.at))}
-    )
+    return replace(facts, fills=tuple(sorted((*facts.fills, fill), key=lambda f: f.at)))
 
 
 def with_change(facts: PumpFacts, at: datetime, old: Program, new: Program, conc: int) -> PumpFacts:
     """The same pump as if ``new`` had been sent and verified at ``at`` (program review)."""
     change = ProgramChange(facts.serial, at, old, new, conc, reason="(pending review)")
-    return PumpFacts(
-        **{**facts.__dict__, "changes": tuple(sorted((*facts.changes, change), key=lambda c: c.at))}
-    )
+    return replace(facts, changes=tuple(sorted((*facts.changes, change), key=lambda c: c.at)))
 
 
 # --------------------------------------------------------------------------- the forecast
@@ -856,9 +851,10 @@ def _bounds(
 def _battery_dates(
     facts: PumpFacts, settings: ClinicSettings
 ) -> tuple[DatedEvent | None, DatedEvent | None]:
-    """ERI and End of Service: the pump's own dates, unless a reading showed ERI earlier
-    than the pump says (then the earlier, and End of Service projected from it); a
-    projection only without them, never later than the truth can be."""
+    """ERI and End of Service: the pump's own dates when it reports them (ERI: the earlier
+    of the pump's date and the first reading that showed it); End of Service projected
+    only when the pump gives none, from the local date of the last reading before ERI
+    showed + the clinic's days, so never later than the truth can be."""
     span = settings.eri_to_eos
     reported = facts.battery_report
     eri: DatedEvent | None = None
@@ -892,18 +888,16 @@ def _battery_dates(
         before, first = facts.eri_window
         if before is not None:
             projected = DatedEvent(
-                _day(before + span, settings),
+                _day(before, settings) + span,
                 DateSource.PROJECTED,
                 f"projected: ERI came after the reading of "
                 f"{_fmt_day(_day(before, settings))} (the last without it) + "
                 f"{settings.eri_to_eos_days} days; it cannot be later",
             )
-    if eos is None or (
-        projected is not None
-        and eos.source is DateSource.REPORTED
-        and (eri.source is DateSource.OBSERVED and projected.day < eos.day)
-    ):
-        eos = projected if projected is not None else eos
+    # The pump's own End of Service date is the truth for it (domain.md): a projection
+    # stands in only when the pump gives none.
+    if eos is None:
+        eos = projected
     return eri, eos
 
 

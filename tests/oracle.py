@@ -43,9 +43,13 @@ def alarm_instant(
     t = anchor
     if left <= 0:
         return anchor.replace(microsecond=0)
-    midnight = datetime.combine(anchor.astimezone(UTC).date() + timedelta(days=1), datetime.min.time(), UTC)
+    midnight = datetime.combine(
+        anchor.astimezone(UTC).date() + timedelta(days=1), datetime.min.time(), UTC
+    )
     while True:
-        span = Fraction(int((midnight - t).total_seconds())) + Fraction((midnight - t).microseconds, 10**6)
+        span = Fraction(int((midnight - t).total_seconds())) + Fraction(
+            (midnight - t).microseconds, 10**6
+        )
         if continuous_ul_s > 0 and left <= continuous_ul_s * span:
             exact = _floor_seconds(t, left / continuous_ul_s)
             break

@@ -224,7 +224,7 @@ class Rig:
         )
         assert not check.blocked, check.blocks
         overrides = {f.key: "agreed with the consultant" for f in check.soft}
-        change = pg.build_change(check, "titration", overrides, at=self.now())
+        change = pg.build_change(check, "titration agreed at clinic", overrides, at=self.now())
         intent = pg.record_intent(store, change, CLINICIAN, patient_id=self.patient_id)
         prepared = store.prepared_program(SERIAL)
         sent = pg.send_program(self.client, intent)

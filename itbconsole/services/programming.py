@@ -69,8 +69,10 @@ if TYPE_CHECKING:
     from drivers.pump_client import Interrogation, PumpClient
     from itbconsole.store import Store
 
-#: A typed override reason must say something: at least this many letters or digits.
-MIN_REASON_CHARS = 4
+#: A typed override reason must say something real: at least this many letters or digits,
+#: in at least two words ("abcd" is not a reason).
+MIN_REASON_CHARS = 12
+MIN_REASON_WORDS = 2
 #: Pump-clock drift beyond which the editor warns that flex steps run at other times.
 CLOCK_WARN_S = 120
 
@@ -264,6 +266,19 @@ class CheckInput:
     supplied_priming: PrimingPlan | None = None
     baseline: Program | None = None  # the program in force 24 h ago (see change_baseline)
     last_nonzero: Program | None = None  # the last program on record that delivered a dose
+    recent_single_boluses_mcg: tuple[Fraction, ...] = ()
+    """Single boluses sent to this pump in the 24 hours before this change."""
+    records_concentration_mcg_ml: int | None = None
+    """The concentration of the last confirmed refill on record (None: no refill)."""
+
+
+def _max24(c: CheckInput, program: Program) -> Fraction:
+    """The maximum 24 h dose of ``program`` (every allowed bolus counted); a priming bolus
+    fills the pump and catheter, it is checked against the dead volume instead."""
+    total = dosing.max_24h_dose_mcg(program)
+    if program is c.new and (c.priming is not None or c.supplied_priming is not None):
+        total -= Fraction(program.bolus_dose_mcg) if program.mode is Mode.SINGLE_BOLUS else 0
+    return total
 
 
 def _daily_totals(program: Program) -> list[Fraction]:
@@ -326,16 +341,25 @@ def rule_product(c: CheckInput) -> list[Finding]:
 
 
 def rule_daily_dose(c: CheckInput) -> list[Finding]:
-    """Daily-dose limits on every day of the new schedule; the most severe finding is
-    kept (a weekday below the hard minimum blocks even when another day is only soft)."""
+    """Daily-dose limits. The upper limits apply to the **maximum 24 h dose**: the highest
+    day of the schedule plus every patient bolus allowed in 24 hours plus a single bolus
+    (:func:`itbconsole.dosing.max_24h_dose_mcg`), so boluses cannot carry a dose past a
+    limit the continuous dose alone would meet. The lower limits apply to the lowest day's
+    programmed dose. The most severe finding is kept."""
     if c.product is None:
         return []
     limit = c.product.limits.daily_dose_mcg
+    max24 = _max24(c, c.new)
+    highest = max(_daily_totals(c.new))
+    what = (
+        "The maximum 24 h dose (programmed "
+        f"{_fmt(highest)} mcg + every allowed bolus {_fmt(max24 - highest)} mcg)"
+        if max24 != highest
+        else "The daily dose"
+    )
     worst: Finding | None = None
-    for value in sorted(set(_daily_totals(c.new)), reverse=True):
-        found = _limit_finding(
-            limit, value, "The daily dose", "mcg/24 h", "daily_dose", "daily_dose_mcg"
-        )
+    for value, text in ((max24, what), (min(_daily_totals(c.new)), "The daily dose")):
+        found = _limit_finding(limit, value, text, "mcg/24 h", "daily_dose", "daily_dose_mcg")
         if found is not None and (
             worst is None
             or (found.severity is Severity.BLOCK and worst.severity is not Severity.BLOCK)
@@ -346,12 +370,13 @@ def rule_daily_dose(c: CheckInput) -> list[Finding]:
 
 def rule_change_pct(c: CheckInput) -> list[Finding]:
     """Limits on the change per session, in %, for each weekday's dose (a weekday
-    schedule raised by 50 % is as much a change as the whole week raised by 50 %).
+    schedule raised by 50 % is as much a change as the whole week raised by 50 %) and for
+    the maximum 24 h dose with every allowed bolus (bolus allowances count).
 
     The change is measured from the program running now AND from the program in force
     24 hours earlier (``c.baseline``), and the most severe finding is kept: sending
-    +20 % three times in a row is +72.8 %, not three changes of +20 %. A restart from a
-    stopped pump has no percentage: it is a starting dose, which needs a typed reason."""
+    +20 % three times in a row is +72.8 %, not three changes of +20 %. A restart of a
+    stopped pump, or a first program, is checked by :func:`rule_starting_dose`."""
     if c.product is None:
         return []
     limit = c.product.limits.change_pct
@@ -367,13 +392,12 @@ def rule_change_pct(c: CheckInput) -> list[Finding]:
             )
         )
     worst: Finding | None = None
-    starting = False
     for program, what in bases:
-        for before, after in zip(_daily_totals(program), new, strict=True):
+        pairs = list(zip(_daily_totals(program), new, strict=True))
+        pairs.append((_max24(c, program), _max24(c, c.new)))
+        for before, after in pairs:
             change = dosing.dose_change(before, after)
             if change.change_pct is None:
-                if after > 0 and program is c.state.program:
-                    starting = True
                 continue
             found = _limit_finding(limit, change.change_pct, what, "%", "daily_dose", "change_pct")
             if found is not None and (
@@ -381,20 +405,119 @@ def rule_change_pct(c: CheckInput) -> list[Finding]:
                 or (found.severity is Severity.BLOCK and worst.severity is not Severity.BLOCK)
             ):
                 worst = found
-    out = [worst] if worst is not None else []
-    if starting and (worst is None or worst.severity is not Severity.BLOCK):
-        out.append(
+    return [worst] if worst is not None else []
+
+
+#: A first program (no dose on record) above twice the largest screening test dose
+#: (100 mcg, domain.md) needs a reason; above the drug library's usual maximum daily dose
+#: it is a slip (a per-hour rate read as a daily dose, an extra zero) and is blocked.
+FIRST_PROGRAM_SOFT_MAX_MCG = 200
+
+
+def rule_starting_dose(c: CheckInput) -> list[Finding]:
+    """A restart of a stopped pump, or a first program, has no current dose to measure a
+    % change from, so it is measured from the patient's own history: the last program on
+    record that delivered a dose. Its maximum 24 h dose more than the library's hard %
+    increase above that dose is blocked (a restart at 1,400 mcg/day after 500 mcg/day is
+    +180 %); more than the soft % needs a reason, and so does any restart. With no dose on
+    record at all, above the usual maximum daily dose is blocked and above twice the
+    largest screening dose needs a reason."""
+    if max(_daily_totals(c.state.program)) > 0 or max(_daily_totals(c.new)) <= 0:
+        return []
+    new24 = _max24(c, c.new)
+    if c.last_nonzero is not None and c.product is not None:
+        ref = _max24(c, c.last_nonzero)
+        change = dosing.dose_change(ref, new24)
+        limit = c.product.limits.change_pct
+        if change.change_pct is not None:
+            pct = change.change_pct
+            shown = f"{_fmt(new24)} mcg in 24 h, {'+' if pct >= 0 else ''}{_fmt(pct)} %"
+            if pct > Fraction(limit.hard_max):
+                return [
+                    Finding(
+                        "starting_dose",
+                        Severity.BLOCK,
+                        f"Restarting at {shown} from the last dose in force "
+                        f"({_fmt(ref)} mcg in 24 h) is more than the hard limit of "
+                        f"+{limit.hard_max} %. After a stop, restart at or near the last "
+                        "dose and titrate up; check the number and its unit.",
+                        "daily_dose",
+                    )
+                ]
+            return [
+                Finding(
+                    "starting_dose",
+                    Severity.SOFT,
+                    f"The pump delivers nothing now: restarting at {shown} from the last "
+                    f"dose in force ({_fmt(ref)} mcg in 24 h). Check it against the "
+                    "prescription; to go ahead, type the clinical reason.",
+                    "daily_dose",
+                )
+            ]
+    usual_max = Fraction(c.product.limits.daily_dose_mcg.soft_max) if c.product else None
+    if usual_max is not None and new24 > usual_max:
+        return [
             Finding(
                 "starting_dose",
-                Severity.SOFT,
-                f"The pump delivers nothing now, so a change to {_fmt(max(new))} mcg/24 h "
-                "has no percentage to check against the limits: it is a starting dose. "
-                "Check it against the prescription and the last dose the patient had; to go "
-                "ahead, type the clinical reason.",
+                Severity.BLOCK,
+                f"A first program of {_fmt(new24)} mcg in 24 h with no dose on record is "
+                f"above the usual maximum daily dose ({_fmt(usual_max)} mcg): almost "
+                "certainly a slip (an hourly rate read as a daily dose, or an extra zero). "
+                "Start low and titrate.",
                 "daily_dose",
             )
+        ]
+    extra = (
+        f" It is more than twice the largest screening dose ({FIRST_PROGRAM_SOFT_MAX_MCG} mcg)."
+        if new24 > FIRST_PROGRAM_SOFT_MAX_MCG
+        else ""
+    )
+    return [
+        Finding(
+            "starting_dose",
+            Severity.SOFT,
+            f"No dose is on record for this pump: {_fmt(new24)} mcg in 24 h is a starting "
+            f"dose.{extra} Check it against the screening result and the prescription; to go "
+            "ahead, type the clinical reason.",
+            "daily_dose",
         )
-    return out
+    ]
+
+
+#: A cut of more than this in the maximum 24 h dose, or a stop, is a withdrawal risk.
+WITHDRAWAL_CUT_PCT = Fraction(-20)
+
+
+def rule_withdrawal(c: CheckInput) -> list[Finding]:
+    """A large cut or a stop risks abrupt baclofen withdrawal (boxed warning): high fever,
+    altered mental state, rebound spasticity, rigidity, progressing over 24-72 hours to
+    rhabdomyolysis and death. The finding says so in those words and asks for the cover
+    plan (for example oral baclofen) as its reason, which is recorded with the change."""
+    before = _max24(c, c.state.program)
+    after = _max24(c, c.new)
+    if before <= 0 or after >= before:
+        return []
+    change = dosing.dose_change(before, after)
+    stop = max(_daily_totals(c.new)) <= 0
+    if not stop and change.change_pct is not None and change.change_pct >= WITHDRAWAL_CUT_PCT:
+        return []
+    what = (
+        "stops continuous delivery"
+        if stop
+        else f"cuts the dose by {_fmt(-change.change_pct if change.change_pct else 0)} %"
+    )
+    return [
+        Finding(
+            "withdrawal",
+            Severity.SOFT,
+            f"This program {what} (from {_fmt(before)} to {_fmt(after)} mcg in 24 h): risk "
+            "of ABRUPT BACLOFEN WITHDRAWAL. Watch for itching without rash, fever, altered "
+            "mental state, rebound spasticity and rigidity; it can become life-threatening "
+            "within 24-72 hours. As the reason, record the cover plan (for example oral "
+            "baclofen, dose and who gives it) and who will watch the patient.",
+            "daily_dose",
+        )
+    ]
 
 
 def rule_bolus_dose(c: CheckInput) -> list[Finding]:
@@ -429,19 +552,57 @@ def rule_bolus_dose(c: CheckInput) -> list[Finding]:
     return out
 
 
+#: The shortest patient-bolus lockout accepted (clinic default): a lockout of 0 lets a
+#: patient repeat a bolus as fast as the button allows.
+MIN_LOCKOUT_MINUTES = 15
+#: Clinician single boluses allowed to one pump in 24 hours (clinic default).
+MAX_SINGLE_BOLUSES_24H = 2
+
+
 def rule_boluses_per_day(c: CheckInput) -> list[Finding]:
-    """Limits on the patient boluses allowed per day."""
-    if c.product is None or c.new.patient_bolus is None:
-        return []
-    found = _limit_finding(
-        c.product.limits.boluses_per_day,
-        Fraction(c.new.patient_bolus.max_per_day),
-        "Patient boluses allowed per day",
-        "a day",
-        "patient_bolus",
-        "boluses_per_day",
-    )
-    return [found] if found is not None else []
+    """Limits on the patient boluses allowed per day, a minimum lockout between them, and
+    a cap on clinician single boluses in 24 hours (count and total against the bolus hard
+    limit): a third bolus within half an hour is a slip, not a titration."""
+    out: list[Finding] = []
+    pb = c.new.patient_bolus
+    if c.product is not None and pb is not None:
+        found = _limit_finding(
+            c.product.limits.boluses_per_day,
+            Fraction(pb.max_per_day),
+            "Patient boluses allowed per day",
+            "a day",
+            "patient_bolus",
+            "boluses_per_day",
+        )
+        if found is not None:
+            out.append(found)
+    if pb is not None and pb.max_per_day > 0 and pb.lockout_minutes < MIN_LOCKOUT_MINUTES:
+        out.append(
+            Finding(
+                "lockout",
+                Severity.BLOCK,
+                f"A lockout of {pb.lockout_minutes} min lets the patient repeat a bolus "
+                f"almost at once. The lockout must be at least {MIN_LOCKOUT_MINUTES} min.",
+                "patient_bolus",
+            )
+        )
+    if c.new.mode is Mode.SINGLE_BOLUS and c.priming is None and c.supplied_priming is None:
+        earlier = c.recent_single_boluses_mcg
+        total = sum(earlier, Fraction(0)) + Fraction(c.new.bolus_dose_mcg)
+        hard = Fraction(c.product.limits.bolus_dose_mcg.hard_max) if c.product else None
+        if len(earlier) + 1 > MAX_SINGLE_BOLUSES_24H or (hard is not None and total > hard):
+            out.append(
+                Finding(
+                    "bolus_count",
+                    Severity.BLOCK,
+                    f"This would be single bolus {len(earlier) + 1} in 24 hours "
+                    f"({_fmt(total)} mcg in all; at most {MAX_SINGLE_BOLUSES_24H} and "
+                    + (f"{_fmt(hard)} mcg" if hard is not None else "the bolus limit")
+                    + " in 24 hours). Wait, and assess the patient before another bolus.",
+                    "bolus",
+                )
+            )
+    return out
 
 
 def rule_unit_slip(c: CheckInput) -> list[Finding]:
@@ -456,9 +617,25 @@ def rule_unit_slip(c: CheckInput) -> list[Finding]:
         previous = max(_daily_totals(c.last_nonzero))
         basis = "the whole daily dose of the last program before the pump was stopped"
     if previous <= 0 and c.product is not None:
-        soft_max = c.product.limits.daily_dose_mcg.soft_max
-        previous = Fraction(soft_max)
-        basis = "the drug library's usual maximum daily dose"
+        # No dose on record: a rate that, held for a day, would be above the usual maximum
+        # daily dose reads as a daily dose typed per hour (60 mcg/h is 1,440 mcg a day).
+        usual = Fraction(c.product.limits.daily_dose_mcg.soft_max)
+        for step in _all_steps(c.new):
+            if Fraction(step.rate_mcg_per_hour) * 24 > usual:
+                return [
+                    Finding(
+                        "unit_slip",
+                        Severity.BLOCK,
+                        f"A flex step of {_fmt(Fraction(step.rate_mcg_per_hour), 2)} mcg per "
+                        f"HOUR is {_fmt(Fraction(step.rate_mcg_per_hour) * 24)} mcg per DAY, "
+                        f"above the usual maximum daily dose ({_fmt(usual)} mcg), and no dose is "
+                        "on "
+                        "record for this pump. This looks like a daily dose typed as an "
+                        "hourly rate. Enter the rate in mcg/h.",
+                        "flex",
+                    )
+                ]
+        return []
     if previous <= 0:
         return []
     for step in _all_steps(c.new):
@@ -501,6 +678,34 @@ def rule_concentration(c: CheckInput) -> list[Finding]:
             "concentration",
             Severity.BLOCK,
             text + " Program at the reservoir's concentration.",
+            "concentration",
+        )
+    ]
+
+
+def rule_records_concentration(c: CheckInput) -> list[Finding]:
+    """The pump's concentration must match the records (the last confirmed refill): the
+    pump delivers volume, so a stronger drug than recorded is an overdose by the ratio
+    (500 -> 2000 mcg/mL is four times). Programming is blocked until a refill records the
+    concentration, with a clinician's explanation of the difference."""
+    rec = c.records_concentration_mcg_ml
+    pump = c.state.concentration_mcg_ml
+    if rec is None or rec == pump:
+        return []
+    ratio = Fraction(pump, rec)
+    effect = (
+        f"up to {_fmt(ratio)} times the prescribed dose"
+        if ratio > 1
+        else f"only {_fmt(ratio * 100)} % of the prescribed dose (withdrawal risk)"
+    )
+    return [
+        Finding(
+            "records_concentration",
+            Severity.BLOCK,
+            f"The pump says {pump} mcg/mL; the records say {rec} mcg/mL. The patient may be "
+            f"getting {effect}. Do not program until a clinician has found which is right; "
+            "the difference is resolved by a refill that records the concentration (step 1 "
+            "asks for the explanation).",
             "concentration",
         )
     ]
@@ -585,17 +790,27 @@ def rule_priming(c: CheckInput) -> list[Finding]:
     )
     implant = c.pump.implant_date
     today = c.state.read_at.astimezone(c.tz).date()
-    if implant is None or (today - implant).days > PRIMING_NEW_IMPLANT_DAYS:
+    if implant is None or not 0 <= (today - implant).days <= PRIMING_NEW_IMPLANT_DAYS:
         when = (
             "has no implant date recorded"
             if implant is None
             else f"was implanted on {implant:%d %b %Y}, {(today - implant).days} days ago"
         )
-        message += (
-            f"The pump {when}: priming is only for a new implant or a catheter revision; "
-            "on a primed system this bolus is an overdose. "
-        )
-    message += "Type the reason as 'implant or catheter revision on <date>' to go ahead."
+        return [
+            Finding(
+                "priming",
+                Severity.BLOCK,
+                f"The pump {when}. A priming bolus is only for a pump implanted (or a catheter "
+                f"revised) in the last {PRIMING_NEW_IMPLANT_DAYS} days, as recorded on the "
+                "pump; on a primed system this bolus is an overdose. Record the implant or "
+                "revision date on the pump first.",
+                "bolus",
+            )
+        ]
+    message += (
+        f"The pump was implanted on {implant:%d %b %Y}. Type the reason (the implant or "
+        "catheter revision and who did it) to go ahead."
+    )
     return [Finding("priming", Severity.SOFT, message, "bolus")]
 
 
@@ -668,12 +883,15 @@ Rule = Callable[[CheckInput], list[Finding]]
 RULES: tuple[Rule, ...] = (
     rule_role,
     rule_concentration,
+    rule_records_concentration,
     rule_product,
     rule_no_change,
     rule_precision,
     rule_unit_slip,
     rule_daily_dose,
     rule_change_pct,
+    rule_starting_dose,
+    rule_withdrawal,
     rule_bolus_dose,
     rule_boluses_per_day,
     rule_priming,
@@ -819,6 +1037,18 @@ def check_program(
         supplied_priming=priming,
         baseline=change_baseline(mine, now or datetime.now(UTC)),
         last_nonzero=last_delivering_program(mine),
+        recent_single_boluses_mcg=tuple(
+            Fraction(ch.new.bolus_dose_mcg)
+            for ch in mine
+            if ch.new.mode is Mode.SINGLE_BOLUS
+            and ch.outcome in _IN_FORCE
+            and sent_at - CHANGE_WINDOW < ch.at <= sent_at
+        ),
+        records_concentration_mcg_ml=(
+            facts.latest_fill.concentration_mcg_ml
+            if facts is not None and facts.latest_fill is not None
+            else None
+        ),
     )
     findings = tuple(f for rule in (RULES if rules is None else rules) for f in rule(c))
     return ProgramCheck(
@@ -841,8 +1071,14 @@ def check_program(
     )
 
 
-def _reason_ok(text: str) -> bool:
-    return sum(ch.isalnum() for ch in text) >= MIN_REASON_CHARS
+def reason_is_enough(text: str) -> bool:
+    """A reason a clinician would write: at least :data:`MIN_REASON_CHARS` letters or
+    digits in at least :data:`MIN_REASON_WORDS` words. "abcd" is not a reason."""
+    words = [w for w in text.split() if any(ch.isalnum() for ch in w)]
+    return sum(ch.isalnum() for ch in text) >= MIN_REASON_CHARS and len(words) >= MIN_REASON_WORDS
+
+
+REASON_HINT = f"a few words, at least {MIN_REASON_CHARS} letters"
 
 
 def missing_reasons(
@@ -850,11 +1086,11 @@ def missing_reasons(
 ) -> list[str]:
     """What still has to be typed before the change can go ahead (empty: nothing)."""
     missing = []
-    if not _reason_ok(reason):
-        missing.append("Type the reason for this change.")
+    if not reason_is_enough(reason):
+        missing.append(f"Type the reason for this change ({REASON_HINT}).")
     for finding in check.soft:
-        if not _reason_ok(override_reasons.get(finding.key, "")):
-            missing.append(f"Type why the limit is overridden: {finding.message}")
+        if not reason_is_enough(override_reasons.get(finding.key, "")):
+            missing.append(f"Type why the limit is overridden ({REASON_HINT}): {finding.message}")
     return missing
 
 
@@ -909,8 +1145,8 @@ def build_prepared(
     blocks = [f for f in check.blocks if f.rule != "no_change"]
     if blocks:
         raise ProgrammingError(" ".join(f.message for f in blocks))
-    if not _reason_ok(reason):
-        raise ProgrammingError("Type the reason for this change.")
+    if not reason_is_enough(reason):
+        raise ProgrammingError(f"Type the reason for this change ({REASON_HINT}).")
     return PreparedProgram(
         pump_serial=check.state.pump_serial,
         prepared_at=at or datetime.now(UTC),

@@ -28,6 +28,8 @@ ERI_TO_EOS = DEFAULT_SETTINGS.eri_to_eos
 
 #: Volts at which the demo and the simulated pump raise ERI; a clinic setting per pump model.
 DEFAULT_ERI_THRESHOLD_MV = 2900
+#: A projection further out than this (30 years, beyond any pump battery) is not made.
+MAX_PROJECTION_DAYS = 30 * 365
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -104,7 +106,11 @@ def battery_outlook(
             f"{min_span_days} days or more in the last {fit_days} days."
         )
         return BatteryOutlook(threshold_mv, None, None, False, None, eos_reported, note)
-    if fit.slope_mv_per_day >= 0:
+    # A flat line (a slope of -1e-14 mV a day from rounding) would put ERI past the year
+    # 9999: a voltage that falls less than this reaches ERI in no useful time.
+    if fit.slope_mv_per_day >= 0 or (
+        (threshold_mv - fit.intercept_mv) / fit.slope_mv_per_day > MAX_PROJECTION_DAYS
+    ):
         note = "No ERI projection: the battery voltage is not falling in recent readings."
         return BatteryOutlook(threshold_mv, fit, None, False, None, eos_reported, note)
     days = (threshold_mv - fit.intercept_mv) / fit.slope_mv_per_day

@@ -132,7 +132,7 @@ def test_hard_daily_dose_limit_blocks_even_with_a_reason() -> None:
     assert rules(result, Severity.BLOCK) == {"daily_dose_mcg"}
     reasons = {f.key: "consultant agreed" for f in result.findings}
     with pytest.raises(ProgrammingError, match="hard limit"):
-        pg.build_change(result, "titration", reasons)
+        pg.build_change(result, "titration agreed at clinic", reasons)
 
 
 def test_soft_daily_dose_limit_needs_a_typed_reason_and_is_recorded() -> None:
@@ -141,10 +141,14 @@ def test_soft_daily_dose_limit_needs_a_typed_reason_and_is_recorded() -> None:
     assert rules(result, Severity.SOFT) == {"daily_dose_mcg"} and not result.blocked
     (finding,) = result.soft
     with pytest.raises(ProgrammingError, match="overridden"):
-        pg.build_change(result, "titration", {})
+        pg.build_change(result, "titration agreed at clinic", {})
     with pytest.raises(ProgrammingError, match="overridden"):
-        pg.build_change(result, "titration", {finding.key: "  ok "})  # too short to be a reason
-    change = pg.build_change(result, "titration", {finding.key: "severe tone, MDT agreed"})
+        pg.build_change(
+            result, "titration agreed at clinic", {finding.key: "  ok "}
+        )  # too short to be a reason
+    change = pg.build_change(
+        result, "titration agreed at clinic", {finding.key: "severe tone, MDT agreed"}
+    )
     assert len(change.overrides) == 1
     assert "daily_dose_mcg" in change.overrides[0] and "MDT agreed" in change.overrides[0]
 
@@ -190,8 +194,9 @@ def test_patient_bolus_dose_limits(dose: str, severity: Severity) -> None:
     current = with_patient_bolus(simple_continuous(500))
     big = state(current, reservoir_ul=40_000)
     result = check(with_patient_bolus(simple_continuous(500), dose, 1), st=big)
-    assert rules(result) == {"bolus_dose_mcg"}
-    assert rules(result, severity) == {"bolus_dose_mcg"}
+    assert "bolus_dose_mcg" in rules(result, severity)
+    # the bolus also raises the maximum 24 h dose, which the % change limit counts
+    assert rules(result) <= {"bolus_dose_mcg", "change_pct"}
 
 
 def test_single_bolus_dose_limit() -> None:
@@ -201,10 +206,11 @@ def test_single_bolus_dose_limit() -> None:
         bolus_dose_mcg=Decimal(150),
         bolus_duration_minutes=60,
     )
-    assert rules(check(new), Severity.SOFT) == {"bolus_dose_mcg"}
-    assert rules(check(replace(new, bolus_dose_mcg=Decimal(201))), Severity.BLOCK) == {
-        "bolus_dose_mcg"
-    }
+    # 150 mcg: over the usual bolus; and 500 + 150 = 650 mcg in 24 h is +30 % (soft)
+    assert rules(check(new), Severity.SOFT) == {"bolus_dose_mcg", "change_pct"}
+    assert "bolus_dose_mcg" in rules(
+        check(replace(new, bolus_dose_mcg=Decimal(201))), Severity.BLOCK
+    )
 
 
 @pytest.mark.parametrize(("per_day", "severity"), [(6, Severity.SOFT), (10, Severity.BLOCK)])
@@ -268,7 +274,9 @@ def test_restarting_a_stopped_pump_is_a_starting_dose_that_needs_a_reason() -> N
     (finding,) = result.soft
     with pytest.raises(ProgrammingError, match="overridden"):
         pg.build_change(result, "restart after pump replacement", {})
-    pg.build_change(result, "restart", {finding.key: "restart after pump replacement"})
+    pg.build_change(
+        result, "restart after pump replacement", {finding.key: "restart after pump replacement"}
+    )
 
 
 def test_flex_from_a_stopped_pump_is_checked_against_the_last_program_on_record() -> None:
@@ -319,7 +327,7 @@ def test_concentration_other_than_the_reservoirs_is_blocked_for_sending() -> Non
     result = check(simple_continuous(550), concentration=500)
     assert rules(result, Severity.BLOCK) == {"concentration"}
     with pytest.raises(ProgrammingError, match="2000 mcg/mL"):
-        pg.build_change(result, "titration", {})
+        pg.build_change(result, "titration agreed at clinic", {})
 
 
 def test_a_program_prepared_for_a_coming_refill_may_name_the_new_concentration() -> None:
@@ -332,7 +340,12 @@ def test_a_program_prepared_for_a_coming_refill_may_name_the_new_concentration()
 
 
 def test_a_concentration_missing_from_the_library_is_blocked() -> None:
-    result = check(simple_continuous(550), st=state(concentration_mcg_ml=3000), concentration=3000)
+    result = check(
+        simple_continuous(550),
+        st=state(concentration_mcg_ml=3000),
+        concentration=3000,
+        facts=NO_FILL,
+    )
     assert rules(result, Severity.BLOCK) == {"no_product"}
 
 
@@ -340,7 +353,7 @@ def test_a_nurse_cannot_send_but_can_prepare() -> None:
     sent = check(simple_continuous(550), user=NURSE)
     assert rules(sent, Severity.BLOCK) == {"role"}
     with pytest.raises(ProgrammingError, match="only a clinician"):
-        pg.build_change(sent, "titration", {})
+        pg.build_change(sent, "titration agreed at clinic", {})
     prepared = check(simple_continuous(550), user=NURSE, purpose="prepare")
     assert prepared.findings == ()
     record = pg.build_prepared(prepared, "worse at night", NURSE)
@@ -374,12 +387,15 @@ def test_alarm_before_the_planned_refill_date_is_warned() -> None:
     st = state(reservoir_ul=10_000)
     new = with_patient_bolus(simple_continuous(500), "50", 4)
     result = check(new, st=st, facts=NO_FILL)
-    assert rules(result) == {"alarm_date"}
+    # the boluses also make the maximum 24 h dose 700 mcg: +40 % from 500 (soft)
+    assert rules(result) == {"alarm_date", "change_pct"}
     assert rules(result, Severity.WARNING) == {"alarm_date"}
     assert result.current_forecast.refill_by == date(2026, 3, 27)
     assert result.new_forecast.alarm_at is not None
     assert result.new_forecast.alarm_at.astimezone(LONDON).date() == date(2026, 3, 25)
-    change = pg.build_change(result, "trial of boluses", {})
+    change = pg.build_change(
+        result, "trial of boluses", {f.key: "trial of boluses agreed" for f in result.soft}
+    )
     assert any(o.startswith("warning alarm_date") for o in change.overrides)
     # A program that lasts longer raises no warning.
     longer = with_patient_bolus(simple_continuous(400), "25", 1)  # 425 mcg/day at most
@@ -415,11 +431,13 @@ def test_priming_bolus_is_the_dead_volume_and_needs_a_typed_reason() -> None:
     result = check(pg.priming_program(plan, Decimal(500)), priming=plan, pump=NEW_IMPLANT)
     assert rules(result) == {"priming"}  # a 680 mcg single bolus would be a hard block
     (finding,) = result.soft  # escapes the bolus limit: never a mere warning
-    assert finding.rule == "priming" and "implant or catheter revision on" in finding.message
-    assert "only for a new implant" not in finding.message
+    assert finding.rule == "priming" and "implanted on 27 Feb 2026" in finding.message
+    assert "only for a pump implanted" not in finding.message
     with pytest.raises(ProgrammingError, match="overridden"):
-        pg.build_change(result, "new implant", {})
-    change = pg.build_change(result, "new implant", {finding.key: "implant on 27 Feb 2026"})
+        pg.build_change(result, "new implant primed today", {})
+    change = pg.build_change(
+        result, "new implant primed today", {finding.key: "implant on 27 Feb 2026"}
+    )
     assert any("implant on 27 Feb 2026" in o for o in change.overrides)
     catheter = pg.priming_plan(PUMP, 2000, 30, catheter_only=True)
     assert catheter.volume_ul == 90 and catheter.dose_mcg == Decimal("180.000")
@@ -428,12 +446,16 @@ def test_priming_bolus_is_the_dead_volume_and_needs_a_typed_reason() -> None:
 def test_priming_an_established_pump_says_it_is_only_for_implant_or_revision() -> None:
     plan = pg.priming_plan(OLD_IMPLANT, 2000, 30)
     result = check(pg.priming_program(plan, Decimal(500)), priming=plan, pump=OLD_IMPLANT)
-    assert rules(result, Severity.SOFT) == {"priming"} and not rules(result, Severity.WARNING)
-    (finding,) = result.soft
-    assert "only for a new implant or a catheter revision" in finding.message
+    # A hard stop: no typed reason lets a priming bolus onto a primed system (issue 11).
+    assert rules(result, Severity.BLOCK) == {"priming"}
+    (finding,) = result.blocks
+    assert "only for a pump implanted (or a catheter revised)" in finding.message
     assert "10 May 2023" in finding.message
-    with pytest.raises(ProgrammingError, match="overridden"):
-        pg.build_change(result, "prime it", {})
+    with pytest.raises(ProgrammingError, match="only for a pump implanted"):
+        pg.build_change(result, "prime the new implant", {"priming:bolus": "abcd efgh ijkl"})
+    no_date = replace(OLD_IMPLANT, implant_date=None)
+    blocked = check(pg.priming_program(plan, Decimal(500)), priming=plan, pump=no_date)
+    assert rules(blocked, Severity.BLOCK) == {"priming"}
 
 
 def test_a_caller_supplied_priming_plan_is_worked_out_again_from_the_pump() -> None:
@@ -576,14 +598,14 @@ def test_send_succeeds_only_with_a_matching_read_back(
     name, client = sim
     result = live_check(client, NEW_FLEX)
     assert not result.blocked and result.change.new_mcg_per_day == Decimal("517.5")
-    intent = pg.record_intent(store, pg.build_change(result, "more by day", {}), CLINICIAN)
+    intent = pg.record_intent(store, pg.build_change(result, "more relief by day", {}), CLINICIAN)
     assert store.patients_overview(date(2026, 3, 2))[0].uncertain_program_changes == 1
     sent = pg.send_program(client, intent)
     assert sent.outcome == "succeeded" and sent.readback == NEW_FLEX
     assert protocol_simpump.get_pump(name).program == NEW_FLEX
     saved = pg.record_result(store, intent, sent, CLINICIAN)
     assert saved.outcome == "succeeded" and saved.readback == NEW_FLEX
-    assert saved.old.daily_dose_mcg == 500 and saved.reason == "more by day"
+    assert saved.old.daily_dose_mcg == 500 and saved.reason == "more relief by day"
     assert store.patients_overview(date(2026, 3, 2))[0].uncertain_program_changes == 0
     assert store.verify().ok
 
@@ -594,7 +616,7 @@ def test_a_read_back_that_differs_is_uncertain_and_flagged(
     name, client = sim
     protocol_simpump.get_pump(name).alter_committed_programs()  # stores a tenth of each rate
     intent = pg.record_intent(
-        store, pg.build_change(live_check(client, NEW_FLEX), "more by day", {}), CLINICIAN
+        store, pg.build_change(live_check(client, NEW_FLEX), "more relief by day", {}), CLINICIAN
     )
     sent = pg.send_program(client, intent)
     assert sent.outcome == "uncertain" and "DIFFERENT" in sent.message
@@ -624,7 +646,7 @@ def test_link_lost_after_the_commit_is_uncertain_until_the_next_interrogation(
 
     pump.commit_program = commit_then_lose_the_link  # type: ignore[method-assign]
     intent = pg.record_intent(
-        store, pg.build_change(live_check(client, NEW_FLEX), "more by day", {}), CLINICIAN
+        store, pg.build_change(live_check(client, NEW_FLEX), "more relief by day", {}), CLINICIAN
     )
     sent = pg.send_program(client, intent, deadline_s=10)
     assert sent.outcome == "uncertain" and sent.sent and "Interrogate" in sent.message
@@ -641,7 +663,7 @@ def test_nothing_is_sent_when_the_pump_changed_since_the_editor_read_it(
     sim: tuple[str, PumpClient], store: Store
 ) -> None:
     name, client = sim
-    change = pg.build_change(live_check(client, NEW_FLEX), "more by day", {})
+    change = pg.build_change(live_check(client, NEW_FLEX), "more relief by day", {})
     pump = protocol_simpump.get_pump(name)
     pump.commit_program(pump.stage_program(simple_continuous(450)))  # another programmer
     sent = pg.send_program(client, change)
@@ -660,7 +682,7 @@ def test_a_not_sent_change_is_stored_as_failed_with_the_reason(
 ) -> None:
     _name, client = sim
     intent = pg.record_intent(
-        store, pg.build_change(live_check(client, NEW_FLEX), "more by day", {}), CLINICIAN
+        store, pg.build_change(live_check(client, NEW_FLEX), "more relief by day", {}), CLINICIAN
     )
     sent = pg.send_program(client, replace(intent, old=simple_continuous(1)))
     saved = pg.record_result(store, intent, sent, CLINICIAN)
@@ -671,7 +693,7 @@ def test_a_not_sent_change_is_stored_as_failed_with_the_reason(
 
 
 def test_a_nurse_cannot_store_a_sent_change(store: Store) -> None:
-    change = pg.build_change(check(simple_continuous(550)), "titration", {})
+    change = pg.build_change(check(simple_continuous(550)), "titration agreed at clinic", {})
     with pytest.raises(StoreError, match="only a clinician"):
         pg.record_intent(store, change, NURSE)
 
@@ -681,7 +703,7 @@ def test_sending_a_prepared_program_closes_it(sim: tuple[str, PumpClient], store
     st = PumpState.from_interrogation(client.interrogate())
     prep_check = pg.check_program(st, NEW_FLEX, 2000, NURSE, LIBRARY, LONDON, purpose="prepare")
     prepared = store.add_prepared_program(
-        pg.build_prepared(prep_check, "more by day", NURSE), NURSE
+        pg.build_prepared(prep_check, "more relief by day", NURSE), NURSE
     )
     assert store.prepared_program("SIM0000001") == prepared
     result = live_check(client, prepared.program)
@@ -713,11 +735,13 @@ def test_a_prepared_program_stays_open_until_an_uncertain_send_is_settled(
     st = PumpState.from_interrogation(client.interrogate())
     prep_check = pg.check_program(st, NEW_FLEX, 2000, NURSE, LIBRARY, LONDON, purpose="prepare")
     prepared = store.add_prepared_program(
-        pg.build_prepared(prep_check, "more by day", NURSE), NURSE
+        pg.build_prepared(prep_check, "more relief by day", NURSE), NURSE
     )
     lose_the_link_after_commit(name)
     intent = pg.record_intent(
-        store, pg.build_change(live_check(client, prepared.program), "more by day", {}), CLINICIAN
+        store,
+        pg.build_change(live_check(client, prepared.program), "more relief by day", {}),
+        CLINICIAN,
     )
     sent = pg.send_program(client, intent, deadline_s=10)
     assert sent.outcome == "uncertain"
@@ -738,7 +762,7 @@ def test_an_uncertain_change_is_settled_only_from_the_same_pump_and_concentratio
     name, client = sim
     lose_the_link_after_commit(name)
     intent = pg.record_intent(
-        store, pg.build_change(live_check(client, NEW_FLEX), "more by day", {}), CLINICIAN
+        store, pg.build_change(live_check(client, NEW_FLEX), "more relief by day", {}), CLINICIAN
     )
     saved = pg.record_result(
         store, intent, pg.send_program(client, intent, deadline_s=10), CLINICIAN
@@ -773,7 +797,7 @@ def test_repeated_sends_reach_the_hard_limit_from_the_stored_changes(
         )
         if not result.blocked:
             reasons = {f.key: "titration agreed with consultant" for f in result.soft}
-            intent = pg.record_intent(store, pg.build_change(result, "titration", reasons),
+            intent = pg.record_intent(store, pg.build_change(result, "titration agreed at clinic", reasons),
                                       CLINICIAN)  # fmt: skip
             pg.record_result(store, intent, pg.send_program(client, intent), CLINICIAN)
         return result

@@ -745,7 +745,9 @@ def test_concentration_change_forecasts_from_the_running_program_not_the_prepare
     unbridged = oracle.alarm_instant(
         NOW, 40_000, 2_000, running.daily_dose_mcg, bolus.dose_mcg, bolus.max_per_day, 500
     )
-    per_day_ul = (Fraction(running.daily_dose_mcg) + Fraction(bolus.dose_mcg) * bolus.max_per_day) * 2
+    per_day_ul = (
+        Fraction(running.daily_dose_mcg) + Fraction(bolus.dose_mcg) * bolus.max_per_day
+    ) * 2
     delay = timedelta(days=float(3 * Fraction(dead) / per_day_ul) + 1)
     after = review.forecast_after
     assert after.alarm_at is not None

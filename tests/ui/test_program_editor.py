@@ -111,7 +111,7 @@ def test_typing_errors_are_refused_next_to_the_field(console: Console) -> None:
     assert "Blocked" in dialog.daily.error.text() and "hard limit" in dialog.daily.error.text()
     assert not dialog.review_button.isEnabled()
     dialog.daily.set_text("550")
-    dialog.reason.setText("titration")
+    dialog.reason.setText("titration agreed at clinic")
     assert dialog.review_button.isEnabled()
     dialog.mode.setCurrentIndex(dialog.mode.findData("flex"))
     dialog.flex.add_step()
@@ -158,7 +158,7 @@ def test_an_uncertain_write_is_shown_plainly_and_flags_the_patient(console: Cons
     protocol_simpump.get_pump(name).alter_committed_programs()  # read-back will differ
     dialog = open_editor(console)
     dialog.daily.set_text("550")
-    dialog.reason.setText("titration")
+    dialog.reason.setText("titration agreed at clinic")
     dialog.go_review()
     dialog.confirm_box.setChecked(True)
     dialog.send_button.click()
@@ -193,7 +193,7 @@ def send_with_the_commit_reply_lost(console: Console) -> tuple[Any, Any, Any]:
     pump.commit_program = commit_then_lose_the_reply  # type: ignore[method-assign]
     dialog = open_editor(console)
     dialog.daily.set_text("550")
-    dialog.reason.setText("titration")
+    dialog.reason.setText("titration agreed at clinic")
     dialog.go_review()
     dialog.confirm_box.setChecked(True)
     dialog.send_button.click()

@@ -913,8 +913,10 @@ class ProgramEditorDialog(QDialog):
 
     def reasons_ok(self) -> bool:
         """The change's own reason is required for sending and for preparing alike."""
-        ok = sum(ch.isalnum() for ch in self.reason.text()) >= svc.MIN_REASON_CHARS
-        self.reason_error.setText("" if ok else "Type the reason for this change.")
+        ok = svc.reason_is_enough(self.reason.text())
+        self.reason_error.setText(
+            "" if ok else f"Type the reason for this change ({svc.REASON_HINT})."
+        )
         self.reason_error.setVisible(not ok)
         return ok
 
