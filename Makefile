@@ -2,12 +2,13 @@
 #   make run    set up .venv (first time) and open the app on your local database
 #   make demo   set up .venv (first time) and open the app in demo mode (simulated pump)
 #   make test   set up .venv with test tools (first time) and run the whole test suite
+#   make safety-check   remove each dose-programming rule in turn: a test must fail each time
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run demo test lint bench clean
+.PHONY: run demo test lint bench safety-check clean
 
 .DELETE_ON_ERROR:
 
@@ -35,6 +36,9 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check itbconsole drivers ui tests benchmarks
 	$(BIN)/mypy
+
+safety-check: $(STAMP)
+	$(BIN)/python tests/safety_check.py --write
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/store_scale.py --patients 500

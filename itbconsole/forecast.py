@@ -296,8 +296,9 @@ class Forecast:
     empty_at: datetime | None = None
     """When the reservoir would be empty at the maximum daily volume after the alarm."""
     attention: tuple[str, ...] = ()
-    """Urgent alarms on the last interrogation that do not stop delivery (reset, memory
-    fault, unknown codes): the pump needs checking."""
+    """Sentences saying why the pump needs checking now: urgent alarms on the last
+    interrogation that do not stop delivery (reset, memory fault, unknown codes), a
+    concentration that differs from the records."""
     low_alarm_on: bool = False
     """The pump's own low-reservoir alarm was on at the last interrogation."""
     uncertain: bool = False
@@ -456,10 +457,33 @@ def _forecast_one(facts: PumpFacts, settings: ClinicSettings) -> Forecast:
     low_on = False
     if reading is not None and reading.at >= anchor_at:
         low_on = "low_reservoir" in reading.alarms
-        attention = tuple(
+        titles = [
             describe(code).title
             for code in reading.alarms
             if describe(code).severity is Severity.URGENT and not describe(code).stops_delivery
+        ]
+        if titles:
+            attention += (
+                f"Alarm at the last interrogation: {', '.join(titles)}. Check the pump and its "
+                "program, and interrogate it again.",
+            )
+    if (
+        reading is not None
+        and fill is not None
+        and reading.at > fill.at
+        and reading.concentration_mcg_ml != fill.concentration_mcg_ml
+    ):
+        ratio = Fraction(reading.concentration_mcg_ml, fill.concentration_mcg_ml)
+        effect = (
+            f"{float(ratio):g} times the prescribed dose"
+            if ratio > 1
+            else f"only {float(ratio * 100):g} % of the prescribed dose (withdrawal risk)"
+        )
+        attention += (
+            f"The pump says {reading.concentration_mcg_ml} mcg/mL; the records say "
+            f"{fill.concentration_mcg_ml} mcg/mL. The patient may be getting {effect}. "
+            "Programming is blocked until a clinician finds which is right (a refill "
+            "records the concentration with the explanation).",
         )
     bounds = _bounds(fill, alarm_day, eos, settings, facts)
     governing = min(bounds, key=lambda b: (b.day, list(Bound).index(b.kind))) if bounds else None
@@ -962,13 +986,7 @@ def status_on(fc: Forecast | ForecastSummary, today: date) -> StatusOn:
             days_alarm,
         )
     if sm.attention:
-        return StatusOn(
-            Status.ATTENTION,
-            f"Alarm at the last interrogation: {', '.join(sm.attention)}. Check the pump and "
-            "its program, and interrogate it again.",
-            days_refill,
-            days_alarm,
-        )
+        return StatusOn(Status.ATTENTION, " ".join(sm.attention), days_refill, days_alarm)
     if sm.low_alarm_on:
         return StatusOn(
             Status.OVERDUE,

@@ -22,3 +22,17 @@ def _isolated_data_dir(
     data = tmp_path_factory.mktemp("itbdata")
     monkeypatch.setenv("ITBCONSOLE_DATA_DIR", str(data))
     monkeypatch.delenv("ITBCONSOLE_DB", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _rule_disabled_for_the_safety_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``make safety-check`` (tests/safety_check.py) runs the suite with one programming
+    rule removed, named in ``ITBCONSOLE_DISABLE_RULE``, to show a test fails without it."""
+    name = os.environ.get("ITBCONSOLE_DISABLE_RULE")
+    if not name:
+        return
+    from itbconsole.services import programming
+
+    kept = tuple(r for r in programming.RULES if r.__name__ != name)
+    assert len(kept) == len(programming.RULES) - 1, f"no rule named {name}"
+    monkeypatch.setattr(programming, "RULES", kept)

@@ -7,21 +7,31 @@ reach it without a window or a pump; the editor only shows what :func:`check_pro
 
 The rules (each a small function in :data:`RULES`, each with a test that fails without it):
 
-* **limits** from the drug library for the product in the reservoir: daily dose (every
-  weekday), % change per session, bolus dose, boluses per day. Outside the hard range:
-  blocked. Outside the soft range: allowed only with a typed reason, and recorded. The %
-  change counts from the program in force 24 hours earlier as well as from the current
-  one, so repeated sends add up; a restart of a stopped pump is a starting dose that needs
-  a reason;
+* **limits** from the drug library for the product in the reservoir: daily dose and %
+  change per session, both on the **maximum 24 h dose** (the highest day plus every patient
+  bolus allowed in 24 h, bounded by the lockout, plus a single bolus), bolus dose, boluses
+  per day. Outside the hard range: blocked. Outside the soft range: allowed only with a
+  reason of a few real words, and recorded. The % change counts from the program in force
+  24 hours earlier as well as from the current one, so repeated sends add up;
+* **starting dose**: a restart of a stopped pump is measured from the last dose in force
+  (more than the hard % above it is blocked); a first program with no dose on record above
+  the usual maximum daily dose is blocked;
+* **withdrawal**: a cut of more than 20 % or a stop names the withdrawal hazard and takes
+  the cover plan as its reason;
+* **lockout and single boluses**: a patient-bolus lockout under 15 min, and a third single
+  bolus (or more than the bolus hard limit) in 24 h, are blocked;
+* **records concentration**: a pump whose concentration differs from the records (the last
+  refill) cannot be programmed until a refill records it;
 * **unit slip**: a flex step whose rate per *hour* equals or exceeds the whole previous
   daily dose is blocked (the ISMP 60 mcg/h for 60 mcg/day error); from a stopped pump the
-  previous dose is the last delivering program on record, else the library's usual maximum;
+  previous dose is the last delivering program on record; with none, a rate that held for
+  a day is above the usual maximum daily dose is blocked;
 * **concentration**: a program is sent only at the concentration the pump reports in its
   reservoir;
 * **precision**: the pump takes doses in whole nanograms (0.001 mcg);
 * **priming**: a priming bolus is exactly the dead volume recorded on the pump (worked out
-  again from the pump's record) and needs a typed reason (implant or catheter revision
-  and its date);
+  again from the pump's record), only on a pump whose recorded implant date is within 30
+  days (a hard stop otherwise), and needs a reason;
 * **alarm date**: a warning when the new program's low-reservoir alarm comes before the
   refill date the current program was planned around, or its refill-by date is earlier;
 * **role**: only a clinician or an administrator sends; anyone may prepare one for review.
@@ -694,9 +704,9 @@ def rule_records_concentration(c: CheckInput) -> list[Finding]:
         return []
     ratio = Fraction(pump, rec)
     effect = (
-        f"up to {_fmt(ratio)} times the prescribed dose"
+        f"{float(ratio):g} times the prescribed dose"
         if ratio > 1
-        else f"only {_fmt(ratio * 100)} % of the prescribed dose (withdrawal risk)"
+        else f"only {float(ratio * 100):g} % of the prescribed dose (withdrawal risk)"
     )
     return [
         Finding(
@@ -878,6 +888,10 @@ def rule_no_change(c: CheckInput) -> list[Finding]:
 
 
 Rule = Callable[[CheckInput], list[Finding]]
+
+#: Rules that block sending a program but not saving it for review: the same program, a
+#: concentration the pump will hold after a refill, a nurse's role.
+SEND_ONLY_RULES = frozenset({"no_change", "concentration", "role"})
 
 #: Every rule, in the order its findings are shown.
 RULES: tuple[Rule, ...] = (
@@ -1482,7 +1496,7 @@ def _program_rows(program: Program, concentration: int) -> dict[str, str]:
         "Patient bolus dose": f"{pb.dose_mcg} mcg over {pb.duration_minutes} min" if pb else "none",
         "Patient bolus lockout": f"{pb.lockout_minutes} min" if pb else "-",
         "Patient boluses per day": f"{pb.max_per_day} a day" if pb else "-",
-        "Maximum per 24 h with boluses": f"{_fmt(dosing.max_daily_dose_mcg(program))} mcg/24 h",
+        "Maximum 24 h dose (every allowed bolus)": f"{_fmt(dosing.max_24h_dose_mcg(program))} mcg",
     }
     return rows
 

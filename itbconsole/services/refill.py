@@ -62,6 +62,9 @@ from itbconsole.units import QuantityError, fmt_mcg, fmt_ml, ml_to_ul, parse_dec
 #: The pump keeps delivering while it is updated, so its read-back volume may be a little
 #: lower than the one sent (the driver allows the same tolerance).
 READ_BACK_TOLERANCE_UL = 50
+#: A program prepared for a concentration change older than this is not used: the patient
+#: may have changed since (clinic default).
+PREPARED_MAX_AGE = timedelta(days=30)
 #: Pump-clock slack when matching a pump log entry to a refill record.
 EVENT_TIME_SLACK = timedelta(minutes=15)
 
@@ -897,9 +900,36 @@ class RefillSession:
         self.step = Step.REVIEW
         return check
 
+    def _open_prepared(
+        self, ident: Identification, handed: PreparedProgram | None
+    ) -> PreparedProgram | None:
+        """The pump's open prepared program as the store holds it, never the caller's copy:
+        a withdrawn, sent, stale or unstored program (or one that only claims a clinician
+        prepared it) cannot carry a concentration change."""
+        stored = self.store.prepared_program(ident.pump.serial)
+        if handed is not None and (stored is None or handed.id is None or handed.id != stored.id):
+            raise RefillError(
+                "The prepared program given to the refill is not the open one on record for "
+                "this pump (withdrawn, already sent, or never saved). Ask the clinician to "
+                "prepare it again.",
+                "product",
+            )
+        if stored is None:
+            return None
+        age = self.now() - stored.prepared_at
+        if age > PREPARED_MAX_AGE:
+            raise RefillError(
+                f"The program prepared on {stored.prepared_at.astimezone(self.tz):%d %b %Y} is "
+                f"{age.days} days old, older than {PREPARED_MAX_AGE.days} days: the patient may "
+                "have changed since. Ask the clinician to review and prepare it again.",
+                "product",
+            )
+        return stored
+
     def _concentration_change(
         self, ident: Identification, current: int, new: int, prepared: PreparedProgram | None
     ) -> ConcentrationCheck:
+        prepared = self._open_prepared(ident, prepared)
         wrong = (
             f"The new drug is {new} mcg/mL but the prescription (the pump now) is {current} mcg/mL."
         )

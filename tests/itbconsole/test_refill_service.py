@@ -31,6 +31,7 @@ from itbconsole.model import (
     Reading,
     Refill,
     Role,
+    User,
 )
 from itbconsole.services.clinic import ClinicService, UnknownPump, WrongPatient
 from itbconsole.services.refill import (
@@ -393,15 +394,19 @@ def prepared(
     program: object = None,
     clinic: ClinicService | None = None,
 ) -> PreparedProgram:
+    """A program prepared and stored, as the refill reads it from the store (the stamp of
+    who prepared it is the signed-in user's)."""
     assert clinic is not None
-    return PreparedProgram(
-        pump_serial=serial,
-        prepared_at=NOW - timedelta(hours=1),
-        program=program or pump_reading(clinic).program,  # type: ignore[arg-type]
-        concentration_mcg_ml=conc,
-        reason="Lower concentration for finer steps",
-        prepared_by="Dr Shah" if role is Role.CLINICIAN else "Nurse Jones",
-        prepared_role=role,
+    who = User("Dr Shah" if role is Role.CLINICIAN else "Nurse Jones", role)
+    return clinic.store.add_prepared_program(
+        PreparedProgram(
+            pump_serial=serial,
+            prepared_at=NOW - timedelta(hours=1),
+            program=program or pump_reading(clinic).program,  # type: ignore[arg-type]
+            concentration_mcg_ml=conc,
+            reason="Lower concentration for finer steps",
+        ),
+        who,
     )
 
 
@@ -434,8 +439,28 @@ def test_a_program_prepared_for_another_concentration_or_pump_is_refused(
     s.enter_new_drug("lioresal-500", "A1", date(2028, 1, 1), "40")
     with pytest.raises(RefillError):
         s.check_concentration(prepared(conc=1000, clinic=clinic))
+    other = prepared(serial="NG2H41877", clinic=clinic)
     with pytest.raises(RefillError):
-        s.check_concentration(prepared(serial="NG2H41877", clinic=clinic))
+        s.check_concentration(other)
+
+
+def test_the_refill_reads_the_prepared_program_from_the_store(clinic: ClinicService) -> None:
+    """Issue 11, item 8: a withdrawn, stale or unstored program cannot carry a change."""
+    s = at_new_drug(clinic)
+    s.enter_new_drug("lioresal-500", "A1", date(2028, 1, 1), "40")
+    good = prepared(clinic=clinic)
+    forged = replace(good, id=None, prepared_by="Dr Claims", prepared_role=Role.CLINICIAN)
+    with pytest.raises(RefillError, match="not the open one on record"):
+        s.check_concentration(forged)
+    assert good.id is not None
+    clinic.store.withdraw_prepared_program(good.id, DEMO_NURSE, "patient declined the change")
+    with pytest.raises(RefillError, match="not the open one on record"):
+        s.check_concentration(good)
+    old = prepared(clinic=clinic)
+    stale = RefillSession(clinic, pid(clinic, "Okafor"), now=lambda: NOW + timedelta(days=45))
+    assert old.prepared_at == NOW - timedelta(hours=1)
+    with pytest.raises(RefillError, match="older than 30 days"):
+        stale._open_prepared(s._ident(), old)
 
 
 def test_concentration_change_with_a_clinicians_program_computes_and_sends_the_bridge(

@@ -299,3 +299,21 @@ def test_the_editor_is_keyboard_reachable_and_named(console: Console) -> None:
         assert widget.accessibleName()
         assert widget.focusPolicy() & Qt.FocusPolicy.TabFocus
     assert dialog.width() <= 1366 and dialog.height() <= 768
+
+
+def test_a_clinician_can_prepare_a_program_for_a_new_concentration(console: Console) -> None:
+    """Issue 11, item 7: sending is blocked (the pump still holds 2000 mcg/mL), but saving
+    the program for the coming refill at 500 mcg/mL must stay possible for a clinician."""
+    connect_okafor(console)
+    dialog = open_editor(console)
+    assert dialog.ctx.user.can_send_program()
+    dialog.concentration.set_text("500")
+    dialog.reason.setText("weaker drug from the next refill")
+    assert dialog.check is not None and "concentration" in {f.rule for f in dialog.check.blocks}
+    assert not dialog.review_button.isEnabled()
+    assert dialog.prepare_button.isEnabled()
+    prepared: list[Any] = []
+    dialog.prepare_requested.connect(prepared.append)
+    dialog.prepare()
+    assert len(prepared) == 1 and prepared[0].concentration_mcg_ml == 500
+    dialog.close()

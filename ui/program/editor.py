@@ -835,9 +835,12 @@ class ProgramEditorDialog(QDialog):
         ]
         if c.change.note:
             lines.append(c.change.note)
-        maximum = dosing.max_daily_dose_mcg(program)
+        maximum = dosing.max_24h_dose_mcg(program)
         if maximum != total:
-            lines.append(f"Most in a day with every allowed bolus: {_fmt(maximum)} mcg/24 h")
+            lines.append(
+                f"Maximum 24 h dose with every allowed bolus: <b>{_fmt(maximum)} mcg</b> "
+                "(the figure the dose limits apply to)"
+            )
         if program.mode is Mode.SIMPLE_CONTINUOUS and total:
             lines.append(f"Rate: {_fmt(total / 24, 3)} mcg/h")
         if program.mode is Mode.SINGLE_BOLUS:
@@ -895,7 +898,10 @@ class ProgramEditorDialog(QDialog):
         c = self.check
         user = self.ctx.user
         hint = ""
-        blocks = [] if c is None else [f for f in c.blocks if f.rule != "no_change"]
+        # What blocks sending but not preparing: a program prepared for a coming refill may
+        # name the new concentration, and anyone may prepare (prepare() checks it again
+        # with purpose "prepare", and the service refuses what still blocks).
+        blocks = [] if c is None else [f for f in c.blocks if f.rule not in svc.SEND_ONLY_RULES]
         self.prepare_button.setEnabled(c is not None and not blocks)
         can_review = (
             c is not None and not c.blocked and self.ctx.connected and (self.ctx.state.live)
