@@ -89,6 +89,14 @@ def build_clinic(path: Path, patients: int) -> None:
         if n % 250 == 0:
             writer.flush()
     writer.flush()
+    # A clinic in use has every pump's forecast stored (the first start after an update
+    # works them out once, behind a progress bar: store_scale.py times that).
+
+    from itbconsole.druglib import load_drug_library
+    from itbconsole.model import Role, User
+    from itbconsole.services.clinic import ClinicService
+
+    ClinicService(store, load_drug_library(), User("Bench", Role.NURSE)).ensure_forecasts()
     store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     store.close()
 

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from typing import Any
 
 from itbconsole import dosing
 from itbconsole.alarms import Severity, describe
@@ -85,12 +86,14 @@ class Status(enum.Enum):
 
     @property
     def rank(self) -> int:
-        return list(Status).index(self)
+        return _RANK[self]
 
     @property
     def label(self) -> str:
         return STATUS_LABELS[self]
 
+
+_RANK = {status: n for n, status in enumerate(Status)}
 
 STATUS_LABELS = {
     Status.NOT_DELIVERING: "Not delivering",
@@ -348,8 +351,13 @@ def _day(moment: datetime, settings: ClinicSettings) -> date:
     return moment.astimezone(settings.tz).date()
 
 
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 def _fmt_day(d: date) -> str:
-    return f"{d:%d %b %Y}"
+    """``05 Jan 2026``, in English whatever the computer's locale (the list formats five
+    thousand of these, so without strftime)."""
+    return f"{d.day:02d} {_MONTHS[d.month - 1]} {d.year}"
 
 
 def _in_force_at(facts: PumpFacts, at: datetime) -> tuple[Program, datetime | None, int] | None:
@@ -1096,41 +1104,41 @@ class ForecastSummary:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, object]) -> ForecastSummary:
-        def _seq(v: object) -> tuple[object, ...]:
-            return tuple(v) if isinstance(v, list | tuple) else ()
-
-        def dt(v: object) -> datetime | None:
-            return None if v is None else datetime.fromisoformat(str(v))
-
-        def dd(v: object) -> date | None:
-            return None if v is None else date.fromisoformat(str(v))
-
-        def src(v: object) -> DateSource | None:
-            return None if v is None else DateSource[str(v)]
-
+    def from_json(cls, data: dict[str, Any]) -> ForecastSummary:
+        get = data.get
         return cls(
-            serial=str(data["serial"]),
-            has_data=bool(data["has_data"]),
-            delivering=bool(data["delivering"]),
-            not_delivering_reason=str(data["not_delivering_reason"]),
-            anchor_at=dt(data["anchor_at"]),
-            alarm_at=dt(data["alarm_at"]),
-            alarm_day=dd(data["alarm_day"]),
-            refill_by=dd(data["refill_by"]),
-            governing=None if data["governing"] is None else Bound(str(data["governing"])),
-            governing_text=str(data["governing_text"]),
-            eri_day=dd(data["eri_day"]),
-            eri_source=src(data["eri_source"]),
-            eos_day=dd(data["eos_day"]),
-            eos_source=src(data["eos_source"]),
-            due_soon_days=int(str(data["due_soon_days"])),
-            note=str(data.get("note", "")),
-            empty_day=dd(data.get("empty_day")),
-            attention=tuple(str(a) for a in _seq(data.get("attention"))),
-            low_alarm_on=bool(data.get("low_alarm_on", False)),
-            uncertain=bool(data.get("uncertain", False)),
+            serial=data["serial"],
+            has_data=data["has_data"],
+            delivering=data["delivering"],
+            not_delivering_reason=data["not_delivering_reason"],
+            anchor_at=_dt(data["anchor_at"]),
+            alarm_at=_dt(data["alarm_at"]),
+            alarm_day=_dd(data["alarm_day"]),
+            refill_by=_dd(data["refill_by"]),
+            governing=None if data["governing"] is None else Bound(data["governing"]),
+            governing_text=data["governing_text"],
+            eri_day=_dd(data["eri_day"]),
+            eri_source=_SOURCES.get(data["eri_source"]),
+            eos_day=_dd(data["eos_day"]),
+            eos_source=_SOURCES.get(data["eos_source"]),
+            due_soon_days=int(data["due_soon_days"]),
+            note=get("note", ""),
+            empty_day=_dd(get("empty_day")),
+            attention=tuple(get("attention") or ()),
+            low_alarm_on=bool(get("low_alarm_on", False)),
+            uncertain=bool(get("uncertain", False)),
         )
+
+
+_SOURCES: dict[object, DateSource] = {s.name: s for s in DateSource}
+
+
+def _dt(v: str | None) -> datetime | None:
+    return None if v is None else datetime.fromisoformat(v)
+
+
+def _dd(v: str | None) -> date | None:
+    return None if v is None else date.fromisoformat(v)
 
 
 # --------------------------------------------------------------------------- program history

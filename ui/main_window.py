@@ -256,7 +256,11 @@ class MainWindow(QMainWindow):
         if len(stale) > CATCH_UP_AT:
             self._catch_up(stale)
             return
-        rows = self.clinic.patient_rows(self.patient_list.search.text(), now=self.now())
+        if stale:
+            self.clinic.ensure_forecasts()
+        rows = self.clinic.patient_rows(
+            self.patient_list.search.text(), now=self.now(), ensure=False
+        )
         self.patient_list.set_rows(rows, keep_id=self.current_patient_id)
 
     def _catch_up(self, serials: list[str]) -> None:

@@ -207,12 +207,16 @@ class ClinicService:
     def today(self, now: datetime | None = None) -> date:
         return (now or datetime.now(UTC)).astimezone(self.tz).date()
 
-    def patient_rows(self, search: str = "", now: datetime | None = None) -> list[PatientOverview]:
-        """Rows for the patient list; filtered by name, hospital/NHS number or pump serial."""
+    def patient_rows(
+        self, search: str = "", now: datetime | None = None, *, ensure: bool = True
+    ) -> list[PatientOverview]:
+        """Rows for the patient list; filtered by name, hospital/NHS number or pump serial.
+        ``ensure=False`` when the caller has just brought the forecasts up to date."""
         today = self.today(now)
         text = search.strip()
         if not text:
-            self.ensure_forecasts()
+            if ensure:
+                self.ensure_forecasts()
             return self.store.patients_overview(today, self.inputs_key)
         ids = [p.id for p in self.store.search_patients(text) if p.id is not None]
         if not ids:
