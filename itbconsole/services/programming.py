@@ -503,10 +503,19 @@ def rule_withdrawal(c: CheckInput) -> list[Finding]:
     altered mental state, rebound spasticity, rigidity, progressing over 24-72 hours to
     rhabdomyolysis and death. The finding says so in those words and asks for the cover
     plan (for example oral baclofen) as its reason, which is recorded with the change."""
-    before = _max24(c, c.state.program)
-    after = _max24(c, c.new)
-    if before <= 0 or after >= before:
+    # The continuous dose is what the patient surely gets: boluses are taken or not, so a
+    # cut is measured on it (and on the 24 h maximum), whichever is the larger cut.
+    cuts = [
+        (before, after)
+        for before, after in (
+            (max(_daily_totals(c.state.program)), max(_daily_totals(c.new))),
+            (_max24(c, c.state.program), _max24(c, c.new)),
+        )
+        if before > 0 and after < before
+    ]
+    if not cuts:
         return []
+    before, after = min(cuts, key=lambda ba: ba[1] / ba[0])
     change = dosing.dose_change(before, after)
     stop = max(_daily_totals(c.new)) <= 0
     if not stop and change.change_pct is not None and change.change_pct >= WITHDRAWAL_CUT_PCT:
