@@ -223,8 +223,17 @@ class Rig:
             settings=self.clinic.settings,
         )
         assert not check.blocked, check.blocks
-        overrides = {f.key: "agreed with the consultant" for f in check.soft}
-        change = pg.build_change(check, "titration agreed at clinic", overrides, at=self.now())
+        overrides = {
+            f.key: pg.override_text(pg.OVERRIDE_CATEGORIES[1], "agreed with the consultant")
+            for f in check.soft
+        }
+        change = pg.build_change(
+            check,
+            "titration agreed at clinic",
+            overrides,
+            at=self.now(),
+            second_clinician="Dr Ben Second",
+        )
         intent = pg.record_intent(store, change, CLINICIAN, patient_id=self.patient_id)
         prepared = store.prepared_program(SERIAL)
         sent = pg.send_program(self.client, intent)

@@ -1104,21 +1104,71 @@ def reason_is_enough(text: str) -> bool:
 REASON_HINT = f"a few words, at least {MIN_REASON_CHARS} letters"
 
 
+#: Why a soft limit may be overridden: the category is chosen from this list and a note
+#: of real words says the specifics (a typed reason alone is not a safety mechanism).
+OVERRIDE_CATEGORIES = (
+    "Titration agreed with the patient",
+    "Prescribed by the consultant",
+    "Restart after a pump or catheter problem",
+    "Withdrawal cover plan in place",
+    "New implant or catheter revision",
+    "Clinical trial protocol",
+)
+#: Overrides of these rules are severe enough to need a second clinician's confirmation
+#: (a recorded second name; a second sign-in once accounts exist).
+SECOND_CHECK_RULES = frozenset({"withdrawal", "starting_dose", "priming", "daily_dose_mcg"})
+
+
+def override_text(category: str, note: str) -> str:
+    """The stored form of an override: the category chosen, then the note."""
+    return f"{category}: {' '.join(note.split())}"
+
+
+def override_is_enough(text: str) -> bool:
+    """A category from :data:`OVERRIDE_CATEGORIES` followed by a note of real words."""
+    for category in OVERRIDE_CATEGORIES:
+        if text.startswith(category + ":"):
+            return reason_is_enough(text[len(category) + 1 :])
+    return False
+
+
+def second_check_findings(check: ProgramCheck) -> tuple[Finding, ...]:
+    """The soft findings whose override needs a second clinician."""
+    return tuple(f for f in check.soft if f.rule in SECOND_CHECK_RULES)
+
+
 def missing_reasons(
-    check: ProgramCheck, reason: str, override_reasons: Mapping[str, str]
+    check: ProgramCheck,
+    reason: str,
+    override_reasons: Mapping[str, str],
+    second_clinician: str = "",
 ) -> list[str]:
-    """What still has to be typed before the change can go ahead (empty: nothing)."""
+    """What still has to be given before the change can go ahead (empty: nothing): the
+    change's reason, a category and note for each soft-limit override, and for a severe
+    override a second clinician's name (not the sender's)."""
     missing = []
     if not reason_is_enough(reason):
         missing.append(f"Type the reason for this change ({REASON_HINT}).")
     for finding in check.soft:
-        if not reason_is_enough(override_reasons.get(finding.key, "")):
-            missing.append(f"Type why the limit is overridden ({REASON_HINT}): {finding.message}")
+        if not override_is_enough(override_reasons.get(finding.key, "")):
+            missing.append(
+                f"Choose why the limit is overridden and add a note ({REASON_HINT}): "
+                f"{finding.message}"
+            )
+    if second_check_findings(check):
+        second = " ".join(second_clinician.split())
+        if len(second) < 3 or second.casefold() == check.user.name.casefold():
+            missing.append(
+                "A second clinician must confirm this override: enter their name (not yours)."
+            )
     return missing
 
 
-def override_records(check: ProgramCheck, override_reasons: Mapping[str, str]) -> tuple[str, ...]:
-    """The text stored with the change for every soft-limit override and every warning."""
+def override_records(
+    check: ProgramCheck, override_reasons: Mapping[str, str], second_clinician: str = ""
+) -> tuple[str, ...]:
+    """The text stored with the change for every soft-limit override and every warning,
+    and the second clinician who confirmed a severe override."""
     out = []
     for finding in check.findings:
         if finding.severity is Severity.SOFT:
@@ -1128,6 +1178,12 @@ def override_records(check: ProgramCheck, override_reasons: Mapping[str, str]) -
             )
         elif finding.severity is Severity.WARNING:
             out.append(f"warning {finding.rule} shown: {finding.message}")
+    severe = second_check_findings(check)
+    if severe:
+        out.append(
+            f"second clinician {' '.join(second_clinician.split())} confirmed the override of "
+            + ", ".join(sorted({f.rule for f in severe}))
+        )
     return tuple(out)
 
 
@@ -1137,15 +1193,17 @@ def build_change(
     override_reasons: Mapping[str, str],
     *,
     at: datetime | None = None,
+    second_clinician: str = "",
 ) -> ProgramChange:
     """The record of a change about to be sent: who (the store stamps the user), when, why,
-    old and new program, concentration and every override. Refuses a change that a rule
-    blocks or whose reasons are missing."""
+    old and new program, concentration, every override and the second clinician who
+    confirmed a severe one. Refuses a change that a rule blocks or whose reasons, or
+    confirmation, are missing."""
     if check.purpose != "send":
         raise ProgrammingError("This check was for preparing a program, not for sending one.")
     if check.blocked:
         raise ProgrammingError(" ".join(f.message for f in check.blocks))
-    missing = missing_reasons(check, reason, override_reasons)
+    missing = missing_reasons(check, reason, override_reasons, second_clinician)
     if missing:
         raise ProgrammingError(" ".join(missing))
     return ProgramChange(
@@ -1155,7 +1213,7 @@ def build_change(
         new=check.new,
         concentration_mcg_ml=check.concentration_mcg_ml,
         reason=reason.strip(),
-        overrides=override_records(check, override_reasons),
+        overrides=override_records(check, override_reasons, second_clinician),
         outcome="uncertain",
     )
 

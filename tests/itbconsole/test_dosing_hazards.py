@@ -183,8 +183,17 @@ def test_a_large_cut_or_a_stop_says_withdrawal_and_asks_for_the_cover_plan(
         pg.build_change(result, "patient wishes to stop", {})
     with pytest.raises(ProgrammingError, match="overridden"):  # "abcd" is not a plan
         pg.build_change(result, "patient wishes to stop", {f.key: "abcd" for f in result.soft})
-    plan = {f.key: "oral baclofen 10 mg tds from today, GP informed" for f in result.soft}
-    recorded = pg.build_change(result, "patient wishes to stop", plan)
+    plan = {
+        f.key: pg.override_text(
+            pg.OVERRIDE_CATEGORIES[3], "oral baclofen 10 mg tds from today, GP informed"
+        )
+        for f in result.soft
+    }
+    with pytest.raises(ProgrammingError, match="second clinician"):
+        pg.build_change(result, "patient wishes to stop", plan)
+    recorded = pg.build_change(
+        result, "patient wishes to stop", plan, second_clinician="Dr Ben Second"
+    )
     assert any("withdrawal" in o and "oral baclofen 10 mg" in o for o in recorded.overrides)
     assert "withdrawal" not in {
         f.rule

@@ -146,11 +146,22 @@ def test_soft_daily_dose_limit_needs_a_typed_reason_and_is_recorded() -> None:
         pg.build_change(
             result, "titration agreed at clinic", {finding.key: "  ok "}
         )  # too short to be a reason
+    with pytest.raises(ProgrammingError, match="overridden"):  # a note without a category
+        pg.build_change(result, "titration agreed at clinic", {finding.key: "severe tone, MDT"})
+    reasons = {finding.key: pg.override_text(pg.OVERRIDE_CATEGORIES[1], "severe tone, MDT agreed")}
+    with pytest.raises(ProgrammingError, match="second clinician"):  # above the usual maximum
+        pg.build_change(result, "titration agreed at clinic", reasons)
+    with pytest.raises(ProgrammingError, match="second clinician"):  # not the sender again
+        pg.build_change(
+            result, "titration agreed at clinic", reasons, second_clinician=CLINICIAN.name
+        )
     change = pg.build_change(
-        result, "titration agreed at clinic", {finding.key: "severe tone, MDT agreed"}
+        result, "titration agreed at clinic", reasons, second_clinician="Dr Ben Second"
     )
-    assert len(change.overrides) == 1
+    assert len(change.overrides) == 2
     assert "daily_dose_mcg" in change.overrides[0] and "MDT agreed" in change.overrides[0]
+    assert "Prescribed by the consultant" in change.overrides[0]
+    assert "second clinician Dr Ben Second confirmed" in change.overrides[1]
 
 
 def test_soft_daily_dose_limit_below_the_usual_range() -> None:
@@ -275,7 +286,10 @@ def test_restarting_a_stopped_pump_is_a_starting_dose_that_needs_a_reason() -> N
     with pytest.raises(ProgrammingError, match="overridden"):
         pg.build_change(result, "restart after pump replacement", {})
     pg.build_change(
-        result, "restart after pump replacement", {finding.key: "restart after pump replacement"}
+        result,
+        "restart after pump replacement",
+        {finding.key: pg.override_text(pg.OVERRIDE_CATEGORIES[2], "new pump implanted today")},
+        second_clinician="Dr Ben Second",
     )
 
 
@@ -394,7 +408,12 @@ def test_alarm_before_the_planned_refill_date_is_warned() -> None:
     assert result.new_forecast.alarm_at is not None
     assert result.new_forecast.alarm_at.astimezone(LONDON).date() == date(2026, 3, 25)
     change = pg.build_change(
-        result, "trial of boluses", {f.key: "trial of boluses agreed" for f in result.soft}
+        result,
+        "trial of boluses",
+        {
+            f.key: pg.override_text(pg.OVERRIDE_CATEGORIES[0], "trial of boluses agreed")
+            for f in result.soft
+        },
     )
     assert any(o.startswith("warning alarm_date") for o in change.overrides)
     # A program that lasts longer raises no warning.
@@ -436,7 +455,10 @@ def test_priming_bolus_is_the_dead_volume_and_needs_a_typed_reason() -> None:
     with pytest.raises(ProgrammingError, match="overridden"):
         pg.build_change(result, "new implant primed today", {})
     change = pg.build_change(
-        result, "new implant primed today", {finding.key: "implant on 27 Feb 2026"}
+        result,
+        "new implant primed today",
+        {finding.key: pg.override_text(pg.OVERRIDE_CATEGORIES[4], "implant on 27 Feb 2026")},
+        second_clinician="Dr Ben Second",
     )
     assert any("implant on 27 Feb 2026" in o for o in change.overrides)
     catheter = pg.priming_plan(PUMP, 2000, 30, catheter_only=True)
@@ -796,9 +818,16 @@ def test_repeated_sends_reach_the_hard_limit_from_the_stored_changes(
             st, simple_continuous(daily), 2000, CLINICIAN, LIBRARY, LONDON, history=history
         )
         if not result.blocked:
-            reasons = {f.key: "titration agreed with consultant" for f in result.soft}
-            intent = pg.record_intent(store, pg.build_change(result, "titration agreed at clinic", reasons),
-                                      CLINICIAN)  # fmt: skip
+            reasons = {
+                f.key: pg.override_text(
+                    pg.OVERRIDE_CATEGORIES[1], "titration agreed with consultant"
+                )
+                for f in result.soft
+            }
+            change = pg.build_change(
+                result, "titration agreed at clinic", reasons, second_clinician="Dr Ben Second"
+            )
+            intent = pg.record_intent(store, change, CLINICIAN)
             pg.record_result(store, intent, pg.send_program(client, intent), CLINICIAN)
         return result
 

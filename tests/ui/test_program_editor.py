@@ -142,15 +142,40 @@ def test_a_soft_limit_needs_a_reason_on_the_review_screen(console: Console) -> N
     dialog.go_review()
     assert dialog.pages.currentIndex() == dialog.REVIEW
     (edit,) = dialog.override_edits.values()
+    (category,) = dialog.override_categories.values()
     dialog.confirm_box.setChecked(True)
     assert not dialog.send_button.isEnabled()
     edit.setText("agreed with consultant, daily review")
+    assert not dialog.send_button.isEnabled()  # a note alone is not enough: why, from the list
+    category.setCurrentIndex(category.findData("Prescribed by the consultant"))
     assert dialog.send_button.isEnabled()
     dialog.send_button.click()
     console.qtbot.waitUntil(lambda: dialog.pages.currentIndex() == dialog.RESULT, timeout=15_000)
     change = console.clinic.store.patient_history(console.patient_id("Okafor")).program_changes[-1]
     assert change.outcome == "succeeded"
-    assert any("agreed with consultant" in o for o in change.overrides)
+    assert any(
+        "Prescribed by the consultant: agreed with consultant" in o for o in change.overrides
+    )
+
+
+def test_a_severe_override_needs_a_second_clinician(console: Console) -> None:
+    connect_okafor(console)
+    dialog = open_editor(console)
+    dialog.daily.set_text("50")  # -90 %: the withdrawal finding
+    dialog.reason.setText("patient asked to stop the pump")
+    dialog.go_review()
+    assert dialog.second_clinician.isVisibleTo(dialog)  # only for a severe override
+    for key, edit in dialog.override_edits.items():
+        combo = dialog.override_categories[key]
+        combo.setCurrentIndex(combo.findData("Withdrawal cover plan in place"))
+        edit.setText("oral baclofen 10 mg tds, GP told")
+    dialog.confirm_box.setChecked(True)
+    assert not dialog.send_button.isEnabled()
+    dialog.second_clinician.setText(dialog.ctx.user.name)  # not the sender
+    assert not dialog.send_button.isEnabled()
+    dialog.second_clinician.setText("Dr Ben Second")
+    assert dialog.send_button.isEnabled()
+    dialog.close()
 
 
 def test_an_uncertain_write_is_shown_plainly_and_flags_the_patient(console: Console) -> None:

@@ -474,6 +474,8 @@ class ProgramEditorDialog(QDialog):
         self.overrides_box = QGroupBox("Limits and warnings")
         self.overrides_layout = QFormLayout(self.overrides_box)
         self.override_edits: dict[str, QLineEdit] = {}
+        self.override_categories: dict[str, QComboBox] = {}
+        self.second_clinician = QLineEdit()
         self.confirm_box = QCheckBox(
             "I have checked the pending program against the prescription and the concentration "
             "in the reservoir."
@@ -983,21 +985,44 @@ class ProgramEditorDialog(QDialog):
         while self.overrides_layout.rowCount():
             self.overrides_layout.removeRow(0)
         self.override_edits = {}
+        self.override_categories: dict[str, QComboBox] = {}
         for f in c.findings:
             if f.severity is svc.Severity.SOFT:
                 text = QLabel(f"<b style='color:{SOFT_COLOUR}'>Soft limit:</b> {f.message}")
                 text.setWordWrap(True)
+                category = QComboBox()
+                category.setAccessibleName(f"Why the limit is overridden: {f.rule}")
+                category.addItem("Choose why...", "")
+                for name in svc.OVERRIDE_CATEGORIES:
+                    category.addItem(name, name)
+                category.currentIndexChanged.connect(lambda _i: self._update_send_button())
                 edit = QLineEdit()
-                edit.setAccessibleName(f"Reason for overriding: {f.rule}")
-                edit.setPlaceholderText("clinical reason for going outside the usual range")
+                edit.setAccessibleName(f"Note on overriding: {f.rule}")
+                edit.setPlaceholderText(f"what was agreed, with whom ({svc.REASON_HINT})")
                 edit.textChanged.connect(lambda _t: self._update_send_button())
                 self.override_edits[f.key] = edit
+                self.override_categories[f.key] = category
                 self.overrides_layout.addRow(text)
-                self.overrides_layout.addRow("Reason:", edit)
+                self.overrides_layout.addRow("Why:", category)
+                self.overrides_layout.addRow("Note:", edit)
             elif f.severity is svc.Severity.WARNING:
                 text = QLabel(f"<b style='color:{SOFT_COLOUR}'>Warning:</b> {f.message}")
                 text.setWordWrap(True)
                 self.overrides_layout.addRow(text)
+        self.second_clinician = QLineEdit()
+        self.second_clinician.setAccessibleName("Second clinician confirming the override")
+        self.second_clinician.setPlaceholderText("name of the second clinician who checked it")
+        self.second_clinician.textChanged.connect(lambda _t: self._update_send_button())
+        severe = svc.second_check_findings(c)
+        if severe:
+            note = QLabel(
+                "<b>A second clinician must confirm</b> the override of "
+                + ", ".join(sorted({f.rule.replace("_", " ") for f in severe}))
+                + ": they check the program and the reason with you."
+            )
+            note.setWordWrap(True)
+            self.overrides_layout.addRow(note)
+            self.overrides_layout.addRow("Second clinician:", self.second_clinician)
         if not c.findings:
             self.overrides_layout.addRow(QLabel("Within every drug-library limit."))
         self.overrides_layout.addRow(QLabel(f"Reason for the change: {self.reason.text()}"))
@@ -1010,7 +1035,12 @@ class ProgramEditorDialog(QDialog):
         self.review_table.setFocus()
 
     def override_reasons(self) -> dict[str, str]:
-        return {key: edit.text() for key, edit in self.override_edits.items()}
+        """Each soft-limit override as the service stores it: the category, then the note."""
+        out = {}
+        for key, edit in self.override_edits.items():
+            category = self.override_categories[key].currentData() or ""
+            out[key] = svc.override_text(category, edit.text()) if category else edit.text()
+        return out
 
     def _update_send_button(self) -> None:
         c = self.check
@@ -1018,7 +1048,9 @@ class ProgramEditorDialog(QDialog):
             c is not None
             and self.ctx.user.can_send_program()
             and self.confirm_box.isChecked()
-            and not svc.missing_reasons(c, self.reason.text(), self.override_reasons())
+            and not svc.missing_reasons(
+                c, self.reason.text(), self.override_reasons(), self.second_clinician.text()
+            )
         )
         self.send_button.setEnabled(bool(ready))
 
@@ -1039,8 +1071,13 @@ class ProgramEditorDialog(QDialog):
             self.review_error.setVisible(True)
             return
         try:
-            change = svc.build_change(c, self.reason.text(), self.override_reasons(),
-                                      at=self.ctx.now)  # fmt: skip
+            change = svc.build_change(
+                c,
+                self.reason.text(),
+                self.override_reasons(),
+                at=self.ctx.now,
+                second_clinician=self.second_clinician.text(),
+            )
         except svc.ProgrammingError as exc:
             self.review_error.setText(str(exc))
             self.review_error.setVisible(True)

@@ -1,9 +1,9 @@
 """Grab the program editor for the user guide: ``python -m ui.program.screenshots``.
 
 The demo clinic against a simulated pump (offscreen Qt works), at 1366 x 768: a cut to a
-tenth of the dose (the withdrawal finding) saved as ``docs/images/program-withdrawal.png``,
-and a first flex program typed per day into the per-hour field on a stopped pump with no
-dose on record, saved as ``docs/images/program-blocked.png``.
+tenth of the dose (the withdrawal finding), ``docs/images/program-withdrawal.png``, and its
+review page with the override's reason, note and second clinician,
+``docs/images/program-override.png``.
 """
 
 from __future__ import annotations
@@ -70,10 +70,20 @@ def main(out: Path = OUT) -> int:
     dialog.reason.setText("patient asked to stop the pump")
     QCoreApplication.processEvents()
     dialog.grab().save(str(out / "program-withdrawal.png"))
+    print(out / "program-withdrawal.png")
+    dialog.go_review()
+    for key, edit in dialog.override_edits.items():
+        combo = dialog.override_categories[key]
+        combo.setCurrentIndex(combo.findData("Withdrawal cover plan in place"))
+        edit.setText("oral baclofen 10 mg three times a day from today; GP and family told")
+    dialog.second_clinician.setText("Dr Ben Okoro")
+    dialog.confirm_box.setChecked(True)
+    QCoreApplication.processEvents()
+    dialog.grab().save(str(out / "program-override.png"))
+    print(out / "program-override.png")
     dialog.close()
     dialog.deleteLater()
     QCoreApplication.processEvents()
-    print(out / "program-withdrawal.png")
     window.close()
     protocol_simpump.forget_pump("shots")
     store.close()
