@@ -108,6 +108,8 @@ class Patient:
     def __post_init__(self) -> None:
         if not self.family_name.strip():
             raise ModelError("Family name is required.")
+        if not self.given_name.strip():
+            raise ModelError("Given name is required.")
         if not self.hospital_number.strip():
             raise ModelError("Hospital number is required.")
         if self.nhs_number is not None and not nhs_number_is_valid(self.nhs_number):

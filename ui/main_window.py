@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from itbconsole.services.clinic import ClinicService, SavedInterrogation, UnknownPump, WrongPatient
+from itbconsole.services.patients import DuplicatePatient
 from itbconsole.store import StoreError
 from ui import pump_jobs
 from ui.device_bar import DeviceBar, PortChoice
@@ -320,13 +321,15 @@ class MainWindow(QMainWindow):
             self.patient_view.trends.show_patient(self.clinic, self.current_patient_id, self.now())
 
     def new_patient(self, dialog: PatientDialog | None = None) -> int | None:
-        dialog = dialog or PatientDialog(self, today=self.clinic.today(self.now()))
+        dialog = dialog or PatientDialog(
+            self, today=self.clinic.today(self.now()), check_identity=self.clinic.check_identity
+        )
         patient = dialog.ask()
         if patient is None:
             return None
         try:
             saved = self.clinic.add_patient(patient)
-        except StoreError as exc:
+        except (StoreError, DuplicatePatient) as exc:
             self.prompts.error("Patient not saved", str(exc))
             return None
         assert saved.id is not None
@@ -340,11 +343,20 @@ class MainWindow(QMainWindow):
         if self.current_patient_id is None:
             return
         patient = self.clinic.patient(self.current_patient_id)
-        dialog = PatientDialog(self, patient=patient, today=self.clinic.today(self.now()))
+        dialog = PatientDialog(
+            self,
+            patient=patient,
+            today=self.clinic.today(self.now()),
+            check_identity=self.clinic.check_identity,
+        )
         changed = dialog.ask()
         if changed is None:
             return
-        self.clinic.correct_patient(changed, dialog.reason.text().strip())
+        try:
+            self.clinic.correct_patient(changed, dialog.reason.text().strip())
+        except (StoreError, DuplicatePatient) as exc:
+            self.prompts.error("Patient not saved", str(exc))
+            return
         self.refresh_patient(self.current_patient_id)
         self._show_current_patient()
 

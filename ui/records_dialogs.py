@@ -7,7 +7,7 @@ and ``accept_if_valid()`` (what OK does), so tests can drive them without a moda
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from decimal import Decimal
 
@@ -26,7 +26,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from itbconsole.model import ModelError, Origin, Patient, Pump, nhs_number_is_valid
+from itbconsole.model import ModelError, Origin, Patient, Pump
+from itbconsole.services.patients import DuplicatePatient, PatientForm, patient_from_form
 from itbconsole.units import QuantityError, ml_to_ul, parse_decimal
 
 PUMP_MODELS = (
@@ -99,6 +100,10 @@ def _pydate(q: QDate) -> date:
     return date(q.year(), q.month(), q.day())
 
 
+#: The date edit's "nothing typed yet" value (shown as a prompt, refused on save).
+NO_DATE = QDate(1899, 12, 31)
+
+
 class PatientDialog(_ValidatingDialog):
     """Create a patient, or correct one (the store keeps the earlier version)."""
 
@@ -107,18 +112,23 @@ class PatientDialog(_ValidatingDialog):
         parent: QWidget | None = None,
         patient: Patient | None = None,
         today: date | None = None,
+        check_identity: Callable[[Patient], None] | None = None,
     ) -> None:
         super().__init__("Edit patient" if patient else "New patient", parent)
         self.today = today or date.today()
         self.original = patient
+        self.check_identity = check_identity
         self.family = QLineEdit(patient.family_name if patient else "")
         self.given = QLineEdit(patient.given_name if patient else "")
         self.dob = QDateEdit()
         self.dob.setDisplayFormat("dd/MM/yyyy")
         self.dob.setCalendarPopup(True)
         self.dob.setMaximumDate(_qdate(self.today))
-        self.dob.setMinimumDate(QDate(1900, 1, 1))
-        self.dob.setDate(_qdate(patient.date_of_birth) if patient else QDate(1980, 1, 1))
+        # No default date of birth: the lowest date stands for "not typed yet" and shows
+        # as a prompt (Qt's special value), so 01/01/1980 is never saved by accident.
+        self.dob.setMinimumDate(NO_DATE)
+        self.dob.setSpecialValueText("Type the date of birth")
+        self.dob.setDate(_qdate(patient.date_of_birth) if patient else NO_DATE)
         self.hospital = QLineEdit(patient.hospital_number if patient else "")
         self.nhs = QLineEdit(patient.nhs_number or "" if patient else "")
         self.nhs.setPlaceholderText("optional, 10 digits")
@@ -139,46 +149,33 @@ class PatientDialog(_ValidatingDialog):
             self.add_row("reason", "&Reason for change", self.reason)
         self.setMinimumWidth(440)
 
+    def form_values(self) -> PatientForm:
+        dob = self.dob.date()
+        return PatientForm(
+            family_name=self.family.text(),
+            given_name=self.given.text(),
+            date_of_birth=None if dob == NO_DATE else _pydate(dob),
+            hospital_number=self.hospital.text(),
+            nhs_number=self.nhs.text(),
+            origin=str(self.origin.currentData()),
+            reason=self.reason.text(),
+            patient_id=self.original.id if self.original else None,
+        )
+
     def patient(self) -> Patient | None:
-        """The patient as typed, or None after showing what is wrong next to each field."""
+        """The patient as typed, or None after showing what is wrong next to each field
+        (the rules are the service's: itbconsole.services.patients)."""
         self.clear_errors()
-        ok = True
-        if not self.family.text().strip():
-            self.set_error("family", "Enter the family name.")
-            ok = False
-        if not self.hospital.text().strip():
-            self.set_error("hospital", "Enter the hospital number.")
-            ok = False
-        dob = _pydate(self.dob.date())
-        if dob > self.today:
-            self.set_error("dob", "The date of birth cannot be in the future.")
-            ok = False
-        nhs_text = self.nhs.text().replace(" ", "").replace("-", "")
-        if nhs_text and not nhs_number_is_valid(nhs_text):
-            self.set_error(
-                "nhs", "This is not a valid NHS number (10 digits with a correct check digit)."
-            )
-            ok = False
-        if self.original is not None and not self.reason.text().strip():
-            self.set_error(
-                "reason", "Say why the record is being changed; the earlier version is kept."
-            )
-            ok = False
-        if not ok:
-            return None
-        try:
-            return Patient(
-                family_name=" ".join(self.family.text().split()),
-                given_name=" ".join(self.given.text().split()),
-                date_of_birth=dob,
-                hospital_number=self.hospital.text().strip().upper(),
-                origin=Origin(self.origin.currentData()),
-                nhs_number=nhs_text or None,
-                id=self.original.id if self.original else None,
-            )
-        except ModelError as exc:
-            self.set_error("general", str(exc))
-            return None
+        patient, errors = patient_from_form(self.form_values(), self.today)
+        for key, message in errors.items():
+            self.set_error(key, message)
+        if patient is not None and self.check_identity is not None:
+            try:
+                self.check_identity(patient)
+            except DuplicatePatient as exc:
+                self.set_error(exc.field, str(exc))
+                return None
+        return patient
 
     def accept_if_valid(self) -> None:
         if self.patient() is not None:

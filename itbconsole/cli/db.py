@@ -101,8 +101,17 @@ def cmd_verify(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     with store:
         report = store.verify()
+        duplicates = store.duplicate_identities()
     print(f"Database: {store.path}")
     print(report.summary())
+    if duplicates:
+        print(
+            "Patients sharing an identity (recorded before the one-patient-per-number rule); "
+            "an administrator resolves each by correcting one record or marking it entered "
+            "in error:"
+        )
+        for kind, number, ids in duplicates:
+            print(f"  {kind} {number}: patients {', '.join(str(i) for i in ids)}")
     return EXIT_OK if report.ok else EXIT_FAILED
 
 

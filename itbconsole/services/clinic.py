@@ -18,6 +18,7 @@ from itbconsole.druglib import DrugLibrary
 from itbconsole.forecast import Forecast, PumpFacts, Status, facts_from, forecast
 from itbconsole.model import Patient, Pump, PumpEvent, Reading, User
 from itbconsole.services.overview import PumpOverview, build_overview
+from itbconsole.services.patients import DuplicatePatient
 from itbconsole.settings import ClinicSettings
 from itbconsole.store import PatientOverview, Store, StoreError, UnknownPumpError, WrongPatientError
 from itbconsole.store.queries import PatientHistory
@@ -333,10 +334,24 @@ class ClinicService:
 
     # ------------------------------------------------------------------ writing records
 
+    def check_identity(self, patient: Patient) -> None:
+        """Raise DuplicatePatient when the patient's hospital or NHS number identifies
+        another current patient (the form calls it before saving)."""
+        clash = self.store.identity_clash(patient.hospital_number, patient.nhs_number, patient.id)
+        if clash is not None:
+            field, existing = clash
+            number = patient.hospital_number if field == "hospital" else patient.nhs_number or ""
+            raise DuplicatePatient(field, existing, number)
+
     def add_patient(self, patient: Patient) -> Patient:
+        """Record a new patient; refused (DuplicatePatient, naming the other patient) when
+        the hospital or NHS number already identifies someone (the database refuses it
+        too)."""
+        self.check_identity(patient)
         return self.store.add_patient(patient, self.user)
 
     def correct_patient(self, patient: Patient, reason: str) -> Patient:
+        self.check_identity(patient)
         return self.store.correct_patient(patient, self.user, note=reason)
 
     def register_pump(self, pump: Pump, patient_id: int) -> Pump:

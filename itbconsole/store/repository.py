@@ -257,6 +257,47 @@ class Store:
             self._correct("patient_versions", old_id, rec.patient_row(patient), user, note)
         return patient
 
+    def identity_clash(
+        self, hospital_number: str, nhs_number: str | None, exclude_patient_id: int | None
+    ) -> tuple[str, Patient] | None:
+        """Another current patient with this hospital number (case and spaces ignored) or
+        this NHS number: ("hospital" or "nhs", that patient), or None."""
+        sql = (
+            f"SELECT v.* FROM ({queries.CURRENT_PATIENTS}) v WHERE v.patient_id != :exclude"
+            " AND (upper(trim(v.hospital_number)) = upper(trim(:hospital))"
+            " OR (:nhs IS NOT NULL AND v.nhs_number = :nhs)) LIMIT 1"
+        )
+        row = next(
+            self.db.query(
+                sql,
+                {
+                    "exclude": exclude_patient_id or 0,
+                    "hospital": hospital_number,
+                    "nhs": nhs_number,
+                },
+            ),
+            None,
+        )
+        if row is None:
+            return None
+        same_hospital = row["hospital_number"].strip().upper() == hospital_number.strip().upper()
+        return ("hospital" if same_hospital else "nhs"), rec.patient_from_row(row)
+
+    def duplicate_identities(self) -> list[tuple[str, str, list[int]]]:
+        """Hospital or NHS numbers shared by more than one current patient (records made
+        before migration 6): (kind, number, patient ids), for an administrator to resolve."""
+        out: list[tuple[str, str, list[int]]] = []
+        for kind, column in (("hospital number", "upper(trim(v.hospital_number))"),
+                             ("NHS number", "v.nhs_number")):  # fmt: skip
+            sql = (
+                f"SELECT {column} AS number, group_concat(v.patient_id) AS ids"
+                f" FROM ({queries.CURRENT_PATIENTS}) v WHERE {column} IS NOT NULL"
+                f" GROUP BY {column} HAVING COUNT(*) > 1 ORDER BY number"
+            )
+            for row in self.db.query(sql):
+                out.append((kind, str(row["number"]), [int(i) for i in str(row["ids"]).split(",")]))
+        return out
+
     def get_patient(self, patient_id: int) -> Patient:
         return queries.patient_history(self.db, patient_id).patient
 

@@ -362,10 +362,28 @@ _FORECAST = [
     " DELETE FROM pump_forecast; END",
 ]
 
+#: Migration 6: a hospital number (and an NHS number, when given) identifies one patient.
+#: A trigger refuses a new patient version that would share either with another current
+#: patient. Duplicates already in a database are not touched (nothing is ever deleted):
+#: ``Store.duplicate_identities`` lists them for an administrator to resolve.
+_IDENTITY = [
+    "CREATE INDEX patient_versions_hospital_upper ON patient_versions"
+    " (upper(trim(hospital_number)))",
+    "CREATE TRIGGER patient_identity_unique BEFORE INSERT ON patient_versions"
+    " WHEN NEW.entered_in_error = 0 AND EXISTS ("
+    " SELECT 1 FROM current_patient cp JOIN patient_versions v ON v.id = cp.version_id"
+    " WHERE v.patient_id != NEW.patient_id AND v.entered_in_error = 0 AND ("
+    " upper(trim(v.hospital_number)) = upper(trim(NEW.hospital_number))"
+    " OR (NEW.nhs_number IS NOT NULL AND v.nhs_number = NEW.nhs_number)))"
+    " BEGIN SELECT RAISE(ABORT, 'duplicate patient identity: the hospital or NHS number"
+    " belongs to another patient'); END",
+]
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "clinical records and hash-chained audit log", tuple(_INITIAL)),
     Migration(2, "current-state tables for the patient list", tuple(_CURRENT_STATE)),
     Migration(3, "programs prepared for review", tuple(_PREPARED_PROGRAMS)),
     Migration(4, "the pump's own ERI and End of Service dates", tuple(_BATTERY_REPORTS)),
     Migration(5, "one forecast: refill bridges, clinic settings, forecast cache", tuple(_FORECAST)),
+    Migration(6, "one patient per hospital and NHS number", tuple(_IDENTITY)),
 )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from PySide6.QtCore import QElapsedTimer, Qt, QTimer
+from PySide6.QtCore import QDate, QElapsedTimer, Qt, QTimer
 
 from drivers import protocol_simpump
 from itbconsole.model import Pump
@@ -215,8 +215,12 @@ def test_new_patient_dialog_checks_nhs_number_and_required_fields(console: Conso
     dialog = PatientDialog(console.window)
     console.qtbot.addWidget(dialog)
     dialog.family.setText("Doe")
-    dialog.given.setText("Jane")
     dialog.hospital.setText("h999")
+    assert dialog.patient() is None  # no given name, no date of birth: nothing defaulted
+    assert "given name" in dialog.errors["given"].text()
+    assert "date of birth" in dialog.errors["dob"].text()
+    dialog.given.setText("Jane")
+    dialog.dob.setDate(QDate(1975, 4, 2))
     dialog.nhs.setText("943 476 5918")  # wrong check digit
     assert dialog.patient() is None
     assert "not a valid NHS number" in dialog.errors["nhs"].text()
@@ -235,6 +239,7 @@ def test_new_patient_is_saved_and_opened(console: Console, monkeypatch: pytest.M
     dialog = PatientDialog(console.window)
     dialog.family.setText("Doe")
     dialog.given.setText("Jane")
+    dialog.dob.setDate(QDate(1975, 4, 2))
     dialog.hospital.setText("H999")
     monkeypatch.setattr(PatientDialog, "ask", lambda self: dialog.patient())
     pid = console.window.new_patient()
@@ -242,6 +247,24 @@ def test_new_patient_is_saved_and_opened(console: Console, monkeypatch: pytest.M
     assert console.window.patient_view.header.name.text() == "DOE, Jane"
     assert "No pump registered" in console.window.patient_view.header.pump.text()
     assert console.clinic.store.stamp("patients", pid).by == "Demo Clinician"
+
+
+def test_a_hospital_number_already_in_use_is_refused_naming_the_patient(
+    console: Console,
+) -> None:
+    dialog = PatientDialog(console.window, check_identity=console.clinic.check_identity)
+    console.qtbot.addWidget(dialog)
+    dialog.family.setText("Doe")
+    dialog.given.setText("Jane")
+    dialog.dob.setDate(QDate(1975, 4, 2))
+    dialog.hospital.setText("h100388 ")  # Brennan's, typed in lower case with a space
+    assert dialog.patient() is None
+    assert "already belongs to BRENNAN, Thomas" in dialog.errors["hospital"].text()
+    before = console.count("patients")
+    dialog.hospital.setText("H999")
+    dialog.nhs.setText("943 476 5919")  # Okafor's NHS number
+    assert dialog.patient() is None and "OKAFOR, Grace" in dialog.errors["nhs"].text()
+    assert console.count("patients") == before
 
 
 def test_editing_a_patient_keeps_the_earlier_version(

@@ -1,0 +1,88 @@
+"""Patient records: the rules of the patient form and of a patient's identity.
+
+Why here and not in the dialog: the same rules hold for every way a patient is recorded
+(the window, a script, a future import), and a test reaches them without Qt. The dialog only
+shows what :func:`patient_from_form` says next to each field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from itbconsole.model import ModelError, Origin, Patient, nhs_number_is_valid
+
+
+class DuplicatePatient(ValueError):
+    """The hospital or NHS number already identifies another patient. The message names
+    that patient; ``field`` is the form field it is about."""
+
+    def __init__(self, field: str, existing: Patient, number: str) -> None:
+        what = "Hospital number" if field == "hospital" else "NHS number"
+        super().__init__(
+            f"{what} {number} already belongs to {existing.display_name} (born "
+            f"{existing.date_of_birth:%d %b %Y}). Check the number; if this is the same "
+            "person, open their record instead of making a new one."
+        )
+        self.field = field
+        self.existing = existing
+
+
+@dataclass(frozen=True)
+class PatientForm:
+    """What was typed in the patient form, as text (``date_of_birth`` None: not given)."""
+
+    family_name: str
+    given_name: str
+    date_of_birth: date | None
+    hospital_number: str
+    nhs_number: str
+    origin: str
+    reason: str = ""
+    patient_id: int | None = None
+    """Set when correcting an existing patient (the reason is then required)."""
+
+
+def patient_from_form(form: PatientForm, today: date) -> tuple[Patient | None, dict[str, str]]:
+    """The patient the form describes, or None with a message for each field that is wrong
+    (``family``, ``given``, ``dob``, ``hospital``, ``nhs``, ``reason``, ``general``)."""
+    errors: dict[str, str] = {}
+    family = " ".join(form.family_name.split())
+    given = " ".join(form.given_name.split())
+    if not family:
+        errors["family"] = "Enter the family name."
+    if not given:
+        errors["given"] = "Enter the given name."
+    if form.date_of_birth is None:
+        errors["dob"] = "Enter the date of birth (there is no default: type it from the notes)."
+    elif form.date_of_birth > today:
+        errors["dob"] = "The date of birth cannot be in the future."
+    elif form.date_of_birth.year < 1900:
+        errors["dob"] = "Check the date of birth: it is before 1900."
+    hospital = form.hospital_number.strip().upper()
+    if not hospital:
+        errors["hospital"] = "Enter the hospital number."
+    nhs = form.nhs_number.replace(" ", "").replace("-", "")
+    if nhs and not nhs_number_is_valid(nhs):
+        errors["nhs"] = "This is not a valid NHS number (10 digits with a correct check digit)."
+    if form.patient_id is not None and len(" ".join(form.reason.split())) < 5:
+        errors["reason"] = "Say why the record is being changed; the earlier version is kept."
+    if errors:
+        return None, errors
+    assert form.date_of_birth is not None
+    try:
+        patient = Patient(
+            family_name=family,
+            given_name=given,
+            date_of_birth=form.date_of_birth,
+            hospital_number=hospital,
+            origin=Origin(form.origin),
+            nhs_number=nhs or None,
+            id=form.patient_id,
+        )
+    except (ModelError, ValueError) as exc:
+        return None, {"general": str(exc)}
+    return patient, {}
+
+
+__all__ = ["DuplicatePatient", "PatientForm", "patient_from_form"]
