@@ -22,7 +22,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from itbconsole.services.clinic import ClinicService, SavedInterrogation, UnknownPump, WrongPatient
+from itbconsole.services.clinic import (
+    ClinicService,
+    PumpReplacementNeeded,
+    SavedInterrogation,
+    UnknownPump,
+    WrongPatient,
+)
 from itbconsole.services.patients import DuplicatePatient
 from itbconsole.store import StoreError
 from ui import pump_jobs
@@ -32,7 +38,14 @@ from ui.dialogs import show_about, show_error
 from ui.link_worker import LinkBridge
 from ui.patient_list import PatientListPanel
 from ui.patient_view import PatientView
-from ui.records_dialogs import PatientDialog, PumpDialog, UnknownPumpDialog, wrong_patient_message
+from ui.records_dialogs import (
+    CatheterRevisionDialog,
+    ExplantDialog,
+    PatientDialog,
+    PumpDialog,
+    UnknownPumpDialog,
+    wrong_patient_message,
+)
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +166,7 @@ class MainWindow(QMainWindow):
         self.cancel_action = self._action(
             pump_menu, "&Cancel operation", QKeySequence("Esc"), self.cancel
         )
+        self._action(pump_menu, "Record catheter &revision...", None, self.record_catheter_revision)
         self._action(pump_menu, "Refresh &ports", QKeySequence("F5"), self.refresh_ports)
         self._action(
             pump_menu, "Link &diagnostics...", QKeySequence("Ctrl+D"), self.show_diagnostics
@@ -369,14 +383,62 @@ class MainWindow(QMainWindow):
             return
         self._register(pump, self.current_patient_id)
 
-    def _register(self, pump: Any, patient_id: int) -> bool:
+    def _register(
+        self, pump: Any, patient_id: int, explant_dialog: ExplantDialog | None = None
+    ) -> bool:
+        """Register the pump; a patient who has a pump has it replaced, with the old
+        pump's explant recorded first (never silently)."""
+        current = self.clinic.pump_of(patient_id)
         try:
-            self.clinic.register_pump(pump, patient_id)
-        except StoreError as exc:
+            if current is not None and current.serial != pump.serial:
+                dialog = explant_dialog or ExplantDialog(
+                    current.serial, self, today=self.clinic.today(self.now())
+                )
+                answer = dialog.ask()
+                if answer is None:
+                    return False
+                when, reason, note = answer
+                self.clinic.replace_pump(
+                    patient_id, pump, explanted_on=when, reason=reason, note=note
+                )
+            else:
+                self.clinic.register_pump(pump, patient_id)
+        except (StoreError, PumpReplacementNeeded) as exc:
             self.prompts.error("Pump not registered", str(exc))
             return False
         self.refresh_patient(patient_id)
         self._show_current_patient()
+        return True
+
+    def record_catheter_revision(self, dialog: CatheterRevisionDialog | None = None) -> bool:
+        """Pump > Record catheter revision: the new catheter's details (dead volume) and
+        the date that allows priming the catheter."""
+        pump = self.clinic.pump_of(self.current_patient_id) if self.current_patient_id else None
+        if pump is None:
+            self.prompts.error(
+                "Catheter revision", "Open the record of the patient whose pump it is."
+            )
+            return False
+        dialog = dialog or CatheterRevisionDialog(pump, self, today=self.clinic.today(self.now()))
+        answer = dialog.ask()
+        if answer is None:
+            return False
+        when, length, per_cm, tip, note = answer
+        try:
+            self.clinic.record_catheter_revision(
+                pump.serial,
+                revised_on=when,
+                catheter_length_cm=length,
+                catheter_ul_per_cm=per_cm,
+                tip_level=tip,
+                note=note,
+            )
+        except (StoreError, ValueError) as exc:
+            self.prompts.error("Catheter revision not recorded", str(exc))
+            return False
+        self.refresh_patient(self.current_patient_id)
+        self._show_current_patient()
+        self.statusBar().showMessage("Catheter revision recorded.", 6000)
         return True
 
     def start_refill(self) -> None:
@@ -549,6 +611,7 @@ class MainWindow(QMainWindow):
         choose: UnknownPumpDialog | None = None,
         new_patient_dialog: PatientDialog | None = None,
         pump_dialog: PumpDialog | None = None,
+        explant_dialog: ExplantDialog | None = None,
     ) -> bool:
         ident = result.identity
         open_patient = (
@@ -587,7 +650,7 @@ class MainWindow(QMainWindow):
         ):
             return False
         self.current_patient_id = patient_id
-        return self._register(pump, patient_id)
+        return self._register(pump, patient_id, explant_dialog)
 
     def set_pump_clock(self) -> None:
         if self.connected_identity is None:

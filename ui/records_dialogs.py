@@ -348,12 +348,9 @@ class UnknownPumpDialog(QDialog):
             self.patient_combo.addItem(
                 f"{p.display_name} - {p.hospital_number} - born {p.date_of_birth:%d %b %Y}", p.id
             )
-        # Pre-select the open patient only; with nobody open, nobody is chosen for the nurse.
-        if open_patient is not None and open_patient.id is not None:
-            self.patient_combo.setCurrentIndex(max(self.patient_combo.findData(open_patient.id), 0))
-            self.existing_radio.setChecked(True)
-        else:
-            self.patient_combo.setCurrentIndex(-1)
+        # Nobody is pre-selected, not even the open patient: the nurse chooses, against the
+        # patient's implant card (a preselection once replaced a patient's pump unseen).
+        self.patient_combo.setCurrentIndex(-1)
         self.existing_radio.setEnabled(bool(self.patients))
         self.patient_combo.setEnabled(bool(self.patients))
         self.existing_radio.toggled.connect(self.patient_combo.setEnabled)
@@ -393,3 +390,118 @@ def wrong_patient_message(open_name: str, owner_name: str, serial: str) -> str:
 
 
 __all__ = ["PatientDialog", "PumpDialog", "UnknownPumpDialog", "wrong_patient_message"]
+
+
+EXPLANT_REASON_LABELS = {
+    "end_of_service": "End of Service (battery)",
+    "failure": "Pump failure",
+    "infection": "Infection",
+    "revision": "Revision surgery",
+    "other": "Other (say what in the note)",
+}
+
+
+class ExplantDialog(_ValidatingDialog):
+    """The old pump leaves the patient: when and why (its history stays with them)."""
+
+    def __init__(
+        self, serial: str, parent: QWidget | None = None, today: date | None = None
+    ) -> None:
+        super().__init__(f"Explant of pump {serial}", parent)
+        self.today = today or date.today()
+        intro = QLabel(
+            f"Before a new pump is registered, record when pump <b>{serial}</b> was taken out "
+            "and why. Its readings, refills and programs stay in the patient's record."
+        )
+        intro.setWordWrap(True)
+        self.form.addRow(intro)
+        self.when = QDateEdit()
+        self.when.setDisplayFormat("dd/MM/yyyy")
+        self.when.setCalendarPopup(True)
+        self.when.setMaximumDate(_qdate(self.today))
+        self.when.setDate(_qdate(self.today))
+        self.reason = QComboBox()
+        for key, label in EXPLANT_REASON_LABELS.items():
+            self.reason.addItem(label, key)
+        self.note = QLineEdit()
+        self.note.setPlaceholderText("surgeon, findings, where the pump went")
+        self.add_row("when", "&Explanted on", self.when)
+        self.add_row("reason", "&Reason", self.reason)
+        self.add_row("note", "&Note", self.note)
+
+    def answer(self) -> tuple[date, str, str] | None:
+        self.clear_errors()
+        reason = str(self.reason.currentData())
+        note = " ".join(self.note.text().split())
+        if reason == "other" and len(note) < 5:
+            self.set_error("note", "Say what the reason was.")
+            return None
+        return _pydate(self.when.date()), reason, note
+
+    def accept_if_valid(self) -> None:
+        if self.answer() is not None:
+            self.accept()
+
+    def ask(self) -> tuple[date, str, str] | None:
+        return self.answer() if self.exec() == QDialog.DialogCode.Accepted else None
+
+
+class CatheterRevisionDialog(_ValidatingDialog):
+    """A catheter revision: the new catheter's length and volume per cm feed the dead
+    volume (bridge bolus) and allow priming the catheter for 30 days."""
+
+    def __init__(
+        self, pump: Pump, parent: QWidget | None = None, today: date | None = None
+    ) -> None:
+        super().__init__(f"Catheter revision, pump {pump.serial}", parent)
+        self.today = today or date.today()
+        self.when = QDateEdit()
+        self.when.setDisplayFormat("dd/MM/yyyy")
+        self.when.setCalendarPopup(True)
+        self.when.setMaximumDate(_qdate(self.today))
+        self.when.setDate(_qdate(self.today))
+        # No prefill: these figures feed the bridge and priming arithmetic.
+        self.length = QLineEdit()
+        self.length.setPlaceholderText(f"was {pump.catheter_length_cm} cm")
+        self.per_cm = QLineEdit()
+        self.per_cm.setPlaceholderText(f"was {pump.catheter_ul_per_cm} µL/cm")
+        self.tip = QLineEdit()
+        self.tip.setPlaceholderText("for example T10, if known")
+        self.note = QLineEdit()
+        self.note.setPlaceholderText("surgeon, reason")
+        self.add_row("when", "&Revised on", self.when)
+        self.add_row("length", "New catheter &length (cm)", self.length)
+        self.add_row("per_cm", "&Volume per cm (µL/cm)", self.per_cm)
+        self.add_row("tip", "&Tip level", self.tip)
+        self.add_row("note", "&Note", self.note)
+
+    def answer(self) -> tuple[date, Decimal, Decimal, str, str] | None:
+        self.clear_errors()
+        values: list[Decimal] = []
+        for key, field, what in (
+            ("length", self.length, "the catheter length in cm"),
+            ("per_cm", self.per_cm, "the volume per cm in µL"),
+        ):
+            try:
+                value = parse_decimal(field.text(), field=what)
+            except QuantityError:
+                value = Decimal(0)
+            if value <= 0:
+                self.set_error(key, f"Enter {what} (more than 0).")
+            values.append(value)
+        if any(v <= 0 for v in values):
+            return None
+        return (
+            _pydate(self.when.date()),
+            values[0],
+            values[1],
+            " ".join(self.tip.text().split()),
+            " ".join(self.note.text().split()),
+        )
+
+    def accept_if_valid(self) -> None:
+        if self.answer() is not None:
+            self.accept()
+
+    def ask(self) -> tuple[date, Decimal, Decimal, str, str] | None:
+        return self.answer() if self.exec() == QDialog.DialogCode.Accepted else None

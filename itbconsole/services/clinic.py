@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, tzinfo
+from decimal import Decimal
 from typing import Any
 
 from itbconsole.druglib import DrugLibrary
@@ -35,6 +36,10 @@ class WrongPatient(Exception):
         self.serial = serial
         self.owner = owner
         self.open_patient = open_patient
+
+
+class PumpReplacementNeeded(Exception):
+    """The patient already has a pump: replacing it needs an explant record first."""
 
 
 class UnknownPump(Exception):
@@ -355,7 +360,68 @@ class ClinicService:
         return self.store.correct_patient(patient, self.user, note=reason)
 
     def register_pump(self, pump: Pump, patient_id: int) -> Pump:
+        """Register a pump to a patient who has none now. A patient with a pump has it
+        replaced with :meth:`replace_pump` (an explant record for the old one), never
+        silently."""
+        current = self.pump_of(patient_id)
+        if current is not None and current.serial != pump.serial:
+            patient = self.store.get_patient(patient_id)
+            raise PumpReplacementNeeded(
+                f"{patient.display_name} already has pump {current.serial} ({current.model}). "
+                "Replacing a pump is its own step: record the old pump's explant (date and "
+                "reason), then the new pump is registered. Nothing was changed."
+            )
         return self.store.register_pump(pump, patient_id, self.user)
+
+    def replace_pump(
+        self,
+        patient_id: int,
+        new_pump: Pump,
+        *,
+        explanted_on: date,
+        reason: str,
+        note: str = "",
+    ) -> Pump:
+        """Replace the patient's pump: the old pump's explant record (its history stays
+        with the patient) and the new registration, as one record."""
+        current = self.pump_of(patient_id)
+        if current is None:
+            return self.store.register_pump(new_pump, patient_id, self.user)
+        if current.serial == new_pump.serial:
+            raise PumpReplacementNeeded(f"Pump {new_pump.serial} is already this patient's pump.")
+        return self.store.replace_pump(
+            patient_id,
+            current.serial,
+            new_pump,
+            self.user,
+            explanted_on=explanted_on,
+            reason=reason,
+            note=note,
+        )
+
+    def record_catheter_revision(
+        self,
+        serial: str,
+        *,
+        revised_on: date,
+        catheter_length_cm: Decimal,
+        catheter_ul_per_cm: Decimal,
+        tip_level: str = "",
+        note: str = "",
+    ) -> Pump:
+        """A catheter revision with the new catheter's length and volume per cm: recorded,
+        and the pump's dead volume follows it (bridge and priming use it)."""
+        pump = self.store.get_pump(serial)
+        if pump is None:
+            raise UnknownPump(serial)
+        if catheter_length_cm <= 0 or catheter_ul_per_cm <= 0:
+            raise ValueError("Enter the new catheter's length (cm) and its volume per cm (µL/cm).")
+        revised = replace(
+            pump, catheter_length_cm=catheter_length_cm, catheter_ul_per_cm=catheter_ul_per_cm
+        )
+        return self.store.record_catheter_revision(
+            revised, self.user, revised_on=revised_on, tip_level=tip_level, note=note
+        )
 
     def owner_of(self, serial: str) -> Patient | None:
         owner = self.store.find_pump_owner(serial)

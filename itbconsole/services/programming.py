@@ -280,6 +280,8 @@ class CheckInput:
     """Single boluses sent to this pump in the 24 hours before this change."""
     records_concentration_mcg_ml: int | None = None
     """The concentration of the last confirmed refill on record (None: no refill)."""
+    catheter_revised_on: date | None = None
+    """The last catheter revision on record for this pump."""
 
 
 def _max24(c: CheckInput, program: Program) -> Fraction:
@@ -809,11 +811,28 @@ def rule_priming(c: CheckInput) -> list[Finding]:
     )
     implant = c.pump.implant_date
     today = c.state.read_at.astimezone(c.tz).date()
-    if implant is None or not 0 <= (today - implant).days <= PRIMING_NEW_IMPLANT_DAYS:
+
+    def recent(day: date | None) -> bool:
+        return day is not None and 0 <= (today - day).days <= PRIMING_NEW_IMPLANT_DAYS
+
+    revision = c.catheter_revised_on
+    if recent(revision) and not recent(implant) and plan.priming.catheter_only:
+        assert revision is not None
+        message += (
+            f"The catheter was revised on {revision:%d %b %Y} (on record). Type the reason "
+            "(the revision and who did it) to go ahead."
+        )
+        return [Finding("priming", Severity.SOFT, message, "bolus")]
+    if not recent(implant):
         when = (
             "has no implant date recorded"
             if implant is None
             else f"was implanted on {implant:%d %b %Y}, {(today - implant).days} days ago"
+        )
+        after = (
+            f" The catheter was revised on {revision:%d %b %Y}: prime the catheter only."
+            if recent(revision)
+            else ""
         )
         return [
             Finding(
@@ -822,10 +841,11 @@ def rule_priming(c: CheckInput) -> list[Finding]:
                 f"The pump {when}. A priming bolus is only for a pump implanted (or a catheter "
                 f"revised) in the last {PRIMING_NEW_IMPLANT_DAYS} days, as recorded on the "
                 "pump; on a primed system this bolus is an overdose. Record the implant or "
-                "revision date on the pump first.",
+                f"the catheter revision first.{after}",
                 "bolus",
             )
         ]
+    assert implant is not None
     message += (
         f"The pump was implanted on {implant:%d %b %Y}. Type the reason (the implant or "
         "catheter revision and who did it) to go ahead."
@@ -1002,6 +1022,7 @@ def check_program(
     facts: PumpFacts | None = None,
     settings: ClinicSettings | None = None,
     rules: Sequence[Rule] | None = None,
+    catheter_revised_on: date | None = None,
 ) -> ProgramCheck:
     """Run every rule on ``new`` against the pump's ``state``.
 
@@ -1072,6 +1093,7 @@ def check_program(
             if facts is not None and facts.latest_fill is not None
             else None
         ),
+        catheter_revised_on=catheter_revised_on,
     )
     findings = tuple(f for rule in (RULES if rules is None else rules) for f in rule(c))
     return ProgramCheck(

@@ -45,7 +45,7 @@ from itbconsole.store.db import (
     utc_iso,
     utc_now,
 )
-from itbconsole.store.schema import CLINICAL_TABLES, CORRECTABLE_TABLES
+from itbconsole.store.schema import CLINICAL_TABLES, CORRECTABLE_TABLES, EXPLANT_REASONS
 
 
 class UnknownPumpError(StoreError):
@@ -392,6 +392,104 @@ class Store:
                 user,
                 "create",
             )
+
+    def replace_pump(
+        self,
+        patient_id: int,
+        old_serial: str,
+        new_pump: Pump,
+        user: User,
+        *,
+        explanted_on: date,
+        reason: str,
+        note: str = "",
+    ) -> Pump:
+        """Replace a patient's pump as one record: the old pump's explant (date, reason),
+        its registration ended, the new one registered. All or nothing."""
+        if reason not in EXPLANT_REASONS:
+            raise StoreError(f"The explant reason must be one of {', '.join(EXPLANT_REASONS)}.")
+        with transaction(self.db):
+            if self.find_pump_owner(old_serial) != patient_id:
+                raise WrongPatientError(f"Pump {old_serial} is not this patient's pump now.")
+            self.record_explant(
+                patient_id, old_serial, user, explanted_on=explanted_on, reason=reason, note=note
+            )
+            return self.register_pump(new_pump, patient_id, user)
+
+    def record_explant(
+        self,
+        patient_id: int,
+        serial: str,
+        user: User,
+        *,
+        explanted_on: date,
+        reason: str,
+        note: str = "",
+    ) -> None:
+        """The pump leaves the patient: an explant record, and it belongs to nobody."""
+        if reason not in EXPLANT_REASONS:
+            raise StoreError(f"The explant reason must be one of {', '.join(EXPLANT_REASONS)}.")
+        with transaction(self.db):
+            self._insert(
+                "pump_explants",
+                {
+                    "pump_serial": serial,
+                    "patient_id": patient_id,
+                    "explanted_on": explanted_on.isoformat(),
+                    "reason": reason,
+                    "note": note,
+                },
+                user,
+                "create",
+            )
+            self.unregister_pump(serial, user, note=f"explanted: {reason}")
+
+    def explants(self, patient_id: int) -> list[tuple[str, date, str, str]]:
+        """The patient's explanted pumps: (serial, date, reason, note), oldest first."""
+        return [
+            (r["pump_serial"], date.fromisoformat(r["explanted_on"]), r["reason"], r["note"])
+            for r in self.db.query(
+                "SELECT * FROM pump_explants WHERE patient_id = ? ORDER BY explanted_on, id",
+                [patient_id],
+            )
+        ]
+
+    def record_catheter_revision(
+        self,
+        pump: Pump,
+        user: User,
+        *,
+        revised_on: date,
+        tip_level: str = "",
+        note: str = "",
+    ) -> Pump:
+        """A catheter revision: its record, and the pump's catheter details (which feed the
+        dead volume, the bridge and priming) corrected to ``pump``'s, as one record."""
+        owner = self.find_pump_owner(pump.serial)
+        if owner is None:
+            raise UnknownPumpError(f"Pump {pump.serial} is not registered to a patient.")
+        with transaction(self.db):
+            self._insert(
+                "catheter_revisions",
+                {
+                    "pump_serial": pump.serial,
+                    "patient_id": owner,
+                    "revised_on": revised_on.isoformat(),
+                    "catheter_length_cm": str(pump.catheter_length_cm),
+                    "catheter_ul_per_cm": str(pump.catheter_ul_per_cm),
+                    "tip_level": tip_level,
+                    "note": note,
+                },
+                user,
+                "create",
+            )
+            return self.correct_pump(pump, user, note=f"catheter revision on {revised_on}")
+
+    def last_catheter_revision(self, serial: str) -> date | None:
+        row = self.db.execute(
+            "SELECT MAX(revised_on) FROM catheter_revisions WHERE pump_serial = ?", [serial]
+        ).fetchone()
+        return date.fromisoformat(row[0]) if row and row[0] else None
 
     def correct_pump(self, pump: Pump, user: User, note: str = "") -> Pump:
         """New current details for a known pump (after a catheter revision, say)."""

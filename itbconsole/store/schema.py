@@ -56,6 +56,8 @@ CLINICAL_TABLES = (
     "battery_reports",
     "refill_bridges",
     "clinic_settings",
+    "pump_explants",
+    "catheter_revisions",
 )
 
 #: Tables that use ``corrects_id`` corrections.
@@ -379,6 +381,36 @@ _IDENTITY = [
     " belongs to another patient'); END",
 ]
 
+#: Migration 7, the pump's life: an explant record when a pump leaves a patient (replaced,
+#: End of Service, failure, infection, revision, other) and catheter revisions (date, new
+#: length and volume per cm, tip level), which feed the dead volume and the priming rule.
+EXPLANT_REASONS = ("end_of_service", "failure", "infection", "revision", "other")
+_LIFECYCLE = [
+    "CREATE TABLE pump_explants ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " pump_serial TEXT NOT NULL REFERENCES pumps(serial),"
+    " patient_id INTEGER NOT NULL REFERENCES patients(id),"
+    " explanted_on TEXT NOT NULL,"
+    " reason TEXT NOT NULL CHECK (reason IN ("
+    + ", ".join(f"'{r}'" for r in EXPLANT_REASONS)
+    + ")),"
+    " note TEXT NOT NULL DEFAULT '',"
+    f" {STAMP})",
+    "CREATE INDEX pump_explants_patient ON pump_explants (patient_id, explanted_on)",
+    *_no_change_triggers("pump_explants"),
+    "CREATE TABLE catheter_revisions ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " pump_serial TEXT NOT NULL REFERENCES pumps(serial),"
+    " patient_id INTEGER NOT NULL REFERENCES patients(id),"
+    " revised_on TEXT NOT NULL,"
+    " catheter_length_cm TEXT NOT NULL, catheter_ul_per_cm TEXT NOT NULL,"
+    " tip_level TEXT NOT NULL DEFAULT '',"
+    " note TEXT NOT NULL DEFAULT '',"
+    f" {STAMP})",
+    "CREATE INDEX catheter_revisions_pump ON catheter_revisions (pump_serial, revised_on)",
+    *_no_change_triggers("catheter_revisions"),
+]
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "clinical records and hash-chained audit log", tuple(_INITIAL)),
     Migration(2, "current-state tables for the patient list", tuple(_CURRENT_STATE)),
@@ -386,4 +418,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "the pump's own ERI and End of Service dates", tuple(_BATTERY_REPORTS)),
     Migration(5, "one forecast: refill bridges, clinic settings, forecast cache", tuple(_FORECAST)),
     Migration(6, "one patient per hospital and NHS number", tuple(_IDENTITY)),
+    Migration(7, "pump explants and catheter revisions", tuple(_LIFECYCLE)),
 )

@@ -361,3 +361,22 @@ def test_the_service_compares_the_read_back_itself() -> None:
     assert wrong.outcome == "uncertain" and "DIFFERENT program" in wrong.message
     right = pg.send_program(_LyingDriver(old, new), change)  # type: ignore[arg-type]
     assert right.outcome == "succeeded"
+
+
+def test_priming_after_a_recorded_catheter_revision_primes_the_catheter_only() -> None:
+    old = Pump(SERIAL, "SIM-40", 40_000, 2_000, implant_date=date(2019, 6, 1),
+               pump_dead_volume_ul=200, catheter_length_cm=Decimal(60),
+               catheter_ul_per_cm=Decimal("2.5"))  # fmt: skip
+    catheter = pg.priming_plan(old, 2000, 30, catheter_only=True)
+    whole = pg.priming_plan(old, 2000, 30)
+    revised = date(2026, 2, 25)
+    ok = check(pg.priming_program(catheter, Decimal(500)), simple_continuous(500),
+               priming=catheter, pump=old, catheter_revised_on=revised)  # fmt: skip
+    assert not ok.blocked and {f.rule for f in ok.soft} == {"priming"}
+    assert "catheter was revised on 25 Feb 2026" in ok.soft[0].message
+    full = check(pg.priming_program(whole, Decimal(500)), simple_continuous(500),
+                 priming=whole, pump=old, catheter_revised_on=revised)  # fmt: skip
+    assert "priming" in blocks(full) and "prime the catheter only" in full.blocks[0].message
+    stale = check(pg.priming_program(catheter, Decimal(500)), simple_continuous(500),
+                  priming=catheter, pump=old, catheter_revised_on=date(2025, 1, 1))  # fmt: skip
+    assert "priming" in blocks(stale)

@@ -101,6 +101,63 @@ def test_duplicates_made_before_the_rule_are_reported_not_deleted(tmp_path: Path
     b = old.add_patient(patient("H100388", family="Byrne"), NURSE)
     db.close()
     store = Store.open(path)  # migration 6 applies despite the duplicate
-    assert store.schema_version() == 6
+    assert store.schema_version() >= 6
     assert store.duplicate_identities() == [("hospital number", "H100388", [a.id, b.id])]
     assert store.counts()["patients"] == 2
+
+
+# --------------------------------------------------------------------------- pump lifecycle
+
+
+def _clinic_with_pump(tmp_path: Path) -> tuple[ClinicService, int]:
+    from itbconsole.model import Pump
+
+    store = Store.open(tmp_path / "l.sqlite")
+    clinic = ClinicService(store, load_drug_library(), NURSE)
+    p = clinic.add_patient(patient("H1"))
+    assert p.id is not None
+    clinic.register_pump(Pump("OLD0000001", "SIM-40", 40_000, 2_000), p.id)
+    return clinic, p.id
+
+
+def test_a_pump_is_replaced_only_with_an_explant_record(tmp_path: Path) -> None:
+    from itbconsole.model import Pump
+    from itbconsole.services.clinic import PumpReplacementNeeded
+
+    clinic, pid = _clinic_with_pump(tmp_path)
+    new = Pump("NEW0000001", "SIM-40", 40_000, 2_000)
+    with pytest.raises(PumpReplacementNeeded, match="already has pump OLD0000001"):
+        clinic.register_pump(new, pid)
+    assert clinic.owner_of("NEW0000001") is None  # nothing changed
+    with pytest.raises(Exception, match="explant reason"):
+        clinic.replace_pump(pid, new, explanted_on=date(2026, 11, 1), reason="lost")
+    assert clinic.owner_of("NEW0000001") is None and clinic.owner_of("OLD0000001") is not None
+    clinic.replace_pump(pid, new, explanted_on=date(2026, 11, 1), reason="end_of_service")
+    assert clinic.pump_of(pid).serial == "NEW0000001"  # type: ignore[union-attr]
+    assert clinic.owner_of("OLD0000001") is None
+    assert clinic.store.explants(pid) == [("OLD0000001", date(2026, 11, 1), "end_of_service", "")]
+    history = clinic.store.patient_history(pid)
+    assert {p.serial for p in history.pumps} == {"OLD0000001", "NEW0000001"}  # history kept
+
+
+def test_a_catheter_revision_is_a_record_that_feeds_the_dead_volume(tmp_path: Path) -> None:
+    from decimal import Decimal
+
+    clinic, _pid = _clinic_with_pump(tmp_path)
+    with pytest.raises(ValueError, match="length"):
+        clinic.record_catheter_revision(
+            "OLD0000001",
+            revised_on=date(2026, 11, 20),
+            catheter_length_cm=Decimal(0),
+            catheter_ul_per_cm=Decimal("2.2"),
+        )
+    pump = clinic.record_catheter_revision(
+        "OLD0000001",
+        revised_on=date(2026, 11, 20),
+        catheter_length_cm=Decimal(45),
+        catheter_ul_per_cm=Decimal("2.2"),
+        tip_level="T10",
+    )
+    assert pump.dead_volume_ul == Decimal(99)  # 45 cm x 2.2 µL/cm, no internal volume recorded
+    assert clinic.store.last_catheter_revision("OLD0000001") == date(2026, 11, 20)
+    assert clinic.store.counts()["catheter_revisions"] == 1

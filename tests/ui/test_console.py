@@ -404,3 +404,65 @@ def test_overview_shows_the_pumps_own_end_of_service_date(console: Console) -> N
     assert f"{eos:%a %d %b %Y}" in text and "the pump's own date" in text
     # It survives a restart of the console: the date is in the record.
     assert console.clinic.store.latest_battery_report("SIM0000003") == (pump.status().eri_date, eos)
+
+
+def test_replacing_a_pump_records_the_explant_and_keeps_the_old_history(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17: a patient who has a pump gets a new one only through an explant record;
+    nobody is preselected in the unknown-pump dialog, not even the open patient."""
+    from itbconsole.services.clinic import PumpReplacementNeeded
+    from ui.records_dialogs import ExplantDialog
+
+    target = console.patient_id("Kowalczyk")
+    console.window.open_patient(target)
+    old_refills = len(console.clinic.store.patient_history(target).refills)
+    offered: dict[str, object] = {}
+
+    def choose(self: UnknownPumpDialog) -> tuple[str, int | None]:
+        offered["preselected"] = self.patient_combo.currentIndex()
+        return ("existing", target)
+
+    def explant(self: ExplantDialog) -> object:
+        self.reason.setCurrentIndex(self.reason.findData("end_of_service"))
+        self.note.setText("replaced at ERI, Mr Khan")
+        return self.answer()
+
+    monkeypatch.setattr(UnknownPumpDialog, "ask", choose)
+    monkeypatch.setattr(PumpDialog, "ask", lambda self: self.pump())
+    monkeypatch.setattr(ExplantDialog, "ask", explant)
+    console.connect(console.sim_url("clock-drift"))  # SIM0000007, registered to nobody
+    console.interrogate_and_wait()
+    assert offered["preselected"] == -1
+    assert console.clinic.owner_of("SIM0000007").id == target  # type: ignore[union-attr]
+    assert console.clinic.owner_of("PRM880420") is None
+    (explanted,) = console.clinic.store.explants(target)
+    assert explanted[0] == "PRM880420" and explanted[2] == "end_of_service"
+    assert len(console.clinic.store.patient_history(target).refills) == old_refills
+    # Registering another pump to a patient with one, outside this flow, is refused.
+    with pytest.raises(PumpReplacementNeeded, match="already has pump SIM0000007"):
+        console.clinic.register_pump(Pump("NEW0000001", "SIM-40", 40_000, 2_000), target)
+
+
+def test_a_catheter_revision_updates_the_dead_volume(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from decimal import Decimal
+
+    from ui.records_dialogs import CatheterRevisionDialog
+
+    target = console.patient_id("Okafor")
+    console.window.open_patient(target)
+
+    def revise(self: CatheterRevisionDialog) -> object:
+        assert self.length.text() == ""  # nothing prefilled: it feeds the arithmetic
+        self.length.setText("45")
+        self.per_cm.setText("2.2")
+        self.tip.setText("T10")
+        return self.answer()
+
+    monkeypatch.setattr(CatheterRevisionDialog, "ask", revise)
+    assert console.window.record_catheter_revision()
+    pump = console.clinic.pump_of(target)
+    assert pump is not None and pump.catheter_length_cm == Decimal(45)
+    assert console.clinic.store.last_catheter_revision(pump.serial) is not None

@@ -178,6 +178,7 @@ class ProgramEditorController(QObject):
             history=tuple(c for c in history.program_changes if c.pump_serial == self.pump.serial),
             facts=clinic.pump_facts(self.pump.serial),
             settings=clinic.settings,
+            catheter_revised_on=clinic.store.last_catheter_revision(self.pump.serial),
             connected=w.connected_identity is not None,
         )
         self.dialog = ProgramEditorDialog(ctx, w)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import date, datetime, tzinfo
 from decimal import Decimal
 
 from PySide6.QtCore import Qt, Signal
@@ -98,6 +98,7 @@ class EditorContext:
     facts: PumpFacts | None = None  # the pump's records, for the forecast
     settings: ClinicSettings | None = None
     connected: bool = True
+    catheter_revised_on: date | None = None  # the last catheter revision on record
 
 
 class _ModePages(QWidget):
@@ -803,6 +804,7 @@ class ProgramEditorDialog(QDialog):
                     now=self.ctx.now,
                     facts=self.ctx.facts,
                     settings=self.ctx.settings,
+                    catheter_revised_on=self.ctx.catheter_revised_on,
                 )
             except (svc.ProgrammingError, dosing.DosingError) as exc:
                 self.concentration.show_message(str(exc))
@@ -948,6 +950,7 @@ class ProgramEditorDialog(QDialog):
             now=self.ctx.now,
             facts=self.ctx.facts,
             settings=self.ctx.settings,
+            catheter_revised_on=self.ctx.catheter_revised_on,
         )
         try:
             prepared = svc.build_prepared(prep_check, self.reason.text(), self.ctx.user,
