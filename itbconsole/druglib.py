@@ -21,7 +21,21 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-LIMIT_NAMES = ("daily_dose_mcg", "change_pct", "bolus_dose_mcg", "boluses_per_day")
+LIMIT_NAMES = (
+    "daily_dose_mcg",
+    "change_pct",
+    "bolus_dose_mcg",
+    "boluses_per_day",
+    "lockout_minutes",
+    "single_boluses_per_day",
+)
+#: Limits a library written before they existed may leave out: these clinic defaults apply.
+OPTIONAL_LIMITS: dict[str, tuple[int, int, int, int]] = {
+    # a patient-bolus lockout: under 15 min refused, under 60 min needs a reason
+    "lockout_minutes": (15, 60, 1440, 1440),
+    # clinician single boluses in 24 hours: a second needs a reason, a third is refused
+    "single_boluses_per_day": (0, 0, 1, 2),
+}
 LIMIT_BOUNDS = ("hard_min", "soft_min", "soft_max", "hard_max")
 FORMAT_NAME = "itbconsole-drug-library"
 
@@ -63,6 +77,8 @@ class DrugLimits:
     change_pct: Limit
     bolus_dose_mcg: Limit
     boluses_per_day: Limit
+    lockout_minutes: Limit
+    single_boluses_per_day: Limit
 
 
 @dataclass(frozen=True)
@@ -220,10 +236,21 @@ def _parse_limits(raw: Any, locate: _Locator, key: str, base: DrugLimits | None)
     for limit_name in LIMIT_NAMES:
         entry = raw.get(limit_name)
         if entry is None:
-            if base is None:
-                raise DrugLibraryError(f'{where}: limit "{limit_name}" is missing.')
-            parsed[limit_name] = getattr(base, limit_name)
-            continue
+            if base is not None:
+                parsed[limit_name] = getattr(base, limit_name)
+                continue
+            if limit_name in OPTIONAL_LIMITS:
+                lo_hard, lo_soft, hi_soft, hi_hard = OPTIONAL_LIMITS[limit_name]
+                parsed[limit_name] = Limit(
+                    limit_name,
+                    Decimal(lo_hard),
+                    Decimal(lo_soft),
+                    Decimal(hi_soft),
+                    Decimal(hi_hard),
+                    "clinic default (not in the library file)",
+                )
+                continue
+            raise DrugLibraryError(f'{where}: limit "{limit_name}" is missing.')
         lwhere = locate.line_of(limit_name, after=start)
         if not isinstance(entry, dict):
             raise DrugLibraryError(f'{lwhere}: "{limit_name}" must be an object with bounds.')

@@ -18,8 +18,9 @@ The rules (each a small function in :data:`RULES`, each with a test that fails w
   the usual maximum daily dose is blocked;
 * **withdrawal**: a cut of more than 20 % or a stop names the withdrawal hazard and takes
   the cover plan as its reason;
-* **lockout and single boluses**: a patient-bolus lockout under 15 min, and a third single
-  bolus (or more than the bolus hard limit) in 24 h, are blocked;
+* **lockout and single boluses** (drug library): a patient-bolus lockout under the library's
+  minimum (15 min by default), and more single boluses in 24 h than it allows (2), or more
+  than the bolus hard limit in all, are blocked;
 * **records concentration**: a pump whose concentration differs from the records (the last
   refill) cannot be programmed until a refill records it;
 * **unit slip**: a flex step whose rate per *hour* equals or exceeds the whole previous
@@ -573,17 +574,11 @@ def rule_bolus_dose(c: CheckInput) -> list[Finding]:
     return out
 
 
-#: The shortest patient-bolus lockout accepted (clinic default): a lockout of 0 lets a
-#: patient repeat a bolus as fast as the button allows.
-MIN_LOCKOUT_MINUTES = 15
-#: Clinician single boluses allowed to one pump in 24 hours (clinic default).
-MAX_SINGLE_BOLUSES_24H = 2
-
-
 def rule_boluses_per_day(c: CheckInput) -> list[Finding]:
-    """Limits on the patient boluses allowed per day, a minimum lockout between them, and
-    a cap on clinician single boluses in 24 hours (count and total against the bolus hard
-    limit): a third bolus within half an hour is a slip, not a titration."""
+    """Limits on the patient boluses allowed per day, the lockout between them
+    (``lockout_minutes``), and clinician single boluses in 24 hours
+    (``single_boluses_per_day``, and their total against the bolus hard limit): a third
+    bolus within half an hour is a slip, not a titration. All from the drug library."""
     out: list[Finding] = []
     pb = c.new.patient_bolus
     if c.product is not None and pb is not None:
@@ -597,32 +592,45 @@ def rule_boluses_per_day(c: CheckInput) -> list[Finding]:
         )
         if found is not None:
             out.append(found)
-    if pb is not None and pb.max_per_day > 0 and pb.lockout_minutes < MIN_LOCKOUT_MINUTES:
-        out.append(
-            Finding(
-                "lockout",
-                Severity.BLOCK,
-                f"A lockout of {pb.lockout_minutes} min lets the patient repeat a bolus "
-                f"almost at once. The lockout must be at least {MIN_LOCKOUT_MINUTES} min.",
-                "patient_bolus",
-            )
+    if c.product is not None and pb is not None and pb.max_per_day > 0:
+        found = _limit_finding(
+            c.product.limits.lockout_minutes,
+            Fraction(pb.lockout_minutes),
+            "A patient-bolus lockout of",
+            "min",
+            "patient_bolus",
+            "lockout",
         )
-    if c.new.mode is Mode.SINGLE_BOLUS and c.priming is None and c.supplied_priming is None:
+        if found is not None:
+            out.append(found)
+    if (
+        c.product is not None
+        and c.new.mode is Mode.SINGLE_BOLUS
+        and c.priming is None
+        and c.supplied_priming is None
+    ):
         earlier = c.recent_single_boluses_mcg
+        count = len(earlier) + 1
         total = sum(earlier, Fraction(0)) + Fraction(c.new.bolus_dose_mcg)
-        hard = Fraction(c.product.limits.bolus_dose_mcg.hard_max) if c.product else None
-        if len(earlier) + 1 > MAX_SINGLE_BOLUSES_24H or (hard is not None and total > hard):
-            out.append(
-                Finding(
-                    "bolus_count",
-                    Severity.BLOCK,
-                    f"This would be single bolus {len(earlier) + 1} in 24 hours "
-                    f"({_fmt(total)} mcg in all; at most {MAX_SINGLE_BOLUSES_24H} and "
-                    + (f"{_fmt(hard)} mcg" if hard is not None else "the bolus limit")
-                    + " in 24 hours). Wait, and assess the patient before another bolus.",
-                    "bolus",
-                )
+        hard = Fraction(c.product.limits.bolus_dose_mcg.hard_max)
+        found = _limit_finding(
+            c.product.limits.single_boluses_per_day,
+            Fraction(count),
+            f"This would be single bolus {count} in 24 hours ({_fmt(total)} mcg in all):",
+            "boluses",
+            "bolus",
+            "bolus_count",
+        )
+        if total > hard:
+            found = Finding(
+                "bolus_count",
+                Severity.BLOCK,
+                f"Single boluses in 24 hours would total {_fmt(total)} mcg, more than the "
+                f"bolus hard limit ({_fmt(hard)} mcg). Wait, and assess the patient.",
+                "bolus",
             )
+        if found is not None:
+            out.append(found)
     return out
 
 

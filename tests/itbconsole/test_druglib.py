@@ -117,3 +117,17 @@ def test_per_product_limit_override() -> None:
 def test_unreadable_file_message(tmp_path: Path) -> None:
     with pytest.raises(DrugLibraryError, match="cannot read"):
         load_drug_library(tmp_path / "missing.json")
+
+
+def test_a_library_without_the_lockout_and_single_bolus_limits_gets_the_clinic_defaults() -> None:
+    import json
+
+    from itbconsole.druglib import default_library_path, parse_drug_library
+
+    data = json.loads(default_library_path().read_text(encoding="utf-8"))
+    for name in ("lockout_minutes", "single_boluses_per_day"):
+        del data["default_limits"][name]
+    library = parse_drug_library(json.dumps(data), "an older library")
+    limits = library.products[1].limits
+    assert (limits.lockout_minutes.hard_min, limits.single_boluses_per_day.hard_max) == (15, 2)
+    assert "clinic default" in limits.lockout_minutes.source
