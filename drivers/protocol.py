@@ -405,6 +405,8 @@ CAPABILITY_BITS: dict[str, int] = {
     "alarm_test": 5,
     "set_clock": 6,
     "diagnostics": 7,
+    # A simulated (training) pump: never a patient's. A clinic database refuses its data.
+    "simulated": 31,
 }
 
 POWER_ERI = 0x01

@@ -587,7 +587,9 @@ def open_demo_store(path: Path, now: datetime | None = None) -> Store:
     store.db.execute("PRAGMA synchronous = OFF")  # generated data: speed over durability
     # The demo clinic counts its dates in its own zone, whatever this computer's is.
     store.save_clinic_settings(
-        ClinicSettings(zone=DEMO_ZONE.key), DEMO_ADMIN, "demo clinic: dates in London time"
+        ClinicSettings(zone=DEMO_ZONE.key, training=1),
+        DEMO_ADMIN,
+        "demo clinic: a training database, dates in London time",
     )
     build_demo(store, now)
     store.db.execute("PRAGMA synchronous = FULL")

@@ -62,6 +62,9 @@ class ClinicSettings:
     large_reservoir_limit_ul: int = 2_000
     accuracy_low_pct: int = 85
     accuracy_high_pct: int = 115
+    training: int = 0
+    """1 for a training database (demo mode): simulated pumps are accepted and every screen
+    and printout is marked TRAINING. A clinic database (0) refuses a simulated pump."""
     _tz_override: tzinfo | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -80,6 +83,7 @@ class ClinicSettings:
             _int_range(name, getattr(self, name), 0, 100_000, "A discrepancy limit")
         _int_range("accuracy_low_pct", self.accuracy_low_pct, 0, 100, "The lowest accuracy")
         _int_range("accuracy_high_pct", self.accuracy_high_pct, 100, 1000, "The highest accuracy")
+        _int_range("training", self.training, 0, 1, "Training database")
         if self.zone and self._tz_override is None:
             try:
                 ZoneInfo(self.zone)

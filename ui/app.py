@@ -22,11 +22,6 @@ from ui.logs import install_excepthook, setup_logging
 from ui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
-SIMULATED_PORT = PortChoice(
-    "simpump://SIM0000001?scenario=healthy",
-    "Simulated pump (training)",
-    "An in-process simulated pump for training; not a real device.",
-)
 
 
 def stylesheet() -> str:
@@ -103,10 +98,12 @@ def build_window(
     # The clinic's zone and numbers are its stored settings (itbconsole.settings); a new
     # database counts in this computer's zone until an administrator sets one.
     clinic = ClinicService(store, library, user)
+    # Simulated pumps only in demo (training) mode, on its own database: a simulator in a
+    # clinic database would write simulated readings into real patients' records.
     ports = (
-        [PortChoice(url, label, "Simulated pump (demo)") for url, label in demo_ports()]
+        [PortChoice(url, label, "Simulated pump (training)") for url, label in demo_ports()]
         if demo
-        else [SIMULATED_PORT]
+        else []
     )
     return MainWindow(clinic, log_path=log_path, settings=prefs, extra_ports=ports, demo=demo)
 

@@ -22,10 +22,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from itbconsole.model import Patient
 from itbconsole.services.clinic import (
     ClinicService,
     PumpReplacementNeeded,
     SavedInterrogation,
+    TrainingPump,
     UnknownPump,
     WrongPatient,
 )
@@ -104,8 +106,8 @@ class MainWindow(QMainWindow):
         self.prompts = Prompts(self)
 
         title = "ITB Console"
-        if demo:
-            title += " - DEMO (simulated pump, generated records)"
+        if demo or clinic.training:
+            title += " - TRAINING (simulated pumps, generated records)"
         self.setWindowTitle(title)
         self.link = LinkBridge(self)
         self.device_bar = DeviceBar()
@@ -121,6 +123,13 @@ class MainWindow(QMainWindow):
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(6, 0, 6, 6)
+        self.training_banner = QLabel(
+            "TRAINING: simulated pumps and generated records. Nothing here is a real "
+            "patient's record."
+        )
+        self.training_banner.setObjectName("trainingBanner")
+        self.training_banner.setVisible(clinic.training)
+        layout.addWidget(self.training_banner)
         layout.addWidget(self.device_bar)
         layout.addWidget(splitter, 1)
         self.setCentralWidget(central)
@@ -564,8 +573,15 @@ class MainWindow(QMainWindow):
         serial = result.reading.pump_serial
         try:
             saved = self.clinic.save_interrogation(
-                result.reading, result.events, self.current_patient_id
+                result.reading,
+                result.events,
+                self.current_patient_id,
+                simulated="simulated" in result.identity.capabilities,
             )
+        except TrainingPump as exc:
+            self._update_link_state()
+            self.prompts.critical("Training pump - nothing saved", str(exc))
+            return None
         except WrongPatient as exc:
             self._update_link_state()
             self.prompts.critical(
@@ -624,11 +640,16 @@ class MainWindow(QMainWindow):
         if answer is None:
             return False
         kind, patient_id = answer
+        new_patient: Patient | None = None
         if kind == "new":
-            patient_id = self.new_patient(new_patient_dialog)
-            if patient_id is None:
+            # The new patient is saved only together with the pump (one record): cancelling
+            # the pump form, or the confirmation, leaves nothing behind.
+            dialog = new_patient_dialog or PatientDialog(
+                self, today=self.clinic.today(self.now()), check_identity=self.clinic.check_identity
+            )
+            new_patient = dialog.ask()
+            if new_patient is None:
                 return False
-        assert patient_id is not None
         pump_dialog = pump_dialog or PumpDialog(
             self,
             serial=ident.serial,
@@ -641,14 +662,27 @@ class MainWindow(QMainWindow):
         pump = pump_dialog.ask()
         if pump is None:
             return False
-        patient = self.clinic.patient(patient_id)
+        patient = new_patient or self.clinic.patient(patient_id or 0)
+        born = f"born {patient.date_of_birth:%d %b %Y}, hospital no. {patient.hospital_number}"
         if not self.prompts.confirm(
             "Register pump",
-            f"Register pump {pump.model}, serial {pump.serial}, to {patient.display_name}, "
-            f"born {patient.date_of_birth:%d %b %Y}, hospital no. {patient.hospital_number}?\n\n"
+            f"Register pump {pump.model}, serial {pump.serial}, to "
+            f"{'the new patient ' if new_patient else ''}{patient.display_name}, {born}?\n\n"
             "From now on this pump's readings are saved to this patient's record.",
         ):
             return False
+        if new_patient is not None:
+            try:
+                saved = self.clinic.add_patient_with_pump(new_patient, pump)
+            except (StoreError, DuplicatePatient) as exc:
+                self.prompts.error("Patient and pump not saved", str(exc))
+                return False
+            assert saved.id is not None
+            self.current_patient_id = saved.id
+            self.refresh_patient(saved.id)
+            self._show_current_patient()
+            return True
+        assert patient_id is not None
         self.current_patient_id = patient_id
         return self._register(pump, patient_id, explant_dialog)
 

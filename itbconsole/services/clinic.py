@@ -38,6 +38,18 @@ class WrongPatient(Exception):
         self.open_patient = open_patient
 
 
+class TrainingPump(Exception):
+    """A simulated (training) pump in a clinic database: its data would be a wrong record."""
+
+    def __init__(self, serial: str) -> None:
+        super().__init__(
+            f"Pump {serial} is a simulated training pump. This database holds real patients' "
+            "records, so nothing was saved. For training, start ITB Console in demo mode "
+            "(itbconsole --demo), which has its own database."
+        )
+        self.serial = serial
+
+
 class PumpReplacementNeeded(Exception):
     """The patient already has a pump: replacing it needs an explant record first."""
 
@@ -355,6 +367,15 @@ class ClinicService:
         self.check_identity(patient)
         return self.store.add_patient(patient, self.user)
 
+    def add_patient_with_pump(self, patient: Patient, pump: Pump) -> Patient:
+        """A new patient and their pump as one record: both saved, or neither."""
+        self.check_identity(patient)
+        with self.store.atomic():
+            saved = self.store.add_patient(patient, self.user)
+            assert saved.id is not None
+            self.store.register_pump(pump, saved.id, self.user)
+        return saved
+
     def correct_patient(self, patient: Patient, reason: str) -> Patient:
         self.check_identity(patient)
         return self.store.correct_patient(patient, self.user, note=reason)
@@ -427,10 +448,20 @@ class ClinicService:
         owner = self.store.find_pump_owner(serial)
         return None if owner is None else self.store.get_patient(owner)
 
-    def check_pump_for(self, serial: str, open_patient_id: int | None) -> Patient:
-        """The patient this pump's data belongs to, or raise WrongPatient / UnknownPump.
+    @property
+    def training(self) -> bool:
+        """A training database (demo mode): simulated pumps accepted, TRAINING marks."""
+        return bool(self.settings.training)
+
+    def check_pump_for(
+        self, serial: str, open_patient_id: int | None, *, simulated: bool = False
+    ) -> Patient:
+        """The patient this pump's data belongs to, or raise TrainingPump / WrongPatient /
+        UnknownPump. ``simulated``: the pump says it is a simulator (its identity).
 
         Called before anything is written, so a refusal changes nothing."""
+        if simulated and not self.training:
+            raise TrainingPump(serial)
         owner = self.owner_of(serial)
         if owner is None:
             raise UnknownPump(serial)
@@ -439,13 +470,18 @@ class ClinicService:
         return owner
 
     def save_interrogation(
-        self, reading: Reading, events: Sequence[PumpEvent], open_patient_id: int | None
+        self,
+        reading: Reading,
+        events: Sequence[PumpEvent],
+        open_patient_id: int | None,
+        *,
+        simulated: bool = False,
     ) -> SavedInterrogation:
         """Store the reading and the pump events not stored before, for the pump's owner.
 
         All or nothing: the reading and its events are one transaction, and the owner is
         checked again inside it (the store refuses a wrong patient at write time too)."""
-        owner = self.check_pump_for(reading.pump_serial, open_patient_id)
+        owner = self.check_pump_for(reading.pump_serial, open_patient_id, simulated=simulated)
         assert owner.id is not None
         try:
             saved, new = self.store.add_interrogation(

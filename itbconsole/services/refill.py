@@ -346,6 +346,8 @@ class PrintableRefill:
     refill_by_rule: str
     nurse: str
     warnings: tuple[str, ...] = ()
+    training: bool = False
+    """A training database: the printout says TRAINING on every page."""
 
 
 @dataclass(frozen=True)
@@ -561,13 +563,17 @@ class RefillSession:
 
     # ------------------------------------------------------------------ step 1
 
-    def identify(self, reading: Reading, events: Sequence[PumpEvent] = ()) -> Identification:
+    def identify(
+        self, reading: Reading, events: Sequence[PumpEvent] = (), *, simulated: bool = False
+    ) -> Identification:
         """Check the interrogated pump belongs to the open patient (raises the clinic's
         WrongPatient or UnknownPump before anything is written) and derive what the
         withdrawal will be compared with."""
         if self.update_sent or self.step in (Step.DONE, Step.CANCELLED):
             raise RefillError("This refill is past identification.")
-        patient = self.clinic.check_pump_for(reading.pump_serial, self.patient_id)
+        patient = self.clinic.check_pump_for(
+            reading.pump_serial, self.patient_id, simulated=simulated
+        )
         pump = self.store.get_pump(reading.pump_serial)
         assert pump is not None  # check_pump_for found its owner
         history = self.store.patient_history(self.patient_id)
@@ -1318,6 +1324,7 @@ class RefillSession:
             else forecast.refill_by.strftime("%d %b %Y"),
             refill_by_rule=forecast.refill_by_reason,
             nurse=f"{self.outcome.stored_by} ({self.user.role.value})",
+            training=self.clinic.training,
             warnings=self.review_result.to_acknowledge
             if self.review_result is not None
             else self.new_drug_check.warnings,

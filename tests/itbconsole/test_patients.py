@@ -161,3 +161,17 @@ def test_a_catheter_revision_is_a_record_that_feeds_the_dead_volume(tmp_path: Pa
     assert pump.dead_volume_ul == Decimal(99)  # 45 cm x 2.2 µL/cm, no internal volume recorded
     assert clinic.store.last_catheter_revision("OLD0000001") == date(2026, 11, 20)
     assert clinic.store.counts()["catheter_revisions"] == 1
+
+
+def test_only_a_training_database_takes_a_simulated_pump(tmp_path: Path) -> None:
+    from dataclasses import replace as dc_replace
+
+    from itbconsole.services.clinic import TrainingPump
+
+    clinic, pid = _clinic_with_pump(tmp_path)
+    with pytest.raises(TrainingPump, match="simulated training pump"):
+        clinic.check_pump_for("OLD0000001", pid, simulated=True)
+    assert clinic.check_pump_for("OLD0000001", pid).id == pid  # a real pump is fine
+    clinic.user = User("Ada Admin", Role.ADMINISTRATOR)
+    clinic.update_settings(dc_replace(clinic.settings, training=1), "training room")
+    assert clinic.check_pump_for("OLD0000001", pid, simulated=True).id == pid

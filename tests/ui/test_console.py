@@ -321,7 +321,7 @@ def test_demo_mode_attaches_a_simulated_pump_at_start(qtbot, tmp_path) -> None: 
         demo=True,
     )
     qtbot.addWidget(window)
-    assert "DEMO" in window.windowTitle()
+    assert "TRAINING" in window.windowTitle() and window.training_banner.isVisibleTo(window)
     qtbot.waitUntil(lambda: window.connected_identity is not None, timeout=10_000)
     assert window.connected_identity.serial == "SIM0000001"
     assert window.device_bar.interrogate_button.isEnabled() or window.link.busy
@@ -466,3 +466,58 @@ def test_a_catheter_revision_updates_the_dead_volume(
     pump = console.clinic.pump_of(target)
     assert pump is not None and pump.catheter_length_cm == Decimal(45)
     assert console.clinic.store.last_catheter_revision(pump.serial) is not None
+
+
+@pytest.mark.parametrize("cancel_at", ["pump form", "confirmation", None])
+def test_a_new_patient_and_their_pump_are_saved_together_or_not_at_all(
+    console: Console, monkeypatch: pytest.MonkeyPatch, cancel_at: str | None
+) -> None:
+    """Issue 17: "Register to a new patient", then Cancel on the pump form, left the new
+    patient behind. Patient and pump are now one record."""
+
+    def new_patient(self: PatientDialog) -> object:
+        self.family.setText("Newman")
+        self.given.setText("Nell")
+        self.dob.setDate(QDate(1990, 6, 1))
+        self.hospital.setText("H777001")
+        return self.patient()
+
+    monkeypatch.setattr(UnknownPumpDialog, "ask", lambda self: ("new", None))
+    monkeypatch.setattr(PatientDialog, "ask", new_patient)
+    monkeypatch.setattr(
+        PumpDialog, "ask", lambda self: None if cancel_at == "pump form" else self.pump()
+    )
+    if cancel_at == "confirmation":
+        monkeypatch.setattr(console.prompts, "confirm", lambda *_a: False)
+    before = console.count("patients")
+    console.connect(console.sim_url("clock-drift"))  # SIM0000007, registered to nobody
+    console.interrogate_and_wait()
+    if cancel_at is None:
+        owner = console.clinic.owner_of("SIM0000007")
+        assert owner is not None and owner.family_name == "Newman"
+        assert console.count("patients") == before + 1
+    else:
+        assert console.count("patients") == before
+        assert console.clinic.owner_of("SIM0000007") is None
+
+
+def test_a_clinic_database_refuses_a_simulated_pump(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17: a simulator in a real clinic database writes simulated readings into real
+    records. A clinic database (not a training one) refuses them, with a message."""
+    from dataclasses import replace as dc_replace
+
+    from itbconsole.model import Role, User
+
+    admin = User("Ada Admin", Role.ADMINISTRATOR)
+    console.clinic.user = admin
+    console.clinic.update_settings(dc_replace(console.clinic.settings, training=0), "go live")
+    console.window.training_banner.setVisible(console.clinic.training)
+    before = console.count("readings"), console.count("pump_events")
+    console.connect(console.sim_url("healthy"))  # Okafor's SIM0000001, a simulator
+    console.interrogate_and_wait()
+    title, message = console.prompts.criticals[-1]
+    assert title == "Training pump - nothing saved" and "simulated training pump" in message
+    assert (console.count("readings"), console.count("pump_events")) == before
+    assert not console.window.training_banner.isVisibleTo(console.window)

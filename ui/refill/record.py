@@ -10,8 +10,16 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 
-from PySide6.QtCore import QMarginsF
-from PySide6.QtGui import QPageLayout, QPageSize, QPdfWriter, QTextDocument
+from PySide6.QtCore import QMarginsF, QRectF, QSizeF
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QPageLayout,
+    QPageSize,
+    QPainter,
+    QPdfWriter,
+    QTextDocument,
+)
 
 from itbconsole.services.refill import PrintableRefill
 
@@ -31,6 +39,7 @@ def refill_record_html(record: PrintableRefill) -> str:
         "failed": "FAILED: the pump did not take the update. Update the pump again.",
     }.get(record.status, record.status)
     warnings = "".join(f"<p class='warn'>{escape(w)}</p>" for w in record.warnings)
+    training = f"<p class='warn'><b>{TRAINING_MARK}</b></p>" if record.training else ""
     note = (
         f"<p><b>Discrepancy note:</b> {escape(record.discrepancy_note)}</p>"
         if record.discrepancy_note
@@ -46,7 +55,7 @@ td.k {{ color: #3b4b5c; width: 38%; }}
 .warn {{ color: #8a1020; }}
 .status {{ font-weight: bold; }}
 </style></head><body>
-<h1>Intrathecal baclofen pump refill</h1>
+{training}<h1>Intrathecal baclofen pump refill</h1>
 <p>{escape(record.refill_at)} &middot; recorded by {escape(record.nurse)}</p>
 <p class='status'>{escape(status)}</p>
 <h2>Patient</h2>
@@ -113,8 +122,12 @@ td.k {{ color: #3b4b5c; width: 38%; }}
 </body></html>"""
 
 
+TRAINING_MARK = "TRAINING - simulated pump and generated records: not a patient's record"
+
+
 def write_refill_pdf(record: PrintableRefill, path: str | Path) -> Path:
-    """Write the record as an A4 PDF at ``path`` and return the path."""
+    """Write the record as an A4 PDF at ``path`` and return the path. A training record
+    carries the TRAINING mark at the top of every page."""
     target = Path(path)
     writer = QPdfWriter(str(target))
     writer.setTitle(f"Refill record {record.patient_name} {record.refill_at}")
@@ -130,5 +143,29 @@ def write_refill_pdf(record: PrintableRefill, path: str | Path) -> Path:
     )
     doc = QTextDocument()
     doc.setHtml(refill_record_html(record))
-    doc.print_(writer)
+    if not record.training:
+        doc.print_(writer)
+        return target
+    # Page by page, so the mark is on every page, not only the first. The document lays
+    # out in screen units (96 per inch); the writer draws at its own resolution.
+    painter = QPainter(writer)
+    scale = writer.resolution() / 96
+    mark_h = writer.height() * 0.04
+    page = QSizeF(writer.width() / scale, (writer.height() - mark_h) / scale)
+    doc.setPageSize(page)
+    font = QFont(painter.font())
+    font.setBold(True)
+    for n in range(doc.pageCount()):
+        if n:
+            writer.newPage()
+        painter.save()
+        painter.setFont(font)
+        painter.setPen(QColor("#8a1020"))
+        painter.drawText(QRectF(0, 0, writer.width(), mark_h), TRAINING_MARK)
+        painter.translate(0, mark_h)
+        painter.scale(scale, scale)
+        painter.translate(0, -n * page.height())
+        doc.drawContents(painter, QRectF(0, n * page.height(), page.width(), page.height()))
+        painter.restore()
+    painter.end()
     return target

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from itbconsole.services.clinic import UnknownPump, WrongPatient
+from itbconsole.services.clinic import TrainingPump, UnknownPump, WrongPatient
 from itbconsole.services.refill import STEP_TITLES, RefillError, RefillSession, Step
 from itbconsole.store import StoreError
 from itbconsole.units import fmt_ml
@@ -322,7 +322,15 @@ class RefillWizard(QDialog):
         window = self.window_
         window.last_interrogation = window.now()
         try:
-            ident = self.session.identify(result.reading, result.events)
+            ident = self.session.identify(
+                result.reading,
+                result.events,
+                simulated="simulated" in result.identity.capabilities,
+            )
+        except TrainingPump as exc:
+            self.identify_page.status.setText("Training pump: nothing was saved.")
+            window.prompts.critical("Training pump - refill blocked", str(exc))
+            return
         except WrongPatient as exc:
             self.identify_page.status.setText("Wrong pump: nothing was saved.")
             window.prompts.critical(

@@ -71,7 +71,7 @@ def test_identify_and_status_report_the_pump() -> None:
     responder = PumpResponder(pump)
     identity = ask(responder, p.Identify(), 1)
     assert identity == p.Identity(
-        p.PROTOCOL_VERSION, 0xFF, 40_000, "SIM-40", pump.serial, pump.firmware
+        p.PROTOCOL_VERSION, 0xFF | 1 << 31, 40_000, "SIM-40", pump.serial, pump.firmware
     )
     status = ask(responder, p.GetStatus(), 2)
     assert isinstance(status, p.Status)
