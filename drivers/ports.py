@@ -46,6 +46,42 @@ def list_serial_ports() -> list[PortInfo]:
     return sorted(found, key=lambda p: (p.usb_id is None, p.device))
 
 
+class PortUrlError(ValueError):
+    """A port the user typed that pyserial cannot use. The message says why."""
+
+
+#: URL schemes a programmer can sit behind (pyserial's handlers and ours).
+PORT_SCHEMES = ("socket", "rfc2217", "loop", "spy", "alt", "hwgrep", "simpump")
+
+
+def check_port_url(text: str) -> str:
+    """A port typed by hand (``/dev/ttyUSB0``, ``COM3``, ``socket://host:4001``,
+    ``rfc2217://host:4001``, a pty path): checked by pyserial without opening it, so a typo
+    is caught before the link is tried. Returns it trimmed; raises PortUrlError."""
+    import serial
+
+    url = text.strip()
+    if not url:
+        raise PortUrlError("Type the port: a device such as /dev/ttyUSB0 or COM3, or a URL.")
+    if "://" in url and url.split("://", 1)[0].lower() not in PORT_SCHEMES:
+        raise PortUrlError(
+            f"'{url}' uses a kind of port this console does not know. Use a device name "
+            "(/dev/ttyUSB0, COM3) or socket://host:port or rfc2217://host:port."
+        )
+    scheme, _, rest = url.partition("://")
+    if scheme.lower() in ("socket", "rfc2217"):
+        host, _, port = rest.split("/", 1)[0].split("?", 1)[0].rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise PortUrlError(
+                f"'{url}' needs a host and a port number, e.g. {scheme}://host:4001."
+            )
+    try:
+        serial.serial_for_url(url, do_not_open=True)
+    except (ValueError, serial.SerialException) as exc:
+        raise PortUrlError(f"'{url}' is not a port pyserial can use: {exc}") from None
+    return url
+
+
 @dataclass(frozen=True)
 class ProbeResult:
     url: str

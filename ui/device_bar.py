@@ -14,6 +14,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+#: The chooser's last entry: type any port by hand.
+OTHER_PORT = "__other__"
+
 
 @dataclass(frozen=True)
 class PortChoice:
@@ -32,6 +35,7 @@ class DeviceBar(QWidget):
     disconnect_requested = Signal()
     interrogate_requested = Signal()
     cancel_requested = Signal()
+    other_port_requested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -83,16 +87,25 @@ class DeviceBar(QWidget):
             self.port_combo.addItem(port.label, port.url)
             index = self.port_combo.count() - 1
             self.port_combo.setItemData(index, port.detail or port.url, role=3)  # tooltip
+        self.port_combo.addItem("Other port...", OTHER_PORT)
+        self.port_combo.setItemData(
+            self.port_combo.count() - 1,
+            "Type any port: /dev/ttyUSB0, COM3, socket://host:port, rfc2217://host:port",
+            role=3,
+        )
         index = self.port_combo.findData(current) if current else -1
         self.port_combo.setCurrentIndex(max(index, 0))
 
     def current_url(self) -> str | None:
         data = self.port_combo.currentData()
-        return str(data) if data else None
+        return str(data) if data and data != OTHER_PORT else None
 
     def _on_connect_clicked(self) -> None:
         if self._connected:
             self.disconnect_requested.emit()
+            return
+        if self.port_combo.currentData() == OTHER_PORT:
+            self.other_port_requested.emit()
             return
         url = self.current_url()
         if url:

@@ -108,3 +108,47 @@ def show_about(parent: QWidget | None, db_path: str, log_path: str) -> None:
         f"<p>Database: <code>{db_path}</code><br>Log file: <code>{log_path}</code></p>"
         "<p>Not a certified medical device.</p>",
     )
+
+
+class OtherPortDialog(QDialog):
+    """Type a port the list does not show (a programmer on an unusual port, a simulator
+    served with ``itbconsole sim``). Checked before it is tried."""
+
+    def __init__(self, parent: QWidget | None = None, last: str = "") -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Other port")
+        self.edit = QLineEdit(last)
+        self.edit.setAccessibleName("Port")
+        self.edit.setPlaceholderText("/dev/ttyUSB0, COM3, socket://host:port, rfc2217://host:port")
+        self.error = QLabel("")
+        self.error.setObjectName("fieldError")
+        self.error.setWordWrap(True)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self.accept_if_valid)
+        buttons.rejected.connect(self.reject)
+        form = QFormLayout()
+        form.addRow("&Port", self.edit)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.error)
+        layout.addWidget(buttons)
+        self.result_url: str | None = None
+
+    def url(self) -> str | None:
+        from drivers.ports import PortUrlError, check_port_url
+
+        try:
+            return check_port_url(self.edit.text())
+        except PortUrlError as exc:
+            self.error.setText(str(exc))
+            return None
+
+    def accept_if_valid(self) -> None:
+        self.result_url = self.url()
+        if self.result_url is not None:
+            self.accept()
+
+    def ask(self) -> str | None:
+        return self.result_url if self.exec() == QDialog.DialogCode.Accepted else None

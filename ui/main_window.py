@@ -36,7 +36,7 @@ from itbconsole.store import StoreError
 from ui import pump_jobs
 from ui.device_bar import DeviceBar, PortChoice
 from ui.diagnostics import DiagnosticsDialog
-from ui.dialogs import show_about, show_error
+from ui.dialogs import OtherPortDialog, show_about, show_error
 from ui.link_worker import LinkBridge
 from ui.patient_list import PatientListPanel
 from ui.patient_view import PatientView
@@ -203,6 +203,7 @@ class MainWindow(QMainWindow):
         self.device_bar.disconnect_requested.connect(self.disconnect_port)
         self.device_bar.interrogate_requested.connect(self.interrogate)
         self.device_bar.cancel_requested.connect(self.cancel)
+        self.device_bar.other_port_requested.connect(self.other_port)
         self.patient_list.search_changed.connect(lambda _t: self.refresh_patients())
         self.patient_list.patient_selected.connect(self.open_patient)
         self.patient_list.new_patient_requested.connect(self.new_patient)
@@ -478,6 +479,9 @@ class MainWindow(QMainWindow):
         """Offer the simulated pumps at once; scan serial ports on the link thread (the scan
         can be slow on some systems and must not hold up the window)."""
         preferred = self.settings.value("link/last_good_port")
+        typed = str(self.settings.value("link/other_port", "") or "")
+        if typed and all(p.url != typed for p in self.extra_ports):
+            self.extra_ports.append(PortChoice(typed, f"{typed} (typed)", "A port typed by hand"))
         self.device_bar.set_ports(list(self.extra_ports), preferred_url=preferred)
 
         def found(ports: list[PortChoice]) -> None:
@@ -508,6 +512,19 @@ class MainWindow(QMainWindow):
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(done)
         self.statusBar().showMessage(step)
+
+    def other_port(self, dialog: OtherPortDialog | None = None) -> str | None:
+        """Connect to a port typed by hand; it is remembered in the list."""
+        last = str(self.settings.value("link/other_port", "") or "")
+        url = (dialog or OtherPortDialog(self, last)).ask()
+        if url is None:
+            return None
+        self.settings.setValue("link/other_port", url)
+        if all(p.url != url for p in self.extra_ports):
+            self.extra_ports.append(PortChoice(url, f"{url} (typed)", "A port typed by hand"))
+        self.device_bar.set_ports(list(self.extra_ports), preferred_url=url)
+        self.connect_port(url)
+        return url
 
     def connect_port(self, url: str) -> None:
         self._update_link_state(f"Connecting to {url}...")

@@ -98,3 +98,25 @@ def test_simulator_wire_faults_never_yield_a_wrong_value(seed: int) -> None:
         elif result.outcome is WriteOutcome.FAILED:
             assert pump.program == old
     forget_pump(f"faulty{seed}")
+
+
+@pytest.mark.parametrize(
+    ("text", "ok"),
+    [
+        ("/dev/ttyUSB0", True),
+        ("COM3", True),
+        (" socket://127.0.0.1:4001 ", True),
+        ("rfc2217://127.0.0.1:4001", True),
+        ("", False),
+        ("http://example", False),
+        ("socket://nohostport", False),
+    ],
+)
+def test_a_port_typed_by_hand_is_checked_before_it_is_tried(text: str, ok: bool) -> None:
+    from drivers.ports import PortUrlError, check_port_url
+
+    if ok:
+        assert check_port_url(text) == text.strip()
+    else:
+        with pytest.raises(PortUrlError):
+            check_port_url(text)

@@ -521,3 +521,27 @@ def test_a_clinic_database_refuses_a_simulated_pump(
     assert title == "Training pump - nothing saved" and "simulated training pump" in message
     assert (console.count("readings"), console.count("pump_events")) == before
     assert not console.window.training_banner.isVisibleTo(console.window)
+
+
+def test_any_port_can_be_typed_and_is_remembered(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17: a simulator served on its own port, or a programmer on an unusual one,
+    can be reached from the window."""
+    from ui.device_bar import OTHER_PORT
+    from ui.dialogs import OtherPortDialog
+
+    bar = console.window.device_bar
+    assert bar.port_combo.findData(OTHER_PORT) == bar.port_combo.count() - 1
+    bad = OtherPortDialog(console.window)
+    console.qtbot.addWidget(bad)
+    bad.edit.setText("http://nowhere")
+    bad.accept_if_valid()
+    assert bad.result_url is None and "does not know" in bad.error.text()
+    url = console.sim_url("healthy")
+    monkeypatch.setattr(OtherPortDialog, "ask", lambda self: url)
+    bar.port_combo.setCurrentIndex(bar.port_combo.findData(OTHER_PORT))
+    bar.connect_button.click()
+    console.qtbot.waitUntil(lambda: console.window.connected_identity is not None, timeout=10_000)
+    assert console.window.settings.value("link/other_port") == url
+    assert bar.port_combo.findData(url) >= 0
