@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from itbconsole.model import Patient
+from itbconsole.model import ModelError, Patient
 from itbconsole.services.clinic import (
     ClinicService,
     PumpReplacementNeeded,
@@ -413,7 +413,7 @@ class MainWindow(QMainWindow):
                 )
             else:
                 self.clinic.register_pump(pump, patient_id)
-        except (StoreError, PumpReplacementNeeded) as exc:
+        except (StoreError, PumpReplacementNeeded, ModelError) as exc:
             self.prompts.error("Pump not registered", str(exc))
             return False
         self.refresh_patient(patient_id)
@@ -691,7 +691,7 @@ class MainWindow(QMainWindow):
         if new_patient is not None:
             try:
                 saved = self.clinic.add_patient_with_pump(new_patient, pump)
-            except (StoreError, DuplicatePatient) as exc:
+            except (StoreError, DuplicatePatient, ModelError) as exc:
                 self.prompts.error("Patient and pump not saved", str(exc))
                 return False
             assert saved.id is not None

@@ -27,17 +27,9 @@ from PySide6.QtWidgets import (
 )
 
 from itbconsole.model import ModelError, Origin, Patient, Pump
+from itbconsole.pump_models import check_pump_model, find_model, pump_models
 from itbconsole.services.patients import DuplicatePatient, PatientForm, patient_from_form
 from itbconsole.units import QuantityError, ml_to_ul, parse_decimal
-
-PUMP_MODELS = (
-    ("SynchroMed II 8637-20", 20),
-    ("SynchroMed II 8637-40", 40),
-    ("Prometra II", 20),
-    ("MedStream", 20),
-    ("Simulated pump 20 mL", 20),
-    ("Simulated pump 40 mL", 40),
-)
 
 
 def _error_label() -> QLabel:
@@ -200,38 +192,44 @@ class PumpDialog(_ValidatingDialog):
     ) -> None:
         super().__init__("Register pump", parent)
         self.today = today or date.today()
+        self.reported_capacity_ml = capacity_ml if lock_serial else None
         self.model_combo = QComboBox()
         self.model_combo.setEditable(True)
-        for name, cap in PUMP_MODELS:
-            self.model_combo.addItem(name, cap)
-        if model:
-            index = self.model_combo.findText(model)
-            if index < 0:
-                self.model_combo.addItem(model, capacity_ml or 20)
-                index = self.model_combo.count() - 1
-            self.model_combo.setCurrentIndex(index)
+        self.model_combo.addItem("", None)
+        for m in pump_models():
+            self.model_combo.addItem(m.model, m.model)
+        self.model_combo.setCurrentIndex(max(self.model_combo.findText(model), 0) if model else 0)
+        if model and self.model_combo.findText(model) < 0:
+            self.model_combo.setEditText(model)
         self.serial = QLineEdit(serial)
         self.serial.setReadOnly(lock_serial)
         self.capacity = QComboBox()
         self.capacity.addItem("20 mL", 20)
         self.capacity.addItem("40 mL", 40)
-        self.capacity.setCurrentIndex(
-            1 if (capacity_ml or self.model_combo.currentData()) == 40 else 0
-        )
+        self.capacity.setCurrentIndex(1 if capacity_ml == 40 else 0)
         self.alarm = QLineEdit(alarm_ml)
         self.implant = QDateEdit()
         self.implant.setDisplayFormat("dd/MM/yyyy")
         self.implant.setCalendarPopup(True)
         self.implant.setMaximumDate(_qdate(self.today))
-        self.implant.setDate(_qdate(self.today))
-        self.pump_dead = QLineEdit("0.24")
-        self.catheter_length = QLineEdit("50")
-        self.catheter_per_cm = QLineEdit("2.2")
+        # No default implant date ("not known" until typed): it gates the priming bolus.
+        self.implant.setMinimumDate(NO_DATE)
+        self.implant.setSpecialValueText("Not known: type it from the implant card")
+        self.implant.setDate(NO_DATE)
+        # Values that feed the bridge and priming arithmetic are never prefilled silently:
+        # the internal dead volume comes from the model catalogue (and says so) or stays
+        # empty; the catheter's length and volume per cm are typed from the operation note.
+        self.pump_dead = QLineEdit()
+        self.pump_dead_source = QLabel("")
+        self.pump_dead_source.setObjectName("detail")
+        self.pump_dead_source.setWordWrap(True)
+        self.catheter_length = QLineEdit()
+        self.catheter_per_cm = QLineEdit()
         for edit, unit in (
             (self.alarm, "mL"),
-            (self.pump_dead, "mL"),
-            (self.catheter_length, "cm"),
-            (self.catheter_per_cm, "µL/cm"),
+            (self.pump_dead, "mL, from the manufacturer's manual"),
+            (self.catheter_length, "cm, from the operation note"),
+            (self.catheter_per_cm, "µL/cm, from the catheter's label"),
         ):
             edit.setPlaceholderText(unit)
         self.add_row("model", "Pump &model", self.model_combo)
@@ -244,15 +242,32 @@ class PumpDialog(_ValidatingDialog):
         self.add_row("alarm", "Low-reservoir &alarm volume (mL)", self.alarm)
         self.add_row("implant", "&Implant date", self.implant)
         self.add_row("pump_dead", "Pump internal &dead volume (mL)", self.pump_dead)
+        self.form.addRow("", self.pump_dead_source)
         self.add_row("catheter_length", "Catheter &length (cm)", self.catheter_length)
         self.add_row("catheter_per_cm", "Catheter volume per cm (µL/cm)", self.catheter_per_cm)
-        self.model_combo.currentIndexChanged.connect(self._model_changed)
+        self.model_combo.currentTextChanged.connect(self._model_changed)
+        self._model_changed(self.model_combo.currentText())
         self.setMinimumWidth(460)
 
-    def _model_changed(self, _index: int) -> None:
-        cap = self.model_combo.currentData()
-        if cap in (20, 40) and self.capacity.isEnabled():
-            self.capacity.setCurrentIndex(1 if cap == 40 else 0)
+    def _model_changed(self, text: str) -> None:
+        """The catalogue's values for a known model: its reservoir (unless the pump reported
+        its own) and its internal dead volume, labelled with their source."""
+        model = find_model(text)
+        if model is None:
+            self.pump_dead_source.setText("")
+            self.capacity.setEnabled(self.reported_capacity_ml is None)
+            return
+        if self.reported_capacity_ml is None:
+            self.capacity.setCurrentIndex(1 if model.reservoir_ul == 40_000 else 0)
+            self.capacity.setEnabled(False)
+        if model.internal_dead_volume_ul is not None:
+            self.pump_dead.setText(f"{model.internal_dead_volume_ul / 1000:g}")
+            self.pump_dead_source.setText(f"From the model catalogue: {model.source}.")
+        else:
+            self.pump_dead.clear()
+            self.pump_dead_source.setText(
+                "Not in the model catalogue: enter it from the manufacturer's manual."
+            )
 
     def _decimal(
         self, key: str, edit: QLineEdit, label: str, lo: Decimal, hi: Decimal
@@ -279,35 +294,49 @@ class PumpDialog(_ValidatingDialog):
         alarm = self._decimal(
             "alarm", self.alarm, "Alarm volume", Decimal("0.5"), Decimal(capacity_ml) / 2
         )
-        dead = self._decimal(
-            "pump_dead", self.pump_dead, "Pump dead volume", Decimal(0), Decimal(2)
+        dead = self._optional("pump_dead", self.pump_dead, "Pump dead volume", Decimal(2))
+        length = self._optional(
+            "catheter_length", self.catheter_length, "Catheter length", Decimal(150)
         )
-        length = self._decimal(
-            "catheter_length", self.catheter_length, "Catheter length", Decimal(0), Decimal(150)
+        per_cm = self._optional(
+            "catheter_per_cm", self.catheter_per_cm, "Catheter volume per cm", Decimal(10)
         )
-        per_cm = self._decimal(
-            "catheter_per_cm",
-            self.catheter_per_cm,
-            "Catheter volume per cm",
-            Decimal(0),
-            Decimal(10),
-        )
-        if not serial or alarm is None or dead is None or length is None or per_cm is None:
+        model_name = self.model_combo.currentText().strip()
+        if not model_name:
+            self.set_error("model", "Choose the pump model (from the implant card).")
+        if (
+            not serial
+            or not model_name
+            or alarm is None
+            or dead is None
+            or length is None
+            or per_cm is None
+        ):
             return None
+        implant = self.implant.date()
         try:
-            return Pump(
+            pump = Pump(
                 serial=serial,
-                model=self.model_combo.currentText().strip(),
+                model=model_name,
                 reservoir_capacity_ul=capacity_ml * 1000,
                 alarm_volume_ul=ml_to_ul(alarm),
-                implant_date=_pydate(self.implant.date()),
+                implant_date=None if implant == NO_DATE else _pydate(implant),
                 pump_dead_volume_ul=ml_to_ul(dead),
                 catheter_length_cm=length,
                 catheter_ul_per_cm=per_cm,
             )
+            reported = self.reported_capacity_ml
+            check_pump_model(pump, reported * 1000 if reported else None)
+            return pump
         except (ModelError, QuantityError) as exc:
             self.set_error("general", str(exc))
             return None
+
+    def _optional(self, key: str, edit: QLineEdit, label: str, hi: Decimal) -> Decimal | None:
+        """Empty means not known (0): the bridge and priming then refuse until it is typed."""
+        if not edit.text().strip():
+            return Decimal(0)
+        return self._decimal(key, edit, label, Decimal(0), hi)
 
     def accept_if_valid(self) -> None:
         if self.pump() is not None:

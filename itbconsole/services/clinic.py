@@ -18,6 +18,7 @@ from typing import Any
 from itbconsole.druglib import DrugLibrary
 from itbconsole.forecast import Forecast, PumpFacts, Status, facts_from, forecast
 from itbconsole.model import Patient, Pump, PumpEvent, Reading, User
+from itbconsole.pump_models import check_pump_model
 from itbconsole.services.overview import PumpOverview, build_overview
 from itbconsole.services.patients import DuplicatePatient
 from itbconsole.settings import ClinicSettings
@@ -370,6 +371,7 @@ class ClinicService:
     def add_patient_with_pump(self, patient: Patient, pump: Pump) -> Patient:
         """A new patient and their pump as one record: both saved, or neither."""
         self.check_identity(patient)
+        check_pump_model(pump)
         with self.store.atomic():
             saved = self.store.add_patient(patient, self.user)
             assert saved.id is not None
@@ -384,6 +386,7 @@ class ClinicService:
         """Register a pump to a patient who has none now. A patient with a pump has it
         replaced with :meth:`replace_pump` (an explant record for the old one), never
         silently."""
+        check_pump_model(pump)
         current = self.pump_of(patient_id)
         if current is not None and current.serial != pump.serial:
             patient = self.store.get_patient(patient_id)
@@ -405,6 +408,7 @@ class ClinicService:
     ) -> Pump:
         """Replace the patient's pump: the old pump's explant record (its history stays
         with the patient) and the new registration, as one record."""
+        check_pump_model(new_pump)
         current = self.pump_of(patient_id)
         if current is None:
             return self.store.register_pump(new_pump, patient_id, self.user)

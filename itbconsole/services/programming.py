@@ -782,13 +782,14 @@ def rule_priming(c: CheckInput) -> list[Finding]:
             )
         ]
     plan, given = c.priming, c.supplied_priming
-    if plan.volume_ul <= 0:
+    if plan.volume_ul <= 0 or c.pump.catheter_length_cm <= 0 or c.pump.catheter_ul_per_cm <= 0:
         return [
             Finding(
                 "priming",
                 Severity.BLOCK,
-                "The pump's dead volume and catheter are not recorded, so the priming "
-                "volume cannot be worked out. Record them on the pump first.",
+                "The pump's dead volume and catheter (length and volume per cm) are not all "
+                "recorded, so the priming volume cannot be worked out. Record them on the "
+                "pump first.",
                 "bolus",
             )
         ]

@@ -959,7 +959,8 @@ class RefillSession:
                 "not for the new drug. Check the vial and the prepared program.",
                 "product",
             )
-        if ident.pump.dead_volume_ul <= 0:
+        pump = ident.pump
+        if pump.dead_volume_ul <= 0 or pump.catheter_length_cm <= 0 or pump.catheter_ul_per_cm <= 0:
             raise RefillError(
                 "Record the pump's dead volume and catheter details before changing "
                 "concentration: without them no bridge bolus can be computed, and the old drug "

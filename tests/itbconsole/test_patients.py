@@ -175,3 +175,41 @@ def test_only_a_training_database_takes_a_simulated_pump(tmp_path: Path) -> None
     clinic.user = User("Ada Admin", Role.ADMINISTRATOR)
     clinic.update_settings(dc_replace(clinic.settings, training=1), "training room")
     assert clinic.check_pump_for("OLD0000001", pid, simulated=True).id == pid
+
+
+# --------------------------------------------------------------------------- pump models
+
+
+def test_a_pump_whose_reservoir_contradicts_its_model_is_refused(tmp_path: Path) -> None:
+    from itbconsole.model import Pump
+    from itbconsole.pump_models import check_pump_model, find_model
+
+    store = Store.open(tmp_path / "m.sqlite")
+    clinic = ClinicService(store, load_drug_library(), NURSE)
+    p = clinic.add_patient(patient("H1"))
+    assert p.id is not None
+    wrong = Pump("NGP999", "SynchroMed II 8637-20", 40_000, 2_000)
+    with pytest.raises(ModelError, match="8637-20 has a 20 mL reservoir, not 40 mL"):
+        clinic.register_pump(wrong, p.id)
+    assert clinic.pump_of(p.id) is None
+    right = Pump("NGP999", "SynchroMed II 8637-20", 20_000, 2_000)
+    with pytest.raises(ModelError, match="reports a 40 mL reservoir"):
+        check_pump_model(right, reported_capacity_ul=40_000)
+    clinic.register_pump(right, p.id)
+    model = find_model("synchromed ii 8637-40")
+    assert model is not None and model.reservoir_ul == 40_000 and model.source
+
+
+def test_register_pump_prefills_nothing_that_feeds_the_arithmetic(qtbot: object) -> None:
+    from ui.records_dialogs import NO_DATE, PumpDialog
+
+    dialog = PumpDialog(serial="NGP1", model="SynchroMed II 8637-40", capacity_ml=None)
+    qtbot.addWidget(dialog)  # type: ignore[attr-defined]
+    assert dialog.catheter_length.text() == "" and dialog.catheter_per_cm.text() == ""
+    assert dialog.implant.date() == NO_DATE  # not known until typed
+    assert dialog.capacity.currentData() == 40 and not dialog.capacity.isEnabled()
+    assert dialog.pump_dead.text() == "" and "manual" in dialog.pump_dead_source.text()
+    pump = dialog.pump()
+    assert pump is not None and pump.implant_date is None and pump.dead_volume_ul == 0
+    dialog.model_combo.setEditText("SIM-40")
+    assert dialog.pump_dead.text() == "0.25" and "catalogue" in dialog.pump_dead_source.text()

@@ -954,3 +954,17 @@ def test_not_sent_is_refused_once_the_write_may_have_started(clinic: ClinicServi
     assert s.update_sent
     with pytest.raises(RefillError):
         s.cancel()
+
+
+def test_a_bridge_needs_the_catheter_recorded_not_only_the_pump(clinic: ClinicService) -> None:
+    """Issue 17: the catheter's length and volume per cm must be entered before a bridge is
+    computed; the pump's internal volume alone is not the dead volume."""
+    s = at_new_drug(clinic)
+    ident = s.identification
+    assert ident is not None
+    pump_only = replace(ident.pump, catheter_length_cm=Decimal(0))
+    assert pump_only.dead_volume_ul > 0  # the internal volume is still there
+    s.identification = replace(ident, pump=pump_only)
+    s.enter_new_drug("lioresal-500", "A1", date(2028, 1, 1), "40")
+    with pytest.raises(RefillError, match="catheter details"):
+        s.check_concentration(prepared(clinic=clinic))

@@ -1,0 +1,76 @@
+"""The pump models catalogue (``resources/pump_models.json``): reservoir size, internal dead
+volume and default alarm volume per model, each with its source.
+
+Why: a "SynchroMed II 8637-20" saved with a 40 mL reservoir makes every fill limit and
+discrepancy threshold wrong. The capacity comes from the model; a pump whose record or whose
+own report disagrees with its model is refused. Values that feed the arithmetic are never
+prefilled silently: a catalogue value is shown as one, and an unknown one stays empty.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+from itbconsole.model import ModelError, Pump
+
+
+@dataclass(frozen=True)
+class PumpModel:
+    model: str
+    reservoir_ul: int
+    internal_dead_volume_ul: int | None
+    """None: not in the catalogue; enter it from the manufacturer's manual."""
+    default_alarm_ul: int
+    source: str
+
+
+@cache
+def pump_models(path: str | None = None) -> tuple[PumpModel, ...]:
+    """The catalogue (the shipped one when ``path`` is None)."""
+    file = Path(path) if path else Path(str(resources.files("resources") / "pump_models.json"))
+    data = json.loads(file.read_text(encoding="utf-8"))
+    out = []
+    for raw in data["models"]:
+        dead = raw.get("internal_dead_volume_ul")
+        out.append(
+            PumpModel(
+                model=str(raw["model"]),
+                reservoir_ul=int(raw["reservoir_ml"]) * 1000,
+                internal_dead_volume_ul=None if dead is None else int(dead),
+                default_alarm_ul=int(Decimal(str(raw["default_alarm_ml"])) * 1000),
+                source=str(raw["source"]),
+            )
+        )
+    return tuple(out)
+
+
+def find_model(name: str) -> PumpModel | None:
+    key = " ".join(name.split()).casefold()
+    return next((m for m in pump_models() if m.model.casefold() == key), None)
+
+
+def check_pump_model(pump: Pump, reported_capacity_ul: int | None = None) -> None:
+    """Refuse a pump whose reservoir contradicts its model (ModelError, for the user), or
+    whose own report (``reported_capacity_ul``, from an interrogation) contradicts the
+    record. A model not in the catalogue is accepted as typed."""
+    if reported_capacity_ul is not None and reported_capacity_ul != pump.reservoir_capacity_ul:
+        raise ModelError(
+            f"Pump {pump.serial} reports a {reported_capacity_ul / 1000:g} mL reservoir, but "
+            f"{pump.reservoir_capacity_ul / 1000:g} mL was entered. Check the model and the "
+            "pump's label."
+        )
+    model = find_model(pump.model)
+    if model is not None and model.reservoir_ul != pump.reservoir_capacity_ul:
+        raise ModelError(
+            f"A {model.model} has a {model.reservoir_ul / 1000:g} mL reservoir, not "
+            f"{pump.reservoir_capacity_ul / 1000:g} mL. Check the model against the implant "
+            "card."
+        )
+
+
+__all__ = ["PumpModel", "check_pump_model", "find_model", "pump_models"]
