@@ -44,6 +44,7 @@ from ui.records_dialogs import (
     CatheterRevisionDialog,
     ExplantDialog,
     PatientDialog,
+    PatientStatusDialog,
     PumpDialog,
     UnknownPumpDialog,
     wrong_patient_message,
@@ -158,6 +159,7 @@ class MainWindow(QMainWindow):
         self.new_patient_action = self._action(
             file_menu, "&New patient...", QKeySequence.StandardKey.New, self.new_patient
         )
+        self._action(file_menu, "Patient &status...", None, self.set_patient_status)
         self._action(file_menu, "&Back up database...", None, self.backup_database)
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
@@ -418,6 +420,29 @@ class MainWindow(QMainWindow):
             return False
         self.refresh_patient(patient_id)
         self._show_current_patient()
+        return True
+
+    def set_patient_status(self, dialog: PatientStatusDialog | None = None) -> bool:
+        """File > Patient status: candidate, active, inactive or deceased (only active
+        patients are on the worklist; the record is kept whatever the status)."""
+        if self.current_patient_id is None:
+            self.prompts.error("Patient status", "Open the patient's record first.")
+            return False
+        current, _since = self.clinic.store.patient_status(self.current_patient_id)
+        dialog = dialog or PatientStatusDialog(current, self, today=self.clinic.today(self.now()))
+        answer = dialog.ask()
+        if answer is None:
+            return False
+        status, when, note = answer
+        try:
+            self.clinic.set_patient_status(
+                self.current_patient_id, status, effective_on=when, note=note
+            )
+        except (StoreError, ValueError) as exc:
+            self.prompts.error("Status not saved", str(exc))
+            return False
+        self.refresh_patient(self.current_patient_id)
+        self.statusBar().showMessage(f"Patient status: {status}.", 6000)
         return True
 
     def record_catheter_revision(self, dialog: CatheterRevisionDialog | None = None) -> bool:

@@ -113,7 +113,9 @@ class PatientTableModel(QAbstractTableModel):
             return self._text(row, col)
         if role == Qt.ItemDataRole.UserRole:  # sort key
             return self._sort_key(row, col)
-        status = row.status.status if row.status is not None else None
+        status = (
+            row.status.status if row.status is not None and row.patient_status == "active" else None
+        )
         if role == Qt.ItemDataRole.BackgroundRole and col in (3, 4) and status in STATUS_BG:
             return QBrush(STATUS_BG[status])  # type: ignore[index]
         if role == Qt.ItemDataRole.BackgroundRole and col == 5 and (row.eri or row.eos):
@@ -140,6 +142,8 @@ class PatientTableModel(QAbstractTableModel):
         if col == 2:
             return row.pump_serial or "no pump"
         if col == 3:
+            if row.patient_status != "active":
+                return row.patient_status.capitalize()  # candidate, inactive, deceased
             return row.status.status.label if row.status is not None else "-"
         if col == 4:
             return row.refill_by.strftime("%d %b %Y") if row.refill_by else "-"
@@ -151,7 +155,9 @@ class PatientTableModel(QAbstractTableModel):
     def _sort_key(row: PatientOverview, col: int) -> Any:
         if col == 3:
             # Most urgent first (not delivering, overdue, due soon, on track, no reading),
-            # then the earliest refill-by date.
+            # then the earliest refill-by date; patients not active last.
+            if row.patient_status != "active":
+                return (len(Status) + 1, date.max.toordinal())
             if row.status is None:
                 return (len(Status), date.max.toordinal())
             return (row.status.status.rank, (row.refill_by or date.max).toordinal())

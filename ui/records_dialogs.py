@@ -534,3 +534,51 @@ class CatheterRevisionDialog(_ValidatingDialog):
 
     def ask(self) -> tuple[date, Decimal, Decimal, str, str] | None:
         return self.answer() if self.exec() == QDialog.DialogCode.Accepted else None
+
+
+PATIENT_STATUS_LABELS = {
+    "candidate": "Candidate (before implant, screening)",
+    "active": "Active",
+    "inactive": "Inactive (transferred, explanted)",
+    "deceased": "Deceased",
+}
+
+
+class PatientStatusDialog(_ValidatingDialog):
+    """A patient's status from a date; nothing is deleted, only the worklist changes."""
+
+    def __init__(
+        self, current: str, parent: QWidget | None = None, today: date | None = None
+    ) -> None:
+        super().__init__("Patient status", parent)
+        self.today = today or date.today()
+        self.status = QComboBox()
+        for key, label in PATIENT_STATUS_LABELS.items():
+            self.status.addItem(label, key)
+        self.status.setCurrentIndex(max(self.status.findData(current), 0))
+        self.when = QDateEdit()
+        self.when.setDisplayFormat("dd/MM/yyyy")
+        self.when.setCalendarPopup(True)
+        self.when.setMaximumDate(_qdate(self.today))
+        self.when.setDate(_qdate(self.today))
+        self.note = QLineEdit()
+        self.note.setPlaceholderText("transferred to..., date and cause of death, ...")
+        self.add_row("status", "&Status", self.status)
+        self.add_row("when", "&From", self.when)
+        self.add_row("note", "&Note", self.note)
+
+    def answer(self) -> tuple[str, date, str] | None:
+        self.clear_errors()
+        status = str(self.status.currentData())
+        note = " ".join(self.note.text().split())
+        if status != "active" and len(note) < 5:
+            self.set_error("note", "Say why the status changes.")
+            return None
+        return status, _pydate(self.when.date()), note
+
+    def accept_if_valid(self) -> None:
+        if self.answer() is not None:
+            self.accept()
+
+    def ask(self) -> tuple[str, date, str] | None:
+        return self.answer() if self.exec() == QDialog.DialogCode.Accepted else None

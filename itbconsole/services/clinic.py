@@ -257,11 +257,15 @@ class ClinicService:
     def worklist(
         self, days: int | None = None, now: datetime | None = None
     ) -> list[PatientOverview]:
-        """Every current patient with a pump, most urgent first (status, then refill-by),
+        """Every active patient with a pump, most urgent first (status, then refill-by),
         from the same forecasts as the list; with ``days``, only those needing something:
         not delivering, a pump to check, overdue, never interrogated, a write whose outcome
         is unknown, or a refill-by date within ``days`` of the clinic's today."""
-        rows = [r for r in self.patient_rows(now=now) if r.pump_serial is not None]
+        rows = [
+            r
+            for r in self.patient_rows(now=now)
+            if r.pump_serial is not None and r.patient_status == "active"
+        ]
         if days is not None:
             if days < 0:
                 raise ValueError("The number of days must be 0 or more.")
@@ -281,6 +285,17 @@ class ClinicService:
 
     def patient(self, patient_id: int) -> Patient:
         return self.store.get_patient(patient_id)
+
+    def set_patient_status(
+        self, patient_id: int, status: str, *, effective_on: date, note: str = ""
+    ) -> None:
+        """Candidate (before implant), active, inactive (transferred, explanted) or deceased;
+        only active patients are on the worklist. A change away from active needs a note."""
+        if status != "active" and len(" ".join(note.split())) < 5:
+            raise ValueError("Say why the status changes (transferred to..., date of death...).")
+        self.store.set_patient_status(
+            patient_id, status, self.user, effective_on=effective_on, note=note
+        )
 
     def all_patients(self) -> list[Patient]:
         return [row.patient for row in self.store.patients_overview(self.today(), self.inputs_key)]

@@ -48,6 +48,8 @@ SELECT v.*, po.pump_serial AS current_pump,
   cpu.model AS pump_model, cpu.reservoir_capacity_ul,
   lr.at AS reading_at, lr.reservoir_ul, lr.alarm_volume_ul, lr.eri, lr.eos,
   lr.battery_mv, pf.summary_json AS forecast_json,
+  (SELECT ps.status FROM patient_status ps WHERE ps.patient_id = v.patient_id
+     ORDER BY ps.id DESC LIMIT 1) AS patient_status,
   (SELECT COUNT(*) FROM refills f WHERE f.patient_id = v.patient_id
      AND f.status = 'pending' AND {pending}) AS pending_refills,
   (SELECT COUNT(*) FROM program_changes g WHERE g.patient_id = v.patient_id
@@ -117,6 +119,8 @@ class PatientOverview:
     forecast: ForecastSummary | None = None
     status: StatusOn | None = None
     """The forecast's status on the clinic's ``today``."""
+    patient_status: str = "active"
+    """candidate, active, inactive or deceased (itbconsole.store.schema, migration 8)."""
 
     @property
     def alarm_at(self) -> datetime | None:
@@ -184,6 +188,7 @@ def _overview_row(row: dict[str, Any], today: date) -> PatientOverview:
         uncertain_program_changes=int(row["uncertain_changes"]),
         forecast=summary,
         status=_status(summary, today) if summary else None,
+        patient_status=row["patient_status"] or "active",
     )
 
 

@@ -45,7 +45,12 @@ from itbconsole.store.db import (
     utc_iso,
     utc_now,
 )
-from itbconsole.store.schema import CLINICAL_TABLES, CORRECTABLE_TABLES, EXPLANT_REASONS
+from itbconsole.store.schema import (
+    CLINICAL_TABLES,
+    CORRECTABLE_TABLES,
+    EXPLANT_REASONS,
+    PATIENT_STATUSES,
+)
 
 
 class UnknownPumpError(StoreError):
@@ -297,6 +302,39 @@ class Store:
             for row in self.db.query(sql):
                 out.append((kind, str(row["number"]), [int(i) for i in str(row["ids"]).split(",")]))
         return out
+
+    def set_patient_status(
+        self, patient_id: int, status: str, user: User, *, effective_on: date, note: str = ""
+    ) -> None:
+        """A new status for the patient from ``effective_on`` (the earlier ones stay)."""
+        if status not in PATIENT_STATUSES:
+            raise StoreError(f"The status must be one of {', '.join(PATIENT_STATUSES)}.")
+        with transaction(self.db):
+            if (
+                self.db.execute("SELECT 1 FROM patients WHERE id = ?", [patient_id]).fetchone()
+                is None
+            ):
+                raise StoreError(f"There is no patient with id {patient_id}.")
+            self._insert(
+                "patient_status",
+                {
+                    "patient_id": patient_id,
+                    "status": status,
+                    "effective_on": effective_on.isoformat(),
+                    "note": note,
+                },
+                user,
+                "create",
+            )
+
+    def patient_status(self, patient_id: int) -> tuple[str, date | None]:
+        """(status, since): "active" with no date when none was ever set."""
+        row = self.db.execute(
+            "SELECT status, effective_on FROM patient_status WHERE patient_id = ?"
+            " ORDER BY id DESC LIMIT 1",
+            [patient_id],
+        ).fetchone()
+        return ("active", None) if row is None else (str(row[0]), date.fromisoformat(row[1]))
 
     def get_patient(self, patient_id: int) -> Patient:
         return queries.patient_history(self.db, patient_id).patient

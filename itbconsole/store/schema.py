@@ -58,6 +58,7 @@ CLINICAL_TABLES = (
     "clinic_settings",
     "pump_explants",
     "catheter_revisions",
+    "patient_status",
 )
 
 #: Tables that use ``corrects_id`` corrections.
@@ -411,6 +412,24 @@ _LIFECYCLE = [
     *_no_change_triggers("catheter_revisions"),
 ]
 
+#: Migration 8: a patient's status over time. Nothing is ever deleted: a patient who moves
+#: away, is explanted or dies keeps their record, with the status saying so. No row means
+#: active (every patient recorded before this migration).
+PATIENT_STATUSES = ("candidate", "active", "inactive", "deceased")
+_PATIENT_STATUS = [
+    "CREATE TABLE patient_status ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " patient_id INTEGER NOT NULL REFERENCES patients(id),"
+    " status TEXT NOT NULL CHECK (status IN ("
+    + ", ".join(f"'{s}'" for s in PATIENT_STATUSES)
+    + ")),"
+    " effective_on TEXT NOT NULL,"
+    " note TEXT NOT NULL DEFAULT '',"
+    f" {STAMP})",
+    "CREATE INDEX patient_status_patient ON patient_status (patient_id, id)",
+    *_no_change_triggers("patient_status"),
+]
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "clinical records and hash-chained audit log", tuple(_INITIAL)),
     Migration(2, "current-state tables for the patient list", tuple(_CURRENT_STATE)),
@@ -419,4 +438,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "one forecast: refill bridges, clinic settings, forecast cache", tuple(_FORECAST)),
     Migration(6, "one patient per hospital and NHS number", tuple(_IDENTITY)),
     Migration(7, "pump explants and catheter revisions", tuple(_LIFECYCLE)),
+    Migration(8, "patient status: candidate, active, inactive, deceased", tuple(_PATIENT_STATUS)),
 )

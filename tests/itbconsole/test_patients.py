@@ -213,3 +213,25 @@ def test_register_pump_prefills_nothing_that_feeds_the_arithmetic(qtbot: object)
     assert pump is not None and pump.implant_date is None and pump.dead_volume_ul == 0
     dialog.model_combo.setEditText("SIM-40")
     assert dialog.pump_dead.text() == "0.25" and "catalogue" in dialog.pump_dead_source.text()
+
+
+def test_only_active_patients_are_on_the_worklist_and_nothing_is_deleted(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from itbconsole.demo import DEMO_USER, open_demo_store
+
+    store = open_demo_store(tmp_path / "d.sqlite", now=datetime(2026, 11, 30, 9, tzinfo=UTC))
+    clinic = ClinicService(store, load_drug_library(), DEMO_USER)
+    walsh = next(r for r in clinic.patient_rows("Walsh") if r.patient.family_name == "Walsh")
+    assert walsh.patient.id is not None and walsh.patient_status == "active"
+    assert any(r.patient.id == walsh.patient.id for r in clinic.worklist())
+    with pytest.raises(ValueError, match="why"):
+        clinic.set_patient_status(walsh.patient.id, "deceased", effective_on=date(2026, 11, 29))
+    clinic.set_patient_status(
+        walsh.patient.id, "inactive", effective_on=date(2026, 11, 29), note="moved to Leeds"
+    )
+    assert all(r.patient.id != walsh.patient.id for r in clinic.worklist())
+    row = clinic.patient_row(walsh.patient.id)
+    assert row is not None and row.patient_status == "inactive"  # still on the list
+    assert store.patient_status(walsh.patient.id) == ("inactive", date(2026, 11, 29))
+    assert len(store.patient_history(walsh.patient.id).refills) > 0  # history kept
