@@ -28,6 +28,7 @@ LIMIT_NAMES = (
     "boluses_per_day",
     "lockout_minutes",
     "single_boluses_per_day",
+    "screening_dose_mcg",
 )
 #: Limits a library written before they existed may leave out: these clinic defaults apply.
 OPTIONAL_LIMITS: dict[str, tuple[int, int, int, int]] = {
@@ -35,6 +36,8 @@ OPTIONAL_LIMITS: dict[str, tuple[int, int, int, int]] = {
     "lockout_minutes": (15, 60, 1440, 1440),
     # clinician single boluses in 24 hours: a second needs a reason, a third is refused
     "single_boluses_per_day": (0, 0, 1, 2),
+    # a screening test dose: 50 mcg, 25 for small children, 75 or 100 on a later day
+    "screening_dose_mcg": (10, 25, 100, 100),
 }
 LIMIT_BOUNDS = ("hard_min", "soft_min", "soft_max", "hard_max")
 FORMAT_NAME = "itbconsole-drug-library"
@@ -79,6 +82,7 @@ class DrugLimits:
     boluses_per_day: Limit
     lockout_minutes: Limit
     single_boluses_per_day: Limit
+    screening_dose_mcg: Limit
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ from ui.records_dialogs import (
     PatientDialog,
     PatientStatusDialog,
     PumpDialog,
+    ScreeningTrialDialog,
     UnknownPumpDialog,
     wrong_patient_message,
 )
@@ -160,6 +161,7 @@ class MainWindow(QMainWindow):
             file_menu, "&New patient...", QKeySequence.StandardKey.New, self.new_patient
         )
         self._action(file_menu, "Patient &status...", None, self.set_patient_status)
+        self._action(file_menu, "Screening &test dose...", None, self.record_screening_trial)
         self._action(file_menu, "&Back up database...", None, self.backup_database)
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
@@ -342,7 +344,19 @@ class MainWindow(QMainWindow):
             self.patient_view.show_patient(None, None, None, self.clinic.today(self.now()))
             return
         patient, pump, overview = self.clinic.patient_screen(self.current_patient_id, self.now())
-        self.patient_view.show_patient(patient, pump, overview, self.clinic.today(self.now()))
+        screening = ""
+        if pump is None:
+            trials = self.clinic.screening_trials(self.current_patient_id)
+            if trials:
+                last = trials[-1]
+                local = last.given_at.astimezone(self.clinic.tz)
+                screening = (
+                    f"Screening: {last.outcome}, {last.dose_mcg} mcg on {local:%d %b %Y}"
+                    + (f" ({len(trials)} trials)" if len(trials) > 1 else "")
+                )
+        self.patient_view.show_patient(
+            patient, pump, overview, self.clinic.today(self.now()), screening=screening
+        )
         if self.patient_view.tabs.currentWidget() is self.patient_view.trends:
             self.patient_view.trends.show_patient(self.clinic, self.current_patient_id, self.now())
 
@@ -443,6 +457,32 @@ class MainWindow(QMainWindow):
             return False
         self.refresh_patient(self.current_patient_id)
         self.statusBar().showMessage(f"Patient status: {status}.", 6000)
+        return True
+
+    def record_screening_trial(self, dialog: ScreeningTrialDialog | None = None) -> bool:
+        """File > Screening test dose: the trial before an implant, checked by the service
+        (dose limits from the drug library, 24 hours apart, patient without a pump)."""
+        if self.current_patient_id is None:
+            self.prompts.error("Screening test dose", "Open the patient's record first.")
+            return False
+        products = [
+            (p.product, p.concentration_mcg_ml)
+            for p in self.clinic.library.products
+            if p.use == "screening"
+        ]
+        dialog = dialog or ScreeningTrialDialog(
+            self.current_patient_id,
+            products,
+            self.clinic.record_screening_trial,
+            self,
+            now=self.now(),
+            tz=self.clinic.tz,
+        )
+        if not dialog.ask():
+            return False
+        self.refresh_patient(self.current_patient_id)
+        self._show_current_patient()
+        self.statusBar().showMessage("Screening test dose recorded.", 6000)
         return True
 
     def record_catheter_revision(self, dialog: CatheterRevisionDialog | None = None) -> bool:

@@ -72,7 +72,9 @@ class PatientHeader(QFrame):
         self.refill_button.clicked.connect(self.refill_requested)
         self.program_button.clicked.connect(self.program_requested)
 
-    def show_patient(self, patient: Patient, pump: Pump | None, today: date) -> None:
+    def show_patient(
+        self, patient: Patient, pump: Pump | None, today: date, screening: str = ""
+    ) -> None:
         self.name.setText(patient.display_name)
         self.details.setText(
             f"Born {patient.date_of_birth:%d %b %Y} ({patient.age_on(today)} y)   ·   "
@@ -80,7 +82,7 @@ class PatientHeader(QFrame):
             f"{patient.origin.value.capitalize()} origin"
         )
         if pump is None:
-            self.pump.setText("No pump registered")
+            self.pump.setText("   ·   ".join(filter(None, ["No pump registered", screening])))
         else:
             self.pump.setText(
                 f"Pump {pump.model}, serial {pump.serial}, {pump.reservoir_capacity_ul / 1000:.0f} mL reservoir"
@@ -118,7 +120,13 @@ class PatientView(QWidget):
         self.show_patient(None, None, None, date.today())
 
     def show_patient(
-        self, patient: Patient | None, pump: Pump | None, overview: PumpOverview | None, today: date
+        self,
+        patient: Patient | None,
+        pump: Pump | None,
+        overview: PumpOverview | None,
+        today: date,
+        *,
+        screening: str = "",
     ) -> None:
         self.patient = patient
         self.pump = pump
@@ -127,5 +135,5 @@ class PatientView(QWidget):
         self.header.setVisible(has)
         self.tabs.setVisible(has)
         if patient is not None:
-            self.header.show_patient(patient, pump, today)
+            self.header.show_patient(patient, pump, today, screening)
             self.overview.show_overview(overview)

@@ -8,14 +8,15 @@ and ``accept_if_valid()`` (what OK does), so tests can drive them without a moda
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import date
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 
-from PySide6.QtCore import QDate
+from PySide6.QtCore import QDate, QDateTime, QTime
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
     QDateEdit,
+    QDateTimeEdit,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
@@ -29,6 +30,13 @@ from PySide6.QtWidgets import (
 from itbconsole.model import ModelError, Origin, Patient, Pump
 from itbconsole.pump_models import check_pump_model, find_model, pump_models
 from itbconsole.services.patients import DuplicatePatient, PatientForm, patient_from_form
+from itbconsole.services.screening import (
+    ASHWORTH,
+    SCREENING_OUTCOMES,
+    ScreeningError,
+    ScreeningTrial,
+)
+from itbconsole.store import StoreError
 from itbconsole.units import QuantityError, ml_to_ul, parse_decimal
 
 
@@ -582,3 +590,134 @@ class PatientStatusDialog(_ValidatingDialog):
 
     def ask(self) -> tuple[str, date, str] | None:
         return self.answer() if self.exec() == QDialog.DialogCode.Accepted else None
+
+
+#: The times a screening trial's tone is scored (minutes after the dose): baseline, then
+#: about hourly for 4 hours.
+SCREENING_SCORE_TIMES = (0, 60, 120, 180, 240)
+_NOT_SCORED = "not scored"
+
+
+class ScreeningTrialDialog(_ValidatingDialog):
+    """A screening test dose by lumbar puncture: dose, product and lot, Modified Ashworth
+    scores at baseline and hourly, vital signs, adverse events and the outcome. Each OK is
+    checked by ``submit`` (the service's rules); a refusal is shown here and nothing is
+    recorded, with what was typed kept."""
+
+    def __init__(
+        self,
+        patient_id: int,
+        products: Sequence[tuple[str, int]],
+        submit: Callable[[ScreeningTrial, str], object],
+        parent: QWidget | None = None,
+        *,
+        now: datetime,
+        tz: tzinfo,
+    ) -> None:
+        super().__init__("Screening test dose", parent)
+        self.setMinimumWidth(520)
+        self.patient_id = patient_id
+        self.submit = submit
+        self.tz = tz
+        local = now.astimezone(tz)
+        self.given = QDateTimeEdit()
+        self.given.setDisplayFormat("dd/MM/yyyy HH:mm")
+        self.given.setCalendarPopup(True)
+        self.given.setDateTime(QDateTime(_qdate(local.date()), QTime(local.hour, local.minute)))
+        self.given.setMaximumDateTime(self.given.dateTime())
+        self.dose = QLineEdit()
+        self.dose.setPlaceholderText("usually 50; 25 for small children; 75 or 100 on a later day")
+        self.product = QComboBox()
+        for name, conc in products:
+            self.product.addItem(f"{name} {conc} mcg/mL", (name, conc))
+        self.lot = QLineEdit()
+        self.scores: dict[int, QComboBox] = {}
+        self.add_row("given", "&Given at (local)", self.given)
+        self.add_row("dose", "&Dose (mcg)", self.dose)
+        self.add_row("product", "&Product", self.product)
+        self.add_row("lot", "&Lot", self.lot)
+        for minutes in SCREENING_SCORE_TIMES:
+            box = QComboBox()
+            if minutes:
+                box.addItem(_NOT_SCORED)
+            else:
+                box.addItem("choose...")
+            box.addItems(list(ASHWORTH))
+            self.scores[minutes] = box
+            label = "&Baseline tone (MAS)" if minutes == 0 else f"Tone at {minutes // 60} h"
+            self.add_row(f"score{minutes}", label, box)
+        self.vitals = QLineEdit()
+        self.vitals.setPlaceholderText("BP, pulse, SpO2, respiratory rate, sedation")
+        self.adverse = QLineEdit()
+        self.adverse.setPlaceholderText("none, or what happened and what was done")
+        self.outcome = QComboBox()
+        self.outcome.addItem("choose...", "")
+        for outcome in SCREENING_OUTCOMES:
+            self.outcome.addItem(outcome.capitalize(), outcome)
+        self.reason = QLineEdit()
+        self.reason.setPlaceholderText("needed for a dose outside 25 to 100 mcg")
+        self.add_row("vitals", "&Vital signs", self.vitals)
+        self.add_row("adverse", "&Adverse events", self.adverse)
+        self.add_row("outcome", "&Outcome", self.outcome)
+        self.add_row("reason", "&Clinical note", self.reason)
+
+    def trial(self) -> ScreeningTrial | None:
+        """The trial as typed, or None with each wrong field marked."""
+        self.clear_errors()
+        try:
+            dose = parse_decimal(self.dose.text(), field="Dose")
+        except QuantityError as exc:
+            self.set_error("dose", str(exc))
+            return None
+        if self.scores[0].currentIndex() == 0:
+            self.set_error("score0", "Record the baseline tone score (before the dose).")
+            return None
+        if not self.outcome.currentData():
+            self.set_error("outcome", "Choose the outcome.")
+            return None
+        scores = tuple(
+            (minutes, box.currentText())
+            for minutes, box in self.scores.items()
+            if box.currentIndex() > 0
+        )
+        q = self.given.dateTime()
+        given = datetime(
+            q.date().year(),
+            q.date().month(),
+            q.date().day(),
+            q.time().hour(),
+            q.time().minute(),
+            tzinfo=self.tz,
+        ).astimezone(UTC)
+        name, conc = self.product.currentData()
+        return ScreeningTrial(
+            patient_id=self.patient_id,
+            given_at=given,
+            dose_mcg=dose,
+            product=name,
+            concentration_mcg_ml=conc,
+            lot=self.lot.text(),
+            outcome=str(self.outcome.currentData()),
+            scores=scores,
+            vitals=self.vitals.text().strip(),
+            adverse_events=self.adverse.text().strip(),
+        )
+
+    def answer(self) -> bool:
+        """Checks and records the trial; False (message shown, nothing recorded) if refused."""
+        trial = self.trial()
+        if trial is None:
+            return False
+        try:
+            self.submit(trial, self.reason.text().strip())
+        except (ScreeningError, StoreError) as exc:
+            self.set_error("general", str(exc))
+            return False
+        return True
+
+    def accept_if_valid(self) -> None:
+        if self.answer():
+            self.accept()
+
+    def ask(self) -> bool:
+        return self.exec() == QDialog.DialogCode.Accepted

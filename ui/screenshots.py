@@ -71,9 +71,41 @@ def main(out: Path = OUT) -> int:
     app.processEvents()
     dialog.grab().save(str(out / "clinic-settings.png"))
     dialog.close()
+    from datetime import date
+
+    from itbconsole.model import Origin, Patient
+    from ui.records_dialogs import ScreeningTrialDialog
+
+    candidate = clinic.add_patient(
+        Patient("Quinn", "Ava", date(2015, 5, 5), "H990011", Origin.CEREBRAL)
+    )
+    assert candidate.id is not None
+    window.open_patient(candidate.id)
+    screening = ScreeningTrialDialog(
+        candidate.id,
+        [
+            (p.product, p.concentration_mcg_ml)
+            for p in clinic.library.products
+            if p.use == "screening"
+        ],
+        clinic.record_screening_trial,
+        window,
+        now=window.now(),
+        tz=clinic.tz,
+    )
+    screening.dose.setText("500")
+    screening.lot.setText("LT4471")
+    screening.scores[0].setCurrentText("3")
+    screening.scores[60].setCurrentText("2")
+    screening.outcome.setCurrentIndex(screening.outcome.findData("positive"))
+    screening.answer()  # refused: the message is shown in the dialog
+    screening.show()
+    app.processEvents()
+    screening.grab().save(str(out / "screening-refused.png"))
+    screening.close()
     window.close()
     store.close()
-    print(f"Saved main-window, overview, trends and clinic-settings in {out}")
+    print(f"Saved main-window, overview, trends, clinic-settings and screening-refused in {out}")
     return 0
 
 

@@ -21,6 +21,12 @@ from itbconsole.model import Patient, Pump, PumpEvent, Reading, User
 from itbconsole.pump_models import check_pump_model
 from itbconsole.services.overview import PumpOverview, build_overview
 from itbconsole.services.patients import DuplicatePatient
+from itbconsole.services.screening import (
+    ScreeningTrial,
+    check_trial,
+    trial_from_row,
+    trial_row,
+)
 from itbconsole.settings import ClinicSettings
 from itbconsole.store import PatientOverview, Store, StoreError, UnknownPumpError, WrongPatientError
 from itbconsole.store.queries import PatientHistory
@@ -296,6 +302,23 @@ class ClinicService:
         self.store.set_patient_status(
             patient_id, status, self.user, effective_on=effective_on, note=note
         )
+
+    def record_screening_trial(self, trial: ScreeningTrial, reason: str = "") -> int:
+        """A screening test dose, checked (dose limits from the drug library, 24 hours
+        after any earlier trial, baseline score, patient without a pump) and recorded."""
+        earlier = [t.given_at for t in self.screening_trials(trial.patient_id)]
+        checked = check_trial(
+            trial,
+            self.library,
+            earlier,
+            has_pump=self.pump_of(trial.patient_id) is not None,
+            reason=reason,
+        )
+        return self.store.add_screening_trial(trial_row(checked), self.user)
+
+    def screening_trials(self, patient_id: int) -> list[ScreeningTrial]:
+        """The patient's screening test doses, oldest first."""
+        return [trial_from_row(r) for r in self.store.screening_trials(patient_id)]
 
     def all_patients(self) -> list[Patient]:
         return [row.patient for row in self.store.patients_overview(self.today(), self.inputs_key)]

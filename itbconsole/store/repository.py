@@ -336,6 +336,20 @@ class Store:
         ).fetchone()
         return ("active", None) if row is None else (str(row[0]), date.fromisoformat(row[1]))
 
+    def add_screening_trial(self, row: dict[str, Any], user: User) -> int:
+        """One screening test dose (already checked by services.screening), audited."""
+        with transaction(self.db):
+            return self._insert("screening_trials", row, user, "create")
+
+    def screening_trials(self, patient_id: int) -> list[dict[str, Any]]:
+        """A patient's screening test doses, oldest first."""
+        return list(
+            self.db.query(
+                "SELECT * FROM screening_trials WHERE patient_id = ? ORDER BY given_at, id",
+                [patient_id],
+            )
+        )
+
     def get_patient(self, patient_id: int) -> Patient:
         return queries.patient_history(self.db, patient_id).patient
 

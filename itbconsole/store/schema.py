@@ -59,6 +59,7 @@ CLINICAL_TABLES = (
     "pump_explants",
     "catheter_revisions",
     "patient_status",
+    "screening_trials",
 )
 
 #: Tables that use ``corrects_id`` corrections.
@@ -430,6 +431,29 @@ _PATIENT_STATUS = [
     *_no_change_triggers("patient_status"),
 ]
 
+#: Migration 9: screening test doses (the trial by lumbar puncture before an implant).
+SCREENING_OUTCOMES = ("positive", "negative", "inconclusive")
+_SCREENING = [
+    "CREATE TABLE screening_trials ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " patient_id INTEGER NOT NULL REFERENCES patients(id),"
+    " given_at TEXT NOT NULL,"
+    " dose_mcg TEXT NOT NULL,"
+    " route TEXT NOT NULL,"
+    " product TEXT NOT NULL, concentration_mcg_ml INTEGER NOT NULL, lot TEXT NOT NULL,"
+    " scale TEXT NOT NULL,"
+    " scores_json TEXT NOT NULL,"
+    " vitals TEXT NOT NULL DEFAULT '',"
+    " adverse_events TEXT NOT NULL DEFAULT '',"
+    " outcome TEXT NOT NULL CHECK (outcome IN ("
+    + ", ".join(f"'{o}'" for o in SCREENING_OUTCOMES)
+    + ")),"
+    " note TEXT NOT NULL DEFAULT '',"
+    f" {STAMP})",
+    "CREATE INDEX screening_trials_patient ON screening_trials (patient_id, given_at)",
+    *_no_change_triggers("screening_trials"),
+]
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "clinical records and hash-chained audit log", tuple(_INITIAL)),
     Migration(2, "current-state tables for the patient list", tuple(_CURRENT_STATE)),
@@ -439,4 +463,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "one patient per hospital and NHS number", tuple(_IDENTITY)),
     Migration(7, "pump explants and catheter revisions", tuple(_LIFECYCLE)),
     Migration(8, "patient status: candidate, active, inactive, deceased", tuple(_PATIENT_STATUS)),
+    Migration(9, "screening test doses", tuple(_SCREENING)),
 )

@@ -545,3 +545,45 @@ def test_any_port_can_be_typed_and_is_remembered(
     console.qtbot.waitUntil(lambda: console.window.connected_identity is not None, timeout=10_000)
     assert console.window.settings.value("link/other_port") == url
     assert bar.port_combo.findData(url) >= 0
+
+
+def test_a_screening_trial_is_recorded_from_its_dialog_and_a_slip_is_refused_there(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17: a candidate's screening test dose. A 500 mcg slip (10x) is refused inside
+    the dialog with the service's message, keeping what was typed; 50 mcg is recorded."""
+    from datetime import date
+    from decimal import Decimal
+
+    from itbconsole.model import Origin, Patient
+    from ui.records_dialogs import ScreeningTrialDialog
+
+    candidate = console.clinic.add_patient(
+        Patient("Quinn", "Ava", date(2015, 5, 5), "H990011", Origin.CEREBRAL)
+    )
+    assert candidate.id is not None
+    console.window.open_patient(candidate.id)
+    seen: dict[str, object] = {}
+
+    def fill(self: ScreeningTrialDialog) -> bool:
+        assert self.dose.text() == ""  # nothing prefilled
+        self.dose.setText("500")
+        self.lot.setText("LT4471")
+        self.scores[0].setCurrentText("3")
+        self.scores[60].setCurrentText("2")
+        self.outcome.setCurrentIndex(self.outcome.findData("positive"))
+        seen["refused"] = self.answer()
+        seen["message"] = self.general_error.text()
+        assert self.lot.text() == "LT4471"  # what was typed is kept
+        assert console.clinic.screening_trials(candidate.id) == []  # type: ignore[arg-type]
+        self.dose.setText("50")
+        return self.answer()
+
+    monkeypatch.setattr(ScreeningTrialDialog, "ask", fill)
+    assert console.window.record_screening_trial()
+    assert seen["refused"] is False and "outside 10 to 100 mcg" in str(seen["message"])
+    [trial] = console.clinic.screening_trials(candidate.id)
+    assert trial.dose_mcg == Decimal(50) and trial.scores == ((0, "3"), (60, "2"))
+    assert trial.product == "Lioresal Intrathecal" and trial.concentration_mcg_ml == 50
+    header = console.window.patient_view.header.pump.text()
+    assert "No pump registered" in header and "Screening: positive, 50 mcg" in header
