@@ -344,18 +344,12 @@ class MainWindow(QMainWindow):
             self.patient_view.show_patient(None, None, None, self.clinic.today(self.now()))
             return
         patient, pump, overview = self.clinic.patient_screen(self.current_patient_id, self.now())
-        screening = ""
-        if pump is None:
-            trials = self.clinic.screening_trials(self.current_patient_id)
-            if trials:
-                last = trials[-1]
-                local = last.given_at.astimezone(self.clinic.tz)
-                screening = (
-                    f"Screening: {last.outcome}, {last.dose_mcg} mcg on {local:%d %b %Y}"
-                    + (f" ({len(trials)} trials)" if len(trials) > 1 else "")
-                )
+        history = "   ·   ".join(
+            f"{on:%d %b %Y} {text}"
+            for on, text in self.clinic.device_history(self.current_patient_id)[-4:]
+        )
         self.patient_view.show_patient(
-            patient, pump, overview, self.clinic.today(self.now()), screening=screening
+            patient, pump, overview, self.clinic.today(self.now()), history=history
         )
         if self.patient_view.tabs.currentWidget() is self.patient_view.trends:
             self.patient_view.trends.show_patient(self.clinic, self.current_patient_id, self.now())

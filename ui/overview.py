@@ -145,7 +145,17 @@ class OverviewTab(QWidget):
             card.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
         self.show_overview(None)
 
-    def show_overview(self, ov: PumpOverview | None) -> None:
+    NO_READING = (
+        "No interrogation recorded for this pump yet.\n"
+        "Place the programmer head over the pump and press Interrogate (Ctrl+I)."
+    )
+    NO_PUMP = (
+        "No pump is registered to this patient.\n"
+        "After the implant, interrogate the new pump (Ctrl+I) or use Register pump."
+    )
+
+    def show_overview(self, ov: PumpOverview | None, *, has_pump: bool = True) -> None:
+        self.empty.setText(self.NO_READING if has_pump else self.NO_PUMP)
         self.empty.setVisible(ov is None)
         self._scroll.setVisible(ov is not None)
         if ov is None:

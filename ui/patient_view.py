@@ -58,6 +58,12 @@ class PatientHeader(QFrame):
         left.addWidget(self.name)
         left.addWidget(self.details)
         left.addWidget(self.pump)
+        self.history = QLabel()
+        self.history.setObjectName("patientHistory")
+        self.history.setWordWrap(True)
+        self.history.setAccessibleName("Device history")
+        self.history.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        left.addWidget(self.history)
         buttons = QGridLayout()
         buttons.addWidget(self.refill_button, 0, 0)
         buttons.addWidget(self.program_button, 1, 0)
@@ -73,7 +79,7 @@ class PatientHeader(QFrame):
         self.program_button.clicked.connect(self.program_requested)
 
     def show_patient(
-        self, patient: Patient, pump: Pump | None, today: date, screening: str = ""
+        self, patient: Patient, pump: Pump | None, today: date, history: str = ""
     ) -> None:
         self.name.setText(patient.display_name)
         self.details.setText(
@@ -82,12 +88,14 @@ class PatientHeader(QFrame):
             f"{patient.origin.value.capitalize()} origin"
         )
         if pump is None:
-            self.pump.setText("   ·   ".join(filter(None, ["No pump registered", screening])))
+            self.pump.setText("No pump registered")
         else:
             self.pump.setText(
                 f"Pump {pump.model}, serial {pump.serial}, {pump.reservoir_capacity_ul / 1000:.0f} mL reservoir"
                 + (f", implanted {pump.implant_date:%d %b %Y}" if pump.implant_date else "")
             )
+        self.history.setText(f"History: {history}" if history else "")
+        self.history.setVisible(bool(history))
         self.register_button.setText("Change &pump..." if pump else "&Register pump...")
         self.refill_button.setEnabled(pump is not None)
         self.program_button.setEnabled(pump is not None)
@@ -126,7 +134,7 @@ class PatientView(QWidget):
         overview: PumpOverview | None,
         today: date,
         *,
-        screening: str = "",
+        history: str = "",
     ) -> None:
         self.patient = patient
         self.pump = pump
@@ -135,5 +143,5 @@ class PatientView(QWidget):
         self.header.setVisible(has)
         self.tabs.setVisible(has)
         if patient is not None:
-            self.header.show_patient(patient, pump, today, screening)
-            self.overview.show_overview(overview)
+            self.header.show_patient(patient, pump, today, history)
+            self.overview.show_overview(overview, has_pump=pump is not None)

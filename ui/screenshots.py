@@ -81,6 +81,8 @@ def main(out: Path = OUT) -> int:
     )
     assert candidate.id is not None
     window.open_patient(candidate.id)
+    window.refresh_patients()
+    view.tabs.setCurrentWidget(view.overview)
     screening = ScreeningTrialDialog(
         candidate.id,
         [
@@ -103,9 +105,14 @@ def main(out: Path = OUT) -> int:
     app.processEvents()
     screening.grab().save(str(out / "screening-refused.png"))
     screening.close()
+    screening.dose.setText("50")
+    assert screening.answer()  # recorded
+    window._show_current_patient()
+    app.processEvents()
+    window.grab().save(str(out / "candidate.png"))
     window.close()
     store.close()
-    print(f"Saved main-window, overview, trends, clinic-settings and screening-refused in {out}")
+    print(f"Saved main-window, overview, trends, clinic-settings, screening-refused and candidate in {out}")
     return 0
 
 

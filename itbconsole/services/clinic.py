@@ -320,6 +320,25 @@ class ClinicService:
         """The patient's screening test doses, oldest first."""
         return [trial_from_row(r) for r in self.store.screening_trials(patient_id)]
 
+    def device_history(self, patient_id: int) -> list[tuple[date, str]]:
+        """The patient's implant-related events, oldest first, each as (date, text):
+        screening test doses, explanted pumps and catheter revisions."""
+        events: list[tuple[date, str]] = []
+        for t in self.screening_trials(patient_id):
+            events.append(
+                (
+                    t.given_at.astimezone(self.tz).date(),
+                    f"screening test dose {t.dose_mcg} mcg: {t.outcome}",
+                )
+            )
+        for serial, on, reason, _note in self.store.explants(patient_id):
+            events.append((on, f"pump {serial} explanted ({reason.replace('_', ' ')})"))
+        for serial, on, tip, _note in self.store.catheter_revisions(patient_id):
+            events.append(
+                (on, f"catheter revised on pump {serial}" + (f", tip {tip}" if tip else ""))
+            )
+        return sorted(events, key=lambda e: e[0])
+
     def all_patients(self) -> list[Patient]:
         return [row.patient for row in self.store.patients_overview(self.today(), self.inputs_key)]
 

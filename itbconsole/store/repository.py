@@ -537,6 +537,16 @@ class Store:
             )
             return self.correct_pump(pump, user, note=f"catheter revision on {revised_on}")
 
+    def catheter_revisions(self, patient_id: int) -> list[tuple[str, date, str, str]]:
+        """The patient's catheter revisions: (pump serial, date, tip level, note), oldest first."""
+        return [
+            (r["pump_serial"], date.fromisoformat(r["revised_on"]), r["tip_level"], r["note"])
+            for r in self.db.query(
+                "SELECT * FROM catheter_revisions WHERE patient_id = ? ORDER BY revised_on, id",
+                [patient_id],
+            )
+        ]
+
     def last_catheter_revision(self, serial: str) -> date | None:
         row = self.db.execute(
             "SELECT MAX(revised_on) FROM catheter_revisions WHERE pump_serial = ?", [serial]

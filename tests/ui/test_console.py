@@ -438,6 +438,10 @@ def test_replacing_a_pump_records_the_explant_and_keeps_the_old_history(
     assert console.clinic.owner_of("PRM880420") is None
     (explanted,) = console.clinic.store.explants(target)
     assert explanted[0] == "PRM880420" and explanted[2] == "end_of_service"
+    console.window.open_patient(target)  # the old pump stays visible in the header's history
+    assert "pump PRM880420 explanted (end of service)" in (
+        console.window.patient_view.header.history.text()
+    )
     assert len(console.clinic.store.patient_history(target).refills) == old_refills
     # Registering another pump to a patient with one, outside this flow, is refused.
     with pytest.raises(PumpReplacementNeeded, match="already has pump SIM0000007"):
@@ -466,6 +470,7 @@ def test_a_catheter_revision_updates_the_dead_volume(
     pump = console.clinic.pump_of(target)
     assert pump is not None and pump.catheter_length_cm == Decimal(45)
     assert console.clinic.store.last_catheter_revision(pump.serial) is not None
+    assert "catheter revised" in console.window.patient_view.header.history.text()
 
 
 @pytest.mark.parametrize("cancel_at", ["pump form", "confirmation", None])
@@ -585,5 +590,6 @@ def test_a_screening_trial_is_recorded_from_its_dialog_and_a_slip_is_refused_the
     [trial] = console.clinic.screening_trials(candidate.id)
     assert trial.dose_mcg == Decimal(50) and trial.scores == ((0, "3"), (60, "2"))
     assert trial.product == "Lioresal Intrathecal" and trial.concentration_mcg_ml == 50
-    header = console.window.patient_view.header.pump.text()
-    assert "No pump registered" in header and "Screening: positive, 50 mcg" in header
+    history = console.window.patient_view.header.history.text()
+    assert "screening test dose 50 mcg: positive" in history
+    assert "No pump is registered" in console.window.patient_view.overview.empty.text()
