@@ -15,36 +15,92 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QSettings
+from collections.abc import Callable
+from datetime import UTC, datetime
+from datetime import tzinfo as TzInfo
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QEventLoop, QSettings, QTimer
 from PySide6.QtWidgets import QApplication
+
+if TYPE_CHECKING:
+    from itbconsole.services.clinic import ClinicService
+    from ui.main_window import MainWindow
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "images"
 
 
-def main(out: Path = OUT) -> int:
-    from itbconsole.demo import DEMO_USER, open_demo_store
+def wait_until(app: QApplication, done: Callable[[], bool], timeout_ms: int = 20_000) -> None:
+    """Run the event loop until ``done()`` (the screenshot scripts' only wait)."""
+    loop = QEventLoop()
+    timer = QTimer()
+    timer.setInterval(20)
+    timer.timeout.connect(lambda: loop.quit() if done() else None)
+    timer.start()
+    QTimer.singleShot(timeout_ms, loop.quit)
+    loop.exec()
+    timer.stop()
+    if not done():
+        raise SystemExit("timed out waiting for the window")
+
+
+def demo_window(
+    user: Any, tz: TzInfo | None = None, **window_options: Any
+) -> tuple[QApplication, ClinicService, MainWindow]:
+    """The demo clinic's main window at 1366 x 768, shown, on a throwaway database."""
+    from itbconsole.demo import open_demo_store
     from itbconsole.druglib import load_drug_library
     from itbconsole.services.clinic import ClinicService
     from ui.app import stylesheet
     from ui.main_window import MainWindow
-    from ui.settings_dialog import ClinicSettingsDialog
 
     app = QApplication.instance() or QApplication(sys.argv)
     assert isinstance(app, QApplication)
     app.setStyleSheet(stylesheet())
     tmp = Path(tempfile.mkdtemp())
     store = open_demo_store(tmp / "demo.sqlite")
-    clinic = ClinicService(store, load_drug_library(), DEMO_USER)
+    clinic = ClinicService(store, load_drug_library(), user, tz)
     window = MainWindow(
         clinic,
         log_path=tmp / "log.txt",
         settings=QSettings(str(tmp / "s.ini"), QSettings.Format.IniFormat),
-        extra_ports=[],
         discover_ports=lambda: [],
+        **window_options,
     )
     window.resize(1366, 768)
     window.show()
     app.processEvents()
+    return app, clinic, window
+
+
+def connect_simulated_pump(
+    app: QApplication, window: MainWindow, scenario: str = "healthy"
+) -> None:
+    """Connect the window to a simulated pump running ``scenario`` on today's clock."""
+    from drivers import protocol_simpump
+    from drivers.simulator.pump import ManualClock
+    from drivers.simulator.scenarios import build_scenario
+
+    clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
+    protocol_simpump.register_pump("shots", build_scenario(scenario, clock=clock))
+    window.connect_port("simpump://shots")
+    wait_until(app, lambda: window.connected_identity is not None and not window.link.busy)
+
+
+def close_demo(window: MainWindow, clinic: ClinicService) -> None:
+    """Close the window, forget the simulated pump and close the throwaway database."""
+    from drivers import protocol_simpump
+
+    window.close()
+    protocol_simpump.forget_pump("shots")
+    clinic.store.close()
+
+
+def main(out: Path = OUT) -> int:
+    from itbconsole.demo import DEMO_USER
+    from ui.settings_dialog import ClinicSettingsDialog
+
+    app, clinic, window = demo_window(DEMO_USER, extra_ports=[])
 
     def patient(family: str) -> int:
         return next(
@@ -110,9 +166,10 @@ def main(out: Path = OUT) -> int:
     window._show_current_patient()
     app.processEvents()
     window.grab().save(str(out / "candidate.png"))
-    window.close()
-    store.close()
-    print(f"Saved main-window, overview, trends, clinic-settings, screening-refused and candidate in {out}")
+    close_demo(window, clinic)
+    print(
+        f"Saved main-window, overview, trends, clinic-settings, screening-refused and candidate in {out}"
+    )
     return 0
 
 

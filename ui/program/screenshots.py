@@ -9,57 +9,29 @@ review page with the override's reason, note and second clinician,
 from __future__ import annotations
 
 import os
-import sys
-import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QCoreApplication, QSettings
-from PySide6.QtWidgets import QApplication
-
-from ui.refill.screenshots import _wait
+from PySide6.QtCore import QCoreApplication
 
 OUT = Path(__file__).resolve().parents[2] / "docs" / "images"
 
 
 def main(out: Path = OUT) -> int:
-    from drivers import protocol_simpump
-    from drivers.simulator.pump import ManualClock
-    from drivers.simulator.scenarios import build_scenario
-    from itbconsole.demo import DEMO_USER, open_demo_store
-    from itbconsole.druglib import load_drug_library
-    from itbconsole.services.clinic import ClinicService
-    from ui.app import stylesheet
-    from ui.main_window import MainWindow
+    from itbconsole.demo import DEMO_USER
     from ui.program import ProgramEditorDialog
+    from ui.screenshots import close_demo, connect_simulated_pump, demo_window, wait_until
 
-    app = QApplication.instance() or QApplication(sys.argv)
-    assert isinstance(app, QApplication)
-    app.setStyleSheet(stylesheet())
-    tmp = Path(tempfile.mkdtemp())
-    store = open_demo_store(tmp / "demo.sqlite")
-    clinic = ClinicService(store, load_drug_library(), DEMO_USER)
-    window = MainWindow(
-        clinic,
-        log_path=tmp / "log.txt",
-        settings=QSettings(str(tmp / "s.ini"), QSettings.Format.IniFormat),
-        discover_ports=lambda: [],
-    )
-    window.resize(1366, 768)
-    window.show()
-    clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
-    protocol_simpump.register_pump("shots", build_scenario("healthy", clock=clock))
-    window.connect_port("simpump://shots")
-    _wait(app, lambda: window.connected_identity is not None and not window.link.busy)
+    app, clinic, window = demo_window(DEMO_USER)
+    connect_simulated_pump(app, window)
     window.interrogate()
-    _wait(app, lambda: window.last_interrogation is not None and not window.link.busy)
+    wait_until(app, lambda: window.last_interrogation is not None and not window.link.busy)
     out.mkdir(parents=True, exist_ok=True)
 
     def editor() -> ProgramEditorDialog:
         window.edit_program()
-        _wait(app, lambda: window.findChild(ProgramEditorDialog, "programEditor") is not None)
+        wait_until(app, lambda: window.findChild(ProgramEditorDialog, "programEditor") is not None)
         dialog = window.findChild(ProgramEditorDialog, "programEditor")
         assert dialog is not None
         dialog.resize(1300, 740)
@@ -84,9 +56,7 @@ def main(out: Path = OUT) -> int:
     dialog.close()
     dialog.deleteLater()
     QCoreApplication.processEvents()
-    window.close()
-    protocol_simpump.forget_pump("shots")
-    store.close()
+    close_demo(window, clinic)
     return 0
 
 

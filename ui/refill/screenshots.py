@@ -8,70 +8,30 @@ the wizard as it is, so they are regenerated, not drawn.
 from __future__ import annotations
 
 import os
-import sys
-import tempfile
-from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QCoreApplication, QEventLoop, QSettings, QTimer
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QCoreApplication
 
 OUT = Path(__file__).resolve().parents[2] / "docs" / "images"
 
 
-def _wait(app: QApplication, done: Callable[[], bool], timeout_ms: int = 20_000) -> None:
-    loop = QEventLoop()
-    timer = QTimer()
-    timer.setInterval(20)
-    timer.timeout.connect(lambda: loop.quit() if done() else None)
-    timer.start()
-    QTimer.singleShot(timeout_ms, loop.quit)
-    loop.exec()
-    timer.stop()
-    if not done():
-        raise SystemExit("timed out waiting for the wizard")
-
-
 def main(out: Path = OUT) -> int:
-    from drivers import protocol_simpump
-    from drivers.simulator.pump import ManualClock
-    from drivers.simulator.scenarios import build_scenario
-    from itbconsole.demo import DEMO_NURSE, open_demo_store
-    from itbconsole.druglib import load_drug_library
-    from itbconsole.services.clinic import ClinicService
-    from itbconsole.services.refill import Step
-    from ui.app import stylesheet
-    from ui.main_window import MainWindow
-    from ui.refill import open_refill_wizard
-
-    app = QApplication.instance() or QApplication(sys.argv)
-    assert isinstance(app, QApplication)
-    app.setStyleSheet(stylesheet())
-    tmp = Path(tempfile.mkdtemp())
-    store = open_demo_store(tmp / "demo.sqlite")
     from zoneinfo import ZoneInfo
 
-    clinic = ClinicService(store, load_drug_library(), DEMO_NURSE, ZoneInfo("Europe/London"))
-    window = MainWindow(
-        clinic,
-        log_path=tmp / "log.txt",
-        settings=QSettings(str(tmp / "s.ini"), QSettings.Format.IniFormat),
-        discover_ports=lambda: [],
-    )
-    window.resize(1366, 768)
-    window.show()
-    clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
-    protocol_simpump.register_pump("shots", build_scenario("healthy", clock=clock))
-    window.connect_port("simpump://shots")
-    _wait(app, lambda: window.connected_identity is not None and not window.link.busy)
+    from itbconsole.demo import DEMO_NURSE
+    from itbconsole.services.refill import Step
+    from ui.refill import open_refill_wizard
+    from ui.screenshots import close_demo, connect_simulated_pump, demo_window, wait_until
+
+    app, clinic, window = demo_window(DEMO_NURSE, ZoneInfo("Europe/London"))
+    connect_simulated_pump(app, window)
     okafor = next(r.patient.id for r in clinic.patient_rows("Okafor") if r.patient.id)
     window.open_patient(okafor)
     wizard = open_refill_wizard(window)
     assert wizard is not None
-    _wait(app, lambda: wizard.session.identification is not None and not wizard.busy)
+    wait_until(app, lambda: wizard.session.identification is not None and not wizard.busy)
     out.mkdir(parents=True, exist_ok=True)
 
     def shot(name: str) -> None:
@@ -104,15 +64,13 @@ def main(out: Path = OUT) -> int:
     shot("5-review")
     wizard.next()
     wizard.send_update()
-    _wait(app, lambda: wizard.session.outcome is not None and not wizard.busy)
+    wait_until(app, lambda: wizard.session.outcome is not None and not wizard.busy)
     wizard._show(Step.UPDATE)
     shot("6-update")
     wizard._show(Step.RECORD)
     shot("7-record")
     wizard.finish()
-    window.close()
-    protocol_simpump.forget_pump("shots")
-    store.close()
+    close_demo(window, clinic)
     return 0
 
 
