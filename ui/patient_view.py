@@ -24,8 +24,8 @@ from ui.trends import TrendsTab
 
 def format_nhs(number: str | None) -> str:
     if not number:
-        return "-"
-    return f"{number[:3]}\u00a0{number[3:6]}\u00a0{number[6:]}"  # never wrapped apart
+        return "no\u00a0NHS\u00a0number"  # never wrapped apart
+    return f"NHS {number[:3]}\u00a0{number[3:6]}\u00a0{number[6:]}"  # never wrapped apart
 
 
 class PatientHeader(QFrame):
@@ -84,7 +84,7 @@ class PatientHeader(QFrame):
         self.name.setText(patient.display_name)
         self.details.setText(
             f"Born {patient.date_of_birth:%d %b %Y} ({patient.age_on(today)} y)   ·   "
-            f"Hospital no. {patient.hospital_number}   ·   NHS {format_nhs(patient.nhs_number)}   ·   "
+            f"Hospital no. {patient.hospital_number}   ·   {format_nhs(patient.nhs_number)}   ·   "
             f"{patient.origin.value.capitalize()} origin"
         )
         if pump is None:
