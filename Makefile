@@ -1,7 +1,8 @@
 # ITB Console: one command to set up and run the app, one to set up and run the tests.
 #   make run    set up .venv (first time) and open the app on your local database
 #   make demo   set up .venv (first time) and open the app in demo mode (simulated pump)
-#   make test   set up .venv with test tools (first time) and run the whole test suite
+#   make test   set up .venv with test tools (first time), lint (imports, ruff, mypy) and
+#               run the whole test suite
 #   make safety-check   remove each dose-programming rule in turn: a test must fail each time
 PYTHON ?= python3
 VENV   ?= .venv
@@ -29,12 +30,15 @@ run: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/itbconsole --demo
 
-test: $(STAMP)
-	$(BIN)/lint-imports --config setup.cfg --no-cache
+test: lint
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
 
+# Part of every test run (and so of CI): import contracts, ruff, formatting, and mypy on the
+# core, the drivers and the UI.
 lint: $(STAMP)
+	$(BIN)/lint-imports --config setup.cfg --no-cache
 	$(BIN)/ruff check itbconsole drivers ui tests benchmarks
+	$(BIN)/ruff format --check itbconsole drivers ui tests benchmarks
 	$(BIN)/mypy
 
 safety-check: $(STAMP)

@@ -316,9 +316,7 @@ def main() -> int:
         serial = first_row.pump_serial if first_row is not None else None
         one_ms = 0.0
         if serial is not None:
-            one_ms = statistics.median(
-                timed(lambda: clinic.forecast_for(serial)) for _ in range(7)
-            )
+            one_ms = statistics.median(timed(lambda: clinic.forecast_for(serial)) for _ in range(7))
             print(f"Recompute one pump's forecast (after a save): median {one_ms:.1f} ms")
         before = END.date() + timedelta(days=14)
         due = clinic.refill_due(before, now=END)

@@ -104,7 +104,7 @@ class LinkBridge(QObject):
         self.worker.progress.connect(self._on_progress)
         self._ids = itertools.count(1)
         self._pending: dict[
-            int, tuple[_Job, Callable[[Any], None], Callable[[BaseException], None]]
+            int, tuple[_Job, Callable[[Any], object], Callable[[BaseException], None]]
         ] = {}
         self._thread.start()
 
@@ -116,7 +116,7 @@ class LinkBridge(QObject):
         self,
         name: str,
         fn: JobFn,
-        on_success: Callable[[Any], None],
+        on_success: Callable[[Any], object],
         on_failure: Callable[[BaseException], None],
     ) -> int:
         """Queue ``fn`` on the link thread; the callbacks run later on the GUI thread."""

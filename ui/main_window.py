@@ -33,6 +33,7 @@ from itbconsole.services.clinic import (
 )
 from itbconsole.services.patients import DuplicatePatient
 from itbconsole.store import StoreError
+from itbconsole.units import ul_to_ml
 from ui import pump_jobs
 from ui.device_bar import DeviceBar, PortChoice
 from ui.diagnostics import DiagnosticsDialog
@@ -729,11 +730,11 @@ class MainWindow(QMainWindow):
         pump_dialog = pump_dialog or PumpDialog(
             self,
             serial=ident.serial,
-            capacity_ml=result.capacity_ml,
+            capacity_ul=result.capacity_ul,
             model=ident.model,
             today=self.clinic.today(self.now()),
             lock_serial=True,
-            alarm_ml=f"{result.reading.alarm_volume_ul / 1000:.3f}".rstrip("0").rstrip("."),
+            alarm_ml=f"{ul_to_ml(result.reading.alarm_volume_ul):f}".rstrip("0").rstrip("."),
         )
         pump = pump_dialog.ask()
         if pump is None:

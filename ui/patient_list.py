@@ -117,7 +117,7 @@ class PatientTableModel(QAbstractTableModel):
             row.status.status if row.status is not None and row.patient_status == "active" else None
         )
         if role == Qt.ItemDataRole.BackgroundRole and col in (3, 4) and status in STATUS_BG:
-            return QBrush(STATUS_BG[status])  # type: ignore[index]
+            return QBrush(STATUS_BG[status])
         if role == Qt.ItemDataRole.BackgroundRole and col == 5 and (row.eri or row.eos):
             return QBrush(URGENT_BG)
         if role == Qt.ItemDataRole.ToolTipRole:

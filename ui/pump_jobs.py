@@ -29,7 +29,7 @@ class InterrogationResult:
     identity: Any
     reading: Reading
     events: tuple[PumpEvent, ...]
-    capacity_ml: int
+    capacity_ul: int
 
 
 def discover_ports() -> list[PortChoice]:
@@ -44,16 +44,17 @@ def discover_ports() -> list[PortChoice]:
     ]
 
 
-def _client(ctx: JobContext) -> PumpClient:
+def connected_client(ctx: JobContext) -> PumpClient:
+    """The link thread's pump client, made cancellable by this job (every job that talks to
+    the pump starts here), or PortUnavailable when nothing is connected."""
     from drivers import link as link_errors
     from drivers.pump_client import PumpClient
 
     client = ctx.state.get("client")
-    if client is None:
+    if not isinstance(client, PumpClient):
         raise link_errors.PortUnavailable(
             "No pump programmer is connected. Choose a port and press Connect."
         )
-    assert isinstance(client, PumpClient)
     client.link.cancel_event = ctx.cancel
     return client
 
@@ -108,7 +109,7 @@ def interrogate(
     with :class:`DifferentPump` before reading events, so no pump's events are skipped."""
     from drivers.pump_client import EventDownloadError
 
-    client = _client(ctx)
+    client = connected_client(ctx)
     ctx.progress("Reading identity, status and program", 0, 2)
     interrogation: Interrogation = client.interrogate()
     if expected_serial is not None and interrogation.identity.serial != expected_serial:
@@ -129,7 +130,7 @@ def interrogate(
         identity=interrogation.identity,
         reading=interrogation.reading,
         events=batch.events,
-        capacity_ml=interrogation.identity.reservoir_capacity_ul // 1000,
+        capacity_ul=interrogation.identity.reservoir_capacity_ul,
     )
 
 
@@ -138,7 +139,7 @@ def set_clock(ctx: JobContext, expected_serial: str) -> dict[str, str]:
     on the open patient's pump: the pump under the head is identified first."""
     from drivers import link as link_errors
 
-    client = _client(ctx)
+    client = connected_client(ctx)
     identity = client.identify()
     if identity.serial != expected_serial:
         ctx.state["identity"] = identity

@@ -192,7 +192,7 @@ class PumpDialog(_ValidatingDialog):
         self,
         parent: QWidget | None = None,
         serial: str = "",
-        capacity_ml: int | None = None,
+        capacity_ul: int | None = None,
         model: str = "",
         today: date | None = None,
         lock_serial: bool = False,
@@ -200,7 +200,7 @@ class PumpDialog(_ValidatingDialog):
     ) -> None:
         super().__init__("Register pump", parent)
         self.today = today or date.today()
-        self.reported_capacity_ml = capacity_ml if lock_serial else None
+        self.reported_capacity_ul = capacity_ul if lock_serial else None
         self.model_combo = QComboBox()
         self.model_combo.setEditable(True)
         self.model_combo.addItem("", None)
@@ -214,7 +214,7 @@ class PumpDialog(_ValidatingDialog):
         self.capacity = QComboBox()
         self.capacity.addItem("20 mL", 20)
         self.capacity.addItem("40 mL", 40)
-        self.capacity.setCurrentIndex(1 if capacity_ml == 40 else 0)
+        self.capacity.setCurrentIndex(1 if capacity_ul == 40_000 else 0)
         self.alarm = QLineEdit(alarm_ml)
         self.implant = QDateEdit()
         self.implant.setDisplayFormat("dd/MM/yyyy")
@@ -242,7 +242,7 @@ class PumpDialog(_ValidatingDialog):
             edit.setPlaceholderText(unit)
         self.add_row("model", "Pump &model", self.model_combo)
         self.add_row("serial", "&Serial number", self.serial)
-        if lock_serial and capacity_ml in (20, 40):
+        if lock_serial and capacity_ul in (20_000, 40_000):
             # The pump reported its own capacity: the fill limit and discrepancy thresholds
             # depend on it, so it is not typed over.
             self.capacity.setEnabled(False)
@@ -263,9 +263,9 @@ class PumpDialog(_ValidatingDialog):
         model = find_model(text)
         if model is None:
             self.pump_dead_source.setText("")
-            self.capacity.setEnabled(self.reported_capacity_ml is None)
+            self.capacity.setEnabled(self.reported_capacity_ul is None)
             return
-        if self.reported_capacity_ml is None:
+        if self.reported_capacity_ul is None:
             self.capacity.setCurrentIndex(1 if model.reservoir_ul == 40_000 else 0)
             self.capacity.setEnabled(False)
         if model.internal_dead_volume_ul is not None:
@@ -333,8 +333,7 @@ class PumpDialog(_ValidatingDialog):
                 catheter_length_cm=length,
                 catheter_ul_per_cm=per_cm,
             )
-            reported = self.reported_capacity_ml
-            check_pump_model(pump, reported * 1000 if reported else None)
+            check_pump_model(pump, self.reported_capacity_ul)
             return pump
         except (ModelError, QuantityError) as exc:
             self.set_error("general", str(exc))

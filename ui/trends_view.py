@@ -45,6 +45,7 @@ from itbconsole.trends import (
     local_ticks,
     to_local,
 )
+from itbconsole.units import ul_to_ml
 
 if TYPE_CHECKING:
     from itbconsole.services.clinic import ClinicService
@@ -95,6 +96,11 @@ class ClinicDateAxis(pg.DateAxisItem):
 
 def _pen(colour: str, width: float = 1.5, style: Qt.PenStyle = Qt.PenStyle.SolidLine) -> Any:
     return pg.mkPen(colour, width=width, style=style)
+
+
+def _ml_text(ul: int | None) -> str:
+    """A volume in mL, exact (no float), or "not recorded"."""
+    return "not recorded" if ul is None else f"{ul_to_ml(ul)} mL"
 
 
 def _label(text: str = "", name: str = "") -> QLabel:
@@ -484,8 +490,8 @@ class TrendsView(QWidget):
             ]
             plot.plot(acc.x, acc.pct, pen=_pen(BLUE, 1))
             tips = [
-                f"delivered {a.discrepancy.actual_delivered_ul / 1000:.2f} mL of "
-                f"{a.expected_delivered_ul / 1000:.2f} mL expected = {float(a.accuracy_pct):.1f} %"
+                f"delivered {_ml_text(a.discrepancy.actual_delivered_ul)} of "
+                f"{_ml_text(a.expected_delivered_ul)} expected = {float(a.accuracy_pct):.1f} %"
                 for a in acc.refills
             ]
             plot.addItem(

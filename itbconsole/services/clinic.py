@@ -9,7 +9,7 @@ An unknown pump is never saved until it is registered, with confirmation, to a p
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
@@ -597,6 +597,6 @@ class ClinicService:
                 settled += 1
         return tuple(refills), settled, still_open
 
-    def record_action(self, action: str, detail: dict[str, object]) -> None:
+    def record_action(self, action: str, detail: Mapping[str, object]) -> None:
         """Audit something that is not itself a clinical record (clock set, export...)."""
         self.store.record_action(action, dict(detail), self.user)

@@ -203,7 +203,7 @@ def test_a_pump_whose_reservoir_contradicts_its_model_is_refused(tmp_path: Path)
 def test_register_pump_prefills_nothing_that_feeds_the_arithmetic(qtbot: object) -> None:
     from ui.records_dialogs import NO_DATE, PumpDialog
 
-    dialog = PumpDialog(serial="NGP1", model="SynchroMed II 8637-40", capacity_ml=None)
+    dialog = PumpDialog(serial="NGP1", model="SynchroMed II 8637-40", capacity_ul=None)
     qtbot.addWidget(dialog)  # type: ignore[attr-defined]
     assert dialog.catheter_length.text() == "" and dialog.catheter_per_cm.text() == ""
     assert dialog.implant.date() == NO_DATE  # not known until typed
@@ -213,6 +213,25 @@ def test_register_pump_prefills_nothing_that_feeds_the_arithmetic(qtbot: object)
     assert pump is not None and pump.implant_date is None and pump.dead_volume_ul == 0
     dialog.model_combo.setEditText("SIM-40")
     assert dialog.pump_dead.text() == "0.25" and "catalogue" in dialog.pump_dead_source.text()
+
+
+def test_a_reported_capacity_is_compared_exactly_not_truncated_to_whole_ml(qtbot: object) -> None:
+    """Issue 12: the interrogation carried the capacity as ``// 1000``, so a pump reporting
+    40,500 µL passed as a 40 mL pump. The exact figure reaches the model check."""
+    from ui.records_dialogs import PumpDialog
+
+    dialog = PumpDialog(
+        serial="NGP2", model="SynchroMed II 8637-40", capacity_ul=40_500, lock_serial=True
+    )
+    qtbot.addWidget(dialog)  # type: ignore[attr-defined]
+    assert dialog.pump() is None and "40" in dialog.general_error.text()
+    exact = PumpDialog(
+        serial="NGP3", model="SynchroMed II 8637-40", capacity_ul=40_000, lock_serial=True
+    )
+    qtbot.addWidget(exact)  # type: ignore[attr-defined]
+    exact.catheter_length.setText("50")
+    exact.catheter_per_cm.setText("2.2")
+    assert exact.pump() is not None, exact.general_error.text()
 
 
 def test_only_active_patients_are_on_the_worklist_and_nothing_is_deleted(tmp_path: Path) -> None:

@@ -594,4 +594,6 @@ def test_a_screening_trial_is_recorded_from_its_dialog_and_a_slip_is_refused_the
     assert "screening test dose 50 mcg: positive" in history
     assert "No pump is registered" in console.window.patient_view.overview.empty.text()
     # A patient without an NHS number says so, not "NHS -".
-    assert "no NHS number" in console.window.patient_view.header.details.text().replace("\u00a0", " ")
+    assert "no NHS number" in console.window.patient_view.header.details.text().replace(
+        "\u00a0", " "
+    )

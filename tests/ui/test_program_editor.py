@@ -66,7 +66,11 @@ def test_edit_a_flex_program_send_it_and_see_it_after_interrogation(console: Con
     findings = dialog.findings_label.text()
     assert "Blocked" not in findings and "Needs a reason" not in findings  # within the limits
     assert "refilled by" in findings  # more a day: the refill date comes forward (a warning)
-    assert not dialog.review_button.isEnabled() or dialog.reason.text() == ""
+    # Without the change's reason, Review stays on the editor and says what is missing.
+    assert dialog.reason.text() == ""
+    dialog.review_button.click()
+    assert dialog.pages.currentIndex() == dialog.EDIT
+    assert "Type the reason for this change" in dialog.reason_error.text()
     dialog.reason.setText("tone worse by day")
     dialog.review_button.click()
     assert dialog.pages.currentIndex() == dialog.REVIEW

@@ -24,7 +24,6 @@ from ui.link_worker import JobContext
 from ui.program.editor import EditorContext, ProgramEditorDialog
 
 if TYPE_CHECKING:
-    from drivers.pump_client import PumpClient
     from ui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
@@ -33,23 +32,10 @@ log = logging.getLogger(__name__)
 RECENT_TEMPLATES = 5
 
 
-def _client(ctx: JobContext) -> PumpClient:
-    from drivers import link as link_errors
-    from drivers.pump_client import PumpClient
-
-    client = ctx.state.get("client")
-    if not isinstance(client, PumpClient):
-        raise link_errors.PortUnavailable(
-            "No pump programmer is connected. Choose a port and press Connect."
-        )
-    client.link.cancel_event = ctx.cancel
-    return client
-
-
 def read_pump_state(ctx: JobContext) -> svc.PumpState:
     """Link-thread job: identity, status and program, as the editor's starting point."""
     ctx.progress("Reading the pump's program", 0, 1)
-    state = svc.PumpState.from_interrogation(_client(ctx).interrogate())
+    state = svc.PumpState.from_interrogation(pump_jobs.connected_client(ctx).interrogate())
     ctx.progress("Program read", 1, 1)
     return state
 
@@ -59,7 +45,7 @@ def send_job(change: ProgramChange) -> Any:
 
     def job(ctx: JobContext) -> svc.SendResult:
         ctx.progress("Sending the program", 0, 1)
-        return svc.send_program(_client(ctx), change)
+        return svc.send_program(pump_jobs.connected_client(ctx), change)
 
     return job
 
@@ -67,7 +53,7 @@ def send_job(change: ProgramChange) -> Any:
 def read_program_job(ctx: JobContext) -> tuple[str, int, Program]:
     """Link-thread job: which pump is under the head (serial), the concentration it
     reports, and its program, so an uncertain change is settled only from its own pump."""
-    client = _client(ctx)
+    client = pump_jobs.connected_client(ctx)
     identity = client.identify()
     status = client.read_status()
     program, _started = client.read_program()

@@ -988,7 +988,7 @@ class ProgramEditorDialog(QDialog):
         while self.overrides_layout.rowCount():
             self.overrides_layout.removeRow(0)
         self.override_edits = {}
-        self.override_categories: dict[str, QComboBox] = {}
+        self.override_categories = {}
         for f in c.findings:
             if f.severity is svc.Severity.SOFT:
                 text = QLabel(f"<b style='color:{SOFT_COLOUR}'>Soft limit:</b> {f.message}")
