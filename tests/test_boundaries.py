@@ -105,3 +105,20 @@ def test_import_linter_contracts_hold() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Contracts: 2 kept, 0 broken" in result.stdout
+
+
+def test_the_ui_reads_and_writes_through_the_clinic_service_only() -> None:
+    """The UI never reaches around ClinicService to its store (the screenshot scripts, which
+    build a throwaway demo database, aside): a rule the service applies cannot be skipped
+    by a screen that writes to the store itself."""
+    import re
+
+    pattern = re.compile(r"\bclinic\.store\b|\bstore\.(add|record|correct|set)_")
+    offenders = [
+        f"{path.relative_to(ROOT)}:{n}"
+        for path in sorted((ROOT / "ui").rglob("*.py"))
+        if path.name != "screenshots.py"
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert offenders == []

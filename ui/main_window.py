@@ -437,7 +437,7 @@ class MainWindow(QMainWindow):
         if self.current_patient_id is None:
             self.prompts.error("Patient status", "Open the patient's record first.")
             return False
-        current, _since = self.clinic.store.patient_status(self.current_patient_id)
+        current, _since = self.clinic.patient_status(self.current_patient_id)
         dialog = dialog or PatientStatusDialog(current, self, today=self.clinic.today(self.now()))
         answer = dialog.ask()
         if answer is None:
@@ -641,7 +641,7 @@ class MainWindow(QMainWindow):
 
     def _last_event_index(self) -> int:
         serial = getattr(self.connected_identity, "serial", None)
-        return self.clinic.store.last_event_index(serial) + 1 if serial else 0
+        return self.clinic.next_event_index(serial)
 
     def _save_interrogation(
         self, result: pump_jobs.InterrogationResult, *, ask_unknown: bool = True
@@ -820,11 +820,11 @@ class MainWindow(QMainWindow):
         if not path:
             return
         try:
-            self.clinic.store.backup(path, force=True)
+            self.clinic.backup(path)
         except (StoreError, OSError) as exc:
             self.prompts.error("Backup failed", str(exc))
             return
         self.statusBar().showMessage(f"Backup written to {path}", 8000)
 
     def about(self) -> None:
-        show_about(self, str(self.clinic.store.path or ":memory:"), str(self.log_path))
+        show_about(self, self.clinic.database_path, str(self.log_path))

@@ -38,10 +38,8 @@ from PySide6.QtWidgets import (
 
 from itbconsole.trends import (
     PatientTrends,
-    TrendSettings,
     format_local,
     format_local_date,
-    load_trends,
     local_ticks,
     to_local,
 )
@@ -249,18 +247,8 @@ class TrendsView(QWidget):
         if patient_id is None:
             self._show_nothing("Choose a patient to see their trends.")
             return
-        history = clinic.store.patient_history(patient_id)
-        settings = TrendSettings(thresholds=clinic.settings.thresholds, clinic=clinic.settings)
-        trends = load_trends(
-            history,
-            clinic.store.find_pump_owner,
-            clinic.tz,
-            now,
-            settings,
-            forecast_of=clinic.forecast_for,
-            bridges_of=clinic.store.bridges,
-        )
-        name = history.patient.display_name
+        trends = clinic.trends(patient_id, now)
+        name = clinic.patient(patient_id).display_name
         self.show_trends(trends, name)
 
     def _show_nothing(self, text: str) -> None:

@@ -13,12 +13,23 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from itbconsole.druglib import DrugLibrary
 from itbconsole.forecast import Forecast, PumpFacts, Status, facts_from, forecast
-from itbconsole.model import Patient, Pump, PumpEvent, Reading, User
+from itbconsole.model import (
+    Patient,
+    PreparedProgram,
+    Program,
+    ProgramChange,
+    Pump,
+    PumpEvent,
+    Reading,
+    User,
+)
 from itbconsole.pump_models import check_pump_model
+from itbconsole.services import programming
 from itbconsole.services.overview import PumpOverview, build_overview
 from itbconsole.services.patients import DuplicatePatient
 from itbconsole.services.screening import (
@@ -30,6 +41,7 @@ from itbconsole.services.screening import (
 from itbconsole.settings import ClinicSettings
 from itbconsole.store import PatientOverview, Store, StoreError, UnknownPumpError, WrongPatientError
 from itbconsole.store.queries import PatientHistory
+from itbconsole.trends import PatientTrends, TrendSettings, load_trends
 
 
 class WrongPatient(Exception):
@@ -338,6 +350,88 @@ class ClinicService:
                 (on, f"catheter revised on pump {serial}" + (f", tip {tip}" if tip else ""))
             )
         return sorted(events, key=lambda e: e[0])
+
+    # ------------------------------------------------------------------ reads for the UI
+    # The UI reads and writes through this service only, never through ``store``.
+
+    def patient_status(self, patient_id: int) -> tuple[str, date | None]:
+        """(status, since): "active" with no date when none was ever set."""
+        return self.store.patient_status(patient_id)
+
+    def next_event_index(self, serial: str | None) -> int:
+        """Where the next interrogation's event download starts for this pump (0 if new)."""
+        return self.store.last_event_index(serial) + 1 if serial else 0
+
+    def patient_history(self, patient_id: int) -> PatientHistory:
+        return self.store.patient_history(patient_id)
+
+    def prepared_program(self, serial: str) -> PreparedProgram | None:
+        """The open program prepared for this pump, if any."""
+        return self.store.prepared_program(serial)
+
+    def last_catheter_revision(self, serial: str) -> date | None:
+        return self.store.last_catheter_revision(serial)
+
+    def trends(self, patient_id: int, now: datetime) -> PatientTrends:
+        """The Trends tab's series for the patient's current pump, dated by the forecast."""
+        return load_trends(
+            self.store.patient_history(patient_id),
+            self.store.find_pump_owner,
+            self.tz,
+            now,
+            TrendSettings(thresholds=self.settings.thresholds, clinic=self.settings),
+            forecast_of=self.forecast_for,
+            bridges_of=self.store.bridges,
+        )
+
+    # ------------------------------------------------------------------ program changes
+    # The steps of a program change, in this order: record the intent (uncertain), send on
+    # the link, record the result; an uncertain one is settled by reading the pump again.
+
+    def prepare_program(self, prepared: PreparedProgram, patient_id: int | None) -> PreparedProgram:
+        """A program saved for a clinician to review (no pump needed)."""
+        return self.store.add_prepared_program(prepared, self.user, patient_id=patient_id)
+
+    def record_program_intent(self, change: ProgramChange, patient_id: int | None) -> ProgramChange:
+        """Before anything is sent: the change recorded as uncertain."""
+        return programming.record_intent(self.store, change, self.user, patient_id=patient_id)
+
+    def record_program_result(
+        self,
+        intent: ProgramChange,
+        result: programming.SendResult,
+        prepared_id: int | None = None,
+    ) -> ProgramChange:
+        return programming.record_result(
+            self.store, intent, result, self.user, prepared_id=prepared_id
+        )
+
+    def resolve_uncertain_change(
+        self,
+        change: ProgramChange,
+        pump_program: Program,
+        *,
+        pump_serial: str,
+        concentration_mcg_ml: int,
+        prepared_id: int | None = None,
+    ) -> ProgramChange | None:
+        return programming.resolve_uncertain(
+            self.store,
+            change,
+            pump_program,
+            self.user,
+            pump_serial=pump_serial,
+            concentration_mcg_ml=concentration_mcg_ml,
+            prepared_id=prepared_id,
+        )
+
+    def backup(self, destination: str | Path) -> None:
+        """A consistent copy of the database at ``destination`` (overwritten)."""
+        self.store.backup(destination, force=True)
+
+    @property
+    def database_path(self) -> str:
+        return str(self.store.path or ":memory:")
 
     def all_patients(self) -> list[Patient]:
         return [row.patient for row in self.store.patients_overview(self.today(), self.inputs_key)]

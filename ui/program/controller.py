@@ -117,7 +117,7 @@ class ProgramEditorController(QObject):
 
     def _product_name(self, reading: Any) -> str:
         assert self.patient_id is not None
-        history = self.window.clinic.store.patient_history(self.patient_id)
+        history = self.window.clinic.patient_history(self.patient_id)
         refills = sorted(
             (r for r in history.refills if r.pump_serial == reading.pump_serial),
             key=lambda r: r.at,
@@ -141,7 +141,7 @@ class ProgramEditorController(QObject):
                 "was changed.",
             )
             return
-        history = clinic.store.patient_history(self.patient_id)
+        history = clinic.patient_history(self.patient_id)
         recent = sorted(
             (
                 c
@@ -159,12 +159,12 @@ class ProgramEditorController(QObject):
             tz=clinic.tz,
             user=clinic.user,
             now=w.now(),
-            prepared=clinic.store.prepared_program(self.pump.serial),
+            prepared=clinic.prepared_program(self.pump.serial),
             recent=tuple(recent),
             history=tuple(c for c in history.program_changes if c.pump_serial == self.pump.serial),
             facts=clinic.pump_facts(self.pump.serial),
             settings=clinic.settings,
-            catheter_revised_on=clinic.store.last_catheter_revision(self.pump.serial),
+            catheter_revised_on=clinic.last_catheter_revision(self.pump.serial),
             connected=w.connected_identity is not None,
         )
         self.dialog = ProgramEditorDialog(ctx, w)
@@ -186,9 +186,7 @@ class ProgramEditorController(QObject):
     def prepare(self, prepared: PreparedProgram) -> None:
         w = self.window
         try:
-            saved = w.clinic.store.add_prepared_program(
-                prepared, w.clinic.user, patient_id=self.patient_id
-            )
+            saved = w.clinic.prepare_program(prepared, self.patient_id)
         except StoreError as exc:
             w.prompts.error("Program not saved", str(exc))
             return
@@ -210,9 +208,7 @@ class ProgramEditorController(QObject):
             w.prompts.error("Program not sent", "The pump link is busy. Try again in a moment.")
             return
         try:
-            self.intent = svc.record_intent(
-                w.clinic.store, change, w.clinic.user, patient_id=self.patient_id
-            )
+            self.intent = w.clinic.record_program_intent(change, self.patient_id)
         except StoreError as exc:
             w.prompts.error("Program not sent", f"{exc} Nothing was sent to the pump.")
             return
@@ -225,9 +221,7 @@ class ProgramEditorController(QObject):
         self.result = result
         prepared_id = self.dialog.prepared_id
         try:
-            svc.record_result(
-                w.clinic.store, self.intent, result, w.clinic.user, prepared_id=prepared_id
-            )
+            w.clinic.record_program_result(self.intent, result, prepared_id)
         except StoreError as exc:  # the pump outcome stands; say the record could not follow
             log.error("Program change %s not settled: %s", self.intent.id, exc)
             w.prompts.error("Record not updated", str(exc))
@@ -268,11 +262,9 @@ class ProgramEditorController(QObject):
         assert self.intent is not None and self.dialog is not None
         serial, concentration, program = read
         try:
-            settled = svc.resolve_uncertain(
-                w.clinic.store,
+            settled = w.clinic.resolve_uncertain_change(
                 self.intent,
                 program,
-                w.clinic.user,
                 pump_serial=serial,
                 concentration_mcg_ml=concentration,
                 prepared_id=self.dialog.prepared_id,

@@ -306,7 +306,7 @@ class RefillWizard(QDialog):
         from ui import pump_jobs
 
         serial = window.connected_identity.serial
-        since = window.clinic.store.last_event_index(serial) + 1
+        since = window.clinic.next_event_index(serial)
         self.identify_page.clear_errors()
         self.identify_page.status.setText("Interrogating...")
         self._set_busy(True)
@@ -455,9 +455,7 @@ class RefillWizard(QDialog):
         cpage.show_values(
             ident.reading.concentration_mcg_ml, check.new_drug.product.concentration_mcg_ml
         )
-        store = self.window_.clinic.store
-        lookup = getattr(store, "prepared_program", None)
-        prepared = lookup(ident.pump.serial) if callable(lookup) else None
+        prepared = self.window_.clinic.prepared_program(ident.pump.serial)
         try:
             cpage.show_check(self.session.check_concentration(prepared))
         except RefillError as exc:
