@@ -54,10 +54,49 @@ def find_model(name: str) -> PumpModel | None:
     return next((m for m in pump_models() if m.model.casefold() == key), None)
 
 
+#: What a pump record may hold: outside these a typed value is almost certainly a slip (a
+#: decimal point or the wrong field). The alarm volume is at least 0.5 mL and at most half
+#: the reservoir; an internal dead volume over 2 mL, a catheter over 150 cm or over
+#: 10 µL per cm is no implanted intrathecal system's (catheters are about 1 to 2.5 µL/cm).
+ALARM_MIN_UL = 500
+PUMP_DEAD_MAX_UL = 2_000
+CATHETER_LENGTH_MAX_CM = Decimal(150)
+CATHETER_UL_PER_CM_MAX = Decimal(10)
+
+
+def pump_field_errors(pump: Pump) -> dict[str, str]:
+    """Each field of a pump record outside its plausible range, with what to do: the pump
+    form shows them next to the fields, and :func:`check_pump_model` refuses them for every
+    other way a pump is recorded."""
+    errors: dict[str, str] = {}
+    half_ul = pump.reservoir_capacity_ul // 2
+    if not ALARM_MIN_UL <= pump.alarm_volume_ul <= half_ul:
+        errors["alarm"] = (
+            f"Alarm volume must be between {ALARM_MIN_UL / 1000:g} and {half_ul / 1000:g} mL."
+        )
+    if not 0 <= pump.pump_dead_volume_ul <= PUMP_DEAD_MAX_UL:
+        errors["pump_dead"] = (
+            f"Pump dead volume must be between 0 and {PUMP_DEAD_MAX_UL / 1000:g} mL."
+        )
+    if not 0 <= pump.catheter_length_cm <= CATHETER_LENGTH_MAX_CM:
+        errors["catheter_length"] = (
+            f"Catheter length must be between 0 and {CATHETER_LENGTH_MAX_CM} cm."
+        )
+    if not 0 <= pump.catheter_ul_per_cm <= CATHETER_UL_PER_CM_MAX:
+        errors["catheter_per_cm"] = (
+            f"Catheter volume per cm must be between 0 and {CATHETER_UL_PER_CM_MAX} µL/cm."
+        )
+    return errors
+
+
 def check_pump_model(pump: Pump, reported_capacity_ul: int | None = None) -> None:
     """Refuse a pump whose reservoir contradicts its model (ModelError, for the user), or
     whose own report (``reported_capacity_ul``, from an interrogation) contradicts the
-    record. A model not in the catalogue is accepted as typed."""
+    record. A model not in the catalogue is accepted as typed. A field outside its
+    plausible range (:func:`pump_field_errors`) is refused too."""
+    errors = pump_field_errors(pump)
+    if errors:
+        raise ModelError(" ".join(errors.values()))
     if reported_capacity_ul is not None and reported_capacity_ul != pump.reservoir_capacity_ul:
         raise ModelError(
             f"Pump {pump.serial} reports a {reported_capacity_ul / 1000:g} mL reservoir, but "
@@ -73,4 +112,10 @@ def check_pump_model(pump: Pump, reported_capacity_ul: int | None = None) -> Non
         )
 
 
-__all__ = ["PumpModel", "check_pump_model", "find_model", "pump_models"]
+__all__ = [
+    "PumpModel",
+    "check_pump_model",
+    "find_model",
+    "pump_field_errors",
+    "pump_models",
+]

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from itbconsole.model import ModelError, Origin, Patient, Pump
-from itbconsole.pump_models import check_pump_model, find_model, pump_models
+from itbconsole.pump_models import check_pump_model, find_model, pump_field_errors, pump_models
 from itbconsole.services.patients import DuplicatePatient, PatientForm, patient_from_form
 from itbconsole.services.screening import (
     ASHWORTH,
@@ -277,18 +277,12 @@ class PumpDialog(_ValidatingDialog):
                 "Not in the model catalogue: enter it from the manufacturer's manual."
             )
 
-    def _decimal(
-        self, key: str, edit: QLineEdit, label: str, lo: Decimal, hi: Decimal
-    ) -> Decimal | None:
+    def _decimal(self, key: str, edit: QLineEdit, label: str) -> Decimal | None:
         try:
-            value = parse_decimal(edit.text(), field=label)
+            return parse_decimal(edit.text(), field=label)
         except QuantityError as exc:
             self.set_error(key, str(exc))
             return None
-        if not lo <= value <= hi:
-            self.set_error(key, f"{label} must be between {lo} and {hi}.")
-            return None
-        return value
 
     def pump(self) -> Pump | None:
         self.clear_errors()
@@ -299,16 +293,11 @@ class PumpDialog(_ValidatingDialog):
                 "Enter the pump's serial number (from the implant card or an interrogation).",
             )
         capacity_ml = int(self.capacity.currentData())
-        alarm = self._decimal(
-            "alarm", self.alarm, "Alarm volume", Decimal("0.5"), Decimal(capacity_ml) / 2
-        )
-        dead = self._optional("pump_dead", self.pump_dead, "Pump dead volume", Decimal(2))
-        length = self._optional(
-            "catheter_length", self.catheter_length, "Catheter length", Decimal(150)
-        )
-        per_cm = self._optional(
-            "catheter_per_cm", self.catheter_per_cm, "Catheter volume per cm", Decimal(10)
-        )
+        # Parsed here; their plausible ranges are the pump record's (pump_field_errors).
+        alarm = self._decimal("alarm", self.alarm, "Alarm volume")
+        dead = self._optional("pump_dead", self.pump_dead, "Pump dead volume")
+        length = self._optional("catheter_length", self.catheter_length, "Catheter length")
+        per_cm = self._optional("catheter_per_cm", self.catheter_per_cm, "Catheter volume per cm")
         model_name = self.model_combo.currentText().strip()
         if not model_name:
             self.set_error("model", "Choose the pump model (from the implant card).")
@@ -333,17 +322,22 @@ class PumpDialog(_ValidatingDialog):
                 catheter_length_cm=length,
                 catheter_ul_per_cm=per_cm,
             )
+            errors = pump_field_errors(pump)
+            for key, message in errors.items():
+                self.set_error(key, message)
+            if errors:
+                return None
             check_pump_model(pump, self.reported_capacity_ul)
             return pump
         except (ModelError, QuantityError) as exc:
             self.set_error("general", str(exc))
             return None
 
-    def _optional(self, key: str, edit: QLineEdit, label: str, hi: Decimal) -> Decimal | None:
+    def _optional(self, key: str, edit: QLineEdit, label: str) -> Decimal | None:
         """Empty means not known (0): the bridge and priming then refuse until it is typed."""
         if not edit.text().strip():
             return Decimal(0)
-        return self._decimal(key, edit, label, Decimal(0), hi)
+        return self._decimal(key, edit, label)
 
     def accept_if_valid(self) -> None:
         if self.pump() is not None:

@@ -19,6 +19,7 @@ from typing import Any
 from itbconsole.druglib import DrugLibrary
 from itbconsole.forecast import Forecast, PumpFacts, Status, facts_from, forecast
 from itbconsole.model import (
+    ModelError,
     Patient,
     PreparedProgram,
     Program,
@@ -28,7 +29,7 @@ from itbconsole.model import (
     Reading,
     User,
 )
-from itbconsole.pump_models import check_pump_model
+from itbconsole.pump_models import check_pump_model, pump_field_errors
 from itbconsole.services import programming
 from itbconsole.services.overview import PumpOverview, build_overview
 from itbconsole.services.patients import DuplicatePatient
@@ -595,6 +596,9 @@ class ClinicService:
         revised = replace(
             pump, catheter_length_cm=catheter_length_cm, catheter_ul_per_cm=catheter_ul_per_cm
         )
+        errors = pump_field_errors(revised)
+        if errors:
+            raise ModelError(" ".join(errors.values()))
         return self.store.record_catheter_revision(
             revised, self.user, revised_on=revised_on, tip_level=tip_level, note=note
         )

@@ -254,3 +254,49 @@ def test_only_active_patients_are_on_the_worklist_and_nothing_is_deleted(tmp_pat
     assert row is not None and row.patient_status == "inactive"  # still on the list
     assert store.patient_status(walsh.patient.id) == ("inactive", date(2026, 11, 29))
     assert len(store.patient_history(walsh.patient.id).refills) > 0  # history kept
+
+
+def test_implausible_pump_fields_are_refused_by_the_service_not_only_the_form(
+    tmp_path: Path,
+) -> None:
+    """Issue 12: the alarm, dead-volume and catheter bounds lived only in the pump dialog,
+    so a script or another screen could record a 22 cm catheter typed as 220, or an alarm of
+    0.2 mL. They are the pump record's rules now."""
+    from decimal import Decimal
+
+    from itbconsole.model import Pump
+    from itbconsole.pump_models import pump_field_errors
+
+    clinic, pid = _clinic_with_pump(tmp_path)
+    slip = Pump("NEW0000002", "SIM-40", 40_000, 200, catheter_length_cm=Decimal(220))
+    assert set(pump_field_errors(slip)) == {"alarm", "catheter_length"}
+    other = clinic.add_patient(patient("H2", family="Other"))
+    assert other.id is not None
+    with pytest.raises(ModelError, match=r"Alarm volume must be between 0\.5 and 20 mL"):
+        clinic.register_pump(slip, other.id)
+    assert clinic.pump_of(other.id) is None
+    with pytest.raises(ModelError, match="Catheter volume per cm must be between 0 and 10"):
+        clinic.record_catheter_revision(
+            "OLD0000001",
+            revised_on=TODAY,
+            catheter_length_cm=Decimal(45),
+            catheter_ul_per_cm=Decimal(22),  # 2.2 typed without its point
+        )
+    pump = clinic.pump_of(pid)
+    assert pump is not None and pump.catheter_ul_per_cm != Decimal(22)
+
+
+def test_the_pump_form_shows_the_records_ranges_next_to_each_field(qtbot: object) -> None:
+    from ui.records_dialogs import PumpDialog
+
+    dialog = PumpDialog(serial="NGP4", model="SIM-40", capacity_ul=None)
+    qtbot.addWidget(dialog)  # type: ignore[attr-defined]
+    dialog.alarm.setText("0.2")
+    dialog.catheter_length.setText("220")
+    assert dialog.pump() is None
+    assert "between 0.5 and 20 mL" in dialog.errors["alarm"].text()
+    assert "between 0 and 150 cm" in dialog.errors["catheter_length"].text()
+    dialog.alarm.setText("2")
+    dialog.catheter_length.setText("22")
+    dialog.catheter_per_cm.setText("2.2")
+    assert dialog.pump() is not None
