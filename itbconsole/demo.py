@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from itbconsole import dosing
 from itbconsole.forecast import PUMP_CLOCK
 from itbconsole.model import (
+    ChangeOutcome,
     FlexStep,
     Mode,
     Origin,
@@ -483,7 +484,7 @@ def _build_patient(
                     spec.concentration,
                     reason=f"{'Increase' if pct > 0 else 'Decrease'} {abs(pct)} %: "
                     f"{'spasticity not controlled' if pct > 0 else 'weakness reported'}",
-                    outcome="succeeded",
+                    outcome=ChangeOutcome.SUCCEEDED,
                     readback=new_program,
                 ),
                 DEMO_USER,

@@ -46,6 +46,7 @@ from itbconsole import dosing
 from itbconsole.alarms import Severity, describe
 from itbconsole.model import (
     BolusGiven,
+    ChangeOutcome,
     Mode,
     Program,
     ProgramChange,
@@ -53,6 +54,7 @@ from itbconsole.model import (
     PumpEvent,
     Reading,
     Refill,
+    RefillStatus,
 )
 from itbconsole.settings import ClinicSettings
 from itbconsole.units import SECONDS_PER_DAY, UL_PER_ML
@@ -222,13 +224,13 @@ def facts_from(
             bridge_of(r) if bridge_of else (0, 0),
         )
         for r in sorted(refills, key=lambda r: (r.at, r.id or 0))
-        if r.pump_serial == serial and r.status == "confirmed"
+        if r.pump_serial == serial and r.status == RefillStatus.CONFIRMED
     )
     mine_changes = sorted(
         (c for c in changes if c.pump_serial == serial), key=lambda c: (c.at, c.id or 0)
     )
-    done = tuple(c for c in mine_changes if c.outcome == "succeeded")
-    open_changes = tuple(c for c in mine_changes if c.outcome == "uncertain")
+    done = tuple(c for c in mine_changes if c.outcome == ChangeOutcome.SUCCEEDED)
+    open_changes = tuple(c for c in mine_changes if c.outcome == ChangeOutcome.UNCERTAIN)
     window: tuple[datetime | None, datetime] | None = None
     for i, reading in enumerate(mine):
         if reading.eri:
@@ -1153,7 +1155,9 @@ class ProgramTimeline:
     program keeps the start of its run, so its bolus is counted once, when it happened."""
 
     def __init__(self, readings: Iterable[Reading], changes: Iterable[ProgramChange]) -> None:
-        done = sorted((c for c in changes if c.outcome == "succeeded"), key=lambda c: c.at)
+        done = sorted(
+            (c for c in changes if c.outcome == ChangeOutcome.SUCCEEDED), key=lambda c: c.at
+        )
         readings = list(readings)
         known: list[tuple[datetime, int, Program, int]] = [
             (c.at, 1, c.new, c.concentration_mcg_ml) for c in done

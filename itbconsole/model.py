@@ -20,6 +20,22 @@ MAX_FLEX_STEPS = 13
 MINUTES_PER_DAY = 1440
 
 
+class ChangeOutcome(enum.StrEnum):
+    """What became of a program change sent to the pump (stored as its value)."""
+
+    SUCCEEDED = "succeeded"  # written and read back equal
+    FAILED = "failed"  # certainly not applied: the pump keeps its program
+    UNCERTAIN = "uncertain"  # may or may not be applied: settled by the next reading
+
+
+class RefillStatus(enum.StrEnum):
+    """A refill's record while and after its pump update (stored as its value)."""
+
+    CONFIRMED = "confirmed"  # the pump holds the new drug's figures
+    PENDING = "pending"  # the pump update's outcome is not known yet
+    FAILED = "failed"  # the update certainly did not reach the pump
+
+
 class Origin(enum.Enum):
     """Origin of spasticity; it selects the titration ranges in the drug library."""
 
@@ -354,9 +370,15 @@ class Refill:
     concentration_mcg_ml: int
     lot: str
     expiry: date
-    status: str = "confirmed"  # or "pending" while a pump update is uncertain
+    status: RefillStatus = RefillStatus.CONFIRMED
     note: str = ""
     id: int | None = None
+
+    def __post_init__(self) -> None:
+        try:  # a stored or typed value becomes the enum; anything else is refused
+            object.__setattr__(self, "status", RefillStatus(self.status))
+        except ValueError:
+            raise ModelError(f"Unknown refill status {self.status!r}.") from None
 
 
 @dataclass(frozen=True)
@@ -404,9 +426,15 @@ class ProgramChange:
     concentration_mcg_ml: int
     reason: str
     overrides: tuple[str, ...] = ()
-    outcome: str = "succeeded"  # succeeded | failed | uncertain
+    outcome: ChangeOutcome = ChangeOutcome.SUCCEEDED
     id: int | None = None
     readback: Program | None = None  # the program read back from the pump after writing
+
+    def __post_init__(self) -> None:
+        try:  # a stored or typed value becomes the enum; anything else is refused
+            object.__setattr__(self, "outcome", ChangeOutcome(self.outcome))
+        except ValueError:
+            raise ModelError(f"Unknown program change outcome {self.outcome!r}.") from None
 
 
 @dataclass(frozen=True)

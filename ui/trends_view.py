@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from itbconsole.model import ChangeOutcome
 from itbconsole.trends import (
     PatientTrends,
     format_local,
@@ -428,7 +429,7 @@ class TrendsView(QWidget):
         if dose is None:
             return
         plot.plot(dose.step_x, dose.step_y, pen=_pen(PURPLE, 2))
-        shown = [c for c in dose.changes if c.outcome == "succeeded"]
+        shown = [c for c in dose.changes if c.outcome == ChangeOutcome.SUCCEEDED]
         if shown:
             scatter = pg.ScatterPlotItem(
                 dose.changes_x,
@@ -600,7 +601,7 @@ class TrendsView(QWidget):
                 made = [
                     c
                     for c in dose.changes
-                    if c.outcome == "succeeded" and c.at.timestamp() <= epoch_s
+                    if c.outcome == ChangeOutcome.SUCCEEDED and c.at.timestamp() <= epoch_s
                 ]
                 if made:
                     text += f" (since {format_local_date(made[-1].at, tz)}: {made[-1].reason})"

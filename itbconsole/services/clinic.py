@@ -19,6 +19,7 @@ from typing import Any
 from itbconsole.druglib import DrugLibrary
 from itbconsole.forecast import Forecast, PumpFacts, Status, facts_from, forecast
 from itbconsole.model import (
+    ChangeOutcome,
     ModelError,
     Patient,
     PreparedProgram,
@@ -677,7 +678,10 @@ class ClinicService:
         )
         settled = still_open = 0
         for change in self.store.patient_history(patient_id).program_changes:
-            if change.pump_serial != reading.pump_serial or change.outcome != "uncertain":
+            if (
+                change.pump_serial != reading.pump_serial
+                or change.outcome != ChangeOutcome.UNCERTAIN
+            ):
                 continue
             if change.at > reading.at:
                 continue

@@ -64,6 +64,7 @@ from itbconsole.druglib import DrugLibrary, DrugProduct, Limit, LimitCheck
 from itbconsole.forecast import Forecast, PumpFacts, forecast, with_change, with_reading
 from itbconsole.model import (
     MINUTES_PER_DAY,
+    ChangeOutcome,
     FlexStep,
     Mode,
     PreparedProgram,
@@ -987,7 +988,7 @@ class ProgramCheck:
 
 #: The window over which the % change per session is counted (repeated sends add up).
 CHANGE_WINDOW = timedelta(hours=24)
-_IN_FORCE = ("succeeded", "uncertain")
+_IN_FORCE = (ChangeOutcome.SUCCEEDED, ChangeOutcome.UNCERTAIN)
 
 
 def change_baseline(
@@ -1006,7 +1007,7 @@ def last_delivering_program(history: Sequence[ProgramChange]) -> Program | None:
     """The most recent program on record that delivered a dose: the new program of a
     succeeded change, or the old program of any change sent (the one it replaced)."""
     for ch in sorted(history, key=lambda ch: (ch.at, ch.id or 0), reverse=True):
-        candidates = [ch.new] if ch.outcome == "succeeded" else []
+        candidates = [ch.new] if ch.outcome == ChangeOutcome.SUCCEEDED else []
         if ch.outcome in _IN_FORCE:
             candidates.append(ch.old)
         for program in candidates:
@@ -1245,7 +1246,7 @@ def build_change(
         concentration_mcg_ml=check.concentration_mcg_ml,
         reason=reason.strip(),
         overrides=override_records(check, override_reasons, second_clinician),
-        outcome="uncertain",
+        outcome=ChangeOutcome.UNCERTAIN,
     )
 
 
@@ -1278,14 +1279,14 @@ class SendResult:
     """What happened at the pump. ``sent`` is False when the pre-send check stopped it
     (nothing was written)."""
 
-    outcome: str  # succeeded | failed | uncertain
+    outcome: ChangeOutcome
     message: str
     readback: Program | None = None
     sent: bool = True
 
     @property
     def succeeded(self) -> bool:
-        return self.outcome == "succeeded"
+        return self.outcome == ChangeOutcome.SUCCEEDED
 
 
 def send_program(
@@ -1308,7 +1309,7 @@ def send_program(
         active, _started = client.read_program(deadline_s=deadline_s)
     except LinkError as exc:
         return SendResult(
-            "failed", f"{exc} Nothing was sent; the pump keeps its program.", sent=False
+            ChangeOutcome.FAILED, f"{exc} Nothing was sent; the pump keeps its program.", sent=False
         )
     problem = ""
     if identity.serial != change.pump_serial:
@@ -1326,17 +1327,17 @@ def send_program(
             "again and start the change from the program the pump runs now."
         )
     if problem:
-        return SendResult("failed", problem + " Nothing was sent.", active, sent=False)
+        return SendResult(ChangeOutcome.FAILED, problem + " Nothing was sent.", active, sent=False)
     result = client.write_program(change.new, current=change.old, deadline_s=deadline_s)
     readback = result.read_back if isinstance(result.read_back, Program) else None
     if result.outcome is WriteOutcome.SUCCEEDED and readback == change.new:
         return SendResult(
-            "succeeded",
+            ChangeOutcome.SUCCEEDED,
             "The pump runs the new program: read back and identical to the program sent.",
             readback,
         )
     if result.outcome is WriteOutcome.FAILED:
-        return SendResult("failed", result.message, readback)
+        return SendResult(ChangeOutcome.FAILED, result.message, readback)
     message = result.message
     if readback is not None and readback != change.new:
         message = (
@@ -1345,7 +1346,7 @@ def send_program(
             f"{_fmt(dosing.program_daily_dose_mcg(change.new))} mcg/24 h. Interrogate the "
             "pump again now and correct the program before the patient leaves."
         )
-    return SendResult("uncertain", message, readback)
+    return SendResult(ChangeOutcome.UNCERTAIN, message, readback)
 
 
 def record_intent(
@@ -1355,7 +1356,7 @@ def record_intent(
     mid-write (crash, power cut) the patient stays flagged until an interrogation settles
     it, instead of the change vanishing from the record."""
     return store.add_program_change(
-        replace(change, outcome="uncertain"), user, patient_id=patient_id
+        replace(change, outcome=ChangeOutcome.UNCERTAIN), user, patient_id=patient_id
     )
 
 
@@ -1374,7 +1375,7 @@ def record_result(
     outcome it stays open until :func:`resolve_uncertain` settles it as succeeded."""
     assert intent.id is not None
     settled = intent
-    if result.outcome in ("succeeded", "failed"):
+    if result.outcome in (ChangeOutcome.SUCCEEDED, ChangeOutcome.FAILED):
         note = result.message if result.sent else f"Not sent: {result.message}"
         settled = store.resolve_program_change(
             intent.id, result.outcome, user, readback=result.readback, note=note
@@ -1390,7 +1391,7 @@ def record_result(
             },
             user,
         )
-    if prepared_id is not None and result.outcome == "succeeded":
+    if prepared_id is not None and result.outcome == ChangeOutcome.SUCCEEDED:
         store.mark_prepared_program_sent(prepared_id, settled.id or intent.id, user)
     return settled
 
@@ -1429,9 +1430,9 @@ def resolve_uncertain(
             "settled from this reading. Interrogate the pump and review it."
         )
     if pump_program == change.new:
-        outcome = "succeeded"
+        outcome = ChangeOutcome.SUCCEEDED
     elif pump_program == change.old:
-        outcome = "failed"
+        outcome = ChangeOutcome.FAILED
     else:
         return None
     settled = store.resolve_program_change(
@@ -1441,7 +1442,7 @@ def resolve_uncertain(
         readback=pump_program,
         note="settled by the program read at interrogation",
     )
-    if outcome == "succeeded" and user.can_send_program():
+    if outcome == ChangeOutcome.SUCCEEDED and user.can_send_program():
         if prepared_id is None:
             open_one = store.prepared_program(change.pump_serial)
             if (

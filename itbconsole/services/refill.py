@@ -44,6 +44,7 @@ from itbconsole.forecast import (
 from itbconsole.gs1 import GS1Data, GS1Error, looks_like_gs1, parse_gs1
 from itbconsole.model import (
     BolusGiven,
+    ChangeOutcome,
     Patient,
     PreparedProgram,
     Program,
@@ -52,6 +53,7 @@ from itbconsole.model import (
     PumpEvent,
     Reading,
     Refill,
+    RefillStatus,
     User,
 )
 from itbconsole.services.clinic import ClinicService
@@ -457,7 +459,7 @@ def expected_residual_for(
             f"The refill started a bridge bolus of {fmt_ml(bridge[0], 3)} (old drug at "
             f"{bridge[1]} mcg/mL): counted once, at the old concentration's rate."
         )
-    if last.status != "confirmed":
+    if last.status != RefillStatus.CONFIRMED:
         notes.append(f"The last refill on record is {last.status}: the pump may not know it.")
     return ResidualDerivation(
         basis="last refill",
@@ -581,7 +583,9 @@ class RefillSession:
             history, pump, reading, events, self.tz, self.store.bridges(pump.serial)
         )
         pending = tuple(
-            r for r in history.refills if r.pump_serial == pump.serial and r.status == "pending"
+            r
+            for r in history.refills
+            if r.pump_serial == pump.serial and r.status == RefillStatus.PENDING
         )
         warnings: list[str] = []
         last = residual.last_refill
@@ -1157,7 +1161,7 @@ class RefillSession:
         )
 
     def record_update(
-        self, outcome: str, message: str, read_back: StatusLike | None = None
+        self, outcome: ChangeOutcome | str, message: str, read_back: StatusLike | None = None
     ) -> RefillOutcome:
         """Store the refill atomically with who and when (the audit entry is the store's),
         together with the identify interrogation and the read-back reading.
@@ -1168,15 +1172,19 @@ class RefillSession:
         lost; the nurse is told to update the pump again).
         """
         self._require(Step.UPDATE)
-        if outcome not in ("succeeded", "uncertain", "failed"):
+        if outcome not in tuple(ChangeOutcome):
             raise RefillError(f"Unknown pump update outcome '{outcome}'.")
         ident = self._ident()
         assert self.withdrawal is not None and self.new_drug_check is not None
         assert self.concentration is not None
         nd = self.new_drug_check.new_drug
-        status = {"succeeded": "confirmed", "uncertain": "pending", "failed": "failed"}[outcome]
-        if status == "confirmed" and not self.compare_read_back(read_back):
-            status = "pending"
+        status = {
+            ChangeOutcome.SUCCEEDED: RefillStatus.CONFIRMED,
+            ChangeOutcome.UNCERTAIN: RefillStatus.PENDING,
+            ChangeOutcome.FAILED: RefillStatus.FAILED,
+        }[ChangeOutcome(outcome)]
+        if status == RefillStatus.CONFIRMED and not self.compare_read_back(read_back):
+            status = RefillStatus.PENDING
             message = (
                 "The pump answered, but what it read back differs from what was sent. "
                 "The refill is kept as pending: interrogate the pump again."
@@ -1210,7 +1218,7 @@ class RefillSession:
             saved = self.store.add_refill(
                 refill, self.user, patient_id=self.patient_id, bridge=bridge
             )
-            if status == "confirmed" and read_back is not None:
+            if status == RefillStatus.CONFIRMED and read_back is not None:
                 self.store.add_reading(
                     self._after_reading(ident, read_back), self.user, patient_id=self.patient_id
                 )
@@ -1262,7 +1270,7 @@ class RefillSession:
             else self.new_drug_check.warnings
         )
         parts.extend(f"Acknowledged: {w}" for w in acknowledged)
-        if status != "confirmed":
+        if status != RefillStatus.CONFIRMED:
             parts.append(f"Pump update {status}: {message}")
         return "; ".join(parts)
 
@@ -1380,7 +1388,9 @@ def resolve_pending_refills(
     pending = [
         r
         for r in history.refills
-        if r.pump_serial == reading.pump_serial and r.status == "pending" and r.at <= reading.at
+        if r.pump_serial == reading.pump_serial
+        and r.status == RefillStatus.PENDING
+        and r.at <= reading.at
     ]
     all_events = [*history.events, *events]
     out: list[PendingResolution] = []
@@ -1394,7 +1404,7 @@ def resolve_pending_refills(
 
 def _judge_pending(
     refill: Refill, reading: Reading, events: Sequence[PumpEvent]
-) -> tuple[str, str]:
+) -> tuple[RefillStatus, str]:
     slack = EVENT_TIME_SLACK + timedelta(seconds=abs(reading.clock_offset_s))
     for event in events:
         if (
@@ -1404,12 +1414,12 @@ def _judge_pending(
             and int(event.detail.get("reservoir_ul", -1)) == refill.added_ul
             and int(event.detail.get("concentration_mcg_ml", -1)) == refill.concentration_mcg_ml
         ):
-            return "confirmed", (
+            return RefillStatus.CONFIRMED, (
                 f"The pump's log shows the refill ({fmt_ml(refill.added_ul)}, "
                 f"{refill.concentration_mcg_ml} mcg/mL) at {event.at:%Y-%m-%d %H:%M} UTC."
             )
     if reading.concentration_mcg_ml != refill.concentration_mcg_ml:
-        return "failed", (
+        return RefillStatus.FAILED, (
             f"The pump still has {reading.concentration_mcg_ml} mcg/mL, not the refill's "
             f"{refill.concentration_mcg_ml} mcg/mL: it did not take the update. Update the "
             "pump again."
@@ -1418,11 +1428,11 @@ def _judge_pending(
     most = dosing.max_daily_volume_ml(reading.program, reading.concentration_mcg_ml) * 1000 * days
     low = refill.added_ul - most - READ_BACK_TOLERANCE_UL
     if low <= reading.reservoir_ul <= refill.added_ul:
-        return "confirmed", (
+        return RefillStatus.CONFIRMED, (
             f"The pump's reservoir estimate ({fmt_ml(reading.reservoir_ul)}) follows on from "
             f"the refill of {fmt_ml(refill.added_ul)}."
         )
-    return "failed", (
+    return RefillStatus.FAILED, (
         f"The pump's reservoir estimate ({fmt_ml(reading.reservoir_ul)}) does not follow on "
         f"from the refill of {fmt_ml(refill.added_ul)}: it did not take the update. Update "
         "the pump again."

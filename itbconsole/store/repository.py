@@ -21,6 +21,7 @@ from sqlite_utils import Database
 
 from itbconsole.forecast import ForecastSummary
 from itbconsole.model import (
+    ChangeOutcome,
     Patient,
     PreparedProgram,
     Program,
@@ -29,6 +30,7 @@ from itbconsole.model import (
     PumpEvent,
     Reading,
     Refill,
+    RefillStatus,
     Role,
     User,
 )
@@ -61,8 +63,8 @@ class WrongPatientError(StoreError):
     """The pump belongs to another patient than the one the record was meant for."""
 
 
-REFILL_STATUSES = ("confirmed", "pending", "failed")
-OUTCOMES = ("succeeded", "failed", "uncertain")
+REFILL_STATUSES = tuple(RefillStatus)
+OUTCOMES = tuple(ChangeOutcome)
 PREPARED_STATUSES = ("prepared", "sent", "withdrawn")
 
 
@@ -719,10 +721,10 @@ class Store:
 
     def resolve_refill(self, refill_id: int, status: str, user: User, note: str = "") -> Refill:
         """Settle a pending refill (confirmed or failed) with a new row that corrects it."""
-        if status not in ("confirmed", "failed"):
+        if status not in (RefillStatus.CONFIRMED, RefillStatus.FAILED):
             raise StoreError("A pending refill is resolved as confirmed or failed.")
         with transaction(self.db):
-            self._require("refills", refill_id, "status", "pending")
+            self._require("refills", refill_id, "status", RefillStatus.PENDING)
             new_id = self._correct("refills", refill_id, {"status": status}, user, note)
         return self._one("refills", new_id, rec.refill_from_row)
 
@@ -751,13 +753,13 @@ class Store:
         self, change_id: int, outcome: str, user: User, *, readback: Any = None, note: str = ""
     ) -> ProgramChange:
         """Settle an uncertain program change once the next read shows what the pump has."""
-        if outcome not in ("succeeded", "failed"):
+        if outcome not in (ChangeOutcome.SUCCEEDED, ChangeOutcome.FAILED):
             raise StoreError("An uncertain program change is resolved as succeeded or failed.")
         changes: dict[str, Any] = {"outcome": outcome}
         if readback is not None:
             changes["readback_json"] = rec.program_json(readback)
         with transaction(self.db):
-            self._require("program_changes", change_id, "outcome", "uncertain")
+            self._require("program_changes", change_id, "outcome", ChangeOutcome.UNCERTAIN)
             new_id = self._correct("program_changes", change_id, changes, user, note)
         return self._one("program_changes", new_id, rec.program_change_from_row)
 

@@ -34,7 +34,7 @@ from fractions import Fraction
 
 from itbconsole import dosing
 from itbconsole.alarms import WITHDRAWAL_SIGNS
-from itbconsole.model import Refill
+from itbconsole.model import Refill, RefillStatus
 
 UNDER = "under"
 OVER = "over"
@@ -103,7 +103,9 @@ def refill_accuracies(
     th = thresholds or dosing.DiscrepancyThresholds()
     out: list[RefillAccuracy] = []
     notes: list[str] = []
-    confirmed = sorted((r for r in refills if r.status == "confirmed"), key=lambda r: r.at)
+    confirmed = sorted(
+        (r for r in refills if r.status == RefillStatus.CONFIRMED), key=lambda r: r.at
+    )
     for previous, refill in itertools.pairwise(confirmed):
         expected_delivered = previous.added_ul - refill.expected_residual_ul
         when = f"{refill.at:%d %b %Y}"

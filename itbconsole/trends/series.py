@@ -24,7 +24,16 @@ from itbconsole import dosing
 from itbconsole.alarms import ALARMS, sorted_alarms
 from itbconsole.forecast import PUMP_CLOCK, Fill, Forecast, ProgramTimeline, facts_from
 from itbconsole.forecast import forecast as make_forecast
-from itbconsole.model import Mode, ProgramChange, ProgramSegment, Pump, Reading, Refill
+from itbconsole.model import (
+    ChangeOutcome,
+    Mode,
+    ProgramChange,
+    ProgramSegment,
+    Pump,
+    Reading,
+    Refill,
+    RefillStatus,
+)
 from itbconsole.settings import ClinicSettings
 from itbconsole.store.queries import PatientHistory
 from itbconsole.trends.accuracy import (
@@ -230,7 +239,7 @@ def _reservoir(
     settings: TrendSettings,
     rx: FloatArray,
 ) -> ReservoirTrend:
-    confirmed = [r for r in refills if r.status == "confirmed"]
+    confirmed = [r for r in refills if r.status == RefillStatus.CONFIRMED]
     ry = np.fromiter((r.reservoir_ul for r in readings), np.float64, len(readings)) / UL_PER_ML
     fx = _arr([r.at.timestamp() for r in confirmed])
     wy = _arr([r.withdrawn_ul / UL_PER_ML for r in confirmed])
@@ -310,7 +319,7 @@ def _dose(
         steps.append(
             DoseStep(c.at, before, after, dosing.dose_change(before, after), c.reason, c.outcome)
         )
-    shown = [s for s in steps if s.outcome == "succeeded"]
+    shown = [s for s in steps if s.outcome == ChangeOutcome.SUCCEEDED]
     return DoseTrend(
         step_x=_arr(xs),
         step_y=_arr(ys),

@@ -138,3 +138,22 @@ def test_reading_clock_offset() -> None:
         "S", at, at + timedelta(seconds=95), 20_000, 2_000, 3000, False, False, 500, STOPPED
     )
     assert reading.clock_offset_s == 95
+
+
+def test_outcomes_and_refill_statuses_are_enums_and_nothing_else_is_accepted() -> None:
+    """Issue 12: outcomes were free strings, so a typo ("succeded") would have read as
+    "not succeeded" everywhere. They are enums now, stored as their values."""
+    from datetime import UTC, datetime
+
+    from itbconsole.model import ChangeOutcome, ProgramChange, Refill, RefillStatus
+
+    at = datetime(2026, 11, 30, 9, tzinfo=UTC)
+    prog = Program(Mode.SIMPLE_CONTINUOUS, daily_dose_mcg=Decimal(500))
+    change = ProgramChange("SER1", at, prog, prog, 2000, "titration agreed", outcome="uncertain")
+    assert change.outcome is ChangeOutcome.UNCERTAIN and change.outcome == "uncertain"
+    with pytest.raises(ModelError, match="Unknown program change outcome 'succeded'"):
+        ProgramChange("SER1", at, prog, prog, 2000, "titration agreed", outcome="succeded")
+    refill = Refill("SER1", at, 1_000, 1_000, 20_000, "Gablofen", 2000, "L1", at.date(), "pending")
+    assert refill.status is RefillStatus.PENDING
+    with pytest.raises(ModelError, match="Unknown refill status"):
+        Refill("SER1", at, 1_000, 1_000, 20_000, "Gablofen", 2000, "L1", at.date(), "done")

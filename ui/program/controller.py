@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject
 
-from itbconsole.model import PreparedProgram, Program, ProgramChange, Pump
+from itbconsole.model import ChangeOutcome, PreparedProgram, Program, ProgramChange, Pump
 from itbconsole.services import programming as svc
 from itbconsole.store import StoreError
 from ui import pump_jobs
@@ -146,7 +146,7 @@ class ProgramEditorController(QObject):
             (
                 c
                 for c in history.program_changes
-                if c.pump_serial == self.pump.serial and c.outcome == "succeeded"
+                if c.pump_serial == self.pump.serial and c.outcome == ChangeOutcome.SUCCEEDED
             ),
             key=lambda c: c.at,
             reverse=True,
@@ -236,7 +236,7 @@ class ProgramEditorController(QObject):
         """The job itself failed (not a pump answer): the change may have reached the pump,
         so it stays uncertain."""
         message = pump_jobs.plain_message(error)
-        self._sent(svc.SendResult("uncertain", message))
+        self._sent(svc.SendResult(ChangeOutcome.UNCERTAIN, message))
 
     def _details(self, result: svc.SendResult) -> str:
         if result.readback is None or self.intent is None:
@@ -270,11 +270,11 @@ class ProgramEditorController(QObject):
                 prepared_id=self.dialog.prepared_id,
             )
         except (svc.ProgrammingError, StoreError) as exc:
-            self.dialog.show_result("uncertain", f"Not settled: {exc}")
+            self.dialog.show_result(ChangeOutcome.UNCERTAIN, f"Not settled: {exc}")
             return
         if settled is None:
             self.dialog.show_result(
-                "uncertain",
+                ChangeOutcome.UNCERTAIN,
                 "The pump runs neither the previous nor the new program. Interrogate it and "
                 "review its program now.",
             )
@@ -284,7 +284,7 @@ class ProgramEditorController(QObject):
             "Settled by reading the pump's program again: "
             + (
                 "it runs the new program."
-                if settled.outcome == "succeeded"
+                if settled.outcome == ChangeOutcome.SUCCEEDED
                 else "it still runs the previous program."
             ),
         )

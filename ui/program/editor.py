@@ -45,6 +45,7 @@ from itbconsole import dosing
 from itbconsole.druglib import DrugLibrary
 from itbconsole.forecast import PumpFacts
 from itbconsole.model import (
+    ChangeOutcome,
     FlexStep,
     Mode,
     ModelError,
@@ -1094,27 +1095,31 @@ class ProgramEditorDialog(QDialog):
             "Sending to the pump: keep the programmer head over the pump..." if sending else ""
         )
 
-    def show_result(self, outcome: str, message: str, details: str = "") -> None:
+    def show_result(self, outcome: ChangeOutcome | str, message: str, details: str = "") -> None:
         """The last page: what the pump confirmed, in plain words."""
+        outcome = ChangeOutcome(outcome)
         self.result_outcome = outcome
         titles = {
-            "succeeded": ("Program sent and verified", "#0b6b2f"),
-            "failed": ("Program NOT changed", BLOCK_COLOUR),
-            "uncertain": ("UNCERTAIN: the pump may or may not run the new program", BLOCK_COLOUR),
+            ChangeOutcome.SUCCEEDED: ("Program sent and verified", "#0b6b2f"),
+            ChangeOutcome.FAILED: ("Program NOT changed", BLOCK_COLOUR),
+            ChangeOutcome.UNCERTAIN: (
+                "UNCERTAIN: the pump may or may not run the new program",
+                BLOCK_COLOUR,
+            ),
         }
         title, colour = titles[outcome]
         self.result_title.setText(title)
         self.result_title.setStyleSheet(f"color: {colour}; font-size: 15pt; font-weight: bold;")
         what_next = {
-            "succeeded": "The new program is active; it was read back from the pump and is "
+            ChangeOutcome.SUCCEEDED: "The new program is active; it was read back from the pump and is "
             "identical to the program sent. Interrogate to update the patient's overview.",
-            "failed": "The pump keeps its previous program. Nothing changed for the patient.",
-            "uncertain": "This change is stored as UNCERTAIN and the patient is flagged until "
+            ChangeOutcome.FAILED: "The pump keeps its previous program. Nothing changed for the patient.",
+            ChangeOutcome.UNCERTAIN: "This change is stored as UNCERTAIN and the patient is flagged until "
             "it is settled. Keep the programmer head over the pump and press 'Check the pump "
             "again', or interrogate before the patient leaves. A link error never means the "
             "pump stopped: it carries on with whichever program it has.",
         }[outcome]
         self.result_text.setText(f"<p>{message}</p><p>{what_next}</p>{details}")
-        self.recheck_button.setVisible(outcome == "uncertain")
+        self.recheck_button.setVisible(outcome == ChangeOutcome.UNCERTAIN)
         self.pages.setCurrentIndex(self.RESULT)
         self.close_button.setFocus()

@@ -21,6 +21,7 @@ from PySide6.QtGui import (
     QTextDocument,
 )
 
+from itbconsole.model import RefillStatus
 from itbconsole.services.refill import PrintableRefill
 
 
@@ -32,12 +33,13 @@ def refill_record_html(record: PrintableRefill) -> str:
             f"<tr><td class='k'>{escape(k)}</td><td>{escape(v)}</td></tr>" for k, v in items
         )
 
-    status = {
-        "confirmed": "Confirmed: the pump recorded the refill and it was read back.",
-        "pending": "PENDING: the pump update could not be confirmed. Interrogate the pump "
+    status_text: dict[str, str] = {
+        RefillStatus.CONFIRMED: "Confirmed: the pump recorded the refill and it was read back.",
+        RefillStatus.PENDING: "PENDING: the pump update could not be confirmed. Interrogate the pump "
         "again; the next interrogation settles this record.",
-        "failed": "FAILED: the pump did not take the update. Update the pump again.",
-    }.get(record.status, record.status)
+        RefillStatus.FAILED: "FAILED: the pump did not take the update. Update the pump again.",
+    }
+    status = status_text.get(record.status, record.status)
     warnings = "".join(f"<p class='warn'>{escape(w)}</p>" for w in record.warnings)
     training = f"<p class='warn'><b>{TRAINING_MARK}</b></p>" if record.training else ""
     note = (

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from itbconsole.model import ChangeOutcome, RefillStatus
 from itbconsole.services.clinic import TrainingPump, UnknownPump, WrongPatient
 from itbconsole.services.refill import STEP_TITLES, RefillError, RefillSession, Step
 from itbconsole.store import StoreError
@@ -357,10 +358,10 @@ class RefillWizard(QDialog):
                         for r in resolved
                     )
                 )
-                if any(r.status == "failed" for r in resolved):
+                if any(r.status == RefillStatus.FAILED for r in resolved):
                     window.prompts.error(
                         "Earlier refill not in the pump",
-                        "\n".join(r.reason for r in resolved if r.status == "failed"),
+                        "\n".join(r.reason for r in resolved if r.status == RefillStatus.FAILED),
                     )
                 window.refresh_patients()
         self._update_buttons()
@@ -534,7 +535,7 @@ class RefillWizard(QDialog):
                 )
             except Exception as exc:  # the command may have reached the pump
                 return (
-                    "uncertain",
+                    ChangeOutcome.UNCERTAIN,
                     f"The refill was sent but its outcome is unknown ({exc}).",
                     None,
                 )
@@ -551,7 +552,11 @@ class RefillWizard(QDialog):
         except RefillError:
             # The write may have started: the outcome is unknown, never "not sent".
             self._update_done(
-                ("uncertain", f"The refill was sent but its outcome is unknown ({error}).", None)
+                (
+                    ChangeOutcome.UNCERTAIN,
+                    f"The refill was sent but its outcome is unknown ({error}).",
+                    None,
+                )
             )
             return
         message = (
@@ -572,7 +577,7 @@ class RefillWizard(QDialog):
         outcome, message, read_back = result
         page = self.update_page
         page.sending.setText("")
-        if outcome == "failed":
+        if outcome == ChangeOutcome.FAILED:
             page.outcome.setText("The pump did not take the refill.")
             page.detail.setText(
                 f"{message}\nThe drug is in the reservoir but the pump's record is not "
@@ -605,7 +610,7 @@ class RefillWizard(QDialog):
         self.unsaved = None
         page.retry_save_button.setVisible(False)
         page.clear_errors()
-        if stored.status == "confirmed":
+        if stored.status == RefillStatus.CONFIRMED:
             page.outcome.setText("Done: the pump recorded the refill and it was read back.")
             page.detail.setText(message)
         else:
@@ -638,7 +643,7 @@ class RefillWizard(QDialog):
         )
         pump_state = (
             "The pump WAS updated (it read back the new volume)."
-            if outcome == "succeeded"
+            if outcome == ChangeOutcome.SUCCEEDED
             else "The pump MAY have been updated: the outcome is unknown."
         )
         text = (
@@ -670,7 +675,7 @@ class RefillWizard(QDialog):
             return
         try:
             self.session.record_update(
-                "failed", "The pump did not take the update; recorded without it."
+                ChangeOutcome.FAILED, "The pump did not take the update; recorded without it."
             )
         except (RefillError, StoreError) as exc:
             self.window_.prompts.error("Refill not saved", str(exc))
