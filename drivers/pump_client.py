@@ -9,7 +9,6 @@ everything else is *uncertain* and the user is told to interrogate again.
 
 from __future__ import annotations
 
-import enum
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from typing import Any, TypeVar
 
 from drivers import protocol as p
 from drivers.link import Cancelled, Link, LinkError, ProtocolMismatch, PumpRefused
-from itbconsole.model import Program, PumpEvent, Reading
+from itbconsole.model import ChangeOutcome, Program, PumpEvent, Reading
 
 Clock = Callable[[], datetime]
 Progress = Callable[[int, int], None]
@@ -39,10 +38,8 @@ def _utc_now() -> datetime:
 # =========================================================================== results
 
 
-class WriteOutcome(enum.Enum):
-    SUCCEEDED = "succeeded"  # applied and read back equal
-    FAILED = "failed"  # certainly not applied
-    UNCERTAIN = "uncertain"  # may or may not have been applied: interrogate again
+#: A pump write's outcome is the program change's (one home: itbconsole.model).
+WriteOutcome = ChangeOutcome
 
 
 @dataclass(frozen=True)

@@ -539,7 +539,7 @@ class RefillWizard(QDialog):
                     f"The refill was sent but its outcome is unknown ({exc}).",
                     None,
                 )
-            return (result.outcome.value, result.message, result.read_back)
+            return (result.outcome, result.message, result.read_back)
 
         self.window_.link.submit("refill update", job, self._update_done, self._not_sent)
 
