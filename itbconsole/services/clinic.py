@@ -28,6 +28,7 @@ from itbconsole.model import (
     Pump,
     PumpEvent,
     Reading,
+    RefillStatus,
     User,
 )
 from itbconsole.pump_models import check_pump_model, pump_field_errors
@@ -471,12 +472,16 @@ class ClinicService:
     def product_in_pump(
         self, history: PatientHistory, serial: str, concentration: int
     ) -> str | None:
-        """The product of the latest refill of this pump at this concentration."""
+        """The product in the pump: that of the latest refill of this pump at the
+        concentration the pump reports, leaving out refills the pump certainly did not take
+        (failed). The one rule for the overview and the program editor."""
         return next(
             (
                 r.product
                 for r in sorted(history.refills, key=lambda r: r.at, reverse=True)
-                if r.pump_serial == serial and r.concentration_mcg_ml == concentration
+                if r.pump_serial == serial
+                and r.concentration_mcg_ml == concentration
+                and r.status != RefillStatus.FAILED
             ),
             None,
         )

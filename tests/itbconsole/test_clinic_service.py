@@ -230,3 +230,33 @@ def test_a_stopped_pump_is_not_on_track_in_the_list(clinic: ClinicService) -> No
         assert row.last_reading_at is not None
         ov = clinic.overview(pid(clinic, "Okafor"), now=NOW)
         assert ov is not None and ov.status.status is Status.NOT_DELIVERING
+
+
+def test_the_product_in_the_pump_ignores_a_refill_the_pump_did_not_take(
+    clinic: ClinicService,
+) -> None:
+    """Issue 12: "which product is in the pump" had several rules; the program editor kept
+    its own copy. One rule now, and a failed refill (the pump certainly did not take it)
+    does not name the product."""
+    from datetime import date
+    from types import SimpleNamespace
+
+    from itbconsole.model import Refill, RefillStatus
+
+    at = datetime(2026, 10, 1, 9, tzinfo=UTC)
+
+    def refill(days: int, product: str, status: RefillStatus) -> Refill:
+        return Refill(
+            "SER1", at + timedelta(days=days), 1_000, 1_000, 20_000, product, 2000, "L1",
+            date(2027, 6, 1), status,
+        )  # fmt: skip
+
+    history = SimpleNamespace(
+        refills=(
+            refill(0, "Lioresal Intrathecal", RefillStatus.CONFIRMED),
+            refill(30, "Gablofen", RefillStatus.FAILED),
+        )
+    )
+    found = clinic.product_in_pump(history, "SER1", 2000)  # type: ignore[arg-type]
+    assert found == "Lioresal Intrathecal"
+    assert clinic.product_in_pump(history, "SER1", 500) is None  # type: ignore[arg-type]

@@ -117,13 +117,10 @@ class ProgramEditorController(QObject):
 
     def _product_name(self, reading: Any) -> str:
         assert self.patient_id is not None
-        history = self.window.clinic.patient_history(self.patient_id)
-        refills = sorted(
-            (r for r in history.refills if r.pump_serial == reading.pump_serial),
-            key=lambda r: r.at,
-        )
-        same = [r for r in refills if r.concentration_mcg_ml == reading.concentration_mcg_ml]
-        return same[-1].product if same else ""
+        clinic = self.window.clinic
+        history = clinic.patient_history(self.patient_id)
+        found = clinic.product_in_pump(history, reading.pump_serial, reading.concentration_mcg_ml)
+        return found or ""
 
     def _read_failed(self, error: BaseException) -> None:
         message = pump_jobs.plain_message(error)
