@@ -99,6 +99,15 @@ class DifferentPump(Exception):
         self.identity = identity
 
 
+def require_pump(ctx: JobContext, identity: Any, expected_serial: str) -> None:
+    """The one check that the pump under the programmer head is the expected one: before
+    anything is read into the records or written to the pump. Raises DifferentPump (and
+    keeps the identity for the window) when it is not."""
+    if identity.serial != expected_serial:
+        ctx.state["identity"] = identity
+        raise DifferentPump(expected_serial, identity)
+
+
 def interrogate(
     ctx: JobContext, since_index: int, expected_serial: str | None = None
 ) -> InterrogationResult:
@@ -112,9 +121,8 @@ def interrogate(
     client = connected_client(ctx)
     ctx.progress("Reading identity, status and program", 0, 2)
     interrogation: Interrogation = client.interrogate()
-    if expected_serial is not None and interrogation.identity.serial != expected_serial:
-        ctx.state["identity"] = interrogation.identity
-        raise DifferentPump(expected_serial, interrogation.identity)
+    if expected_serial is not None:
+        require_pump(ctx, interrogation.identity, expected_serial)
     ctx.progress("Reading the pump's event log", 1, 2)
 
     def events_progress(received: int, expected: int) -> None:
@@ -141,9 +149,7 @@ def set_clock(ctx: JobContext, expected_serial: str) -> dict[str, str]:
 
     client = connected_client(ctx)
     identity = client.identify()
-    if identity.serial != expected_serial:
-        ctx.state["identity"] = identity
-        raise DifferentPump(expected_serial, identity)
+    require_pump(ctx, identity, expected_serial)
     before = client.read_clock()
     now = datetime.now(UTC)
     result = client.set_clock(now)

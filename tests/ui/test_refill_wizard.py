@@ -346,3 +346,24 @@ def test_cancel_after_an_interrogation_that_was_saved_says_so(console: Console) 
     text = console.window.statusBar().currentMessage()
     assert "the interrogation reading was saved" in text
     assert "the pump and the refill records are unchanged" in text
+
+
+def test_another_pump_under_the_head_at_the_update_gets_nothing(console: Console) -> None:
+    """The pump is identified again just before the refill is written: if the head was moved
+    to another pump since step 1, nothing is sent and nothing is recorded (the one
+    right-pump check, ui/pump_jobs.require_pump)."""
+    wizard, name = start(console)
+    to_review(console, wizard)
+    pump = protocol_simpump.get_pump(name)
+    reservoir_before, events_before = pump.reservoir_ul, pump.event_count
+    refills_before = console.count("refills")
+    pump.serial = "SIM0000099"  # another patient's pump now answers
+    assert wizard.next(), wizard.review_page.errors
+    wizard.send_update()
+    console.qtbot.waitUntil(lambda: bool(console.prompts.errors), timeout=20_000)
+    console.qtbot.waitUntil(lambda: not console.window.link.busy, timeout=5_000)
+    title, message = console.prompts.errors[-1]
+    assert title == "Pump not updated" and "SIM0000099" in message and "Nothing" in message
+    assert wizard.session.outcome is None
+    assert console.count("refills") == refills_before
+    assert (pump.reservoir_ul, pump.event_count) == (reservoir_before, events_before)

@@ -60,10 +60,6 @@ PAGE_STEPS = (
 )
 
 
-class WrongPumpOnHead(Exception):
-    """The pump under the programmer head is not the one identified at step 1."""
-
-
 class RefillWizard(QDialog):
     """The guided refill for the window's open patient."""
 
@@ -504,18 +500,11 @@ class RefillWizard(QDialog):
         self._set_busy(True)
 
         def job(ctx: JobContext) -> Any:
-            from drivers.pump_client import BridgeBolus, PumpClient
+            from drivers.pump_client import BridgeBolus
+            from ui import pump_jobs
 
-            client = ctx.state.get("client")
-            if not isinstance(client, PumpClient):
-                raise WrongPumpOnHead("The pump is not connected. Nothing was sent.")
-            client.link.cancel_event = ctx.cancel
-            identity = client.identify()
-            if identity.serial != update.pump_serial:
-                raise WrongPumpOnHead(
-                    f"The programmer head is over pump {identity.serial}, not "
-                    f"{update.pump_serial}. Nothing was sent."
-                )
+            client = pump_jobs.connected_client(ctx)
+            pump_jobs.require_pump(ctx, client.identify(), update.pump_serial)
             if hook is not None:
                 hook()
             # From here on the command may reach the pump: it can no longer be "not sent".
@@ -561,7 +550,7 @@ class RefillWizard(QDialog):
             return
         message = (
             str(error)
-            if isinstance(error, WrongPumpOnHead)
+            if isinstance(error, pump_jobs.DifferentPump)
             else pump_jobs.plain_message(error) + " Nothing was sent."
         )
         page = self.update_page
