@@ -142,6 +142,10 @@ class DrugLibrary:
         """Products a pump may be refilled with (screening strengths excluded)."""
         return tuple(p for p in self.products if p.refill_allowed)
 
+    def screening_products(self) -> tuple[DrugProduct, ...]:
+        """Strengths for a screening test dose (not for a pump)."""
+        return tuple(p for p in self.products if p.use == "screening")
+
     def concentrations(self) -> tuple[int, ...]:
         return tuple(sorted({p.concentration_mcg_ml for p in self.products}))
 

@@ -460,14 +460,9 @@ class MainWindow(QMainWindow):
         if self.current_patient_id is None:
             self.prompts.error("Screening test dose", "Open the patient's record first.")
             return False
-        products = [
-            (p.product, p.concentration_mcg_ml)
-            for p in self.clinic.library.products
-            if p.use == "screening"
-        ]
         dialog = dialog or ScreeningTrialDialog(
             self.current_patient_id,
-            products,
+            self.clinic.library.screening_products(),
             self.clinic.record_screening_trial,
             self,
             now=self.now(),

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from itbconsole.druglib import DrugProduct
 from itbconsole.model import ModelError, Origin, Patient, Pump
 from itbconsole.pump_models import check_pump_model, find_model, pump_field_errors, pump_models
 from itbconsole.services.patients import DuplicatePatient, PatientForm, patient_from_form
@@ -600,7 +601,7 @@ class ScreeningTrialDialog(_ValidatingDialog):
     def __init__(
         self,
         patient_id: int,
-        products: Sequence[tuple[str, int]],
+        products: Sequence[DrugProduct],
         submit: Callable[[ScreeningTrial, str], object],
         parent: QWidget | None = None,
         *,
@@ -621,8 +622,9 @@ class ScreeningTrialDialog(_ValidatingDialog):
         self.dose = QLineEdit()
         self.dose.setPlaceholderText("usually 50; 25 for small children; 75 or 100 on a later day")
         self.product = QComboBox()
-        for name, conc in products:
-            self.product.addItem(f"{name} {conc} mcg/mL", (name, conc))
+        for p in products:
+            label = f"{p.product} {p.concentration_mcg_ml} mcg/mL"
+            self.product.addItem(label, (p.product, p.concentration_mcg_ml))
         self.lot = QLineEdit()
         self.scores: dict[int, QComboBox] = {}
         self.add_row("given", "&Given at (local)", self.given)

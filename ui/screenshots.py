@@ -141,11 +141,7 @@ def main(out: Path = OUT) -> int:
     view.tabs.setCurrentWidget(view.overview)
     screening = ScreeningTrialDialog(
         candidate.id,
-        [
-            (p.product, p.concentration_mcg_ml)
-            for p in clinic.library.products
-            if p.use == "screening"
-        ],
+        clinic.library.screening_products(),
         clinic.record_screening_trial,
         window,
         now=window.now(),

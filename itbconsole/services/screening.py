@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from itbconsole.druglib import DrugLibrary, LimitCheck
+from itbconsole.services.programming import reason_is_enough
 from itbconsole.store.audit import canonical_json
 from itbconsole.store.db import utc_iso
 from itbconsole.store.schema import SCREENING_OUTCOMES
@@ -83,7 +84,7 @@ def check_trial(
             f"A test dose of {trial.dose_mcg} mcg is outside the usual {limit.soft_min} to "
             f"{limit.soft_max} mcg."
         )
-        if len(" ".join(reason.split())) < 12:
+        if not reason_is_enough(reason):
             raise ScreeningError(warnings[0] + " Type the clinical reason to record it.")
     for when in earlier:
         if abs(trial.given_at - when) < MIN_APART:
