@@ -11,9 +11,10 @@ version with who and when, and every forecast is recomputed from the new values.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import asdict, dataclass, field, fields, replace
-from datetime import UTC, timedelta, tzinfo
+from datetime import timedelta, tzinfo
 from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -95,9 +96,10 @@ class ClinicSettings:
 
     # ------------------------------------------------------------------ derived
 
-    @property
+    @functools.cached_property
     def tz(self) -> tzinfo:
-        """The clinic's zone (an explicit override, the stored name, or this computer's)."""
+        """The clinic's zone (an explicit override, the stored name, or this computer's),
+        looked up once per settings object: it is read for every day of every forecast."""
         if self._tz_override is not None:
             return self._tz_override
         if self.zone:
@@ -174,11 +176,9 @@ def parse_setting(name: str, text: str) -> Any:
 
 
 DEFAULT_SETTINGS = ClinicSettings()
-UTC_SETTINGS = ClinicSettings(zone="UTC").with_tz(UTC)
 
 __all__ = [
     "DEFAULT_SETTINGS",
-    "UTC_SETTINGS",
     "ClinicSettings",
     "SettingsError",
     "parse_setting",

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from itbconsole.model import ModelError, Patient
+from itbconsole.model import ModelError, Patient, Role
 from itbconsole.services.clinic import (
     ClinicService,
     PumpReplacementNeeded,
@@ -258,8 +258,6 @@ class MainWindow(QMainWindow):
 
     def edit_clinic_settings(self) -> None:
         """Show the clinic's settings; an administrator may change them (with a reason)."""
-        from itbconsole.model import Role
-        from itbconsole.store import StoreError
         from ui.settings_dialog import ClinicSettingsDialog
 
         editable = self.clinic.user.role is Role.ADMINISTRATOR
@@ -286,8 +284,8 @@ class MainWindow(QMainWindow):
         if len(stale) > CATCH_UP_AT:
             self._catch_up(stale)
             return
-        if stale:
-            self.clinic.ensure_forecasts()
+        for serial in stale:
+            self.clinic.forecast_for(serial)
         rows = self.clinic.patient_rows(
             self.patient_list.search.text(), now=self.now(), ensure=False
         )
@@ -648,7 +646,7 @@ class MainWindow(QMainWindow):
                 result.reading,
                 result.events,
                 self.current_patient_id,
-                simulated="simulated" in result.identity.capabilities,
+                simulated=result.simulated,
             )
         except TrainingPump as exc:
             self._update_link_state()
@@ -702,11 +700,8 @@ class MainWindow(QMainWindow):
         explant_dialog: ExplantDialog | None = None,
     ) -> bool:
         ident = result.identity
-        open_patient = (
-            self.clinic.patient(self.current_patient_id) if self.current_patient_id else None
-        )
         choose = choose or UnknownPumpDialog(
-            ident.serial, ident.model, self.clinic.all_patients(), open_patient, self
+            ident.serial, ident.model, self.clinic.all_patients(), self
         )
         answer = choose.ask()
         if answer is None:

@@ -31,6 +31,11 @@ class InterrogationResult:
     events: tuple[PumpEvent, ...]
     capacity_ul: int
 
+    @property
+    def simulated(self) -> bool:
+        """The pump says it is simulated (a training pump): the clinic database refuses it."""
+        return "simulated" in self.identity.capabilities
+
 
 def discover_ports() -> list[PortChoice]:
     """Serial ports on this computer that could be a programmer (no handshake here: that

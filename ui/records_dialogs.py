@@ -357,7 +357,6 @@ class UnknownPumpDialog(QDialog):
         serial: str,
         model: str,
         patients: Sequence[Patient],
-        open_patient: Patient | None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)

@@ -44,7 +44,7 @@ from itbconsole.trends import (
     local_ticks,
     to_local,
 )
-from itbconsole.units import ul_to_ml
+from itbconsole.units import fmt_ml
 
 if TYPE_CHECKING:
     from itbconsole.services.clinic import ClinicService
@@ -99,7 +99,7 @@ def _pen(colour: str, width: float = 1.5, style: Qt.PenStyle = Qt.PenStyle.Solid
 
 def _ml_text(ul: int | None) -> str:
     """A volume in mL, exact (no float), or "not recorded"."""
-    return "not recorded" if ul is None else f"{ul_to_ml(ul)} mL"
+    return "not recorded" if ul is None else fmt_ml(ul, 3)
 
 
 def _label(text: str = "", name: str = "") -> QLabel:

@@ -362,7 +362,7 @@ def test_moving_the_head_to_another_pump_reads_that_pump_and_all_its_events(
 
 def test_unknown_pump_with_nobody_open_preselects_nobody(console: Console) -> None:
     patients = console.clinic.all_patients()
-    dialog = UnknownPumpDialog("SIM0000007", "SIM-40", patients, None, console.window)
+    dialog = UnknownPumpDialog("SIM0000007", "SIM-40", patients, console.window)
     console.qtbot.addWidget(dialog)
     assert dialog.choice() is None  # two OKs can never register a pump to a stranger
     dialog.new_radio.setChecked(True)

@@ -322,7 +322,7 @@ class RefillWizard(QDialog):
             ident = self.session.identify(
                 result.reading,
                 result.events,
-                simulated="simulated" in result.identity.capabilities,
+                simulated=result.simulated,
             )
         except TrainingPump as exc:
             self.identify_page.status.setText("Training pump: nothing was saved.")
