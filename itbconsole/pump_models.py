@@ -89,14 +89,20 @@ def pump_field_errors(pump: Pump) -> dict[str, str]:
     return errors
 
 
+def require_plausible(pump: Pump) -> None:
+    """Refuse (ModelError, every field's message) a pump record outside the plausible
+    ranges of :func:`pump_field_errors`."""
+    errors = pump_field_errors(pump)
+    if errors:
+        raise ModelError(" ".join(errors.values()))
+
+
 def check_pump_model(pump: Pump, reported_capacity_ul: int | None = None) -> None:
     """Refuse a pump whose reservoir contradicts its model (ModelError, for the user), or
     whose own report (``reported_capacity_ul``, from an interrogation) contradicts the
     record. A model not in the catalogue is accepted as typed. A field outside its
     plausible range (:func:`pump_field_errors`) is refused too."""
-    errors = pump_field_errors(pump)
-    if errors:
-        raise ModelError(" ".join(errors.values()))
+    require_plausible(pump)
     if reported_capacity_ul is not None and reported_capacity_ul != pump.reservoir_capacity_ul:
         raise ModelError(
             f"Pump {pump.serial} reports a {reported_capacity_ul / 1000:g} mL reservoir, but "
@@ -118,4 +124,5 @@ __all__ = [
     "find_model",
     "pump_field_errors",
     "pump_models",
+    "require_plausible",
 ]

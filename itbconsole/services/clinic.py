@@ -20,7 +20,6 @@ from itbconsole.druglib import DrugLibrary
 from itbconsole.forecast import Forecast, PumpFacts, Status, facts_from, forecast
 from itbconsole.model import (
     ChangeOutcome,
-    ModelError,
     Patient,
     PreparedProgram,
     Program,
@@ -31,7 +30,7 @@ from itbconsole.model import (
     RefillStatus,
     User,
 )
-from itbconsole.pump_models import check_pump_model, pump_field_errors
+from itbconsole.pump_models import check_pump_model, require_plausible
 from itbconsole.services import programming
 from itbconsole.services.overview import PumpOverview, build_overview
 from itbconsole.services.patients import DuplicatePatient
@@ -602,9 +601,7 @@ class ClinicService:
         revised = replace(
             pump, catheter_length_cm=catheter_length_cm, catheter_ul_per_cm=catheter_ul_per_cm
         )
-        errors = pump_field_errors(revised)
-        if errors:
-            raise ModelError(" ".join(errors.values()))
+        require_plausible(revised)
         return self.store.record_catheter_revision(
             revised, self.user, revised_on=revised_on, tip_level=tip_level, note=note
         )

@@ -191,7 +191,7 @@ class Identification:
     pending: tuple[Refill, ...]
     warnings: tuple[str, ...]
     forecast_now: Forecast
-    facts: PumpFacts | None = None
+    facts: PumpFacts
     """The forecast's inputs with this interrogation: the refill's "after" adds the fill."""
     concentration_mismatch: bool = False
     """The pump's concentration differs from the last refill on record: the refill is
@@ -1348,9 +1348,7 @@ class RefillSession:
         """The forecast as if this refill were confirmed now (with its bridge): the one
         rule every other screen uses, on the records plus this interrogation and fill."""
         ident = self._ident()
-        facts = ident.facts or with_reading(
-            self.clinic.pump_facts(ident.pump.serial), ident.reading
-        )
+        facts = ident.facts
         fill = Fill(
             at=self.now(),
             volume_ul=new.added_ul,

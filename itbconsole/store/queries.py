@@ -204,11 +204,15 @@ def patients_overview(
     where = ""
     params: dict[str, Any] = {"key": inputs_key}
     if patient_ids is not None:
-        marks = ", ".join(f":p{i}" for i in range(len(patient_ids)))
-        where = f"WHERE cp.patient_id IN ({marks})"
-        params.update({f"p{i}": pid for i, pid in enumerate(patient_ids)})
+        where = f"WHERE cp.patient_id IN ({_in_params(patient_ids, params)})"
     sql = OVERVIEW_SQL.format(where=where)
     return [_overview_row(row, today) for row in db.query(sql, params)]
+
+
+def _in_params(ids: Sequence[int], params: dict[str, Any]) -> str:
+    """The placeholders of an ``IN (...)`` list of ``ids``, their values added to ``params``."""
+    params.update({f"p{i}": pid for i, pid in enumerate(ids)})
+    return ", ".join(f":p{i}" for i in range(len(ids)))
 
 
 def refill_due(db: Database, before: date, today: date, inputs_key: str) -> list[PatientOverview]:
@@ -226,9 +230,7 @@ def stale_forecast_pumps(
     and_where = ""
     params: dict[str, Any] = {"key": inputs_key}
     if patient_ids is not None:
-        marks = ", ".join(f":p{i}" for i in range(len(patient_ids)))
-        and_where = f"AND po.patient_id IN ({marks})"
-        params.update({f"p{i}": pid for i, pid in enumerate(patient_ids)})
+        and_where = f"AND po.patient_id IN ({_in_params(patient_ids, params)})"
     return [
         r["pump_serial"] for r in db.query(STALE_FORECASTS_SQL.format(and_where=and_where), params)
     ]
