@@ -528,13 +528,18 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ link
 
+    def _remember_typed_port(self, url: str) -> None:
+        """A port typed with "Other port..." stays in the port list."""
+        if all(p.url != url for p in self.extra_ports):
+            self.extra_ports.append(PortChoice(url, f"{url} (typed)", "A port typed by hand"))
+
     def refresh_ports(self) -> None:
         """Offer the simulated pumps at once; scan serial ports on the link thread (the scan
         can be slow on some systems and must not hold up the window)."""
         preferred = self.settings.value("link/last_good_port")
         typed = str(self.settings.value("link/other_port", "") or "")
-        if typed and all(p.url != typed for p in self.extra_ports):
-            self.extra_ports.append(PortChoice(typed, f"{typed} (typed)", "A port typed by hand"))
+        if typed:
+            self._remember_typed_port(typed)
         self.device_bar.set_ports(list(self.extra_ports), preferred_url=preferred)
 
         def found(ports: list[PortChoice]) -> None:
@@ -573,8 +578,7 @@ class MainWindow(QMainWindow):
         if url is None:
             return None
         self.settings.setValue("link/other_port", url)
-        if all(p.url != url for p in self.extra_ports):
-            self.extra_ports.append(PortChoice(url, f"{url} (typed)", "A port typed by hand"))
+        self._remember_typed_port(url)
         self.device_bar.set_ports(list(self.extra_ports), preferred_url=url)
         self.connect_port(url)
         return url
