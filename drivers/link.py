@@ -199,8 +199,13 @@ class RetryPolicy:
 
 @dataclass
 class _Attempts:
-    """What one request's attempts established. An attempt that ended in NAK or BUSY was
-    certainly not executed; one that timed out or got a damaged reply might have been."""
+    """What one request's attempts established. Only an answer that can be attributed to a
+    transmission proves it was not executed: BUSY, or a NAK other than FRAME_ERROR (both
+    come from an intact frame carrying the request's ``seq``). A NAK FRAME_ERROR proves
+    nothing: a transmission split by a stray flag byte draws one NAK per fragment, so the
+    spare one can be read as the answer to the next, intact transmission, which the pump
+    executed. Everything else (a timeout, a damaged reply, a FRAME_ERROR NAK) leaves the
+    outcome to be settled by reading the pump back."""
 
     in_flight: bool = False
     unknown: int = 0
@@ -215,6 +220,14 @@ class _Attempts:
         if self.in_flight and executed_unknown:
             self.unknown += 1
         self.in_flight = False
+
+
+def _proves_not_executed(reply: Message | None) -> bool:
+    """Whether ``reply`` proves the transmission it answers was not executed (see
+    :class:`_Attempts`)."""
+    if isinstance(reply, Busy):
+        return True
+    return isinstance(reply, Nak) and reply.code != NakCode.FRAME_ERROR
 
 
 def _classify_open_error(url: str, exc: Exception) -> PortUnavailable:
@@ -402,7 +415,7 @@ class Link:
                 state.settle(executed_unknown=True)
             else:
                 reply = self._decode(frame, state)
-                state.settle(executed_unknown=not isinstance(reply, Busy | Nak))
+                state.settle(executed_unknown=not _proves_not_executed(reply))
                 if reply is None:
                     pass  # undecodable; counted as a bad frame, retried
                 elif isinstance(reply, expected):
@@ -486,7 +499,8 @@ class Link:
             traffic_log.debug("%s %s %s", self.name, direction, data.hex(" "))
 
     def _await_reply(self, seq: int, until: float, state: _Attempts) -> Frame | None:
-        """Read until a frame for ``seq`` (or any NAK) arrives, or ``until`` passes."""
+        """Read until a frame carrying ``seq`` arrives, or ``until`` passes. Frames with
+        another ``seq`` (a late reply, a NAK for a fragment of garbage) are stale."""
         port = self.port
         decoder = self._decoder
         while True:
@@ -516,7 +530,7 @@ class Link:
                         self.counters.framing_errors += 1
                     continue
                 self.counters.frames_received += 1
-                if found is None and (item.seq == seq or item.type == Nak.TYPE):
+                if found is None and item.seq == seq:
                     found = item
                 else:
                     self.counters.stale_frames += 1

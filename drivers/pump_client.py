@@ -566,18 +566,20 @@ class PumpClient:
     def single_bolus(
         self, dose_mcg: Decimal, duration_minutes: int, *, deadline_s: float | None = None
     ) -> WriteResult:
-        """Start a single bolus. A bolus whose outcome is unknown is never resent: the
-        result is UNCERTAIN and the event log must be checked first."""
+        """Start a single bolus. A bolus whose answer was lost is never resent: its outcome
+        is settled from the pump's event log (a ``single_bolus`` event of this dose logged
+        after the command was sent), and is UNCERTAIN while the log cannot be read."""
+        deadline = self._deadline(deadline_s)
         request = p.SingleBolus(p.mcg_to_ng(dose_mcg, "bolus dose"), duration_minutes)
-        reply, decided = self._send_write(request, p.BolusAccepted, self._deadline(deadline_s))
+        try:  # where the log stands before anything is sent, to read the outcome from
+            logged_before = self.event_total(deadline_s=self._left(deadline))
+        except LinkError as exc:
+            return WriteResult(WriteOutcome.FAILED, f"{exc} No bolus was sent.")
+        reply, decided = self._send_write(request, p.BolusAccepted, deadline)
         if decided is not None:
             return decided
         if reply is None:
-            return WriteResult(
-                WriteOutcome.UNCERTAIN,
-                "The bolus command was sent but not confirmed. Read the pump's event log "
-                "before giving another bolus.",
-            )
+            return self._settle_bolus(request, logged_before, deadline)
         if reply.dose_ng != request.dose_ng or reply.duration_min != request.duration_min:
             return WriteResult(
                 WriteOutcome.UNCERTAIN,
@@ -585,6 +587,49 @@ class PumpClient:
                 reply,
             )
         return WriteResult(WriteOutcome.SUCCEEDED, "The pump started the bolus.", reply)
+
+    def _settle_bolus(
+        self, request: p.SingleBolus, logged_before: int, deadline: float | None
+    ) -> WriteResult:
+        """The bolus command was sent but not answered: the event log decides. The pump
+        handles requests in the order they arrive, so a bolus it carried out is logged
+        before this read is answered."""
+        try:
+            batch = self.read_events(logged_before, deadline_s=self._left(deadline))
+        except LinkError as exc:
+            return WriteResult(
+                WriteOutcome.UNCERTAIN,
+                f"The bolus command was sent but not confirmed, and the pump's event log could "
+                f"not be read ({exc}). Read the pump's event log before giving another bolus.",
+            )
+        given = [
+            e for e in batch.events
+            if e.kind == "single_bolus"
+            and e.detail.get("dose_ng") == request.dose_ng
+            and e.detail.get("duration_min") == request.duration_min
+        ]  # fmt: skip
+        if batch.gap or batch.next_index < logged_before:
+            return WriteResult(
+                WriteOutcome.UNCERTAIN,
+                "The bolus command was sent but not confirmed, and the pump's event log is "
+                "incomplete. Read the pump's event log before giving another bolus.",
+            )
+        if len(given) == 1:
+            return WriteResult(
+                WriteOutcome.SUCCEEDED,
+                "The pump started the bolus (its answer was lost; its event log shows it).",
+            )
+        if not given:
+            return WriteResult(
+                WriteOutcome.FAILED,
+                "The pump did not confirm the bolus and its event log shows none was started. "
+                "No bolus was given.",
+            )
+        return WriteResult(
+            WriteOutcome.UNCERTAIN,
+            f"The pump's event log shows {len(given)} boluses since the command was sent. "
+            f"{_UNCERTAIN_ADVICE}",
+        )
 
     def acknowledge_alarms(
         self, names: Iterable[str], *, deadline_s: float | None = None

@@ -15,6 +15,8 @@ Spec syntax (``--faults`` and the ``faults=`` URL option), comma-separated ``KIN
     busy=0.05             answer "busy" instead of acting on a request
     disconnect=0.01@2     go silent for 2 s (TCP: close the connection); default 2 s
     noise=0.05            put 1-8 random bytes on the line before a reply
+    split=0.05            a stray flag byte inside a request: the pump sees two damaged
+                          fragments and answers each with a NAK (the second a moment later)
 
 The random source is seeded (``seed=N``) so a failing run can be replayed exactly. Tests
 that need one particular fault at one particular frame use :meth:`FaultInjector.force`.
@@ -27,7 +29,7 @@ import threading
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
-KINDS = ("corrupt", "drop", "delay", "busy", "disconnect", "noise")
+KINDS = ("corrupt", "drop", "delay", "busy", "disconnect", "noise", "split")
 DEFAULT_SECONDS = {"delay": 0.5, "disconnect": 2.0}
 
 #: What :meth:`FaultInjector.force` accepts: a direction-specific name for each fault.
@@ -40,6 +42,7 @@ FORCEABLE = (
     "busy",
     "disconnect",
     "noise",
+    "split_request",
 )
 
 
@@ -57,6 +60,7 @@ class FaultSpec:
     busy: float = 0.0
     disconnect: float = 0.0
     noise: float = 0.0
+    split: float = 0.0
     delay_s: float = DEFAULT_SECONDS["delay"]
     disconnect_s: float = DEFAULT_SECONDS["disconnect"]
 
@@ -109,6 +113,7 @@ class RequestFate:
 
     drop: bool = False
     corrupt: bool = False
+    split: bool = False
     busy: bool = False
     disconnect_s: float | None = None
 
@@ -134,33 +139,42 @@ class FaultInjector:
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
         self._lock = threading.Lock()
-        self._forced: deque[tuple[str, float | None]] = deque()
+        self._forced: deque[tuple[str, float | None, int | None]] = deque()
 
-    def force(self, kind: str, seconds: float | None = None) -> None:
-        """Inject ``kind`` (one of :data:`FORCEABLE`) at the next frame it can apply to."""
+    def force(
+        self, kind: str, seconds: float | None = None, *, request_type: int | None = None
+    ) -> None:
+        """Inject ``kind`` (one of :data:`FORCEABLE`) at the next frame it can apply to;
+        with ``request_type``, at the next request of that message type only."""
         if kind not in FORCEABLE:
             raise ValueError(f"cannot force '{kind}': one of {', '.join(FORCEABLE)}")
         with self._lock:
-            self._forced.append((kind, seconds))
+            self._forced.append((kind, seconds, request_type))
 
-    def _take_forced(self, kinds: tuple[str, ...]) -> tuple[str, float | None] | None:
+    def _take_forced(
+        self, kinds: tuple[str, ...], request_type: int | None = None
+    ) -> tuple[str, float | None] | None:
         for item in self._forced:
-            if item[0] in kinds:
+            if item[0] in kinds and item[2] in (None, request_type):
                 self._forced.remove(item)
-                return item
+                return item[0], item[1]
         return None
 
     def _roll(self, prob: float) -> bool:
         return prob > 0 and self._rng.random() < prob
 
-    def request_fate(self) -> RequestFate:
+    def request_fate(self, request_type: int | None = None) -> RequestFate:
         with self._lock:
-            forced = self._take_forced(("drop_request", "corrupt_request", "busy", "disconnect"))
+            forced = self._take_forced(
+                ("drop_request", "corrupt_request", "split_request", "busy", "disconnect"),
+                request_type,
+            )
             if forced is not None:
                 kind, seconds = forced
                 fate = RequestFate(
                     drop=kind == "drop_request",
                     corrupt=kind == "corrupt_request",
+                    split=kind == "split_request",
                     busy=kind == "busy",
                     disconnect_s=(seconds if seconds is not None else self.spec.disconnect_s)
                     if kind == "disconnect"
@@ -174,6 +188,8 @@ class FaultInjector:
                     fate = RequestFate(drop=True)
                 elif self._roll(s.corrupt):
                     fate = RequestFate(corrupt=True)
+                elif self._roll(s.split):
+                    fate = RequestFate(split=True)
                 else:
                     fate = RequestFate(busy=self._roll(s.busy))
             self._count_request(fate)
@@ -184,6 +200,8 @@ class FaultInjector:
             self.counts["drop_request"] += 1
         if fate.corrupt:
             self.counts["corrupt_request"] += 1
+        if fate.split:
+            self.counts["split_request"] += 1
         if fate.busy:
             self.counts["busy"] += 1
         if fate.disconnect_s is not None:

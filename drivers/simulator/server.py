@@ -43,6 +43,8 @@ from itbconsole.model import Program, PumpEvent
 #: Every capability the simulated pump has.
 CAPABILITIES = sum(1 << bit for bit in p.CAPABILITY_BITS.values())
 BUSY_RETRY_MS = 50
+#: How much later the NAK for the second fragment of a split request leaves the pump.
+SPLIT_LAG_S = 0.005
 #: Motor steps per microlitre pushed (a diagnostics figure, not physics).
 MOTOR_STEPS_PER_UL = 20
 
@@ -131,7 +133,7 @@ class PumpResponder:
         return out
 
     def _on_frame(self, frame: p.Frame) -> list[Outgoing]:
-        fate = self.faults.request_fate()
+        fate = self.faults.request_fate(frame.type)
         if fate.disconnect_s is not None:
             self._silent_until = self._monotonic() + fate.disconnect_s
             self._decoder.reset()
@@ -141,6 +143,8 @@ class PumpResponder:
         if fate.corrupt:  # what the pump sees of a corrupted frame: a CRC failure
             self.counters.crc_errors += 1
             return self._send(p.Nak(p.NakCode.FRAME_ERROR, 1, 1), frame.seq)
+        if fate.split:
+            return self._split(frame)
         self.counters.frames_received += 1
         if frame.version not in p.SUPPORTED_VERSIONS:
             nak = p.Nak(
@@ -171,6 +175,20 @@ class PumpResponder:
         if isinstance(request, _WRITES) and self.on_change is not None:
             self.on_change()
         return self._transmit(wire)
+
+    def _split(self, frame: p.Frame) -> list[Outgoing]:
+        """A flag byte inside the request: two damaged fragments, each answered with NAK
+        FRAME_ERROR carrying its own second byte as ``seq``. The second fragment ends only
+        when the rest of the request has arrived, so its NAK follows a moment later."""
+        raw = p.encode_raw(frame.version, frame.seq, frame.type, frame.payload)
+        mid = len(raw) // 2
+        out: list[Outgoing] = []
+        for n, fragment in enumerate((raw[:mid], raw[mid:])):
+            self.counters.crc_errors += 1
+            seq = fragment[1] if len(fragment) > 1 else 0
+            for sent in self._send(p.Nak(p.NakCode.FRAME_ERROR, 1, 1), seq):
+                out.append(Outgoing(sent.data, sent.delay_s + SPLIT_LAG_S * n, sent.disconnect_s))
+        return out
 
     def _send(self, message: p.Message, seq: int) -> list[Outgoing]:
         """Send an uncached reply (NAK, BUSY)."""

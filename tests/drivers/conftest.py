@@ -96,6 +96,7 @@ class FakePump:
             return p.ReservoirUpdated.decode_payload(r.encode_payload())
         if isinstance(r, p.SingleBolus):
             self.boluses += 1
+            self.events.append(p.EventRecord(4, self.clock_s, r.dose_ng, r.duration_min))
             return p.BolusAccepted(r.dose_ng, r.duration_min, self.clock_s + 60 * r.duration_min)
         if isinstance(r, p.AcknowledgeAlarms):
             return p.Alarms(self.alarms, r.alarm_mask & self.alarms)
@@ -144,7 +145,8 @@ class FakePort:
     """In-memory port to a FakePump with a script of faults, one per request frame.
 
     Faults: ``drop_request`` (pump never sees it), ``drop_reply`` (pump executes, reply lost),
-    ``corrupt_request`` (one bit flipped on the way in: the pump NAKs), ``corrupt_reply``,
+    ``corrupt_request`` (one bit flipped on the way in: the pump NAKs), ``split_request`` (a
+    flag byte inside the request: the pump NAKs each fragment), ``corrupt_reply``,
     ``late_reply`` (reply arrives only after the link gave up waiting), ``garbage`` (noise
     before the reply), ``disconnect_before`` (write fails), ``disconnect_after`` (pump
     executes, then the port dies), ``busy``.
@@ -184,9 +186,19 @@ class FakePort:
             self.late.clear()
         if fault == "corrupt_request":
             data = bytes(data[:4]) + bytes([data[4] ^ 0x01]) + bytes(data[5:])
+        if fault == "split_request":  # a stray flag byte: two damaged fragments, two NAKs
+            mid = len(data) // 2
+            data = bytes(data[:mid]) + b"\x7e" + bytes(data[mid:])
+        naks = 0
         for item in self.decoder.feed(data):
             if isinstance(item, p.FrameError):
-                self.rx += p.encode_frame(p.Nak(p.NakCode.FRAME_ERROR, 1, 1), 0)
+                # as the protocol says: the seq is the damaged frame's second byte
+                seq = item.data[1] if len(item.data) > 1 else 0
+                nak = p.encode_frame(p.Nak(p.NakCode.FRAME_ERROR, 1, 1), seq)
+                # the pump answers the first fragment while the second is still arriving,
+                # so the link may be done reading before the spare NAK is on the line
+                (self.late if naks else self.rx).extend(nak)
+                naks += 1
                 continue
             self.seqs.append(item.seq)
             if fault == "drop_request":

@@ -108,11 +108,45 @@ def test_persistent_corruption_raises_link_corrupted(pump: Any, make_link: Any) 
     assert err.value.may_have_arrived
 
 
-def test_naks_only_mean_nothing_was_executed(pump: Any, make_link: Any) -> None:
+def test_a_frame_error_nak_does_not_prove_a_write_was_not_executed(
+    pump: Any, make_link: Any
+) -> None:
+    """Its seq may belong to a fragment of an earlier transmission, so only a read-back may
+    settle the outcome."""
     link, _ = make_link(pump, ["corrupt_request"] * 4)
     with pytest.raises(LinkCorrupted) as err:
         link.request(BOLUS)
-    assert not err.value.may_have_arrived and pump.boluses == 0
+    assert err.value.may_have_arrived and pump.boluses == 0
+
+
+def test_a_request_split_by_a_flag_byte_is_not_reported_as_refused(
+    pump: Any, make_link: Any
+) -> None:
+    """A flag byte inside the first two transmissions: four NAKs for three transmissions.
+    The spare NAKs must not be taken for the answer to the third, which the pump executed."""
+    link, port = make_link(pump, ["split_request", "split_request"])
+    reply = link.request(BOLUS)
+    assert isinstance(reply, p.BolusAccepted) and pump.boluses == 1
+    assert len(set(port.seqs)) == 1  # every transmission was the same request
+
+
+def test_spare_naks_after_the_last_attempt_leave_the_outcome_open(
+    pump: Any, make_link: Any
+) -> None:
+    link, _ = make_link(pump, ["split_request"] * 3 + [None])
+    try:
+        link.request(BOLUS)
+    except LinkError as exc:  # whatever the link reports, it never claims "not executed"
+        assert exc.may_have_arrived or pump.boluses == 0
+    else:
+        assert pump.boluses == 1
+
+
+def test_a_nak_for_another_sequence_number_is_stale(pump: Any, make_link: Any) -> None:
+    link, port = make_link(pump)
+    port.rx += p.encode_frame(p.Nak(p.NakCode.FRAME_ERROR, 1, 1), 0x42)
+    assert isinstance(link.request(BOLUS), p.BolusAccepted)
+    assert link.counters.stale_frames == 1 and link.counters.naks == 0
 
 
 def test_endless_busy_raises_pump_busy(pump: Any, make_link: Any) -> None:
@@ -178,8 +212,8 @@ def test_traffic_callback_sees_every_byte(pump: Any, make_link: Any) -> None:
 
 
 FAULTS = st.sampled_from(
-    [None, None, "drop_request", "drop_reply", "corrupt_request", "corrupt_reply",
-     "late_reply", "garbage", "busy", "disconnect_after"]
+    [None, None, "drop_request", "drop_reply", "corrupt_request", "split_request",
+     "corrupt_reply", "late_reply", "garbage", "busy", "disconnect_after"]
 )  # fmt: skip
 
 

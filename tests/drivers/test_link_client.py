@@ -228,17 +228,38 @@ def test_reservoir_update_with_lost_reply_and_lost_link_is_uncertain(
 
 
 def test_bolus_succeeds_once_and_unknown_bolus_is_uncertain(pump: Any, make_link: Any) -> None:
-    client, _ = client_for(pump, make_link, ["drop_reply"])
+    # faults apply per request: the first is the event-log position read before the bolus
+    client, _ = client_for(pump, make_link, [None, "drop_reply"])
     assert client.single_bolus(Decimal("50"), 60).outcome is WriteOutcome.SUCCEEDED
     assert pump.boluses == 1
-    client, _ = client_for(pump, make_link, ["disconnect_after"])
+    client, _ = client_for(pump, make_link, [None, "disconnect_after"])
     result = client.single_bolus(Decimal("50"), 60)
     assert result.outcome is WriteOutcome.UNCERTAIN and "event log" in result.message
     assert pump.boluses == 2
 
 
-def test_bolus_that_never_reached_the_pump_is_failed(pump: Any, make_link: Any) -> None:
-    client, _ = client_for(pump, make_link, ["corrupt_request"] * 4)
+def test_bolus_whose_answers_were_all_lost_is_settled_from_the_event_log(
+    pump: Any, make_link: Any
+) -> None:
+    client, _ = client_for(pump, make_link, [None] + ["drop_reply"] * 4)
+    result = client.single_bolus(Decimal("50"), 60)
+    assert result.outcome is WriteOutcome.SUCCEEDED and "event log" in result.message
+    assert pump.boluses == 1
+
+
+def test_bolus_that_never_reached_the_pump_is_failed_from_the_event_log(
+    pump: Any, make_link: Any
+) -> None:
+    client, _ = client_for(pump, make_link, [None] + ["corrupt_request"] * 4)
+    result = client.single_bolus(Decimal("50"), 60)
+    assert result.outcome is WriteOutcome.FAILED and pump.boluses == 0
+    assert "event log shows none" in result.message
+
+
+def test_bolus_is_not_sent_when_the_event_log_position_cannot_be_read(
+    pump: Any, make_link: Any
+) -> None:
+    client, _ = client_for(pump, make_link, ["disconnect_before"])
     result = client.single_bolus(Decimal("50"), 60)
     assert result.outcome is WriteOutcome.FAILED and pump.boluses == 0
 
