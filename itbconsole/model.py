@@ -100,6 +100,25 @@ def normalise_nhs_number(text: str) -> str:
 # --------------------------------------------------------------------------- people and pumps
 
 
+class Action(enum.StrEnum):
+    """What a user may do to a pump. Who may do which is :data:`ROLE_ACTIONS`, the one
+    table every service asks before a byte is sent."""
+
+    SEND_PROGRAM = "send a program to the pump"
+    SINGLE_BOLUS = "give a single bolus"
+    REFILL = "update the pump after a refill"
+    SET_CLOCK = "set the pump clock"
+
+
+#: Who may do what. A nurse refills and keeps the pump clock right, and prepares programs
+#: for review; only a clinician (or an administrator) changes the dose.
+ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
+    Role.NURSE: frozenset({Action.REFILL, Action.SET_CLOCK}),
+    Role.CLINICIAN: frozenset(Action),
+    Role.ADMINISTRATOR: frozenset(Action),
+}
+
+
 @dataclass(frozen=True)
 class User:
     """The person at the console; stamped on every record they make."""
@@ -107,8 +126,22 @@ class User:
     name: str
     role: Role
 
+    def may(self, action: Action) -> bool:
+        return action in ROLE_ACTIONS[self.role]
+
+    def refusal(self, action: Action) -> str:
+        """Why this user may not do ``action`` ('' when they may)."""
+        if self.may(action):
+            return ""
+        allowed = " or ".join(
+            f"{'an' if r.value[0] in 'aeiou' else 'a'} {r.value}"
+            for r in Role
+            if action in ROLE_ACTIONS[r]
+        )
+        return f"{self.name} is signed in as {self.role.value}: only {allowed} can {action}."
+
     def can_send_program(self) -> bool:
-        return self.role in (Role.CLINICIAN, Role.ADMINISTRATOR)
+        return self.may(Action.SEND_PROGRAM)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
@@ -227,16 +227,18 @@ class Rig:
             f.key: pg.override_text(pg.OVERRIDE_CATEGORIES[1], "agreed with the consultant")
             for f in check.soft
         }
-        change = pg.build_change(
+        approved = pg.approve(
             check,
             "titration agreed at clinic",
             overrides,
             at=self.now(),
             second_clinician="Dr Ben Second",
         )
-        intent = pg.record_intent(store, change, CLINICIAN, patient_id=self.patient_id)
+        intent = pg.record_intent(store, approved.change, CLINICIAN, patient_id=self.patient_id)
         prepared = store.prepared_program(SERIAL)
-        sent = pg.send_program(self.client, intent)
+        sent = pg.send_program(
+            self.client, replace(approved, change=intent), CLINICIAN, now=self.now
+        )
         assert sent.outcome == "succeeded", sent.message
         prepared_id = prepared.id if prepared is not None and prepared.program == program else None
         pg.record_result(store, intent, sent, CLINICIAN, prepared_id=prepared_id)

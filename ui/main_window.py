@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from itbconsole.model import ModelError, Patient, Role
+from itbconsole.model import ChangeOutcome, ModelError, Patient, Role
 from itbconsole.services.clinic import (
     ClinicService,
     PumpReplacementNeeded,
@@ -771,7 +771,7 @@ class MainWindow(QMainWindow):
             "then start at the pump-clock times shown in the program. This is recorded.",
         ):
             return
-        serial = pump.serial
+        serial, user = pump.serial, self.clinic.user
 
         def failed(error: BaseException) -> None:
             # The user's consent and the attempt are recorded whatever happened.
@@ -783,14 +783,17 @@ class MainWindow(QMainWindow):
 
         self.link.submit(
             "set clock",
-            lambda ctx: pump_jobs.set_clock(ctx, expected_serial=serial),
+            lambda ctx: pump_jobs.set_clock(ctx, expected_serial=serial, user=user),
             lambda change: self._clock_set(change),
             failed,
         )
 
     def _clock_set(self, change: dict[str, str]) -> None:
         self.clinic.record_action("pump_clock_set", change)
-        self.statusBar().showMessage("Pump clock set. Interrogate again to confirm.", 8000)
+        if change.get("outcome") != ChangeOutcome.SUCCEEDED:
+            self.prompts.error("Pump clock: outcome unknown", change.get("message", ""))
+        else:
+            self.statusBar().showMessage("Pump clock set. Interrogate again to confirm.", 8000)
         QTimer.singleShot(0, self.interrogate)
 
     def _link_error(self, title: str, error: BaseException) -> None:

@@ -9,10 +9,11 @@ words for the user.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from itbconsole.model import PumpEvent, Reading
+from itbconsole.model import PumpEvent, Reading, User
+from itbconsole.services import pump_actions
+from itbconsole.services.pump_actions import DifferentPump, NotAllowed
 from ui.device_bar import PortChoice
 from ui.link_worker import JobCancelled, JobContext
 
@@ -92,25 +93,14 @@ def disconnect(ctx: JobContext) -> None:
         client.close()
 
 
-class DifferentPump(Exception):
-    """The pump under the programmer head is not the one identified at Connect (the head was
-    moved to another patient's pump). Nothing was read into the records."""
-
-    def __init__(self, expected: str, identity: Any) -> None:
-        super().__init__(
-            f"A different pump answered (serial {identity.serial}) than the one connected "
-            f"(serial {expected}). Nothing was saved or changed."
-        )
-        self.identity = identity
-
-
 def require_pump(ctx: JobContext, identity: Any, expected_serial: str) -> None:
-    """The one check that the pump under the programmer head is the expected one: before
-    anything is read into the records or written to the pump. Raises DifferentPump (and
-    keeps the identity for the window) when it is not."""
-    if identity.serial != expected_serial:
+    """The service's right-pump check (:func:`itbconsole.services.pump_actions.require_pump`),
+    keeping the identity that answered for the window when it is another pump."""
+    try:
+        pump_actions.require_pump(identity, expected_serial)
+    except DifferentPump:
         ctx.state["identity"] = identity
-        raise DifferentPump(expected_serial, identity)
+        raise
 
 
 def interrogate(
@@ -147,26 +137,15 @@ def interrogate(
     )
 
 
-def set_clock(ctx: JobContext, expected_serial: str) -> dict[str, str]:
+def set_clock(ctx: JobContext, expected_serial: str, user: User) -> dict[str, str]:
     """Set the pump clock to this computer's UTC time (only after the user agreed), and only
-    on the open patient's pump: the pump under the head is identified first."""
-    from drivers import link as link_errors
-
+    on the open patient's pump (the service authorises and checks the pump first)."""
     client = connected_client(ctx)
-    identity = client.identify()
-    require_pump(ctx, identity, expected_serial)
-    before = client.read_clock()
-    now = datetime.now(UTC)
-    result = client.set_clock(now)
-    if not result.succeeded:
-        raise link_errors.LinkError(result.message)
-    return {
-        "pump_serial": identity.serial,
-        "pump_clock_before": before.pump_clock.isoformat(),
-        "offset_before_s": f"{before.offset_s:.0f}",
-        "set_to": now.isoformat(),
-        "outcome": result.outcome.value,
-    }
+    try:
+        return pump_actions.set_pump_clock(client, user, expected_serial)
+    except DifferentPump as exc:
+        ctx.state["identity"] = exc.identity
+        raise
 
 
 def diagnostics(ctx: JobContext) -> dict[str, Any]:
@@ -183,7 +162,7 @@ def plain_message(error: BaseException) -> str:
 
     if isinstance(error, link_errors.Cancelled | JobCancelled):
         return "Cancelled. The pump carries on with its current program; nothing was saved."
-    if isinstance(error, link_errors.LinkError | DifferentPump):
+    if isinstance(error, link_errors.LinkError | DifferentPump | NotAllowed):
         return str(error)
     return f"Unexpected problem: {error}. The details are in the log file."
 

@@ -394,18 +394,29 @@ class ClinicService:
         """A program saved for a clinician to review (no pump needed)."""
         return self.store.add_prepared_program(prepared, self.user, patient_id=patient_id)
 
-    def record_program_intent(self, change: ProgramChange, patient_id: int | None) -> ProgramChange:
-        """Before anything is sent: the change recorded as uncertain."""
-        return programming.record_intent(self.store, change, self.user, patient_id=patient_id)
-
-    def record_program_result(
+    def begin_program_send(
         self,
-        intent: ProgramChange,
-        result: programming.SendResult,
+        approved: programming.ApprovedChange,
+        patient_id: int | None,
         prepared_id: int | None = None,
+    ) -> programming.ProgramSend:
+        """Authorise a send for the signed-in user and store the change as *uncertain*
+        before anything is sent. Raises ProgrammingError (nothing stored) when the user
+        may not send it or its check no longer passes."""
+        refusal = programming.send_refusal(approved, self.user)
+        if refusal:
+            raise programming.ProgrammingError(f"{refusal} Nothing was sent.")
+        intent = programming.record_intent(
+            self.store, approved.change, self.user, patient_id=patient_id
+        )
+        return programming.ProgramSend(replace(approved, change=intent), self.user, prepared_id)
+
+    def finish_program_send(
+        self, send: programming.ProgramSend, result: programming.SendResult
     ) -> ProgramChange:
+        """Settle the stored intent with what the pump said."""
         return programming.record_result(
-            self.store, intent, result, self.user, prepared_id=prepared_id
+            self.store, send.intent, result, send.user, prepared_id=send.prepared_id
         )
 
     def resolve_uncertain_change(

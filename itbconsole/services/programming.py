@@ -39,9 +39,13 @@ The rules (each a small function in :data:`RULES`, each with a test that fails w
 
 Sending (:func:`send_program`) is a plain function over an open
 :class:`~drivers.pump_client.PumpClient`, so the desktop app runs it on its link thread and a
-script can run it directly. It checks that the pump is the one, with the program and the
-concentration, the change was made against; then writes in two phases and reads back.
-Success is reported only when the read-back equals the program sent.
+script can run it directly. It takes an :class:`ApprovedChange` (the record with the check
+it passed and the reasons given) and the signed-in user, and refuses before a byte is sent
+unless that user may send it and the check still passes; it checks that the pump is the
+one, with the program and the concentration, the change was made against, and runs every
+rule again on the state the pump reports then; then writes in two phases and reads back.
+Success is reported only when the read-back equals the program sent. :class:`ProgramSend`
+keeps the one order of a send (store the intent, send, settle the record).
 
 Flex step times are **pump-clock times**. The console keeps the pump clock on UTC
 (docs/protocol.md), so a step typed as 07:00 starts when the pump clock reads 07:00, which
@@ -64,6 +68,7 @@ from itbconsole.druglib import DrugLibrary, DrugProduct, Limit, LimitCheck
 from itbconsole.forecast import Forecast, PumpFacts, forecast, with_change, with_reading
 from itbconsole.model import (
     MINUTES_PER_DAY,
+    Action,
     ChangeOutcome,
     FlexStep,
     Mode,
@@ -953,6 +958,22 @@ RULES: tuple[Rule, ...] = (
 
 
 @dataclass(frozen=True)
+class CheckContext:
+    """What a check reads besides the pump's state and the pending program: the clinic's
+    drug library and settings and the patient's records. Kept with the check, so the same
+    check can run again at the point of action on the state the pump reports then."""
+
+    library: DrugLibrary
+    tz: tzinfo
+    priming: PrimingPlan | None = None
+    pump: Pump | None = None
+    history: tuple[ProgramChange, ...] = ()
+    facts: PumpFacts | None = None
+    settings: ClinicSettings | None = None
+    catheter_revised_on: date | None = None
+
+
+@dataclass(frozen=True)
 class ProgramCheck:
     """The verdict on a pending program, with everything the editor shows beside it."""
 
@@ -968,6 +989,7 @@ class ProgramCheck:
     new_forecast: Forecast
     step_rates: tuple[dosing.FlexStepRate, ...]
     priming: PrimingPlan | None = None
+    context: CheckContext | None = None
 
     @property
     def blocks(self) -> tuple[Finding, ...]:
@@ -1123,7 +1145,24 @@ def check_program(
         if new.mode is Mode.FLEX
         else (),
         priming=checked_plan,
+        context=CheckContext(
+            library, tz, priming, pump, tuple(history), facts, settings, catheter_revised_on
+        ),
     )
+
+
+def recheck(check: ProgramCheck, state: PumpState, now: datetime) -> ProgramCheck:
+    """The same check (program, concentration, user, purpose, records) run again on
+    ``state``: the pump as it is when the change is about to be sent."""
+    if check.context is None:
+        raise ProgrammingError("This check cannot be repeated: check the program again.")
+    ctx = check.context
+    return check_program(
+        state, check.new, check.concentration_mcg_ml, check.user, ctx.library, ctx.tz,
+        purpose=check.purpose, priming=ctx.priming, pump=ctx.pump, history=ctx.history,
+        now=now, facts=ctx.facts, settings=ctx.settings,
+        catheter_revised_on=ctx.catheter_revised_on,
+    )  # fmt: skip
 
 
 def reason_is_enough(text: str) -> bool:
@@ -1250,6 +1289,58 @@ def build_change(
     )
 
 
+@dataclass(frozen=True)
+class ApprovedChange:
+    """A change its sender approved: the record to store, the check it passed, and the
+    reasons and confirmation given for its soft limits. Sending takes this, never a bare
+    record, so the role and the checks can be asked again before a byte is sent."""
+
+    change: ProgramChange
+    check: ProgramCheck
+    override_reasons: Mapping[str, str]
+    second_clinician: str = ""
+
+
+def approve(
+    check: ProgramCheck,
+    reason: str,
+    override_reasons: Mapping[str, str],
+    *,
+    at: datetime | None = None,
+    second_clinician: str = "",
+) -> ApprovedChange:
+    """:func:`build_change`, kept together with what it was built from."""
+    change = build_change(check, reason, override_reasons, at=at, second_clinician=second_clinician)
+    return ApprovedChange(change, check, dict(override_reasons), second_clinician)
+
+
+def send_refusal(approved: ApprovedChange, user: User, check: ProgramCheck | None = None) -> str:
+    """Why ``user`` may not send ``approved`` ('' when they may): the role, the author,
+    and every rule of ``check`` (default: the check it was approved on) with the reasons
+    and confirmation given."""
+    check = check or approved.check
+    change = approved.change
+    if not user.may(Action.SEND_PROGRAM):
+        return user.refusal(Action.SEND_PROGRAM)
+    if user != check.user:
+        return (
+            f"This change was checked for {check.user.name}; {user.name} must check it "
+            "again before sending it."
+        )
+    if check.purpose != "send":
+        return "This program was checked for preparing, not for sending: check it again."
+    if (change.pump_serial, change.old, change.new, change.concentration_mcg_ml) != (
+        check.state.pump_serial, check.state.program, check.new, check.concentration_mcg_ml,
+    ):  # fmt: skip
+        return "The change differs from the program that was checked: check it again."
+    if check.blocked:
+        return " ".join(f.message for f in check.blocks)
+    missing = missing_reasons(
+        check, change.reason, approved.override_reasons, approved.second_clinician
+    )
+    return " ".join(missing)
+
+
 def build_prepared(
     check: ProgramCheck, reason: str, user: User, *, at: datetime | None = None
 ) -> PreparedProgram:
@@ -1290,23 +1381,36 @@ class SendResult:
 
 
 def send_program(
-    client: PumpClient, change: ProgramChange, *, deadline_s: float | None = 60.0
+    client: PumpClient,
+    approved: ApprovedChange,
+    user: User,
+    *,
+    deadline_s: float | None = 60.0,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> SendResult:
-    """Check the pump is still as the change assumed, then write, read back and compare.
+    """Authorise, check the pump is still as the change assumed, check again, then write,
+    read back and compare. Runs on the link thread; touches no records.
 
-    Before writing: the pump must be ``change.pump_serial``, report
-    ``change.concentration_mcg_ml`` in its reservoir and run ``change.old``; otherwise
-    nothing is written (``sent`` False, outcome failed). Then the two-phase write of
+    Before a byte is sent: ``user`` must be allowed to send and be the one who approved
+    the change, and the approved check must still pass with the reasons given
+    (:func:`send_refusal`). Then the pump must be ``change.pump_serial``, report
+    ``change.concentration_mcg_ml`` and run ``change.old``; and every rule is run again on
+    the state the pump reports now (:func:`recheck`). Otherwise nothing is written
+    (``sent`` False, outcome failed). Then the two-phase write of
     :meth:`PumpClient.write_program`; success only when the program read back equals the
     one sent. An unanswered commit whose read-back is impossible is uncertain.
     """
     from drivers.link import LinkError
-    from drivers.pump_client import WriteOutcome
+    from drivers.pump_client import Interrogation, WriteOutcome
 
+    change = approved.change
+    refusal = send_refusal(approved, user)
+    if refusal:
+        return SendResult(ChangeOutcome.FAILED, f"{refusal} Nothing was sent.", sent=False)
     try:
         identity = client.identify(deadline_s=deadline_s)
         status = client.read_status(deadline_s=deadline_s)
-        active, _started = client.read_program(deadline_s=deadline_s)
+        active, started = client.read_program(deadline_s=deadline_s)
     except LinkError as exc:
         return SendResult(
             ChangeOutcome.FAILED, f"{exc} Nothing was sent; the pump keeps its program.", sent=False
@@ -1326,6 +1430,11 @@ def send_program(
             "The pump's program has changed since the editor read it. Interrogate "
             "again and start the change from the program the pump runs now."
         )
+    elif approved.check.context is not None:
+        live = PumpState.from_interrogation(Interrogation(identity, status, active, started))
+        again = send_refusal(approved, user, recheck(approved.check, live, now()))
+        if again:
+            problem = f"Checked again on the pump's state now: {again}"
     if problem:
         return SendResult(ChangeOutcome.FAILED, problem + " Nothing was sent.", active, sent=False)
     result = client.write_program(change.new, current=change.old, deadline_s=deadline_s)
@@ -1347,6 +1456,26 @@ def send_program(
             "pump again now and correct the program before the patient leaves."
         )
     return SendResult(ChangeOutcome.UNCERTAIN, message, readback)
+
+
+@dataclass(frozen=True)
+class ProgramSend:
+    """One send of an approved change, in its only order. :meth:`ClinicService.begin_program_send`
+    authorises it and stores the change as *uncertain* before the first byte goes to the
+    pump (a crash mid-write leaves the patient flagged, not the change unrecorded);
+    :meth:`run` (link thread) checks and writes; :meth:`ClinicService.finish_program_send`
+    settles the record with what the pump said."""
+
+    approved: ApprovedChange
+    user: User
+    prepared_id: int | None = None
+
+    @property
+    def intent(self) -> ProgramChange:
+        return self.approved.change
+
+    def run(self, client: PumpClient, *, deadline_s: float | None = 60.0) -> SendResult:
+        return send_program(client, self.approved, self.user, deadline_s=deadline_s)
 
 
 def record_intent(
@@ -1636,16 +1765,20 @@ def change_text(change: dosing.DoseChange) -> str:
 __all__ = [
     "CLOCK_WARN_S",
     "RULES",
+    "ApprovedChange",
+    "CheckContext",
     "CheckInput",
     "Finding",
     "PrimingPlan",
     "ProgramCheck",
+    "ProgramSend",
     "ProgrammingError",
     "PumpState",
     "ReviewRow",
     "SendResult",
     "Severity",
     "ZoneChange",
+    "approve",
     "build_change",
     "build_prepared",
     "change_baseline",
@@ -1663,8 +1796,10 @@ __all__ = [
     "priming_plan",
     "priming_program",
     "profile",
+    "recheck",
     "record_intent",
     "record_result",
     "resolve_uncertain",
     "review_rows",
+    "send_refusal",
 ]

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from fractions import Fraction
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from itbconsole import dosing
 from itbconsole.druglib import DrugProduct
@@ -43,6 +43,7 @@ from itbconsole.forecast import (
 )
 from itbconsole.gs1 import GS1Data, GS1Error, looks_like_gs1, parse_gs1
 from itbconsole.model import (
+    Action,
     BolusGiven,
     ChangeOutcome,
     Patient,
@@ -60,6 +61,9 @@ from itbconsole.services.clinic import ClinicService
 from itbconsole.store import Store
 from itbconsole.store.queries import PatientHistory
 from itbconsole.units import QuantityError, fmt_mcg, fmt_ml, ml_to_ul, parse_decimal, round_decimal
+
+if TYPE_CHECKING:
+    from drivers.pump_client import PumpClient
 
 #: The pump keeps delivering while it is updated, so its read-back volume may be a little
 #: lower than the one sent (the driver allows the same tolerance).
@@ -1134,6 +1138,52 @@ class RefillSession:
         if not self.update_sent:
             raise RefillError("The pump update was not marked as sent.")
         self.write_started = True
+
+    def write_update(
+        self,
+        client: PumpClient,
+        user: User,
+        before_write: Callable[[], None] | None = None,
+    ) -> tuple[ChangeOutcome, str, StatusLike | None]:
+        """Link thread: write the confirmed update to the pump and return (outcome, message,
+        read-back) for :meth:`record_update`. Refuses (RefillError, nothing sent) unless
+        ``user`` is this refill's nurse and may update a pump, and the update was confirmed
+        and marked sent. The caller has checked that the pump under the head is this one.
+        Once the command may be on the wire any failure is *uncertain*, never "not sent"."""
+        from drivers.pump_client import BridgeBolus
+
+        refusal = user.refusal(Action.REFILL)
+        if not refusal and user != self.user:
+            refusal = f"This refill was started by {self.user.name}; {user.name} cannot send it."
+        if refusal:
+            raise RefillError(f"{refusal} Nothing was sent.")
+        update = self.reservoir_update()
+        if not self.update_sent:
+            raise RefillError("The pump update was not marked as sent.")
+        if before_write is not None:
+            before_write()
+        self.begin_write()
+        bridge = (
+            BridgeBolus(update.bridge_volume_ul, update.bridge_duration_min)
+            if update.bridge_volume_ul
+            else None
+        )
+        try:
+            result = client.update_reservoir(
+                update.volume_ul,
+                update.concentration_mcg_ml,
+                update.drug_name,
+                alarm_volume_ul=update.alarm_volume_ul,
+                bridge=bridge,
+            )
+        except Exception as exc:  # the command may have reached the pump
+            return (
+                ChangeOutcome.UNCERTAIN,
+                f"The refill was sent but its outcome is unknown ({exc}).",
+                None,
+            )
+        read_back = result.read_back if hasattr(result.read_back, "reservoir_ul") else None
+        return ChangeOutcome(result.outcome), result.message, read_back
 
     def not_sent(self) -> None:
         """The link failed before the update went on the wire (the pump's identity could

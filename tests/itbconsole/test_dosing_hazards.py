@@ -356,10 +356,12 @@ class _LyingDriver:
 
 def test_the_service_compares_the_read_back_itself() -> None:
     old, new = simple_continuous(500), simple_continuous(550)
-    change = ProgramChange(SERIAL, T0, old, new, 2000, "titration agreed")
-    wrong = pg.send_program(_LyingDriver(old, simple_continuous(5500)), change)  # type: ignore[arg-type]
+    approved = pg.approve(check(new, old), "titration agreed", {})
+    # this driver reports no pump state to check again (that is tested with the simulator)
+    approved = replace(approved, check=replace(approved.check, context=None))
+    wrong = pg.send_program(_LyingDriver(old, simple_continuous(5500)), approved, CLINICIAN)  # type: ignore[arg-type]
     assert wrong.outcome == "uncertain" and "DIFFERENT program" in wrong.message
-    right = pg.send_program(_LyingDriver(old, new), change)  # type: ignore[arg-type]
+    right = pg.send_program(_LyingDriver(old, new), approved, CLINICIAN)  # type: ignore[arg-type]
     assert right.outcome == "succeeded"
 
 

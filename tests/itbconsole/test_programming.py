@@ -603,6 +603,12 @@ def live_check(client: PumpClient, new: Program) -> pg.ProgramCheck:
     return pg.check_program(st, new, st.concentration_mcg_ml, CLINICIAN, LIBRARY, LONDON)
 
 
+def stored(store: Store, check: pg.ProgramCheck, reason: str) -> pg.ApprovedChange:
+    """Approved by the clinician and stored as uncertain, as before a send."""
+    approved = pg.approve(check, reason, {})
+    return replace(approved, change=pg.record_intent(store, approved.change, CLINICIAN))
+
+
 NEW_FLEX = Program(
     Mode.FLEX,
     flex_steps=(
@@ -620,9 +626,10 @@ def test_send_succeeds_only_with_a_matching_read_back(
     name, client = sim
     result = live_check(client, NEW_FLEX)
     assert not result.blocked and result.change.new_mcg_per_day == Decimal("517.5")
-    intent = pg.record_intent(store, pg.build_change(result, "more relief by day", {}), CLINICIAN)
+    approved = stored(store, result, "more relief by day")
+    intent = approved.change
     assert store.patients_overview(date(2026, 3, 2))[0].uncertain_program_changes == 1
-    sent = pg.send_program(client, intent)
+    sent = pg.send_program(client, approved, CLINICIAN)
     assert sent.outcome == "succeeded" and sent.readback == NEW_FLEX
     assert protocol_simpump.get_pump(name).program == NEW_FLEX
     saved = pg.record_result(store, intent, sent, CLINICIAN)
@@ -637,10 +644,9 @@ def test_a_read_back_that_differs_is_uncertain_and_flagged(
 ) -> None:
     name, client = sim
     protocol_simpump.get_pump(name).alter_committed_programs()  # stores a tenth of each rate
-    intent = pg.record_intent(
-        store, pg.build_change(live_check(client, NEW_FLEX), "more relief by day", {}), CLINICIAN
-    )
-    sent = pg.send_program(client, intent)
+    approved = stored(store, live_check(client, NEW_FLEX), "more relief by day")
+    intent = approved.change
+    sent = pg.send_program(client, approved, CLINICIAN)
     assert sent.outcome == "uncertain" and "DIFFERENT" in sent.message
     assert sent.readback is not None and sent.readback != NEW_FLEX
     saved = pg.record_result(store, intent, sent, CLINICIAN)
@@ -667,10 +673,9 @@ def test_link_lost_after_the_commit_is_uncertain_until_the_next_interrogation(
         return applied
 
     pump.commit_program = commit_then_lose_the_link  # type: ignore[method-assign]
-    intent = pg.record_intent(
-        store, pg.build_change(live_check(client, NEW_FLEX), "more relief by day", {}), CLINICIAN
-    )
-    sent = pg.send_program(client, intent, deadline_s=10)
+    approved = stored(store, live_check(client, NEW_FLEX), "more relief by day")
+    intent = approved.change
+    sent = pg.send_program(client, approved, CLINICIAN, deadline_s=10)
     assert sent.outcome == "uncertain" and sent.sent and "Interrogate" in sent.message
     assert pump.program == NEW_FLEX  # it was applied: "failed" would have been a lie
     saved = pg.record_result(store, intent, sent, CLINICIAN)
@@ -685,28 +690,38 @@ def test_nothing_is_sent_when_the_pump_changed_since_the_editor_read_it(
     sim: tuple[str, PumpClient], store: Store
 ) -> None:
     name, client = sim
-    change = pg.build_change(live_check(client, NEW_FLEX), "more relief by day", {})
+    approved = pg.approve(live_check(client, NEW_FLEX), "more relief by day", {})
     pump = protocol_simpump.get_pump(name)
     pump.commit_program(pump.stage_program(simple_continuous(450)))  # another programmer
-    sent = pg.send_program(client, change)
+    sent = pg.send_program(client, approved, CLINICIAN)
     assert sent.outcome == "failed" and not sent.sent and "has changed" in sent.message
     assert pump.program == simple_continuous(450)
+    st = PumpState.from_interrogation(client.interrogate())
+    other_conc = pg.check_program(replace(st, concentration_mcg_ml=500), simple_continuous(460), 500,
+                                  CLINICIAN, LIBRARY, LONDON)  # fmt: skip
     wrong_conc = pg.send_program(
-        client, replace(change, old=simple_continuous(450), concentration_mcg_ml=500)
+        client, pg.approve(other_conc, "more relief by day", {}), CLINICIAN
     )
     assert not wrong_conc.sent and "2000 mcg/mL" in wrong_conc.message
-    wrong_pump = pg.send_program(client, replace(change, pump_serial="OTHER"))
+    other_pump = pg.check_program(replace(st, pump_serial="OTHER"), simple_continuous(460), 2000,
+                                  CLINICIAN, LIBRARY, LONDON)  # fmt: skip
+    wrong_pump = pg.send_program(
+        client, pg.approve(other_pump, "more relief by day", {}), CLINICIAN
+    )
     assert not wrong_pump.sent and "not OTHER" in wrong_pump.message
+    assert pump.program == simple_continuous(450)
 
 
 def test_a_not_sent_change_is_stored_as_failed_with_the_reason(
     sim: tuple[str, PumpClient], store: Store
 ) -> None:
     _name, client = sim
-    intent = pg.record_intent(
-        store, pg.build_change(live_check(client, NEW_FLEX), "more relief by day", {}), CLINICIAN
-    )
-    sent = pg.send_program(client, replace(intent, old=simple_continuous(1)))
+    approved = stored(store, live_check(client, NEW_FLEX), "more relief by day")
+    intent = approved.change
+    protocol_simpump.get_pump(_name).commit_program(
+        protocol_simpump.get_pump(_name).stage_program(simple_continuous(450))
+    )  # another programmer changed it since the check
+    sent = pg.send_program(client, approved, CLINICIAN)
     saved = pg.record_result(store, intent, sent, CLINICIAN)
     assert saved.outcome == "failed"
     assert store.versions("program_changes", saved.id or 0)[-1].correction_note.startswith(
@@ -729,8 +744,9 @@ def test_sending_a_prepared_program_closes_it(sim: tuple[str, PumpClient], store
     )
     assert store.prepared_program("SIM0000001") == prepared
     result = live_check(client, prepared.program)
-    intent = pg.record_intent(store, pg.build_change(result, prepared.reason, {}), CLINICIAN)
-    sent = pg.send_program(client, intent)
+    approved = stored(store, result, prepared.reason)
+    intent = approved.change
+    sent = pg.send_program(client, approved, CLINICIAN)
     pg.record_result(store, intent, sent, CLINICIAN, prepared_id=prepared.id)
     assert store.prepared_program("SIM0000001") is None
     assert store.prepared_program_status(prepared.id or 0) == "sent"
@@ -760,12 +776,9 @@ def test_a_prepared_program_stays_open_until_an_uncertain_send_is_settled(
         pg.build_prepared(prep_check, "more relief by day", NURSE), NURSE
     )
     lose_the_link_after_commit(name)
-    intent = pg.record_intent(
-        store,
-        pg.build_change(live_check(client, prepared.program), "more relief by day", {}),
-        CLINICIAN,
-    )
-    sent = pg.send_program(client, intent, deadline_s=10)
+    approved = stored(store, live_check(client, prepared.program), "more relief by day")
+    intent = approved.change
+    sent = pg.send_program(client, approved, CLINICIAN, deadline_s=10)
     assert sent.outcome == "uncertain"
     saved = pg.record_result(store, intent, sent, CLINICIAN, prepared_id=prepared.id)
     assert store.prepared_program_status(prepared.id or 0) == "prepared"  # not yet known
@@ -783,12 +796,11 @@ def test_an_uncertain_change_is_settled_only_from_the_same_pump_and_concentratio
 ) -> None:
     name, client = sim
     lose_the_link_after_commit(name)
-    intent = pg.record_intent(
-        store, pg.build_change(live_check(client, NEW_FLEX), "more relief by day", {}), CLINICIAN
-    )
+    approved = stored(store, live_check(client, NEW_FLEX), "more relief by day")
     saved = pg.record_result(
-        store, intent, pg.send_program(client, intent, deadline_s=10), CLINICIAN
-    )
+        store, approved.change, pg.send_program(client, approved, CLINICIAN, deadline_s=10),
+        CLINICIAN,
+    )  # fmt: skip
     assert saved.outcome == "uncertain"
     with pytest.raises(ProgrammingError, match="not SIM0000001"):
         pg.resolve_uncertain(
@@ -824,11 +836,13 @@ def test_repeated_sends_reach_the_hard_limit_from_the_stored_changes(
                 )
                 for f in result.soft
             }
-            change = pg.build_change(
+            approved = pg.approve(
                 result, "titration agreed at clinic", reasons, second_clinician="Dr Ben Second"
             )
-            intent = pg.record_intent(store, change, CLINICIAN)
-            pg.record_result(store, intent, pg.send_program(client, intent), CLINICIAN)
+            intent = pg.record_intent(store, approved.change, CLINICIAN)
+            sent = pg.send_program(client, replace(approved, change=intent), CLINICIAN)
+            assert sent.sent
+            pg.record_result(store, intent, sent, CLINICIAN)
         return result
 
     assert not send(600).blocked  # +20 % from 500

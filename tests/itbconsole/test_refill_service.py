@@ -968,3 +968,44 @@ def test_a_bridge_needs_the_catheter_recorded_not_only_the_pump(clinic: ClinicSe
     s.enter_new_drug("lioresal-500", "A1", date(2028, 1, 1), "40")
     with pytest.raises(RefillError, match="catheter details"):
         s.check_concentration(prepared(clinic=clinic))
+
+
+# --------------------------------------------------------------------------- the pump write
+
+
+class _RecordingClient:
+    """Counts what would go on the wire; answers the reservoir write like a pump."""
+
+    def __init__(self) -> None:
+        self.writes: list[tuple[object, ...]] = []
+
+    def update_reservoir(self, *args: object, **kw: object) -> object:
+        from drivers.pump_client import WriteOutcome, WriteResult
+
+        self.writes.append(args)
+        volume, conc, name = args[0], args[1], args[2]
+        return WriteResult(
+            WriteOutcome.SUCCEEDED,
+            "recorded",
+            Status(volume, conc, name),  # type: ignore[arg-type]
+        )
+
+
+def test_the_pump_write_is_refused_unless_confirmed_sent_and_by_the_refills_nurse(
+    clinic: ClinicService,
+) -> None:
+    client = _RecordingClient()
+    s = at_review(clinic)
+    with pytest.raises(RefillError):  # not confirmed
+        s.write_update(client, clinic.user)  # type: ignore[arg-type]
+    s.confirm()
+    with pytest.raises(RefillError, match="not marked as sent"):
+        s.write_update(client, clinic.user)  # type: ignore[arg-type]
+    s.mark_sent()
+    other = User("Noor Other", Role.NURSE)
+    with pytest.raises(RefillError, match="started by"):
+        s.write_update(client, other)  # type: ignore[arg-type]
+    assert client.writes == [] and not s.write_started
+    outcome, _message, read_back = s.write_update(client, clinic.user)  # type: ignore[arg-type]
+    assert outcome == "succeeded" and len(client.writes) == 1 and s.write_started
+    assert read_back is not None and s.compare_read_back(read_back)

@@ -1,12 +1,12 @@
 """Runs a program change for the window: reads the pump, opens the editor, stores records,
 sends on the link thread and shows what the pump confirmed.
 
-Order of a send (why it is this order): the change is stored as *uncertain* before the
-first byte goes to the pump (:func:`~itbconsole.services.programming.record_intent`), so a
-crash mid-write leaves the patient flagged rather than the change unrecorded; the link
-thread then checks the pump, writes, reads back and compares
-(:func:`~itbconsole.services.programming.send_program`); back on the GUI thread the record
-is settled with the read-back. Serial I/O never runs on the GUI thread.
+The order of a send is the service's (:class:`~itbconsole.services.programming.ProgramSend`):
+the clinic service authorises it and stores the change as *uncertain* before the first byte
+goes to the pump; the link thread runs it (authorise again, check the pump, check again,
+write, read back, compare); back on the GUI thread the clinic service settles the record.
+This controller only moves it between threads and shows the result. Serial I/O never runs
+on the GUI thread.
 """
 
 from __future__ import annotations
@@ -40,12 +40,12 @@ def read_pump_state(ctx: JobContext) -> svc.PumpState:
     return state
 
 
-def send_job(change: ProgramChange) -> Any:
-    """Link-thread job: check the pump, write in two phases, read back, compare."""
+def send_job(send: svc.ProgramSend) -> Any:
+    """Link-thread job: the service's send (authorise, check, write, read back, compare)."""
 
     def job(ctx: JobContext) -> svc.SendResult:
         ctx.progress("Sending the program", 0, 1)
-        return svc.send_program(pump_jobs.connected_client(ctx), change)
+        return send.run(pump_jobs.connected_client(ctx))
 
     return job
 
@@ -67,7 +67,7 @@ class ProgramEditorController(QObject):
         super().__init__(window)
         self.window = window
         self.dialog: ProgramEditorDialog | None = None
-        self.intent: ProgramChange | None = None
+        self.sending: svc.ProgramSend | None = None
         self.result: svc.SendResult | None = None
         self.patient_id: int | None = window.current_patient_id
         self.pump: Pump | None = None
@@ -195,7 +195,12 @@ class ProgramEditorController(QObject):
         if self.dialog is not None:
             self.dialog.accept()
 
-    def send(self, change: ProgramChange) -> None:
+    @property
+    def intent(self) -> ProgramChange | None:
+        """The stored change being sent (None before a send)."""
+        return self.sending.intent if self.sending is not None else None
+
+    def send(self, approved: svc.ApprovedChange) -> None:
         w = self.window
         assert self.dialog is not None
         if w.connected_identity is None:
@@ -205,22 +210,26 @@ class ProgramEditorController(QObject):
             w.prompts.error("Program not sent", "The pump link is busy. Try again in a moment.")
             return
         try:
-            self.intent = w.clinic.record_program_intent(change, self.patient_id)
+            self.sending = w.clinic.begin_program_send(
+                approved, self.patient_id, self.dialog.prepared_id
+            )
+        except svc.ProgrammingError as exc:
+            w.prompts.error("Program not sent", str(exc))
+            return
         except StoreError as exc:
             w.prompts.error("Program not sent", f"{exc} Nothing was sent to the pump.")
             return
         self.dialog.set_sending(True)
-        w.link.submit("send program", send_job(self.intent), self._sent, self._send_crashed)
+        w.link.submit("send program", send_job(self.sending), self._sent, self._send_crashed)
 
     def _sent(self, result: svc.SendResult) -> None:
         w = self.window
-        assert self.intent is not None and self.dialog is not None
+        assert self.sending is not None and self.dialog is not None
         self.result = result
-        prepared_id = self.dialog.prepared_id
         try:
-            w.clinic.record_program_result(self.intent, result, prepared_id)
+            w.clinic.finish_program_send(self.sending, result)
         except StoreError as exc:  # the pump outcome stands; say the record could not follow
-            log.error("Program change %s not settled: %s", self.intent.id, exc)
+            log.error("Program change %s not settled: %s", self.sending.intent.id, exc)
             w.prompts.error("Record not updated", str(exc))
         self.dialog.set_sending(False)
         self.dialog.show_result(result.outcome, result.message, self._details(result))

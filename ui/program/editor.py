@@ -131,7 +131,7 @@ class ProgramEditorDialog(QDialog):
     """Edit -> Review -> Result. Non-modal to the event loop (window-modal), so tests and
     the link thread's callbacks drive it without a nested ``exec()``."""
 
-    send_requested = Signal(object)  # ProgramChange (outcome "uncertain" until verified)
+    send_requested = Signal(object)  # svc.ApprovedChange (the record and the check it passed)
     prepare_requested = Signal(object)  # PreparedProgram
     recheck_requested = Signal()
     EDIT, REVIEW, RESULT = range(3)
@@ -1075,7 +1075,7 @@ class ProgramEditorDialog(QDialog):
             self.review_error.setVisible(True)
             return
         try:
-            change = svc.build_change(
+            approved = svc.approve(
                 c,
                 self.reason.text(),
                 self.override_reasons(),
@@ -1086,7 +1086,7 @@ class ProgramEditorDialog(QDialog):
             self.review_error.setText(str(exc))
             self.review_error.setVisible(True)
             return
-        self.send_requested.emit(change)
+        self.send_requested.emit(approved)
 
     def set_sending(self, sending: bool) -> None:
         self.send_button.setEnabled(not sending)

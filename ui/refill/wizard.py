@@ -499,36 +499,14 @@ class RefillWizard(QDialog):
         )
         self._set_busy(True)
 
+        session, user = self.session, self.window_.clinic.user
+
         def job(ctx: JobContext) -> Any:
-            from drivers.pump_client import BridgeBolus
             from ui import pump_jobs
 
             client = pump_jobs.connected_client(ctx)
             pump_jobs.require_pump(ctx, client.identify(), update.pump_serial)
-            if hook is not None:
-                hook()
-            # From here on the command may reach the pump: it can no longer be "not sent".
-            self.session.begin_write()
-            bridge = (
-                BridgeBolus(update.bridge_volume_ul, update.bridge_duration_min)
-                if update.bridge_volume_ul
-                else None
-            )
-            try:
-                result = client.update_reservoir(
-                    update.volume_ul,
-                    update.concentration_mcg_ml,
-                    update.drug_name,
-                    alarm_volume_ul=update.alarm_volume_ul,
-                    bridge=bridge,
-                )
-            except Exception as exc:  # the command may have reached the pump
-                return (
-                    ChangeOutcome.UNCERTAIN,
-                    f"The refill was sent but its outcome is unknown ({exc}).",
-                    None,
-                )
-            return (result.outcome, result.message, result.read_back)
+            return session.write_update(client, user, hook)
 
         self.window_.link.submit("refill update", job, self._update_done, self._not_sent)
 
@@ -550,7 +528,7 @@ class RefillWizard(QDialog):
             return
         message = (
             str(error)
-            if isinstance(error, pump_jobs.DifferentPump)
+            if isinstance(error, pump_jobs.DifferentPump | RefillError)
             else pump_jobs.plain_message(error) + " Nothing was sent."
         )
         page = self.update_page
