@@ -19,7 +19,6 @@ from typing import Any
 from itbconsole.druglib import DrugLibrary
 from itbconsole.forecast import Forecast, PumpFacts, Status, facts_from, forecast
 from itbconsole.model import (
-    ChangeOutcome,
     Patient,
     PreparedProgram,
     Program,
@@ -31,7 +30,7 @@ from itbconsole.model import (
     User,
 )
 from itbconsole.pump_models import check_pump_model, require_plausible
-from itbconsole.services import programming
+from itbconsole.services import programming, settlement
 from itbconsole.services.overview import PumpOverview, build_overview
 from itbconsole.services.patients import DuplicatePatient
 from itbconsole.services.screening import (
@@ -90,7 +89,7 @@ class SavedInterrogation:
     patient: Patient
     reading: Reading
     new_events: int
-    #: pending refills this interrogation confirmed or failed (refill.PendingResolution)
+    #: pending refills this interrogation confirmed or failed (settlement.PendingResolution)
     refill_resolutions: tuple[Any, ...] = ()
     settled_changes: int = 0  # uncertain program changes it settled
     still_uncertain: int = 0  # uncertain program changes it could not settle
@@ -428,7 +427,7 @@ class ClinicService:
         concentration_mcg_ml: int,
         prepared_id: int | None = None,
     ) -> ProgramChange | None:
-        return programming.resolve_uncertain(
+        return settlement.resolve_uncertain(
             self.store,
             change,
             pump_program,
@@ -664,7 +663,9 @@ class ClinicService:
             raise StoreError(str(exc)) from exc
         except UnknownPumpError as exc:
             raise UnknownPump(reading.pump_serial) from exc
-        refills, changes, open_changes = self._settle_open_outcomes(saved, events, owner.id)
+        refills, changes, open_changes = settlement.settle_open_outcomes(
+            self.store, self.user, saved, events, owner.id
+        )
         return SavedInterrogation(
             patient=owner,
             reading=saved,
@@ -673,44 +674,6 @@ class ClinicService:
             settled_changes=changes,
             still_uncertain=open_changes,
         )
-
-    def _settle_open_outcomes(
-        self, reading: Reading, events: Sequence[PumpEvent], patient_id: int
-    ) -> tuple[tuple[Any, ...], int, int]:
-        """A write whose outcome was unknown stays flagged until the pump is read again:
-        settle pending refills and uncertain program changes from this reading. Each
-        settlement is a new record correcting the open one; the rules live with their
-        workflows (itbconsole.services.refill and .programming)."""
-        if self.store.open_outcomes(reading.pump_serial) == 0:
-            return (), 0, 0  # the usual case: nothing to settle, no history to read
-        from itbconsole.services.programming import resolve_uncertain
-        from itbconsole.services.refill import resolve_pending_refills
-
-        refills = resolve_pending_refills(
-            self.store, self.user, reading, events, patient_id=patient_id
-        )
-        settled = still_open = 0
-        for change in self.store.patient_history(patient_id).program_changes:
-            if (
-                change.pump_serial != reading.pump_serial
-                or change.outcome != ChangeOutcome.UNCERTAIN
-            ):
-                continue
-            if change.at > reading.at:
-                continue
-            settled_change = resolve_uncertain(
-                self.store,
-                change,
-                reading.program,
-                self.user,
-                pump_serial=reading.pump_serial,
-                concentration_mcg_ml=reading.concentration_mcg_ml,
-            )
-            if settled_change is None:
-                still_open += 1
-            else:
-                settled += 1
-        return tuple(refills), settled, still_open
 
     def record_action(self, action: str, detail: Mapping[str, object]) -> None:
         """Audit something that is not itself a clinical record (clock set, export...)."""

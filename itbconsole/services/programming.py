@@ -79,6 +79,7 @@ from itbconsole.model import (
     Reading,
     User,
 )
+from itbconsole.services.settlement import SettlementError, resolve_uncertain
 from itbconsole.settings import ClinicSettings
 from itbconsole.units import UL_PER_ML, round_decimal
 
@@ -1525,66 +1526,6 @@ def record_result(
     return settled
 
 
-def resolve_uncertain(
-    store: Store,
-    change: ProgramChange,
-    pump_program: Program,
-    user: User,
-    *,
-    pump_serial: str | None = None,
-    concentration_mcg_ml: int | None = None,
-    prepared_id: int | None = None,
-) -> ProgramChange | None:
-    """Settle an uncertain change from the program a later interrogation read: the new
-    program means it succeeded, the old one that it failed; anything else stays uncertain
-    (returns None) for a person to look at.
-
-    ``pump_serial`` and ``concentration_mcg_ml`` are what that interrogation identified
-    under the programmer head (pass both whenever the pump was read for this purpose):
-    another pump, or another concentration, settles nothing (ProgrammingError). When the
-    change succeeded, the prepared program it came from (``prepared_id``, or the pump's
-    open prepared program with exactly this program and concentration) is closed as sent.
-    """
-    assert change.id is not None
-    if pump_serial is not None and pump_serial != change.pump_serial:
-        raise ProgrammingError(
-            f"The pump under the programmer head is {pump_serial}, not {change.pump_serial}: "
-            "its program says nothing about this change. Put the head over the patient's "
-            "pump and check again."
-        )
-    if concentration_mcg_ml is not None and concentration_mcg_ml != change.concentration_mcg_ml:
-        raise ProgrammingError(
-            f"The pump reports {concentration_mcg_ml} mcg/mL, not the "
-            f"{change.concentration_mcg_ml} mcg/mL the change was made for: it cannot be "
-            "settled from this reading. Interrogate the pump and review it."
-        )
-    if pump_program == change.new:
-        outcome = ChangeOutcome.SUCCEEDED
-    elif pump_program == change.old:
-        outcome = ChangeOutcome.FAILED
-    else:
-        return None
-    settled = store.resolve_program_change(
-        change.id,
-        outcome,
-        user,
-        readback=pump_program,
-        note="settled by the program read at interrogation",
-    )
-    if outcome == ChangeOutcome.SUCCEEDED and user.can_send_program():
-        if prepared_id is None:
-            open_one = store.prepared_program(change.pump_serial)
-            if (
-                open_one is not None
-                and open_one.program == change.new
-                and open_one.concentration_mcg_ml == change.concentration_mcg_ml
-            ):
-                prepared_id = open_one.id
-        if prepared_id is not None and store.prepared_program_status(prepared_id) == "prepared":
-            store.mark_prepared_program_sent(prepared_id, settled.id or change.id, user)
-    return settled
-
-
 # =========================================================================== flex times
 
 
@@ -1776,6 +1717,7 @@ __all__ = [
     "PumpState",
     "ReviewRow",
     "SendResult",
+    "SettlementError",
     "Severity",
     "ZoneChange",
     "approve",

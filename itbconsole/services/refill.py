@@ -58,6 +58,11 @@ from itbconsole.model import (
     User,
 )
 from itbconsole.services.clinic import ClinicService
+from itbconsole.services.settlement import (
+    READ_BACK_TOLERANCE_UL,
+    PendingResolution,
+    resolve_pending_refills,
+)
 from itbconsole.store import Store
 from itbconsole.store.queries import PatientHistory
 from itbconsole.units import QuantityError, fmt_mcg, fmt_ml, ml_to_ul, parse_decimal, round_decimal
@@ -65,14 +70,9 @@ from itbconsole.units import QuantityError, fmt_mcg, fmt_ml, ml_to_ul, parse_dec
 if TYPE_CHECKING:
     from drivers.pump_client import PumpClient
 
-#: The pump keeps delivering while it is updated, so its read-back volume may be a little
-#: lower than the one sent (the driver allows the same tolerance).
-READ_BACK_TOLERANCE_UL = 50
 #: A program prepared for a concentration change older than this is not used: the patient
 #: may have changed since (clinic default).
 PREPARED_MAX_AGE = timedelta(days=30)
-#: Pump-clock slack when matching a pump log entry to a refill record.
-EVENT_TIME_SLACK = timedelta(minutes=15)
 
 
 class Step(enum.IntEnum):
@@ -354,16 +354,6 @@ class PrintableRefill:
     warnings: tuple[str, ...] = ()
     training: bool = False
     """A training database: the printout says TRAINING on every page."""
-
-
-@dataclass(frozen=True)
-class PendingResolution:
-    """A pending refill settled by a fresh interrogation."""
-
-    before: Refill
-    after: Refill
-    status: str
-    reason: str
 
 
 # --------------------------------------------------------------------------- helpers
@@ -661,17 +651,15 @@ class RefillSession:
         ident = self._ident()
         if not ident.pending:
             return []
-        settled: list[PendingResolution] = []
         if not self.reading_saved:
-            # Saving an interrogation settles pending refills itself (ClinicService).
+            # Saving an interrogation settles pending refills itself (ClinicService), once.
             saved = self.clinic.save_interrogation(ident.reading, self.events, self.patient_id)
-            settled.extend(saved.refill_resolutions)
             self.reading_saved = True
-        settled.extend(
-            resolve_pending_refills(
+            settled = list(saved.refill_resolutions)
+        else:
+            settled = resolve_pending_refills(
                 self.store, self.user, ident.reading, self.events, patient_id=self.patient_id
             )
-        )
         self.resolutions = settled
         return self.resolutions
 
@@ -1410,81 +1398,6 @@ class RefillSession:
             bridge_from_mcg_ml=bridge[1] if bridge[0] else 0,
         )
         return self.clinic.forecast_for(ident.pump.serial, with_fill(facts, fill))
-
-
-# --------------------------------------------------------------------------- pending refills
-
-
-def resolve_pending_refills(
-    store: Store,
-    user: User,
-    reading: Reading,
-    events: Sequence[PumpEvent] = (),
-    *,
-    patient_id: int,
-) -> list[PendingResolution]:
-    """Settle this pump's pending refills from a fresh interrogation.
-
-    Evidence, strongest first: the pump's own log has a refill entry at or after the
-    refill with the same volume and concentration (confirmed); the pump's concentration
-    differs from the refill's (failed: the pump never took it); the pump's reservoir
-    estimate lies between the volume added and that volume less the most the program could
-    have delivered since (confirmed), otherwise failed. Each resolution is a new record
-    that corrects the pending one (the pending row stays in history).
-    """
-    history = store.patient_history(patient_id)
-    pending = [
-        r
-        for r in history.refills
-        if r.pump_serial == reading.pump_serial
-        and r.status == RefillStatus.PENDING
-        and r.at <= reading.at
-    ]
-    all_events = [*history.events, *events]
-    out: list[PendingResolution] = []
-    for refill in pending:
-        status, reason = _judge_pending(refill, reading, all_events)
-        assert refill.id is not None
-        after = store.resolve_refill(refill.id, status, user, note=reason)
-        out.append(PendingResolution(refill, after, status, reason))
-    return out
-
-
-def _judge_pending(
-    refill: Refill, reading: Reading, events: Sequence[PumpEvent]
-) -> tuple[RefillStatus, str]:
-    slack = EVENT_TIME_SLACK + timedelta(seconds=abs(reading.clock_offset_s))
-    for event in events:
-        if (
-            event.pump_serial == refill.pump_serial
-            and event.kind == "refill"
-            and event.at >= refill.at - slack
-            and int(event.detail.get("reservoir_ul", -1)) == refill.added_ul
-            and int(event.detail.get("concentration_mcg_ml", -1)) == refill.concentration_mcg_ml
-        ):
-            return RefillStatus.CONFIRMED, (
-                f"The pump's log shows the refill ({fmt_ml(refill.added_ul)}, "
-                f"{refill.concentration_mcg_ml} mcg/mL) at {event.at:%Y-%m-%d %H:%M} UTC."
-            )
-    if reading.concentration_mcg_ml != refill.concentration_mcg_ml:
-        return RefillStatus.FAILED, (
-            f"The pump still has {reading.concentration_mcg_ml} mcg/mL, not the refill's "
-            f"{refill.concentration_mcg_ml} mcg/mL: it did not take the update. Update the "
-            "pump again."
-        )
-    days = Fraction(max(0, int((reading.at - refill.at).total_seconds())), 86_400)
-    most = dosing.max_daily_volume_ml(reading.program, reading.concentration_mcg_ml) * 1000 * days
-    low = refill.added_ul - most - READ_BACK_TOLERANCE_UL
-    if low <= reading.reservoir_ul <= refill.added_ul:
-        return RefillStatus.CONFIRMED, (
-            f"The pump's reservoir estimate ({fmt_ml(reading.reservoir_ul)}) follows on from "
-            f"the refill of {fmt_ml(refill.added_ul)}."
-        )
-    return RefillStatus.FAILED, (
-        f"The pump's reservoir estimate ({fmt_ml(reading.reservoir_ul)}) does not follow on "
-        f"from the refill of {fmt_ml(refill.added_ul)}: it did not take the update. Update "
-        "the pump again."
-    )
 
 
 __all__ = [

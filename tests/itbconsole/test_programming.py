@@ -802,11 +802,11 @@ def test_an_uncertain_change_is_settled_only_from_the_same_pump_and_concentratio
         CLINICIAN,
     )  # fmt: skip
     assert saved.outcome == "uncertain"
-    with pytest.raises(ProgrammingError, match="not SIM0000001"):
+    with pytest.raises(pg.SettlementError, match="not SIM0000001"):
         pg.resolve_uncertain(
             store, saved, NEW_FLEX, CLINICIAN, pump_serial="SIM0000002", concentration_mcg_ml=2000
         )
-    with pytest.raises(ProgrammingError, match="500 mcg/mL"):
+    with pytest.raises(pg.SettlementError, match="500 mcg/mL"):
         pg.resolve_uncertain(
             store, saved, NEW_FLEX, CLINICIAN, pump_serial="SIM0000001", concentration_mcg_ml=500
         )

@@ -275,7 +275,7 @@ class ProgramEditorController(QObject):
                 concentration_mcg_ml=concentration,
                 prepared_id=self.dialog.prepared_id,
             )
-        except (svc.ProgrammingError, StoreError) as exc:
+        except (svc.ProgrammingError, svc.SettlementError, StoreError) as exc:
             self.dialog.show_result(ChangeOutcome.UNCERTAIN, f"Not settled: {exc}")
             return
         if settled is None:
