@@ -104,7 +104,7 @@ def test_import_linter_contracts_hold() -> None:
         timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Contracts: 3 kept, 0 broken" in result.stdout
+    assert "Contracts: 5 kept, 0 broken" in result.stdout
 
 
 def test_the_ui_reads_and_writes_through_the_clinic_service_only() -> None:

@@ -37,7 +37,8 @@ from itbconsole.units import ul_to_ml
 from ui import pump_jobs
 from ui.device_bar import DeviceBar, PortChoice
 from ui.diagnostics import DiagnosticsDialog
-from ui.dialogs import OtherPortDialog, show_about, show_error
+from ui.dialogs import OtherPortDialog, show_about
+from ui.host import Prompts
 from ui.link_worker import LinkBridge
 from ui.patient_list import PatientListPanel
 from ui.patient_view import PatientView
@@ -59,24 +60,6 @@ log = logging.getLogger(__name__)
 #: clinic settings) are caught up a few at a time with a progress bar, not in one wait.
 CATCH_UP_AT = 100
 CATCH_UP_BATCH = 8
-
-
-class Prompts:
-    """The window's modal questions and messages, in one replaceable object, so tests can
-    answer them without a modal event loop."""
-
-    def __init__(self, parent: QWidget) -> None:
-        self.parent = parent
-
-    def error(self, title: str, message: str) -> None:
-        show_error(self.parent, title, message)
-
-    def critical(self, title: str, message: str) -> None:
-        QMessageBox.critical(self.parent, title, message)
-
-    def confirm(self, title: str, message: str) -> bool:
-        answer = QMessageBox.question(self.parent, title, message)
-        return answer == QMessageBox.StandardButton.Yes
 
 
 class MainWindow(QMainWindow):
@@ -107,6 +90,7 @@ class MainWindow(QMainWindow):
         self.connected_identity: Any = None
         self.last_interrogation: datetime | None = None
         self.prompts = Prompts(self)
+        self.refill_wizard: Any = None  # the open refill (ui.refill), one at a time
 
         title = "ITB Console"
         if demo or clinic.training:
@@ -276,6 +260,14 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(
             "Clinic settings saved; every date and status is recomputed from them.", 6000
         )
+
+    # ------------------------------------------------------------------ the workflows' host
+
+    def show_status(self, text: str, timeout_ms: int = 0) -> None:
+        self.statusBar().showMessage(text, timeout_ms)
+
+    def host_widget(self) -> QWidget:
+        return self
 
     def refresh_patients(self) -> None:
         if self._catching_up is not None:

@@ -14,12 +14,12 @@ from ui.program.controller import ProgramEditorController
 from ui.program.editor import ProgramEditorDialog
 
 if TYPE_CHECKING:
-    from ui.main_window import MainWindow
+    from ui.host import Host
 
 __all__ = ["ProgramEditorController", "ProgramEditorDialog", "open_program_editor"]
 
 
-def open_program_editor(window: MainWindow) -> ProgramEditorController:
+def open_program_editor(window: Host) -> ProgramEditorController:
     """Start a program change for the open patient. The editor opens window-modal once the
     pump's program is read; find it as ``controller.dialog`` (or the window's child named
     ``programEditor``)."""

@@ -24,7 +24,7 @@ from ui.link_worker import JobContext
 from ui.program.editor import EditorContext, ProgramEditorDialog
 
 if TYPE_CHECKING:
-    from ui.main_window import MainWindow
+    from ui.host import Host
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +63,8 @@ def read_program_job(ctx: JobContext) -> tuple[str, int, Program]:
 class ProgramEditorController(QObject):
     """One program-change session for the window's open patient."""
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
+    def __init__(self, window: Host) -> None:
+        super().__init__(window.host_widget())
         self.window = window
         self.dialog: ProgramEditorDialog | None = None
         self.sending: svc.ProgramSend | None = None
@@ -103,7 +103,7 @@ class ProgramEditorController(QObject):
                     "The pump link is busy. Wait for it to finish, then try again.",
                 )
                 return
-            w.statusBar().showMessage("Reading the pump's program...")
+            w.show_status("Reading the pump's program...")
             w.link.submit("read program", read_pump_state, self._open, self._read_failed)
             return
         reading = clinic.latest_reading(self.patient_id, self.pump.serial)
@@ -124,7 +124,7 @@ class ProgramEditorController(QObject):
 
     def _read_failed(self, error: BaseException) -> None:
         message = pump_jobs.plain_message(error)
-        self.window.statusBar().showMessage(f"Program not read: {message}", 8000)
+        self.window.show_status(f"Program not read: {message}", 8000)
         self.window.prompts.error("Could not read the pump's program", message)
 
     def _open(self, state: svc.PumpState) -> None:
@@ -164,13 +164,13 @@ class ProgramEditorController(QObject):
             catheter_revised_on=clinic.last_catheter_revision(self.pump.serial),
             connected=w.connected_identity is not None,
         )
-        self.dialog = ProgramEditorDialog(ctx, w)
+        self.dialog = ProgramEditorDialog(ctx, w.host_widget())
         self.dialog.setObjectName("programEditor")
         self.dialog.send_requested.connect(self.send)
         self.dialog.prepare_requested.connect(self.prepare)
         self.dialog.recheck_requested.connect(self.recheck)
         self.dialog.finished.connect(self._closed)
-        w.statusBar().showMessage("Program editor open.", 4000)
+        w.show_status("Program editor open.", 4000)
         self.dialog.open()
 
     def _closed(self, _result: int) -> None:
@@ -187,7 +187,7 @@ class ProgramEditorController(QObject):
         except StoreError as exc:
             w.prompts.error("Program not saved", str(exc))
             return
-        w.statusBar().showMessage(
+        w.show_status(
             f"Program saved for review (record {saved.id}); a clinician can load it in the "
             "program editor.",
             10000,
@@ -236,7 +236,7 @@ class ProgramEditorController(QObject):
         w.refresh_patients()
         if self.patient_id is not None:
             w.open_patient(self.patient_id)
-        w.statusBar().showMessage(f"Program change: {result.outcome}. {result.message}", 10000)
+        w.show_status(f"Program change: {result.outcome}. {result.message}", 10000)
 
     def _send_crashed(self, error: BaseException) -> None:
         """The job itself failed (not a pump answer): the change may have reached the pump,

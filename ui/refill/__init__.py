@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ui.main_window import MainWindow
+    from ui.host import Host
     from ui.refill.wizard import RefillWizard
 
 
-def open_refill_wizard(window: MainWindow) -> RefillWizard | None:
+def open_refill_wizard(window: Host) -> RefillWizard | None:
     """Start the refill workflow for the open patient (called by Pump > Start refill)."""
     from ui.refill.wizard import RefillWizard
 
@@ -25,13 +25,13 @@ def open_refill_wizard(window: MainWindow) -> RefillWizard | None:
             "Start refill", "This patient has no pump registered. Register the pump first."
         )
         return None
-    existing = getattr(window, "refill_wizard", None)
+    existing = window.refill_wizard
     if isinstance(existing, RefillWizard) and existing.isVisible():
         existing.raise_()
         existing.activateWindow()
         return existing
     wizard = RefillWizard(window)
-    window.refill_wizard = wizard  # type: ignore[attr-defined]
+    window.refill_wizard = wizard
     wizard.show()
     if window.connected_identity is not None and not window.link.busy:
         wizard.interrogate()

@@ -45,7 +45,7 @@ from ui.refill.pages import (
 from ui.refill.record import refill_record_html, write_refill_pdf
 
 if TYPE_CHECKING:
-    from ui.main_window import MainWindow
+    from ui.host import Host
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +65,8 @@ class RefillWizard(QDialog):
 
     finished_refill = Signal(str)  # the stored refill's status
 
-    def __init__(self, window: MainWindow, session: RefillSession | None = None) -> None:
-        super().__init__(window)
+    def __init__(self, window: Host, session: RefillSession | None = None) -> None:
+        super().__init__(window.host_widget())
         assert window.current_patient_id is not None
         self.window_ = window
         self.session = session or RefillSession(
@@ -258,7 +258,7 @@ class RefillWizard(QDialog):
             return False
         if self.session.step not in (Step.CANCELLED, Step.DONE):
             self.session.cancel()
-        self.window_.statusBar().showMessage(self.cancel_message(), 8000)
+        self.window_.show_status(self.cancel_message(), 8000)
         self.close()
         return True
 
