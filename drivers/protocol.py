@@ -37,7 +37,8 @@ Timing
     ``wire_time_s(nbytes, baud)``, ``reply_timeout_s(request_bytes, reply_bytes, baud)``.
 Errors (all ``ProtocolError``)
     FrameError > CrcError, FramingError;  PayloadError, UnknownMessageType, VersionMismatch,
-    EncodeError (a value the wire format cannot carry exactly).
+    EncodeError (a value the wire format cannot carry exactly). Decoding raises nothing else,
+    whatever the bytes: a payload that fails to parse for any reason is a PayloadError.
 
 Why a CRC-32 and byte stuffing: the link runs over an inductive programmer head where bytes
 are lost or flipped; a flag byte lets the receiver resynchronise on the next frame after
@@ -572,18 +573,21 @@ def encode_program(program: Program) -> bytes:
 
 
 def _read_program(r: _Reader) -> Program:
+    """Parse a program block. The model's own rules run while the block is read (a flex step
+    starting at minute 1440 or later fails as it is built, before the program is), so the
+    whole read sits inside the one place that turns a broken rule into a PayloadError."""
     code = r.int("u8")
     if code not in _MODES_BY_CODE:
         raise PayloadError(f"unknown program mode {code}")
     daily = ng_to_mcg(r.int("u32"))
     bolus = ng_to_mcg(r.int("u32"))
     bolus_minutes = r.int("u32")
-    steps = _read_steps(r)
-    weekday = tuple((r.int("u8"), _read_steps(r)) for _ in range(r.int("u8")))
-    flag = r.int("u8")
-    if flag not in (0, 1):
-        raise PayloadError("patient bolus flag must be 0 or 1")
     try:
+        steps = _read_steps(r)
+        weekday = tuple((r.int("u8"), _read_steps(r)) for _ in range(r.int("u8")))
+        flag = r.int("u8")
+        if flag not in (0, 1):
+            raise PayloadError("patient bolus flag must be 0 or 1")
         pb = (
             PatientBolus(ng_to_mcg(r.int("u32")), r.int("u32"), r.int("u32"), r.int("u16"))
             if flag
@@ -594,10 +598,26 @@ def _read_program(r: _Reader) -> Program:
         raise PayloadError(f"program is not valid: {exc}") from None
 
 
+def _malformed(what: str, exc: Exception) -> PayloadError:
+    """The PayloadError for a payload whose parsing failed in an unforeseen way. Parsing is a
+    pure function of bytes that already passed their CRC, so whatever it raised means these
+    bytes are not a valid ``what``; the original exception stays chained for the log."""
+    if isinstance(exc, ValueError):  # a model rule (ModelError) or a value out of range
+        return PayloadError(f"{what}: {exc}")
+    return PayloadError(f"{what} does not parse ({type(exc).__name__}: {exc})")
+
+
 def decode_program(data: bytes) -> Program:
-    r = _Reader(data)
-    program = _read_program(r)
-    r.end()
+    """Parse a whole program block. Raises only PayloadError (see :func:`_malformed`), so a
+    caller holding bytes from the wire never has to guess what else could escape."""
+    try:
+        r = _Reader(data)
+        program = _read_program(r)
+        r.end()
+    except ProtocolError:
+        raise
+    except Exception as exc:
+        raise _malformed("program block", exc) from exc
     return program
 
 
@@ -694,13 +714,21 @@ class Message:
 
     @classmethod
     def decode_payload(cls, payload: bytes) -> Message:
-        r = _Reader(payload)
-        values = {f.name: _decode_field(f.metadata["wire"], r) for f in fields(cls)}
-        r.end()
+        """Parse ``payload`` as this message; raises only ProtocolError subclasses.
+
+        A CRC-valid frame whose payload does not parse is damage the receiver must answer
+        (NAK BAD_PAYLOAD) or discard; an untyped exception escaping here would instead kill
+        the thread reading the line. So every failure on the way, whatever raised it (a
+        model rule, struct, Decimal, text decoding), becomes a PayloadError."""
         try:
+            r = _Reader(payload)
+            values = {f.name: _decode_field(f.metadata["wire"], r) for f in fields(cls)}
+            r.end()
             return cls(**values)
-        except (ModelError, ValueError) as exc:
-            raise PayloadError(f"{cls.__name__}: {exc}") from None
+        except ProtocolError:
+            raise
+        except Exception as exc:
+            raise _malformed(cls.__name__, exc) from exc
 
     @property
     def is_request(self) -> bool:

@@ -17,6 +17,7 @@ Layers, each small enough to test on its own:
 
 from __future__ import annotations
 
+import logging
 import os
 import select
 import socket
@@ -26,7 +27,7 @@ import tty
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from drivers import protocol as p
@@ -39,6 +40,8 @@ from drivers.simulator.pump import (
     programmed_day_mcg,
 )
 from itbconsole.model import Program, PumpEvent
+
+log = logging.getLogger(__name__)
 
 #: Every capability the simulated pump has.
 CAPABILITIES = sum(1 << bit for bit in p.CAPABILITY_BITS.values())
@@ -118,7 +121,12 @@ class PumpResponder:
     # ------------------------------------------------------------------ bytes in, frames out
 
     def receive(self, data: bytes) -> list[Outgoing]:
-        """Feed bytes from the line; returns what the pump sends back, in order."""
+        """Feed bytes from the line; returns what the pump sends back, in order.
+
+        Never raises for what arrives: a request that fails in an unforeseen way is logged
+        and goes unanswered (it may have changed the pump half way, so a NAK, which says
+        "not executed", could be false), and the frames behind it are still served. One bad
+        request must not silence the pump for every later one."""
         out: list[Outgoing] = []
         with self._lock:
             for item in self._decoder.feed(data):
@@ -129,7 +137,12 @@ class PumpResponder:
                     seq = item.data[1] if len(item.data) > 1 else 0
                     out += self._send(p.Nak(p.NakCode.FRAME_ERROR, 1, 1), seq)
                     continue
-                out += self._on_frame(item)
+                try:
+                    out += self._on_frame(item)
+                except Exception:
+                    log.exception(
+                        "request type 0x%02X seq %d failed; left unanswered", item.type, item.seq
+                    )
         return out
 
     def _on_frame(self, frame: p.Frame) -> list[Outgoing]:
@@ -160,6 +173,9 @@ class PumpResponder:
         except p.UnknownMessageType:
             return self._send(p.Nak(p.NakCode.UNKNOWN_TYPE, 1, 1), frame.seq)
         except p.ProtocolError:
+            return self._send(p.Nak(p.NakCode.BAD_PAYLOAD, 1, 1), frame.seq)
+        except Exception:  # the codec promises ProtocolError; nothing ran either way
+            log.exception("request type 0x%02X did not decode", frame.type)
             return self._send(p.Nak(p.NakCode.BAD_PAYLOAD, 1, 1), frame.seq)
         if not request.is_request:
             return self._send(p.Nak(p.NakCode.UNKNOWN_TYPE, 1, 1), frame.seq)
@@ -252,9 +268,9 @@ class PumpResponder:
                 pump.drug,
             )
         if isinstance(request, p.SingleBolus):
+            ends = self._bolus_end_clock_s(request.duration_min)
             pump.give_bolus(p.ng_to_mcg(request.dose_ng), request.duration_min)
-            ends = pump.pump_clock() + timedelta(minutes=request.duration_min)
-            return p.BolusAccepted(request.dose_ng, request.duration_min, p.pump_seconds(ends))
+            return p.BolusAccepted(request.dose_ng, request.duration_min, ends)
         if isinstance(request, p.AcknowledgeAlarms):
             active = set(pump.alarms())
             for name in p.alarm_names(request.alarm_mask):
@@ -291,6 +307,17 @@ class PumpResponder:
             )
         raise PumpCommandError("not_supported", f"{type(request).__name__} is not supported.")
 
+    def _bolus_end_clock_s(self, duration_min: int) -> int:
+        """The pump clock value when a bolus of ``duration_min`` would end, worked out before
+        the bolus starts: a duration whose end the reply cannot carry (beyond the pump
+        clock's range) is refused rather than delivered without an answer."""
+        try:
+            return p.pump_seconds(self.pump.pump_clock() + timedelta(minutes=duration_min))
+        except (OverflowError, p.EncodeError):
+            raise PumpCommandError(
+                "out_of_range", "A bolus cannot end beyond the pump clock's range."
+            ) from None
+
     @staticmethod
     def _mask(names: object) -> int:
         assert isinstance(names, (set, tuple, frozenset, list))
@@ -304,11 +331,11 @@ class PumpResponder:
             clock_s=p.pump_seconds(s.pump_clock),
             reservoir_ul=s.reservoir_ul,
             alarm_volume_ul=s.alarm_volume_ul,
-            alarm_date=s.alarm_date,
+            alarm_date=_wire_date(s.alarm_date),
             battery_mv=s.battery_mv,
             power_flags=flags,
-            eri_date=s.eri_date,
-            eos_date=s.eos_date,
+            eri_date=_wire_date(s.eri_date),
+            eos_date=_wire_date(s.eos_date),
             active_alarms=self._mask(s.alarms),
             concentration_mcg_ml=s.concentration_mcg_ml,
             drug_code=pump.drug_code,
@@ -324,6 +351,19 @@ class PumpResponder:
         page = self.pump.events(first, count)
         records = tuple(event_record(e) for e in page)
         return p.Events(first, first + len(records), total, records)
+
+
+def _wire_date(day: date | None) -> date | None:
+    """``day`` if the protocol's date field can carry it, else None (sent as 0xFFFF,
+    unknown). A pump clock set back to near 2000 puts a date already reached (ERI) before
+    the pump epoch; the status must still be answered rather than fail to encode."""
+    if day is None:
+        return None
+    try:
+        p.pump_days(day)
+    except p.EncodeError:
+        return None
+    return day
 
 
 def event_record(event: PumpEvent) -> p.EventRecord:
@@ -441,29 +481,58 @@ class _StreamLink:
         return not (self._stop.is_set() or self._closed.is_set())
 
     def _read_loop(self) -> None:
-        while self._running():
-            try:
-                data = self._recv(0.1)
-            except OSError:
-                break
-            if data is None:
-                continue
-            if not data:
-                break  # end of stream
-            done = self.pacer.arrived(len(data), time.monotonic())
-            for item in self.responder.receive(data):
-                if item.disconnect_s is not None:
-                    if self._on_disconnect(item.disconnect_s):
-                        self.close()
-                        return
+        """Read until the stream ends or the server stops. Whatever one chunk of bytes
+        causes is logged and the loop reads on: a dead reader would leave the pump "not
+        answering" for this and, on TCP, every later connection. On the way out the link is
+        closed, so the writer ends too and the server can take the next connection."""
+        try:
+            while self._running():
+                try:
+                    data = self._recv(0.1)
+                except OSError:
+                    break
+                if data is None:
                     continue
-                start = self.pacer.schedule(len(item.data), done + item.delay_s)
-                with self._cond:
-                    self._queue.append((start, item.data))
-                    self._cond.notify()
-        self.close()
+                if not data:
+                    break  # end of stream
+                try:
+                    if self._handle(data):
+                        break
+                except Exception:
+                    log.exception(
+                        "simulated pump: %d bytes received could not be served", len(data)
+                    )
+        finally:
+            self.close()
+
+    def _handle(self, data: bytes) -> bool:
+        """Pass bytes to the responder and queue its replies at their wire times; True when
+        a disconnect fault ends this link."""
+        done = self.pacer.arrived(len(data), time.monotonic())
+        for item in self.responder.receive(data):
+            if item.disconnect_s is not None:
+                if self._on_disconnect(item.disconnect_s):
+                    return True
+                continue
+            start = self.pacer.schedule(len(item.data), done + item.delay_s)
+            with self._cond:
+                self._queue.append((start, item.data))
+                self._cond.notify()
+        return False
 
     def _write_loop(self) -> None:
+        """Send queued replies when due; if sending fails the link closes (so the reader
+        stops too) rather than leaving a reader whose replies go nowhere."""
+        try:
+            self._write_queue()
+        except OSError:
+            pass  # the peer has gone: an ordinary end of the link
+        except Exception:
+            log.exception("simulated pump: sending a reply failed; closing the link")
+        finally:
+            self.close()
+
+    def _write_queue(self) -> None:
         char_s = self.pacer.char_s
         # Write in chunks of about 5 ms of wire time, each when its last byte is due.
         chunk = max(1, int(0.005 / char_s)) if char_s else 1 << 16
@@ -481,11 +550,7 @@ class _StreamLink:
                     self._stop.wait(wait)
                 if not self._running():
                     return
-                try:
-                    self._send(piece)
-                except OSError:
-                    self.close()
-                    return
+                self._send(piece)
 
 
 class PtyServer:

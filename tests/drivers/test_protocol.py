@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import decimal
+import struct
 from dataclasses import fields
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -11,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from drivers import protocol as p
-from itbconsole.model import FlexStep, Mode, PatientBolus, Program
+from itbconsole.model import FlexStep, Mode, ModelError, PatientBolus, Program
 
 # --------------------------------------------------------------------------- strategies
 
@@ -160,6 +162,111 @@ def test_invalid_program_block_is_a_payload_error() -> None:
     block[14] = 5  # first flex step no longer starts at 00:00
     with pytest.raises(p.PayloadError, match="00:00"):
         p.decode_program(bytes(block))
+
+
+# A flex program whose bytes the regression cases below patch: two daily steps (0 and 480)
+# and a Saturday schedule. Block offsets: step starts at 14 and 20, Saturday's step at 29.
+FLEX_WITH_SATURDAY = Program(
+    Mode.FLEX,
+    flex_steps=(FlexStep(0, Decimal("20")), FlexStep(480, Decimal("30"))),
+    flex_weekday_steps=((5, (FlexStep(0, Decimal("10")),)),),
+)
+
+
+def patched_block(offset: int, start_minute: int) -> bytes:
+    block = bytearray(p.encode_program(FLEX_WITH_SATURDAY))
+    block[offset : offset + 2] = start_minute.to_bytes(2, "little")
+    return bytes(block)
+
+
+def crc_valid_frame(type_code: int, payload: bytes) -> p.Frame:
+    """A frame whose CRC is right for ``payload``: only the payload can be wrong."""
+    return p.decode_frame(p.stuff(p.encode_raw(p.PROTOCOL_VERSION, 0x21, type_code, payload)))
+
+
+@pytest.mark.parametrize(
+    ("offset", "minute"),
+    [(20, 1440), (20, 0xFFFF), (14, 1440), (29, 1440), (29, 0xFFFF)],
+    ids=[
+        "second-step-1440",
+        "second-step-ffff",
+        "first-step-1440",
+        "saturday-1440",
+        "saturday-ffff",
+    ],
+)
+@pytest.mark.parametrize("type_code", [p.StageProgram.TYPE, p.ProgramReply.TYPE])
+def test_flex_step_starting_at_or_after_midnight_is_a_payload_error(
+    type_code: int, offset: int, minute: int
+) -> None:
+    """A step at minute 1440 or later used to escape as the model's own error: the pump's
+    reader thread died and the console printed a traceback instead of retrying."""
+    clock = b"" if type_code == p.StageProgram.TYPE else (826_000_000).to_bytes(4, "little")
+    frame = crc_valid_frame(type_code, clock + patched_block(offset, minute))
+    with pytest.raises(p.PayloadError, match="00:00 and 23:59"):
+        frame.message()
+    with pytest.raises(p.PayloadError):
+        p.decode_program(patched_block(offset, minute))
+
+
+@pytest.mark.parametrize(
+    ("type_code", "payload_hex"),
+    [
+        # found by fuzzing CRC-valid frames: a simple-continuous block carrying 13 flex
+        # steps (the mode does not use them), the second starting at minute 0xFFFF
+        (
+            p.StageProgram.TYPE,
+            "01010000000000000001921c730d0000f4c944adffff847a1a8f00006ce58ecbb400f307477ea105"
+            "e08f277df8e790dd653e9f050c73e53a7d01f9840316e00127677c159f05a6099b650000a33bb8"
+            "23000050f82d55d0026ed4ec4d0000",
+        ),
+        # found by fuzzing: a PROGRAM reply with a flex block whose sixth step starts at
+        # minute 1440 (and a weekday schedule for day 7)
+        (
+            p.ProgramReply.TYPE,
+            "91f7dad802fdfe7035941cd22b000000000d00001194aec99f052f4d6d2f780055de00305001a65"
+            "26d81f000b36cf986a005ec7533f3a105457243d89f0525e14e8900008ddc9aaca1050a04bfd0c0"
+            "0094f971ee3a4c31315c98d0027d3f09d801070e1f045f3fc10a4705659fae289f0570f50aeeffff"
+            "4380d97c0495dbe19af1a0057e63255d9f05a05a0213ffff385e3288a10316f394119f0542d63732"
+            "a105c43f32849f05c2adfa536703861c4de70c0338d26e5200",
+        ),
+    ],
+    ids=["stage-program", "program-reply"],
+)
+def test_fuzz_found_program_payloads_are_payload_errors(type_code: int, payload_hex: str) -> None:
+    with pytest.raises(p.PayloadError):
+        crc_valid_frame(type_code, bytes.fromhex(payload_hex)).message()
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        OverflowError("int too large"),
+        struct.error("unpack requires a buffer"),
+        IndexError("index out of range"),
+        decimal.InvalidOperation(),
+        UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"),
+        ModelError("A flex step's rate cannot be negative."),
+    ],
+    ids=["overflow", "struct", "index", "decimal", "unicode", "model"],
+)
+def test_any_failure_while_parsing_a_payload_is_a_payload_error(
+    monkeypatch: pytest.MonkeyPatch, failure: Exception
+) -> None:
+    """Whatever a later change lets parsing raise, the receiver still gets the one typed
+    error it handles (NAK BAD_PAYLOAD, or a damaged reply to retry), never a crash."""
+
+    def broken(ng: int) -> Decimal:
+        raise failure
+
+    monkeypatch.setattr(p, "ng_to_mcg", broken)
+    frame = crc_valid_frame(p.StageProgram.TYPE, p.encode_program(FLEX_WITH_SATURDAY))
+    with pytest.raises(p.PayloadError, match="StageProgram") as caught:
+        frame.message()
+    assert caught.value.__cause__ is failure
+    with pytest.raises(p.PayloadError) as caught:
+        p.decode_program(p.encode_program(FLEX_WITH_SATURDAY))
+    assert caught.value.__cause__ is failure
 
 
 def test_trailing_or_missing_payload_bytes_are_rejected() -> None:

@@ -20,7 +20,7 @@ from drivers import protocol_simpump
 from drivers.simulator import ManualClock, SimPump, build_scenario
 from drivers.simulator.faults import FaultInjector, FaultSpec, FaultSpecError
 from drivers.simulator.pump import Alarm
-from drivers.simulator.server import PtyServer, PumpResponder, TcpServer
+from drivers.simulator.server import Outgoing, PtyServer, PumpResponder, TcpServer
 from itbconsole.model import FlexStep, Mode, Program
 
 FLEX = Program(Mode.FLEX, flex_steps=(FlexStep(0, Decimal("20")), FlexStep(480, Decimal("30"))))
@@ -52,7 +52,14 @@ def exchange(
     port: serial.SerialBase, message: p.Message, seq: int, limit_s: float = 5.0
 ) -> p.Message:
     """Send a request on a pyserial port and read its reply with timeouts (no sleeps)."""
-    port.write(p.encode_frame(message, seq))
+    return exchange_wire(port, p.encode_frame(message, seq), seq, limit_s)
+
+
+def exchange_wire(
+    port: serial.SerialBase, wire: bytes, seq: int, limit_s: float = 5.0
+) -> p.Message:
+    """Send ready-made request bytes and read the one reply with timeouts (no sleeps)."""
+    port.write(wire)
     decoder = p.FrameDecoder()
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
@@ -61,6 +68,25 @@ def exchange(
             assert item.seq == seq
             return item.message()
     raise AssertionError("no reply before the deadline")
+
+
+def stage_with_step_at_midnight(seq: int) -> bytes:
+    """A STAGE_PROGRAM whose CRC is right but whose second flex step starts at minute 1440
+    (24:00): the codec must call it a bad payload, never let the model's error escape."""
+    block = bytearray(p.encode_program(FLEX))
+    block[20:22] = (1440).to_bytes(2, "little")  # FLEX's second step, minute 480 before
+    raw = p.encode_raw(p.PROTOCOL_VERSION, seq, p.StageProgram.TYPE, bytes(block))
+    return b"\x7e" + p.stuff(raw) + b"\x7e"
+
+
+BAD_PAYLOAD = p.Nak(p.NakCode.BAD_PAYLOAD, 1, 1)
+
+
+def answers(responder: PumpResponder, wire: bytes) -> list[tuple[int, p.Message]]:
+    """(seq, message) of every reply the responder sends to ``wire``; all must be intact."""
+    frames = decode_all([o.data for o in responder.receive(wire)])
+    assert all(isinstance(f, p.Frame) for f in frames)
+    return [(f.seq, f.message()) for f in frames if isinstance(f, p.Frame)]
 
 
 # --------------------------------------------------------------------------- responder
@@ -186,6 +212,52 @@ def test_wire_corruption_never_touches_the_pump_truth() -> None:
     assert pump.to_state() == truth
 
 
+def test_a_step_at_minute_1440_is_naked_bad_payload_and_the_pump_answers_on() -> None:
+    pump = make_pump()
+    responder = PumpResponder(pump)
+    assert answers(responder, stage_with_step_at_midnight(3)) == [(3, BAD_PAYLOAD)]
+    assert pump.staged_program is None
+    assert isinstance(ask(responder, p.Identify(), 4), p.Identity)
+
+
+def test_an_unforeseen_failure_of_one_request_leaves_it_unanswered_not_the_pump(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """No NAK (it would claim 'not executed' for a request that may have run half way): the
+    console sees no answer, an uncertain outcome, and the pump still serves what follows."""
+    pump = make_pump()
+    responder = PumpResponder(pump)
+    execute = responder.execute
+
+    def fails_once(request: p.Message) -> p.Message:
+        responder.execute = execute  # type: ignore[method-assign]
+        raise RuntimeError("simulated fault in the pump")
+
+    responder.execute = fails_once  # type: ignore[method-assign]
+    both = p.encode_frame(p.GetStatus(), 5) + p.encode_frame(p.Identify(), 6)
+    assert [(seq, type(reply)) for seq, reply in answers(responder, both)] == [(6, p.Identity)]
+    assert "left unanswered" in caplog.text and "simulated fault" in caplog.text
+
+
+def test_a_bolus_ending_beyond_the_pump_clock_range_is_refused_before_it_starts() -> None:
+    pump = make_pump()
+    responder = PumpResponder(pump)
+    refused = ask(responder, p.SingleBolus(50_000, 2**32 - 1), 1)  # 8,000 years
+    assert isinstance(refused, p.Refused) and refused.code == p.RefusalCode.OUT_OF_RANGE
+    assert pump.boluses() == [] and pump.reservoir_ul == 30_000
+
+
+def test_status_is_answered_when_the_clock_is_set_back_before_a_reached_eri() -> None:
+    """ERI reached 60 days ago; with the pump clock set to 5 January 2000 its date falls
+    before the pump epoch, which the date field cannot carry: sent as unknown."""
+    pump = make_pump("eri")
+    responder = PumpResponder(pump)
+    ask(responder, p.SetClock(5 * 86_400), 1)
+    status = ask(responder, p.GetStatus(), 2)
+    assert isinstance(status, p.Status)
+    assert status.power_flags & p.POWER_ERI and status.eri_date is None
+
+
 def test_events_page_through_the_log() -> None:
     pump = make_pump()
     for _ in range(5):
@@ -270,6 +342,18 @@ def test_simpump_url_opens_with_serial_for_url_and_answers(
     with serial.serial_for_url(f"simpump://{name}", timeout=1.0) as again:
         status = exchange(again, p.GetStatus(), 0x12)
         assert status.reservoir_ul == 30_000 - 15  # type: ignore[attr-defined]
+
+
+def test_simpump_naks_a_step_at_minute_1440_and_still_answers_identify(
+    named_pump: tuple[str, SimPump],
+) -> None:
+    name, pump = named_pump
+    with serial.serial_for_url(f"simpump://{name}", timeout=1.0) as port:
+        assert exchange_wire(port, stage_with_step_at_midnight(0x10), 0x10) == BAD_PAYLOAD
+        identity = exchange(port, p.Identify(), 0x11)
+        assert isinstance(identity, p.Identity) and identity.serial == pump.serial
+    with serial.serial_for_url(f"simpump://{name}", timeout=1.0) as again:
+        assert isinstance(exchange(again, p.Identify(), 0x12), p.Identity)
 
 
 def test_simpump_url_options_and_errors() -> None:
@@ -363,3 +447,36 @@ def test_tcp_server_answers_identify_and_survives_a_disconnect() -> None:
                 port.read(1)  # the server closed the connection
         with serial.serial_for_url(server.url, timeout=0.5) as port:
             assert isinstance(exchange(port, p.Identify(), 0x33), p.Identity)
+
+
+def test_tcp_server_survives_a_step_at_minute_1440_and_answers_every_later_connection() -> None:
+    pump = make_pump()
+    with TcpServer(PumpResponder(pump)) as server:
+        with serial.serial_for_url(server.url, timeout=0.5) as port:
+            assert exchange_wire(port, stage_with_step_at_midnight(0x41), 0x41) == BAD_PAYLOAD
+            assert isinstance(exchange(port, p.Identify(), 0x42), p.Identity)
+        with serial.serial_for_url(server.url, timeout=0.5) as port:
+            assert isinstance(exchange(port, p.Identify(), 0x43), p.Identity)
+
+
+def test_tcp_reader_logs_a_failure_and_keeps_serving(caplog: pytest.LogCaptureFixture) -> None:
+    """Whatever serving one chunk of bytes raises, the reader thread lives on: the next
+    request on the same connection is answered."""
+    responder = PumpResponder(make_pump())
+    receive = responder.receive
+    failed = threading.Event()
+
+    def fails_once(data: bytes) -> list[Outgoing]:
+        responder.receive = receive  # type: ignore[method-assign]
+        failed.set()
+        raise RuntimeError("simulated fault in the responder")
+
+    responder.receive = fails_once  # type: ignore[method-assign]
+    with TcpServer(responder) as server:
+        with serial.serial_for_url(server.url, timeout=0.2) as port:
+            port.write(p.encode_frame(p.GetStatus(), 0x51))  # lost with the failure
+            assert failed.wait(5.0)
+            # replies keep their order on the stream: the first frame to come back is
+            # IDENTIFY's (exchange checks its seq), so the failed request got no answer
+            assert isinstance(exchange(port, p.Identify(), 0x52), p.Identity)
+    assert "could not be served" in caplog.text and "simulated fault" in caplog.text
