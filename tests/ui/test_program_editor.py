@@ -346,3 +346,56 @@ def test_a_clinician_can_prepare_a_program_for_a_new_concentration(console: Cons
     dialog.prepare()
     assert len(prepared) == 1 and prepared[0].concentration_mcg_ml == 500
     dialog.close()
+
+
+def test_a_locked_database_after_the_send_still_shows_the_result_and_saves_on_retry(
+    console: Console, tmp_path: Any
+) -> None:
+    """Another program holds the database's write lock while the sent program is being
+    recorded: the clinician still sees what the pump did, is told the record is not saved,
+    and a retry saves it once the lock is gone."""
+    import sqlite3
+
+    connect_okafor(console)
+    dialog = open_editor(console)
+    dialog.daily.set_text("550")
+    dialog.reason.setText("titration agreed at clinic")
+    dialog.go_review()
+    dialog.confirm_box.setChecked(True)
+    path = console.clinic.database_path
+    other = sqlite3.connect(str(path), timeout=0, isolation_level=None)
+    store = console.clinic.store
+    store.db.conn.execute("PRAGMA busy_timeout = 0")
+    answers: list[bool] = []
+
+    def confirm(title: str, message: str) -> bool:
+        console.prompts.confirms.append((title, message))
+        other.execute("COMMIT")  # the other program lets go before the retry
+        answers.append(True)
+        return True
+
+    console.prompts.confirm = confirm  # type: ignore[method-assign]
+    window = console.window
+    original_submit = window.link.submit
+
+    def submit_then_lock(name: str, job: Any, done: Any, failed: Any) -> None:
+        def locked_done(result: Any) -> None:
+            other.execute("BEGIN IMMEDIATE")  # the write lock, taken just as the pump answers
+            done(result)
+
+        original_submit(name, job, locked_done, failed)
+
+    window.link.submit = submit_then_lock  # type: ignore[method-assign]
+    dialog.send_button.click()
+    console.qtbot.waitUntil(lambda: dialog.pages.currentIndex() == dialog.RESULT, timeout=15_000)
+    console.qtbot.waitUntil(lambda: bool(answers), timeout=15_000)
+    window.link.submit = original_submit  # type: ignore[method-assign]
+    other.close()
+    assert dialog.result_title.text() == "Program sent and verified"
+    title, message = console.prompts.confirms[-1]
+    assert title == "Record not saved" and "SUCCEEDED" in message
+    changes = [
+        c
+        for c in console.clinic.store.patient_history(console.patient_id("Okafor")).program_changes
+    ]
+    assert changes[-1].outcome == "succeeded" and changes[-1].new.daily_dose_mcg == 550

@@ -226,17 +226,37 @@ class ProgramEditorController(QObject):
         w = self.window
         assert self.sending is not None and self.dialog is not None
         self.result = result
-        try:
-            w.clinic.finish_program_send(self.sending, result)
-        except StoreError as exc:  # the pump outcome stands; say the record could not follow
-            log.error("Program change %s not settled: %s", self.sending.intent.id, exc)
-            w.prompts.error("Record not updated", str(exc))
+        # What the pump did is shown first, whatever happens to the record after it.
         self.dialog.set_sending(False)
         self.dialog.show_result(result.outcome, result.message, self._details(result))
+        self._save_result(result)
         w.refresh_patients()
         if self.patient_id is not None:
             w.open_patient(self.patient_id)
         w.show_status(f"Program change: {result.outcome}. {result.message}", 10000)
+
+    def _save_result(self, result: svc.SendResult) -> bool:
+        """Settle the stored change with the pump's outcome. If the database refuses (locked
+        by another program, disk full...), say what the pump did and offer to try again:
+        until it is saved the change stays stored as *uncertain*, so the patient stays
+        flagged, never unrecorded."""
+        w = self.window
+        assert self.sending is not None
+        while True:
+            try:
+                w.clinic.finish_program_send(self.sending, result)
+                return True
+            except Exception as exc:  # the pump's outcome stands whatever the store says
+                log.exception("Program change %s not settled", self.sending.intent.id)
+                detail = str(exc) if isinstance(exc, StoreError) else f"{type(exc).__name__}: {exc}"
+                if not w.prompts.confirm(
+                    "Record not saved",
+                    f"The pump's answer: {result.outcome.upper()}. {result.message}\n\n"
+                    f"The record of this change could not be saved ({detail}). It stays "
+                    "recorded as uncertain, and the patient flagged, until it is saved or the "
+                    "pump is read again. Try saving it again now?",
+                ):
+                    return False
 
     def _send_crashed(self, error: BaseException) -> None:
         """The job itself failed (not a pump answer): the change may have reached the pump,

@@ -571,7 +571,8 @@ class RefillWizard(QDialog):
         page = self.update_page
         try:
             stored = self.session.record_update(outcome, message, read_back)
-        except (RefillError, StoreError) as exc:
+        except Exception as exc:  # the pump's outcome stands whatever the store says
+            log.exception("Refill outcome not saved")
             self._save_failed(outcome, exc)
             return False
         self.unsaved = None
