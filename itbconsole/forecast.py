@@ -44,6 +44,7 @@ from typing import Any
 
 from itbconsole import dosing
 from itbconsole.alarms import Severity, describe
+from itbconsole.display import fmt_day
 from itbconsole.model import (
     BolusGiven,
     ChangeOutcome,
@@ -353,13 +354,6 @@ def _day(moment: datetime, settings: ClinicSettings) -> date:
     return moment.astimezone(settings.tz).date()
 
 
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-
-def _fmt_day(d: date) -> str:
-    """``05 Jan 2026``, in English whatever the computer's locale (the list formats five
-    thousand of these, so without strftime)."""
-    return f"{d.day:02d} {_MONTHS[d.month - 1]} {d.year}"
 
 
 def _in_force_at(facts: PumpFacts, at: datetime) -> tuple[Program, datetime | None, int] | None:
@@ -395,7 +389,7 @@ def forecast(facts: PumpFacts, settings: ClinicSettings) -> Forecast:
     worse = base
     if base.delivering and (not alt.delivering or _earlier(alt.alarm_at, base.alarm_at)):
         worse = alt
-    when = ", ".join(f"{_fmt_day(_day(c.at, settings))}" for c in facts.uncertain)
+    when = ", ".join(f"{fmt_day(_day(c.at, settings))}" for c in facts.uncertain)
     note = (
         f"A program change sent on {when} has an unknown outcome: the dates shown are the "
         "worse of with and without it. Interrogate the pump to settle it."
@@ -852,7 +846,7 @@ def _bounds(
             RefillBound(
                 Bound.ALARM,
                 alarm_day - timedelta(days=margin),
-                f"low-reservoir alarm on {_fmt_day(alarm_day)} minus the clinic's "
+                f"low-reservoir alarm on {fmt_day(alarm_day)} minus the clinic's "
                 f"{margin}-day margin",
             )
         )
@@ -868,15 +862,15 @@ def _bounds(
                     Bound.INTERVAL,
                     filled + timedelta(days=interval),
                     f"{whose} may stay in the pump {interval} days from the fill on "
-                    f"{_fmt_day(filled)}",
+                    f"{fmt_day(filled)}",
                 )
             )
-        out.append(RefillBound(Bound.EXPIRY, fill.expiry, f"vial expires {_fmt_day(fill.expiry)}"))
+        out.append(RefillBound(Bound.EXPIRY, fill.expiry, f"vial expires {fmt_day(fill.expiry)}"))
     if eos is not None:
         label = "projected" if eos.projected else "reported by the pump"
         out.append(
             RefillBound(
-                Bound.END_OF_SERVICE, eos.day, f"End of Service on {_fmt_day(eos.day)}, {label}"
+                Bound.END_OF_SERVICE, eos.day, f"End of Service on {fmt_day(eos.day)}, {label}"
             )
         )
     return out
@@ -905,7 +899,7 @@ def _battery_dates(
         seen = DatedEvent(
             _day(first, settings),
             DateSource.OBSERVED,
-            f"ERI first shown by the reading of {_fmt_day(_day(first, settings))}",
+            f"ERI first shown by the reading of {fmt_day(_day(first, settings))}",
         )
         if eri is None or seen.day < eri.day:
             eri = seen
@@ -925,7 +919,7 @@ def _battery_dates(
                 _day(before, settings) + span,
                 DateSource.PROJECTED,
                 f"projected: ERI came after the reading of "
-                f"{_fmt_day(_day(before, settings))} (the last without it) + "
+                f"{fmt_day(_day(before, settings))} (the last without it) + "
                 f"{settings.eri_to_eos_days} days; it cannot be later",
             )
     # The pump's own End of Service date is the truth for it (domain.md): a projection
@@ -958,7 +952,7 @@ def _derivation(
             f" / {float(max_ul) / UL_PER_ML:.3f} mL/day maximum = "
             f"{float(Fraction(volume_ul - alarm_ul) / max_ul):.1f} days"
         )
-    text += f" from {source} of {_fmt_day(_day(anchor_at, settings))}"
+    text += f" from {source} of {fmt_day(_day(anchor_at, settings))}"
     if adjusted:
         text += ", with the program changes and boluses since counted when they happen"
     if schedule_first:
@@ -981,7 +975,7 @@ def status_on(fc: Forecast | ForecastSummary, today: date) -> StatusOn:
     if sm.eos_day is not None and sm.eos_day <= today:
         return StatusOn(
             Status.NOT_DELIVERING,
-            f"End of Service date {_fmt_day(sm.eos_day)}"
+            f"End of Service date {fmt_day(sm.eos_day)}"
             + (" (projected)" if sm.eos_source is DateSource.PROJECTED else "")
             + " has passed: the pump may have stopped. Interrogate it now and replace it.",
             days_refill,
@@ -990,7 +984,7 @@ def status_on(fc: Forecast | ForecastSummary, today: date) -> StatusOn:
     if sm.empty_day is not None and sm.empty_day <= today:
         return StatusOn(
             Status.NOT_DELIVERING,
-            f"The reservoir is projected empty since {_fmt_day(sm.empty_day)}: the pump may "
+            f"The reservoir is projected empty since {fmt_day(sm.empty_day)}: the pump may "
             "have stopped delivering. Interrogate and refill now.",
             days_refill,
             days_alarm,
@@ -1007,14 +1001,14 @@ def status_on(fc: Forecast | ForecastSummary, today: date) -> StatusOn:
     if sm.alarm_day is not None and days_alarm is not None and days_alarm <= 0:
         return StatusOn(
             Status.OVERDUE,
-            f"The low-reservoir alarm was due on {_fmt_day(sm.alarm_day)}: refill now.",
+            f"The low-reservoir alarm was due on {fmt_day(sm.alarm_day)}: refill now.",
             days_refill,
             days_alarm,
         )
     if sm.refill_by is not None and days_refill is not None and days_refill < 0:
         return StatusOn(
             Status.OVERDUE,
-            f"Refill was due by {_fmt_day(sm.refill_by)} ({sm.governing_text}).",
+            f"Refill was due by {fmt_day(sm.refill_by)} ({sm.governing_text}).",
             days_refill,
             days_alarm,
         )
@@ -1022,26 +1016,26 @@ def status_on(fc: Forecast | ForecastSummary, today: date) -> StatusOn:
         when = "today" if days_refill == 0 else f"in {days_refill} days"
         return StatusOn(
             Status.DUE_SOON,
-            f"Refill by {_fmt_day(sm.refill_by)}, {when} ({sm.governing_text}).",
+            f"Refill by {fmt_day(sm.refill_by)}, {when} ({sm.governing_text}).",
             days_refill,
             days_alarm,
         )
     if sm.eri_day is not None and sm.eri_day <= today:
         eos = (
-            f" before End of Service on {_fmt_day(sm.eos_day)}"
+            f" before End of Service on {fmt_day(sm.eos_day)}"
             if sm.eos_day
             else " now: its End of Service date is not known and could be close"
         )
         return StatusOn(
             Status.DUE_SOON,
             f"Past ERI: book the pump replacement{eos}. Refill by "
-            + (_fmt_day(sm.refill_by) if sm.refill_by else "-")
+            + (fmt_day(sm.refill_by) if sm.refill_by else "-")
             + f" ({sm.governing_text}).",
             days_refill,
             days_alarm,
         )
     reason = (
-        f"Refill by {_fmt_day(sm.refill_by)} ({sm.governing_text})."
+        f"Refill by {fmt_day(sm.refill_by)} ({sm.governing_text})."
         if sm.refill_by is not None
         else "No refill date: " + (sm.note or "nothing limits it.")
     )

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from itbconsole.alarms import Severity
+from itbconsole.display import fmt_dose_per_day, fmt_rate, fmt_volts
 from itbconsole.forecast import Status
 from itbconsole.services.overview import PumpOverview
 from itbconsole.units import UL_PER_ML
@@ -211,14 +212,13 @@ class OverviewTab(QWidget):
             self.refill_value.setToolTip("")
         self.derivation.setText(fc.derivation)
 
-        volts = ov.battery_mv / 1000
         if ov.eos:
             state = "End of Service: the pump has stopped"
         elif ov.eri:
             state = "Elective Replacement Indicator (ERI)"
         else:
             state = "OK"
-        self.battery_value.setText(f"{state} - {volts:.2f} V")
+        self.battery_value.setText(f"{state} - {fmt_volts(ov.battery_mv)}")
         if fc.end_of_service is not None:
             eos = fc.end_of_service
             eri = f"ERI {fc.eri.day:%a %d %b %Y} ({fc.eri.source.value}). " if fc.eri else ""
@@ -238,15 +238,15 @@ class OverviewTab(QWidget):
 
         p = ov.program
         self.program_value.setText(
-            f"{p.drug_label}\n{p.mode_text}: {float(p.daily_dose_mcg):.1f} mcg per 24 h"
+            f"{p.drug_label}\n{p.mode_text}: {fmt_dose_per_day(p.daily_dose_mcg)}"
         )
         lines = ["Flex steps, pump clock (UTC):"] if p.steps else []
         for start, end, rate in p.steps:
-            lines.append(f"{start}-{end}  {float(rate):.2f} mcg/h")
+            lines.append(f"{start}-{end}  {fmt_rate(rate)}")
         lines.append(f"Patient bolus: {p.patient_bolus_text}")
         if p.max_daily_dose_mcg != p.daily_dose_mcg:
             lines.append(
-                f"Maximum with every allowed bolus: {float(p.max_daily_dose_mcg):.1f} mcg per 24 h"
+                f"Maximum with every allowed bolus: {fmt_dose_per_day(p.max_daily_dose_mcg)}"
             )
         self.program_detail.setText("\n".join(lines))
 

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from itbconsole.display import fmt_capacity
 from itbconsole.model import Patient, Pump
 from itbconsole.services.overview import PumpOverview
 from ui.overview import OverviewTab
@@ -91,7 +92,7 @@ class PatientHeader(QFrame):
             self.pump.setText("No pump registered")
         else:
             self.pump.setText(
-                f"Pump {pump.model}, serial {pump.serial}, {pump.reservoir_capacity_ul / 1000:.0f} mL reservoir"
+                f"Pump {pump.model}, serial {pump.serial}, {fmt_capacity(pump.reservoir_capacity_ul)} reservoir"
                 + (f", implanted {pump.implant_date:%d %b %Y}" if pump.implant_date else "")
             )
         self.history.setText(f"History: {history}" if history else "")

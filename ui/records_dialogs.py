@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from itbconsole.display import ml_text
 from itbconsole.druglib import DrugProduct
 from itbconsole.model import ModelError, Origin, Patient, Pump
 from itbconsole.pump_models import check_pump_model, find_model, pump_field_errors, pump_models
@@ -270,7 +271,7 @@ class PumpDialog(_ValidatingDialog):
             self.capacity.setCurrentIndex(1 if model.reservoir_ul == 40_000 else 0)
             self.capacity.setEnabled(False)
         if model.internal_dead_volume_ul is not None:
-            self.pump_dead.setText(f"{model.internal_dead_volume_ul / 1000:g}")
+            self.pump_dead.setText(ml_text(model.internal_dead_volume_ul))
             self.pump_dead_source.setText(f"From the model catalogue: {model.source}.")
         else:
             self.pump_dead.clear()

@@ -268,11 +268,12 @@ class ProgramEditorController(QObject):
         if result.readback is None or self.intent is None:
             return ""
         from itbconsole import dosing
+        from itbconsole.display import fmt_dose_per_day
 
         rb = result.readback
         return (
             f"<p>Read back from the pump: {svc.MODE_TEXT[rb.mode]}, "
-            f"{float(dosing.program_daily_dose_mcg(rb)):.1f} mcg/24 h.</p>"
+            f"{fmt_dose_per_day(dosing.program_daily_dose_mcg(rb))}.</p>"
         )
 
     def recheck(self) -> None:
