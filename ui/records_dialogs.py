@@ -31,7 +31,14 @@ from itbconsole.display import ml_text
 from itbconsole.druglib import DrugProduct
 from itbconsole.model import ModelError, Origin, Patient, Pump
 from itbconsole.pump_models import check_pump_model, find_model, pump_field_errors, pump_models
-from itbconsole.services.patients import DuplicatePatient, PatientForm, patient_from_form
+from itbconsole.services.patients import (
+    DuplicatePatient,
+    PatientForm,
+    catheter_revision_errors,
+    explant_errors,
+    patient_from_form,
+    status_change_errors,
+)
 from itbconsole.services.screening import (
     ASHWORTH,
     SCREENING_OUTCOMES,
@@ -464,8 +471,10 @@ class ExplantDialog(_ValidatingDialog):
         self.clear_errors()
         reason = str(self.reason.currentData())
         note = " ".join(self.note.text().split())
-        if reason == "other" and len(note) < 5:
-            self.set_error("note", "Say what the reason was.")
+        errors = explant_errors(reason, note)
+        for key, message in errors.items():
+            self.set_error(key, message)
+        if errors:
             return None
         return _pydate(self.when.date()), reason, note
 
@@ -508,19 +517,16 @@ class CatheterRevisionDialog(_ValidatingDialog):
 
     def answer(self) -> tuple[date, Decimal, Decimal, str, str] | None:
         self.clear_errors()
-        values: list[Decimal] = []
-        for key, field, what in (
-            ("length", self.length, "the catheter length in cm"),
-            ("per_cm", self.per_cm, "the volume per cm in µL"),
-        ):
+        values: list[Decimal | None] = []
+        for field, what in ((self.length, "catheter length"), (self.per_cm, "volume per cm")):
             try:
-                value = parse_decimal(field.text(), field=what)
+                values.append(parse_decimal(field.text(), field=what))
             except QuantityError:
-                value = Decimal(0)
-            if value <= 0:
-                self.set_error(key, f"Enter {what} (more than 0).")
-            values.append(value)
-        if any(v <= 0 for v in values):
+                values.append(None)
+        errors = catheter_revision_errors(values[0], values[1])
+        for key, message in errors.items():
+            self.set_error(key, message)
+        if errors or values[0] is None or values[1] is None:
             return None
         return (
             _pydate(self.when.date()),
@@ -573,8 +579,10 @@ class PatientStatusDialog(_ValidatingDialog):
         self.clear_errors()
         status = str(self.status.currentData())
         note = " ".join(self.note.text().split())
-        if status != "active" and len(note) < 5:
-            self.set_error("note", "Say why the status changes.")
+        errors = status_change_errors(status, note)
+        for key, message in errors.items():
+            self.set_error(key, message)
+        if errors:
             return None
         return status, _pydate(self.when.date()), note
 

@@ -32,7 +32,12 @@ from itbconsole.model import (
 from itbconsole.pump_models import check_pump_model, require_plausible
 from itbconsole.services import programming, settlement
 from itbconsole.services.overview import PumpOverview, build_overview
-from itbconsole.services.patients import DuplicatePatient
+from itbconsole.services.patients import (
+    DuplicatePatient,
+    catheter_revision_errors,
+    explant_errors,
+    status_change_errors,
+)
 from itbconsole.services.screening import (
     ScreeningTrial,
     check_trial,
@@ -310,8 +315,8 @@ class ClinicService:
     ) -> None:
         """Candidate (before implant), active, inactive (transferred, explanted) or deceased;
         only active patients are on the worklist. A change away from active needs a note."""
-        if status != "active" and len(" ".join(note.split())) < 5:
-            raise ValueError("Say why the status changes (transferred to..., date of death...).")
+        for message in status_change_errors(status, note).values():
+            raise ValueError(message)
         self.store.set_patient_status(
             patient_id, status, self.user, effective_on=effective_on, note=note
         )
@@ -576,6 +581,9 @@ class ClinicService:
         """Replace the patient's pump: the old pump's explant record (its history stays
         with the patient) and the new registration, as one record."""
         check_pump_model(new_pump)
+        errors = explant_errors(reason, note)
+        if errors:
+            raise ValueError(" ".join(errors.values()))
         current = self.pump_of(patient_id)
         if current is None:
             return self.store.register_pump(new_pump, patient_id, self.user)
@@ -606,8 +614,9 @@ class ClinicService:
         pump = self.store.get_pump(serial)
         if pump is None:
             raise UnknownPump(serial)
-        if catheter_length_cm <= 0 or catheter_ul_per_cm <= 0:
-            raise ValueError("Enter the new catheter's length (cm) and its volume per cm (µL/cm).")
+        errors = catheter_revision_errors(catheter_length_cm, catheter_ul_per_cm)
+        if errors:
+            raise ValueError(" ".join(errors.values()))
         revised = replace(
             pump, catheter_length_cm=catheter_length_cm, catheter_ul_per_cm=catheter_ul_per_cm
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 
 from itbconsole.model import ModelError, Origin, Patient, nhs_number_is_valid
 
@@ -86,3 +87,41 @@ def patient_from_form(form: PatientForm, today: date) -> tuple[Patient | None, d
 
 
 __all__ = ["DuplicatePatient", "PatientForm", "patient_from_form"]
+
+
+# --------------------------------------------------------------------------- record rules
+
+#: A note that says why (a status change, an explant for "other") has at least this many
+#: characters once spaces are collapsed.
+MIN_NOTE_CHARS = 5
+
+
+def _said(note: str) -> bool:
+    return len(" ".join(note.split())) >= MIN_NOTE_CHARS
+
+
+def status_change_errors(status: str, note: str) -> dict[str, str]:
+    """A patient leaving the active list (candidate, inactive, deceased) needs a note."""
+    if status != "active" and not _said(note):
+        return {"note": "Say why the status changes (transferred to..., date of death...)."}
+    return {}
+
+
+def explant_errors(reason: str, note: str) -> dict[str, str]:
+    """An explant for a reason not in the list needs a note saying what it was."""
+    if reason == "other" and not _said(note):
+        return {"note": "Say what the reason was."}
+    return {}
+
+
+def catheter_revision_errors(
+    length_cm: Decimal | None, ul_per_cm: Decimal | None
+) -> dict[str, str]:
+    """The new catheter's length and volume per cm, both more than 0 (their plausible
+    ranges are the pump record's, :func:`itbconsole.pump_models.pump_field_errors`)."""
+    errors = {}
+    if length_cm is None or length_cm <= 0:
+        errors["length"] = "Enter the catheter length in cm (more than 0)."
+    if ul_per_cm is None or ul_per_cm <= 0:
+        errors["per_cm"] = "Enter the volume per cm in µL (more than 0)."
+    return errors

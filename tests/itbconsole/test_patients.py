@@ -132,6 +132,9 @@ def test_a_pump_is_replaced_only_with_an_explant_record(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="explant reason"):
         clinic.replace_pump(pid, new, explanted_on=date(2026, 11, 1), reason="lost")
     assert clinic.owner_of("NEW0000001") is None and clinic.owner_of("OLD0000001") is not None
+    with pytest.raises(ValueError, match="Say what the reason was"):  # the service's rule
+        clinic.replace_pump(pid, new, explanted_on=date(2026, 11, 1), reason="other", note="")
+    assert clinic.owner_of("NEW0000001") is None
     clinic.replace_pump(pid, new, explanted_on=date(2026, 11, 1), reason="end_of_service")
     assert clinic.pump_of(pid).serial == "NEW0000001"  # type: ignore[union-attr]
     assert clinic.owner_of("OLD0000001") is None
