@@ -17,14 +17,27 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from drivers import protocol as p
-from drivers.link import Cancelled, Link, LinkError, ProtocolMismatch, PumpRefused
+from drivers.link import (
+    Cancelled,
+    Link,
+    LinkError,
+    LinkLost,
+    PortUnavailable,
+    ProtocolMismatch,
+    PumpRefused,
+)
 from itbconsole.model import ChangeOutcome, Program, PumpEvent, Reading
 
 Clock = Callable[[], datetime]
 Progress = Callable[[int, int], None]
 M = TypeVar("M", bound=p.Message)
 
-DEFAULT_PAGE = 40
+#: Events per READ_EVENTS request: the most the protocol allows (fewer requests, fewer
+#: chances for a noisy link to break a download).
+DEFAULT_PAGE = p.MAX_EVENTS_PER_PAGE
+#: Times one page is asked for again after the link gave up on it (each time with the
+#: link's own retries): a page is a read, so asking again is always safe.
+PAGE_ATTEMPTS = 3
 RECENT_EVENTS = 100
 
 
@@ -353,7 +366,7 @@ class PumpClient:
         serial = self._serial(deadline)
         index = since
         while True:
-            page = self._ask(p.ReadEvents(index, page_size), p.Events, deadline)
+            page = self._page(index, page_size, deadline)
             n = len(page.events)
             if n == 0 and page.total <= index:
                 # Nothing at or after ``index``: either up to date, or the pump's log is
@@ -385,6 +398,22 @@ class PumpClient:
             index = page.next_index
             if n == 0 or index >= page.total:
                 return
+
+    def _page(self, index: int, page_size: int, deadline: float | None) -> p.Events:
+        """One page, asked for again (up to :data:`PAGE_ATTEMPTS` times) when the link gave
+        up on it; a cancel or a lost port ends the download at once."""
+        for attempt in range(1, PAGE_ATTEMPTS + 1):
+            try:
+                return self._ask(p.ReadEvents(index, page_size), p.Events, deadline)
+            except (Cancelled, LinkLost, PortUnavailable):
+                raise
+            except LinkError:
+                if attempt == PAGE_ATTEMPTS or (
+                    deadline is not None and self.link.now() >= deadline
+                ):
+                    raise
+                log.info("event page from %d failed (attempt %d); asking again", index, attempt)
+        raise AssertionError("unreachable")
 
     def read_events(
         self, since: int = 0, *, page_size: int = DEFAULT_PAGE,

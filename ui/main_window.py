@@ -679,6 +679,14 @@ class MainWindow(QMainWindow):
                 f"{saved.still_uncertain} uncertain program change(s). Check the program on the "
                 "Overview with a clinician before anything else.",
             )
+        if result.events_missing:
+            self.prompts.error(
+                "Pump event log not read to the end",
+                f"The reading is saved with {saved.new_events} new pump events, but the link "
+                f"broke before the rest of the pump's event log could be read "
+                f"({result.events_error}). Interrogate again to read the rest: it continues "
+                "where it stopped.",
+            )
         message = f"Interrogation saved for {saved.patient.display_name}: {saved.new_events} new pump events."
         if saved.settled_refills:
             message += f" {saved.settled_refills} pending refill(s) settled."

@@ -31,6 +31,10 @@ class InterrogationResult:
     reading: Reading
     events: tuple[PumpEvent, ...]
     capacity_ul: int
+    #: Events the pump logged after ``events`` that could not be read this time (the link
+    #: broke mid-download): the events read are saved and the next interrogation resumes.
+    events_missing: int = 0
+    events_error: str = ""
 
     @property
     def simulated(self) -> bool:
@@ -108,10 +112,15 @@ def interrogate(
 ) -> InterrogationResult:
     """Identity, status, program, clock, then the pump events not yet stored.
 
-    All or nothing: if any step fails the job raises and nothing is returned to be saved.
+    The reading is all or nothing: if identity, status or program fails the job raises and
+    nothing is returned to be saved. The event download may break part way on a noisy link
+    (after each page was asked for again): the events read so far, an unbroken run from
+    ``since_index``, are returned with how many are missing, so they are saved and the next
+    interrogation resumes from there. A cancel or a lost port still returns nothing.
     ``since_index`` belongs to ``expected_serial``: if another pump answers, the job stops
     with :class:`DifferentPump` before reading events, so no pump's events are skipped."""
-    from drivers.pump_client import EventDownloadError
+    from drivers import link as link_errors
+    from drivers.pump_client import EventBatch, EventDownloadError
 
     client = connected_client(ctx)
     ctx.progress("Reading identity, status and program", 0, 2)
@@ -123,17 +132,25 @@ def interrogate(
     def events_progress(received: int, expected: int) -> None:
         ctx.progress(f"Reading the pump's event log: {received} of {expected}", received, expected)
 
+    missing, error = 0, ""
     try:
         batch = client.read_events(since_index, progress=events_progress)
     except EventDownloadError as exc:
-        # Nothing of a failed interrogation is saved, so report the link failure itself
-        # (lost, cancelled...), not a resumable partial download.
-        raise exc.cause from exc
+        if isinstance(exc.cause, link_errors.Cancelled | link_errors.PortUnavailable):
+            raise exc.cause from exc
+        batch, error = exc.partial, str(exc.cause)
+        missing = max(1, batch.total - batch.next_index)
+    except link_errors.LinkError as exc:
+        if isinstance(exc, link_errors.Cancelled | link_errors.PortUnavailable):
+            raise
+        batch, error, missing = EventBatch((), since_index, since_index), str(exc), 1
     return InterrogationResult(
         identity=interrogation.identity,
         reading=interrogation.reading,
         events=batch.events,
         capacity_ul=interrogation.identity.reservoir_capacity_ul,
+        events_missing=missing,
+        events_error=error,
     )
 
 

@@ -166,6 +166,7 @@ class FakePort:
         self.dead = False
         self.decoder = p.FrameDecoder()
         self.seqs: list[int] = []
+        self.requests: list[p.Message] = []  # every intact request the pump saw
         self.on_write: threading.Event | None = None
 
     @property
@@ -201,6 +202,7 @@ class FakePort:
                 naks += 1
                 continue
             self.seqs.append(item.seq)
+            self.requests.append(item.message())
             if fault == "drop_request":
                 continue
             if fault == "busy":

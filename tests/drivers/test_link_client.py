@@ -13,7 +13,13 @@ from hypothesis import strategies as st
 
 from drivers import protocol as p
 from drivers.link import LinkError, PumpNotAnswering
-from drivers.pump_client import BridgeBolus, EventDownloadError, PumpClient, WriteOutcome
+from drivers.pump_client import (
+    PAGE_ATTEMPTS,
+    BridgeBolus,
+    EventDownloadError,
+    PumpClient,
+    WriteOutcome,
+)
 from itbconsole.model import FlexStep, Mode, PatientBolus, Program, simple_continuous
 
 NEW = Program(
@@ -63,7 +69,7 @@ def test_events_are_paged_with_progress_and_indices(pump: Any, make_link: Any) -
     calls: list[tuple[int, int]] = []
     batch = client.read_events(0, progress=lambda done, total: calls.append((done, total)))
     assert [e.index for e in batch.events] == list(range(150))
-    assert calls == [(40, 150), (80, 150), (120, 150), (150, 150)]
+    assert calls == [(64, 150), (128, 150), (150, 150)]
     assert batch.complete and batch.next_index == 150 and not batch.gap
     first = batch.events[0]
     assert first.kind == "refill" and first.detail == {"reservoir_ul": 0, "concentration_mcg_ml": 0}
@@ -82,12 +88,12 @@ def test_an_interrupted_download_resumes_without_loss_or_duplicates(
 ) -> None:
     client, port = client_for(pump, make_link)
     client.identify()
-    port.faults = [None, None] + ["drop_reply"] * 4
+    port.faults = [None, None] + ["drop_reply"] * (4 * PAGE_ATTEMPTS)
     with pytest.raises(EventDownloadError) as err:
         client.read_events(0)
     partial = err.value.partial
-    assert [e.index for e in partial.events] == list(range(80))
-    assert "resume from event 80" in str(err.value)
+    assert [e.index for e in partial.events] == list(range(128))
+    assert "resume from event 128" in str(err.value)
     rest = client.read_events(partial.next_index)
     assert [e.index for e in partial.events + rest.events] == list(range(150))
 
@@ -285,3 +291,31 @@ def test_operation_deadline_bounds_the_whole_operation(pump: Any, make_link: Any
     with pytest.raises(PumpNotAnswering):
         client.interrogate(deadline_s=0.4)
     assert client.link.now() - start <= 0.5
+
+
+def test_events_are_read_in_full_pages(pump: Any, make_link: Any) -> None:
+    client, port = client_for(pump, make_link)
+    batch = client.read_events(0)
+    assert len(batch.events) == 150 and batch.complete
+    pages = [m for m in port.requests if isinstance(m, p.ReadEvents)]
+    assert [m.max_count for m in pages] == [p.MAX_EVENTS_PER_PAGE] * len(pages)
+    assert len(pages) == 3  # 64 + 64 + 22
+
+
+def test_a_page_the_link_gave_up_on_is_asked_for_again(pump: Any, make_link: Any) -> None:
+    # identity, then the first page's reply is damaged on all four of the link's attempts
+    client, _ = client_for(pump, make_link, [None] + ["corrupt_reply"] * 4)
+    batch = client.read_events(0)
+    assert len(batch.events) == 150 and [e.index for e in batch.events] == list(range(150))
+
+
+def test_a_download_that_breaks_keeps_what_arrived_to_resume(pump: Any, make_link: Any) -> None:
+    client, _ = client_for(
+        pump, make_link, [None, None] + ["corrupt_reply"] * (4 * PAGE_ATTEMPTS)
+    )  # identity, the first page, then the second page fails every time
+    with pytest.raises(EventDownloadError) as err:
+        client.read_events(0)
+    partial = err.value.partial
+    assert [e.index for e in partial.events] == list(range(64)) and partial.next_index == 64
+    rest = client.read_events(partial.next_index)
+    assert [e.index for e in rest.events] == list(range(64, 150))

@@ -318,6 +318,16 @@ class RefillWizard(QDialog):
         self._set_busy(False)
         window = self.window_
         window.last_interrogation = window.now()
+        if result.events_missing:
+            # The expected residual counts the boluses in the pump's log: it needs all of it.
+            self.identify_page.status.setText("The pump's event log was not read to the end.")
+            self.identify_page.show_error(
+                "page",
+                f"The link broke while the pump's event log was read ({result.events_error}). "
+                "The expected residual needs the whole log: keep the programmer head over "
+                "the pump and press Interrogate again.",
+            )
+            return
         try:
             ident = self.session.identify(
                 result.reading,
