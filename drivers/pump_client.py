@@ -35,9 +35,11 @@ M = TypeVar("M", bound=p.Message)
 #: Events per READ_EVENTS request: the most the protocol allows (fewer requests, fewer
 #: chances for a noisy link to break a download).
 DEFAULT_PAGE = p.MAX_EVENTS_PER_PAGE
-#: Times one page is asked for again after the link gave up on it (each time with the
-#: link's own retries): a page is a read, so asking again is always safe.
-PAGE_ATTEMPTS = 3
+#: Times one page is asked for after the link gave up on it (each time with the link's own
+#: retries, and half the size): a page is a read, so asking again is always safe.
+PAGE_ATTEMPTS = 4
+#: The smallest page asked for on a noisy link.
+MIN_PAGE = 8
 RECENT_EVENTS = 100
 
 
@@ -365,8 +367,12 @@ class PumpClient:
         deadline = self._deadline(deadline_s)
         serial = self._serial(deadline)
         index = since
+        size = page_size
         while True:
-            page = self._page(index, page_size, deadline)
+            page, asked = self._page(index, size, deadline)
+            # a page that needed smaller requests leaves them small for a while; full pages
+            # come back as the link recovers
+            size = min(page_size, asked * 2) if asked == size else asked
             n = len(page.events)
             if n == 0 and page.total <= index:
                 # Nothing at or after ``index``: either up to date, or the pump's log is
@@ -384,7 +390,7 @@ class PumpClient:
                 page.first_index < index
                 or page.next_index != page.first_index + n
                 or page.total < page.next_index
-                or n > page_size
+                or n > asked
                 or (n == 0 and page.next_index < page.total)
             ):
                 raise ProtocolMismatch(
@@ -399,12 +405,15 @@ class PumpClient:
             if n == 0 or index >= page.total:
                 return
 
-    def _page(self, index: int, page_size: int, deadline: float | None) -> p.Events:
-        """One page, asked for again (up to :data:`PAGE_ATTEMPTS` times) when the link gave
-        up on it; a cancel or a lost port ends the download at once."""
+    def _page(self, index: int, page_size: int, deadline: float | None) -> tuple[p.Events, int]:
+        """One page from ``index`` and the page size that got it. When the link gives up on
+        a page it is asked for again (up to :data:`PAGE_ATTEMPTS` times), each time for half
+        as many events (at least :data:`MIN_PAGE`): on a noisy link a shorter reply is far
+        more likely to arrive whole. A cancel or a lost port ends the download at once."""
+        size = page_size
         for attempt in range(1, PAGE_ATTEMPTS + 1):
             try:
-                return self._ask(p.ReadEvents(index, page_size), p.Events, deadline)
+                return self._ask(p.ReadEvents(index, size), p.Events, deadline), size
             except (Cancelled, LinkLost, PortUnavailable):
                 raise
             except LinkError:
@@ -413,6 +422,7 @@ class PumpClient:
                 ):
                     raise
                 log.info("event page from %d failed (attempt %d); asking again", index, attempt)
+                size = max(MIN_PAGE, size // 2)
         raise AssertionError("unreachable")
 
     def read_events(
