@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from itbconsole import __version__
+from itbconsole.cli.args import PATH, shorten_message
 
 #: Subcommand modules, in the order ``--help`` lists them. Each has ``register(subparsers)``.
 SUBCOMMAND_MODULES = (
@@ -34,7 +35,7 @@ class CliArgumentParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
-        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.stderr.write(f"{self.prog}: error: {shorten_message(message)}\n")
         raise SystemExit(EXIT_BAD_INPUT)
 
 
@@ -48,7 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"itbconsole {__version__}")
     parser.add_argument(
-        "--db", metavar="PATH", help="database file (default: user data folder, or $ITBCONSOLE_DB)"
+        "--db",
+        metavar="PATH",
+        type=PATH,
+        help="database file (default: user data folder, or $ITBCONSOLE_DB)",
     )
     parser.add_argument(
         "--demo", action="store_true", help="open the app on a demo database with a simulated pump"

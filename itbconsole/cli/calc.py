@@ -5,34 +5,46 @@ with units; ``--json`` prints exactly one JSON object instead (numbers as JSON n
 rounded for display; instants in ISO 8601 with their UTC offset). The arithmetic itself
 lives in :mod:`itbconsole.dosing`; this module only parses, checks and shows.
 
-Bad input (not a number, negative, zero concentration, volume over capacity, alarm at or
-above the reservoir volume, an unknown zone, an unparsable or ambiguous date) prints one
-line naming the field on stderr, nothing on stdout, and exits with status 2.
+Bad input (not a number, digits of another script, negative, zero concentration, a value
+beyond what any pump model, drug library product or clinic setting allows, volume over
+capacity, alarm at or above the reservoir volume, an unknown zone, an unparsable or
+ambiguous date, a date outside the pump clock's range) prints one line naming the field on
+stderr, nothing on stdout, and exits with status 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import math
 import sys
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from itbconsole import dosing
 from itbconsole.cli import EXIT_BAD_INPUT, EXIT_OK, CliArgumentParser
+from itbconsole.cli import args as argtypes
+from itbconsole.druglib import DrugLibrary, DrugLibraryError, DrugProduct, load_drug_library
 from itbconsole.model import Mode, ModelError, PatientBolus, Program
+from itbconsole.pump_models import (
+    CATHETER_LENGTH_MAX_CM,
+    CATHETER_UL_PER_CM_MAX,
+    PUMP_DEAD_MAX_UL,
+    pump_models,
+)
+from itbconsole.settings import DEFAULT_SETTINGS, ClinicSettings, SettingsError
 from itbconsole.units import (
     UL_PER_ML,
     QuantityError,
     decimal_mcg,
     ml_to_ul,
-    parse_decimal,
     round_decimal,
 )
 
@@ -51,6 +63,7 @@ class CalcArgumentParser(CliArgumentParser):
     message: the usage of a calculation with a dozen options would bury it."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
+        message = argtypes.shorten_message(message)
         sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
         raise SystemExit(EXIT_BAD_INPUT)
 
@@ -60,94 +73,192 @@ class InputError(ValueError):
 
 
 # --------------------------------------------------------------------------- argument types
+#
+# Each number is read by itbconsole.cli.args (digits 0-9 only, no NaN or Infinity) and
+# bounded by the home of its concept: volumes by the pump-model catalogue, doses,
+# concentrations and intervals by the drug library, margins and discrepancy thresholds by
+# the clinic settings' ranges. A value no pump, product or setting can hold is a slip.
 
 
-def _number(text: str, unit: str) -> Decimal:
+@functools.cache
+def _library() -> DrugLibrary:
+    return load_drug_library()
+
+
+def _library_max(what: str, value: Callable[[DrugProduct], Decimal | int]) -> Decimal:
+    """The largest ``value`` over the drug library's products (the bound of ``what``)."""
     try:
-        return parse_decimal(text, field=unit)
-    except QuantityError as exc:
-        # argparse names the option; keep the parser's reason (not a number, ambiguous comma).
-        raise argparse.ArgumentTypeError(str(exc).removeprefix(f"{unit}: ")) from None
+        return Decimal(max(value(product) for product in _library()))
+    except DrugLibraryError as exc:
+        raise argparse.ArgumentTypeError(f"cannot check {what}: {exc}") from None
 
 
-def _volume_ul(text: str) -> int:
-    """A volume typed in mL, 0 or more, at most 0.001 mL precise -> integer µL."""
-    value = _number(text, "mL")
+def _volume(text: str) -> Decimal:
+    value = argtypes.decimal(text, "mL")
     if value < 0:
-        raise argparse.ArgumentTypeError(f"'{text}' is negative; enter a volume of 0 mL or more")
+        raise argparse.ArgumentTypeError(
+            f"{argtypes.shown(text)} is negative; enter a volume of 0 mL or more"
+        )
+    return value
+
+
+def _to_ul(text: str, value: Decimal) -> int:
     try:
         return ml_to_ul(value)
     except QuantityError:
-        raise argparse.ArgumentTypeError(f"'{text}' is more precise than 0.001 mL") from None
+        raise argparse.ArgumentTypeError(
+            f"{argtypes.shown(text)} is more precise than 0.001 mL"
+        ) from None
 
 
-def _dose_mcg(text: str) -> Decimal:
-    """A dose in mcg, 0 or more, at most 0.001 mcg precise."""
-    value = _number(text, "mcg")
+def _volume_ul(text: str) -> int:
+    """A volume typed in mL, 0 up to the largest reservoir in the pump-model catalogue, at
+    most 0.001 mL precise -> integer µL."""
+    value = _volume(text)
+    largest = Decimal(max(model.reservoir_ul for model in pump_models())) / UL_PER_ML
+    argtypes.check_range(
+        text, value, None, largest, unit=" mL", why="the largest reservoir of any pump model"
+    )
+    return _to_ul(text, value)
+
+
+def _dead_volume_ul(text: str) -> int:
+    """Pump internal plus catheter volume in mL, up to the most a pump record may hold."""
+    value = _volume(text)
+    most_ul = PUMP_DEAD_MAX_UL + CATHETER_LENGTH_MAX_CM * CATHETER_UL_PER_CM_MAX
+    argtypes.check_range(
+        text,
+        value,
+        None,
+        most_ul / UL_PER_ML,
+        unit=" mL",
+        why="the largest pump dead volume plus the longest catheter's volume",
+    )
+    return _to_ul(text, value)
+
+
+def _mcg(text: str, bound: Callable[[DrugProduct], Decimal], what: str) -> Decimal:
+    value = argtypes.decimal(text, "mcg")
     if value < 0:
-        raise argparse.ArgumentTypeError(f"'{text}' is negative; enter a dose of 0 mcg or more")
+        raise argparse.ArgumentTypeError(
+            f"{argtypes.shown(text)} is negative; enter a dose of 0 mcg or more"
+        )
+    argtypes.check_range(
+        text,
+        value,
+        None,
+        _library_max(what, bound),
+        unit=" mcg",
+        why=f"the drug library's highest {what}",
+    )
     try:
         return decimal_mcg(value)
     except QuantityError:
-        raise argparse.ArgumentTypeError(f"'{text}' is more precise than 0.001 mcg") from None
+        raise argparse.ArgumentTypeError(
+            f"{argtypes.shown(text)} is more precise than 0.001 mcg"
+        ) from None
+
+
+def _dose_mcg(text: str) -> Decimal:
+    """A daily dose in mcg, 0 up to the drug library's highest hard limit."""
+    return _mcg(text, lambda p: p.limits.daily_dose_mcg.hard_max, "daily dose")
+
+
+def _bolus_mcg(text: str) -> Decimal:
+    """A patient bolus in mcg, 0 up to the drug library's highest hard limit."""
+    return _mcg(text, lambda p: p.limits.bolus_dose_mcg.hard_max, "patient bolus dose")
 
 
 def _concentration(text: str) -> Decimal:
-    """A concentration in mcg/mL, more than 0 (a zero or negative one is never real)."""
-    value = _number(text, "mcg/mL")
+    """A concentration in mcg/mL, more than 0 (a zero or negative one is never real) and at
+    most the drug library's strongest product."""
+    value = argtypes.decimal(text, "mcg/mL")
     if value <= 0:
-        raise argparse.ArgumentTypeError(f"'{text}' must be more than 0 mcg/mL")
+        raise argparse.ArgumentTypeError(f"{argtypes.shown(text)} must be more than 0 mcg/mL")
+    strongest = _library_max("the concentration", lambda p: p.concentration_mcg_ml)
+    argtypes.check_range(
+        text, value, None, strongest, unit=" mcg/mL", why="the drug library's strongest product"
+    )
     return value
 
 
-def _percent(text: str) -> Decimal:
-    value = _number(text, "%")
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"'{text}' is negative; enter a percentage of 0 or more")
+def _boluses_per_day(text: str) -> int:
+    value = argtypes.whole(text)
+    most = _library_max("boluses per day", lambda p: p.limits.boluses_per_day.hard_max)
+    argtypes.check_range(text, value, 0, most, why="the drug library's highest hard limit")
     return value
 
 
-def _whole(minimum: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
+def _max_interval_days(text: str) -> int:
+    value = argtypes.whole(text)
+    longest = _library_max("the refill interval", lambda p: p.max_refill_interval_days)
+    argtypes.check_range(
+        text, value, 1, longest, why="the longest maximum refill interval in the drug library"
+    )
+    return value
+
+
+def _within_setting(name: str, text: str, value: int | Decimal) -> None:
+    """Refuse a value the clinic setting ``name`` may not hold: itbconsole.settings is the
+    one home of its range. The range is of whole numbers, so a decimal is checked on both
+    sides (its floor and its ceiling)."""
+    for probe in {math.floor(value), math.ceil(value)}:
         try:
-            value = int(text.strip())
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"'{text}' must be {minimum} or more")
+            ClinicSettings.from_dict({**DEFAULT_SETTINGS.to_dict(), name: probe})
+        except SettingsError as exc:
+            reason = str(exc).split(";")[0].rstrip(".")
+            raise argparse.ArgumentTypeError(
+                f"{argtypes.shown(text)} is out of range: {reason}"
+            ) from None
+
+
+def _setting_days(name: str) -> Callable[[str], int]:
+    """Whole days, 0 or more, within the range of the clinic setting ``name``."""
+
+    def parse(text: str) -> int:
+        value = argtypes.whole(text)
+        argtypes.check_range(text, value, 0, None)
+        _within_setting(name, text, value)
         return value
 
     parse.__name__ = "whole number"
     return parse
 
 
-def _zone(text: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(text.strip())
-    except (ZoneInfoNotFoundError, ValueError):
-        raise argparse.ArgumentTypeError(
-            f"'{text}' is not a known time zone (for example Europe/London)"
-        ) from None
+def _setting_limit_ul(name: str) -> Callable[[str], int]:
+    """A discrepancy limit typed in mL, within the range of the clinic setting ``name``."""
+
+    def parse(text: str) -> int:
+        ul = _to_ul(text, _volume(text))
+        _within_setting(name, text, ul)
+        return ul
+
+    parse.__name__ = "_volume_ul"
+    return parse
 
 
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"'{text}' is not a date; write it as YYYY-MM-DD, for example 2026-08-14"
-        ) from None
+def _setting_percent(name: str) -> Callable[[str], Decimal]:
+    """A percentage, 0 or more, within the range of the clinic setting ``name``."""
+
+    def parse(text: str) -> Decimal:
+        value = argtypes.decimal(text, "%")
+        if value < 0:
+            raise argparse.ArgumentTypeError(
+                f"{argtypes.shown(text)} is negative; enter a percentage of 0 or more"
+            )
+        _within_setting(name, text, value)
+        return value
+
+    parse.__name__ = "_percent"
+    return parse
 
 
-def _moment_text(text: str) -> datetime:
-    """ISO 8601 date-time; the zone is applied later (a naive time is local in --tz)."""
-    try:
-        return datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"'{text}' is not a date and time; write it as ISO 8601, "
-            "for example 2026-03-01T09:00 or 2026-03-01T09:00+00:00"
-        ) from None
+_zone = argtypes.zone
+_date = argtypes.calendar_date
+#: ISO 8601 date-time; the zone is applied later (a naive time is local in --tz).
+_moment_text = argtypes.moment(
+    zone_required=False, example="2026-03-01T09:00 or 2026-03-01T09:00+00:00"
+)
 
 
 def _localise(moment: datetime, tz: tzinfo, field_name: str) -> datetime:
@@ -260,6 +371,13 @@ def _guarded(build: Callable[[argparse.Namespace], Report]) -> Callable[[argpars
             report = build(args)
         except (InputError, dosing.DosingError, ModelError, QuantityError) as exc:
             return _fail(args, str(exc))
+        except OverflowError:
+            # A tiny dose from a full reservoir: the alarm is tens of thousands of years away.
+            return _fail(
+                args,
+                "a date in the result falls after the year 9999; check the daily dose, "
+                "the volumes and the concentration",
+            )
         return _emit(report, args.json)
 
     return handler
@@ -650,12 +768,16 @@ def _dose_change(args: argparse.Namespace) -> Report:
 #: Metavariables shown in ``--help``, by argument type: the unit the user types.
 _METAVARS = {
     "_volume_ul": "ML",
+    "_dead_volume_ul": "ML",
     "_dose_mcg": "MCG",
+    "_bolus_mcg": "MCG",
     "_concentration": "MCG_ML",
     "_percent": "PCT",
     "whole number": "N",
-    "_zone": "ZONE",
-    "_date": "YYYY-MM-DD",
+    "_boluses_per_day": "N",
+    "_max_interval_days": "N",
+    "zone": "ZONE",
+    "calendar_date": "YYYY-MM-DD",
 }
 
 
@@ -722,23 +844,31 @@ def _add_forecast_options(p: argparse.ArgumentParser) -> None:
         default=ZoneInfo(DEFAULT_TZ),
         help=f"clinic time zone (default {DEFAULT_TZ})",
     )
-    _opt(p, "--bolus-mcg", type=_dose_mcg, help="patient bolus dose (mcg)")
-    _opt(p, "--boluses-per-day", type=_whole(0), help="patient boluses allowed per day")
+    _opt(p, "--bolus-mcg", type=_bolus_mcg, help="patient bolus dose (mcg)")
+    _opt(p, "--boluses-per-day", type=_boluses_per_day, help="patient boluses allowed per day")
     _opt(
         p,
         "--margin-days",
-        type=_whole(0),
+        type=_setting_days("refill_margin_days"),
         default=dosing.DEFAULT_REFILL_MARGIN_DAYS,
         help="refill this many days before the alarm date (default 7)",
     )
-    _opt(p, "--max-interval-days", type=_whole(1), help="the drug's maximum refill interval (days)")
+    _opt(
+        p,
+        "--max-interval-days",
+        type=_max_interval_days,
+        help="the drug's maximum refill interval (days)",
+    )
     _opt(p, "--json", action="store_true", help="print one JSON object")
 
 
 def _add(
     sub: Any, name: str, help_text: str, build: Callable[[argparse.Namespace], Report]
 ) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text)
+    # argparse %-formats a help string (not a description): "%" must be doubled there.
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name, help=help_text.replace("%", "%%"), description=help_text
+    )
     parser.set_defaults(handler=_guarded(build), calc_prog=parser.prog)
     return parser
 
@@ -770,7 +900,7 @@ def register(subparsers: Any) -> None:
     _opt(
         p,
         "--trip-margin-days",
-        type=_whole(0),
+        type=_setting_days("trip_margin_days"),
         default=dosing.DEFAULT_TRIP_MARGIN_DAYS,
         help="days after return the drug must still last (default 7)",
     )
@@ -819,18 +949,28 @@ def register(subparsers: Any) -> None:
         p,
         "--small-limit-ml",
         dest="small_limit_ul",
-        type=_volume_ul,
+        type=_setting_limit_ul("small_reservoir_limit_ul"),
         help="limit for reservoirs up to 20 mL (default 1.0)",
     )
     _opt(
         p,
         "--large-limit-ml",
         dest="large_limit_ul",
-        type=_volume_ul,
+        type=_setting_limit_ul("large_reservoir_limit_ul"),
         help="limit for larger reservoirs (default 2.0)",
     )
-    _opt(p, "--accuracy-low-pct", type=_percent, help="lowest accepted accuracy (default 85)")
-    _opt(p, "--accuracy-high-pct", type=_percent, help="highest accepted accuracy (default 115)")
+    _opt(
+        p,
+        "--accuracy-low-pct",
+        type=_setting_percent("accuracy_low_pct"),
+        help="lowest accepted accuracy (default 85)",
+    )
+    _opt(
+        p,
+        "--accuracy-high-pct",
+        type=_setting_percent("accuracy_high_pct"),
+        help="highest accepted accuracy (default 115)",
+    )
     _opt(p, "--json", action="store_true", help="print one JSON object")
 
     p = _add(calc_sub, "bridge", "bridge bolus after a concentration change", _bridge)
@@ -862,7 +1002,7 @@ def register(subparsers: Any) -> None:
         p,
         "--dead-volume-ml",
         dest="dead_volume_ul",
-        type=_volume_ul,
+        type=_dead_volume_ul,
         required=True,
         help="pump internal + catheter volume (mL)",
     )

@@ -5,7 +5,9 @@ Both open the port given by ``--port`` (any pyserial URL: ``/dev/ttyUSB0``, ``CO
 and print either a readable summary or, with ``--json``, exactly one JSON object.
 
 On any failure they print one plain line on stderr saying what to do, print nothing on
-stdout (never a partial or guessed value) and exit with status 1.
+stdout (never a partial or guessed value) and exit with status 1. A bad argument (an empty
+port, a baud rate that is not a standard one, an event index outside 0 to 2**32 - 1) exits
+with status 2 before the port is opened.
 """
 
 from __future__ import annotations
@@ -17,13 +19,25 @@ from decimal import Decimal
 from typing import Any
 
 from itbconsole.cli import EXIT_FAILED, EXIT_OK
+from itbconsole.cli import args as argtypes
 from itbconsole.units import fmt_mcg, fmt_ml, ul_to_ml
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--port", required=True, metavar="URL", help="serial port or pyserial URL")
-    common.add_argument("--baud", type=int, default=115_200, help="baud rate (default 115200)")
+    common.add_argument(
+        "--port",
+        required=True,
+        metavar="URL",
+        type=argtypes.PORT,
+        help="serial port or pyserial URL",
+    )
+    common.add_argument(
+        "--baud",
+        type=argtypes.baud_rate,
+        default=115_200,
+        help="baud rate, a standard one (default 115200)",
+    )
     common.add_argument("--json", action="store_true", help="print one JSON object")
 
     interrogate = subparsers.add_parser(
@@ -32,7 +46,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     interrogate.set_defaults(handler=run_interrogate)
 
     events = subparsers.add_parser("events", parents=[common], help="read the pump's event log")
-    events.add_argument("--since", type=int, default=0, metavar="N", help="first event index")
+    events.add_argument(
+        "--since",
+        type=argtypes.u32_index,
+        default=0,
+        metavar="N",
+        help=f"first event index (0 to {argtypes.U32_MAX})",
+    )
     events.set_defaults(handler=run_events)
 
 
@@ -112,9 +132,6 @@ def run_events(args: argparse.Namespace) -> int:
     from drivers.link import LinkError
     from drivers.pump_client import PumpClient
 
-    if args.since < 0:
-        sys.stderr.write("itbconsole: --since must be 0 or more\n")
-        return 2
     try:
         with PumpClient.open(args.port, baud=args.baud) as client:
             client.identify()

@@ -13,7 +13,11 @@ import sys
 from dataclasses import replace
 from typing import Any
 
+from itbconsole.cli import args as argtypes
+
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+#: ``NAME=VALUE`` as typed: every setting name and zone name fits with room to spare.
+MAX_ASSIGNMENT_CHARS = 200
 
 
 def register(subparsers: Any) -> None:
@@ -23,7 +27,11 @@ def register(subparsers: Any) -> None:
         description="The clinic's numbers that every date and status is computed with.",
     )
     parser.add_argument(
-        "--db", metavar="PATH", default=argparse.SUPPRESS, help="database file (as for the app)"
+        "--db",
+        metavar="PATH",
+        type=argtypes.PATH,
+        default=argparse.SUPPRESS,
+        help="database file (as for the app)",
     )
     parser.set_defaults(handler=lambda args: _usage(parser))
     sub = parser.add_subparsers(
@@ -33,10 +41,41 @@ def register(subparsers: Any) -> None:
     show.add_argument("--json", action="store_true", help="print JSON")
     show.set_defaults(handler=cmd_show)
     change = sub.add_parser("set", help="store new values (administrators)")
-    change.add_argument("values", nargs="+", metavar="NAME=VALUE")
-    change.add_argument("--admin", required=True, metavar="NAME", help="the administrator")
-    change.add_argument("--note", required=True, help="why the clinic changes it")
+    change.add_argument(
+        "values",
+        nargs="+",
+        metavar="NAME=VALUE",
+        type=_assignment,
+        help="for example refill_margin_days=10 or zone=Europe/London",
+    )
+    change.add_argument(
+        "--admin",
+        required=True,
+        metavar="NAME",
+        type=argtypes.Text("the administrator's name", max_chars=argtypes.MAX_NAME_CHARS),
+        help="the administrator",
+    )
+    change.add_argument(
+        "--note",
+        required=True,
+        type=argtypes.Text("a reason", max_chars=argtypes.MAX_NOTE_CHARS),
+        help="why the clinic changes it",
+    )
     change.set_defaults(handler=cmd_set)
+
+
+def _assignment(text: str) -> str:
+    """``NAME=VALUE`` as typed: plain ASCII (setting names, zone names and numbers written with
+    the digits 0-9) and short. Which names and values are allowed is checked with the stored
+    settings, in :func:`cmd_set`."""
+    if len(text) > MAX_ASSIGNMENT_CHARS:
+        raise argtypes.refuse(f"{argtypes.shown(text)} is too long for NAME=VALUE")
+    if not text.isascii():
+        raise argtypes.refuse(
+            f"{argtypes.shown(text)} is not plain NAME=VALUE; write numbers with the digits 0-9 "
+            "(for example refill_margin_days=10)"
+        )
+    return text
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
@@ -91,7 +130,11 @@ def cmd_set(args: argparse.Namespace) -> int:
                 raise SettingsError(
                     f"'{item}' is not NAME=VALUE (for example refill_margin_days=10)."
                 )
-            changes[name.strip()] = parse_setting(name.strip(), text)
+            value = parse_setting(name.strip(), text)
+            if isinstance(value, int) and not argtypes.is_whole_text(text):
+                # int() also reads '1_0' as 10; a setting is written with the digits 0-9.
+                raise SettingsError(f"{name.strip()} must be a whole number; '{text}' is not.")
+            changes[name.strip()] = value
     except SettingsError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_BAD_INPUT

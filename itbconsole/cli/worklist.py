@@ -15,29 +15,15 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from itbconsole.cli import args as argtypes
+
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
+#: The widest ``--days`` window: ten years.
+MAX_DAYS = 3660
 
-def _days(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number of days") from None
-    if not 0 <= value <= 3660:
-        raise argparse.ArgumentTypeError("the number of days must be between 0 and 3660")
-    return value
-
-
-def _instant(text: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"'{text}' is not a date and time (use ISO 8601, e.g. 2026-11-30T09:00+00:00)"
-        ) from None
-    if moment.tzinfo is None:
-        raise argparse.ArgumentTypeError("give the time zone too, e.g. 2026-11-30T09:00+00:00")
-    return moment
+_days = argtypes.whole_number(0, MAX_DAYS, unit=" days")
+_instant = argtypes.moment(zone_required=True, example="2026-11-30T09:00+00:00")
 
 
 def register(subparsers: Any) -> None:
@@ -50,7 +36,11 @@ def register(subparsers: Any) -> None:
         ),
     )
     parser.add_argument(
-        "--db", metavar="PATH", default=argparse.SUPPRESS, help="database file (as for the app)"
+        "--db",
+        metavar="PATH",
+        type=argtypes.PATH,
+        default=argparse.SUPPRESS,
+        help="database file (as for the app)",
     )
     parser.add_argument(
         "--days",

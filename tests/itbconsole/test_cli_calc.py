@@ -141,7 +141,7 @@ def test_trip(capsys: pytest.CaptureFixture[str]) -> None:
         (("--concentration-mcg-ml", "0"), "--concentration-mcg-ml", "more than 0"),
         (("--dose-mcg-day", "5e2"), "--dose-mcg-day", "not a number"),
         (("--alarm-ml", "40"), "--alarm-ml", "not below the reservoir"),
-        (("--alarm-ml", "41"), "--alarm-ml", "refill now"),
+        (("--alarm-ml", "41"), "--alarm-ml", "largest reservoir"),
         (("--from", "next tuesday"), "--from", "not a date and time"),
         (("--from", "2026-02-30T09:00"), "--from", "not a date and time"),
         (("--tz", "Mars/Olympus"), "--tz", "not a known time zone"),
