@@ -1,0 +1,311 @@
+"""The forecast computation: the anchor, the program in force, whether the pump delivers,
+the alarm, the refill-by date and its governing bound, and the worse case while a program
+change's outcome is unknown.
+
+Separate because it is the one function every surface calls (:func:`forecast`); the rule
+it follows is the package docstring's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+from fractions import Fraction
+
+from itbconsole import dosing
+from itbconsole.alarms import Severity, describe
+from itbconsole.display import fmt_day
+from itbconsole.forecast.bounds import Bound, DatedEvent, battery_dates, local_day, refill_bounds
+from itbconsole.forecast.facts import PumpFacts
+from itbconsole.forecast.result import Forecast
+from itbconsole.forecast.walks import bridge_at, earliest_alarm, segments_from
+from itbconsole.model import Mode, Program, Reading
+from itbconsole.settings import ClinicSettings
+from itbconsole.units import UL_PER_ML
+
+
+def _in_force_at(facts: PumpFacts, at: datetime) -> tuple[Program, datetime | None, int] | None:
+    """(program, when it began, concentration) in force at ``at``: the latest of the last
+    reading and the verified changes at or before it. When it began is known only from a
+    change that set it (a single bolus of unknown start is counted whole: early, not late)."""
+    known: list[tuple[datetime, int, Program, int]] = []
+    before = [r for r in facts.readings if r.at <= at]
+    if before:
+        r = before[-1]
+        known.append((r.at, 0, r.program, r.concentration_mcg_ml))
+    for c in facts.changes:
+        if c.at <= at:
+            known.append((c.at, 1, c.new, c.concentration_mcg_ml))
+    if not known:
+        return None
+    known.sort(key=lambda k: (k[0], k[1]))
+    program = known[-1][2]
+    began = next((c.at for c in reversed(facts.changes) if c.at <= at and c.new == program), None)
+    return program, began, known[-1][3]
+
+
+def forecast(facts: PumpFacts, settings: ClinicSettings) -> Forecast:
+    """The forecast for one pump (the rule is the docstring of :mod:`itbconsole.forecast`).
+    With program changes of unknown outcome, the worse of the forecasts with and without
+    them: the one that stops delivery, else the one with the earlier alarm (the other bounds
+    are the same in both, so it also has the earlier refill-by date)."""
+    base = _forecast_one(facts, settings)
+    if not facts.uncertain:
+        return base
+    changes = tuple(sorted((*facts.changes, *facts.uncertain), key=lambda c: (c.at, c.id or 0)))
+    alt = _forecast_one(replace(facts, changes=changes, uncertain=()), settings)
+    worse = base
+    if base.delivering and (not alt.delivering or _earlier(alt.alarm_at, base.alarm_at)):
+        worse = alt
+    when = ", ".join(f"{fmt_day(local_day(c.at, settings))}" for c in facts.uncertain)
+    note = (
+        f"A program change sent on {when} has an unknown outcome: the dates shown are the "
+        "worse of with and without it. Interrogate the pump to settle it."
+    )
+    why = worse.not_delivering_reason
+    if worse is alt and not alt.delivering and base.delivering:
+        why = f"The program change of unknown outcome ({when}) may have stopped delivery: {why}"
+    return replace(worse, notes=(note, *worse.notes), uncertain=True, not_delivering_reason=why)
+
+
+def _earlier(a: datetime | None, b: datetime | None) -> bool:
+    return a is not None and (b is None or a < b)
+
+
+def _forecast_one(facts: PumpFacts, settings: ClinicSettings) -> Forecast:
+    reading = facts.latest_reading
+    fill = facts.latest_fill
+    alarm_ul = reading.alarm_volume_ul if reading is not None else facts.alarm_volume_ul
+    eri, eos = battery_dates(facts, settings)
+    if reading is None and fill is None:
+        return _no_data(facts, settings, alarm_ul, eri, eos)
+    notes: list[str] = []
+    if reading is not None and (fill is None or reading.at > fill.at):
+        anchor_at, volume, kind = reading.at, reading.reservoir_ul, "reading"
+        conc = reading.concentration_mcg_ml
+        # The pump's own report of its program wins; it began with the latest verified
+        # change that set it (unknown otherwise: a single bolus is then counted whole).
+        program = reading.program
+        began = next(
+            (c.at for c in reversed(facts.changes) if c.at <= reading.at and c.new == program),
+            None,
+        )
+    else:
+        assert fill is not None
+        anchor_at, volume, kind = fill.at, fill.volume_ul, "refill"
+        conc = fill.concentration_mcg_ml
+        in_force = _in_force_at(facts, fill.at)
+        if in_force is None:
+            program, began = None, None
+            notes.append("No program is on record for this pump: interrogate it.")
+        else:
+            program, began, _ = in_force
+    # A change at the anchor's very instant was sent after that read (a review sends at the
+    # state's read time when no clock is given).
+    later = [
+        c for c in facts.changes if c.at > anchor_at or (c.at == anchor_at and c.new != program)
+    ]
+    final_program = later[-1].new if later else program
+    final_conc = later[-1].concentration_mcg_ml if later else conc
+    delivering, why_not = _delivering(facts, reading, anchor_at, final_program)
+    segments = segments_from(anchor_at, program, began, conc, later)
+    bridge = bridge_at(facts, fill, anchor_at)
+    alarm_at: datetime | None = None
+    alarm_rule = ""
+    max_ul = Fraction(0)
+    if final_program is not None and final_conc is not None:
+        max_ul = dosing.max_daily_dose_mcg(final_program) * UL_PER_ML / final_conc
+    if delivering and segments:
+        alarm_at, alarm_rule = earliest_alarm(anchor_at, volume, alarm_ul, segments, bridge)
+        if alarm_at is None:
+            delivering_note = "The program delivers too little to reach the alarm volume."
+            notes.append(delivering_note)
+    alarm_day = local_day(alarm_at, settings) if alarm_at is not None else None
+    empty_at = None
+    if alarm_at is not None and max_ul > 0:
+        after = Fraction(min(alarm_ul, volume)) / max_ul
+        empty_at = dosing.alarm_instant(alarm_at, after)
+    attention: tuple[str, ...] = ()
+    low_on = False
+    if reading is not None and reading.at >= anchor_at:
+        low_on = "low_reservoir" in reading.alarms
+        titles = [
+            describe(code).title
+            for code in reading.alarms
+            if describe(code).severity is Severity.URGENT and not describe(code).stops_delivery
+        ]
+        if titles:
+            attention += (
+                f"Alarm at the last interrogation: {', '.join(titles)}. Check the pump and its "
+                "program, and interrogate it again.",
+            )
+    if (
+        reading is not None
+        and fill is not None
+        and reading.at > fill.at
+        and reading.concentration_mcg_ml != fill.concentration_mcg_ml
+    ):
+        ratio = Fraction(reading.concentration_mcg_ml, fill.concentration_mcg_ml)
+        effect = (
+            f"{float(ratio):g} times the prescribed dose"
+            if ratio > 1
+            else f"only {float(ratio * 100):g} % of the prescribed dose (withdrawal risk)"
+        )
+        attention += (
+            f"The pump says {reading.concentration_mcg_ml} mcg/mL; the records say "
+            f"{fill.concentration_mcg_ml} mcg/mL. The patient may be getting {effect}. "
+            "Programming is blocked until a clinician finds which is right (a refill "
+            "records the concentration with the explanation).",
+        )
+    bounds = refill_bounds(fill, alarm_day, eos, settings, facts)
+    governing = min(bounds, key=lambda b: (b.day, list(Bound).index(b.kind))) if bounds else None
+    refill_by = governing.day if governing else None
+    derivation = _derivation(
+        kind,
+        anchor_at,
+        volume,
+        alarm_ul,
+        max_ul,
+        alarm_at,
+        settings,
+        why_not,
+        schedule_first=alarm_rule.startswith("the program's own schedule"),
+        adjusted=len(segments) > 1
+        or bridge is not None
+        or (program is not None and program.mode is Mode.SINGLE_BOLUS),
+    )
+    if fill is None:
+        notes.append(
+            "No refill is on record for this pump, so the drug's maximum time in the pump and "
+            "the vial's expiry cannot be counted: record the next refill in the console."
+        )
+    return Forecast(
+        serial=facts.serial,
+        settings=settings,
+        has_data=True,
+        anchor_at=anchor_at,
+        anchor_volume_ul=volume,
+        anchor_kind=kind,
+        alarm_volume_ul=alarm_ul,
+        program=final_program,
+        concentration_mcg_ml=final_conc,
+        delivering=delivering,
+        not_delivering_reason=why_not,
+        max_daily_volume_ul=max_ul,
+        alarm_at=alarm_at,
+        alarm_day=alarm_day,
+        alarm_rule=alarm_rule,
+        refill_by=refill_by,
+        governing=governing,
+        bounds=tuple(bounds),
+        fill=fill,
+        eri=eri,
+        end_of_service=eos,
+        derivation=derivation,
+        notes=tuple(notes),
+        empty_at=empty_at,
+        attention=attention,
+        low_alarm_on=low_on,
+    )
+
+
+def _no_data(
+    facts: PumpFacts,
+    settings: ClinicSettings,
+    alarm_ul: int,
+    eri: DatedEvent | None,
+    eos: DatedEvent | None,
+) -> Forecast:
+    bounds = refill_bounds(None, None, eos, settings, facts)
+    governing = min(bounds, key=lambda b: b.day) if bounds else None
+    return Forecast(
+        serial=facts.serial,
+        settings=settings,
+        has_data=False,
+        anchor_at=None,
+        anchor_volume_ul=None,
+        anchor_kind="",
+        alarm_volume_ul=alarm_ul,
+        program=None,
+        concentration_mcg_ml=None,
+        delivering=False,
+        not_delivering_reason="Not interrogated yet: no reading of this pump is on record.",
+        max_daily_volume_ul=Fraction(0),
+        alarm_at=None,
+        alarm_day=None,
+        alarm_rule="",
+        refill_by=governing.day if governing else None,
+        governing=governing,
+        bounds=tuple(bounds),
+        fill=None,
+        eri=eri,
+        end_of_service=eos,
+        derivation="No reading of this pump yet: interrogate it to see its dates.",
+    )
+
+
+def _delivering(
+    facts: PumpFacts, reading: Reading | None, anchor_at: datetime, program: Program | None
+) -> tuple[bool, str]:
+    """Whether the pump delivers now, and if not, why (in words)."""
+    if reading is not None and reading.eos:
+        return False, "The battery is at End of Service: the pump has stopped delivering."
+    if (
+        reading is not None
+        and reading.at > anchor_at - timedelta(microseconds=1)
+        and not (facts.latest_fill is not None and facts.latest_fill.at >= reading.at)
+    ):
+        for code in reading.alarms:
+            info = describe(code)
+            if info.stops_delivery:
+                return False, f"{info.title}: the pump is not delivering."
+    elif reading is not None:
+        # A refill since clears an empty reservoir, but not a stalled motor.
+        for code in reading.alarms:
+            info = describe(code)
+            if info.stops_delivery and code != "reservoir_empty":
+                return False, f"{info.title}: the pump is not delivering."
+    if program is None:
+        return False, "No program is on record for this pump."
+    if program.mode is Mode.STOPPED:
+        return False, "The pump is stopped: it delivers no drug."
+    days = range(7) if program.mode is Mode.FLEX else (None,)
+    if max(dosing.program_daily_dose_mcg(program, d) for d in days) <= 0:
+        if program.mode is Mode.SINGLE_BOLUS:
+            return False, "After its single bolus the program delivers nothing."
+        return False, (
+            "The program delivers no continuous dose: apart from patient boluses the patient "
+            "receives no baclofen."
+        )
+    return True, ""
+
+
+def _derivation(
+    kind: str,
+    anchor_at: datetime,
+    volume_ul: int,
+    alarm_ul: int,
+    max_ul: Fraction,
+    alarm_at: datetime | None,
+    settings: ClinicSettings,
+    why_not: str,
+    *,
+    schedule_first: bool = False,
+    adjusted: bool = False,
+) -> str:
+    """How the alarm date was found, in one line (the Overview's small print)."""
+    if alarm_at is None:
+        return why_not or "The program never reaches the alarm volume."
+    source = "the reading" if kind == "reading" else "the refill"
+    text = f"({volume_ul / UL_PER_ML:.2f} mL - {alarm_ul / UL_PER_ML:.2f} mL alarm)"
+    if max_ul > 0:
+        text += (
+            f" / {float(max_ul) / UL_PER_ML:.3f} mL/day maximum = "
+            f"{float(Fraction(volume_ul - alarm_ul) / max_ul):.1f} days"
+        )
+    text += f" from {source} of {fmt_day(local_day(anchor_at, settings))}"
+    if adjusted:
+        text += ", with the program changes and boluses since counted when they happen"
+    if schedule_first:
+        text += "; a day sooner at most if every patient bolus is taken early in the day"
+    return text + "."
