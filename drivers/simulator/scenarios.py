@@ -13,7 +13,8 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from drivers.simulator.pump import Clock, SimPump, system_clock
+from drivers.simulator.clock import Clock, system_clock
+from drivers.simulator.pump import SimPump
 from itbconsole.model import FlexStep, Mode, PatientBolus, Program
 
 HEALTHY_PROGRAM = Program(

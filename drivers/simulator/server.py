@@ -31,14 +31,12 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from drivers import protocol as p
+from drivers.simulator.alarms import Alarm
+from drivers.simulator.errors import PumpCommandError
+from drivers.simulator.event_log import EventKind
 from drivers.simulator.faults import FaultInjector
-from drivers.simulator.pump import (
-    Alarm,
-    EventKind,
-    PumpCommandError,
-    SimPump,
-    programmed_day_mcg,
-)
+from drivers.simulator.program_arithmetic import programmed_day_mcg
+from drivers.simulator.pump import SimPump
 from itbconsole.model import Program, PumpEvent
 
 log = logging.getLogger(__name__)

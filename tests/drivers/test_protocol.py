@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from drivers import protocol as p
+from drivers.protocol import program_block
 from itbconsole.model import FlexStep, Mode, ModelError, PatientBolus, Program
 
 # --------------------------------------------------------------------------- strategies
@@ -259,7 +260,8 @@ def test_any_failure_while_parsing_a_payload_is_a_payload_error(
     def broken(ng: int) -> Decimal:
         raise failure
 
-    monkeypatch.setattr(p, "ng_to_mcg", broken)
+    # Break the dose conversion where the program block parser looks it up.
+    monkeypatch.setattr(program_block, "ng_to_mcg", broken)
     frame = crc_valid_frame(p.StageProgram.TYPE, p.encode_program(FLEX_WITH_SATURDAY))
     with pytest.raises(p.PayloadError, match="StageProgram") as caught:
         frame.message()

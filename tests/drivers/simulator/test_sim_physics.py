@@ -2,7 +2,7 @@
 (its estimate is at or above the continuous ideal, by less than one motor tick's volume),
 and its alarms, battery and patient-bolus rules behave as a clinician expects.
 
-The simulator computes its delivery independently (motor ticks, drivers/simulator/pump.py);
+The simulator computes its delivery independently (motor ticks, drivers/simulator/motor.py);
 these tests compare the two computations. Hand-counted checks of the physics itself are in
 test_sim_motor.py."""
 
