@@ -2,24 +2,38 @@
 
 * ``ITBCONSOLE_DATA_DIR`` overrides the data folder;
 * ``ITBCONSOLE_DB`` (or ``--db PATH``) overrides the database file.
+
+Everything here holds patient data or traces of it (the database, its -wal and -shm files,
+backups, logs, settings), so on POSIX the folders ITB Console creates are owner-only
+(0700) and the files it creates are owner-only (0600), whatever the user's umask. Folders
+that already exist and that IT chose (an override) are left as they are; the app's own
+default folders are tightened to 0700 on every start, which also protects files written
+before this rule.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from pathlib import Path
 
 APP_DIR_NAME = "itbconsole"
 DB_FILE_NAME = "itbconsole.sqlite"
 
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+
+#: POSIX permission bits mean something; on Windows the per-user folders are private already.
+POSIX = os.name == "posix"
+
 
 def data_dir() -> Path:
-    """The per-user data folder (created on first use)."""
+    """The per-user data folder (created owner-only on first use)."""
     override = os.environ.get("ITBCONSOLE_DATA_DIR")
     if override:
-        base = Path(override)
-    elif sys.platform == "win32":
+        return private_dir(Path(override))
+    if sys.platform == "win32":
         base = (
             Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local") / "ITBConsole"
         )
@@ -28,7 +42,8 @@ def data_dir() -> Path:
     else:
         xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
         base = Path(xdg) / APP_DIR_NAME
-    base.mkdir(parents=True, exist_ok=True)
+    private_dir(base)
+    tighten(base)  # ours by name: a folder from an older version may still be 0755
     return base
 
 
@@ -43,6 +58,62 @@ def default_db_path(explicit: str | os.PathLike[str] | None = None) -> Path:
 
 
 def log_dir() -> Path:
-    path = data_dir() / "logs"
-    path.mkdir(parents=True, exist_ok=True)
+    path = private_dir(data_dir() / "logs")
+    tighten(path)  # the app's own folder, whichever data folder holds it
     return path
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` and any missing parents as owner-only folders; return ``path``.
+
+    Each folder is made and chmod-ed in turn, from the top down: ``mkdir(mode=...)`` is
+    filtered by the umask (and ``parents=True`` ignores the mode), and a strict umask could
+    otherwise leave a parent the next folder cannot be made in. Folders that already
+    existed are not touched.
+    """
+    missing: list[Path] = []
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        missing.append(probe)
+        probe = probe.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=PRIVATE_DIR_MODE)
+        except FileExistsError:
+            continue  # made meanwhile by someone else: theirs to set
+        if POSIX:
+            os.chmod(folder, PRIVATE_DIR_MODE)
+    if not path.is_dir():
+        path.mkdir()  # raises the reason (a file in the way, say)
+    return path
+
+
+def tighten(path: Path) -> None:
+    """Make one of ITB Console's own folders owner-only if it is not already (POSIX).
+
+    Only for folders the app owns by name; best effort, since a folder owned by another
+    account cannot be changed and the app still works with it.
+    """
+    if not POSIX:
+        return
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        if mode != PRIVATE_DIR_MODE:
+            os.chmod(path, PRIVATE_DIR_MODE)
+    except OSError:
+        pass
+
+
+def create_private_file(path: Path) -> None:
+    """Create ``path`` as an empty owner-only file; fail if it already exists.
+
+    ``os.open`` with a mode is umask-filtered, so the mode is set again explicitly. SQLite
+    gives a database's -wal, -shm and -journal files the database file's own permissions,
+    so creating the database file this way keeps its side files private too.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    try:
+        if POSIX:
+            os.fchmod(fd, PRIVATE_FILE_MODE)
+    finally:
+        os.close(fd)

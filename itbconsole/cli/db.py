@@ -1,16 +1,28 @@
 """``itbconsole db``: create, inspect, verify and back up the record store.
 
 Exit status: 0 success (and, for ``verify``, an intact audit trail), 1 when the operation
-failed or ``verify`` found tampering, 2 for bad input.
+failed or ``verify`` found tampering, 2 for bad input, an unsafe backup destination, or a
+database that cannot be used as it is (read only for ``init``, disk full, empty, not a
+database, damaged, newer schema, busy, cannot be opened). Every failure is one plain line on
+stderr, never a traceback.
+
+Only ``init`` creates a database, and only where no file exists. ``info``, ``verify`` and
+``backup`` never write a schema into a missing or empty file, and fall back to a read-only
+open when the database cannot be written, so a write-protected copy can still be checked.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import os
+import sqlite3
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from itbconsole.cli.args import PATH
 from itbconsole.paths import default_db_path
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -37,7 +49,7 @@ def register(subparsers: Any) -> None:
     backup = sub.add_parser(
         "backup", help="make a consistent, checked copy (safe while the app is running)"
     )
-    backup.add_argument("path", metavar="PATH", help="file to write the copy to")
+    backup.add_argument("path", metavar="PATH", type=PATH, help="file to write the copy to")
     backup.add_argument("--force", action="store_true", help="replace PATH if it exists")
     backup.set_defaults(handler=cmd_backup)
 
@@ -51,55 +63,101 @@ def _path(args: argparse.Namespace) -> Path:
     return default_db_path(getattr(args, "db", None))
 
 
-def _open_existing(args: argparse.Namespace) -> Any:
-    """Open the store, refusing to create a new empty one by accident."""
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _guarded(handler: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Turn every store failure into one line on stderr and an exit status (module doc)."""
+
+    @functools.wraps(handler)
+    def run(args: argparse.Namespace) -> int:
+        from itbconsole.store import BackupRefusedError, StoreError, StoreUnavailableError
+
+        try:
+            return handler(args)
+        except (StoreUnavailableError, BackupRefusedError) as exc:
+            print(_one_line(str(exc)), file=sys.stderr)
+            return EXIT_BAD_INPUT
+        except StoreError as exc:
+            print(_one_line(str(exc)), file=sys.stderr)
+            return EXIT_FAILED
+        except (sqlite3.Error, OSError) as exc:  # not foreseen above: still no traceback
+            print(_one_line(f"The database could not be used: {exc}"), file=sys.stderr)
+            return EXIT_BAD_INPUT
+
+    return run
+
+
+def _open_existing(args: argparse.Namespace, *, full_check: bool = False) -> Any:
+    """Open the store without ever creating one; read only when it cannot be written."""
+    from itbconsole.store import ReadOnlyError, Store
+
+    path = _path(args)
+    try:
+        return Store.open(path, create=False, full_check=full_check)
+    except ReadOnlyError:
+        return Store.open(path, create=False, read_only=True, full_check=full_check)
+
+
+def _outdated(store: Any) -> bool:
+    """A read-only database older than this program: its newer tables do not exist."""
+    from itbconsole.store.schema import MIGRATIONS
+
+    return bool(store.read_only) and store.schema_version() < MIGRATIONS[-1].id
+
+
+@_guarded
+def cmd_init(args: argparse.Namespace) -> int:
     from itbconsole.store import Store
 
     path = _path(args)
-    if not path.exists():
-        print(
-            f"There is no database at {path}. Run 'itbconsole db init' to create one, or "
-            "pass --db PATH.",
-            file=sys.stderr,
-        )
-        return None
-    return Store.open(path)
-
-
-def cmd_init(args: argparse.Namespace) -> int:
-    from itbconsole.store import Store, StoreError
-
-    path = _path(args)
-    existed = path.exists()
-    try:
-        with Store.open(path) as store:
-            version = store.schema_version()
-    except StoreError as exc:
-        print(str(exc), file=sys.stderr)
-        return EXIT_FAILED
+    existed = os.path.lexists(path)
+    with Store.open(path) as store:
+        version = store.schema_version()
     state = "is up to date" if existed else "was created"
     print(f"Database {path} {state} (schema version {version}).")
     return EXIT_OK
 
 
+@_guarded
 def cmd_info(args: argparse.Namespace) -> int:
-    store = _open_existing(args)
-    if store is None:
-        return EXIT_FAILED
-    with store:
+    with _open_existing(args) as store:
         print(f"Database: {store.path}")
-        print(f"Schema version: {store.schema_version()}")
+        version = store.schema_version()
+        print(f"Schema version: {version}")
         print(f"Size: {store.path.stat().st_size:,} bytes")
+        checked = getattr(store.db.conn, "store_checked", "")
+        if checked == "whole file":
+            print("Quick integrity check: ok (whole file)")
+        elif checked:
+            print(f"Quick integrity check: nothing found in {checked}; 'db verify' checks it all")
+        if store.read_only:
+            print("Access: read only (nothing can be saved to this file)")
+        if _outdated(store):
+            print(
+                "Record counts: not shown; this read-only database has an older schema that "
+                "ITB Console cannot bring up to date without write access."
+            )
+            return EXIT_OK
         for table, count in store.counts().items():
             print(f"  {table:<20} {count:>10,}")
     return EXIT_OK
 
 
+@_guarded
 def cmd_verify(args: argparse.Namespace) -> int:
-    store = _open_existing(args)
-    if store is None:
-        return EXIT_FAILED
-    with store:
+    from itbconsole.store import StoreUnavailableError
+
+    # The whole integrity check first: a damaged file is reported as damaged (exit 2),
+    # never as tampered records.
+    with _open_existing(args, full_check=True) as store:
+        if _outdated(store):
+            raise StoreUnavailableError(
+                f"The database {store.path} is read only and has an older schema (version "
+                f"{store.schema_version()}), so its records cannot be verified here. Verify "
+                "a copy in a writable folder, or give this account write access."
+            )
         report = store.verify()
         duplicates = store.duplicate_identities()
     print(f"Database: {store.path}")
@@ -115,21 +173,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
+@_guarded
 def cmd_backup(args: argparse.Namespace) -> int:
-    from itbconsole.store import StoreError
-
-    store = _open_existing(args)
-    if store is None:
-        return EXIT_FAILED
-    with store:
-        if Path(args.path).expanduser().resolve() == _path(args).resolve():
-            print("The backup cannot overwrite the database itself.", file=sys.stderr)
-            return EXIT_BAD_INPUT
-        try:
-            result = store.backup(args.path, force=args.force)
-        except StoreError as exc:
-            print(str(exc), file=sys.stderr)
-            return EXIT_FAILED
+    with _open_existing(args) as store:
+        result = store.backup(args.path, force=args.force)
     print(
         f"Backup written to {result.path} ({result.size_bytes:,} bytes); "
         f"integrity check: {result.integrity}."

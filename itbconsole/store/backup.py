@@ -2,20 +2,58 @@
 
 Why not copy the file: while the app is running, the database file and its WAL are being
 written, and a plain copy can catch them half-way. The backup API copies a consistent
-snapshot through SQLite itself, so it is safe while a refill is being saved. The copy is
-written beside the destination and renamed into place only after ``PRAGMA integrity_check``
-passes, so a failed backup never leaves a half-written file under the chosen name.
+snapshot through SQLite itself, so it is safe while a refill is being saved.
+
+Why the copy is made the way it is:
+
+* it is written beside the destination under a hidden name (``.NAME.partial-PID``),
+  owner-only (0600), checked with the full ``PRAGMA integrity_check`` and only then renamed
+  into place, so a failed backup never leaves a half-written file under the chosen name
+  and never destroys the previous backup;
+* a partial copy is removed on failure; one left by a killed backup (a full copy of patient
+  data) is removed by the next backup into that folder or the next open of the store, once
+  the process that made it has gone (a marker in the data folder remembers where it was);
+* a backup is never written onto the live database, its -wal, -shm or -journal file, a file
+  with such a name, a file that has such side files beside it (a database in use), a
+  device, a folder or anything that is not a regular file, with or without ``force``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
 import sqlite3
+import stat
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from itbconsole.store.db import StoreError
+from itbconsole.paths import create_private_file, data_dir, private_dir
+from itbconsole.store.db import (
+    SIDE_SUFFIXES,
+    SQLITE_CORRUPT,
+    SQLITE_FULL,
+    SQLITE_NOTADB,
+    DamagedDatabaseError,
+    DiskFullError,
+    StoreError,
+    fsync_folder,
+    os_reason,
+    remove_with_sides,
+    translate,
+)
+
+#: Hidden work files of this module and of ``db.connect``: ``.NAME.partial-PID`` (a backup
+#: being written) and ``.NAME.creating-PID`` (a new database being built).
+WORK_FILE = re.compile(r"^\..+\.(?:partial|creating)-(\d+)$")
+
+#: A work file this old is abandoned even if its process id is in use again.
+ABANDONED_AFTER_S = 24 * 3600
+
+#: Folder in the data folder holding one marker per backup in progress.
+MARKERS = "backups-in-progress"
 
 
 @dataclass(frozen=True)
@@ -25,41 +63,242 @@ class BackupResult:
     integrity: str  # "ok" or SQLite's first complaint
 
 
+class BackupRefusedError(StoreError):
+    """The destination is not a place a backup may be written. The CLI exits 2."""
+
+
 def backup_database(
     source: sqlite3.Connection, destination: Path, *, force: bool = False
 ) -> BackupResult:
     """Copy the database behind ``source`` to ``destination`` and check the copy.
 
-    Refuses to replace an existing file unless ``force``. Raises :class:`StoreError` with a
-    plain message when the copy cannot be made or fails its integrity check.
+    Refuses to replace an existing file unless ``force``, and refuses unsafe destinations
+    always (module docstring). Raises :class:`StoreError` subclasses with plain messages
+    when the copy cannot be made or fails its integrity check.
     """
     destination = destination.expanduser()
-    if destination.exists() and not force:
-        raise StoreError(
-            f"{destination} already exists. Choose another name, or add --force to replace it."
-        )
-    if destination.is_dir():
-        raise StoreError(f"{destination} is a folder: give a file name for the backup.")
-    if not destination.parent.is_dir():
-        raise StoreError(f"The folder {destination.parent} does not exist.")
-    partial = destination.with_name(f".{destination.name}.partial-{os.getpid()}")
-    with contextlib.suppress(FileNotFoundError):
-        partial.unlink()
+    label = str(destination)
     try:
-        target = sqlite3.connect(partial)
+        _refuse_unsafe(source, destination, force=force)
+    except OSError as exc:
+        raise BackupRefusedError(f"{label} cannot be used for a backup: {os_reason(exc)}.") from exc
+    except ValueError as exc:  # a NUL character in the name
+        raise BackupRefusedError(f"{label} cannot be used for a backup: not a file name.") from exc
+    folder = destination.parent
+    remove_abandoned_work_files(folder)
+    partial = folder / f".{destination.name[:200]}.partial-{os.getpid()}"
+    marker = _mark(partial)
+    try:
+        remove_with_sides(partial)
+        create_private_file(partial)
+        check = _copy(source, partial, label)
+        if check != "ok":
+            raise DamagedDatabaseError(
+                _source_label(source),
+                f"the backup copy failed its integrity check: {check}; nothing was written "
+                f"to {label}",
+            )
+        os.replace(partial, destination)
+        fsync_folder(folder)
+    except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise BackupRefusedError(
+                f"The folder {folder} does not allow changes (read only): the backup was not "
+                "written. Choose another folder."
+            ) from exc
+        if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+            raise DiskFullError(label, "the backup was not written") from exc
+        raise BackupRefusedError(f"{label} cannot be written: {os_reason(exc)}.") from exc
+    finally:
+        remove_with_sides(partial)
+        if marker is not None:
+            with contextlib.suppress(OSError):
+                marker.unlink()
+    return BackupResult(destination, destination.stat().st_size, check)
+
+
+def _copy(source: sqlite3.Connection, partial: Path, label: str) -> str:
+    """Copy ``source`` into ``partial`` as one self-contained file; return its check."""
+    try:
+        target = open_copy(partial)
         try:
             source.backup(target)  # one step: a single consistent snapshot
             # A backup is one self-contained file, not a WAL database with side files.
             target.execute("PRAGMA journal_mode = DELETE")
-            check = target.execute("PRAGMA integrity_check").fetchone()[0]
+            return str(target.execute("PRAGMA integrity_check").fetchone()[0])
         finally:
             target.close()
-        if check != "ok":
-            raise StoreError(f"The backup copy failed its integrity check: {check}")
-        os.replace(partial, destination)
+    except StoreError:
+        raise
     except sqlite3.Error as exc:
-        raise StoreError(f"The backup could not be made: {exc}") from exc
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            partial.unlink()
-    return BackupResult(destination, destination.stat().st_size, check)
+        code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+        if code == SQLITE_FULL:  # the destination's disk
+            raise DiskFullError(label, "the backup was not written") from exc
+        damaged = code in (SQLITE_CORRUPT, SQLITE_NOTADB)  # the source, copied page by page
+        typed = translate(exc, _source_label(source) if damaged else label)
+        raise (typed or StoreError(f"The backup could not be made: {exc}")) from exc
+
+
+def open_copy(path: Path) -> sqlite3.Connection:
+    """The connection the copy is written through (a seam: tests limit its size)."""
+    return sqlite3.connect(path)
+
+
+def _source_label(source: sqlite3.Connection) -> str:
+    """The path of the database being backed up, for messages."""
+    label = getattr(source, "store_path", None)
+    if label:
+        return str(label)
+    with contextlib.suppress(sqlite3.Error, StoreError):
+        for row in source.execute("PRAGMA database_list").fetchall():
+            if row[1] == "main" and row[2]:
+                return str(row[2])
+    return "the database"
+
+
+def _live_files(source: sqlite3.Connection) -> list[Path]:
+    """The database file behind ``source`` and its side files (some may not exist)."""
+    rows = source.execute("PRAGMA database_list").fetchall()
+    main = next((str(r[2]) for r in rows if r[1] == "main"), "")
+    if not main:
+        return []
+    return [Path(main + suffix) for suffix in ("", *SIDE_SUFFIXES)]
+
+
+def _refuse_unsafe(source: sqlite3.Connection, destination: Path, *, force: bool) -> None:
+    label = str(destination)
+    real = os.path.realpath(destination)
+    for live in _live_files(source):
+        same = real == os.path.realpath(live)
+        if not same and destination.exists() and live.exists():
+            same = os.path.samefile(destination, live)
+        if same:
+            raise BackupRefusedError(
+                f"{label} is the database in use (or one of its side files); a backup "
+                "cannot be written onto it. Choose another file name."
+            )
+    if destination.name.endswith(SIDE_SUFFIXES):
+        raise BackupRefusedError(
+            f"{label} is named like a database's side file (-wal, -shm or -journal); SQLite "
+            "would mistake a backup with that name for part of another database. Choose a "
+            "name such as itbconsole-backup.sqlite."
+        )
+    try:
+        st = os.stat(destination)
+    except FileNotFoundError:
+        st = None
+    if st is not None:
+        if stat.S_ISDIR(st.st_mode):
+            raise BackupRefusedError(f"{label} is a folder: give a file name for the backup.")
+        if not stat.S_ISREG(st.st_mode):
+            raise BackupRefusedError(
+                f"{label} is a device, pipe or socket, not a file; a backup is only written "
+                "to a regular file. Choose another file name."
+            )
+        if not force:
+            raise StoreError(
+                f"{label} already exists. Choose another name, or add --force to replace it."
+            )
+    for suffix in SIDE_SUFFIXES:
+        if os.path.lexists(f"{destination}{suffix}"):
+            raise BackupRefusedError(
+                f"{label} has a {suffix} file beside it: it may be a database in use, and a "
+                "backup put in its place would be mixed with that file. Choose another name."
+            )
+    if not destination.parent.is_dir():
+        raise BackupRefusedError(f"The folder {destination.parent} does not exist.")
+
+
+# --------------------------------------------------------------------------- left-overs
+
+
+def _gone(pid: int, mtime: float) -> bool:
+    """Whether the process that made a work file (or its marker) has finished with it.
+
+    POSIX asks the system whether the process still exists; elsewhere, and when a process
+    id may have been reused, a file untouched for a day counts as abandoned.
+    """
+    if pid == os.getpid():
+        return False  # ours: another thread may be writing it now
+    if time.time() - mtime > ABANDONED_AFTER_S:
+        return True
+    if os.name != "posix":
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # exists, owned by another account
+    return False
+
+
+def _abandoned(path: Path) -> bool:
+    match = WORK_FILE.match(path.name)
+    if match is None:
+        return False
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode) and _gone(int(match.group(1)), st.st_mtime)
+
+
+def remove_abandoned_work_files(folder: Path) -> list[Path]:
+    """Remove partial backups and half-built databases whose process has gone.
+
+    Best effort: a folder that cannot be listed or written is left alone. Returns what was
+    removed (for tests and the log).
+    """
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        path = Path(entry.path)
+        if _abandoned(path):
+            with contextlib.suppress(OSError):
+                remove_with_sides(path)
+                removed.append(path)
+    return removed
+
+
+def _markers() -> Path:
+    return private_dir(data_dir() / MARKERS)
+
+
+def _mark(partial: Path) -> Path | None:
+    """Remember where this backup's partial copy is, so the next start can remove it if
+    this process is killed; best effort (no marker, no cleanup at start)."""
+    try:
+        marker = _markers() / f"{os.getpid()}-{time.monotonic_ns()}"
+        create_private_file(marker)
+        marker.write_text(str(partial.absolute()), encoding="utf-8")
+        return marker
+    except OSError:
+        return None
+
+
+def remove_abandoned_backups() -> list[Path]:
+    """At start: remove partial copies left by killed backups, wherever they were written."""
+    removed: list[Path] = []
+    try:
+        markers = list(_markers().iterdir())
+    except OSError:
+        return removed
+    for marker in markers:
+        pid = marker.name.split("-", 1)[0]
+        try:
+            if not pid.isdigit() or not _gone(int(pid), marker.stat().st_mtime):
+                continue
+        except OSError:
+            continue
+        with contextlib.suppress(OSError, ValueError):
+            partial = Path(marker.read_text(encoding="utf-8"))
+            if WORK_FILE.match(partial.name):
+                remove_with_sides(partial)
+                removed.append(partial)
+        with contextlib.suppress(OSError):
+            marker.unlink()
+    return removed

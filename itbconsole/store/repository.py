@@ -44,6 +44,7 @@ from itbconsole.store.db import (
     connect,
     schema_version,
     transaction,
+    translate_os_error,
     utc_iso,
     utc_now,
 )
@@ -97,20 +98,45 @@ def _prepared_from_row(row: rec.Row) -> PreparedProgram:
 class Store:
     """Clinical records on one SQLite database. Open with :meth:`open`."""
 
-    def __init__(self, db: Database, path: Path | None) -> None:
+    def __init__(self, db: Database, path: Path | None, *, read_only: bool = False) -> None:
         self.db = db
         self.path = path
+        #: Opened with ``read_only``: nothing can be saved (see :meth:`open`).
+        self.read_only = read_only
 
     # ----------------------------------------------------------------- lifecycle
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str] | None = None) -> Store:
+    def open(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        create: bool = True,
+        read_only: bool = False,
+        full_check: bool = False,
+    ) -> Store:
         """Open the database at ``path`` (``--db``, ``$ITBCONSOLE_DB`` or the user's data
-        folder when None; ``":memory:"`` for a throwaway one), migrating it if needed."""
+        folder when None; ``":memory:"`` for a throwaway one), checked and migrated.
+
+        A path that does not exist is created unless ``create`` is False; an existing file
+        that is empty, not a database, damaged, newer than this program, read only or on a
+        full disk is refused with a :class:`StoreError` subclass saying what to do (see
+        :mod:`itbconsole.store.db`). ``read_only`` opens without writing anything, so a
+        write-protected database can still be inspected, verified and backed up.
+        ``full_check`` runs the integrity check to the end however long it takes.
+        Partial copies left by killed backups are removed here (see
+        :mod:`itbconsole.store.backup`).
+        """
         if str(path) == ":memory:":
             return cls(connect(":memory:"), None)
-        target = default_db_path(path)
-        return cls(connect(target), target)
+        try:
+            target = default_db_path(path)
+        except OSError as exc:  # the data folder cannot be made
+            raise translate_os_error(exc, str(path or "the data folder")) from exc
+        db = connect(target, create=create, read_only=read_only, full_check=full_check)
+        backup.remove_abandoned_work_files(target.parent)
+        backup.remove_abandoned_backups()
+        return cls(db, target, read_only=read_only)
 
     def close(self) -> None:
         self.db.close()
