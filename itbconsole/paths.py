@@ -117,3 +117,16 @@ def create_private_file(path: Path) -> None:
             os.fchmod(fd, PRIVATE_FILE_MODE)
     finally:
         os.close(fd)
+
+
+def make_private(path: Path) -> None:
+    """Make an existing file ITB Console wrote owner-only (POSIX; best effort: a file owned
+    by another account cannot be changed). For files made by libraries that take no mode
+    (log files, the settings file, PDFs)."""
+    if not POSIX:
+        return
+    try:
+        if stat.S_IMODE(os.stat(path).st_mode) != PRIVATE_FILE_MODE:
+            os.chmod(path, PRIVATE_FILE_MODE)
+    except OSError:
+        pass

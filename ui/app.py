@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from itbconsole import __version__
 from itbconsole.druglib import DrugLibraryError, load_drug_library
 from itbconsole.model import Role, User
-from itbconsole.paths import data_dir, default_db_path
+from itbconsole.paths import create_private_file, data_dir, default_db_path, make_private
 from itbconsole.services.clinic import ClinicService
 from itbconsole.store import Store, StoreError
 from ui.device_bar import PortChoice
@@ -46,7 +46,17 @@ def make_application() -> QApplication:
 
 
 def settings() -> QSettings:
-    return QSettings(str(data_dir() / "settings.ini"), QSettings.Format.IniFormat)
+    """The window's own settings (last port, geometry), in an owner-only file."""
+    path = data_dir() / "settings.ini"
+    if not path.exists():
+        create_private_file(path)
+    qsettings = QSettings(str(path), QSettings.Format.IniFormat)
+    # Written in place, so the file keeps its owner-only mode (an atomic save would replace
+    # it with a new file of the umask's mode); the folder is owner-only as well.
+    qsettings.setAtomicSyncRequired(False)
+    qsettings.sync()
+    make_private(path)
+    return qsettings
 
 
 def build_window(

@@ -13,11 +13,22 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
-from itbconsole.paths import log_dir
+from itbconsole.paths import log_dir, make_private
 
 LOG_FILE_NAME = "itbconsole.log"
 log = logging.getLogger("itbconsole")
+
+
+class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """Every log file it opens (the first and each one after a rotation) is owner-only:
+    a log can name a pump serial or a patient's record number."""
+
+    def _open(self) -> Any:
+        stream = super()._open()
+        make_private(Path(self.baseFilename))
+        return stream
 
 
 def setup_logging(folder: Path | None = None, level: int = logging.INFO) -> Path:
@@ -28,9 +39,7 @@ def setup_logging(folder: Path | None = None, level: int = logging.INFO) -> Path
         if getattr(handler, "_itbconsole", False):
             root.removeHandler(handler)
             handler.close()
-    handler = logging.handlers.RotatingFileHandler(
-        path, maxBytes=1_000_000, backupCount=5, encoding="utf-8"
-    )
+    handler = _PrivateRotatingFileHandler(path, maxBytes=1_000_000, backupCount=5, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler._itbconsole = True  # type: ignore[attr-defined]
     root.addHandler(handler)

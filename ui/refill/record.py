@@ -22,6 +22,7 @@ from PySide6.QtGui import (
 )
 
 from itbconsole.model import RefillStatus
+from itbconsole.paths import make_private
 from itbconsole.services.refill import PrintableRefill
 
 
@@ -132,7 +133,8 @@ def write_refill_pdf(record: PrintableRefill, path: str | Path) -> Path:
     carries the TRAINING mark at the top of every page."""
     target = Path(path)
     writer = QPdfWriter(str(target))
-    writer.setTitle(f"Refill record {record.patient_name} {record.refill_at}")
+    # The title is in the file's metadata, seen in file lists and indexes: no patient name.
+    writer.setTitle(f"Refill record {record.refill_at}")
     writer.setCreator("ITB Console")
     writer.setResolution(300)
     writer.setPageLayout(
@@ -147,6 +149,7 @@ def write_refill_pdf(record: PrintableRefill, path: str | Path) -> Path:
     doc.setHtml(refill_record_html(record))
     if not record.training:
         doc.print_(writer)
+        make_private(target)  # a patient's record
         return target
     # Page by page, so the mark is on every page, not only the first. The document lays
     # out in screen units (96 per inch); the writer draws at its own resolution.
@@ -170,4 +173,5 @@ def write_refill_pdf(record: PrintableRefill, path: str | Path) -> Path:
         doc.drawContents(painter, QRectF(0, n * page.height(), page.width(), page.height()))
         painter.restore()
     painter.end()
+    make_private(target)
     return target
