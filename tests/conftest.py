@@ -32,7 +32,9 @@ def _rule_disabled_for_the_safety_check(monkeypatch: pytest.MonkeyPatch) -> None
     if not name:
         return
     from itbconsole.services import programming
+    from itbconsole.services.programming import check
 
     kept = tuple(r for r in programming.RULES if r.__name__ != name)
     assert len(kept) == len(programming.RULES) - 1, f"no rule named {name}"
-    monkeypatch.setattr(programming, "RULES", kept)
+    monkeypatch.setattr(programming, "RULES", kept)  # what tests and the safety check read
+    monkeypatch.setattr(check, "RULES", kept)  # what check_program runs

@@ -1,0 +1,216 @@
+"""Approving a checked change: the reasons it needs (the change's own, a category and note
+for each soft-limit override, a second clinician for a severe one), the record built from
+them (:func:`build_change`, :class:`ApprovedChange`), who may send it (:func:`send_refusal`),
+and a program saved for a clinician's review (:func:`build_prepared`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from itbconsole.model import Action, ChangeOutcome, PreparedProgram, ProgramChange, User
+from itbconsole.services.programming.check import ProgramCheck
+from itbconsole.services.programming.findings import Finding, ProgrammingError, Severity
+
+#: A typed override reason must say something real: at least this many letters or digits,
+#: in at least two words ("abcd" is not a reason).
+MIN_REASON_CHARS = 12
+MIN_REASON_WORDS = 2
+
+
+def reason_is_enough(text: str) -> bool:
+    """A reason a clinician would write: at least :data:`MIN_REASON_CHARS` letters or
+    digits in at least :data:`MIN_REASON_WORDS` words. "abcd" is not a reason."""
+    words = [w for w in text.split() if any(ch.isalnum() for ch in w)]
+    return sum(ch.isalnum() for ch in text) >= MIN_REASON_CHARS and len(words) >= MIN_REASON_WORDS
+
+
+REASON_HINT = f"a few words, at least {MIN_REASON_CHARS} letters"
+
+
+#: Why a soft limit may be overridden: the category is chosen from this list and a note
+#: of real words says the specifics (a typed reason alone is not a safety mechanism).
+OVERRIDE_CATEGORIES = (
+    "Titration agreed with the patient",
+    "Prescribed by the consultant",
+    "Restart after a pump or catheter problem",
+    "Withdrawal cover plan in place",
+    "New implant or catheter revision",
+    "Clinical trial protocol",
+)
+#: Overrides of these rules are severe enough to need a second clinician's confirmation
+#: (a recorded second name; a second sign-in once accounts exist).
+SECOND_CHECK_RULES = frozenset({"withdrawal", "starting_dose", "priming", "daily_dose_mcg"})
+
+
+def override_text(category: str, note: str) -> str:
+    """The stored form of an override: the category chosen, then the note."""
+    return f"{category}: {' '.join(note.split())}"
+
+
+def override_is_enough(text: str) -> bool:
+    """A category from :data:`OVERRIDE_CATEGORIES` followed by a note of real words."""
+    for category in OVERRIDE_CATEGORIES:
+        if text.startswith(category + ":"):
+            return reason_is_enough(text[len(category) + 1 :])
+    return False
+
+
+def second_check_findings(check: ProgramCheck) -> tuple[Finding, ...]:
+    """The soft findings whose override needs a second clinician."""
+    return tuple(f for f in check.soft if f.rule in SECOND_CHECK_RULES)
+
+
+def missing_reasons(
+    check: ProgramCheck,
+    reason: str,
+    override_reasons: Mapping[str, str],
+    second_clinician: str = "",
+) -> list[str]:
+    """What still has to be given before the change can go ahead (empty: nothing): the
+    change's reason, a category and note for each soft-limit override, and for a severe
+    override a second clinician's name (not the sender's)."""
+    missing = []
+    if not reason_is_enough(reason):
+        missing.append(f"Type the reason for this change ({REASON_HINT}).")
+    for finding in check.soft:
+        if not override_is_enough(override_reasons.get(finding.key, "")):
+            missing.append(
+                f"Choose why the limit is overridden and add a note ({REASON_HINT}): "
+                f"{finding.message}"
+            )
+    if second_check_findings(check):
+        second = " ".join(second_clinician.split())
+        if len(second) < 3 or second.casefold() == check.user.name.casefold():
+            missing.append(
+                "A second clinician must confirm this override: enter their name (not yours)."
+            )
+    return missing
+
+
+def override_records(
+    check: ProgramCheck, override_reasons: Mapping[str, str], second_clinician: str = ""
+) -> tuple[str, ...]:
+    """The text stored with the change for every soft-limit override and every warning,
+    and the second clinician who confirmed a severe override."""
+    out = []
+    for finding in check.findings:
+        if finding.severity is Severity.SOFT:
+            out.append(
+                f"soft limit {finding.rule} overridden: {finding.message} "
+                f"Reason: {override_reasons[finding.key].strip()}"
+            )
+        elif finding.severity is Severity.WARNING:
+            out.append(f"warning {finding.rule} shown: {finding.message}")
+    severe = second_check_findings(check)
+    if severe:
+        out.append(
+            f"second clinician {' '.join(second_clinician.split())} confirmed the override of "
+            + ", ".join(sorted({f.rule for f in severe}))
+        )
+    return tuple(out)
+
+
+def build_change(
+    check: ProgramCheck,
+    reason: str,
+    override_reasons: Mapping[str, str],
+    *,
+    at: datetime | None = None,
+    second_clinician: str = "",
+) -> ProgramChange:
+    """The record of a change about to be sent: who (the store stamps the user), when, why,
+    old and new program, concentration, every override and the second clinician who
+    confirmed a severe one. Refuses a change that a rule blocks or whose reasons, or
+    confirmation, are missing."""
+    if check.purpose != "send":
+        raise ProgrammingError("This check was for preparing a program, not for sending one.")
+    if check.blocked:
+        raise ProgrammingError(" ".join(f.message for f in check.blocks))
+    missing = missing_reasons(check, reason, override_reasons, second_clinician)
+    if missing:
+        raise ProgrammingError(" ".join(missing))
+    return ProgramChange(
+        pump_serial=check.state.pump_serial,
+        at=at or datetime.now(UTC),
+        old=check.state.program,
+        new=check.new,
+        concentration_mcg_ml=check.concentration_mcg_ml,
+        reason=reason.strip(),
+        overrides=override_records(check, override_reasons, second_clinician),
+        outcome=ChangeOutcome.UNCERTAIN,
+    )
+
+
+@dataclass(frozen=True)
+class ApprovedChange:
+    """A change its sender approved: the record to store, the check it passed, and the
+    reasons and confirmation given for its soft limits. Sending takes this, never a bare
+    record, so the role and the checks can be asked again before a byte is sent."""
+
+    change: ProgramChange
+    check: ProgramCheck
+    override_reasons: Mapping[str, str]
+    second_clinician: str = ""
+
+
+def approve(
+    check: ProgramCheck,
+    reason: str,
+    override_reasons: Mapping[str, str],
+    *,
+    at: datetime | None = None,
+    second_clinician: str = "",
+) -> ApprovedChange:
+    """:func:`build_change`, kept together with what it was built from."""
+    change = build_change(check, reason, override_reasons, at=at, second_clinician=second_clinician)
+    return ApprovedChange(change, check, dict(override_reasons), second_clinician)
+
+
+def send_refusal(approved: ApprovedChange, user: User, check: ProgramCheck | None = None) -> str:
+    """Why ``user`` may not send ``approved`` ('' when they may): the role, the author,
+    and every rule of ``check`` (default: the check it was approved on) with the reasons
+    and confirmation given."""
+    check = check or approved.check
+    change = approved.change
+    if not user.may(Action.SEND_PROGRAM):
+        return user.refusal(Action.SEND_PROGRAM)
+    if user != check.user:
+        return (
+            f"This change was checked for {check.user.name}; {user.name} must check it "
+            "again before sending it."
+        )
+    if check.purpose != "send":
+        return "This program was checked for preparing, not for sending: check it again."
+    if (change.pump_serial, change.old, change.new, change.concentration_mcg_ml) != (
+        check.state.pump_serial, check.state.program, check.new, check.concentration_mcg_ml,
+    ):  # fmt: skip
+        return "The change differs from the program that was checked: check it again."
+    if check.blocked:
+        return " ".join(f.message for f in check.blocks)
+    missing = missing_reasons(
+        check, change.reason, approved.override_reasons, approved.second_clinician
+    )
+    return " ".join(missing)
+
+
+def build_prepared(
+    check: ProgramCheck, reason: str, user: User, *, at: datetime | None = None
+) -> PreparedProgram:
+    """A program saved for a clinician to review and send. Hard limits still apply: a
+    program that could never be sent is not worth preparing."""
+    blocks = [f for f in check.blocks if f.rule != "no_change"]
+    if blocks:
+        raise ProgrammingError(" ".join(f.message for f in blocks))
+    if not reason_is_enough(reason):
+        raise ProgrammingError(f"Type the reason for this change ({REASON_HINT}).")
+    return PreparedProgram(
+        pump_serial=check.state.pump_serial,
+        prepared_at=at or datetime.now(UTC),
+        program=check.new,
+        concentration_mcg_ml=check.concentration_mcg_ml,
+        reason=reason.strip(),
+        prepared_by=user.name,
+        prepared_role=user.role,
+    )

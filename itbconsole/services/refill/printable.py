@@ -1,0 +1,107 @@
+"""The printed refill record: everything it shows (:class:`PrintableRefill`), taken from a
+recorded refill. ``ui/refill/record.py`` only lays it out (screen or PDF)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from itbconsole.services.refill.session_base import SessionBase
+from itbconsole.services.refill.steps import RefillError
+from itbconsole.units import fmt_ml
+
+
+@dataclass(frozen=True)
+class PrintableRefill:
+    """Everything the printed refill record shows; a screen or a PDF only lays it out."""
+
+    patient_name: str
+    hospital_number: str
+    nhs_number: str
+    date_of_birth: str
+    pump_serial: str
+    pump_model: str
+    capacity: str
+    refill_at: str
+    status: str
+    withdrawn: str
+    expected_residual: str
+    discrepancy: str
+    accuracy: str
+    discrepancy_meaning: str
+    discrepancy_note: str
+    product: str
+    concentration: str
+    lot: str
+    expiry: str
+    gtin: str
+    added: str
+    bridge: str
+    alarm_date: str
+    refill_by: str
+    refill_by_rule: str
+    nurse: str
+    warnings: tuple[str, ...] = ()
+    training: bool = False
+    """A training database: the printout says TRAINING on every page."""
+
+
+class PrintStep(SessionBase):
+    """Step 7 of a :class:`~itbconsole.services.refill.session.RefillSession`: the printed
+    record's content."""
+
+    def printable(self) -> PrintableRefill:
+        """The printed refill record's content."""
+        if self.outcome is None:
+            raise RefillError("The refill has not been recorded yet.")
+        ident = self._ident()
+        assert self.withdrawal is not None and self.new_drug_check is not None
+        assert self.concentration is not None
+        nd = self.new_drug_check.new_drug
+        patient = ident.patient
+        forecast = self.new_drug_check.forecast
+        check = self.withdrawal
+        bridge = "none"
+        if self.concentration.bridge_volume_ul:
+            bridge = (
+                f"{fmt_ml(self.concentration.bridge_volume_ul, 3)} over "
+                f"{self.concentration.bridge_duration_min} min"
+            )
+        nhs = patient.nhs_number or "-"
+        if len(nhs) == 10:
+            nhs = f"{nhs[:3]} {nhs[3:6]} {nhs[6:]}"
+        return PrintableRefill(
+            patient_name=patient.display_name,
+            hospital_number=patient.hospital_number,
+            nhs_number=nhs,
+            date_of_birth=patient.date_of_birth.strftime("%d %b %Y"),
+            pump_serial=ident.pump.serial,
+            pump_model=ident.pump.model,
+            capacity=fmt_ml(ident.pump.reservoir_capacity_ul),
+            refill_at=self.outcome.stored_at.astimezone(self.tz).strftime("%d %b %Y %H:%M"),
+            status=self.outcome.status,
+            withdrawn=fmt_ml(check.withdrawn_ul),
+            expected_residual=fmt_ml(check.discrepancy.expected_residual_ul),
+            discrepancy=check.discrepancy_text,
+            accuracy=check.accuracy_text,
+            discrepancy_meaning=check.meaning,
+            discrepancy_note=self.discrepancy_note,
+            product=nd.product.product,
+            concentration=f"{nd.product.concentration_mcg_ml} mcg/mL",
+            lot=nd.lot,
+            expiry=nd.expiry.strftime("%d %b %Y"),
+            gtin=nd.gtin or "-",
+            added=fmt_ml(nd.added_ul),
+            bridge=bridge,
+            alarm_date="none"
+            if forecast.alarm_at is None
+            else forecast.alarm_at.astimezone(self.tz).strftime("%d %b %Y"),
+            refill_by="-"
+            if forecast.refill_by is None
+            else forecast.refill_by.strftime("%d %b %Y"),
+            refill_by_rule=forecast.refill_by_reason,
+            nurse=f"{self.outcome.stored_by} ({self.user.role.value})",
+            training=self.clinic.training,
+            warnings=self.review_result.to_acknowledge
+            if self.review_result is not None
+            else self.new_drug_check.warnings,
+        )

@@ -1,0 +1,74 @@
+"""The program editor's Result page: what the pump confirmed (sent and verified, not
+changed, or uncertain), in plain words, with what to do next."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from itbconsole.model import ChangeOutcome
+from ui.program.editor_base import EditorBase
+from ui.program.widgets import BLOCK_COLOUR
+
+
+class ResultPage(EditorBase):
+    """Builds the Result page and shows the outcome of a send on it."""
+
+    def _build_result_page(self) -> QWidget:
+        self.result_title = QLabel()
+        self.result_title.setAccessibleName("Result")
+        font = QFont(self.result_title.font())
+        font.setPointSizeF(font.pointSizeF() * 1.6)
+        font.setBold(True)
+        self.result_title.setFont(font)
+        self.result_title.setWordWrap(True)
+        self.result_text = QLabel()
+        self.result_text.setAccessibleName("What the pump reported")
+        self.result_text.setWordWrap(True)
+        self.result_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.recheck_button = QPushButton("&Check the pump again")
+        self.recheck_button.setAccessibleName("Read the pump's program to settle the outcome")
+        self.recheck_button.clicked.connect(self.recheck_requested.emit)
+        self.close_button = QPushButton("&Close")
+        self.close_button.clicked.connect(self.accept)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.recheck_button)
+        buttons.addWidget(self.close_button)
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        layout.addWidget(self.result_title)
+        layout.addWidget(self.result_text)
+        layout.addStretch(1)
+        layout.addLayout(buttons)
+        return page
+
+    def show_result(self, outcome: ChangeOutcome | str, message: str, details: str = "") -> None:
+        """The last page: what the pump confirmed, in plain words."""
+        outcome = ChangeOutcome(outcome)
+        self.result_outcome = outcome
+        titles = {
+            ChangeOutcome.SUCCEEDED: ("Program sent and verified", "#0b6b2f"),
+            ChangeOutcome.FAILED: ("Program NOT changed", BLOCK_COLOUR),
+            ChangeOutcome.UNCERTAIN: (
+                "UNCERTAIN: the pump may or may not run the new program",
+                BLOCK_COLOUR,
+            ),
+        }
+        title, colour = titles[outcome]
+        self.result_title.setText(title)
+        self.result_title.setStyleSheet(f"color: {colour}; font-size: 15pt; font-weight: bold;")
+        what_next = {
+            ChangeOutcome.SUCCEEDED: "The new program is active; it was read back from the pump and is "
+            "identical to the program sent. Interrogate to update the patient's overview.",
+            ChangeOutcome.FAILED: "The pump keeps its previous program. Nothing changed for the patient.",
+            ChangeOutcome.UNCERTAIN: "This change is stored as UNCERTAIN and the patient is flagged until "
+            "it is settled. Keep the programmer head over the pump and press 'Check the pump "
+            "again', or interrogate before the patient leaves. A link error never means the "
+            "pump stopped: it carries on with whichever program it has.",
+        }[outcome]
+        self.result_text.setText(f"<p>{message}</p><p>{what_next}</p>{details}")
+        self.recheck_button.setVisible(outcome == ChangeOutcome.UNCERTAIN)
+        self.pages.setCurrentIndex(self.RESULT)
+        self.close_button.setFocus()

@@ -1,0 +1,245 @@
+"""The program editor's Review page: current and pending program side by side (every
+changed line marked), the reason for each soft-limit override and a second clinician for a
+severe one, the confirmation, and the approved change handed on to be sent."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from itbconsole.services import programming as svc
+from ui.program.live_check import LiveCheck
+from ui.program.widgets import SOFT_COLOUR, ProfilePlot, error_label
+
+CHANGED_BG = QColor("#fff3cd")
+
+
+class ReviewPage(LiveCheck):
+    """Builds the Review page, fills it from the check, and approves the change."""
+
+    def _build_review_page(self) -> QWidget:
+        self.review_title = QLabel(
+            "<b>Review: current and pending program side by side.</b> Changed lines are "
+            "marked \u25b6 and highlighted. Check each against the prescription."
+        )
+        self.review_title.setWordWrap(True)
+        self.review_table = QTableWidget(0, 3)
+        self.review_table.setHorizontalHeaderLabels(["", "Current (on the pump)", "Pending"])
+        self.review_table.setAccessibleName("Current and pending program side by side")
+        self.review_table.verticalHeader().setVisible(False)
+        self.review_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        header = self.review_table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.review_table.setWordWrap(True)
+        self.review_plot = ProfilePlot()
+        self.overrides_box = QGroupBox("Limits and warnings")
+        self.overrides_layout = QFormLayout(self.overrides_box)
+        self.override_edits: dict[str, QLineEdit] = {}
+        self.override_categories: dict[str, QComboBox] = {}
+        self.second_clinician = QLineEdit()
+        self.confirm_box = QCheckBox(
+            "I have checked the pending program against the prescription and the concentration "
+            "in the reservoir."
+        )
+        self.confirm_box.setAccessibleName("Confirm the pending program was checked")
+        self.review_error = error_label()
+        self.back_button = QPushButton("< &Back to edit")
+        self.send_button = QPushButton("&Send to pump")
+        self.send_button.setAccessibleName("Send the pending program to the pump")
+        # Only a clinician or an administrator sends: a nurse saves for a clinician instead.
+        can_send = self.ctx.user.can_send_program()
+        self.send_button.setVisible(can_send)
+        self.send_button.setEnabled(False)
+        self.review_prepare_button = QPushButton("Save for &clinician review")
+        self.review_prepare_button.setAccessibleName(
+            "Save the program for a clinician to review and send"
+        )
+        self.review_prepare_button.setVisible(not can_send)
+        self.review_prepare_button.clicked.connect(self.prepare)
+        self.sending_label = QLabel()
+        self.sending_label.setWordWrap(True)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.sending_label, 1)
+        buttons.addWidget(self.back_button)
+        buttons.addWidget(self.review_prepare_button)
+        buttons.addWidget(self.send_button)
+        self.back_button.clicked.connect(lambda: self.pages.setCurrentIndex(self.EDIT))
+        self.send_button.clicked.connect(self.send)
+        self.confirm_box.toggled.connect(lambda _on: self._update_send_button())
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(self.review_title)
+        left_layout.addWidget(self.review_table, 1)
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(6, 0, 0, 0)
+        right_layout.addWidget(self.review_plot, 1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.overrides_box)
+        right_layout.addWidget(scroll, 1)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(left)
+        split.addWidget(right)
+        split.setSizes([720, 520])
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        layout.setContentsMargins(0, 4, 0, 0)
+        layout.addWidget(split, 1)
+        layout.addWidget(self.confirm_box)
+        layout.addWidget(self.review_error)
+        layout.addLayout(buttons)
+        return page
+
+    def go_review(self) -> None:
+        """To the side-by-side review (only when nothing blocks the change)."""
+        self.recompute()
+        c = self.check
+        if c is None or c.blocked or not self.reasons_ok():
+            return
+        rows = svc.review_rows(c, self.ctx.tz)
+        self.review_table.setRowCount(len(rows))
+        bold = QFont(self.review_table.font())
+        bold.setBold(True)
+        for i, row in enumerate(rows):
+            label = ("\u25b6 " if row.changed else "   ") + row.label
+            items = [QTableWidgetItem(label), QTableWidgetItem(row.current),
+                     QTableWidgetItem(row.pending)]  # fmt: skip
+            for item in items:
+                if row.changed:
+                    item.setBackground(QBrush(CHANGED_BG))
+                    item.setFont(bold)
+                item.setToolTip("changed" if row.changed else "unchanged")
+                item.setData(Qt.ItemDataRole.AccessibleDescriptionRole,
+                             "changed" if row.changed else "unchanged")  # fmt: skip
+            for col, item in enumerate(items):
+                self.review_table.setItem(i, col, item)
+        self.review_plot.show_programs(c.state.program, c.new)
+        while self.overrides_layout.rowCount():
+            self.overrides_layout.removeRow(0)
+        self.override_edits = {}
+        self.override_categories = {}
+        for f in c.findings:
+            if f.severity is svc.Severity.SOFT:
+                text = QLabel(f"<b style='color:{SOFT_COLOUR}'>Soft limit:</b> {f.message}")
+                text.setWordWrap(True)
+                category = QComboBox()
+                category.setAccessibleName(f"Why the limit is overridden: {f.rule}")
+                category.addItem("Choose why...", "")
+                for name in svc.OVERRIDE_CATEGORIES:
+                    category.addItem(name, name)
+                category.currentIndexChanged.connect(lambda _i: self._update_send_button())
+                edit = QLineEdit()
+                edit.setAccessibleName(f"Note on overriding: {f.rule}")
+                edit.setPlaceholderText(f"what was agreed, with whom ({svc.REASON_HINT})")
+                edit.textChanged.connect(lambda _t: self._update_send_button())
+                self.override_edits[f.key] = edit
+                self.override_categories[f.key] = category
+                self.overrides_layout.addRow(text)
+                self.overrides_layout.addRow("Why:", category)
+                self.overrides_layout.addRow("Note:", edit)
+            elif f.severity is svc.Severity.WARNING:
+                text = QLabel(f"<b style='color:{SOFT_COLOUR}'>Warning:</b> {f.message}")
+                text.setWordWrap(True)
+                self.overrides_layout.addRow(text)
+        self.second_clinician = QLineEdit()
+        self.second_clinician.setAccessibleName("Second clinician confirming the override")
+        self.second_clinician.setPlaceholderText("name of the second clinician who checked it")
+        self.second_clinician.textChanged.connect(lambda _t: self._update_send_button())
+        severe = svc.second_check_findings(c)
+        if severe:
+            note = QLabel(
+                "<b>A second clinician must confirm</b> the override of "
+                + ", ".join(sorted({f.rule.replace("_", " ") for f in severe}))
+                + ": they check the program and the reason with you."
+            )
+            note.setWordWrap(True)
+            self.overrides_layout.addRow(note)
+            self.overrides_layout.addRow("Second clinician:", self.second_clinician)
+        if not c.findings:
+            self.overrides_layout.addRow(QLabel("Within every drug-library limit."))
+        self.overrides_layout.addRow(QLabel(f"Reason for the change: {self.reason.text()}"))
+        self.confirm_box.setChecked(False)
+        self.review_error.setVisible(False)
+        self.sending_label.setText("")
+        self.pages.setCurrentIndex(self.REVIEW)
+        self.review_table.resizeRowsToContents()  # after layout, at the real column widths
+        self._update_send_button()
+        self.review_table.setFocus()
+
+    def override_reasons(self) -> dict[str, str]:
+        """Each soft-limit override as the service stores it: the category, then the note."""
+        out = {}
+        for key, edit in self.override_edits.items():
+            category = self.override_categories[key].currentData() or ""
+            out[key] = svc.override_text(category, edit.text()) if category else edit.text()
+        return out
+
+    def _update_send_button(self) -> None:
+        c = self.check
+        ready = (
+            c is not None
+            and self.ctx.user.can_send_program()
+            and self.confirm_box.isChecked()
+            and not svc.missing_reasons(
+                c, self.reason.text(), self.override_reasons(), self.second_clinician.text()
+            )
+        )
+        self.send_button.setEnabled(bool(ready))
+
+    def send(self) -> None:
+        """Build the change record and ask the controller to send it."""
+        c = self.check
+        if c is None:
+            return
+        if not self.ctx.user.can_send_program():
+            self.review_error.setText(
+                "Only a clinician or an administrator can send a program: save it for "
+                "clinician review instead."
+            )
+            self.review_error.setVisible(True)
+            return
+        if not self.confirm_box.isChecked():
+            self.review_error.setText("Tick the box to confirm you checked the pending program.")
+            self.review_error.setVisible(True)
+            return
+        try:
+            approved = svc.approve(
+                c,
+                self.reason.text(),
+                self.override_reasons(),
+                at=self.ctx.now,
+                second_clinician=self.second_clinician.text(),
+            )
+        except svc.ProgrammingError as exc:
+            self.review_error.setText(str(exc))
+            self.review_error.setVisible(True)
+            return
+        self.send_requested.emit(approved)
+
+    def set_sending(self, sending: bool) -> None:
+        self.send_button.setEnabled(not sending)
+        self.back_button.setEnabled(not sending)
+        self.sending_label.setText(
+            "Sending to the pump: keep the programmer head over the pump..." if sending else ""
+        )
