@@ -256,3 +256,22 @@ class Text:
 PATH = Text("a file path", max_chars=MAX_PATH_CHARS)
 #: A serial port name or pyserial URL.
 PORT = Text("a serial port or pyserial URL", max_chars=MAX_PATH_CHARS)
+
+
+def ANCHOR(text: str) -> str:
+    """An audit head taken earlier: ``SEQ:HASH`` with at least 8 hex digits of the hash
+    (``#1234 3f2a9c1d`` as printed on records is accepted too)."""
+    raw = text.strip().lstrip("#").replace(" ", ":")
+    seq, _, digest = raw.partition(":")
+    digest = digest.strip().lower()
+    if (
+        len(text) > 200
+        or not (seq.isascii() and seq.isdigit())
+        or not 8 <= len(digest) <= 64
+        or any(c not in "0123456789abcdef" for c in digest)
+    ):
+        raise refuse(
+            f"{shown(text)} is not an audit anchor: write SEQ:HASH with at least 8 hex digits, "
+            "e.g. 1234:3f2a9c1d (as printed on records)"
+        )
+    return f"{int(seq)}:{digest}"

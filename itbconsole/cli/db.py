@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from itbconsole.cli.args import PATH
+from itbconsole.cli.args import ANCHOR, PATH
 from itbconsole.paths import default_db_path
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -43,9 +43,38 @@ def register(subparsers: Any) -> None:
     sub.add_parser("info", help="show the file, schema version and record counts").set_defaults(
         handler=cmd_info
     )
-    sub.add_parser(
-        "verify", help="check the audit trail; exit 1 if any entry was edited, inserted or deleted"
-    ).set_defaults(handler=cmd_verify)
+    verify = sub.add_parser(
+        "verify",
+        help="check the audit trail and its seals; exit 0 only when it is proven intact",
+        description=(
+            "Check the audit chain, every entry's seal (with this database's keys on this "
+            "computer), the newest entry this computer sealed, the protective triggers, and "
+            "every record against its entry. Exit 0 intact and proven; 1 tampered, or not "
+            "proven (a seal whose key is not on this computer)."
+        ),
+    )
+    verify.add_argument(
+        "--anchor",
+        action="append",
+        default=[],
+        type=ANCHOR,
+        metavar="SEQ:HASH",
+        help="an audit head taken earlier (printed on records, beside backups), e.g. "
+        "1234:3f2a9c1d; the trail must still contain it (repeatable)",
+    )
+    verify.set_defaults(handler=cmd_verify)
+    keys = sub.add_parser(
+        "import-keys",
+        help="take the audit keys from a backup's .audit-keys file (after moving or restoring)",
+    )
+    keys.add_argument("path", metavar="FILE", type=PATH, help="the backup's NAME.audit-keys file")
+    keys.add_argument(
+        "--restored",
+        action="store_true",
+        help="this database was just restored from that backup: its last entry becomes the "
+        "newest this computer knows of",
+    )
+    keys.set_defaults(handler=cmd_import_keys)
     backup = sub.add_parser(
         "backup", help="make a consistent, checked copy (safe while the app is running)"
     )
@@ -158,7 +187,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
                 f"{store.schema_version()}), so its records cannot be verified here. Verify "
                 "a copy in a writable folder, or give this account write access."
             )
-        report = store.verify()
+        report = store.verify(tuple(args.anchor))
         duplicates = store.duplicate_identities()
     print(f"Database: {store.path}")
     print(report.summary())
@@ -170,15 +199,36 @@ def cmd_verify(args: argparse.Namespace) -> int:
         )
         for kind, number, ids in duplicates:
             print(f"  {kind} {number}: patients {', '.join(str(i) for i in ids)}")
-    return EXIT_OK if report.ok else EXIT_FAILED
+    return EXIT_OK if report.proven else EXIT_FAILED
 
 
 @_guarded
 def cmd_backup(args: argparse.Namespace) -> int:
+    from itbconsole.store.audit_keys import key_file_for
+
     with _open_existing(args) as store:
         result = store.backup(args.path, force=args.force)
+        head = store.audit_head()
+        has_keys = store.audit_keys is not None
     print(
         f"Backup written to {result.path} ({result.size_bytes:,} bytes); "
         f"integrity check: {result.integrity}."
     )
+    print(f"Audit head at the backup: {head} (an anchor for 'db verify --anchor').")
+    if has_keys:
+        print(
+            f"Audit keys written to {key_file_for(result.path)}: keep it with the backup, "
+            "as private as the backup itself."
+        )
+    return EXIT_OK
+
+
+@_guarded
+def cmd_import_keys(args: argparse.Namespace) -> int:
+    from itbconsole.store import Store
+
+    with Store.open(_path(args), create=False) as store:
+        added = store.import_keys(args.path, restored=args.restored)
+        where = store.audit_keys.where if store.audit_keys is not None else ""
+    print(f"{added} audit key(s) kept in {where}.")
     return EXIT_OK

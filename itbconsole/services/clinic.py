@@ -446,6 +446,10 @@ class ClinicService:
         """A consistent copy of the database at ``destination`` (overwritten)."""
         self.store.backup(destination, force=True)
 
+    def audit_head(self) -> str:
+        """The audit chain's newest entry, short form: printed on records as an anchor."""
+        return self.store.audit_head()
+
     @property
     def database_path(self) -> str:
         return str(self.store.path or ":memory:")

@@ -9,11 +9,19 @@ application's back is found even when the log itself is untouched.
 
 Entry hash = sha256(prev_hash + canonical JSON of {seq, at, user, role, action, table,
 record_id, payload}); the first entry's prev_hash is 64 zeros.
+
+A plain hash chain can be recomputed by anyone who edits the file, so every entry is also
+**sealed**: ``audit_seals`` holds HMAC-SHA-256(key, entry hash) and the id of the key, a key
+kept outside the database (:mod:`itbconsole.store.audit_keys`). :func:`verify_audit` checks
+the chain, every seal it has the key for, that the newest entry this computer sealed is
+still there (and any anchor given, e.g. from a printout), and that every append-only
+trigger is still in place.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,8 +30,9 @@ from typing import Any, Literal
 from sqlite_utils import Database
 
 from itbconsole.model import User
+from itbconsole.store.audit_keys import AuditKeys, seal
 from itbconsole.store.db import utc_iso, utc_now
-from itbconsole.store.schema import CLINICAL_TABLES, CURRENT_STATE_QUERIES
+from itbconsole.store.schema import CLINICAL_TABLES, CURRENT_STATE_QUERIES, expected_triggers
 
 GENESIS_HASH = "0" * 64
 
@@ -101,7 +110,61 @@ def append(
         " :table_name, :record_id, :payload, :prev_hash, :hash)",
         entry,
     )
+    seal_entry(db, int(entry["seq"]), str(entry["hash"]))
     return int(entry["seq"])
+
+
+def keys_of(db: Database) -> AuditKeys | None:
+    """The audit keys the store attached to this connection (None: opened without)."""
+    keys = getattr(db, "audit_keys", None)
+    return keys if isinstance(keys, AuditKeys) else None
+
+
+def seal_entry(db: Database, seq: int, digest: str) -> None:
+    """Seal one entry inside the caller's transaction; the head is recorded after commit
+    (:func:`itbconsole.store.db.transaction` calls ``db.after_commit``)."""
+    keys = keys_of(db)
+    if keys is None:
+        if "audit_seals" not in db.table_names():
+            return  # a database from before seals (it is sealed when opened by the store)
+        raise RuntimeError("audit entries are sealed: open the store with its audit keys")
+    name, mac = keys.seal_with_current(digest)
+    db.conn.execute("INSERT INTO audit_seals (seq, key_id, mac) VALUES (?, ?, ?)", [seq, name, mac])
+    db.audit_pending_head = (seq, digest)  # type: ignore[attr-defined]
+
+
+def record_sealed_head(db: Database) -> None:
+    """Called after a commit: note the newest entry sealed, outside the database."""
+    pending = getattr(db, "audit_pending_head", None)
+    keys = keys_of(db)
+    if pending is not None and keys is not None:
+        seq, digest = pending
+        keys.record_head(seq, digest, getattr(db, "audit_path", None))
+    db.audit_pending_head = None  # type: ignore[attr-defined]
+
+
+def seal_backlog(db: Database) -> int:
+    """Seal every entry of a database that has none sealed yet (a new database, or one
+    made before entries were sealed). Never used when any seal exists: an unsealed entry
+    among sealed ones is a forgery, not a backlog. Returns the entries sealed."""
+    if db.conn.execute("SELECT 1 FROM audit_seals LIMIT 1").fetchone() is not None:
+        return 0
+    rows = db.conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq").fetchall()
+    for seq, digest in rows:
+        seal_entry(db, int(seq), str(digest))
+    return len(rows)
+
+
+def head(db: Database) -> tuple[int, str] | None:
+    """(seq, hash) of the newest audit entry: the short form printed on records."""
+    row = db.conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+    return None if row is None else (int(row[0]), str(row[1]))
+
+
+def head_text(db: Database) -> str:
+    """``#1234 3f2a9c1d0b7e`` (the anchor form ``db verify --anchor`` accepts as 1234:3f2a9c1d0b7e)."""
+    found = head(db)
+    return "no entries" if found is None else f"#{found[0]} {found[1][:12]}"
 
 
 # --------------------------------------------------------------------------- verification
@@ -109,10 +172,11 @@ def append(
 
 @dataclass(frozen=True)
 class AuditProblem:
-    """One finding. ``kind`` is what happened; ``subject`` is an audit entry or a record."""
+    """One finding. ``kind`` is what happened; ``subject`` is an audit entry, a record, or
+    the schema (an append-only trigger)."""
 
     kind: ProblemKind
-    subject: Literal["audit entry", "record"]
+    subject: Literal["audit entry", "record", "schema"]
     message: str
     seq: int | None = None
     table: str | None = None
@@ -126,10 +190,22 @@ class AuditReport:
     head_seq: int = 0
     head_hash: str = GENESIS_HASH
     problems: list[AuditProblem] = field(default_factory=list)
+    #: Seals checked with a key on this computer, by key id.
+    seals_checked: dict[str, int] = field(default_factory=dict)
+    #: Entries sealed with a key that is not on this computer (they cannot be checked here).
+    unverified: int = 0
+    keys_where: str = ""
+    anchors_checked: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
+        """Nothing found wrong."""
         return not self.problems
+
+    @property
+    def proven(self) -> bool:
+        """Nothing found wrong and every entry's seal checked."""
+        return self.ok and self.unverified == 0
 
     def of_kind(self, kind: ProblemKind) -> list[AuditProblem]:
         return [p for p in self.problems if p.kind == kind]
@@ -140,6 +216,18 @@ class AuditReport:
             f"Checked {self.entries_checked} audit entries and {self.records_checked} records.",
             f"Last entry: #{self.head_seq}, hash {self.head_hash}",
         ]
+        if self.seals_checked:
+            used = ", ".join(f"{k} ({n} entries)" for k, n in sorted(self.seals_checked.items()))
+            lines.append(f"Seals checked with key {used}, from {self.keys_where}.")
+        lines += [f"Anchor {a}: found in the chain." for a in self.anchors_checked]
+        if self.ok and self.unverified:
+            lines.append(
+                f"NOT PROVEN: {self.unverified} entries are sealed with a key that is not on "
+                f"this computer ({self.keys_where}), so they could not be checked. Copy the "
+                "key file kept with the backups into that folder (itbconsole db import-keys), "
+                "then verify again."
+            )
+            return "\n".join(lines)
         if self.ok:
             lines.append(
                 "The audit trail is intact: no entry or record was edited, inserted or deleted."
@@ -159,8 +247,13 @@ class AuditReport:
         return "\n".join(lines)
 
 
-def verify_audit(db: Database) -> AuditReport:
-    """Walk the chain, then cross-check every clinical row against its audit entry."""
+def verify_audit(
+    db: Database, keys: AuditKeys | None = None, anchors: tuple[str, ...] = ()
+) -> AuditReport:
+    """Walk the chain, check the seals (with ``keys``: this database's keys on this
+    computer), the newest head this computer sealed and any ``anchors`` ("SEQ:HASH" with at
+    least 8 hex digits, e.g. from a printout), the append-only triggers, then cross-check
+    every clinical row against its audit entry."""
     report = AuditReport()
     cursor = db.conn.execute(
         "SELECT seq, at, user_name, user_role, action, table_name, record_id, payload,"
@@ -186,7 +279,144 @@ def verify_audit(db: Database) -> AuditReport:
         )
     report.records_checked = _cross_check(db, entries, problems)
     _check_current_state(db, problems)
+    _check_triggers(db, problems)
+    if "audit_seals" in db.table_names():
+        _check_seals(db, entries, keys, report)
+    for anchor in anchors:
+        _check_anchor(entries, anchor, "the anchor given", report)
     return report
+
+
+def _check_triggers(db: Database, problems: list[AuditProblem]) -> None:
+    """Every append-only trigger the migrations made must still be there."""
+    present = {
+        str(r[0]) for r in db.conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+    }
+    applied = (
+        {int(r[0]) for r in db.conn.execute("SELECT id FROM migrations").fetchall()}
+        if "migrations" in db.table_names()
+        else set()
+    )
+    from itbconsole.store.schema import MIGRATIONS
+
+    wanted = expected_triggers(tuple(m for m in MIGRATIONS if m.id in applied))
+    missing = sorted(wanted - present)
+    if missing:
+        problems.append(
+            AuditProblem(
+                "edited",
+                "schema",
+                f"{len(missing)} of the database's protective triggers were removed "
+                f"({', '.join(missing[:6])}{'...' if len(missing) > 6 else ''}): records could "
+                "have been changed or deleted behind the program.",
+            )
+        )
+
+
+def _check_seals(
+    db: Database, entries: list[dict[str, Any]], keys: AuditKeys | None, report: AuditReport
+) -> None:
+    """Every entry needs a seal; each seal made with a key on this computer must match."""
+    seals = {
+        int(seq): (str(name), str(mac))
+        for seq, name, mac in db.conn.execute("SELECT seq, key_id, mac FROM audit_seals")
+    }
+    known = keys.keys if keys is not None else {}
+    report.keys_where = keys.where if keys is not None else "no keys given"
+    problems = report.problems
+    for entry in entries:
+        seq = int(entry["seq"])
+        found = seals.pop(seq, None)
+        if found is None:
+            problems.append(
+                AuditProblem(
+                    "inserted",
+                    "audit entry",
+                    f"Audit entry #{seq} has no seal: it was written outside ITB Console.",
+                    seq=seq,
+                )
+            )
+            continue
+        name, mac = found
+        key = known.get(name)
+        if key is None:
+            report.unverified += 1
+            continue
+        if not hmac.compare_digest(seal(key, str(entry["hash"])), mac):
+            problems.append(
+                AuditProblem(
+                    "edited",
+                    "audit entry",
+                    f"Audit entry #{seq}'s seal does not match: the entry was changed or the "
+                    "chain recomputed outside ITB Console.",
+                    seq=seq,
+                )
+            )
+            continue
+        report.seals_checked[name] = report.seals_checked.get(name, 0) + 1
+    for seq in sorted(seals):
+        problems.append(
+            AuditProblem(
+                "deleted",
+                "audit entry",
+                f"Audit entry #{seq} was deleted: its seal is still there.",
+                seq=seq,
+            )
+        )
+    if keys is not None:
+        recorded = keys.head(getattr(db, "audit_path", None))
+        if recorded is not None:
+            _check_anchor(
+                entries,
+                f"{recorded[0]}:{recorded[1]}",
+                "the newest entry this computer sealed",
+                report,
+                listed=False,
+            )
+
+
+def _check_anchor(
+    entries: list[dict[str, Any]],
+    anchor: str,
+    what: str,
+    report: AuditReport,
+    *,
+    listed: bool = True,
+) -> None:
+    """The entry ``anchor`` names ("SEQ:HASH-PREFIX") must be in the chain, unchanged."""
+    seq_text, _, prefix = anchor.strip().lstrip("#").replace(" ", ":").partition(":")
+    prefix = prefix.strip().lower()
+    if (
+        not seq_text.isdigit()
+        or len(prefix) < 8
+        or any(c not in "0123456789abcdef" for c in prefix)
+    ):
+        raise ValueError(
+            f"'{anchor}' is not an anchor: write SEQ:HASH with at least 8 hex digits, "
+            "e.g. 1234:3f2a9c1d (as printed on records)."
+        )
+    seq = int(seq_text)
+    entry = next((e for e in entries if int(e["seq"]) == seq), None)
+    if entry is None:
+        report.problems.append(
+            AuditProblem(
+                "deleted",
+                "audit entry",
+                f"Audit entry #{seq} ({what}) is missing: entries up to it were removed.",
+                seq=seq,
+            )
+        )
+    elif not str(entry["hash"]).startswith(prefix):
+        report.problems.append(
+            AuditProblem(
+                "edited",
+                "audit entry",
+                f"Audit entry #{seq} is not the one {what} names: the chain was rewritten.",
+                seq=seq,
+            )
+        )
+    elif listed:
+        report.anchors_checked.append(f"#{seq} {prefix}")
 
 
 def _check_current_state(db: Database, problems: list[AuditProblem]) -> None:

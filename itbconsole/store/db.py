@@ -695,8 +695,12 @@ def transaction(db: Database) -> Iterator[Database]:
         if db.conn.in_transaction:
             with contextlib.suppress(sqlite3.Error, StoreError):
                 db.conn.execute("ROLLBACK")
+        db.audit_pending_head = None  # type: ignore[attr-defined]
         raise
     db.conn.execute("COMMIT")
+    after = getattr(db, "after_commit", None)
+    if after is not None:
+        after()  # the audit log notes its sealed head outside the database
 
 
 def schema_version(db: Database) -> int:

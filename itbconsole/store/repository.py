@@ -39,6 +39,7 @@ from itbconsole.settings import ClinicSettings
 from itbconsole.store import audit, backup, queries
 from itbconsole.store import records as rec
 from itbconsole.store.audit import canonical_json
+from itbconsole.store.audit_keys import AuditKeys, key_file_for, write_private_text
 from itbconsole.store.db import (
     StoreError,
     connect,
@@ -101,6 +102,8 @@ class Store:
     def __init__(self, db: Database, path: Path | None, *, read_only: bool = False) -> None:
         self.db = db
         self.path = path
+        #: This database's audit keys on this computer (see :meth:`open`).
+        self.audit_keys: AuditKeys | None = None
         #: Opened with ``read_only``: nothing can be saved (see :meth:`open`).
         self.read_only = read_only
 
@@ -128,7 +131,9 @@ class Store:
         :mod:`itbconsole.store.backup`).
         """
         if str(path) == ":memory:":
-            return cls(connect(":memory:"), None)
+            store = cls(connect(":memory:"), None)
+            store._attach_keys(AuditKeys.in_memory(store.store_id() or "memory"))
+            return store
         try:
             target = default_db_path(path)
         except OSError as exc:  # the data folder cannot be made
@@ -136,7 +141,48 @@ class Store:
         db = connect(target, create=create, read_only=read_only, full_check=full_check)
         backup.remove_abandoned_work_files(target.parent)
         backup.remove_abandoned_backups()
-        return cls(db, target, read_only=read_only)
+        store = cls(db, target, read_only=read_only)
+        store_id = store.store_id()
+        if store_id is None:
+            return store  # read only and from before seals: nothing to seal or check
+        try:
+            keys = AuditKeys.for_store(store_id)
+        except OSError as exc:
+            db.close()
+            raise translate_os_error(exc, "the audit key folder") from exc
+        store._attach_keys(keys)
+        return store
+
+    def store_id(self) -> str | None:
+        """This database's identity (its audit keys are kept under it); None for a
+        database from before identities, opened read only (so not migrated)."""
+        if "store_identity" not in self.db.table_names():
+            return None
+        row = self.db.conn.execute("SELECT id FROM store_identity").fetchone()
+        return None if row is None else str(row[0])
+
+    def _attach_keys(self, keys: AuditKeys) -> None:
+        """Seal with this computer's key for the database, making one the first time. A
+        database with no seal at all (new, or from before seals) has every entry sealed
+        now; one that has seals but none of this computer's keys (restored elsewhere) gets
+        a new key, and its older seals are reported as not checkable here until their key
+        file is imported."""
+        self.audit_keys = keys
+        self.db.audit_keys = keys  # type: ignore[attr-defined]
+        self.db.audit_path = self.path  # type: ignore[attr-defined]
+        self.db.after_commit = lambda: audit.record_sealed_head(self.db)  # type: ignore[attr-defined]
+        if self.read_only or keys.current is not None:
+            return
+        try:
+            keys.create()
+            with transaction(self.db):
+                audit.seal_backlog(self.db)
+        except OSError as exc:
+            raise translate_os_error(exc, keys.where) from exc
+
+    def audit_head(self) -> str:
+        """The audit chain's newest entry, short form (printed on records as an anchor)."""
+        return audit.head_text(self.db)
 
     def close(self) -> None:
         self.db.close()
@@ -166,13 +212,52 @@ class Store:
             for table in (*CLINICAL_TABLES, "audit_log")
         }
 
-    def verify(self) -> audit.AuditReport:
-        return audit.verify_audit(self.db)
+    def verify(self, anchors: tuple[str, ...] = ()) -> audit.AuditReport:
+        return audit.verify_audit(self.db, self.audit_keys, anchors)
 
     def backup(
         self, destination: str | os.PathLike[str], *, force: bool = False
     ) -> backup.BackupResult:
-        return backup.backup_database(self.db.conn, Path(destination), force=force)
+        """A checked copy, and beside it (``NAME.audit-keys``, owner-only) the audit keys
+        and the chain head at the time, which anchors the copy's trail."""
+        result = backup.backup_database(self.db.conn, Path(destination), force=force)
+        if self.audit_keys is not None:
+            found = audit.head(self.db)
+            sidecar = {
+                "store_id": self.audit_keys.store_id,
+                "keys": {name: key.hex() for name, key in self.audit_keys.keys.items()},
+                "head": None if found is None else {"seq": found[0], "hash": found[1]},
+                "written_at": utc_iso(utc_now()),
+            }
+            write_private_text(
+                key_file_for(result.path), json.dumps(sidecar, indent=1, sort_keys=True)
+            )
+        return result
+
+    def import_keys(self, path: str | os.PathLike[str], *, restored: bool = False) -> int:
+        """Take the audit keys from a backup's ``.audit-keys`` file (the database must be
+        the one it was made from), so its seals can be checked on this computer. With
+        ``restored`` this database was just restored from that backup: its head becomes the
+        newest entry this computer knows of. Returns the keys added."""
+        if self.audit_keys is None or self.read_only:
+            raise StoreError("Open the database with write access to import its keys.")
+        try:
+            sidecar = json.loads(Path(path).read_text(encoding="utf-8"))
+            keys = [bytes.fromhex(k) for k in sidecar["keys"].values()]
+            owner = str(sidecar["store_id"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise StoreError(f"{path} is not a backup's key file ({exc}).") from exc
+        if owner != self.audit_keys.store_id:
+            raise StoreError(
+                f"{path} holds the keys of another database ({owner}), not of this one "
+                f"({self.audit_keys.store_id})."
+            )
+        added = [self.audit_keys.add(key) for key in keys]
+        if restored:
+            found = audit.head(self.db)
+            if found is not None:
+                self.audit_keys.record_head(found[0], found[1], self.path)
+        return len(added)
 
     # ----------------------------------------------------------------- write helpers
 

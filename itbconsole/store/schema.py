@@ -454,6 +454,23 @@ _SCREENING = [
     *_no_change_triggers("screening_trials"),
 ]
 
+#: Migration 10: the audit log's keyed seals. ``store_identity`` names this database (its
+#: keys are kept outside it, under that name); ``audit_seals`` holds, for every audit entry,
+#: HMAC-SHA-256(key, entry hash) and which key made it (itbconsole.store.audit).
+_AUDIT_SEALS = [
+    "CREATE TABLE store_identity (id TEXT NOT NULL, created_at TEXT NOT NULL)",
+    "INSERT INTO store_identity (id, created_at) VALUES (lower(hex(randomblob(16))),"
+    " strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+    "CREATE TRIGGER store_identity_no_insert BEFORE INSERT ON store_identity"
+    " WHEN (SELECT COUNT(*) FROM store_identity) > 0"
+    " BEGIN SELECT RAISE(ABORT, 'a database has one identity'); END",
+    *_no_change_triggers("store_identity"),
+    "CREATE TABLE audit_seals ("
+    " seq INTEGER PRIMARY KEY REFERENCES audit_log(seq),"
+    " key_id TEXT NOT NULL, mac TEXT NOT NULL)",
+    *_no_change_triggers("audit_seals"),
+]
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "clinical records and hash-chained audit log", tuple(_INITIAL)),
     Migration(2, "current-state tables for the patient list", tuple(_CURRENT_STATE)),
@@ -464,4 +481,17 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(7, "pump explants and catheter revisions", tuple(_LIFECYCLE)),
     Migration(8, "patient status: candidate, active, inactive, deceased", tuple(_PATIENT_STATUS)),
     Migration(9, "screening test doses", tuple(_SCREENING)),
+    Migration(10, "keyed seals on the audit log", tuple(_AUDIT_SEALS)),
 )
+
+
+def expected_triggers(migrations: tuple[Migration, ...] = MIGRATIONS) -> frozenset[str]:
+    """The name of every trigger the migrations create (``db verify`` checks each is still
+    there: a dropped append-only trigger is how records get changed behind the program)."""
+    names = set()
+    for migration in migrations:
+        for statement in migration.statements:
+            words = statement.split()
+            if words[:2] == ["CREATE", "TRIGGER"]:
+                names.add(words[2])
+    return frozenset(names)

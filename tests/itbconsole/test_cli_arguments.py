@@ -64,6 +64,8 @@ VALID: dict[tuple[str, ...], list[str]] = {
         "calc", "dose-change", "--current-mcg-day", "400", "--new-mcg-day", "300", "--json",
     ],
     ("db", "backup"): ["db", "backup", "--force", "--", "{tmp}/copy.sqlite"],
+    ("db", "verify"): ["db", "verify", "--anchor", "1:3f2a9c1d"],
+    ("db", "import-keys"): ["db", "import-keys", "--", "{tmp}/copy.sqlite.audit-keys"],
     ("worklist",): [
         "worklist", "--db", "{tmp}/none.sqlite", "--days", "14",
         "--now", "2026-11-30T09:00+00:00", "--json",

@@ -118,6 +118,9 @@ def test_whole_refill_over_simpump_ends_with_the_new_volume_read_back_and_stored
     latest = console.clinic.latest_reading(console.patient_id("Okafor"), "SIM0000001")
     assert latest is not None and latest.reservoir_ul >= 40_000 - 50
     assert "LX2044" in wizard.record_page.summary.toPlainText()
+    # the audit chain's head at printing, on paper: an anchor db verify --anchor checks
+    head = console.clinic.audit_head()
+    assert f"Audit trail at printing: {head}" in wizard.record_page.summary.toPlainText()
     pdf = wizard.export_pdf(tmp_path / "refill.pdf")
     assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 1000
     assert wizard.next()  # Finish

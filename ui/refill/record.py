@@ -43,6 +43,12 @@ def refill_record_html(record: PrintableRefill) -> str:
     status = status_text.get(record.status, record.status)
     warnings = "".join(f"<p class='warn'>{escape(w)}</p>" for w in record.warnings)
     training = f"<p class='warn'><b>{TRAINING_MARK}</b></p>" if record.training else ""
+    anchor = (
+        f"<p style='font-size: 8pt; color: #555'>Audit trail at printing: "
+        f"{escape(record.audit_head)}</p>"
+        if record.audit_head
+        else ""
+    )
     note = (
         f"<p><b>Discrepancy note:</b> {escape(record.discrepancy_note)}</p>"
         if record.discrepancy_note
@@ -122,6 +128,7 @@ td.k {{ color: #3b4b5c; width: 38%; }}
 <p style='margin-top: 24px'>Nurse: {
         escape(record.nurse)
     } &nbsp;&nbsp; Signature: ______________________</p>
+{anchor}
 </body></html>"""
 
 

@@ -43,6 +43,9 @@ class PrintableRefill:
     warnings: tuple[str, ...] = ()
     training: bool = False
     """A training database: the printout says TRAINING on every page."""
+    audit_head: str = ""
+    """The audit chain's newest entry when the record was printed (``#SEQ HASH``): an
+    anchor kept on paper, which ``itbconsole db verify --anchor`` checks the trail against."""
 
 
 class PrintStep(SessionBase):
@@ -101,6 +104,7 @@ class PrintStep(SessionBase):
             refill_by_rule=forecast.refill_by_reason,
             nurse=f"{self.outcome.stored_by} ({self.user.role.value})",
             training=self.clinic.training,
+            audit_head=self.clinic.audit_head(),
             warnings=self.review_result.to_acknowledge
             if self.review_result is not None
             else self.new_drug_check.warnings,

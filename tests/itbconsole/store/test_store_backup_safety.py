@@ -142,8 +142,11 @@ def test_backup_with_force_replaces_an_old_backup_owner_only(
     with Store.open(old) as copy:
         assert copy.counts()["patients"] == 20
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("backup")) == [
-        "backup.sqlite"
+        "backup.sqlite",
+        "backup.sqlite.audit-keys",  # the audit keys and head, beside the backup
     ]
+    if POSIX:
+        assert mode(tmp_path / "backup.sqlite.audit-keys") == 0o600
 
 
 # --------------------------------------------------------------------------- failed backups
@@ -258,7 +261,9 @@ def test_a_killed_backups_partial_copy_is_removed_by_the_next_backup_there(
     unrelated.write_bytes(b"a file of someone else's that only looks similar")
     app.backup(usb / "backup.sqlite")
     assert not left.exists()
-    assert sorted(p.name for p in usb.iterdir()) == sorted(["backup.sqlite", unrelated.name])
+    assert sorted(p.name for p in usb.iterdir()) == sorted(
+        ["backup.sqlite", "backup.sqlite.audit-keys", unrelated.name]
+    )
 
 
 def test_a_partial_copy_of_a_running_backup_is_left_alone(tmp_path: Path) -> None:
