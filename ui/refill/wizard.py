@@ -318,22 +318,18 @@ class RefillWizard(QDialog):
         self._set_busy(False)
         window = self.window_
         window.last_interrogation = window.now()
-        if result.events_missing:
-            # The expected residual counts the boluses in the pump's log: it needs all of it.
-            self.identify_page.status.setText("The pump's event log was not read to the end.")
-            self.identify_page.show_error(
-                "page",
-                f"The link broke while the pump's event log was read ({result.events_error}). "
-                "The expected residual needs the whole log: keep the programmer head over "
-                "the pump and press Interrogate again.",
-            )
-            return
         try:
             ident = self.session.identify(
                 result.reading,
                 result.events,
                 simulated=result.simulated,
+                events_missing=result.events_missing,
+                events_error=result.events_error,
             )
+        except RefillError as exc:
+            self.identify_page.status.setText("The pump's event log was not read to the end.")
+            self.identify_page.show_error(exc.field or "page", str(exc))
+            return
         except TrainingPump as exc:
             self.identify_page.status.setText("Training pump: nothing was saved.")
             window.prompts.critical("Training pump - refill blocked", str(exc))

@@ -38,13 +38,28 @@ class IdentifyStep(SessionBase):
     """Step 1 of a :class:`~itbconsole.services.refill.session.RefillSession`."""
 
     def identify(
-        self, reading: Reading, events: Sequence[PumpEvent] = (), *, simulated: bool = False
+        self,
+        reading: Reading,
+        events: Sequence[PumpEvent] = (),
+        *,
+        simulated: bool = False,
+        events_missing: int = 0,
+        events_error: str = "",
     ) -> Identification:
         """Check the interrogated pump belongs to the open patient (raises the clinic's
         WrongPatient or UnknownPump before anything is written) and derive what the
-        withdrawal will be compared with."""
+        withdrawal will be compared with. The expected residual counts the boluses in the
+        pump's log, so an interrogation whose event download broke (``events_missing``) is
+        refused: the nurse interrogates again."""
         if self.update_sent or self.step in (Step.DONE, Step.CANCELLED):
             raise RefillError("This refill is past identification.")
+        if events_missing:
+            raise RefillError(
+                f"The link broke while the pump's event log was read ({events_error}). The "
+                "expected residual needs the whole log: keep the programmer head over the "
+                "pump and press Interrogate again.",
+                "page",
+            )
         patient = self.clinic.check_pump_for(
             reading.pump_serial, self.patient_id, simulated=simulated
         )
