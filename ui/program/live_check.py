@@ -6,6 +6,7 @@ are open)."""
 from __future__ import annotations
 
 from itbconsole import dosing
+from itbconsole.display import fmt_ml
 from itbconsole.model import Mode, Program
 from itbconsole.services import programming as svc
 from ui.program.edit_form import EditForm
@@ -104,7 +105,7 @@ class LiveCheck(EditForm):
         self.forecast_label.setText(
             f"Low-reservoir alarm with the new program: <b>{alarm}</b> "
             f"(refill by {new_refill}). Planned refill with the current program: {refill}. "
-            f"Reservoir {state.reservoir_ul / 1000:.2f} mL at {state.read_at.astimezone(tz):%d %b %H:%M}."
+            f"Reservoir {fmt_ml(state.reservoir_ul)} at {state.read_at.astimezone(tz):%d %b %H:%M}."
         )
         self._show_findings(c)
 
