@@ -199,13 +199,13 @@ class RetryPolicy:
 
 @dataclass
 class _Attempts:
-    """What one request's attempts established. Only an answer that can be attributed to a
-    transmission proves it was not executed: BUSY, or a NAK other than FRAME_ERROR (both
-    come from an intact frame carrying the request's ``seq``). A NAK FRAME_ERROR proves
-    nothing: a transmission split by a stray flag byte draws one NAK per fragment, so the
-    spare one can be read as the answer to the next, intact transmission, which the pump
-    executed. Everything else (a timeout, a damaged reply, a FRAME_ERROR NAK) leaves the
-    outcome to be settled by reading the pump back."""
+    """What one request's attempts established. Only a NAK other than FRAME_ERROR proves a
+    transmission was not executed: it comes from an intact frame carrying the request's
+    ``seq``, and the same bytes always draw the same refusal. Nothing else does: a NAK
+    FRAME_ERROR may be the spare answer to a fragment of an earlier transmission (a request
+    split by a stray flag byte draws one NAK per fragment), and a BUSY may be a duplicate of
+    the answer to an earlier transmission while the retry it is read for was executed. Any
+    such doubt leaves the outcome to be settled by reading the pump back."""
 
     in_flight: bool = False
     unknown: int = 0
@@ -225,8 +225,6 @@ class _Attempts:
 def _proves_not_executed(reply: Message | None) -> bool:
     """Whether ``reply`` proves the transmission it answers was not executed (see
     :class:`_Attempts`)."""
-    if isinstance(reply, Busy):
-        return True
     return isinstance(reply, Nak) and reply.code != NakCode.FRAME_ERROR
 
 
@@ -425,7 +423,7 @@ class Link:
                 elif isinstance(reply, Busy):
                     self.counters.busy += 1
                     busy += 1
-                    attempts -= 1  # the pump did not execute it; not a failed attempt
+                    attempts -= 1  # the pump asked to wait; not a failed attempt
                     if busy > policy.busy_attempts:
                         raise PumpBusy(may_have_arrived=state.may_have_arrived)
                     wait = min(reply.retry_after_ms / 1000, policy.busy_wait_max_s)
@@ -471,8 +469,10 @@ class Link:
     # ------------------------------------------------------------------ wire
 
     def _send(self, wire: bytes, state: _Attempts) -> None:
+        written = False
         try:
             self.port.write(wire)
+            written = True  # the bytes may be on the wire even if the flush below fails
             flush = getattr(self.port, "flush", None)
             if flush is not None:
                 flush()
@@ -483,6 +483,8 @@ class Link:
                 may_have_arrived=True,
             ) from exc
         except (serial.SerialException, OSError) as exc:
+            if written:
+                state.in_flight = True
             raise LinkLost(
                 f"The connection to the programmer was lost ({exc}). Reconnect it and try again.",
                 may_have_arrived=state.may_have_arrived,

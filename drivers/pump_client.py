@@ -560,11 +560,12 @@ class PumpClient:
         """Record a refill in the pump, then read the status back and compare. The
         read-back volume may be up to ``tolerance_ul`` lower (the pump keeps delivering)."""
         deadline = self._deadline(deadline_s)
+        try:  # the record before the write: an unanswered update is FAILED only if it stays
+            before = self.read_status(deadline_s=self._left(deadline))
+        except LinkError as exc:
+            return WriteResult(WriteOutcome.FAILED, f"{exc} Nothing was changed.")
         if alarm_volume_ul is None:
-            try:
-                alarm_volume_ul = self.read_status(deadline_s=self._left(deadline)).alarm_volume_ul
-            except LinkError as exc:
-                return WriteResult(WriteOutcome.FAILED, f"{exc} Nothing was changed.")
+            alarm_volume_ul = before.alarm_volume_ul
         request = p.UpdateReservoir(
             volume_ul, alarm_volume_ul, concentration_mcg_ml, drug_code,
             bridge.volume_ul if bridge else 0, bridge.duration_minutes if bridge else 0, drug_name,
@@ -589,7 +590,14 @@ class PumpClient:
         )
         if matches and echo_ok:
             return WriteResult(WriteOutcome.SUCCEEDED, "The pump recorded the refill.", status)
-        if reply is None and not matches:
+        unchanged = (
+            status.concentration_mcg_ml == before.concentration_mcg_ml
+            and status.drug_name == before.drug_name
+            and status.drug_code == before.drug_code
+            and status.alarm_volume_ul == before.alarm_volume_ul
+            and status.reservoir_ul <= before.reservoir_ul  # it only went on delivering
+        )
+        if reply is None and not matches and unchanged:
             return WriteResult(
                 WriteOutcome.FAILED,
                 "The pump did not confirm the refill and its reservoir record is unchanged. "
@@ -647,7 +655,8 @@ class PumpClient:
             and e.detail.get("dose_ng") == request.dose_ng
             and e.detail.get("duration_min") == request.duration_min
         ]  # fmt: skip
-        if batch.gap or batch.next_index < logged_before:
+        if batch.gap or batch.next_index < logged_before or batch.total < logged_before:
+            # overwritten entries, or a log shorter than before (reset): it cannot say
             return WriteResult(
                 WriteOutcome.UNCERTAIN,
                 "The bolus command was sent but not confirmed, and the pump's event log is "

@@ -205,8 +205,10 @@ class FakePort:
             self.requests.append(item.message())
             if fault == "drop_request":
                 continue
-            if fault == "busy":
+            if fault in ("busy", "busy_dup"):
                 self.rx += p.encode_frame(p.Busy(20), item.seq)
+                if fault == "busy_dup":  # the line repeats it: the copy comes after the retry
+                    self.late += p.encode_frame(p.Busy(20), item.seq)
                 continue
             reply = self.pump.handle(item)
             if fault == "drop_reply":

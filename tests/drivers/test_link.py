@@ -149,6 +149,29 @@ def test_a_nak_for_another_sequence_number_is_stale(pump: Any, make_link: Any) -
     assert link.counters.stale_frames == 1 and link.counters.naks == 0
 
 
+def test_a_duplicated_busy_never_reports_an_executed_write_as_not_sent(
+    pump: Any, make_link: Any
+) -> None:
+    """The line repeats a BUSY; its copy is read as the answer to the retry, which the pump
+    executed. A cancel during the wait that follows must not say "nothing was sent"."""
+    link, port = make_link(pump, ["busy_dup"])
+    waits = 0
+    original = port.time.wait
+
+    def wait(event: threading.Event, seconds: float) -> bool:
+        nonlocal waits
+        waits += 1
+        if waits == 2:  # the wait after the duplicated BUSY
+            link.cancel()
+            return True
+        return original(event, seconds)
+
+    port.time.wait = wait
+    with pytest.raises(LinkError) as err:
+        link.request(BOLUS)
+    assert pump.boluses == 1 and err.value.may_have_arrived
+
+
 def test_endless_busy_raises_pump_busy(pump: Any, make_link: Any) -> None:
     link, _ = make_link(pump, ["busy"] * 50)
     with pytest.raises(PumpBusy, match="busy"):

@@ -319,3 +319,30 @@ def test_a_download_that_breaks_keeps_what_arrived_to_resume(pump: Any, make_lin
     assert [e.index for e in partial.events] == list(range(64)) and partial.next_index == 64
     rest = client.read_events(partial.next_index)
     assert [e.index for e in rest.events] == list(range(64, 150))
+
+
+def test_an_applied_refill_whose_read_back_differs_is_uncertain_not_failed(
+    pump: Any, make_link: Any
+) -> None:
+    """Every answer to the update is lost and a patient bolus runs before the read-back:
+    the record does not match, but it did change, so the outcome is not "failed"."""
+    original = pump.answer
+
+    def answer(r: p.Message) -> p.Message:
+        out = original(r)
+        if isinstance(r, p.UpdateReservoir):
+            pump.reservoir_ul -= 300  # a patient bolus right after the refill
+        return out
+
+    pump.answer = answer
+    client, _ = client_for(pump, make_link, [None] + ["drop_reply"] * 4)
+    result = client.update_reservoir(40_000, 1_000, "Gablofen")
+    assert pump.refills == 1 and result.outcome is WriteOutcome.UNCERTAIN
+
+
+def test_an_unanswered_refill_that_left_the_record_as_it_was_is_failed(
+    pump: Any, make_link: Any
+) -> None:
+    client, _ = client_for(pump, make_link, [None] + ["drop_request"] * 4)
+    result = client.update_reservoir(40_000, 1_000, "Gablofen")
+    assert pump.refills == 0 and result.outcome is WriteOutcome.FAILED

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from drivers import protocol as p
 from drivers import protocol_simpump
 from drivers.simulator.pump import ManualClock
 from drivers.simulator.scenarios import build_scenario
@@ -186,8 +187,8 @@ def test_link_lost_during_the_update_leaves_a_pending_record_and_no_lost_data(
     withdrawn = wizard.session.withdrawal.withdrawn_ul  # type: ignore[union-attr]
     refills_before = console.count("refills")
     wizard.before_update = lambda: protocol_simpump.get_responder(name).faults.force(
-        "disconnect", 60.0
-    )
+        "disconnect", 60.0, request_type=p.UpdateReservoir.TYPE
+    )  # the link goes just as the update itself arrives
     sent(console, wizard)
     outcome = wizard.session.outcome
     assert outcome is not None and outcome.status == "pending"
