@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QProgressDialog,
     QSplitter,
+    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -52,6 +53,7 @@ from ui.records_dialogs import (
     UnknownPumpDialog,
     wrong_patient_message,
 )
+from ui.worklist_view import WorklistView
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +109,11 @@ class MainWindow(QMainWindow):
         splitter.setStretchFactor(1, 3)
         splitter.setSizes([600, 766])
         self.splitter = splitter
+        # The patients (list and record) and the clinic day's worklist share the window.
+        self.worklist_view = WorklistView(clinic, now=lambda: self.now())
+        self.pages = QStackedWidget()
+        self.pages.addWidget(splitter)
+        self.pages.addWidget(self.worklist_view)
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(6, 0, 6, 6)
@@ -118,7 +125,7 @@ class MainWindow(QMainWindow):
         self.training_banner.setVisible(clinic.training)
         layout.addWidget(self.training_banner)
         layout.addWidget(self.device_bar)
-        layout.addWidget(splitter, 1)
+        layout.addWidget(self.pages, 1)
         self.setCentralWidget(central)
 
         self.progress = QProgressBar()
@@ -171,6 +178,10 @@ class MainWindow(QMainWindow):
         )
         view_menu = self.menuBar().addMenu("&View")
         self._action(view_menu, "&Find patient", QKeySequence.StandardKey.Find, self.focus_search)
+        self.worklist_action = self._action(
+            view_menu, "&Worklist", QKeySequence("Ctrl+L"), self.show_worklist
+        )
+        self._action(view_menu, "&Patients", None, self.show_patients)
         tools_menu = self.menuBar().addMenu("&Tools")
         self.settings_action = self._action(
             tools_menu, "Clinic &settings...", None, self.edit_clinic_settings
@@ -206,6 +217,9 @@ class MainWindow(QMainWindow):
         self.patient_view.header.refill_requested.connect(self.start_refill)
         self.patient_view.header.program_requested.connect(self.edit_program)
         self.link.job_progress.connect(self._on_progress)
+        self.worklist_view.patient_requested.connect(self.open_patient_from_worklist)
+        self.worklist_view.back_requested.connect(self.show_patients)
+        self.worklist_view.report_error = lambda title, text: self.prompts.error(title, text)
 
     def _restore_layout(self) -> None:
         geometry = self.settings.value("window/geometry")
@@ -237,8 +251,31 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ patients
 
     def focus_search(self) -> None:
+        self.show_patients()
         self.patient_list.search.setFocus()
         self.patient_list.search.selectAll()
+
+    def show_worklist(self) -> None:
+        """View > Worklist: the clinic day's lines, read afresh each time it is shown."""
+        if self._catching_up is not None:
+            self.statusBar().showMessage(
+                "Working out every patient's dates first: open the worklist when it is done.",
+                8000,
+            )
+            return
+        self.pages.setCurrentWidget(self.worklist_view)
+        self.worklist_view.refresh()
+        self.worklist_view.focus_table()
+
+    def show_patients(self) -> None:
+        """View > Patients: the patient list and the open patient's record."""
+        self.pages.setCurrentWidget(self.splitter)
+
+    def open_patient_from_worklist(self, patient_id: int) -> None:
+        """Enter (or a double-click) on a worklist line: that patient's record."""
+        self.show_patients()
+        self.patient_list.select_patient(patient_id, quiet=True)
+        self.open_patient(patient_id)
 
     def edit_clinic_settings(self) -> None:
         """Show the clinic's settings; an administrator may change them (with a reason)."""

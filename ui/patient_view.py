@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, tzinfo
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -19,8 +20,12 @@ from PySide6.QtWidgets import (
 from itbconsole.display import fmt_capacity
 from itbconsole.model import Patient, Pump
 from itbconsole.services.overview import PumpOverview
+from ui.history_view import HistoryTab
 from ui.overview import OverviewTab
 from ui.trends import TrendsTab
+
+if TYPE_CHECKING:
+    from itbconsole.services.clinic import ClinicService
 
 
 def format_nhs(number: str | None) -> str:
@@ -105,7 +110,9 @@ class PatientHeader(QFrame):
 class PatientView(QWidget):
     """Header plus tabs. Shown empty with a hint until a patient is chosen."""
 
-    def __init__(self, tz: tzinfo, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, tz: tzinfo, parent: QWidget | None = None, *, clinic: ClinicService | None = None
+    ) -> None:
         super().__init__(parent)
         self.header = PatientHeader()
         self.tabs = QTabWidget()
@@ -114,6 +121,12 @@ class PatientView(QWidget):
         self.tabs.addTab(self.overview, "&Overview")
         self.trends = TrendsTab()
         self.tabs.addTab(self.trends, "&Trends")
+        # The History tab reads through ``clinic`` (else the window's: ui.host.Host.clinic)
+        # when it is shown, and again whenever the patient is shown while it is open.
+        self.history = HistoryTab()
+        self.history.clinic = clinic
+        self.tabs.addTab(self.history, "Histor&y")
+        self.tabs.currentChanged.connect(self._tab_changed)
         self.placeholder = QLabel(
             "Choose a patient from the list, or interrogate a pump to find its patient."
         )
@@ -126,6 +139,7 @@ class PatientView(QWidget):
         layout.addWidget(self.tabs, 1)
         self.patient: Patient | None = None
         self.pump: Pump | None = None
+        self._history_stale = True
         self.show_patient(None, None, None, date.today())
 
     def show_patient(
@@ -146,3 +160,14 @@ class PatientView(QWidget):
         if patient is not None:
             self.header.show_patient(patient, pump, today, history)
             self.overview.show_overview(overview, has_pump=pump is not None)
+        self._history_stale = True
+        if self.tabs.currentWidget() is self.history:
+            self._load_history()
+
+    def _tab_changed(self, _index: int) -> None:
+        if self.tabs.currentWidget() is self.history and self._history_stale:
+            self._load_history()
+
+    def _load_history(self) -> None:
+        self._history_stale = False
+        self.history.show_patient(self.patient.id if self.patient is not None else None)

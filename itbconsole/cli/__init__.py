@@ -20,6 +20,7 @@ SUBCOMMAND_MODULES = (
     "itbconsole.cli.calc",
     "itbconsole.cli.db",
     "itbconsole.cli.worklist",
+    "itbconsole.cli.export",
     "itbconsole.cli.settings",
     "itbconsole.cli.sim",
     "itbconsole.cli.link",

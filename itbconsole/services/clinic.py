@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, tzinfo
+from datetime import UTC, date, datetime, time, tzinfo
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,8 @@ from itbconsole.model import (
 )
 from itbconsole.pump_models import check_pump_model, require_plausible
 from itbconsole.services import programming, settlement
+from itbconsole.services import worklist as clinic_day
+from itbconsole.services.history import TimelineRow, build_timeline
 from itbconsole.services.overview import PumpOverview, build_overview
 from itbconsole.services.patients import (
     DuplicatePatient,
@@ -46,7 +48,8 @@ from itbconsole.services.screening import (
 )
 from itbconsole.settings import ClinicSettings
 from itbconsole.store import PatientOverview, Store, StoreError, UnknownPumpError, WrongPatientError
-from itbconsole.store.queries import PatientHistory
+from itbconsole.store import queries as store_queries
+from itbconsole.store.queries import PatientHistory, RefillRecord, patient_records, refill_log
 from itbconsole.trends import PatientTrends, TrendSettings, load_trends
 
 
@@ -691,3 +694,161 @@ class ClinicService:
     def record_action(self, action: str, detail: Mapping[str, object]) -> None:
         """Audit something that is not itself a clinical record (clock set, export...)."""
         self.store.record_action(action, dict(detail), self.user)
+
+    # ------------------------------------------------------------------ history and lot search
+
+    def patient_timeline(self, patient_id: int) -> list[TimelineRow]:
+        """Everything recorded for the patient in time order, each correction next to the
+        record it corrects (the History tab and its CSV; itbconsole.services.history).
+        Raises LookupError when there is no such patient."""
+        history = self.store.patient_history(patient_id)
+        # Every version with its stamp. To move behind a Store method
+        # (Store.patient_records(patient_id) -> queries.PatientRecords); read here meanwhile.
+        records = patient_records(self.store.db, patient_id)
+        return build_timeline(history, records, self.tz, self.settings.thresholds)
+
+    def lot_recipients(self, lot: str, product: str | None = None) -> list[RefillRecord]:
+        """Every refill with drug from ``lot`` (of ``product`` when given), across the clinic,
+        oldest first: any status, and records withdrawn as entered in error too (marked), so
+        a recall misses no one. Lot and product match whole values, case and surrounding
+        spaces ignored."""
+        if not lot.strip():
+            raise ValueError("Enter the lot (batch) number to search for.")
+        return self.refill_records(lot=lot, product=product)
+
+    def refill_records(
+        self,
+        since: date | None = None,
+        patient_id: int | None = None,
+        *,
+        lot: str | None = None,
+        product: str | None = None,
+    ) -> list[RefillRecord]:
+        """Refills across the clinic, oldest first, any status: from the start of ``since``
+        in the clinic's calendar, of one patient, of a lot or a product (each optional)."""
+        start = datetime.combine(since, time(0), tzinfo=self.tz) if since is not None else None
+        # To move behind a Store method (Store.refill_log(...)); read here meanwhile.
+        return refill_log(
+            self.store.db,
+            lot=lot,
+            product=product if product and product.strip() else None,
+            since=start,
+            patient_id=patient_id,
+        )
+
+    # ------------------------------------------------------------------ the clinic-day worklist
+
+    #: Delivery drift per pump, kept while the pump's records are unchanged (see
+    #: clinic_day.DriftMemo); made on first use.
+    _drift_memo: clinic_day.DriftMemo | None = None
+
+    def clinic_worklist(
+        self,
+        days: int | None = None,
+        now: datetime | None = None,
+        *,
+        replacement_days: int = clinic_day.REPLACEMENT_WINDOW_DAYS,
+        drift_limit: int | None = None,
+    ) -> clinic_day.Worklist:
+        """The clinic day's lines (itbconsole.services.worklist): refills and low-reservoir
+        alarms within ``days`` (default: the clinic's due-soon days), pumps to check or not
+        delivering, replacements to book, unknown outcomes, prepared programs, delivery
+        drift and pumps not interrogated for too long; every date from the forecast.
+
+        Delivery drift is worked out for every active pump (a drifting pump is a withdrawal
+        risk whether or not its refill is due) and kept until its records change; with
+        ``drift_limit`` at most that many pumps are worked out now, the rest by
+        :meth:`check_drifts` (``Worklist.drift_unchecked`` says how many are left)."""
+        days = self.settings.due_soon_days if days is None else days
+        if days < 0:
+            raise ValueError("The number of days must be 0 or more.")
+        today = self.today(now)
+        rows = self.worklist(None, now)
+        listed = clinic_day.build_worklist(
+            rows,
+            today,
+            days,
+            self.worklist_facts(rows, today),
+            tz=self.tz,
+            replacement_days=replacement_days,
+            training=self.training,
+        )
+        drifts, unchecked = self.delivery_drifts(rows, limit=drift_limit)
+        return replace(
+            clinic_day.with_drifts(listed, rows, drifts, self.tz), drift_unchecked=unchecked
+        )
+
+    def worklist_facts(
+        self, rows: Sequence[PatientOverview], today: date
+    ) -> clinic_day.WorklistFacts:
+        """Open prepared programs, and the maximum time without an interrogation of the
+        pumps last interrogated longer ago than the shortest-lived product allows."""
+        # Read here meanwhile; to move behind Store methods (Store.open_prepared_programs(),
+        # Store.latest_fill_products(serials)).
+        prepared = store_queries.open_prepared_programs(self.store.db)
+        shortest = self.max_refill_interval_days()
+        limits: dict[str, clinic_day.InterrogationLimit] = {}
+        if shortest is not None:
+            old = [
+                r.pump_serial
+                for r in rows
+                if r.pump_serial is not None
+                and (ago := clinic_day.interrogated_days_ago(r, today, self.tz)) is not None
+                and ago > shortest
+            ]
+            products = store_queries.latest_fill_products(self.store.db, old) if old else {}
+            for serial in old:
+                product, concentration = products.get(serial, ("", 0))
+                allowed = self.interval_of(product, concentration) if product else None
+                limits[serial] = (
+                    clinic_day.InterrogationLimit(allowed, product)
+                    if allowed is not None
+                    else clinic_day.InterrogationLimit(shortest, "the shortest-lived product")
+                )
+        return clinic_day.WorklistFacts(prepared=prepared, interrogation_limits=limits)
+
+    def delivery_drifts(
+        self, rows: Sequence[PatientOverview], *, limit: int | None = None
+    ) -> tuple[dict[str, clinic_day.Drift], int]:
+        """The delivery-accuracy drift (itbconsole.trends.accuracy) of each row's pump that
+        has one, by serial, and how many pumps are still to be worked out (``limit``: work
+        out at most that many now; :meth:`check_drifts` does the rest)."""
+        memo = self._drift_memo
+        if memo is None:
+            memo = self._drift_memo = clinic_day.DriftMemo()
+        # Read here meanwhile; to move behind a Store method (Store.forecast_versions(key)).
+        stored = store_queries.forecast_versions(self.store.db, self.inputs_key)
+        pumps = {
+            r.pump_serial: (stored.get(r.pump_serial), r.reservoir_capacity_ul or 0)
+            for r in rows
+            if r.pump_serial is not None
+        }
+        missing = memo.missing({s: v for s, (v, _c) in pumps.items()})
+        memo.pending = [(s, *pumps[s]) for s in missing]
+        fresh = self._work_out_drifts(len(missing) if limit is None else limit)
+        out: dict[str, clinic_day.Drift] = {}
+        for serial, (version, _capacity) in pumps.items():
+            drift = fresh[serial] if serial in fresh else memo.drift(serial, version)
+            if drift is not None:
+                out[serial] = drift
+        return out, len(memo.pending)
+
+    def check_drifts(self, limit: int) -> int:
+        """Work out up to ``limit`` more of the drifts the last worklist left unchecked;
+        returns how many are still unchecked (the next worklist shows what was found)."""
+        self._work_out_drifts(limit)
+        return len(self._drift_memo.pending) if self._drift_memo is not None else 0
+
+    def _work_out_drifts(self, limit: int) -> dict[str, clinic_day.Drift | None]:
+        memo = self._drift_memo
+        if memo is None or not memo.pending or limit <= 0:
+            return {}
+        batch, memo.pending = memo.pending[:limit], memo.pending[limit:]
+        # Read here meanwhile; to move behind a Store method (Store.confirmed_refills(serials)).
+        refills = store_queries.confirmed_refills(self.store.db, [s for s, _v, _c in batch])
+        fresh: dict[str, clinic_day.Drift | None] = {}
+        for serial, version, capacity in batch:
+            drift = clinic_day.drift_of(refills[serial], capacity, self.settings.thresholds)
+            memo.keep(serial, version, drift)
+            fresh[serial] = drift
+        return fresh

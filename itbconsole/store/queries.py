@@ -305,3 +305,279 @@ def patient_history(db: Database, patient_id: int) -> PatientHistory:
         refills=tuple(rec.refill_from_row(r) for r in rows("refills")),
         program_changes=tuple(rec.program_change_from_row(r) for r in rows("program_changes")),
     )
+
+
+# --------------------------------------------------------------------------- every version
+
+
+#: Audited actions on a pump that create no clinical row but belong in its patient's
+#: history: the pump clock set (or not) with the user's agreement, and a program whose
+#: read-back differed from what was sent.
+PUMP_ACTIONS = ("pump_clock_set", "pump_clock_set_failed", "program_readback_differs")
+
+
+@dataclass(frozen=True)
+class PatientRecords:
+    """Every stored version of one patient's records, each with its stamp (who, role, when,
+    what it corrects), oldest first within each table: corrected and withdrawn versions
+    too, so a history can show each correction next to what it corrects.
+    :class:`PatientHistory` holds only the effective versions, without stamps."""
+
+    patient_versions: tuple[rec.Recorded[Patient], ...]
+    registrations: tuple[rec.Recorded[rec.Registration], ...]
+    """Registrations of a pump to this patient (not the rows ending them)."""
+    pump_versions: tuple[rec.Recorded[Pump], ...]
+    """Every version of the details of each pump ever registered to the patient."""
+    readings: tuple[rec.Recorded[Reading], ...]
+    refills: tuple[rec.Recorded[Refill], ...]
+    program_changes: tuple[rec.Recorded[ProgramChange], ...]
+    bridges: dict[int, tuple[int, int, int]]
+    """Bridge boluses by the id of the refill row that started them: (volume µL,
+    concentration in the line before, minutes)."""
+    explants: tuple[dict[str, Any], ...]
+    catheter_revisions: tuple[dict[str, Any], ...]
+    screening_trials: tuple[dict[str, Any], ...]
+    statuses: tuple[dict[str, Any], ...]
+    """patient_status rows (candidate, active, inactive, deceased), oldest first."""
+    pump_actions: tuple[dict[str, Any], ...]
+    """Audit entries of :data:`PUMP_ACTIONS` on a pump while it was this patient's."""
+
+
+def patient_records(db: Database, patient_id: int) -> PatientRecords:
+    """Every version of every record of one patient, with stamps (see
+    :class:`PatientRecords`). Index reads by patient, pump serial and audit action."""
+
+    def rows(table: str, where: str, params: list[Any], order: str = "id") -> list[dict[str, Any]]:
+        return list(db.query(f"SELECT * FROM {table} WHERE {where} ORDER BY {order}", params))
+
+    def recorded(table: str, build: Any) -> tuple[rec.Recorded[Any], ...]:
+        return tuple(
+            rec.Recorded(build(r), rec.stamp_from_row(r))
+            for r in rows(table, "patient_id = ?", [patient_id])
+        )
+
+    registrations = recorded("pump_registrations", rec.registration_from_row)
+    serials = sorted({r.record.pump_serial for r in registrations})
+    marks = ", ".join("?" * len(serials))
+    pump_versions = tuple(
+        rec.Recorded(rec.pump_from_row(r, patient_id), rec.stamp_from_row(r))
+        for r in rows("pump_versions", f"pump_serial IN ({marks})", list(serials))
+    )
+    refills = recorded("refills", rec.refill_from_row)
+    refill_ids = [r.stamp.record_id for r in refills]
+    bridges = {
+        int(r["refill_id"]): (
+            int(r["volume_ul"]),
+            int(r["from_concentration_mcg_ml"]),
+            int(r["duration_min"]),
+        )
+        for r in rows(
+            "refill_bridges", f"refill_id IN ({', '.join('?' * len(refill_ids))})", refill_ids
+        )
+    }
+    # Actions with no clinical row have no table_name (an indexed condition); each is kept
+    # when its pump was registered to this patient at the time.
+    actions = rows(
+        "audit_log a",
+        "a.table_name IS NULL AND a.action IN ({}) AND json_valid(a.payload)"
+        " AND (SELECT r.patient_id FROM pump_registrations r"
+        "      WHERE r.pump_serial = json_extract(a.payload, '$.pump_serial')"
+        "      AND r.effective_at <= a.at AND {}"
+        "      ORDER BY r.effective_at DESC, r.id DESC LIMIT 1) = ?".format(
+            ", ".join("?" * len(PUMP_ACTIONS)), effective("pump_registrations", "r")
+        ),
+        [*PUMP_ACTIONS, patient_id],
+        order="a.seq",
+    )
+    return PatientRecords(
+        patient_versions=recorded("patient_versions", rec.patient_from_row),
+        registrations=registrations,
+        pump_versions=pump_versions,
+        readings=recorded("readings", rec.reading_from_row),
+        refills=refills,
+        program_changes=recorded("program_changes", rec.program_change_from_row),
+        bridges=bridges,
+        explants=tuple(rows("pump_explants", "patient_id = ?", [patient_id])),
+        catheter_revisions=tuple(rows("catheter_revisions", "patient_id = ?", [patient_id])),
+        screening_trials=tuple(rows("screening_trials", "patient_id = ?", [patient_id])),
+        statuses=tuple(rows("patient_status", "patient_id = ?", [patient_id])),
+        pump_actions=tuple(actions),
+    )
+
+
+# --------------------------------------------------------------------------- the refill log
+
+
+@dataclass(frozen=True)
+class RefillRecord:
+    """One refill as it stands (the latest version of its record, any status), with the
+    patient it was recorded for and who did it: a line of the clinic's refill log, which a
+    drug recall searches by lot."""
+
+    refill: Refill
+    patient: Patient
+    """The patient's current details."""
+    pump_model: str | None
+    recorded: rec.Stamp
+    """Who recorded the refill, and when (the first version of the record)."""
+    latest: rec.Stamp
+    """The latest version: a status settled later, a correction, or withdrawal (its
+    ``entered_in_error``) is stamped here; the same as ``recorded`` when never corrected."""
+
+    @property
+    def entered_in_error(self) -> bool:
+        return self.latest.entered_in_error
+
+
+_REFILL_LOG_SQL = """
+SELECT t.*, cpu.model AS pump_model,
+  v.patient_id AS p_patient_id, v.family_name AS p_family_name, v.given_name AS p_given_name,
+  v.date_of_birth AS p_date_of_birth, v.hospital_number AS p_hospital_number,
+  v.nhs_number AS p_nhs_number, v.origin AS p_origin
+FROM refills t
+JOIN current_patient cp ON cp.patient_id = t.patient_id
+JOIN patient_versions v ON v.id = cp.version_id
+LEFT JOIN current_pump cpu ON cpu.pump_serial = t.pump_serial
+WHERE NOT EXISTS (SELECT 1 FROM refills c WHERE c.corrects_id = t.id) {where}
+ORDER BY t.at, t.id
+"""
+
+
+def refill_log(
+    db: Database,
+    *,
+    lot: str | None = None,
+    product: str | None = None,
+    since: datetime | None = None,
+    patient_id: int | None = None,
+) -> list[RefillRecord]:
+    """Refills across the clinic, oldest first: every status (confirmed, pending, failed)
+    and records withdrawn as entered in error too (marked, never hidden from a recall).
+    ``lot`` and ``product`` match whole values, ignoring case and surrounding spaces;
+    ``since`` keeps refills at or after that instant; ``patient_id`` one patient's."""
+    where: list[str] = []
+    params: dict[str, Any] = {}
+    if lot is not None:
+        where.append("upper(trim(t.lot)) = upper(trim(:lot))")
+        params["lot"] = lot
+    if product is not None:
+        where.append("upper(trim(t.product)) = upper(trim(:product))")
+        params["product"] = product
+    if since is not None:
+        where.append("t.at >= :since")
+        params["since"] = rec.utc_iso(since)
+    if patient_id is not None:
+        where.append("t.patient_id = :patient")
+        params["patient"] = patient_id
+    sql = _REFILL_LOG_SQL.format(where="".join(f" AND {w}" for w in where))
+    out: list[RefillRecord] = []
+    for row in db.query(sql, params):
+        patient = rec.patient_from_row({k[2:]: v for k, v in row.items() if k.startswith("p_")})
+        latest = rec.stamp_from_row(row)
+        out.append(
+            RefillRecord(
+                refill=rec.refill_from_row(row),
+                patient=patient,
+                pump_model=row["pump_model"],
+                recorded=_first_stamp(db, "refills", row) if row["corrects_id"] else latest,
+                latest=latest,
+            )
+        )
+    return out
+
+
+def _first_stamp(db: Database, table: str, row: dict[str, Any]) -> rec.Stamp:
+    """The stamp of the first version of ``row``'s record (corrections are few and short,
+    so a walk by primary key)."""
+    while row.get("corrects_id"):
+        row = next(db.query(f"SELECT * FROM {table} WHERE id = ?", [row["corrects_id"]]))
+    return rec.stamp_from_row(row)
+
+
+# --------------------------------------------------------------------------- the worklist
+# Batch reads for the clinic-day worklist (itbconsole.services.worklist): one query each for
+# every pump on the list, never one per patient.
+
+
+@dataclass(frozen=True)
+class OpenPreparedProgram:
+    """A program prepared for review and not yet sent or withdrawn, as the worklist lists
+    it (the program itself is read when the editor opens it)."""
+
+    id: int
+    pump_serial: str
+    patient_id: int
+    prepared_at: datetime
+    concentration_mcg_ml: int
+    reason: str
+    prepared_by: str
+    prepared_role: str
+
+
+def open_prepared_programs(db: Database) -> dict[str, OpenPreparedProgram]:
+    """Every pump's open prepared program (the latest neither sent nor withdrawn, as
+    ``Store.prepared_program`` picks it), by pump serial."""
+    sql = (
+        "SELECT p.id, p.pump_serial, p.patient_id, p.prepared_at, p.concentration_mcg_ml,"
+        " p.reason, p.prepared_by, p.prepared_role FROM prepared_programs p"
+        f" WHERE p.status = 'prepared' AND {effective('prepared_programs', 'p')}"
+        " ORDER BY p.pump_serial, p.prepared_at DESC, p.id DESC"
+    )
+    out: dict[str, OpenPreparedProgram] = {}
+    for row in db.query(sql):
+        if row["pump_serial"] not in out:
+            out[row["pump_serial"]] = OpenPreparedProgram(
+                id=int(row["id"]),
+                pump_serial=row["pump_serial"],
+                patient_id=int(row["patient_id"]),
+                prepared_at=rec.parse_time(row["prepared_at"]),
+                concentration_mcg_ml=int(row["concentration_mcg_ml"]),
+                reason=row["reason"],
+                prepared_by=row["prepared_by"],
+                prepared_role=row["prepared_role"],
+            )
+    return out
+
+
+def confirmed_refills(db: Database, serials: Sequence[str]) -> dict[str, list[Refill]]:
+    """The effective confirmed refills of each of ``serials``, oldest first, by serial
+    (what delivery accuracy and drift are computed from). One indexed query for all."""
+    sql = (
+        "SELECT t.* FROM refills t WHERE t.pump_serial IN (SELECT value FROM json_each(:s))"
+        f" AND t.status = 'confirmed' AND {effective('refills', 't')}"
+        " ORDER BY t.pump_serial, t.at, t.id"
+    )
+    out: dict[str, list[Refill]] = {s: [] for s in serials}
+    for row in db.query(sql, {"s": json.dumps(list(serials))}):
+        out[row["pump_serial"]].append(rec.refill_from_row(row))
+    return out
+
+
+def latest_fill_products(db: Database, serials: Sequence[str]) -> dict[str, tuple[str, int]]:
+    """(product, concentration) of each pump's latest effective confirmed refill: the fill
+    the forecast counts from, whose product's maximum time in the pump applies. Pumps
+    never refilled are left out."""
+    sql = (
+        "SELECT s.value AS serial, t.product, t.concentration_mcg_ml FROM json_each(:s) s"
+        " JOIN refills t ON t.id = (SELECT r.id FROM refills r WHERE r.pump_serial = s.value"
+        f" AND r.status = 'confirmed' AND {effective('refills', 'r')}"
+        " ORDER BY r.at DESC, r.id DESC LIMIT 1)"
+    )
+    return {
+        row["serial"]: (row["product"], int(row["concentration_mcg_ml"]))
+        for row in db.query(sql, {"s": json.dumps(list(serials))})
+    }
+
+
+def forecast_versions(db: Database, inputs_key: str) -> dict[str, str]:
+    """When each pump's stored forecast (computed under ``inputs_key``) was computed, by
+    serial. A stored forecast is deleted by a trigger whenever a record of its pump is
+    written, so an unchanged value means the pump's records are unchanged: figures derived
+    from the same records (delivery drift) can be kept while it stays the same."""
+    return {
+        row["pump_serial"]: row["computed_at"]
+        for row in db.query(
+            "SELECT pump_serial, computed_at FROM pump_forecast WHERE inputs_key = :key",
+            {"key": inputs_key},
+        )
+    }

@@ -64,6 +64,11 @@ VALID: dict[tuple[str, ...], list[str]] = {
         "calc", "dose-change", "--current-mcg-day", "400", "--new-mcg-day", "300", "--json",
     ],
     ("db", "backup"): ["db", "backup", "--force", "--", "{tmp}/copy.sqlite"],
+    ("export", "csv"): [
+        "export", "csv", "--db", "{tmp}/none.sqlite", "--what", "refills", "--patient", "1",
+        "--since", "2026-01-01", "--lot", "A12345", "--product", "Gablofen",
+        "--out", "{tmp}/refills.csv",
+    ],
     ("db", "verify"): ["db", "verify", "--anchor", "1:3f2a9c1d"],
     ("db", "import-keys"): ["db", "import-keys", "--", "{tmp}/copy.sqlite.audit-keys"],
     ("worklist",): [

@@ -1,0 +1,196 @@
+"""The clinic-day worklist at clinic scale: from the user's click to a filled table.
+
+Builds (or reuses) the synthetic clinic of ``benchmarks/store_scale.py`` (N patients, default
+5,000, ten years of records each), brings every pump's stored forecast up to date, then
+times, in the same run and interleaved:
+
+* the baseline: the patient list's refresh as the main window does it (stale forecasts
+  checked, every row read through the clinic service, the list model filled);
+* the worklist's refresh as View > Worklist does it (``ClinicService.clinic_worklist`` and
+  the table model filled), once delivery drift is known for every pump;
+* the first opening after a start, when no drift is known yet: the list shows with the
+  first batch of pumps' drift and the rest is worked out in steps between events; the
+  step time is what the window waits for at most.
+
+At the synthetic clinic's last day every pump is past End of Service (the builder puts
+each pump's last 90 days past ERI), so every patient is on the list with three or four
+lines: the worst case for the worklist. Target: under 100 ms from the click.
+
+Usage: python benchmarks/worklist.py [--patients N] [--db PATH] [--runs N]
+(``--db``: a clinic file built before is reused, a new name is built and kept.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.store_scale import END, BulkWriter, build_patient
+from itbconsole.druglib import load_drug_library
+from itbconsole.model import Role, User
+from itbconsole.services.clinic import ClinicService
+from itbconsole.store import Store
+
+LIMIT_MS = 100.0
+#: The longest the window may stop answering (docs/architecture.md, "Threads").
+STEP_LIMIT_MS = 50.0
+
+
+def build(path: Path, patients: int) -> None:
+    import random
+
+    rng = random.Random(7)
+    store = Store.open(path)
+    writer = BulkWriter(store)
+    t = time.perf_counter()
+    for n in range(1, patients + 1):
+        build_patient(writer, rng, n)
+        if n % 250 == 0:
+            writer.flush()
+    writer.flush()
+    store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.close()
+    print(f"Built {patients:,} patients x 10 years in {time.perf_counter() - t:.1f} s")
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    t = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t) * 1000
+
+
+def run(path: Path, runs: int) -> int:
+    from PySide6.QtWidgets import QApplication
+
+    from ui.patient_list import PatientListPanel
+    from ui.worklist_view import DRIFT_STEP, WorklistView
+
+    app = QApplication.instance() or QApplication(sys.argv)
+    library = load_drug_library()
+    user = User("Bench Nurse", Role.NURSE)
+    store = Store.open(path)
+    clinic = ClinicService(store, library, user, UTC)
+    t = time.perf_counter()
+    computed = clinic.ensure_forecasts()
+    print(f"Forecasts brought up to date: {computed:,} computed in {time.perf_counter() - t:.1f} s")
+
+    # First opening after a start: nothing known about drift yet. The view shows the list,
+    # then works out the rest of the drift a step at a time between events; each step is
+    # timed as the view runs it.
+    steps: list[float] = []
+    check_drifts = clinic.check_drifts
+
+    def timed_step(limit: int) -> int:
+        t = time.perf_counter()
+        left = check_drifts(limit)
+        steps.append((time.perf_counter() - t) * 1000)
+        return left
+
+    clinic.check_drifts = timed_step  # type: ignore[method-assign]
+    first_view = WorklistView(clinic, now=lambda: END)
+    first_ms = timed(first_view.refresh)
+    t = time.perf_counter()
+    while first_view.worklist is not None and first_view.worklist.drift_unchecked:
+        app.processEvents()
+    settle_s = time.perf_counter() - t
+    clinic.check_drifts = check_drifts  # type: ignore[method-assign]
+    first_view.deleteLater()
+    print(
+        f"First opening (no drift known): {first_ms:.0f} ms to the table; the drift of the "
+        f"other pumps followed in {len(steps)} steps of {DRIFT_STEP} pumps (median "
+        f"{statistics.median(steps) if steps else 0:.0f} ms, longest {max(steps, default=0):.0f}"
+        f" ms), the list complete after {settle_s:.1f} s"
+    )
+    cold_clinic = ClinicService(store, library, user, UTC)
+    all_at_once_ms = timed(lambda: cold_clinic.clinic_worklist(now=END))
+    print(f"The same, every drift worked out at once (no steps): {all_at_once_ms:.0f} ms")
+
+    panel = PatientListPanel()
+    view = WorklistView(clinic, now=lambda: END)
+    view.refresh()
+
+    def patient_list() -> None:  # as MainWindow.refresh_patients
+        for serial in clinic.stale_pumps():
+            clinic.forecast_for(serial)
+        panel.set_rows(clinic.patient_rows("", now=END, ensure=False))
+
+    base, lines = [], []
+    for _ in range(runs):
+        base.append(timed(patient_list))
+        lines.append(timed(view.refresh))
+        app.processEvents()
+    base_ms, worklist_ms = statistics.median(base), statistics.median(lines)
+    worklist = view.worklist
+    assert worklist is not None
+    counts = {c.label: n for c, n in worklist.counts().items() if n}
+    print(
+        f"Worklist: {len(worklist.items):,} lines for {worklist.patients():,} patients "
+        f"({', '.join(f'{k} {v:,}' for k, v in counts.items())})"
+    )
+    print(
+        f"Patient list refresh (baseline): median {base_ms:.0f} ms (best {min(base):.0f}); "
+        f"worklist refresh: median {worklist_ms:.0f} ms (best {min(lines):.0f}) over {runs} "
+        f"interleaved runs (ratio {worklist_ms / base_ms:.2f}, best to best "
+        f"{min(lines) / min(base):.2f})"
+    )
+    store.close()
+    figures = [
+        {
+            "metric": "patient_list_refresh_ms",
+            "value": round(base_ms, 1),
+            "unit": "ms",
+            "limit": LIMIT_MS,
+        },
+        {
+            "metric": "worklist_first_open_ms",
+            "value": round(first_ms, 1),
+            "unit": "ms",
+            "ratio": round(first_ms / base_ms, 2),
+            "limit": LIMIT_MS,
+        },
+        {
+            "metric": "worklist_drift_step_max_ms",
+            "value": round(max(steps, default=0.0), 1),
+            "unit": "ms",
+            "limit": STEP_LIMIT_MS,
+        },
+        {
+            "metric": "worklist_open_ms",
+            "value": round(worklist_ms, 1),
+            "unit": "ms",
+            "ratio": round(worklist_ms / base_ms, 2),
+            "limit": LIMIT_MS,
+        },
+    ]
+    for figure in figures:
+        print(json.dumps(figure))
+    return 0 if worklist_ms < LIMIT_MS else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--patients", type=int, default=5000)
+    parser.add_argument("--db", type=Path, help="clinic file: reused if it exists, else kept")
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = args.db or Path(tmp) / "clinic.sqlite"
+        if not path.exists():
+            build(path, args.patients)
+        return run(path, args.runs)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

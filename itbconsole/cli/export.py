@@ -1,0 +1,223 @@
+"""``itbconsole export csv``: the clinic's records as CSV files, headless.
+
+``--what history --patient ID``  everything recorded for one patient (the History tab);
+``--what refills [--since DATE]`` refills across the clinic (or ``--patient``'s), any status;
+``--what lot --lot X [--product Y]`` every refill with drug from a lot (a drug recall);
+``--what worklist``               the clinic day's worklist, as View > Worklist exports it.
+
+``--lot``, ``--product``, ``--since`` and ``--patient`` narrow the refill exports; each
+other combination that would be ignored is refused. Files follow itbconsole/exports.py
+(UTF-8 with BOM, units in headers, ISO dates, exact numbers, no formulas), are owner-only,
+are never written over the database, and each export is recorded in the audit log.
+Exit status: 0 success, 1 failure (no database, cannot write), 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from itbconsole.cli import args as argtypes
+
+if TYPE_CHECKING:
+    from itbconsole.exports import Column
+    from itbconsole.services.clinic import ClinicService
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+#: What can be exported. ``worklist`` is the app's clinic-day worklist (its own CSV).
+WHAT = ("history", "refills", "lot", "worklist")
+
+#: The options each export reads (the others are refused rather than silently ignored).
+USES: dict[str, frozenset[str]] = {
+    "history": frozenset({"patient"}),
+    "refills": frozenset({"patient", "since", "lot", "product"}),
+    "lot": frozenset({"patient", "since", "lot", "product"}),
+    "worklist": frozenset(),
+}
+REQUIRED = {"history": ("patient",), "lot": ("lot",)}
+OPTIONS = ("patient", "since", "lot", "product")
+
+#: A lot as printed on a vial (GS1 allows 20 characters; room for local labels).
+MAX_LOT_CHARS = 40
+#: Record numbers are SQLite row ids: a signed 64-bit integer.
+MAX_RECORD_NUMBER = 2**63 - 1
+_patient = argtypes.whole_number(1, MAX_RECORD_NUMBER, why="the largest record number")
+_lot = argtypes.Text("a lot number", max_chars=MAX_LOT_CHARS)
+_product = argtypes.Text("a product name", max_chars=argtypes.MAX_NAME_CHARS)
+
+#: The database's own files: an export is never written over one of them.
+_DB_SUFFIXES = ("", "-wal", "-shm", "-journal")
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "export",
+        help="write records to a file: a patient's history, refills, a lot's recipients",
+        description="Write the clinic's records to a file for a spreadsheet or a report.",
+    )
+    formats = parser.add_subparsers(
+        dest="format", metavar="FORMAT", parser_class=type(parser), required=True
+    )
+    csv = formats.add_parser(
+        "csv",
+        help="CSV for a spreadsheet (UTF-8, units in the headers, ISO dates)",
+        description=(
+            "A CSV file of: a patient's history (--what history --patient ID), refills "
+            "(--what refills [--since DATE]), the recipients of a lot (--what lot --lot X "
+            "[--product Y]) or the worklist (--what worklist)."
+        ),
+    )
+    csv.add_argument(
+        "--db",
+        metavar="PATH",
+        type=argtypes.PATH,
+        default=argparse.SUPPRESS,
+        help="database file (as for the app)",
+    )
+    csv.add_argument("--what", required=True, choices=WHAT, help="what to export")
+    csv.add_argument(
+        "--patient", type=_patient, metavar="ID", help="the patient's record number (history)"
+    )
+    csv.add_argument(
+        "--since",
+        type=argtypes.calendar_date,
+        metavar="DATE",
+        help="refills from this date on (YYYY-MM-DD, the clinic's calendar)",
+    )
+    csv.add_argument("--lot", type=_lot, metavar="LOT", help="the lot (batch) number to find")
+    csv.add_argument(
+        "--product", type=_product, metavar="NAME", help="only refills of this product"
+    )
+    csv.add_argument(
+        "--out", required=True, type=argtypes.PATH, metavar="FILE", help="file to write"
+    )
+    csv.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    csv.set_defaults(handler=cmd_export_csv)
+
+
+def _refuse(message: str) -> int:
+    print(f"itbconsole export csv: error: {message}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def _combination_error(args: argparse.Namespace) -> str:
+    given = [o for o in OPTIONS if getattr(args, o) is not None]
+    for option in REQUIRED.get(args.what, ()):
+        if option not in given:
+            return f"--what {args.what} needs --{option}"
+    unused = [f"--{o}" for o in given if o not in USES[args.what]]
+    if unused:
+        return f"{' and '.join(unused)} cannot be used with --what {args.what}"
+    return ""
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _out_error(out: Path, db: Path, force: bool) -> str:
+    """Why ``out`` cannot be written ('' when it can)."""
+    for suffix in _DB_SUFFIXES:
+        side = Path(str(db) + suffix)
+        if out.resolve() == side.resolve() or _same_file(out, side):
+            return f"{out} is the database's own file: choose another file name"
+    if out.is_dir():
+        return f"{out} is a folder: give a file name"
+    if not out.parent.is_dir():
+        return f"the folder {out.parent} does not exist"
+    if out.exists() and not force:
+        return f"{out} exists: choose another name, or add --force to replace it"
+    return ""
+
+
+def _user() -> Any:
+    from itbconsole.model import Role, User
+
+    try:
+        who = getpass.getuser()
+    except (OSError, KeyError):  # no login name in this environment
+        who = "unknown user"
+    return User(f"itbconsole export ({who})", Role.NURSE)
+
+
+def _worklist(clinic: ClinicService) -> tuple[list[Column], list[list[Any]]]:
+    """The clinic day's worklist, the same lines and columns as View > Worklist exports
+    (itbconsole.services.worklist, the one home of the worklist's CSV)."""
+    from itbconsole.services import worklist
+
+    listed = clinic.clinic_worklist(now=datetime.now(UTC))
+    return list(worklist.CSV_COLUMNS), [list(worklist.csv_row(i)) for i in listed.items]
+
+
+def _export(
+    clinic: ClinicService, args: argparse.Namespace
+) -> tuple[list[Column], list[list[Any]]]:
+    from itbconsole.services import history
+
+    if args.what == "history":
+        timeline = clinic.patient_timeline(args.patient)
+        return history.history_columns(), history.history_csv_rows(timeline, clinic.tz)
+    if args.what == "worklist":
+        return _worklist(clinic)
+    found = clinic.refill_records(args.since, args.patient, lot=args.lot, product=args.product)
+    return list(history.REFILL_LOG_COLUMNS), history.refill_log_rows(found, clinic.tz)
+
+
+def cmd_export_csv(args: argparse.Namespace) -> int:
+    from itbconsole.druglib import DrugLibraryError, load_drug_library
+    from itbconsole.exports import write_csv
+    from itbconsole.paths import default_db_path
+    from itbconsole.services.clinic import ClinicService
+    from itbconsole.store import Store, StoreError
+
+    problem = _combination_error(args)
+    if problem:
+        return _refuse(problem)
+    path = default_db_path(getattr(args, "db", None))
+    out = Path(args.out).expanduser()
+    problem = _out_error(out, path, args.force)
+    if problem:
+        return _refuse(problem)
+    if not path.exists():
+        print(
+            f"There is no database at {path}. Pass --db PATH, or run 'itbconsole db init'.",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    try:
+        library = load_drug_library()
+        with Store.open(path) as store:
+            clinic = ClinicService(store, library, _user())
+            if args.patient is not None:
+                try:
+                    clinic.patient(args.patient)
+                except LookupError:
+                    return _refuse(f"there is no patient with record number {args.patient}")
+            columns, rows = _export(clinic, args)
+            count = write_csv(out, columns, rows)
+            clinic.record_action(
+                "csv_exported",
+                {
+                    "what": args.what,
+                    "path": str(out.resolve()),
+                    "rows": count,
+                    **{o: str(getattr(args, o)) for o in OPTIONS if getattr(args, o) is not None},
+                },
+            )
+    except (StoreError, DrugLibraryError) as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as exc:
+        print(f"Could not write {out}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"Wrote {count} row(s) to {out}.")
+    return EXIT_OK

@@ -1,0 +1,168 @@
+"""The printed clinic-day list: an A4 PDF of the worklist lines shown, written with Qt's own
+PDF writer (``QTextDocument`` lays out the table, ``QPdfWriter`` writes it; no second PDF
+stack).
+
+Every page carries the list's title, the clinic day and "page n of m", and, in a training
+database, the TRAINING mark, so a loose page can never pass for a real clinic's list. The
+lines come from :mod:`itbconsole.services.worklist`; this module only lays them out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from html import escape
+from pathlib import Path
+
+from PySide6.QtCore import QMarginsF, QRectF, QSizeF, Qt
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QPageLayout,
+    QPageSize,
+    QPainter,
+    QPdfWriter,
+    QTextDocument,
+)
+
+from itbconsole.display import fmt_day
+from itbconsole.services.worklist import Category, WorkItem, Worklist
+
+TRAINING_MARK = "TRAINING - simulated pumps and generated records: not patients' records"
+
+#: Lines whose category means act today are printed in the urgent colour.
+URGENT = frozenset(
+    {Category.NOT_DELIVERING, Category.CHECK_PUMP, Category.REFILL_OVERDUE, Category.DELIVERY_DRIFT}
+)
+
+
+def worklist_html(
+    worklist: Worklist,
+    items: Sequence[WorkItem],
+    *,
+    showing: str,
+    printed_by: str,
+    printed_at: datetime,
+) -> str:
+    """The list as simple HTML: what it covers, then one table row per line, with a box to
+    tick when the line is done. (The TRAINING mark is painted on every page by
+    :func:`write_worklist_pdf`.)"""
+    rows = "".join(
+        "<tr>"
+        "<td class='box'>&#9744;</td>"
+        f"<td class='{'urgent' if i.category in URGENT else 'cat'}'>{escape(i.category.label)}</td>"
+        f"<td class='day'>{escape(fmt_day(i.day)) if i.day else '-'}"
+        f"<br/><span class='small'>{escape(i.day_is)}</span></td>"
+        f"<td>{escape(i.patient)}<br/><span class='small'>{escape(i.hospital_number)}"
+        f" &middot; pump {escape(i.pump_serial)}</span></td>"
+        f"<td>{escape(i.reason)}</td>"
+        "</tr>"
+        for i in items
+    )
+    patients = len({i.patient_id for i in items})
+    empty = "" if items else "<p><b>Nothing on the list for this day and window.</b></p>"
+    return f"""
+<html><head><style>
+body {{ font-family: sans-serif; font-size: 9pt; }}
+h1 {{ font-size: 14pt; margin-bottom: 2px; }}
+p {{ margin-top: 2px; margin-bottom: 2px; }}
+th {{ text-align: left; background: #e8edf2; padding: 3px 6px; }}
+td {{ padding: 3px 6px; vertical-align: top; border-bottom: 1px solid #c9d3dd; }}
+td.box {{ font-size: 12pt; }}
+td.day {{ white-space: nowrap; }}
+td.urgent {{ color: #8a1020; font-weight: bold; }}
+td.cat {{ font-weight: bold; }}
+.small {{ color: #3b4b5c; font-size: 8pt; }}
+.warn {{ color: #8a1020; }}
+</style></head><body>
+<h1>{escape(worklist.title)}</h1>
+<p>{escape(worklist.window_text)} Showing: {escape(showing)}.</p>
+<p>{len(items)} line{"s" if len(items) != 1 else ""} for {patients}
+patient{"s" if patients != 1 else ""}. Printed {escape(fmt_day(printed_at.date()))}
+{printed_at:%H:%M} by {escape(printed_by)}. Every date is the console's forecast on the day
+printed; a pump interrogated since may have other dates.</p>
+{empty}
+<table width='100%' cellspacing='0'>
+<thead><tr><th width='7%'>Done</th><th width='15%'>What</th><th width='11%'>Date</th>
+<th width='19%'>Patient</th><th width='48%'>Why</th></tr></thead>
+<tbody>{rows}</tbody>
+</table>
+</body></html>"""
+
+
+def write_worklist_pdf(html: str, path: str | Path, *, title: str, training: bool) -> Path:
+    """Write the list as an A4 portrait PDF at ``path``; returns the path. Raises OSError
+    when the file cannot be written."""
+    target = Path(path)
+    if target.suffix.lower() != ".pdf":
+        target = target.with_suffix(".pdf")
+    writer = QPdfWriter(str(target))
+    writer.setTitle(title)
+    writer.setCreator("ITB Console")
+    writer.setResolution(300)
+    writer.setPageLayout(
+        QPageLayout(
+            QPageSize(QPageSize.PageSizeId.A4),
+            QPageLayout.Orientation.Portrait,
+            QMarginsF(12, 12, 12, 12),
+            QPageLayout.Unit.Millimeter,
+        )
+    )
+    doc = QTextDocument()
+    doc.setHtml(html)
+    painter = QPainter()
+    if not painter.begin(writer):
+        raise OSError(f"Could not write {target}. Choose a folder you can save to.")
+    # Page by page, so the heading (and the TRAINING mark) is on every page. The document
+    # lays out in screen units (96 per inch); the writer draws at its own resolution.
+    scale = writer.resolution() / 96
+    line_h = writer.height() * 0.025
+    head_h = line_h * (2 if training else 1) + line_h * 0.4
+    page = QSizeF(writer.width() / scale, (writer.height() - head_h) / scale)
+    doc.setPageSize(page)
+    pages = doc.pageCount()
+    font = QFont(painter.font())
+    font.setPointSizeF(8)
+    bold = QFont(font)
+    bold.setBold(True)
+    for n in range(pages):
+        if n:
+            writer.newPage()
+        painter.save()
+        top = 0.0
+        if training:
+            painter.setFont(bold)
+            painter.setPen(QColor("#8a1020"))
+            painter.drawText(QRectF(0, 0, writer.width(), line_h), TRAINING_MARK)
+            top = line_h
+        painter.setFont(font)
+        painter.setPen(QColor("#3b4b5c"))
+        band = QRectF(0, top, writer.width(), line_h)
+        painter.drawText(band, int(Qt.AlignmentFlag.AlignLeft), title)
+        painter.drawText(band, int(Qt.AlignmentFlag.AlignRight), f"page {n + 1} of {pages}")
+        painter.translate(0, head_h)
+        painter.scale(scale, scale)
+        painter.translate(0, -n * page.height())
+        doc.drawContents(painter, QRectF(0, n * page.height(), page.width(), page.height()))
+        painter.restore()
+    painter.end()
+    return target
+
+
+def print_worklist(
+    worklist: Worklist,
+    items: Sequence[WorkItem],
+    path: str | Path,
+    *,
+    showing: str,
+    printed_by: str,
+    printed_at: datetime,
+) -> Path:
+    """The clinic-day list of ``items`` (the lines shown) as a PDF at ``path``."""
+    html = worklist_html(
+        worklist, items, showing=showing, printed_by=printed_by, printed_at=printed_at
+    )
+    return write_worklist_pdf(html, path, title=worklist.title, training=worklist.training)
+
+
+__all__ = ["TRAINING_MARK", "print_worklist", "worklist_html", "write_worklist_pdf"]
