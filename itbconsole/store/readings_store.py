@@ -1,0 +1,117 @@
+"""Interrogation records: :class:`ReadingRecords`, the readings part of the :class:`Store`.
+
+What an interrogation brings back: the pump's reading (with the battery dates it reports)
+and its log of events, saved together or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import date
+
+from itbconsole.model import PumpEvent, Reading, User
+from itbconsole.store import audit, queries
+from itbconsole.store import records as rec
+from itbconsole.store.db import transaction, utc_now
+from itbconsole.store.store_base import StoreBase
+
+
+class ReadingRecords(StoreBase):
+    """Readings, battery reports and pump events from interrogations."""
+
+    def add_reading(
+        self, reading: Reading, user: User, *, patient_id: int | None = None
+    ) -> Reading:
+        """Store one interrogation for the pump's owner (must equal ``patient_id`` if given)."""
+        with transaction(self.db):
+            owner = self._owner_for_write(reading.pump_serial, patient_id)
+            new_id = self._insert(
+                "readings", {**rec.reading_row(reading), "patient_id": owner}, user, "create"
+            )
+            if reading.eri_date is not None or reading.eos_date is not None:
+                self._insert(
+                    "battery_reports",
+                    {
+                        "reading_id": new_id,
+                        "pump_serial": reading.pump_serial,
+                        "eri_date": reading.eri_date.isoformat() if reading.eri_date else None,
+                        "eos_date": reading.eos_date.isoformat() if reading.eos_date else None,
+                    },
+                    user,
+                    "create",
+                )
+        return replace(reading, id=new_id)
+
+    def latest_battery_report(self, serial: str) -> tuple[date | None, date | None] | None:
+        """The pump's own (ERI date, End of Service date) from its latest reading that
+        reported them and still stands (not corrected, not entered in error), or None."""
+        row = self.db.execute(
+            "SELECT b.eri_date, b.eos_date FROM battery_reports b"
+            " JOIN readings t ON t.id = b.reading_id"
+            f" WHERE b.pump_serial = ? AND {queries.effective('readings', 't')}"
+            " ORDER BY t.at DESC, b.reading_id DESC LIMIT 1",
+            [serial],
+        ).fetchone()
+        if row is None:
+            return None
+        return (
+            date.fromisoformat(row[0]) if row[0] else None,
+            date.fromisoformat(row[1]) if row[1] else None,
+        )
+
+    def add_events(
+        self, events: Iterable[PumpEvent], user: User, *, patient_id: int | None = None
+    ) -> int:
+        """Store pump log entries not stored before (by serial and index); returns how many
+        were new. All or none are written."""
+        new = 0
+        with transaction(self.db):
+            owners: dict[str, int] = {}
+            for event in events:
+                if event.pump_serial not in owners:
+                    owners[event.pump_serial] = self._owner_for_write(event.pump_serial, patient_id)
+                row = {
+                    **rec.event_row(event),
+                    "patient_id": owners[event.pump_serial],
+                    **rec.stamp_columns(user, utc_now()),
+                }
+                cursor = self.db.execute(
+                    f"INSERT INTO pump_events ({', '.join(row)}) VALUES "
+                    f"({', '.join(':' + c for c in row)}) "
+                    "ON CONFLICT (pump_serial, event_index) DO NOTHING",
+                    row,
+                )
+                if cursor.rowcount == 1:
+                    audit.append(
+                        self.db,
+                        user,
+                        "create",
+                        table="pump_events",
+                        record_id=int(cursor.lastrowid or 0),
+                    )
+                    new += 1
+        return new
+
+    def add_interrogation(
+        self,
+        reading: Reading,
+        events: Iterable[PumpEvent],
+        user: User,
+        *,
+        patient_id: int | None = None,
+    ) -> tuple[Reading, int]:
+        """Store one interrogation's reading and its new pump events as one record (all or
+        none). Returns the stored reading and how many events were new."""
+        with self.atomic():
+            saved = self.add_reading(reading, user, patient_id=patient_id)
+            new = self.add_events(events, user, patient_id=patient_id)
+        return saved, new
+
+    def last_event_index(self, serial: str) -> int:
+        """The highest pump-log index stored for this pump (-1 when none), so the next
+        interrogation need only read the log from the index after it."""
+        row = self.db.execute(
+            "SELECT MAX(event_index) FROM pump_events WHERE pump_serial = ?", [serial]
+        ).fetchone()
+        return -1 if row[0] is None else int(row[0])
