@@ -179,8 +179,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from itbconsole.store import StoreUnavailableError
 
     # The whole integrity check first: a damaged file is reported as damaged (exit 2),
-    # never as tampered records.
-    with _open_existing(args, full_check=True) as store:
+    # never as tampered records. Read only: verifying never writes (nor seals) anything.
+    from itbconsole.store import Store
+
+    with Store.open(_path(args), create=False, read_only=True, full_check=True) as store:
         if _outdated(store):
             raise StoreUnavailableError(
                 f"The database {store.path} is read only and has an older schema (version "

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -33,6 +34,8 @@ from itbconsole.model import User
 from itbconsole.store.audit_keys import AuditKeys, seal
 from itbconsole.store.db import utc_iso, utc_now
 from itbconsole.store.schema import CLINICAL_TABLES, CURRENT_STATE_QUERIES, expected_triggers
+
+log = logging.getLogger(__name__)
 
 GENESIS_HASH = "0" * 64
 
@@ -137,10 +140,14 @@ def record_sealed_head(db: Database) -> None:
     """Called after a commit: note the newest entry sealed, outside the database."""
     pending = getattr(db, "audit_pending_head", None)
     keys = keys_of(db)
+    db.audit_pending_head = None  # type: ignore[attr-defined]
     if pending is not None and keys is not None:
         seq, digest = pending
-        keys.record_head(seq, digest, getattr(db, "audit_path", None))
-    db.audit_pending_head = None  # type: ignore[attr-defined]
+        try:
+            keys.record_head(seq, digest, getattr(db, "audit_path", None))
+        except OSError:
+            # The record is committed; a head not noted only makes the anchor older.
+            log.warning("audit head #%d not noted beside the keys", seq, exc_info=True)
 
 
 def seal_backlog(db: Database) -> int:
@@ -196,6 +203,8 @@ class AuditReport:
     unverified: int = 0
     keys_where: str = ""
     anchors_checked: list[str] = field(default_factory=list)
+    #: Entries sealed together when the database was first opened on this computer.
+    backlog: str = ""
 
     @property
     def ok(self) -> bool:
@@ -219,6 +228,8 @@ class AuditReport:
         if self.seals_checked:
             used = ", ".join(f"{k} ({n} entries)" for k, n in sorted(self.seals_checked.items()))
             lines.append(f"Seals checked with key {used}, from {self.keys_where}.")
+        if self.backlog:
+            lines.append(self.backlog)
         lines += [f"Anchor {a}: found in the chain." for a in self.anchors_checked]
         if self.ok and self.unverified:
             lines.append(
@@ -324,6 +335,18 @@ def _check_seals(
     known = keys.keys if keys is not None else {}
     report.keys_where = keys.where if keys is not None else "no keys given"
     problems = report.problems
+    if keys is not None and keys.identity_changed_from is not None:
+        problems.append(
+            AuditProblem(
+                "edited",
+                "schema",
+                f"This database file's identity was changed: this computer sealed the file at "
+                f"{keys.database} as database {keys.identity_changed_from}, and it now says "
+                f"{keys.store_id}. Changing it is how a forger gets fresh keys to seal forged "
+                "entries with; if a different database was put here on purpose, confirm it "
+                "with 'itbconsole db import-keys' and its backup's key file.",
+            )
+        )
     for entry in entries:
         seq = int(entry["seq"])
         found = seals.pop(seq, None)
@@ -364,6 +387,12 @@ def _check_seals(
             )
         )
     if keys is not None:
+        noted = keys.backlog()
+        if noted is not None:
+            report.backlog = (
+                f"Entries #1 to #{noted[0]} were sealed together when this computer first "
+                f"opened the database ({noted[1]}): before then they rest on the chain alone."
+            )
         recorded = keys.head(getattr(db, "audit_path", None))
         if recorded is not None:
             _check_anchor(

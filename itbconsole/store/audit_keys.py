@@ -48,7 +48,7 @@ def keys_root() -> Path:
 
 def _write_private(path: Path, data: bytes) -> None:
     """Write through a temporary name so a crash leaves the old file or the new one."""
-    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    partial = path.with_name(f".{path.name}.partial-{os.getpid()}-{secrets.token_hex(4)}")
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
     try:
         if POSIX:
@@ -57,6 +57,20 @@ def _write_private(path: Path, data: bytes) -> None:
     finally:
         os.close(fd)
     os.replace(partial, path)
+
+
+def _path_key(database: Path) -> str:
+    return hashlib.sha256(str(database.resolve()).encode("utf-8")).hexdigest()[:32]
+
+
+def _read_path_index(root: Path, database: Path) -> str | None:
+    """The identity this computer last recorded for the database file at ``database``."""
+    try:
+        text = (root / "paths" / _path_key(database)).read_text(encoding="utf-8")
+    except OSError:
+        return None
+    first = text.split("\n", 1)[0].strip()
+    return first or None
 
 
 def key_file_for(backup: Path) -> Path:
@@ -79,28 +93,80 @@ class AuditKeys:
     current: str | None = None
     #: Set when this computer has sealed for the database before (a key was made here).
     sealed_before: bool = False
+    #: The identity this computer sealed the same database file under, when the file now
+    #: names another one: someone changed ``store_identity`` (to get a fresh key and have
+    #: forged entries sealed), or a different database was put in its place.
+    identity_changed_from: str | None = None
+    database: Path | None = None
 
     @classmethod
     def in_memory(cls, store_id: str) -> AuditKeys:
         return cls(store_id, None)
 
     @classmethod
-    def for_store(cls, store_id: str, root: Path | None = None) -> AuditKeys:
-        """The keys on this computer for database ``store_id`` (none yet: empty)."""
-        folder = (root or keys_root()) / store_id
-        found = cls(store_id, folder)
-        if folder.is_dir():
-            for path in folder.glob(f"*{KEY_SUFFIX}"):
-                key = path.read_bytes()
-                if len(key) == KEY_BYTES and key_id(key) == path.stem:
-                    found.keys[path.stem] = key
-            current = folder / "current"
-            if current.is_file():
-                name = current.read_text(encoding="ascii").strip()
-                if name in found.keys:
-                    found.current = name
-            found.sealed_before = bool(found.keys)
+    def for_store(
+        cls, store_id: str, root: Path | None = None, database: Path | None = None
+    ) -> AuditKeys:
+        """The keys on this computer for database ``store_id`` (none yet: empty). With
+        ``database`` (the file's path), also what this computer recorded for that path: if
+        it sealed the file under another identity, those keys are loaded too (so the old
+        seals are checked) and :attr:`identity_changed_from` is set."""
+        base = root or keys_root()
+        found = cls(store_id, base / store_id)
+        found.database = database
+        found._load(base / store_id, current=True)
+        found.sealed_before = bool(found.keys)
+        if database is not None:
+            previous = _read_path_index(base, database)
+            if previous is not None and previous != store_id:
+                found.identity_changed_from = previous
+                found._load(base / previous, current=False)
         return found
+
+    def _load(self, folder: Path, *, current: bool) -> None:
+        if not folder.is_dir():
+            return
+        for path in folder.glob(f"*{KEY_SUFFIX}"):
+            key = path.read_bytes()
+            if len(key) == KEY_BYTES and key_id(key) == path.stem:
+                self.keys[path.stem] = key
+        marker = folder / "current"
+        if current and marker.is_file():
+            name = marker.read_text(encoding="ascii").strip()
+            if name in self.keys:
+                self.current = name
+
+    def note_backlog(self, entries: int) -> None:
+        """Entries #1..#``entries`` existed before this computer sealed them (noted beside
+        the keys, so ``db verify`` can say their earlier history rests on the chain alone)."""
+        if self.folder is None:
+            return
+        from datetime import UTC, datetime
+
+        stamp = datetime.now(UTC).isoformat(timespec="seconds")
+        _write_private(self.folder / "backlog", f"{entries}\n{stamp}\n".encode("ascii"))
+
+    def backlog(self) -> tuple[int, str] | None:
+        """(entries, when) sealed at once on first open here, if any."""
+        if self.folder is None:
+            return None
+        try:
+            count, when = (self.folder / "backlog").read_text(encoding="ascii").split()[:2]
+            return int(count), when
+        except (OSError, ValueError):
+            return None
+
+    def record_path(self) -> None:
+        """Note that the database file at :attr:`database` is this identity's."""
+        if self.folder is None or self.database is None:
+            return
+        index = self.folder.parent / "paths"
+        private_dir(index)
+        _write_private(
+            index / _path_key(self.database),
+            f"{self.store_id}\n{self.database.resolve()}\n".encode(),
+        )
+        self.identity_changed_from = None
 
     @property
     def where(self) -> str:
@@ -148,13 +214,18 @@ class AuditKeys:
         except (OSError, ValueError):
             return None
 
-    def record_head(self, seq: int, entry_hash: str, database: Path | None) -> None:
+    def record_head(
+        self, seq: int, entry_hash: str, database: Path | None, *, restored: bool = False
+    ) -> None:
         """After a commit: the newest entry sealed in the file at ``database`` (a crash
         before this leaves the previous head, which is still in the chain, so nothing is
         reported that did not happen)."""
         if self.folder is None or database is None:
             self._memory_head = (seq, entry_hash)
             return
+        known = self.head(database)
+        if known is not None and known[0] >= seq and not restored:
+            return  # another writer already recorded a newer entry: never go backwards
         text = f"{seq}\n{entry_hash}\n{database.resolve()}\n"
         _write_private(self.folder / "head", text.encode("utf-8"))
 

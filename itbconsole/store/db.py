@@ -504,7 +504,11 @@ def transaction(db: Database) -> Iterator[Database]:
                 db.conn.execute("ROLLBACK")
         db.audit_pending_head = None  # type: ignore[attr-defined]
         raise
-    db.conn.execute("COMMIT")
+    try:
+        db.conn.execute("COMMIT")
+    except BaseException:
+        db.audit_pending_head = None  # type: ignore[attr-defined]
+        raise
     after = getattr(db, "after_commit", None)
     if after is not None:
         after()  # the audit log notes its sealed head outside the database

@@ -92,7 +92,7 @@ class StoreBase:
         if store_id is None:
             return store  # read only and from before seals: nothing to seal or check
         try:
-            keys = AuditKeys.for_store(store_id)
+            keys = AuditKeys.for_store(store_id, database=target)
         except OSError as exc:
             db.close()
             raise translate_os_error(exc, "the audit key folder") from exc
@@ -108,21 +108,39 @@ class StoreBase:
         return None if row is None else str(row[0])
 
     def _attach_keys(self, keys: AuditKeys) -> None:
-        """Seal with this computer's key for the database, making one the first time. A
-        database with no seal at all (new, or from before seals) has every entry sealed
-        now; one that has seals but none of this computer's keys (restored elsewhere) gets
-        a new key, and its older seals are reported as not checkable here until their key
-        file is imported."""
+        """Seal with this computer's key for the database, making one the first time.
+
+        Every entry of a database is sealed when it is first opened on a computer that has
+        never sealed it, if it has no seal at all (new, or from before seals); this is
+        noted, and ``db verify`` says which entries were sealed that way. Never when this
+        computer sealed the same file under another identity: changing the database's
+        identity is how a forger would get a fresh key to seal forged entries with, so then
+        nothing old is sealed and ``db verify`` reports the change (new entries are still
+        sealed, so the clinic keeps working). A database with seals whose keys are not here
+        (moved, restored elsewhere) gets a new key; its older seals are reported as not
+        checkable here until their key file is imported."""
         self.audit_keys = keys
         self.db.audit_keys = keys  # type: ignore[attr-defined]
         self.db.audit_path = self.path  # type: ignore[attr-defined]
         self.db.after_commit = lambda: audit.record_sealed_head(self.db)  # type: ignore[attr-defined]
-        if self.read_only or keys.current is not None:
+        if self.read_only:
             return
         try:
-            keys.create()
-            with transaction(self.db):
-                audit.seal_backlog(self.db)
+            if keys.identity_changed_from is not None:
+                if audit.head(self.db) is not None:
+                    if keys.current is None:
+                        keys.create()
+                    return  # reported by db verify; never sealed as if it were new
+                keys.record_path()  # an empty database put here: a new one
+            if keys.current is None:
+                first_here = not keys.sealed_before
+                keys.create()
+                if first_here:
+                    with transaction(self.db):
+                        sealed = audit.seal_backlog(self.db)
+                    if sealed:
+                        keys.note_backlog(sealed)
+            keys.record_path()
         except OSError as exc:
             raise translate_os_error(exc, keys.where) from exc
 
@@ -202,7 +220,8 @@ class StoreBase:
         if restored:
             found = audit.head(self.db)
             if found is not None:
-                self.audit_keys.record_head(found[0], found[1], self.path)
+                self.audit_keys.record_head(found[0], found[1], self.path, restored=True)
+            self.audit_keys.record_path()
         return len(added)
 
     # ----------------------------------------------------------------- write helpers

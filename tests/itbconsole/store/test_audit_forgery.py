@@ -249,3 +249,24 @@ def test_an_anchor_from_a_printout_is_checked(clinic: Path) -> None:
     assert not bad.ok and not gone.ok
     with pytest.raises(ValueError, match="not an anchor"):
         Store.open(clinic).verify(("12:xyz",))
+
+
+def test_a_new_identity_does_not_get_forged_entries_sealed(clinic: Path) -> None:
+    """The forger removes a program change with its entries and every seal, and gives the
+    file a new identity so this computer has no key for it. The program opens it (as it
+    would the next morning): nothing old is sealed, and verify says what happened."""
+    with forger(clinic) as conn:
+        remove_the_last_program_change_with_its_tail(conn)
+        conn.execute("DROP TRIGGER store_identity_no_update")
+        conn.execute("DELETE FROM audit_seals")
+        conn.execute("UPDATE store_identity SET id = 'f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0'")
+        for statement in _no_change_triggers("store_identity"):
+            if "no_update" in statement:
+                conn.execute(statement)
+    with Store.open(clinic) as store:  # the app, writable
+        store.add_patient(make_patient(family="Lee", hospital="H100002", nhs_number=None), NURSE)
+    with Store.open(clinic, read_only=True) as store:
+        report = store.verify()
+    assert not report.ok
+    messages = " ".join(p.message for p in report.problems)
+    assert "identity was changed" in messages and "has no seal" in messages
