@@ -176,11 +176,9 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 @_guarded
 def cmd_verify(args: argparse.Namespace) -> int:
-    from itbconsole.store import StoreUnavailableError
-
     # The whole integrity check first: a damaged file is reported as damaged (exit 2),
     # never as tampered records. Read only: verifying never writes (nor seals) anything.
-    from itbconsole.store import Store
+    from itbconsole.store import Store, StoreUnavailableError
 
     with Store.open(_path(args), create=False, read_only=True, full_check=True) as store:
         if _outdated(store):
