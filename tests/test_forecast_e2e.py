@@ -234,7 +234,9 @@ class Rig:
             at=self.now(),
             second_clinician="Dr Ben Second",
         )
-        intent = pg.record_intent(store, approved.change, CLINICIAN, patient_id=self.patient_id)
+        intent = pg.record_intent(
+            store, approved.change, CLINICIAN, patient_id=self.patient_id, at=self.now()
+        )
         prepared = store.prepared_program(SERIAL)
         sent = pg.send_program(
             self.client, replace(approved, change=intent), CLINICIAN, now=self.now

@@ -849,3 +849,15 @@ def test_repeated_sends_reach_the_hard_limit_from_the_stored_changes(
     assert not send(720).blocked  # +20 % now, +44 % on the day: soft
     last = send(864)  # +20 % now, +72.8 % on the day
     assert rules(last, Severity.BLOCK) == {"change_pct"}
+
+
+def test_a_change_is_stored_at_the_time_it_is_sent_not_when_the_editor_opened(
+    sim: tuple[str, PumpClient], store: Store
+) -> None:
+    """An editor left open for an hour: the change's time (which the 24-hour window and
+    the single-bolus count use) is when it goes to the pump."""
+    _name, client = sim
+    opened = datetime.now(UTC) - timedelta(hours=1)
+    approved = pg.approve(live_check(client, NEW_FLEX), "more relief by day", {}, at=opened)
+    intent = pg.record_intent(store, approved.change, CLINICIAN)
+    assert datetime.now(UTC) - intent.at < timedelta(minutes=1)

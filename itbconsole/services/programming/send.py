@@ -137,13 +137,22 @@ class ProgramSend:
 
 
 def record_intent(
-    store: Store, change: ProgramChange, user: User, *, patient_id: int | None = None
+    store: Store,
+    change: ProgramChange,
+    user: User,
+    *,
+    patient_id: int | None = None,
+    at: datetime | None = None,
 ) -> ProgramChange:
     """Store the change as *uncertain* before anything is sent. If the console stops
     mid-write (crash, power cut) the patient stays flagged until an interrogation settles
-    it, instead of the change vanishing from the record."""
+    it, instead of the change vanishing from the record. Its time is when it is sent
+    (``at``, default now), not when the editor was opened: the 24-hour change window and
+    the single-bolus count are measured from it."""
     return store.add_program_change(
-        replace(change, outcome=ChangeOutcome.UNCERTAIN), user, patient_id=patient_id
+        replace(change, outcome=ChangeOutcome.UNCERTAIN, at=at or datetime.now(UTC)),
+        user,
+        patient_id=patient_id,
     )
 
 
