@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from itbconsole.model import Action, User
+from itbconsole.model import Action, Mode, User
+from itbconsole.services.programming import ApprovedChange, send_refusal
 
 if TYPE_CHECKING:
     from drivers.pump_client import PumpClient, WriteResult
@@ -80,15 +81,18 @@ def set_pump_clock(
     }
 
 
-def give_single_bolus(
-    client: PumpClient,
-    user: User,
-    expected_serial: str,
-    dose_mcg: Decimal,
-    duration_minutes: int,
-) -> WriteResult:
-    """Start a single bolus on ``expected_serial``; its outcome is read from the pump (the
+def give_single_bolus(client: PumpClient, user: User, approved: ApprovedChange) -> WriteResult:
+    """A clinician's single bolus, only as approved: ``approved`` is a single-bolus program
+    checked against the drug library's limits (bolus dose, boluses in 24 hours) with its
+    reasons, by ``user`` (:func:`itbconsole.services.programming.send_refusal`). The dose
+    and duration sent are the approved program's. Its outcome is read from the pump (the
     driver settles a lost answer from the pump's event log, never by sending it again)."""
     authorise(user, Action.SINGLE_BOLUS)
-    require_pump(client.identify(), expected_serial)
-    return client.single_bolus(dose_mcg, duration_minutes)
+    program = approved.change.new
+    if program.mode is not Mode.SINGLE_BOLUS:
+        raise NotAllowed("Only an approved single-bolus program can be given as a bolus.")
+    refusal = send_refusal(approved, user)
+    if refusal:
+        raise NotAllowed(f"{refusal} Nothing was sent.")
+    require_pump(client.identify(), approved.change.pump_serial)
+    return client.single_bolus(Decimal(program.bolus_dose_mcg), program.bolus_duration_minutes)

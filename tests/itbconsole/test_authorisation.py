@@ -22,6 +22,7 @@ from itbconsole.druglib import load_drug_library
 from itbconsole.model import (
     ROLE_ACTIONS,
     Action,
+    Mode,
     Origin,
     Patient,
     Program,
@@ -175,16 +176,44 @@ def test_the_clinic_service_refuses_a_nurse_before_anything_is_stored(
         assert store.patient_history(patient.id or 0).program_changes == ()
 
 
+def bolus_approval(client: PumpClient, user: User = CLINICIAN) -> pg.ApprovedChange:
+    st = live_state(client)
+    program = Program(
+        Mode.SINGLE_BOLUS, daily_dose_mcg=Decimal(500), bolus_dose_mcg=Decimal(50),
+        bolus_duration_minutes=60,
+    )  # fmt: skip
+    check = pg.check_program(st, program, st.concentration_mcg_ml, user, LIBRARY, LONDON)
+    reasons = {
+        f.key: pg.override_text(pg.OVERRIDE_CATEGORIES[1], "agreed with the consultant")
+        for f in check.soft
+    }
+    return pg.approve(check, "breakthrough spasm today", reasons, second_clinician="Dr Ben Second")
+
+
 def test_a_nurse_cannot_give_a_bolus_and_a_clinician_can(sim: tuple[str, PumpClient]) -> None:
     name, client = sim
-    serial = client.identify().serial
+    approved = bolus_approval(client)
     before = sent_frames(client)
     with pytest.raises(pump_actions.NotAllowed, match="signed in as nurse"):
-        pump_actions.give_single_bolus(client, NURSE, serial, Decimal(50), 60)
+        pump_actions.give_single_bolus(client, NURSE, approved)
     assert sent_frames(client) == before and protocol_simpump.get_pump(name).boluses() == []
-    result = pump_actions.give_single_bolus(client, CLINICIAN, serial, Decimal(50), 60)
+    result = pump_actions.give_single_bolus(client, CLINICIAN, approved)
     assert result.outcome is WriteOutcome.SUCCEEDED
     assert len(protocol_simpump.get_pump(name).boluses()) == 1
+
+
+def test_a_bolus_is_given_only_as_an_approved_single_bolus_program(
+    sim: tuple[str, PumpClient],
+) -> None:
+    name, client = sim
+    other = approved_change(client, simple_continuous(520))
+    with pytest.raises(pump_actions.NotAllowed, match="single-bolus program"):
+        pump_actions.give_single_bolus(client, CLINICIAN, other)
+    forged = replace(bolus_approval(client), override_reasons={})
+    if forged.check.soft:  # a soft limit with its reason taken away is refused
+        with pytest.raises(pump_actions.NotAllowed):
+            pump_actions.give_single_bolus(client, CLINICIAN, forged)
+    assert protocol_simpump.get_pump(name).boluses() == []
 
 
 def test_a_write_goes_only_to_the_pump_it_is_meant_for(sim: tuple[str, PumpClient]) -> None:
@@ -193,8 +222,10 @@ def test_a_write_goes_only_to_the_pump_it_is_meant_for(sim: tuple[str, PumpClien
     clock = pump.pump_clock()
     with pytest.raises(pump_actions.DifferentPump):
         pump_actions.set_pump_clock(client, NURSE, "SIM0000099")
-    with pytest.raises(pump_actions.DifferentPump):
-        pump_actions.give_single_bolus(client, CLINICIAN, "SIM0000099", Decimal(50), 60)
+    elsewhere = bolus_approval(client)
+    elsewhere = replace(elsewhere, change=replace(elsewhere.change, pump_serial="SIM0000099"))
+    with pytest.raises((pump_actions.DifferentPump, pump_actions.NotAllowed)):
+        pump_actions.give_single_bolus(client, CLINICIAN, elsewhere)
     assert pump.boluses() == [] and abs((pump.pump_clock() - clock).total_seconds()) < 60
 
 
