@@ -7,7 +7,7 @@ database's own identity (``store_identity``)::
 
     <data folder>/audit-keys/<database id>/<key id>.key   32 random bytes, 0600
                                            current        the key id new seals use
-                                           head           "SEQ HASH" of the last entry sealed
+                                           head-<file>    the last entry sealed in each file
 
 Someone with only the database file (a copy, a backup, a file taken from the PC) cannot make
 a seal that verifies, and cannot remove the newest entries unnoticed, because ``head`` still
@@ -61,6 +61,11 @@ def _write_private(path: Path, data: bytes) -> None:
 
 def _path_key(database: Path) -> str:
     return hashlib.sha256(str(database.resolve()).encode("utf-8")).hexdigest()[:32]
+
+
+def _head_name(database: Path) -> str:
+    """One head per database file: a copy written to elsewhere keeps its own."""
+    return f"head-{_path_key(database)}"
 
 
 def _read_path_index(root: Path, database: Path) -> str | None:
@@ -206,9 +211,12 @@ class AuditKeys:
         ``database``, if it recorded one (a copy elsewhere, a backup, has its own anchor)."""
         if self.folder is None:
             return self._memory_head
+        if database is None:
+            return None
         try:
-            seq, digest, *where = (self.folder / "head").read_text(encoding="utf-8").split("\n")
-            if database is None or not where or where[0] != str(database.resolve()):
+            text = (self.folder / _head_name(database)).read_text(encoding="utf-8")
+            seq, digest, *where = text.split("\n")
+            if not where or where[0] != str(database.resolve()):
                 return None
             return int(seq), digest.strip()
         except (OSError, ValueError):
@@ -227,7 +235,7 @@ class AuditKeys:
         if known is not None and known[0] >= seq and not restored:
             return  # another writer already recorded a newer entry: never go backwards
         text = f"{seq}\n{entry_hash}\n{database.resolve()}\n"
-        _write_private(self.folder / "head", text.encode("utf-8"))
+        _write_private(self.folder / _head_name(database), text.encode("utf-8"))
 
     _memory_head: tuple[int, str] | None = None
 
