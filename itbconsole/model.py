@@ -121,10 +121,15 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
 
 @dataclass(frozen=True)
 class User:
-    """The person at the console; stamped on every record they make."""
+    """The person at the console; stamped on every record they make.
+
+    ``account_id`` is the account they signed in to with their password
+    (:mod:`itbconsole.services.accounts`); None for a user no password stands behind: demo
+    mode's users and the users scripts and tests build for themselves."""
 
     name: str
     role: Role
+    account_id: int | None = None
 
     def may(self, action: Action) -> bool:
         return action in ROLE_ACTIONS[self.role]
@@ -142,6 +147,22 @@ class User:
 
     def can_send_program(self) -> bool:
         return self.may(Action.SEND_PROGRAM)
+
+
+@dataclass(frozen=True)
+class SecondCheck:
+    """A second clinician's confirmation of a severe override, given with their own
+    account and password. Only :meth:`itbconsole.services.accounts.AccountService.
+    confirm_second_check` makes one, after checking the password, and records it (audited);
+    ``subject`` names the one checked program it confirms
+    (:func:`itbconsole.services.programming.second_check_subject`)."""
+
+    account_id: int
+    name: str
+    role: Role
+    at: datetime
+    subject: str
+    event_id: int  # the account event that recorded the confirmation
 
 
 @dataclass(frozen=True)

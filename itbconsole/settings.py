@@ -49,6 +49,8 @@ class ClinicSettings:
       then the date is labelled as projected.
     * ``clock_warning_s``: pump clock drift beyond this many seconds is shown as a warning.
     * ``trip_margin_days``: days after a trip's return date the drug must still last.
+    * ``idle_lock_minutes``: the window locks after this many minutes without a key press
+      or a mouse movement (1 to 60, default 5; it cannot be switched off on a shared PC).
     * discrepancy thresholds (Maino 2017; Prometra 85-115 %).
     """
 
@@ -63,6 +65,7 @@ class ClinicSettings:
     large_reservoir_limit_ul: int = 2_000
     accuracy_low_pct: int = 85
     accuracy_high_pct: int = 115
+    idle_lock_minutes: int = 5
     training: int = 0
     """1 for a training database (demo mode): simulated pumps are accepted and every screen
     and printout is marked TRAINING. A clinic database (0) refuses a simulated pump."""
@@ -84,6 +87,7 @@ class ClinicSettings:
             _int_range(name, getattr(self, name), 0, 100_000, "A discrepancy limit")
         _int_range("accuracy_low_pct", self.accuracy_low_pct, 0, 100, "The lowest accuracy")
         _int_range("accuracy_high_pct", self.accuracy_high_pct, 100, 1000, "The highest accuracy")
+        _int_range("idle_lock_minutes", self.idle_lock_minutes, 1, 60, "The idle lock")
         _int_range("training", self.training, 0, 1, "Training database")
         if self.zone and self._tz_override is None:
             try:
@@ -148,13 +152,18 @@ class ClinicSettings:
 
     def fingerprint(self) -> str:
         """A short digest of every value that changes a forecast (zone included): a stored
-        forecast computed with other settings is out of date."""
-        text = repr(sorted(self.to_dict().items())) + f"|{_zone_name(self.tz)}"
+        forecast computed with other settings is out of date. The idle lock changes none."""
+        values = {k: v for k, v in self.to_dict().items() if k not in NOT_IN_FORECAST}
+        text = repr(sorted(values.items())) + f"|{_zone_name(self.tz)}"
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
     @staticmethod
     def names() -> tuple[str, ...]:
         return tuple(f.name for f in fields(ClinicSettings) if not f.name.startswith("_"))
+
+
+#: Settings no forecast reads (left out of :meth:`ClinicSettings.fingerprint`).
+NOT_IN_FORECAST = frozenset({"idle_lock_minutes"})
 
 
 def _zone_name(tz: tzinfo) -> str:

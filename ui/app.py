@@ -1,9 +1,11 @@
-"""Desktop application entry: logging, QApplication, sign-in, store, main window."""
+"""Desktop application entry: logging, QApplication, store, sign-in (or the first
+administrator of a new database), main window with its session lock."""
 
 from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QSettings
@@ -12,10 +14,12 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from itbconsole import __version__
 from itbconsole.druglib import DrugLibraryError, load_drug_library
-from itbconsole.model import Role, User
+from itbconsole.model import User
 from itbconsole.paths import create_private_file, data_dir, default_db_path, make_private
+from itbconsole.services.accounts import AccountService
 from itbconsole.services.clinic import ClinicService
 from itbconsole.store import Store, StoreError
+from ui.accounts_dialogs import ChangePasswordDialog, FirstAdministratorDialog
 from ui.device_bar import PortChoice
 from ui.dialogs import SignInDialog, show_error
 from ui.logs import install_excepthook, setup_logging
@@ -82,7 +86,7 @@ def build_window(
         return None
     prefs = settings()
     if demo:  # only demo mode pays for the demo generator's import
-        from itbconsole.demo import DEMO_USER, demo_ports, open_demo_store
+        from itbconsole.demo import DEMO_ADMIN, DEMO_NURSE, DEMO_USER, demo_ports, open_demo_store
     try:
         if demo:
             store = open_demo_store(data_dir() / "demo.sqlite")
@@ -91,23 +95,17 @@ def build_window(
     except StoreError as exc:
         show_error(None, "Database not available", str(exc), str(log_path))
         return None
+    accounts = AccountService(store)
+    demo_users = (DEMO_USER, DEMO_NURSE, DEMO_ADMIN) if demo else ()
     if user is None:
-        if demo:
-            user = DEMO_USER
-        else:
-            dialog = SignInDialog(
-                None,
-                str(prefs.value("user/name", "")),
-                str(prefs.value("user/role", Role.NURSE.value)),
-            )
-            user = dialog.ask()
-            if user is None:
-                return None
-            prefs.setValue("user/name", user.name)
-            prefs.setValue("user/role", user.role.value)
+        user = sign_in(accounts, demo_users)
+        if user is None:
+            store.close()
+            return None
     # The clinic's zone and numbers are its stored settings (itbconsole.settings); a new
     # database counts in this computer's zone until an administrator sets one.
     clinic = ClinicService(store, library, user)
+    clinic.accounts = accounts
     # Simulated pumps only in demo (training) mode, on its own database: a simulator in a
     # clinic database would write simulated readings into real patients' records.
     ports = (
@@ -115,7 +113,27 @@ def build_window(
         if demo
         else []
     )
-    return MainWindow(clinic, log_path=log_path, settings=prefs, extra_ports=ports, demo=demo)
+    window = MainWindow(clinic, log_path=log_path, settings=prefs, extra_ports=ports, demo=demo)
+    window.install_session(demo_users=demo_users)
+    return window
+
+
+def sign_in(accounts: AccountService, demo_users: Sequence[User] = ()) -> User | None:
+    """Who starts the session: the first administrator of a new database, or a sign-in
+    with a password (then their own password, when an administrator set it). Demo mode:
+    one of its users, no password, recorded as such. None when cancelled."""
+    if demo_users:
+        user = SignInDialog(None, demo_users=demo_users).ask()
+        if user is not None:
+            accounts.record_without_password("signed_in", user, {"via": "the app"})
+        return user
+    if not accounts.has_accounts():
+        return FirstAdministratorDialog(accounts).ask()
+    user = SignInDialog(accounts).ask()
+    if user is not None and accounts.must_change_password(user):
+        if not ChangePasswordDialog(accounts, user, forced=True).ask():
+            return None
+    return user
 
 
 def run_app(db_path: str | None = None, demo: bool = False) -> int:

@@ -1,4 +1,4 @@
-"""Small dialogs: sign-in, error, about.
+"""Small dialogs: sign-in (a list of names and a password), error, about.
 
 Each dialog that asks something exposes ``ask()``, returning the answer or None, so tests
 can drive it without a modal event loop (they fill the fields and call ``accept_if_valid``).
@@ -6,79 +6,189 @@ can drive it without a modal event loop (they fill the fields and call ``accept_
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from collections.abc import Sequence
+
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
-    QComboBox,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
     QLabel,
     QLineEdit,
+    QListWidget,
+    QListWidgetItem,
     QMessageBox,
+    QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
 from itbconsole import __version__
-from itbconsole.model import Role, User
+from itbconsole.model import User
+from itbconsole.services.accounts import AccountService, SignInRefused
 
 
-class SignInDialog(QDialog):
-    """Who is at the console. The name and role are stamped on every record."""
+class SignInForm(QWidget):
+    """Choose your name from the list and type your password. Nothing is prefilled in a
+    text field (a name typed after a previous one would be appended to it); the list may
+    have a name selected (the locked session's own, on the lock screen).
+
+    ``submitted(name, password)`` is emitted by Sign in (or Enter); the owner checks it and
+    calls :meth:`refuse` or :meth:`wait` with what the account service said. Without
+    passwords (demo mode) the password field is hidden."""
+
+    submitted = Signal(str, str)
 
     def __init__(
-        self, parent: QWidget | None = None, last_name: str = "", last_role: str = "nurse"
+        self, parent: QWidget | None = None, *, passwords: bool = True, button: str = "Sign in"
     ) -> None:
         super().__init__(parent)
-        self.setWindowTitle("Sign in to ITB Console")
-        self.name_edit = QLineEdit(last_name)
-        self.name_edit.setPlaceholderText("Your full name, as it should appear on records")
-        self.name_edit.setAccessibleName("Your name")
-        self.role_combo = QComboBox()
-        self.role_combo.setAccessibleName("Your role")
-        for role in Role:
-            self.role_combo.addItem(role.value.capitalize(), role.value)
-        index = self.role_combo.findData(last_role)
-        self.role_combo.setCurrentIndex(max(index, 0))
+        self.passwords = passwords
+        self.names = QListWidget()
+        self.names.setAccessibleName("Your name")
+        self.names.setMinimumHeight(120)
+        self.password = QLineEdit()
+        self.password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.password.setAccessibleName("Your password")
+        self.password.setPlaceholderText("your password")
+        self.password.setVisible(passwords)
         self.message = QLabel("")
         self.message.setObjectName("fieldError")
         self.message.setWordWrap(True)
-        form = QFormLayout()
-        form.addRow("&Name", self.name_edit)
-        form.addRow("&Role", self.role_combo)
-        buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
-        )
-        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Sign in")
-        buttons.accepted.connect(self.accept_if_valid)
-        buttons.rejected.connect(self.reject)
+        self.button = QPushButton(button)
+        self.button.setDefault(True)
+        self.button.clicked.connect(self.submit)
+        self.password.returnPressed.connect(self.submit)
+        self.names.itemActivated.connect(lambda _item: self._after_name())
+        self._waiting = QTimer(self)
+        self._waiting.setSingleShot(True)
+        self._waiting.timeout.connect(self._end_wait)
+        form = QFormLayout(self)
+        form.setContentsMargins(0, 0, 0, 0)
+        form.addRow("&Name", self.names)
+        if passwords:
+            form.addRow("&Password", self.password)
+        form.addRow(self.message)
+        form.addRow(self.button)
+
+    def set_names(self, names: list[str], select: str | None = None) -> None:
+        """The names offered; ``select`` is highlighted (never typed into a field)."""
+        self.names.clear()
+        for name in names:
+            self.names.addItem(QListWidgetItem(name))
+        if select is not None:
+            found = self.names.findItems(select, Qt.MatchFlag.MatchFixedString)
+            if found:
+                self.names.setCurrentItem(found[0])
+        self.password.clear()
+
+    def chosen(self) -> str:
+        item = self.names.currentItem()
+        return item.text() if item is not None and item.isSelected() else ""
+
+    def choose(self, name: str) -> None:
+        """Select ``name`` in the list (what a click does)."""
+        found = self.names.findItems(name, Qt.MatchFlag.MatchFixedString)
+        if found:
+            self.names.setCurrentItem(found[0])
+
+    def _after_name(self) -> None:
+        if self.passwords:
+            self.password.setFocus()
+        else:
+            self.submit()
+
+    def submit(self) -> None:
+        if not self.button.isEnabled():
+            return
+        name = self.chosen()
+        if not name:
+            self.message.setText("Choose your name in the list.")
+            self.names.setFocus()
+            return
+        if self.passwords and not self.password.text():
+            self.message.setText("Type your password.")
+            self.password.setFocus()
+            return
+        password = self.password.text()
+        self.password.clear()
+        self.submitted.emit(name, password)
+
+    def refuse(self, message: str, wait_s: int = 0) -> None:
+        """Show why the sign-in was refused; with ``wait_s``, Sign in is off that long."""
+        self.message.setText(message)
+        if wait_s:
+            self.button.setEnabled(False)
+            self._waiting.start(wait_s * 1000)
+        self.password.setFocus()
+
+    def _end_wait(self) -> None:
+        self.button.setEnabled(True)
+        self.message.setText("You can try again now.")
+
+    def reset(self) -> None:
+        self.message.setText("")
+        self.password.clear()
+
+
+class SignInDialog(QDialog):
+    """Who is at the console, proved by their password (itbconsole.services.accounts).
+    The name and role of the account are stamped on every record.
+
+    ``demo_users`` (demo mode): sign in as one of them with no password, clearly marked."""
+
+    def __init__(
+        self,
+        accounts: AccountService | None,
+        parent: QWidget | None = None,
+        *,
+        demo_users: Sequence[User] = (),
+    ) -> None:
+        super().__init__(parent)
+        self.accounts = accounts
+        self.demo_users = {u.name: u for u in demo_users}
+        self.user: User | None = None
+        self.setWindowTitle("Sign in to ITB Console")
+        demo = bool(self.demo_users)
+        self.form = SignInForm(self, passwords=not demo)
+        if demo:
+            self.form.set_names(list(self.demo_users))
+        elif accounts is not None:
+            self.form.set_names(accounts.sign_in_names())
+        self.form.submitted.connect(self.try_sign_in)
         intro = QLabel(
-            "Everything you record is stamped with your name and role. "
-            "Only clinicians and administrators can send a new program to a pump."
+            "DEMO MODE: training users, no passwords. Nothing here is a real patient's record."
+            if demo
+            else "Choose your name and type your password. Everything you record is stamped "
+            "with your name and role. Only clinicians and administrators can send a new "
+            "program to a pump."
         )
+        intro.setObjectName("trainingBanner" if demo else "")
         intro.setWordWrap(True)
+        cancel = QPushButton("Cancel")
+        cancel.clicked.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addWidget(intro)
-        layout.addLayout(form)
-        layout.addWidget(self.message)
-        layout.addWidget(buttons)
-        self.setMinimumWidth(420)
+        layout.addWidget(self.form)
+        layout.addWidget(cancel, 0, Qt.AlignmentFlag.AlignRight)
+        self.setMinimumWidth(440)
 
-    def user(self) -> User | None:
-        name = " ".join(self.name_edit.text().split())
-        if len(name) < 2:
-            return None
-        return User(name=name, role=Role(self.role_combo.currentData()))
-
-    def accept_if_valid(self) -> None:
-        if self.user() is None:
-            self.message.setText("Enter your name (at least two letters) to sign in.")
-            self.name_edit.setFocus()
+    def try_sign_in(self, name: str, password: str) -> None:
+        if self.demo_users:
+            self.user = self.demo_users.get(name)
+            if self.user is not None:
+                self.accept()
+            return
+        assert self.accounts is not None
+        try:
+            self.user = self.accounts.sign_in(name, password)
+        except SignInRefused as exc:
+            self.form.refuse(str(exc), exc.retry_after_s)
             return
         self.accept()
 
     def ask(self) -> User | None:
-        return self.user() if self.exec() == QDialog.DialogCode.Accepted else None
+        return self.user if self.exec() == QDialog.DialogCode.Accepted else None
 
 
 def show_error(

@@ -186,6 +186,7 @@ class MainWindow(QMainWindow):
         self.settings_action = self._action(
             tools_menu, "Clinic &settings...", None, self.edit_clinic_settings
         )
+        self._build_session_menu()
         help_menu = self.menuBar().addMenu("&Help")
         self._action(help_menu, "&About ITB Console", None, self.about)
 
@@ -862,3 +863,92 @@ class MainWindow(QMainWindow):
 
     def about(self) -> None:
         show_about(self, self.clinic.database_path, str(self.log_path))
+
+    # ------------------------------------------------------------------ session (issue 18)
+    # Lock, switch user, sign out and accounts: ui/lock.py and ui/accounts_dialogs.py over
+    # itbconsole.services.accounts. The app installs the session (install_session).
+
+    session: Any = None  # ui.lock.SessionController once installed
+
+    def _build_session_menu(self) -> None:
+        menu = self.menuBar().addMenu("&Session")
+        self.lock_action = self._action(
+            menu, "&Lock screen", QKeySequence("Ctrl+Shift+L"), self.lock_screen
+        )
+        self._action(menu, "S&witch user...", None, self.switch_user)
+        self._action(menu, "Sign &out", None, self.sign_out)
+        menu.addSeparator()
+        self._action(menu, "&Change my password...", None, self.change_password)
+        self.accounts_action = self._action(menu, "&Manage accounts...", None, self.manage_accounts)
+
+    def install_session(
+        self,
+        *,
+        demo_users: Any = (),
+        ms_per_minute: int = 60_000,
+        ask_new_password: Callable[[Any], bool] | None = None,
+    ) -> Any:
+        """Lock after the clinic's idle time, and Session > Lock, Switch user, Sign out
+        (ui.lock.SessionController); ``demo_users``: demo mode, no passwords."""
+        from ui.lock import SessionController
+
+        self.session = SessionController(
+            self,
+            demo_users=demo_users,
+            ms_per_minute=ms_per_minute,
+            ask_new_password=ask_new_password,
+        )
+        self.show_signed_in(self.clinic.user, demo=bool(demo_users))
+        return self.session
+
+    def show_signed_in(self, user: Any, *, demo: bool = False) -> None:
+        from ui.lock import user_text
+
+        self.user_label.setText(f"Signed in: {user_text(user, demo)}")
+        self.accounts_action.setEnabled(user.role is Role.ADMINISTRATOR and not demo)
+
+    def _no_session(self, title: str) -> bool:
+        if self.session is None:
+            self.prompts.error(title, "Sign-in is not set up in this window.")
+            return True
+        return False
+
+    def lock_screen(self) -> None:
+        """Session > Lock screen (Ctrl+Shift+L): cover the window until a password."""
+        if not self._no_session("Lock screen"):
+            self.session.lock("locked by the user")
+
+    def switch_user(self) -> None:
+        """Session > Switch user: someone else signs in; this user's work is not theirs."""
+        if not self._no_session("Switch user"):
+            self.session.switch_user()
+
+    def sign_out(self) -> bool:
+        """Session > Sign out: discard the work in progress (recorded) and lock."""
+        if self._no_session("Sign out"):
+            return False
+        return bool(self.session.sign_out())
+
+    def change_password(self, dialog: Any = None) -> bool:
+        """Session > Change my password."""
+        from ui.accounts_dialogs import ChangePasswordDialog
+
+        if self.clinic.user.account_id is None:
+            self.prompts.error("Change password", "This session has no account (demo mode).")
+            return False
+        dialog = dialog or ChangePasswordDialog(self.clinic.accounts, self.clinic.user, self)
+        if not dialog.ask():
+            return False
+        self.statusBar().showMessage("Your password was changed.", 6000)
+        return True
+
+    def manage_accounts(self, dialog: Any = None) -> None:
+        """Session > Manage accounts (administrators)."""
+        from ui.accounts_dialogs import AccountsDialog
+
+        if self.clinic.user.role is not Role.ADMINISTRATOR or self.clinic.user.account_id is None:
+            self.prompts.error(
+                "Accounts", "Only an administrator signed in with their account manages accounts."
+            )
+            return
+        (dialog or AccountsDialog(self.clinic.accounts, self.clinic.user, self)).exec()

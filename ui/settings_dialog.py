@@ -37,6 +37,7 @@ FIELDS: tuple[tuple[str, str, str, int, int], ...] = (
     ("large_reservoir_limit_ul", "Discrepancy limit, large reservoir", "µL", 0, 100_000),
     ("accuracy_low_pct", "Lowest accepted delivery accuracy", "%", 0, 100),
     ("accuracy_high_pct", "Highest accepted delivery accuracy", "%", 100, 1000),
+    ("idle_lock_minutes", "Lock the window after no use for", "min", 1, 60),
 )
 THIS_COMPUTER = "(this computer's zone)"
 

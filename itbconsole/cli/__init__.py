@@ -22,6 +22,7 @@ SUBCOMMAND_MODULES = (
     "itbconsole.cli.worklist",
     "itbconsole.cli.export",
     "itbconsole.cli.settings",
+    "itbconsole.cli.users",
     "itbconsole.cli.sim",
     "itbconsole.cli.link",
 )

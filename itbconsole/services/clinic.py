@@ -32,6 +32,7 @@ from itbconsole.model import (
 from itbconsole.pump_models import check_pump_model, require_plausible
 from itbconsole.services import programming, settlement
 from itbconsole.services import worklist as clinic_day
+from itbconsole.services.accounts import AccountService
 from itbconsole.services.history import TimelineRow, build_timeline
 from itbconsole.services.overview import PumpOverview, build_overview
 from itbconsole.services.patients import (
@@ -852,3 +853,19 @@ class ClinicService:
             memo.keep(serial, version, drift)
             fresh[serial] = drift
         return fresh
+
+    # ------------------------------------------------------------------ accounts (issue 18)
+
+    _accounts: AccountService | None = None
+
+    @property
+    def accounts(self) -> AccountService:
+        """Accounts, sign-in, lock and second checks on this clinic's records
+        (:mod:`itbconsole.services.accounts`); ``user`` is whoever signed in through it."""
+        if self._accounts is None:
+            self._accounts = AccountService(self.store)
+        return self._accounts
+
+    @accounts.setter
+    def accounts(self, service: AccountService) -> None:
+        self._accounts = service

@@ -60,6 +60,10 @@ CLINICAL_TABLES = (
     "catheter_revisions",
     "patient_status",
     "screening_trials",
+    # The people who sign in (migration 11): audited and append-only like the records.
+    "accounts",
+    "account_versions",
+    "account_events",
 )
 
 #: Tables that use ``corrects_id`` corrections.
@@ -471,6 +475,85 @@ _AUDIT_SEALS = [
     *_no_change_triggers("audit_seals"),
 ]
 
+#: Migration 11, accounts (itbconsole.store.accounts, itbconsole.services.accounts):
+#:
+#: * ``accounts``: one identity row per person who signs in; never deleted, so every
+#:   record's author stays known;
+#: * ``account_versions``: the account's details over time (name, role, professional
+#:   registration number, active or disabled, argon2id password hash, must change the
+#:   password at the next sign-in), one row per change with what changed; the newest row
+#:   is in force. A name belongs to one account for good (a trigger refuses another
+#:   account's name, case and spaces ignored, disabled accounts included);
+#: * ``account_events``: sign-in, failed sign-in, sign-out, lock, unlock, switch of user
+#:   and second-clinician confirmations, with the time the service's clock gave (the
+#:   sign-in backoff counts failures from it). A failure is stamped by no one (the person
+#:   was not verified): ``created_by`` is ``(not signed in)``, the account tried is in
+#:   ``account_id`` and ``name``.
+ACCOUNT_ROLES = ("nurse", "clinician", "administrator")
+ACCOUNT_CHANGES = (
+    "created",
+    "disabled",
+    "enabled",
+    "role_changed",
+    "details_changed",
+    "password_reset",
+    "password_changed",
+    "password_rehashed",
+)
+ACCOUNT_EVENTS = (
+    "signed_in",
+    "sign_in_failed",
+    "signed_out",
+    "locked",
+    "unlocked",
+    "switched_user",
+    "second_check",
+    "second_check_failed",
+    "work_paused",
+    "work_resumed",
+    "work_discarded",
+)
+_CURRENT_ACCOUNT = (
+    "SELECT v.* FROM account_versions v WHERE v.id ="
+    " (SELECT MAX(w.id) FROM account_versions w WHERE w.account_id = v.account_id)"
+)
+_ACCOUNTS = [
+    f"CREATE TABLE accounts (id INTEGER PRIMARY KEY AUTOINCREMENT, {STAMP})",
+    *_no_change_triggers("accounts"),
+    "CREATE TABLE account_versions ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " account_id INTEGER NOT NULL REFERENCES accounts(id),"
+    " name TEXT NOT NULL CHECK (length(trim(name)) >= 2),"
+    " role TEXT NOT NULL CHECK (role IN (" + ", ".join(f"'{r}'" for r in ACCOUNT_ROLES) + ")),"
+    " registration TEXT NOT NULL DEFAULT '',"
+    " active INTEGER NOT NULL CHECK (active IN (0, 1)),"
+    " password_hash TEXT NOT NULL CHECK (password_hash LIKE '$argon2id$%'),"
+    " must_change_password INTEGER NOT NULL DEFAULT 0 CHECK (must_change_password IN (0, 1)),"
+    " change TEXT NOT NULL CHECK (change IN ("
+    + ", ".join(f"'{c}'" for c in ACCOUNT_CHANGES)
+    + ")),"
+    " note TEXT NOT NULL DEFAULT '',"
+    f" {STAMP})",
+    "CREATE INDEX account_versions_account ON account_versions (account_id, id)",
+    "CREATE INDEX account_versions_name ON account_versions (lower(trim(name)))",
+    *_no_change_triggers("account_versions"),
+    "CREATE TRIGGER account_name_unique BEFORE INSERT ON account_versions"
+    f" WHEN EXISTS (SELECT 1 FROM ({_CURRENT_ACCOUNT}) c WHERE c.account_id != NEW.account_id"
+    " AND lower(trim(c.name)) = lower(trim(NEW.name)))"
+    " BEGIN SELECT RAISE(ABORT, 'duplicate account name: another account has this name'); END",
+    "CREATE TABLE account_events ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " account_id INTEGER REFERENCES accounts(id),"
+    " name TEXT NOT NULL,"
+    " event TEXT NOT NULL CHECK (event IN (" + ", ".join(f"'{e}'" for e in ACCOUNT_EVENTS) + ")),"
+    " at TEXT NOT NULL,"
+    " detail TEXT NOT NULL DEFAULT '{}',"
+    f" {STAMP})",
+    "CREATE INDEX account_events_account ON account_events (account_id, id)",
+    "CREATE INDEX account_events_name ON account_events (lower(trim(name)), id)",
+    *_no_change_triggers("account_events"),
+]
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "clinical records and hash-chained audit log", tuple(_INITIAL)),
     Migration(2, "current-state tables for the patient list", tuple(_CURRENT_STATE)),
@@ -482,6 +565,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(8, "patient status: candidate, active, inactive, deceased", tuple(_PATIENT_STATUS)),
     Migration(9, "screening test doses", tuple(_SCREENING)),
     Migration(10, "keyed seals on the audit log", tuple(_AUDIT_SEALS)),
+    Migration(
+        11, "accounts: who signs in, their changes and their sign-in events", tuple(_ACCOUNTS)
+    ),
 )
 
 

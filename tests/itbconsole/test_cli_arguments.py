@@ -80,6 +80,19 @@ VALID: dict[tuple[str, ...], list[str]] = {
         "settings", "set", "--admin", "Ada", "--note", "clinic policy",
         "--", "refill_margin_days=10",
     ],
+    ("users",): ["users", "--db", "{tmp}/none.sqlite", "list", "--admin", "Ada"],
+    ("users", "list"): ["users", "list", "--admin", "Ada"],
+    ("users", "add"): [
+        "users", "add", "--role", "nurse", "--registration", "NMC 12A", "--admin", "Ada",
+        "--", "Nia Nurse",
+    ],
+    ("users", "disable"): ["users", "disable", "--note", "left", "--admin", "Ada", "--", "Nia"],
+    ("users", "enable"): ["users", "enable", "--note", "back", "--admin", "Ada", "--", "Nia"],
+    ("users", "passwd"): ["users", "passwd", "--note", "forgot", "--admin", "Ada", "--", "Nia"],
+    ("users", "role"): [
+        "users", "role", "--role", "clinician", "--note", "qualified", "--admin", "Ada",
+        "--", "Nia",
+    ],
     ("sim",): [
         "sim", "--tcp", "127.0.0.1:0", "--baud", "9600", "--state", "{tmp}/pump.json",
         "--scenario", "small-pump", "--faults", "corrupt=0.05,delay=0.1@0.5", "--seed", "1",

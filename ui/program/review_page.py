@@ -1,10 +1,15 @@
 """The program editor's Review page: current and pending program side by side (every
 changed line marked), the reason for each soft-limit override and a second clinician for a
-severe one, the confirmation, and the approved change handed on to be sent."""
+severe one, the confirmation, and the approved change handed on to be sent.
+
+The second clinician confirms in this dialog with their own account: their name from the
+list and their password (``AccountService.confirm_second_check``, found through the window
+the editor runs in: ``clinic.accounts``); the confirmation is for this one program. A
+sender with no account behind them (demo mode) types the second clinician's name."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -24,7 +29,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from itbconsole.model import SecondCheck
 from itbconsole.services import programming as svc
+from itbconsole.services.accounts import AccountService, SignInRefused
+from itbconsole.services.programming.approval import second_check_subject
 from ui.program.live_check import LiveCheck
 from ui.program.widgets import SOFT_COLOUR, ProfilePlot, error_label
 
@@ -56,6 +64,7 @@ class ReviewPage(LiveCheck):
         self.override_edits: dict[str, QLineEdit] = {}
         self.override_categories: dict[str, QComboBox] = {}
         self.second_clinician = QLineEdit()
+        self.second_check: SecondCheck | None = None
         self.confirm_box = QCheckBox(
             "I have checked the pending program against the prescription and the concentration "
             "in the reservoir."
@@ -166,16 +175,25 @@ class ReviewPage(LiveCheck):
         self.second_clinician.setAccessibleName("Second clinician confirming the override")
         self.second_clinician.setPlaceholderText("name of the second clinician who checked it")
         self.second_clinician.textChanged.connect(lambda _t: self._update_send_button())
+        self.second_check = None
         severe = svc.second_check_findings(c)
         if severe:
             note = QLabel(
                 "<b>A second clinician must confirm</b> the override of "
                 + ", ".join(sorted({f.rule.replace("_", " ") for f in severe}))
-                + ": they check the program and the reason with you."
+                + ": they check the program and the reason with you"
+                + (
+                    ", then confirm with their own password."
+                    if self._signed_with_account()
+                    else "."
+                )
             )
             note.setWordWrap(True)
             self.overrides_layout.addRow(note)
-            self.overrides_layout.addRow("Second clinician:", self.second_clinician)
+            if self._signed_with_account():
+                self._add_second_checker_rows()
+            else:
+                self.overrides_layout.addRow("Second clinician:", self.second_clinician)
         if not c.findings:
             self.overrides_layout.addRow(QLabel("Within every drug-library limit."))
         self.overrides_layout.addRow(QLabel(f"Reason for the change: {self.reason.text()}"))
@@ -186,6 +204,86 @@ class ReviewPage(LiveCheck):
         self.review_table.resizeRowsToContents()  # after layout, at the real column widths
         self._update_send_button()
         self.review_table.setFocus()
+
+    # ------------------------------------------------------------------ second clinician
+
+    def _signed_with_account(self) -> bool:
+        return self.ctx.user.account_id is not None
+
+    def _accounts(self) -> AccountService | None:
+        """The account service of the window the editor runs in (its clinic's)."""
+        clinic = getattr(self.parentWidget(), "clinic", None)
+        return getattr(clinic, "accounts", None)
+
+    def _add_second_checker_rows(self) -> None:
+        accounts = self._accounts()
+        self.second_checker_name = QComboBox()
+        self.second_checker_name.setAccessibleName("Second clinician")
+        self.second_checker_name.addItem("Choose the second clinician...", "")
+        for name in accounts.second_checkers(self.ctx.user) if accounts else []:
+            self.second_checker_name.addItem(name, name)
+        self.second_checker_password = QLineEdit()
+        self.second_checker_password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.second_checker_password.setAccessibleName("Second clinician's password")
+        self.second_checker_password.setPlaceholderText("their own password, typed by them")
+        self.second_checker_button = QPushButton("Con&firm as second clinician")
+        self.second_checker_button.clicked.connect(self.confirm_second_checker)
+        self.second_checker_password.returnPressed.connect(self.confirm_second_checker)
+        self.second_checker_status = QLabel(
+            "" if accounts else "Second checks need the clinic's accounts: not available here."
+        )
+        self.second_checker_status.setWordWrap(True)
+        self.second_checker_name.currentIndexChanged.connect(lambda _i: self._forget_second_check())
+        self.overrides_layout.addRow("Second clinician:", self.second_checker_name)
+        self.overrides_layout.addRow("Their password:", self.second_checker_password)
+        self.overrides_layout.addRow(self.second_checker_button)
+        self.overrides_layout.addRow(self.second_checker_status)
+
+    def _forget_second_check(self) -> None:
+        self.second_check = None
+        self.second_checker_status.setText("")
+        self._update_send_button()
+
+    def confirm_second_checker(self) -> bool:
+        """The second clinician's own password, checked by the account service for this
+        program; a wrong one is refused and recorded."""
+        c = self.check
+        accounts = self._accounts()
+        name = self.second_checker_name.currentData() or ""
+        password = self.second_checker_password.text()
+        self.second_checker_password.clear()
+        self.second_check = None
+        if c is None or accounts is None:
+            return False
+        if not name:
+            self.second_checker_status.setText("Choose the second clinician in the list.")
+            self._update_send_button()
+            return False
+        try:
+            self.second_check = accounts.confirm_second_check(
+                self.ctx.user, name, password, second_check_subject(c)
+            )
+        except SignInRefused as exc:
+            self.second_checker_status.setText(str(exc))
+            if exc.retry_after_s:
+                self.second_checker_button.setEnabled(False)
+                QTimer.singleShot(
+                    exc.retry_after_s * 1000, lambda: self.second_checker_button.setEnabled(True)
+                )
+            self._update_send_button()
+            return False
+        s = self.second_check
+        self.second_checker_status.setText(
+            f"Confirmed by {s.name} ({s.role.value}) at {s.at.astimezone(self.ctx.tz):%H:%M}."
+        )
+        self._update_send_button()
+        return True
+
+    def second_clinician_given(self) -> str | SecondCheck:
+        """What the service is given: the confirmation, or the typed name (no account)."""
+        if self._signed_with_account():
+            return self.second_check or ""
+        return self.second_clinician.text()
 
     def override_reasons(self) -> dict[str, str]:
         """Each soft-limit override as the service stores it: the category, then the note."""
@@ -202,7 +300,7 @@ class ReviewPage(LiveCheck):
             and self.ctx.user.can_send_program()
             and self.confirm_box.isChecked()
             and not svc.missing_reasons(
-                c, self.reason.text(), self.override_reasons(), self.second_clinician.text()
+                c, self.reason.text(), self.override_reasons(), self.second_clinician_given()
             )
         )
         self.send_button.setEnabled(bool(ready))
@@ -229,7 +327,7 @@ class ReviewPage(LiveCheck):
                 self.reason.text(),
                 self.override_reasons(),
                 at=self.ctx.now,
-                second_clinician=self.second_clinician.text(),
+                second_clinician=self.second_clinician_given(),
             )
         except svc.ProgrammingError as exc:
             self.review_error.setText(str(exc))

@@ -1,15 +1,30 @@
 """Approving a checked change: the reasons it needs (the change's own, a category and note
 for each soft-limit override, a second clinician for a severe one), the record built from
 them (:func:`build_change`, :class:`ApprovedChange`), who may send it (:func:`send_refusal`),
-and a program saved for a clinician's review (:func:`build_prepared`)."""
+and a program saved for a clinician's review (:func:`build_prepared`).
+
+The second clinician: a sender signed in with an account (``User.account_id``) needs a
+:class:`~itbconsole.model.SecondCheck`, the confirmation another clinician gave with their
+own account and password for exactly this program (:func:`second_check_subject`; made by
+:meth:`itbconsole.services.accounts.AccountService.confirm_second_check`). A typed name is
+accepted only from a user no account stands behind (demo mode, scripts)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from itbconsole.model import Action, ChangeOutcome, PreparedProgram, ProgramChange, User
+from itbconsole.model import (
+    Action,
+    ChangeOutcome,
+    PreparedProgram,
+    ProgramChange,
+    SecondCheck,
+    User,
+)
 from itbconsole.services.programming.check import ProgramCheck
 from itbconsole.services.programming.findings import Finding, ProgrammingError, Severity
 
@@ -40,7 +55,7 @@ OVERRIDE_CATEGORIES = (
     "Clinical trial protocol",
 )
 #: Overrides of these rules are severe enough to need a second clinician's confirmation
-#: (a recorded second name; a second sign-in once accounts exist).
+#: (their own account and password; a recorded name for a user without an account).
 SECOND_CHECK_RULES = frozenset({"withdrawal", "starting_dose", "priming", "daily_dose_mcg"})
 
 
@@ -62,15 +77,58 @@ def second_check_findings(check: ProgramCheck) -> tuple[Finding, ...]:
     return tuple(f for f in check.soft if f.rule in SECOND_CHECK_RULES)
 
 
+def second_check_subject(check: ProgramCheck) -> str:
+    """What a second clinician confirms: this pump, going from this program to that one at
+    this concentration (the serial and a digest). Another program needs a new confirmation."""
+    text = json.dumps(
+        {
+            "serial": check.state.pump_serial,
+            "old": check.state.program.to_dict(),
+            "new": check.new.to_dict(),
+            "concentration_mcg_ml": check.concentration_mcg_ml,
+        },
+        sort_keys=True,
+        default=str,
+    )
+    return f"{check.state.pump_serial}:{hashlib.sha256(text.encode('utf-8')).hexdigest()[:16]}"
+
+
+def second_check_problem(check: ProgramCheck, second: str | SecondCheck) -> str:
+    """Why ``second`` does not confirm ``check``'s severe override ('' when it does)."""
+    sender = check.user
+    if isinstance(second, SecondCheck):
+        if second.account_id == sender.account_id or (
+            second.name.strip().casefold() == sender.name.strip().casefold()
+        ):
+            return "The second clinician must be someone else than the clinician sending."
+        if not User(second.name, second.role).may(Action.SEND_PROGRAM):
+            return (
+                f"{second.name} is a {second.role.value}: a second check needs a clinician or "
+                "an administrator."
+            )
+        if second.subject != second_check_subject(check):
+            return (
+                f"{second.name} confirmed another program: ask them to confirm this one "
+                "(their password again)."
+            )
+        return ""
+    if sender.account_id is not None:
+        return "A second clinician must confirm this override with their own account and password."
+    name = " ".join(second.split())
+    if len(name) < 3 or name.casefold() == sender.name.casefold():
+        return "A second clinician must confirm this override: enter their name (not yours)."
+    return ""
+
+
 def missing_reasons(
     check: ProgramCheck,
     reason: str,
     override_reasons: Mapping[str, str],
-    second_clinician: str = "",
+    second_clinician: str | SecondCheck = "",
 ) -> list[str]:
     """What still has to be given before the change can go ahead (empty: nothing): the
     change's reason, a category and note for each soft-limit override, and for a severe
-    override a second clinician's name (not the sender's)."""
+    override a second clinician's confirmation (:func:`second_check_problem`)."""
     missing = []
     if not reason_is_enough(reason):
         missing.append(f"Type the reason for this change ({REASON_HINT}).")
@@ -81,16 +139,16 @@ def missing_reasons(
                 f"{finding.message}"
             )
     if second_check_findings(check):
-        second = " ".join(second_clinician.split())
-        if len(second) < 3 or second.casefold() == check.user.name.casefold():
-            missing.append(
-                "A second clinician must confirm this override: enter their name (not yours)."
-            )
+        problem = second_check_problem(check, second_clinician)
+        if problem:
+            missing.append(problem)
     return missing
 
 
 def override_records(
-    check: ProgramCheck, override_reasons: Mapping[str, str], second_clinician: str = ""
+    check: ProgramCheck,
+    override_reasons: Mapping[str, str],
+    second_clinician: str | SecondCheck = "",
 ) -> tuple[str, ...]:
     """The text stored with the change for every soft-limit override and every warning,
     and the second clinician who confirmed a severe override."""
@@ -104,10 +162,18 @@ def override_records(
         elif finding.severity is Severity.WARNING:
             out.append(f"warning {finding.rule} shown: {finding.message}")
     severe = second_check_findings(check)
-    if severe:
+    rules = ", ".join(sorted({f.rule for f in severe}))
+    if severe and isinstance(second_clinician, SecondCheck):
+        s = second_clinician
+        out.append(
+            f"second clinician {s.name} ({s.role.value}, account {s.account_id}) confirmed "
+            f"the override of {rules} with their own password at {s.at.isoformat()} "
+            f"(account event {s.event_id}, program {s.subject})"
+        )
+    elif severe and isinstance(second_clinician, str):
         out.append(
             f"second clinician {' '.join(second_clinician.split())} confirmed the override of "
-            + ", ".join(sorted({f.rule for f in severe}))
+            + rules
         )
     return tuple(out)
 
@@ -118,7 +184,7 @@ def build_change(
     override_reasons: Mapping[str, str],
     *,
     at: datetime | None = None,
-    second_clinician: str = "",
+    second_clinician: str | SecondCheck = "",
 ) -> ProgramChange:
     """The record of a change about to be sent: who (the store stamps the user), when, why,
     old and new program, concentration, every override and the second clinician who
@@ -152,7 +218,7 @@ class ApprovedChange:
     change: ProgramChange
     check: ProgramCheck
     override_reasons: Mapping[str, str]
-    second_clinician: str = ""
+    second_clinician: str | SecondCheck = ""
 
 
 def approve(
@@ -161,7 +227,7 @@ def approve(
     override_reasons: Mapping[str, str],
     *,
     at: datetime | None = None,
-    second_clinician: str = "",
+    second_clinician: str | SecondCheck = "",
 ) -> ApprovedChange:
     """:func:`build_change`, kept together with what it was built from."""
     change = build_change(check, reason, override_reasons, at=at, second_clinician=second_clinician)
