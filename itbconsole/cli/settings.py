@@ -117,8 +117,27 @@ def cmd_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _administrator(store: Any, name: str) -> Any:
+    """The administrator making the change, signed in with their password (asked without
+    echo, or read from standard input): a typed name alone is not an administrator."""
+    from itbconsole.cli.users import read_secret
+    from itbconsole.model import Role
+    from itbconsole.services.accounts import AccountError, AccountService
+
+    service = AccountService(store)
+    if not service.has_accounts():
+        raise AccountError(
+            "This database has no accounts yet: make the first administrator with "
+            "'itbconsole users add NAME --role administrator', then try again."
+        )
+    user = service.sign_in(name, read_secret(f"Password for {name.strip()}: "), via="command line")
+    if user.role is not Role.ADMINISTRATOR:
+        raise AccountError(f"{user.name} is not an administrator: only one changes the settings.")
+    return user
+
+
 def cmd_set(args: argparse.Namespace) -> int:
-    from itbconsole.model import Role, User
+    from itbconsole.services.accounts import AccountError
     from itbconsole.settings import ClinicSettings, SettingsError, parse_setting
     from itbconsole.store import StoreError
 
@@ -151,10 +170,14 @@ def cmd_set(args: argparse.Namespace) -> int:
             print(str(exc), file=sys.stderr)
             return EXIT_BAD_INPUT
         try:
-            store.save_clinic_settings(new, User(args.admin, Role.ADMINISTRATOR), args.note.strip())
-        except StoreError as exc:
+            admin = _administrator(store, args.admin)
+            store.save_clinic_settings(new, admin, args.note.strip())
+        except (StoreError, AccountError) as exc:
             print(str(exc), file=sys.stderr)
             return EXIT_FAILED
+        except ValueError as exc:
+            print(str(exc), file=sys.stderr)
+            return EXIT_BAD_INPUT
     print(
         "Saved: "
         + ", ".join(f"{k}={v}" for k, v in changes.items())
