@@ -26,7 +26,7 @@ from itbconsole.paths import make_private
 from itbconsole.services.refill import PrintableRefill
 
 
-def refill_record_html(record: PrintableRefill) -> str:
+def refill_record_html(record: PrintableRefill, *, marked_pages: bool = False) -> str:
     """The record as simple HTML (also used for the on-screen summary)."""
 
     def rows(items: list[tuple[str, str]]) -> str:
@@ -42,7 +42,12 @@ def refill_record_html(record: PrintableRefill) -> str:
     }
     status = status_text.get(record.status, record.status)
     warnings = "".join(f"<p class='warn'>{escape(w)}</p>" for w in record.warnings)
-    training = f"<p class='warn'><b>{TRAINING_MARK}</b></p>" if record.training else ""
+    # On paper the TRAINING mark is drawn at the top of every page (``marked_pages``).
+    training = (
+        f"<p class='warn'><b>{TRAINING_MARK}</b></p>"
+        if record.training and not marked_pages
+        else ""
+    )
     anchor = (
         f"<p style='font-size: 8pt; color: #555'>Audit trail at printing: "
         f"{escape(record.audit_head)}</p>"
@@ -153,7 +158,7 @@ def write_refill_pdf(record: PrintableRefill, path: str | Path) -> Path:
         )
     )
     doc = QTextDocument()
-    doc.setHtml(refill_record_html(record))
+    doc.setHtml(refill_record_html(record, marked_pages=record.training))
     if not record.training:
         doc.print_(writer)
         make_private(target)  # a patient's record

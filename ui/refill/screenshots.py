@@ -69,9 +69,29 @@ def main(out: Path = OUT) -> int:
     shot("6-update")
     wizard._show(Step.RECORD)
     shot("7-record")
+    _render_printout(wizard, out)
     wizard.finish()
     close_demo(window, clinic)
     return 0
+
+
+def _render_printout(wizard: object, out: Path) -> None:
+    """The refill record as printed (PDF), rendered to PNG for the guide with pdftoppm."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    pdftoppm = shutil.which("pdftoppm")
+    if pdftoppm is None:
+        print("pdftoppm not found: the printed record was not rendered")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        pdf = wizard.export_pdf(Path(tmp) / "record.pdf")  # type: ignore[attr-defined]
+        subprocess.run(
+            [pdftoppm, "-r", "70", "-png", "-singlefile", str(pdf), str(out / "refill-printout")],
+            check=True,
+        )
+    print(out / "refill-printout.png")
 
 
 if __name__ == "__main__":
