@@ -18,20 +18,14 @@ from ui.screenshots import OUT, close_demo, demo_window
 
 
 def main(out: Path = OUT) -> int:
-    from argon2 import PasswordHasher
-
     from itbconsole.model import Role
-    from itbconsole.services.accounts import AccountService
     from ui.dialogs import SignInDialog
 
     app, clinic, window = demo_window(_administrator(), extra_ports=[])
-    accounts = AccountService(
-        clinic.store, hasher=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    )
+    accounts = clinic.accounts  # the clinic's own account service
     admin = accounts.create_first_administrator("Ada Admin", "lantern-orchard-42")
     accounts.create_account(admin, "Dr Carl Clinician", Role.CLINICIAN, "meadow-copper-77")
     accounts.create_account(admin, "Nia Nurse", Role.NURSE, "harbour-violet-19")
-    clinic.accounts = accounts
     out.mkdir(parents=True, exist_ok=True)
     dialog = SignInDialog(accounts, window)
     dialog.resize(520, 300)

@@ -79,7 +79,17 @@ def test_worklist_without_a_database_says_so(
     assert not (tmp_path / "none.sqlite").exists()
 
 
-def test_settings_change_moves_every_date(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_settings_change_moves_every_date(
+    db: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from itbconsole.services.accounts import AccountService
+    from itbconsole.store import Store
+
+    with Store.open(db) as store:  # the administrator who changes the settings
+        AccountService(store).create_first_administrator("Ada", "lantern-orchard-42")
+    monkeypatch.setattr("sys.stdin", io.StringIO("lantern-orchard-42\n"))
     main(["worklist", "--db", str(db), "--json", "--now", NOW.isoformat()])
     before = {r["patient"]: r for r in json.loads(capsys.readouterr().out)}
     assert (
