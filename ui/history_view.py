@@ -1,7 +1,7 @@
 """The History tab: everything recorded for the patient in one table, in time order.
 
 Shows the rows :meth:`itbconsole.services.clinic.ClinicService.patient_timeline` builds
-(itbconsole/services/history.py); computes nothing. A kind filter, sorting by any column
+(itbconsole/services/history/); computes nothing. A kind filter, sorting by any column
 (by time, a correction stays next to what it corrects), the selected entry's every figure
 below the table, and "Export CSV..." for the rows shown. The save dialog is a replaceable
 seam (:attr:`HistoryTab.ask_export_path`), so tests never open a modal dialog.
