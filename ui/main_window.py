@@ -36,6 +36,7 @@ from itbconsole.services.patients import DuplicatePatient
 from itbconsole.store import StoreError
 from itbconsole.units import ul_to_ml
 from ui import pump_jobs
+from ui.backup_job import BackupRun
 from ui.device_bar import DeviceBar, PortChoice
 from ui.diagnostics import DiagnosticsDialog
 from ui.dialogs import OtherPortDialog, show_about
@@ -852,14 +853,21 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getSaveFileName(
             self, "Back up database", "itbconsole-backup.sqlite", "SQLite (*.sqlite)"
         )
-        if not path:
-            return
-        try:
-            self.clinic.backup(path)
-        except (StoreError, OSError) as exc:
-            self.prompts.error("Backup failed", str(exc))
-            return
-        self.statusBar().showMessage(f"Backup written to {path}", 8000)
+        if path:
+            self.start_backup(path)
+
+    def start_backup(self, path: str) -> BackupRun:
+        """Back up on a worker thread with a progress dialog and Cancel (ui/backup_job.py):
+        the window keeps responding however big the database is."""
+        self.backup_run = BackupRun(
+            self,
+            self.clinic,
+            path,
+            report_error=self.prompts.error,
+            show_status=self.statusBar().showMessage,
+        )
+        self.backup_run.start()
+        return self.backup_run
 
     def about(self) -> None:
         show_about(self, self.clinic.database_path, str(self.log_path))

@@ -50,6 +50,7 @@ from itbconsole.services.screening import (
 from itbconsole.settings import ClinicSettings
 from itbconsole.store import PatientOverview, Store, StoreError, UnknownPumpError, WrongPatientError
 from itbconsole.store import queries as store_queries
+from itbconsole.store.backup import BackupResult, BackupSteps
 from itbconsole.store.queries import PatientHistory, RefillRecord, patient_records, refill_log
 from itbconsole.trends import PatientTrends, TrendSettings, load_trends
 
@@ -446,9 +447,11 @@ class ClinicService:
             prepared_id=prepared_id,
         )
 
-    def backup(self, destination: str | Path) -> None:
-        """A consistent copy of the database at ``destination`` (overwritten)."""
-        self.store.backup(destination, force=True)
+    def backup(self, destination: str | Path, *, steps: BackupSteps | None = None) -> BackupResult:
+        """A consistent copy of the database at ``destination`` (overwritten). With
+        ``steps`` it is made in steps through its own connection, so it may run on a worker
+        thread and be cancelled (see :meth:`Store.backup`)."""
+        return self.store.backup(destination, force=True, steps=steps)
 
     def audit_head(self) -> str:
         """The audit chain's newest entry, short form: printed on records as an anchor."""

@@ -16,6 +16,12 @@ Why the copy is made the way it is:
 * a backup is never written onto the live database, its -wal, -shm or -journal file, a file
   with such a name, a file that has such side files beside it (a database in use), a
   device, a folder or anything that is not a regular file, with or without ``force``.
+
+A backup made in steps (:class:`BackupSteps`, what the desktop app uses) copies a few pages
+at a time through its own connection to the database file (:func:`backup_file`), so it can
+run on a worker thread, report progress and stop on Cancel between steps; a cancelled backup
+removes its partial copy like a failed one. The integrity check of the copy is one SQLite
+statement and cannot be stopped part-way: Cancel takes effect when it has finished.
 """
 
 from __future__ import annotations
@@ -26,12 +32,15 @@ import os
 import re
 import sqlite3
 import stat
+import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from itbconsole.paths import create_private_file, data_dir, private_dir
 from itbconsole.store.db import (
+    BUSY_TIMEOUT_MS,
     SIDE_SUFFIXES,
     SQLITE_CORRUPT,
     SQLITE_FULL,
@@ -67,14 +76,73 @@ class BackupRefusedError(StoreError):
     """The destination is not a place a backup may be written. The CLI exits 2."""
 
 
+class BackupCancelledError(StoreError):
+    """The user cancelled a backup made in steps; nothing was written."""
+
+
+#: Stages a backup made in steps reports: copying pages, then checking the copy.
+COPYING = "copying"
+CHECKING = "checking"
+
+#: Pages copied per step: a few milliseconds of work, so Cancel is felt at once and a
+#: writer on another connection waits at most that long for the database.
+STEP_PAGES = 256
+
+
+def _no_progress(stage: str, done: int, total: int) -> None:
+    """Progress is optional."""
+
+
+@dataclass(frozen=True)
+class BackupSteps:
+    """How a backup is made in steps: pages per step, where progress goes (stage, pages
+    done, pages in all; called on the thread making the backup) and the Cancel flag, looked
+    at between steps and after the integrity check."""
+
+    cancel: threading.Event = field(default_factory=threading.Event)
+    progress: Callable[[str, int, int], None] = _no_progress
+    pages: int = STEP_PAGES
+
+
+def backup_file(
+    database: Path, destination: Path, *, force: bool = False, steps: BackupSteps
+) -> BackupResult:
+    """:func:`backup_database` in steps through a connection of its own to ``database``,
+    opened read only and closed here: call it on the thread that makes the backup (a
+    connection never moves between threads)."""
+    try:
+        source = sqlite3.connect(
+            f"{database.absolute().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000
+        )
+    except sqlite3.Error as exc:
+        typed = translate(exc, str(database))
+        raise (typed or StoreError(f"The backup could not be made: {exc}")) from exc
+    try:
+        source.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error as exc:
+        source.close()
+        typed = translate(exc, str(database))
+        raise (typed or StoreError(f"The backup could not be made: {exc}")) from exc
+    try:
+        return backup_database(source, destination, force=force, steps=steps)
+    finally:
+        source.close()
+
+
 def backup_database(
-    source: sqlite3.Connection, destination: Path, *, force: bool = False
+    source: sqlite3.Connection,
+    destination: Path,
+    *,
+    force: bool = False,
+    steps: BackupSteps | None = None,
 ) -> BackupResult:
     """Copy the database behind ``source`` to ``destination`` and check the copy.
 
     Refuses to replace an existing file unless ``force``, and refuses unsafe destinations
     always (module docstring). Raises :class:`StoreError` subclasses with plain messages
-    when the copy cannot be made or fails its integrity check.
+    when the copy cannot be made or fails its integrity check, and
+    :class:`BackupCancelledError` when ``steps`` was cancelled before the copy was renamed
+    into place. Without ``steps`` the copy is made in one step.
     """
     destination = destination.expanduser()
     label = str(destination)
@@ -91,13 +159,15 @@ def backup_database(
     try:
         remove_with_sides(partial)
         create_private_file(partial)
-        check = _copy(source, partial, label)
+        check = _copy(source, partial, label, steps)
         if check != "ok":
             raise DamagedDatabaseError(
                 _source_label(source),
                 f"the backup copy failed its integrity check: {check}; nothing was written "
                 f"to {label}",
             )
+        if steps is not None and steps.cancel.is_set():
+            raise BackupCancelledError(f"The backup was cancelled; nothing was written to {label}.")
         os.replace(partial, destination)
         fsync_folder(folder)
     except OSError as exc:
@@ -117,14 +187,27 @@ def backup_database(
     return BackupResult(destination, destination.stat().st_size, check)
 
 
-def _copy(source: sqlite3.Connection, partial: Path, label: str) -> str:
-    """Copy ``source`` into ``partial`` as one self-contained file; return its check."""
+class _Stop(Exception):
+    """Raised from the progress callback to end SQLite's backup between two steps."""
+
+
+def _copy(source: sqlite3.Connection, partial: Path, label: str, steps: BackupSteps | None) -> str:
+    """Copy ``source`` into ``partial`` as one self-contained file; return its check.
+
+    In steps, a write to the database by another connection between two steps makes SQLite
+    start the copy again, so the copy is still one consistent snapshot.
+    """
     try:
         target = open_copy(partial)
         try:
-            source.backup(target)  # one step: a single consistent snapshot
+            if steps is None:
+                source.backup(target)  # one step: a single consistent snapshot
+            else:
+                _copy_in_steps(source, target, steps, label)
             # A backup is one self-contained file, not a WAL database with side files.
             target.execute("PRAGMA journal_mode = DELETE")
+            if steps is not None:
+                steps.progress(CHECKING, 0, 0)
             return str(target.execute("PRAGMA integrity_check").fetchone()[0])
         finally:
             target.close()
@@ -139,9 +222,32 @@ def _copy(source: sqlite3.Connection, partial: Path, label: str) -> str:
         raise (typed or StoreError(f"The backup could not be made: {exc}")) from exc
 
 
+def _copy_in_steps(
+    source: sqlite3.Connection, target: sqlite3.Connection, steps: BackupSteps, label: str
+) -> None:
+    def step_done(_status: int, remaining: int, total: int) -> None:
+        if steps.cancel.is_set():
+            raise _Stop
+        steps.progress(COPYING, total - remaining, total)
+
+    cancelled = BackupCancelledError(f"The backup was cancelled; nothing was written to {label}.")
+    if steps.cancel.is_set():
+        raise cancelled
+    try:
+        source.backup(target, pages=max(1, steps.pages), progress=step_done)
+    except _Stop:
+        raise cancelled from None
+
+
 def open_copy(path: Path) -> sqlite3.Connection:
     """The connection the copy is written through (a seam: tests limit its size)."""
     return sqlite3.connect(path)
+
+
+def open_finished_copy(path: Path) -> sqlite3.Connection:
+    """A read-only connection to a finished backup, to read what it holds (its audit head
+    for the key file) on whichever thread made it."""
+    return sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
 
 
 def _source_label(source: sqlite3.Connection) -> str:

@@ -180,13 +180,31 @@ class StoreBase:
         return audit.verify_audit(self.db, self.audit_keys, anchors)
 
     def backup(
-        self, destination: str | os.PathLike[str], *, force: bool = False
+        self,
+        destination: str | os.PathLike[str],
+        *,
+        force: bool = False,
+        steps: backup.BackupSteps | None = None,
     ) -> backup.BackupResult:
         """A checked copy, and beside it (``NAME.audit-keys``, owner-only) the audit keys
-        and the chain head at the time, which anchors the copy's trail."""
-        result = backup.backup_database(self.db.conn, Path(destination), force=force)
+        and the copy's chain head, which anchors the copy's trail.
+
+        With ``steps`` the copy is made a few pages at a time through a connection of its
+        own (:func:`backup.backup_file`), never through ``self.db``: this may then run on a
+        worker thread, and stops on ``steps.cancel`` (:class:`backup.BackupCancelledError`).
+        """
+        if steps is None:
+            result = backup.backup_database(self.db.conn, Path(destination), force=force)
+        elif self.path is None:
+            raise StoreError("An in-memory database cannot be backed up in steps.")
+        else:
+            result = backup.backup_file(self.path, Path(destination), force=force, steps=steps)
         if self.audit_keys is not None:
-            found = audit.head(self.db)
+            copy = backup.open_finished_copy(result.path)
+            try:
+                found = audit.head(Database(copy, execute_plugins=False))
+            finally:
+                copy.close()
             sidecar = {
                 "store_id": self.audit_keys.store_id,
                 "keys": {name: key.hex() for name, key in self.audit_keys.keys.items()},
