@@ -15,10 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QItemSelectionModel,
-    QModelIndex,
-    QPersistentModelIndex,
     Qt,
 )
 from PySide6.QtGui import QBrush, QColor, QFont
@@ -46,6 +43,7 @@ from itbconsole.services.history import (
     history_csv_rows,
     kinds_in,
 )
+from ui.table_model import ListTableModel, ModelIndex
 
 if TYPE_CHECKING:
     from itbconsole.services.clinic import ClinicService
@@ -54,11 +52,11 @@ COLUMNS = ("When", "Kind", "What", "By")
 ALARM_BG = QColor("#f8d7da")
 CORRECTION_BG = QColor("#eef1f5")
 
-ModelIndex = QModelIndex | QPersistentModelIndex
 
-
-class HistoryTableModel(QAbstractTableModel):
+class HistoryTableModel(ListTableModel):
     """The timeline's rows, filtered by kind and sorted in Python with one key per row."""
+
+    columns = COLUMNS
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -112,18 +110,8 @@ class HistoryTableModel(QAbstractTableModel):
     def shown(self) -> list[TimelineRow]:
         return [r for _, r in self.rows]
 
-    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
+    def shown_count(self) -> int:
+        return len(self.rows)
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         row = self.row_at(index)

@@ -7,9 +7,7 @@ from datetime import date
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
-    QPersistentModelIndex,
     Qt,
     QTimer,
     Signal,
@@ -28,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from itbconsole.forecast import Status
 from itbconsole.store.queries import PatientOverview
+from ui.table_model import ListTableModel, ModelIndex
 
 COLUMNS = ("Patient", "Hosp. no.", "Pump", "Status", "Refill by", "Battery")
 #: The widest text each column usually shows; widths come from these, not from the rows.
@@ -50,10 +49,10 @@ STATUS_BG = {
     Status.DUE_SOON: SOON_BG,
 }
 
-ModelIndex = QModelIndex | QPersistentModelIndex
 
+class PatientTableModel(ListTableModel):
+    columns = COLUMNS
 
-class PatientTableModel(QAbstractTableModel):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.rows: list[PatientOverview] = []
@@ -91,18 +90,8 @@ class PatientTableModel(QAbstractTableModel):
         )
         self.layoutChanged.emit()
 
-    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
+    def shown_count(self) -> int:
+        return len(self.rows)
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():

@@ -20,9 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
-    QModelIndex,
-    QPersistentModelIndex,
     Qt,
     QTimer,
     Signal,
@@ -54,6 +51,7 @@ from itbconsole.display import fmt_day, fmt_weekday
 from itbconsole.services.clinic import ClinicService
 from itbconsole.services.worklist import Category, WorkItem, Worklist, write_worklist_csv
 from itbconsole.store import StoreError
+from ui.table_model import ListTableModel, ModelIndex
 from ui.worklist_print import URGENT, print_worklist
 
 COLUMNS = ("What", "Date", "Patient", "Hosp. no.", "Pump", "Why")
@@ -74,8 +72,6 @@ MAX_DAYS = 365
 #: under the 50 ms the window may stop answering).
 DRIFT_STEP = 50
 
-ModelIndex = QModelIndex | QPersistentModelIndex
-
 
 def _sort_key(item: WorkItem, column: int) -> Any:
     if column == 0:
@@ -91,9 +87,11 @@ def _sort_key(item: WorkItem, column: int) -> Any:
     return (item.reason.casefold(), item.category.rank)
 
 
-class WorklistModel(QAbstractTableModel):
+class WorklistModel(ListTableModel):
     """The lines of one category (or all), sorted in Python with one key per line (a proxy
     model would call data() n log n times through Qt)."""
+
+    columns = COLUMNS
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -132,18 +130,8 @@ class WorklistModel(QAbstractTableModel):
         )
         self.layoutChanged.emit()
 
-    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.items)
-
-    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
+    def shown_count(self) -> int:
+        return len(self.items)
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
