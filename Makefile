@@ -20,8 +20,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); echo "Could not create $(VENV): install python3-venv (Debian/Ubuntu)"; exit 1; }
 	$(BIN)/python -m pip install --quiet --upgrade pip || { rm -rf $(VENV); exit 1; }
 
+# -qq: pip shows errors only. setuptools' editable build always warns in a box that a folder
+# named like the package may shadow it on import; here that folder is the package itself.
 $(STAMP): $(BIN)/python setup.cfg pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
+	$(BIN)/python -m pip install -qq -e '.[test,dev]'
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -36,7 +38,7 @@ test: lint
 # Part of every test run (and so of CI): import contracts, ruff, formatting, and mypy on the
 # core, the drivers and the UI.
 lint: $(STAMP)
-	$(BIN)/lint-imports --config setup.cfg --no-cache
+	$(BIN)/lint-imports --no-cache --no-logo
 	$(BIN)/ruff check itbconsole drivers ui tests benchmarks
 	$(BIN)/ruff format --check itbconsole drivers ui tests benchmarks
 	$(BIN)/mypy

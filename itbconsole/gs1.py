@@ -120,6 +120,57 @@ def parse_gs1_date(text: str, *, today: date | None = None) -> date:
     return date(year, month, day)
 
 
+_MONTHS = {name: n for n, name in enumerate(calendar.month_abbr) if name}
+_EXPIRY_FORMS = (
+    # year first, as GS1 and ISO 8601 write it: 2027-03-31, 2027-03 (the whole month)
+    re.compile(r"(?P<y>\d{4})-(?P<m>\d{1,2})(?:-(?P<d>\d{1,2}))?"),
+    # day first, as UK and European labels print it: 31/03/2027, 31.03.2027, 31-03-2027,
+    # and the month alone: 03/2027
+    re.compile(r"(?:(?P<d>\d{1,2})[/.-])?(?P<m>\d{1,2})[/.-](?P<y>\d{4})"),
+    # a month name: 31 MAR 2027, MAR 2027, MAR-2027
+    re.compile(r"(?:(?P<d>\d{1,2})[\s/.-]*)?(?P<mon>[A-Za-z]{3})[A-Za-z]*[\s/.-]*(?P<y>\d{4})"),
+)
+EXPIRY_FORMS_TEXT = (
+    "31/03/2027, 31.03.2027, 2027-03-31 or 31 MAR 2027; a month alone (03/2027, 2027-03, "
+    "MAR 2027) means the end of that month"
+)
+
+
+def parse_expiry(text: str) -> date:
+    """A vial's expiry as the label prints it, typed by hand: the one reading of an expiry
+    in the console (a scanned barcode's is :func:`parse_gs1_date`).
+
+    A month without a day means the last day of that month, as GS1's day ``00`` does; so
+    does day ``00`` itself. Day-first forms are read as the UK and European labels print
+    them (31/03/2027); a US month-first date such as 03/31/2027 has no month 31 and is
+    refused, never guessed. Two-digit years are refused (is 27 the year or the day?).
+    Raises :class:`GS1Error` with one message that lists what is accepted."""
+    stripped = " ".join(str(text).split())
+    for pattern in _EXPIRY_FORMS:
+        match = pattern.fullmatch(stripped)
+        if match is None:
+            continue
+        parts = match.groupdict()
+        if parts.get("mon") is not None:
+            month = _MONTHS.get(parts["mon"][:3].title(), 0)
+        else:
+            month = int(parts["m"])
+        year = int(parts["y"])
+        if not 1 <= month <= 12 or year < 1900:
+            break
+        last = calendar.monthrange(year, month)[1]
+        day = last if parts["d"] is None or int(parts["d"]) == 0 else int(parts["d"])
+        if not 1 <= day <= last:
+            break
+        return date(year, month, day)
+    if not stripped:
+        raise GS1Error(f"Enter the expiry date from the vial: {EXPIRY_FORMS_TEXT}.")
+    raise GS1Error(
+        f"'{stripped}' is not an expiry date the console can read. Type it as on the vial: "
+        f"{EXPIRY_FORMS_TEXT}."
+    )
+
+
 def normalise_scan(text: str) -> str:
     """Strip the scanner's extras (symbology identifier, Enter, Tab, spaces at the ends)
     and turn each configured stand-in for ASCII 29 into ASCII 29."""

@@ -872,22 +872,28 @@ def test_flex_delivery_is_counted_on_the_pump_clock_utc_across_the_clock_change(
     assert ident.residual.expected_residual_ul == 20_000 - delivered_mcg * 1000 // 2000
 
 
-def test_added_volume_far_below_the_usual_fill_is_flagged_as_a_possible_decimal_slip(
+def test_added_volume_far_below_the_usual_fill_is_confirmed_where_it_is_typed(
     clinic: ClinicService,
 ) -> None:
+    """4.0 typed for 40.0: refused at step 3 next to its own tick box, not left to the
+    review's shared acknowledgement; once confirmed it is said at the review and recorded."""
     s = at_new_drug(clinic)
-    check = s.enter_new_drug("lioresal-2000", "A1", date(2028, 1, 1), "4.0")  # for 40.0
-    assert any("decimal point" in w for w in check.warnings)
+    with pytest.raises(RefillError) as err:
+        s.enter_new_drug("lioresal-2000", "A1", date(2028, 1, 1), "4.0")  # for 40.0
+    assert err.value.field == "added_check" and "40.00 mL meant" in str(err.value)
+    assert s.step is Step.NEW_DRUG
+    check = s.enter_new_drug("lioresal-2000", "A1", date(2028, 1, 1), "4.0", volume_checked=True)
+    assert not any("decimal point" in w for w in check.warnings)
+    assert any("decimal point" in c for c in check.checked)
     s.check_concentration()
     review = s.review()
-    assert any("decimal point" in w for w in review.to_acknowledge)
-    with pytest.raises(RefillError):
-        s.confirm()
-    s.confirm(warnings_acknowledged=True)
+    assert not any("decimal point" in w for w in review.to_acknowledge)
+    assert any("confirmed at step 3" in w for w in review.warnings)
+    s.confirm()  # nothing left to acknowledge at the review
     assert (
         not at_new_drug(clinic)
         .enter_new_drug("lioresal-2000", "A1", date(2028, 1, 1), "20.0")
-        .warnings
+        .checked
     )
 
 

@@ -12,12 +12,17 @@ on the GUI thread.
 from __future__ import annotations
 
 import logging
+from html import escape
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject
 
 from itbconsole.model import ChangeOutcome, PreparedProgram, Program, ProgramChange, Pump
 from itbconsole.services import programming as svc
+
+# The review's own rows for one program (the Result page shows the read-back in the same
+# words as the side-by-side review).
+from itbconsole.services.programming import program_rows
 from itbconsole.store import StoreError
 from ui import pump_jobs
 from ui.link_worker import JobContext
@@ -265,16 +270,12 @@ class ProgramEditorController(QObject):
         self._sent(svc.SendResult(ChangeOutcome.UNCERTAIN, message))
 
     def _details(self, result: svc.SendResult) -> str:
+        """The whole program read back from the pump (mode, every flex step, single and
+        patient boluses, maximum 24 h dose) beside what was sent, row by row, so the
+        clinician sees the read-back itself, not only that it matched."""
         if result.readback is None or self.intent is None:
             return ""
-        from itbconsole import dosing
-        from itbconsole.display import fmt_dose_per_day
-
-        rb = result.readback
-        return (
-            f"<p>Read back from the pump: {svc.MODE_TEXT[rb.mode]}, "
-            f"{fmt_dose_per_day(dosing.program_daily_dose_mcg(rb))}.</p>"
-        )
+        return readback_table(self.intent.new, result.readback, self.intent.concentration_mcg_ml)
 
     def recheck(self) -> None:
         """Read the pump's program again to settle an uncertain change."""
@@ -314,5 +315,34 @@ class ProgramEditorController(QObject):
                 if settled.outcome == ChangeOutcome.SUCCEEDED
                 else "it still runs the previous program."
             ),
+            readback_table(self.intent.new, program, concentration),
         )
         w.refresh_patients()
+
+
+def readback_table(sent: Program, read_back: Program, concentration_mcg_ml: int) -> str:
+    """Sent against read back, one row per field of the program, as HTML for the Result
+    page. The rows are the review's own (services.programming.review), so the two screens
+    describe a program in the same words; a row that differs is marked."""
+    sent_rows = program_rows(sent, concentration_mcg_ml)
+    read_rows = program_rows(read_back, concentration_mcg_ml)
+
+    def cell(text: str) -> str:
+        return "<br>".join(escape(line) for line in text.splitlines()) or "-"
+
+    rows = []
+    for label, value in read_rows.items():
+        other = sent_rows.get(label, "")
+        style = "" if other == value else " style='color:#b00020; font-weight:bold'"
+        mark = "" if other == value else " (differs)"
+        rows.append(
+            f"<tr{style}><td>{escape(label)}{mark}</td><td>{cell(value)}</td>"
+            f"<td>{cell(other)}</td></tr>"
+        )
+    return (
+        "<p><b>Read back from the pump:</b></p>"
+        "<table cellspacing='0' cellpadding='3' border='1' style='border-collapse: collapse'>"
+        "<tr><th align='left'></th><th align='left'>Read back</th><th align='left'>Sent</th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
 from itbconsole.model import ChangeOutcome
 from ui.program.editor_base import EditorBase
@@ -39,8 +47,14 @@ class ResultPage(EditorBase):
         page = QWidget()
         layout = QVBoxLayout(page)
         layout.addWidget(self.result_title)
-        layout.addWidget(self.result_text)
-        layout.addStretch(1)
+        # The whole program read back (up to 13 flex steps a day and the boluses) can be
+        # taller than a 768-pixel screen: it scrolls, the buttons stay in view.
+        self.result_text.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(self.result_text)
+        layout.addWidget(scroll, 1)
         layout.addLayout(buttons)
         return page
 

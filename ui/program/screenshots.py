@@ -56,6 +56,20 @@ def main(out: Path = OUT) -> int:
     dialog.close()
     dialog.deleteLater()
     QCoreApplication.processEvents()
+    # A small change sent to the simulated pump: the result page with what was read back.
+    dialog = editor()
+    dialog.daily.set_text("520")
+    dialog.reason.setText("a little more relief at night, agreed at clinic")
+    dialog.go_review()
+    dialog.confirm_box.setChecked(True)
+    dialog.send_button.click()
+    wait_until(app, lambda: dialog.pages.currentIndex() == dialog.RESULT and not window.link.busy)
+    QCoreApplication.processEvents()
+    dialog.grab().save(str(out / "program-result.png"))
+    print(out / "program-result.png")
+    dialog.close()
+    dialog.deleteLater()
+    QCoreApplication.processEvents()
     close_demo(window, clinic)
     return 0
 

@@ -278,9 +278,15 @@ class WithdrawPage(Page):
         )
         self.note.setMaximumHeight(64)
         self.note.setAccessibleName("Note acknowledging the discrepancy")
+        # A likely decimal slip is confirmed on its own, here where it was typed.
+        self.slip_ok = QCheckBox("I checked the decimal point: the volume withdrawn is right")
+        self.slip_ok.setVisible(False)
+        self.withdrawn.textChanged.connect(lambda _t: self.slip_ok.setChecked(False))
         flag_layout.addWidget(self.flag_text)
         flag_layout.addWidget(self.note)
         flag_layout.addWidget(self.error("note"))
+        flag_layout.addWidget(self.slip_ok)
+        flag_layout.addWidget(self.error("slip"))
         self.flag.setVisible(False)
         self.layout_.addWidget(self.flag)
         self.layout_.addStretch(1)
@@ -294,8 +300,10 @@ class WithdrawPage(Page):
             self.discrepancy.setText("-")
             self.accuracy.setText("-")
             self.flag.setVisible(False)
+            self.slip_ok.setVisible(False)
             return
         d = check.discrepancy
+        self.slip_ok.setVisible(bool(check.slip_hint))
         self.discrepancy.setText(f"{check.discrepancy_text} ({d.direction})")
         self.accuracy.setText(check.accuracy_text)
         self.flag.setVisible(check.needs_acknowledgement)
@@ -348,8 +356,12 @@ class NewDrugPage(Page):
         self.lot.setAccessibleName("Lot number")
         form.addRow("&Lot", with_error(self.lot, self.error("lot")))
         self.expiry = QLineEdit()
-        self.expiry.setPlaceholderText("YYYY-MM-DD")
-        self.expiry.setMaximumWidth(140)
+        self.expiry.setPlaceholderText("as on the vial, e.g. 31/03/2027")
+        self.expiry.setToolTip(
+            "31/03/2027, 31.03.2027, 2027-03-31 or 31 MAR 2027; a month alone (03/2027, "
+            "2027-03) means the end of that month."
+        )
+        self.expiry.setMaximumWidth(200)
         self.expiry.setAccessibleName("Expiry date")
         form.addRow("&Expiry", with_error(self.expiry, self.error("expiry")))
         self.added = QLineEdit()
@@ -357,6 +369,11 @@ class NewDrugPage(Page):
         self.added.setMaximumWidth(140)
         self.added.setAccessibleName("Volume added in millilitres")
         form.addRow("Volume &added", unit_field(self.added, "mL", self.error("added")))
+        # Shown when the volume looks like a decimal slip (4.0 for 40): its own tick, here.
+        self.volume_ok = QCheckBox("I checked the decimal point: the volume added is right")
+        self.volume_ok.setVisible(False)
+        self.added.textChanged.connect(lambda _t: self._volume_changed())
+        form.addRow("", with_error(self.volume_ok, self.error("added_check")))
         self.capacity = QLabel("")
         self.capacity.setObjectName("detail")
         form.addRow("", self.capacity)
@@ -369,6 +386,12 @@ class NewDrugPage(Page):
         self.layout_.addStretch(1)
         self.gtin: str | None = None
         self.serial: str | None = None
+
+    def _volume_changed(self) -> None:
+        """A new volume needs its own check: the earlier tick does not carry over."""
+        self.volume_ok.setChecked(False)
+        self.volume_ok.setVisible(False)
+        self.error("added_check").setVisible(False)
 
     def set_products(self, items: list[tuple[str, str]]) -> None:
         self.product.clear()

@@ -59,6 +59,7 @@ def refill_record_html(record: PrintableRefill, *, marked_pages: bool = False) -
         if record.discrepancy_note
         else ""
     )
+    brand = f"<p><b>{escape(record.brand_change)}</b></p>" if record.brand_change else ""
     return f"""
 <html><head><style>
 body {{ font-family: sans-serif; font-size: 10pt; }}
@@ -120,6 +121,7 @@ td.k {{ color: #3b4b5c; width: 38%; }}
             ]
         )
     }</table>
+{brand}
 <h2>Next</h2>
 <table>{
         rows(

@@ -56,6 +56,9 @@ def main(out: Path = OUT) -> int:
     line.setText("]d20109506000134352173012001" + "0LX2044")
     wizard.read_product_field()
     page.product.setCurrentIndex(page.product.findText("Lioresal Intrathecal 2000 mcg/mL"))
+    page.added.setText("3.35")  # a slipped decimal point: stopped here, with its own tick
+    wizard.next()
+    shot("3-volume-check")
     page.added.setText("33.5")  # about 6 mL may still be in the reservoir after that shortfall
     shot("3-new-drug")
     wizard.next()

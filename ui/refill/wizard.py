@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtGui import QCloseEvent, QKeyEvent
 from PySide6.QtWidgets import (
     QDialog,
     QFileDialog,
@@ -114,7 +114,12 @@ class RefillWizard(QDialog):
         self.back_button = QPushButton("< &Back")
         self.next_button = QPushButton("&Next >")
         self.next_button.setObjectName("primary")
+        # Enter moves on (the default button); Escape asks before anything is discarded
+        # (reject below).
+        self.next_button.setDefault(True)
         self.cancel_button = QPushButton("Cancel")
+        for button in (self.back_button, self.cancel_button):
+            button.setAutoDefault(False)
         buttons = QHBoxLayout()
         self.footer = QLabel("")
         self.footer.setObjectName("detail")
@@ -131,13 +136,15 @@ class RefillWizard(QDialog):
 
         self.back_button.clicked.connect(self.back)
         self.next_button.clicked.connect(self.next)
-        self.cancel_button.clicked.connect(self.cancel)
+        self.cancel_button.clicked.connect(self.reject)
         self.identify_page.interrogate_button.clicked.connect(self.interrogate)
         self.withdraw_page.withdrawn.textChanged.connect(lambda _t: self._check_withdrawn())
         line = self.new_drug_page.product.lineEdit()
         assert line is not None
         line.returnPressed.connect(self.read_product_field)
         self.update_page.send_button.clicked.connect(self.send_update)
+        # "Confirm and update pump" on the review sends at once: no second "Send" press.
+        self.update_page.send_button.setVisible(False)
         self.update_page.retry_button.clicked.connect(self.send_update)
         self.update_page.record_failed_button.clicked.connect(self.record_failed)
         self.update_page.retry_save_button.clicked.connect(self.retry_save)
@@ -209,7 +216,10 @@ class RefillWizard(QDialog):
         elif step is Step.WITHDRAW:
             check = s.enter_withdrawn(self.withdraw_page.withdrawn.text())
             if check.needs_acknowledgement:
-                s.acknowledge_discrepancy(self.withdraw_page.note.toPlainText())
+                s.acknowledge_discrepancy(
+                    self.withdraw_page.note.toPlainText(),
+                    slip_checked=self.withdraw_page.slip_ok.isChecked(),
+                )
             self._show(Step.NEW_DRUG)
         elif step is Step.NEW_DRUG:
             self._enter_new_drug()
@@ -225,6 +235,7 @@ class RefillWizard(QDialog):
             s.confirm(warnings_acknowledged=self.review_page.acknowledge.isChecked())
             self._show(Step.UPDATE)
             self.update_page.send_button.setEnabled(True)
+            self.send_update()
         elif step is Step.RECORD:
             self.finish()
             return True
@@ -262,6 +273,55 @@ class RefillWizard(QDialog):
         self.close()
         return True
 
+    def has_entries(self) -> bool:
+        """Whether cancelling now would throw away anything the nurse did (an
+        interrogation, a typed volume, a scanned vial)."""
+        return self.session.identification is not None or any(
+            field.text().strip()
+            for field in (
+                self.withdraw_page.withdrawn,
+                self.new_drug_page.lot,
+                self.new_drug_page.expiry,
+                self.new_drug_page.added,
+            )
+        )
+
+    def reject(self) -> None:
+        """Escape and the Cancel button: on the record page that is Finish; before the
+        update it asks first (one stray Escape must not discard the refill); once the
+        update is on the wire or sent, :meth:`cancel` refuses or records it."""
+        if self.session.step in (Step.DONE, Step.CANCELLED):
+            super().reject()  # already settled (Qt's close calls reject too)
+            return
+        if self.current is Step.RECORD:
+            self.finish()
+            return
+        if self.confirm_discard():
+            self.cancel()
+
+    def confirm_discard(self) -> bool:
+        """Ask before a cancel throws away what was entered (through the window's prompts,
+        the tests' seam). True when there is nothing to lose or the nurse agrees; an update
+        on the wire or sent is never discarded here (:meth:`cancel` refuses or records it)."""
+        if self.busy or self.session.update_sent or self.unsaved is not None:
+            return True
+        if not self.has_entries():
+            return True
+        return self.window_.prompts.confirm(
+            "Cancel the refill?",
+            "Cancel this refill? What you entered is discarded and the pump is not "
+            "updated. Press No to go on with the refill.",
+        )
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Enter in the product field is a scanner ending a barcode (read_product_field),
+        never "Next"."""
+        line = self.new_drug_page.product.lineEdit()
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.focusWidget() is line:
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
     def cancel_message(self) -> str:
         """What a cancel before the update left behind, truthfully: the interrogation may
         have been saved already (and earlier pending refills settled by it)."""
@@ -285,6 +345,9 @@ class RefillWizard(QDialog):
             )
             return
         if self.session.step not in (Step.CANCELLED, Step.DONE, Step.RECORD):
+            if not self.confirm_discard():
+                event.ignore()
+                return
             self.session.cancel()
         super().closeEvent(event)
 
@@ -442,14 +505,20 @@ class RefillWizard(QDialog):
         page = self.new_drug_page
         if self.session.looks_like_barcode(page.product.currentText()):
             self.read_product_field()
-        check = self.session.enter_new_drug(
-            page.product_id(),
-            page.lot.text(),
-            page.expiry.text(),
-            page.added.text(),
-            gtin=page.gtin,
-            serial=page.serial,
-        )
+        try:
+            check = self.session.enter_new_drug(
+                page.product_id(),
+                page.lot.text(),
+                page.expiry.text(),
+                page.added.text(),
+                gtin=page.gtin,
+                serial=page.serial,
+                volume_checked=page.volume_ok.isChecked(),
+            )
+        except RefillError as exc:
+            if exc.field == "added_check":
+                page.volume_ok.setVisible(True)
+            raise
         page.show_check(check)
         ident = self.session.identification
         assert ident is not None

@@ -138,6 +138,7 @@ from itbconsole.services.programming.review import (
     ReviewRow,
     change_text,
     profile,
+    program_rows,
     review_rows,
 )
 from itbconsole.services.programming.rule_input import CheckInput
@@ -202,6 +203,7 @@ __all__ = [
     "priming_plan",
     "priming_program",
     "profile",
+    "program_rows",
     "reason_is_enough",
     "recheck",
     "record_intent",

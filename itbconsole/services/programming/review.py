@@ -60,7 +60,9 @@ def _steps_text(steps: Sequence[FlexStep]) -> str:
     return "\n".join(parts)
 
 
-def _program_rows(program: Program, concentration: int) -> dict[str, str]:
+def program_rows(program: Program, concentration: int) -> dict[str, str]:
+    """Each line of the review table for ``program`` at ``concentration`` (the review and
+    the read-back on the result page use the same lines)."""
     pb = program.patient_bolus
     rows = {
         "Mode": MODE_TEXT[program.mode],
@@ -87,8 +89,8 @@ def _program_rows(program: Program, concentration: int) -> dict[str, str]:
 
 def review_rows(check: ProgramCheck, tz: tzinfo) -> list[ReviewRow]:
     """Current vs pending, field by field, for the last screen before sending."""
-    cur = _program_rows(check.state.program, check.state.concentration_mcg_ml)
-    new = _program_rows(check.new, check.concentration_mcg_ml)
+    cur = program_rows(check.state.program, check.state.concentration_mcg_ml)
+    new = program_rows(check.new, check.concentration_mcg_ml)
     rows = [ReviewRow(k, cur[k], new[k]) for k in cur]
 
     def alarm(f: Forecast) -> str:

@@ -5,13 +5,13 @@ the old drug in the dead volume (:class:`ConcentrationCheck`)."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from itbconsole import dosing
 from itbconsole.model import PreparedProgram, Program
 from itbconsole.services.refill.identify import Identification
-from itbconsole.services.refill.new_drug import NewDrugCheck, NewDrugStep
+from itbconsole.services.refill.new_drug import NewDrugStep
 from itbconsole.services.refill.steps import RefillError, Step, dose_text
 from itbconsole.units import fmt_ml
 
@@ -68,11 +68,10 @@ class ConcentrationStep(NewDrugStep):
             # the pump's current one (the refill never sends the prepared program).
             nd = self.new_drug_check.new_drug
             forecast = self._forecast_after(nd, (check.bridge_volume_ul, current))
-            self.new_drug_check = NewDrugCheck(
-                nd,
-                forecast,
-                self._added_warnings(nd.added_ul, ident.pump.reservoir_capacity_ul)
-                + self._expiry_warnings(nd, forecast),
+            self.new_drug_check = replace(
+                self.new_drug_check,
+                forecast=forecast,
+                warnings=self._expiry_warnings(nd, forecast),
             )
         self._reset_after(Step.CONCENTRATION)
         self.concentration = check

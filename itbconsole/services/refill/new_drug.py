@@ -9,7 +9,7 @@ from datetime import date
 
 from itbconsole.druglib import DrugProduct
 from itbconsole.forecast import Bound, Fill, Forecast, with_fill
-from itbconsole.gs1 import GS1Data, GS1Error, looks_like_gs1, parse_gs1
+from itbconsole.gs1 import GS1Data, GS1Error, looks_like_gs1, parse_expiry, parse_gs1
 from itbconsole.services.refill.session_base import SessionBase
 from itbconsole.services.refill.steps import RefillError, Step, parse_ml
 from itbconsole.units import fmt_ml
@@ -32,6 +32,12 @@ class NewDrugCheck:
     new_drug: NewDrug
     forecast: Forecast
     warnings: tuple[str, ...]
+    checked: tuple[str, ...] = ()
+    """What the nurse confirmed at this step (a volume that looked like a decimal slip):
+    shown at the review and kept in the record, not asked again."""
+    brand_change: str = ""
+    """The product differs from the last refill's (Lioresal to Gablofen): said at the
+    review and kept in the record."""
 
 
 class NewDrugStep(SessionBase):
@@ -75,9 +81,13 @@ class NewDrugStep(SessionBase):
         *,
         gtin: str | None = None,
         serial: str | None = None,
+        volume_checked: bool = False,
     ) -> NewDrugCheck:
         """Product from the library, lot, expiry (expired refused), volume added (more than
-        the alarm volume, never above capacity)."""
+        the alarm volume, never above capacity). A volume that looks like a decimal slip
+        (under half the reservoir: 4.0 typed for 40) is refused here, next to the field,
+        until the nurse confirms it with ``volume_checked`` (its own acknowledgement, not the
+        review's shared one)."""
         self._require(Step.NEW_DRUG)
         ident = self._ident()
         product = next((p for p in self.refill_products() if p.id == product_id), None)
@@ -92,9 +102,9 @@ class NewDrugStep(SessionBase):
             raise RefillError("Enter the lot (batch) number from the vial.", "lot")
         if isinstance(expiry, str):
             try:
-                expiry = date.fromisoformat(expiry.strip())
-            except ValueError:
-                raise RefillError("Enter the expiry date as YYYY-MM-DD.", "expiry") from None
+                expiry = parse_expiry(expiry)
+            except GS1Error as exc:
+                raise RefillError(str(exc), "expiry") from None
         today = self._today()
         if expiry < today:
             raise RefillError(
@@ -129,13 +139,35 @@ class NewDrugStep(SessionBase):
                 "the decimal point.",
                 "added",
             )
+        slip = self.added_volume_slip(added, capacity)
+        if slip and not volume_checked:
+            raise RefillError(
+                f"{slip} Correct the volume, or tick the box to confirm it is right.",
+                "added_check",
+            )
         new = NewDrug(product, lot_text, expiry, added, gtin, serial)
         forecast = self._forecast_after(new)
-        warnings = self._added_warnings(added, capacity) + self._expiry_warnings(new, forecast)
+        warnings = self._expiry_warnings(new, forecast)
+        checked = (f"Volume added confirmed at step 3: {slip}",) if slip else ()
         self._reset_after(Step.NEW_DRUG)
-        self.new_drug_check = NewDrugCheck(new, forecast, warnings)
+        self.new_drug_check = NewDrugCheck(
+            new, forecast, warnings, checked, self._brand_change(product)
+        )
         self.step = Step.CONCENTRATION
         return self.new_drug_check
+
+    def _brand_change(self, product: DrugProduct) -> str:
+        """A switch of product against the last refill on record (same drug, another
+        maker), in words; "" when it is the same product or there is no earlier refill."""
+        last = self._ident().residual.last_refill
+        if last is None or last.product.strip().casefold() == product.product.casefold():
+            return ""
+        strength = (
+            f"at the same strength ({product.concentration_mcg_ml} mcg/mL)"
+            if last.concentration_mcg_ml == product.concentration_mcg_ml
+            else f"({last.concentration_mcg_ml} to {product.concentration_mcg_ml} mcg/mL)"
+        )
+        return f"Brand change: {last.product} to {product.product} {strength}."
 
     def _fluid_left_ul(self) -> int:
         """What may still be in the reservoir after the aspiration: expected - withdrawn when
@@ -150,16 +182,16 @@ class NewDrugStep(SessionBase):
         return max(0, d.expected_residual_ul - d.withdrawn_ul)
 
     @staticmethod
-    def _added_warnings(added_ul: int, capacity_ul: int) -> tuple[str, ...]:
+    def added_volume_slip(added_ul: int, capacity_ul: int) -> str:
         """A volume far below the usual fill (under half the capacity) may be a decimal
-        slip (4.0 typed for 40.0): flagged, to be acknowledged at the review."""
+        slip (4.0 typed for 40.0): what to check, or "" when the volume looks usual."""
         if added_ul * 2 < capacity_ul:
+            meant = f" ({fmt_ml(added_ul * 10)} meant?)" if added_ul * 10 <= capacity_ul else ""
             return (
                 f"The volume added ({fmt_ml(added_ul)}) is less than half the reservoir "
-                f"({fmt_ml(capacity_ul)}): check the decimal point ({fmt_ml(added_ul * 10)} "
-                "meant?).",
+                f"({fmt_ml(capacity_ul)}): check the decimal point{meant}."
             )
-        return ()
+        return ""
 
     def _expiry_warnings(self, new: NewDrug, forecast: Forecast) -> tuple[str, ...]:
         """The vial's expiry sets the next refill date: say so, so the nurse can choose a

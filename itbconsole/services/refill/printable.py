@@ -41,6 +41,8 @@ class PrintableRefill:
     refill_by_rule: str
     nurse: str
     warnings: tuple[str, ...] = ()
+    brand_change: str = ""
+    """Another product than the last refill's (Lioresal to Gablofen), in words."""
     training: bool = False
     """A training database: the printout says TRAINING on every page."""
     audit_head: str = ""
@@ -105,7 +107,12 @@ class PrintStep(SessionBase):
             nurse=f"{self.outcome.stored_by} ({self.user.role.value})",
             training=self.clinic.training,
             audit_head=self.clinic.audit_head(),
-            warnings=self.review_result.to_acknowledge
-            if self.review_result is not None
-            else self.new_drug_check.warnings,
+            warnings=(
+                self.review_result.to_acknowledge
+                if self.review_result is not None
+                else self.new_drug_check.warnings
+            )
+            + ((self.withdrawn_checked,) if self.withdrawn_checked else ())
+            + self.new_drug_check.checked,
+            brand_change=self.new_drug_check.brand_change,
         )

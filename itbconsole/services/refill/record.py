@@ -119,6 +119,11 @@ class RecordStep(UpdateStep):
             parts.append(f"Concentration difference at identify explained: {self.mismatch_note}")
         if self.discrepancy_note:
             parts.append(f"Discrepancy: {self.discrepancy_note}")
+        if self.withdrawn_checked:
+            parts.append(self.withdrawn_checked)
+        parts.extend(self.new_drug_check.checked)
+        if self.new_drug_check.brand_change:
+            parts.append(self.new_drug_check.brand_change)
         nd = self.new_drug_check.new_drug
         if nd.gtin:
             parts.append(f"GTIN {nd.gtin}" + (f", serial {nd.serial}" if nd.serial else ""))

@@ -93,6 +93,8 @@ class ReviewStep(SessionBase):
                 else ""
             ),
         ]
+        if self.new_drug_check.brand_change:
+            notes.append(self.new_drug_check.brand_change)
         if self.concentration.bridge is not None and self.concentration.bridge_volume_ul:
             notes.append(self.concentration.message)
         if prepared is not None:
@@ -108,6 +110,9 @@ class ReviewStep(SessionBase):
             warnings.append(f"Concentration difference explained: {self.mismatch_note}")
         if self.withdrawal is not None and self.withdrawal.needs_acknowledgement:
             warnings.append(f"Discrepancy acknowledged: {self.discrepancy_note}")
+        if self.withdrawn_checked:
+            warnings.append(self.withdrawn_checked)
+        warnings.extend(self.new_drug_check.checked)
         self.review_result = Review(
             rows, before, after, tuple(warnings), tuple(notes), tuple(to_acknowledge)
         )

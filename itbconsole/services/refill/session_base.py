@@ -49,6 +49,8 @@ class SessionBase:
         self.reading_saved = False
         self.withdrawal: WithdrawalCheck | None = None
         self.discrepancy_note = ""
+        #: A withdrawn volume that looked like a decimal slip, confirmed at step 2.
+        self.withdrawn_checked = ""
         self.new_drug_check: NewDrugCheck | None = None
         self.concentration: ConcentrationCheck | None = None
         self.review_result: Review | None = None
@@ -73,7 +75,7 @@ class SessionBase:
         if self.update_sent:
             raise RefillError("The pump update has been sent: earlier steps cannot change now.")
         if step < Step.WITHDRAW:
-            self.withdrawal, self.discrepancy_note = None, ""
+            self.withdrawal, self.discrepancy_note, self.withdrawn_checked = None, "", ""
         if step < Step.NEW_DRUG:
             self.new_drug_check = None
         if step < Step.CONCENTRATION:

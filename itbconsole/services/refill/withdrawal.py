@@ -93,13 +93,17 @@ class WithdrawStep(SessionBase):
         self._reset_after(Step.WITHDRAW)
         self.withdrawal = WithdrawalCheck(withdrawn, discrepancy, hint)
         self.discrepancy_note = ""
+        self.withdrawn_checked = ""
         self.step = Step.WITHDRAW
         if not discrepancy.flag:
             self.step = Step.NEW_DRUG
         return self.withdrawal
 
-    def acknowledge_discrepancy(self, note: str) -> None:
-        """A flagged discrepancy needs a typed note (what was checked, who was told)."""
+    def acknowledge_discrepancy(self, note: str, *, slip_checked: bool = False) -> None:
+        """A flagged discrepancy needs a typed note (what was checked, who was told). When
+        the volume looks like a decimal slip (ten times off the expected residual) the
+        nurse also confirms the typed volume itself (``slip_checked``): the note explains
+        the discrepancy, the tick says the number is not a typing error."""
         self._require(Step.WITHDRAW)
         check = self.withdrawal
         if check is None:
@@ -111,5 +115,17 @@ class WithdrawStep(SessionBase):
                 "you checked and who you told before going on.",
                 "note",
             )
+        if check.slip_hint and not slip_checked:
+            raise RefillError(
+                f"{check.slip_hint} Correct the volume, or tick the box to confirm "
+                f"{fmt_ml(check.withdrawn_ul)} is what you withdrew.",
+                "slip",
+            )
         self.discrepancy_note = text
+        self.withdrawn_checked = (
+            f"Volume withdrawn confirmed at step 2 ({fmt_ml(check.withdrawn_ul)}): "
+            f"{check.slip_hint}"
+            if check.slip_hint
+            else ""
+        )
         self.step = Step.NEW_DRUG

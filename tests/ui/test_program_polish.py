@@ -1,0 +1,81 @@
+"""Program editor polish: a decimal comma typed as in the refill ("20,5") is read the same
+way (units.parse_decimal), and the Result page shows the whole program read back from the
+pump (every flex step, the patient bolus, the maximum 24 h dose), not one line."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from drivers import protocol_simpump
+from itbconsole.model import FlexStep, Mode
+from tests.ui.conftest import Console
+from tests.ui.test_program_editor import connect_okafor, open_editor
+
+
+def test_a_decimal_comma_is_read_as_in_the_refill(console: Console) -> None:
+    connect_okafor(console)
+    dialog = open_editor(console)
+    dialog.daily.set_text("510,5")
+    assert dialog.total_label.text() == "Total: 510.5 mcg/24 h"
+    assert dialog.daily.error.text() == ""
+    dialog.mode.setCurrentIndex(dialog.mode.findData("flex"))
+    dialog.flex.set_cell(0, dialog.flex.RATE, "20,5")
+    assert dialog.total_label.text() == "Total: 492.0 mcg/24 h"  # 20.5 mcg/h x 24 h
+    dialog.patient_bolus.setChecked(True)
+    dialog.pb_dose.set_text("25,5")
+    program, _plan, _conc = dialog.pending()
+    assert program is not None and program.patient_bolus is not None
+    assert program.patient_bolus.dose_mcg == Decimal("25.5")
+    assert program.flex_steps[0].rate_mcg_per_hour == Decimal("20.5")
+    dialog.pb_dose.set_text("1,000")  # thousands or decimal? refused, as in the refill
+    assert dialog.pending()[0] is None and "ambiguous" in dialog.pb_dose.error.text()
+    dialog.close()
+
+
+def test_the_result_shows_the_whole_program_read_back(console: Console) -> None:
+    name = connect_okafor(console)
+    dialog = open_editor(console)
+    dialog.mode.setCurrentIndex(dialog.mode.findData("flex"))
+    table = dialog.flex
+    table.set_cell(0, table.RATE, "18")
+    table.add_step()
+    table.set_cell(1, table.START, "06:00")
+    table.set_cell(1, table.RATE, "25")
+    table.add_step()
+    table.set_cell(2, table.START, "22:00")
+    table.set_cell(2, table.RATE, "18")
+    dialog.reason.setText("tone worse by day")
+    dialog.go_review()
+    assert dialog.pages.currentIndex() == dialog.REVIEW
+    dialog.confirm_box.setChecked(True)
+    dialog.send_button.click()
+    console.qtbot.waitUntil(lambda: dialog.pages.currentIndex() == dialog.RESULT, timeout=15_000)
+    assert dialog.result_title.text() == "Program sent and verified"
+    pump = protocol_simpump.get_pump(name)
+    assert pump.program.mode is Mode.FLEX and pump.program.flex_steps[1].start_minute == 360
+    assert pump.program.flex_steps[1] == FlexStep(360, pump.program.flex_steps[1].rate_mcg_per_hour)
+    shown = dialog.result_text.text()
+    assert "Read back from the pump" in shown
+    # every flex step, the patient bolus the pump keeps, and the maximum 24 h dose
+    for text in ("00:00-06:00 18", "06:00-22:00 25", "22:00-24:00 18"):
+        assert text in shown, text
+    assert "Patient bolus dose" in shown and "25 mcg over" in shown
+    assert "Maximum 24 h dose" in shown
+    assert "(differs)" not in shown
+    dialog.close_button.click()
+
+
+def test_a_read_back_that_differs_shows_which_field(console: Console) -> None:
+    name = connect_okafor(console)
+    protocol_simpump.get_pump(name).alter_committed_programs()  # read-back will differ
+    dialog = open_editor(console)
+    dialog.daily.set_text("550")
+    dialog.reason.setText("titration agreed at clinic")
+    dialog.go_review()
+    dialog.confirm_box.setChecked(True)
+    dialog.send_button.click()
+    console.qtbot.waitUntil(lambda: dialog.pages.currentIndex() == dialog.RESULT, timeout=15_000)
+    assert dialog.result_title.text().startswith("UNCERTAIN")
+    shown = dialog.result_text.text()
+    assert "Read back from the pump" in shown and "(differs)" in shown
+    dialog.close()
