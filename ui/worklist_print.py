@@ -14,19 +14,9 @@ from datetime import datetime
 from html import escape
 from pathlib import Path
 
-from PySide6.QtCore import QMarginsF, QRectF, QSizeF, Qt
-from PySide6.QtGui import (
-    QColor,
-    QFont,
-    QPageLayout,
-    QPageSize,
-    QPainter,
-    QPdfWriter,
-    QTextDocument,
-)
-
 from itbconsole.display import fmt_day
 from itbconsole.services.worklist import Category, WorkItem, Worklist
+from ui.printing import write_pdf
 
 TRAINING_MARK = "TRAINING - simulated pumps and generated records: not patients' records"
 
@@ -91,62 +81,13 @@ printed; a pump interrogated since may have other dates.</p>
 
 
 def write_worklist_pdf(html: str, path: str | Path, *, title: str, training: bool) -> Path:
-    """Write the list as an A4 portrait PDF at ``path``; returns the path. Raises OSError
+    """Write the list as an A4 portrait PDF at ``path`` (ui.printing: the title and page
+    number on every page, the TRAINING mark in training); returns the path. Raises OSError
     when the file cannot be written."""
-    target = Path(path)
-    if target.suffix.lower() != ".pdf":
-        target = target.with_suffix(".pdf")
-    writer = QPdfWriter(str(target))
-    writer.setTitle(title)
-    writer.setCreator("ITB Console")
-    writer.setResolution(300)
-    writer.setPageLayout(
-        QPageLayout(
-            QPageSize(QPageSize.PageSizeId.A4),
-            QPageLayout.Orientation.Portrait,
-            QMarginsF(12, 12, 12, 12),
-            QPageLayout.Unit.Millimeter,
-        )
-    )
-    doc = QTextDocument()
-    doc.setHtml(html)
-    painter = QPainter()
-    if not painter.begin(writer):
-        raise OSError(f"Could not write {target}. Choose a folder you can save to.")
-    # Page by page, so the heading (and the TRAINING mark) is on every page. The document
-    # lays out in screen units (96 per inch); the writer draws at its own resolution.
-    scale = writer.resolution() / 96
-    line_h = writer.height() * 0.025
-    head_h = line_h * (2 if training else 1) + line_h * 0.4
-    page = QSizeF(writer.width() / scale, (writer.height() - head_h) / scale)
-    doc.setPageSize(page)
-    pages = doc.pageCount()
-    font = QFont(painter.font())
-    font.setPointSizeF(8)
-    bold = QFont(font)
-    bold.setBold(True)
-    for n in range(pages):
-        if n:
-            writer.newPage()
-        painter.save()
-        top = 0.0
-        if training:
-            painter.setFont(bold)
-            painter.setPen(QColor("#8a1020"))
-            painter.drawText(QRectF(0, 0, writer.width(), line_h), TRAINING_MARK)
-            top = line_h
-        painter.setFont(font)
-        painter.setPen(QColor("#3b4b5c"))
-        band = QRectF(0, top, writer.width(), line_h)
-        painter.drawText(band, int(Qt.AlignmentFlag.AlignLeft), title)
-        painter.drawText(band, int(Qt.AlignmentFlag.AlignRight), f"page {n + 1} of {pages}")
-        painter.translate(0, head_h)
-        painter.scale(scale, scale)
-        painter.translate(0, -n * page.height())
-        doc.drawContents(painter, QRectF(0, n * page.height(), page.width(), page.height()))
-        painter.restore()
-    painter.end()
-    return target
+    return write_pdf(
+        html, path, title=title, running_head=title,
+        training_mark=TRAINING_MARK if training else "",
+    )  # fmt: skip
 
 
 def print_worklist(

@@ -5,6 +5,8 @@ pocket-fill-style discrepancy; the link lost during the update; cancel; wrong pa
 from __future__ import annotations
 
 import itertools
+import shutil
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -124,6 +126,12 @@ def test_whole_refill_over_simpump_ends_with_the_new_volume_read_back_and_stored
     assert f"Audit trail at printing: {head}" in wizard.record_page.summary.toPlainText()
     pdf = wizard.export_pdf(tmp_path / "refill.pdf")
     assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 1000
+    tool = shutil.which("pdftotext")
+    if tool is not None:  # installed by .ci/run: every page says whose record it is
+        text = subprocess.run([tool, str(pdf), "-"], capture_output=True, text=True).stdout
+        text = text.replace("\ufb01", "fi")  # the fi ligature the PDF font draws
+        assert "Refill record: OKAFOR, Grace, born" in text and "hospital no. H100231" in text
+        assert "page 1 of 1" in text and text.count("TRAINING") == 1
     assert wizard.next()  # Finish
     assert wizard.session.step is Step.DONE
     assert console.prompts.errors == [] and console.prompts.criticals == []

@@ -10,20 +10,9 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 
-from PySide6.QtCore import QMarginsF, QRectF, QSizeF
-from PySide6.QtGui import (
-    QColor,
-    QFont,
-    QPageLayout,
-    QPageSize,
-    QPainter,
-    QPdfWriter,
-    QTextDocument,
-)
-
 from itbconsole.model import RefillStatus
-from itbconsole.paths import make_private
 from itbconsole.services.refill import PrintableRefill
+from ui.printing import write_pdf
 
 
 def refill_record_html(record: PrintableRefill, *, marked_pages: bool = False) -> str:
@@ -143,49 +132,19 @@ TRAINING_MARK = "TRAINING - simulated pump and generated records: not a patient'
 
 
 def write_refill_pdf(record: PrintableRefill, path: str | Path) -> Path:
-    """Write the record as an A4 PDF at ``path`` and return the path. A training record
-    carries the TRAINING mark at the top of every page."""
-    target = Path(path)
-    writer = QPdfWriter(str(target))
-    # The title is in the file's metadata, seen in file lists and indexes: no patient name.
-    writer.setTitle(f"Refill record {record.refill_at}")
-    writer.setCreator("ITB Console")
-    writer.setResolution(300)
-    writer.setPageLayout(
-        QPageLayout(
-            QPageSize(QPageSize.PageSizeId.A4),
-            QPageLayout.Orientation.Portrait,
-            QMarginsF(15, 15, 15, 15),
-            QPageLayout.Unit.Millimeter,
-        )
+    """Write the record as an A4 PDF at ``path`` and return the path (ui.printing): the
+    patient's name, date of birth and hospital number with the page number on every page,
+    and a training record's TRAINING mark on every page. The title in the file's metadata,
+    seen in file lists and indexes, names no patient."""
+    head = (
+        f"Refill record: {record.patient_name}, born {record.date_of_birth}, "
+        f"hospital no. {record.hospital_number}"
     )
-    doc = QTextDocument()
-    doc.setHtml(refill_record_html(record, marked_pages=record.training))
-    if not record.training:
-        doc.print_(writer)
-        make_private(target)  # a patient's record
-        return target
-    # Page by page, so the mark is on every page, not only the first. The document lays
-    # out in screen units (96 per inch); the writer draws at its own resolution.
-    painter = QPainter(writer)
-    scale = writer.resolution() / 96
-    mark_h = writer.height() * 0.04
-    page = QSizeF(writer.width() / scale, (writer.height() - mark_h) / scale)
-    doc.setPageSize(page)
-    font = QFont(painter.font())
-    font.setBold(True)
-    for n in range(doc.pageCount()):
-        if n:
-            writer.newPage()
-        painter.save()
-        painter.setFont(font)
-        painter.setPen(QColor("#8a1020"))
-        painter.drawText(QRectF(0, 0, writer.width(), mark_h), TRAINING_MARK)
-        painter.translate(0, mark_h)
-        painter.scale(scale, scale)
-        painter.translate(0, -n * page.height())
-        doc.drawContents(painter, QRectF(0, n * page.height(), page.width(), page.height()))
-        painter.restore()
-    painter.end()
-    make_private(target)
-    return target
+    return write_pdf(
+        refill_record_html(record, marked_pages=record.training),
+        path,
+        title=f"Refill record {record.refill_at}",
+        running_head=head,
+        training_mark=TRAINING_MARK if record.training else "",
+        margin_mm=15,
+    )
