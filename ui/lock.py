@@ -156,6 +156,7 @@ class SessionController(QObject):
         #: Who is signed in (None after Sign out, until someone signs in).
         self.signed_in: User | None = window.clinic.user
         self._hidden: list[QWidget] = []
+        self._asking = False
         self._held_prompts: Any = None
         self._deferred: DeferredPrompts | None = None
         self.paused: dict[str, PausedWork] = {}
@@ -186,12 +187,33 @@ class SessionController(QObject):
                 self.idle.start(self.idle_ms())
         elif self.locked and kind in SHORTCUTS and not self._on_lock_screen(watched):
             return True  # no menu shortcut acts behind the lock screen
+        elif self.locked and kind == QEvent.Type.Show and self._is_other_window(watched):
+            # A window that opens while locked (an editor whose pump read finished, a
+            # question about an unknown pump) never shows over the lock screen: work in
+            # progress waits for its author like the work open at the lock; a question
+            # ends as "no".
+            assert isinstance(watched, QWidget)
+            if isinstance(watched, RefillWizard | ProgramEditorDialog):
+                if watched not in self._hidden:
+                    self._hidden.append(watched)
+            watched.hide()
+            return False
         elif watched is self.window:
             if kind == QEvent.Type.Resize and self.locked:
                 self.overlay.setGeometry(self.window.rect())
             elif kind == QEvent.Type.Close:
                 self.shutdown()
         return False
+
+    def _is_other_window(self, watched: QObject) -> bool:
+        return (
+            not self._asking
+            and isinstance(watched, QWidget)
+            and watched.isWindow()
+            and watched is not self.window
+            and watched is not self.overlay
+            and not self._on_lock_screen(watched)
+        )
 
     def _on_lock_screen(self, watched: QObject) -> bool:
         return isinstance(watched, QWidget) and (
@@ -293,7 +315,12 @@ class SessionController(QObject):
             form.refuse(str(exc))
             return False
         if back.account_id is not None and self.accounts.must_change_password(back):
-            if not self.ask_new_password(back):
+            self._asking = True  # the new-password dialog belongs to the lock screen
+            try:
+                chosen = self.ask_new_password(back)
+            finally:
+                self._asking = False
+            if not chosen:
                 form.refuse("Choose your own password to go on.")
                 return False
         if same:
@@ -325,12 +352,13 @@ class SessionController(QObject):
     def _unlock(self, user: User) -> None:
         self.clinic.user = user  # the account as it is now (a new role applies from here)
         self.signed_in = user
-        for widget in self._hidden:
+        pending = self._deferred.pending if self._deferred else []
+        hidden, self._hidden = self._hidden, []
+        self._open_window()  # unlocked first: windows shown while locked are held back
+        for widget in hidden:
             if _alive(widget):
                 widget.show()
-        self._hidden = []
-        self._open_window()
-        self._replay(self._deferred.pending if self._deferred else [])
+        self._replay(pending)
 
     def _switch(self, previous: User | None, user: User) -> None:
         leftover = PausedWork(messages=list(self._deferred.pending if self._deferred else []))

@@ -412,6 +412,13 @@ class ClinicService:
         """Authorise a send for the signed-in user and store the change as *uncertain*
         before anything is sent. Raises ProgrammingError (nothing stored) when the user
         may not send it or its check no longer passes."""
+        if self.user.account_id is not None:  # the account as it is now, not at sign-in
+            now_as = self.accounts.current_user(self.user)
+            if now_as is None or now_as.role is not self.user.role:
+                raise programming.ProgrammingError(
+                    f"{self.user.name}'s account was disabled or its role changed since "
+                    "signing in: sign in again. Nothing was sent."
+                )
         refusal = programming.send_refusal(approved, self.user)
         if refusal:
             raise programming.ProgrammingError(f"{refusal} Nothing was sent.")

@@ -235,3 +235,30 @@ def test_a_nurse_may_set_the_clock_and_the_outcome_is_recorded(
     _name, client = sim
     done = pump_actions.set_pump_clock(client, NURSE, client.identify().serial)
     assert done["outcome"] == "succeeded" and done["pump_serial"] == "SIM0000001"
+
+
+def test_a_role_taken_away_since_sign_in_sends_nothing(sim: tuple[str, PumpClient]) -> None:
+    """The administrator makes the clinician a nurse while they are signed in: the next
+    send is refused before anything is stored or sent."""
+    from argon2 import PasswordHasher
+
+    from itbconsole.services.accounts import AccountService
+
+    _name, client = sim
+    with Store.open(":memory:") as store:
+        accounts = AccountService(store, hasher=PasswordHasher(time_cost=1, memory_cost=1024))
+        admin = accounts.create_first_administrator("Ada Admin", "lantern-orchard-42")
+        accounts.create_account(admin, "Dr Carl Clinician", Role.CLINICIAN, "meadow-copper-77")
+        carl = accounts.sign_in("Dr Carl Clinician", "meadow-copper-77")
+        patient = store.add_patient(
+            Patient("Okafor", "Grace", date(1980, 1, 1), "H1", Origin.SPINAL), carl
+        )
+        clinic = ClinicService(store, LIBRARY, carl, LONDON)
+        clinic.accounts = accounts
+        approved = approved_change(client, simple_continuous(520), user=carl)
+        account = accounts.find("Dr Carl Clinician")
+        assert account is not None
+        accounts.change_role(admin, account.id, Role.NURSE)
+        with pytest.raises(ProgrammingError, match="role changed"):
+            clinic.begin_program_send(approved, patient.id)
+        assert store.patient_history(patient.id or 0).program_changes == ()

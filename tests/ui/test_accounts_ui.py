@@ -444,3 +444,41 @@ def test_an_administrator_manages_accounts_in_the_dialog(staffed: Staffed) -> No
     not_admin = AccountsDialog(staffed.accounts, staffed.staff["clinician"])
     assert not not_admin.add_account("Eve Extra", Role.ADMINISTRATOR, "tall-tree-42")
     assert "only an administrator" in not_admin.message.text()
+
+
+def test_an_editor_that_opens_after_the_lock_waits_hidden_for_its_author(
+    staffed: Staffed,
+) -> None:
+    """Change program reads the pump first; the screen locks during the read. The editor
+    must not appear over the lock screen (with the patient and the clinician's rights); it
+    comes back when the same clinician unlocks."""
+    from ui.program import open_program_editor
+
+    console = staffed.console
+    session = staffed.session()
+    console.connect(console.sim_url("healthy"))
+    console.interrogate_and_wait()
+    open_okafor(staffed)
+    controller = open_program_editor(staffed.window)
+    session.lock()
+    console.qtbot.waitUntil(lambda: controller.dialog is not None, timeout=10_000)
+    console.qtbot.waitUntil(lambda: not staffed.window.link.busy, timeout=10_000)
+    dialog = controller.dialog
+    assert dialog is not None and not dialog.isVisible()
+    assert "OKAFOR" not in visible_text()
+    assert sign_in_at_lock(session, "Dr Carl Clinician")
+    assert dialog.isVisible()  # back for its author
+    dialog.close()
+
+
+def test_a_question_raised_while_locked_never_shows_over_the_lock_screen(
+    staffed: Staffed,
+) -> None:
+    from PySide6.QtWidgets import QDialog, QLabel, QVBoxLayout
+
+    session = staffed.session()
+    session.lock()
+    question = QDialog(staffed.window)
+    QVBoxLayout(question).addWidget(QLabel("Which patient? OKAFOR, Grace / MURPHY, Sean"))
+    question.show()
+    assert not question.isVisible() and "OKAFOR" not in visible_text()

@@ -208,6 +208,9 @@ class ProgramEditorController(QObject):
     def send(self, approved: svc.ApprovedChange) -> None:
         w = self.window
         assert self.dialog is not None
+        session = getattr(w, "session", None)
+        if session is not None and session.locked:
+            return  # nothing is sent from behind the lock screen
         if w.connected_identity is None:
             w.prompts.error("Program not sent", "Connect to the pump first.")
             return
