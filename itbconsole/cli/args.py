@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from fractions import Fraction
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import serial
@@ -275,3 +277,18 @@ def ANCHOR(text: str) -> str:
             "e.g. 1234:3f2a9c1d (as printed on records)"
         )
     return f"{int(seq)}:{digest}"
+
+
+def existing_database(args: argparse.Namespace) -> Path | None:
+    """The database a command works on (``--db``, ``$ITBCONSOLE_DB`` or the data folder's),
+    or None after saying there is none: only ``db init`` and the app create one."""
+    from itbconsole.paths import default_db_path
+
+    path = default_db_path(getattr(args, "db", None))
+    if not path.exists():
+        print(
+            f"There is no database at {path}. Pass --db PATH, or run 'itbconsole db init'.",
+            file=sys.stderr,
+        )
+        return None
+    return path

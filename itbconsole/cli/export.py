@@ -187,11 +187,7 @@ def cmd_export_csv(args: argparse.Namespace) -> int:
     problem = _out_error(out, path, args.force)
     if problem:
         return _refuse(problem)
-    if not path.exists():
-        print(
-            f"There is no database at {path}. Pass --db PATH, or run 'itbconsole db init'.",
-            file=sys.stderr,
-        )
+    if argtypes.existing_database(args) is None:
         return EXIT_FAILED
     try:
         library = load_drug_library()

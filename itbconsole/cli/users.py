@@ -122,16 +122,11 @@ def read_secret(prompt: str, *, confirm: bool = False) -> str:
 
 
 def _service(args: argparse.Namespace) -> Any:
-    from itbconsole.paths import default_db_path
     from itbconsole.services.accounts import AccountService
     from itbconsole.store import Store
 
-    path = default_db_path(getattr(args, "db", None))
-    if not path.exists():
-        print(
-            f"There is no database at {path}. Pass --db PATH, or run 'itbconsole db init'.",
-            file=sys.stderr,
-        )
+    path = argtypes.existing_database(args)
+    if path is None:
         return None
     return AccountService(Store.open(path))
 

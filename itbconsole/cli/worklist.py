@@ -86,16 +86,11 @@ def _row_json(row: Any) -> dict[str, Any]:
 def cmd_worklist(args: argparse.Namespace) -> int:
     from itbconsole.druglib import DrugLibraryError, load_drug_library
     from itbconsole.model import Role, User
-    from itbconsole.paths import default_db_path
     from itbconsole.services.clinic import ClinicService
     from itbconsole.store import Store, StoreError
 
-    path = default_db_path(getattr(args, "db", None))
-    if not path.exists():
-        print(
-            f"There is no database at {path}. Pass --db PATH, or run 'itbconsole db init'.",
-            file=sys.stderr,
-        )
+    path = argtypes.existing_database(args)
+    if path is None:
         return EXIT_FAILED
     try:
         library = load_drug_library()
