@@ -419,10 +419,21 @@ class AccountService:
     def _verify(self, name: str, password: str, failure: str, detail: dict[str, Any]) -> Account:
         """The account named, when ``password`` is its password: the backoff first (an
         attempt too soon is refused unchecked), then the password; a wrong one is
-        recorded. A hash made with other parameters is replaced."""
+        recorded. A hash made with other parameters is replaced. Attempts are taken one at
+        a time (the count, the check and its record under the database's write lock), so
+        attempts made in parallel are slowed like attempts made one after another."""
+        with self.store.atomic():
+            outcome = self._verify_now(name, password, failure, detail)
+        if isinstance(outcome, SignInRefused):
+            raise outcome  # after the commit: the wrong password stays recorded
+        return outcome
+
+    def _verify_now(
+        self, name: str, password: str, failure: str, detail: dict[str, Any]
+    ) -> Account | SignInRefused:
         wait = self.retry_after(name)
         if wait:
-            raise SignInRefused(
+            return SignInRefused(
                 f"Too many wrong passwords for {name.strip()}: try again in {wait} s.", wait
             )
         account = self.find(name)
@@ -436,7 +447,7 @@ class AccountService:
                 name=account.name,
                 detail={**detail, "refused": "account disabled"},
             )
-            raise SignInRefused(
+            return SignInRefused(
                 f"{account.name}'s account is disabled: ask an administrator to enable it."
             )
         if account is None or len(password) > MAX_PASSWORD_CHARS:
@@ -462,7 +473,7 @@ class AccountService:
             )
             if wait:
                 message += f" Too many wrong passwords: wait {wait} s before trying again."
-            raise SignInRefused(message, wait)
+            return SignInRefused(message, wait)
         assert account is not None
         if self.hasher.check_needs_rehash(account.password_hash):
             account = records.add_version(

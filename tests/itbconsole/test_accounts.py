@@ -513,3 +513,39 @@ def test_no_password_is_a_command_line_argument() -> None:
     users = build_parser()._subparsers._group_actions[0].choices["users"]  # type: ignore[union-attr]
     found = list(options(users))
     assert "--admin" in found and not [o for o in found if "pass" in o]
+
+
+def test_wrong_passwords_tried_in_parallel_are_slowed_like_ones_in_turn(tmp_path: Path) -> None:
+    """Eight attempts at once from eight connections (as from a shell): only the three
+    free ones are checked; the rest wait, as they would one after another."""
+    import threading
+    from datetime import UTC, datetime
+
+    from argon2 import PasswordHasher
+
+    from itbconsole.services.accounts import AccountService, SignInRefused
+    from itbconsole.store import Store
+
+    path = tmp_path / "race.sqlite"
+    when = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+    with Store.open(path) as store:
+        AccountService(store).create_first_administrator("Ada Admin", "lantern-orchard-42")
+    answers: list[str] = []
+    start = threading.Barrier(8)
+
+    def attempt() -> None:
+        with Store.open(path) as own:
+            service = AccountService(own, clock=lambda: when, hasher=PasswordHasher())
+            start.wait()
+            try:
+                service.sign_in("Ada Admin", "not-the-password")
+            except SignInRefused as exc:
+                answers.append(str(exc))
+
+    threads = [threading.Thread(target=attempt) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    checked = [a for a in answers if a.startswith("Wrong password")]
+    assert len(answers) == 8 and len(checked) == 3, answers
