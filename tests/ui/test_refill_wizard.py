@@ -132,6 +132,7 @@ def test_whole_refill_over_simpump_ends_with_the_new_volume_read_back_and_stored
         text = text.replace("\ufb01", "fi")  # the fi ligature the PDF font draws
         assert "Refill record: OKAFOR, Grace, born" in text and "hospital no. H100231" in text
         assert "page 1 of 1" in text and text.count("TRAINING") == 1
+        assert "Second check (drug, concentration, volume and pump update)" in text
     assert wizard.next()  # Finish
     assert wizard.session.step is Step.DONE
     assert console.prompts.errors == [] and console.prompts.criticals == []

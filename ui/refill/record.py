@@ -124,6 +124,8 @@ td.k {{ color: #3b4b5c; width: 38%; }}
 <p style='margin-top: 24px'>Nurse: {
         escape(record.nurse)
     } &nbsp;&nbsp; Signature: ______________________</p>
+<p style='margin-top: 16px'>Second check (drug, concentration, volume and pump update), name and
+role: ______________________ &nbsp;&nbsp; Signature: ______________________</p>
 {anchor}
 </body></html>"""
 
