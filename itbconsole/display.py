@@ -34,16 +34,15 @@ def fmt_volts(mv: int) -> str:
     return f"{round_decimal(Fraction(mv, 1000), 2)} V"
 
 
-def fmt_capacity(ul: int) -> str:
-    """A reservoir size: ``20 mL`` (``18.5 mL`` if it is not whole)."""
-    ml = ul_to_ml(ul)
-    return f"{ml.to_integral_value() if ml == ml.to_integral_value() else ml.normalize()} mL"
-
-
 def ml_text(ul: int) -> str:
     """Microlitres as millilitres to type into a field, without unit or trailing zeros."""
     ml = ul_to_ml(ul)
     return str(ml.to_integral_value() if ml == ml.to_integral_value() else ml.normalize())
+
+
+def fmt_capacity(ul: int) -> str:
+    """A reservoir size: ``20 mL`` (``18.5 mL`` if it is not whole)."""
+    return f"{ml_text(ul)} mL"
 
 
 def fmt_dose_per_day(mcg: Number, places: int = 1) -> str:

@@ -29,7 +29,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from itbconsole.paths import POSIX, PRIVATE_FILE_MODE
+from itbconsole.paths import write_private_file
 from itbconsole.units import round_decimal
 
 #: A text cell starting with one of these would be read as a formula by a spreadsheet.
@@ -89,18 +89,8 @@ def write_csv(
     through a temporary name, so a failure never leaves half a file. Returns the rows written."""
     materialised = list(rows)
     text = csv_text(columns, materialised)
-    target = Path(path)
-    partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as handle:
-            handle.write(text)
-        if POSIX:
-            os.chmod(partial, PRIVATE_FILE_MODE)
-        os.replace(partial, target)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
+    # UTF-8 with a byte-order mark; the rows already end in CRLF
+    write_private_file(Path(path), text.encode("utf-8-sig"))
     return len(materialised)
 
 

@@ -14,6 +14,7 @@ before this rule.
 from __future__ import annotations
 
 import os
+import secrets
 import stat
 import sys
 from pathlib import Path
@@ -130,3 +131,19 @@ def make_private(path: Path) -> None:
             os.chmod(path, PRIVATE_FILE_MODE)
     except OSError:
         pass
+
+
+def write_private_file(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` owner-only, through a temporary name in the same folder,
+    so a crash or a full disk leaves the old file or the new one, never half of one."""
+    partial = path.with_name(f".{path.name}.partial-{os.getpid()}-{secrets.token_hex(4)}")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            if POSIX:
+                os.fchmod(handle.fileno(), PRIVATE_FILE_MODE)  # the mode above is umask-filtered
+            handle.write(data)
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise

@@ -211,7 +211,6 @@ class SessionController(QObject):
             and isinstance(watched, QWidget)
             and watched.isWindow()
             and watched is not self.window
-            and watched is not self.overlay
             and not self._on_lock_screen(watched)
         )
 

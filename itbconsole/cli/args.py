@@ -262,21 +262,17 @@ PORT = Text("a serial port or pyserial URL", max_chars=MAX_PATH_CHARS)
 
 def ANCHOR(text: str) -> str:
     """An audit head taken earlier: ``SEQ:HASH`` with at least 8 hex digits of the hash
-    (``#1234 3f2a9c1d`` as printed on records is accepted too)."""
-    raw = text.strip().lstrip("#").replace(" ", ":")
-    seq, _, digest = raw.partition(":")
-    digest = digest.strip().lower()
-    if (
-        len(text) > 200
-        or not (seq.isascii() and seq.isdigit())
-        or not 8 <= len(digest) <= 64
-        or any(c not in "0123456789abcdef" for c in digest)
-    ):
+    (``#1234 3f2a9c1d`` as printed on records is accepted too); the store's own parser."""
+    from itbconsole.store.audit import parse_anchor
+
+    try:
+        seq, digest = parse_anchor(text)
+    except ValueError:
         raise refuse(
             f"{shown(text)} is not an audit anchor: write SEQ:HASH with at least 8 hex digits, "
             "e.g. 1234:3f2a9c1d (as printed on records)"
-        )
-    return f"{int(seq)}:{digest}"
+        ) from None
+    return f"{seq}:{digest}"
 
 
 def existing_database(args: argparse.Namespace) -> Path | None:
@@ -292,3 +288,14 @@ def existing_database(args: argparse.Namespace) -> Path | None:
         )
         return None
     return path
+
+
+def add_db_argument(parser: argparse.ArgumentParser) -> None:
+    """``--db PATH`` on a command, as for the app (the top-level ``--db`` when not given)."""
+    parser.add_argument(
+        "--db",
+        metavar="PATH",
+        type=PATH,
+        default=argparse.SUPPRESS,
+        help="database file (as for the app)",
+    )

@@ -73,13 +73,7 @@ def register(subparsers: Any) -> None:
             "[--product Y]) or the worklist (--what worklist)."
         ),
     )
-    csv.add_argument(
-        "--db",
-        metavar="PATH",
-        type=argtypes.PATH,
-        default=argparse.SUPPRESS,
-        help="database file (as for the app)",
-    )
+    argtypes.add_db_argument(csv)
     csv.add_argument("--what", required=True, choices=WHAT, help="what to export")
     csv.add_argument(
         "--patient", type=_patient, metavar="ID", help="the patient's record number (history)"

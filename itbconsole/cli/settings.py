@@ -26,13 +26,7 @@ def register(subparsers: Any) -> None:
         help="show or change the clinic's settings (margin, due-soon days, zone, thresholds)",
         description="The clinic's numbers that every date and status is computed with.",
     )
-    parser.add_argument(
-        "--db",
-        metavar="PATH",
-        type=argtypes.PATH,
-        default=argparse.SUPPRESS,
-        help="database file (as for the app)",
-    )
+    argtypes.add_db_argument(parser)
     parser.set_defaults(handler=lambda args: _usage(parser))
     sub = parser.add_subparsers(
         dest="settings_command", metavar="ACTION", parser_class=type(parser)

@@ -37,13 +37,7 @@ def register(subparsers: Any) -> None:
         help="list and manage the accounts that sign in (administrators)",
         description="The console's accounts: who signs in, with which role.",
     )
-    parser.add_argument(
-        "--db",
-        metavar="PATH",
-        type=argtypes.PATH,
-        default=argparse.SUPPRESS,
-        help="database file (as for the app)",
-    )
+    argtypes.add_db_argument(parser)
     parser.set_defaults(handler=lambda args: _usage(parser))
     sub = parser.add_subparsers(dest="users_command", metavar="ACTION", parser_class=type(parser))
 

@@ -35,13 +35,7 @@ def register(subparsers: Any) -> None:
             "the desktop app shows (the clinic's settings and zone from the database)."
         ),
     )
-    parser.add_argument(
-        "--db",
-        metavar="PATH",
-        type=argtypes.PATH,
-        default=argparse.SUPPRESS,
-        help="database file (as for the app)",
-    )
+    argtypes.add_db_argument(parser)
     parser.add_argument(
         "--days",
         type=_days,

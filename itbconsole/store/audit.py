@@ -33,7 +33,12 @@ from sqlite_utils import Database
 from itbconsole.model import User
 from itbconsole.store.audit_keys import AuditKeys, seal
 from itbconsole.store.db import utc_iso, utc_now
-from itbconsole.store.schema import CLINICAL_TABLES, CURRENT_STATE_QUERIES, expected_triggers
+from itbconsole.store.schema import (
+    CLINICAL_TABLES,
+    CURRENT_STATE_QUERIES,
+    MIGRATIONS,
+    expected_triggers,
+)
 
 log = logging.getLogger(__name__)
 
@@ -308,8 +313,6 @@ def _check_triggers(db: Database, problems: list[AuditProblem]) -> None:
         if "migrations" in db.table_names()
         else set()
     )
-    from itbconsole.store.schema import MIGRATIONS
-
     wanted = expected_triggers(tuple(m for m in MIGRATIONS if m.id in applied))
     missing = sorted(wanted - present)
     if missing:
@@ -404,6 +407,24 @@ def _check_seals(
             )
 
 
+def parse_anchor(text: str) -> tuple[int, str]:
+    """An audit head taken earlier, as printed on records (``#1234 3f2a9c1d``) or typed
+    (``1234:3f2a9c1d``): (seq, hash prefix of 8 to 64 hex digits). Raises ValueError."""
+    seq_text, _, prefix = text.strip().lstrip("#").replace(" ", ":").partition(":")
+    prefix = prefix.strip().lower()
+    if (
+        len(text) > 200
+        or not (seq_text.isascii() and seq_text.isdigit())
+        or not 8 <= len(prefix) <= 64
+        or any(c not in "0123456789abcdef" for c in prefix)
+    ):
+        raise ValueError(
+            f"'{text[:80]}' is not an anchor: write SEQ:HASH with at least 8 hex digits, "
+            "e.g. 1234:3f2a9c1d (as printed on records)."
+        )
+    return int(seq_text), prefix
+
+
 def _check_anchor(
     entries: list[dict[str, Any]],
     anchor: str,
@@ -413,18 +434,7 @@ def _check_anchor(
     listed: bool = True,
 ) -> None:
     """The entry ``anchor`` names ("SEQ:HASH-PREFIX") must be in the chain, unchanged."""
-    seq_text, _, prefix = anchor.strip().lstrip("#").replace(" ", ":").partition(":")
-    prefix = prefix.strip().lower()
-    if (
-        not seq_text.isdigit()
-        or len(prefix) < 8
-        or any(c not in "0123456789abcdef" for c in prefix)
-    ):
-        raise ValueError(
-            f"'{anchor}' is not an anchor: write SEQ:HASH with at least 8 hex digits, "
-            "e.g. 1234:3f2a9c1d (as printed on records)."
-        )
-    seq = int(seq_text)
+    seq, prefix = parse_anchor(anchor)
     entry = next((e for e in entries if int(e["seq"]) == seq), None)
     if entry is None:
         report.problems.append(

@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from itbconsole.paths import POSIX, PRIVATE_FILE_MODE, data_dir, private_dir
+from itbconsole.paths import data_dir, private_dir, write_private_file
 
 KEY_BYTES = 32
 KEY_SUFFIX = ".key"
@@ -44,19 +43,6 @@ def seal(key: bytes, entry_hash: str) -> str:
 
 def keys_root() -> Path:
     return private_dir(data_dir() / "audit-keys")
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Write through a temporary name so a crash leaves the old file or the new one."""
-    partial = path.with_name(f".{path.name}.partial-{os.getpid()}-{secrets.token_hex(4)}")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
-    try:
-        if POSIX:
-            os.fchmod(fd, PRIVATE_FILE_MODE)
-        os.write(fd, data)
-    finally:
-        os.close(fd)
-    os.replace(partial, path)
 
 
 def _path_key(database: Path) -> str:
@@ -84,7 +70,7 @@ def key_file_for(backup: Path) -> Path:
 
 
 def write_private_text(path: Path, text: str) -> None:
-    _write_private(path, text.encode("utf-8"))
+    write_private_file(path, text.encode("utf-8"))
 
 
 @dataclass
@@ -103,6 +89,10 @@ class AuditKeys:
     #: forged entries sealed), or a different database was put in its place.
     identity_changed_from: str | None = None
     database: Path | None = None
+    #: The identity this computer's path index names for :attr:`database` (read at open).
+    indexed_as: str | None = None
+    #: The sealed head of a database kept in memory (no folder to note it in).
+    _memory_head: tuple[int, str] | None = None
 
     @classmethod
     def in_memory(cls, store_id: str) -> AuditKeys:
@@ -123,6 +113,7 @@ class AuditKeys:
         found.sealed_before = bool(found.keys)
         if database is not None:
             previous = _read_path_index(base, database)
+            found.indexed_as = previous
             if previous is not None and previous != store_id:
                 found.identity_changed_from = previous
                 found._load(base / previous, current=False)
@@ -149,7 +140,7 @@ class AuditKeys:
         from datetime import UTC, datetime
 
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
-        _write_private(self.folder / "backlog", f"{entries}\n{stamp}\n".encode("ascii"))
+        write_private_file(self.folder / "backlog", f"{entries}\n{stamp}\n".encode("ascii"))
 
     def backlog(self) -> tuple[int, str] | None:
         """(entries, when) sealed at once on first open here, if any."""
@@ -163,14 +154,15 @@ class AuditKeys:
 
     def record_path(self) -> None:
         """Note that the database file at :attr:`database` is this identity's."""
-        if self.folder is None or self.database is None:
-            return
+        if self.folder is None or self.database is None or self.indexed_as == self.store_id:
+            return  # nothing to note (the usual open: already noted)
         index = self.folder.parent / "paths"
         private_dir(index)
-        _write_private(
+        write_private_file(
             index / _path_key(self.database),
             f"{self.store_id}\n{self.database.resolve()}\n".encode(),
         )
+        self.indexed_as = self.store_id
         self.identity_changed_from = None
 
     @property
@@ -183,8 +175,8 @@ class AuditKeys:
         name = key_id(key)
         if self.folder is not None:
             private_dir(self.folder)
-            _write_private(self.folder / f"{name}{KEY_SUFFIX}", key)
-            _write_private(self.folder / "current", name.encode("ascii"))
+            write_private_file(self.folder / f"{name}{KEY_SUFFIX}", key)
+            write_private_file(self.folder / "current", name.encode("ascii"))
         self.keys[name] = key
         self.current = name
         return name
@@ -194,7 +186,7 @@ class AuditKeys:
         name = key_id(key)
         if self.folder is not None:
             private_dir(self.folder)
-            _write_private(self.folder / f"{name}{KEY_SUFFIX}", key)
+            write_private_file(self.folder / f"{name}{KEY_SUFFIX}", key)
         self.keys[name] = key
         return name
 
@@ -235,9 +227,7 @@ class AuditKeys:
         if known is not None and known[0] >= seq and not restored:
             return  # another writer already recorded a newer entry: never go backwards
         text = f"{seq}\n{entry_hash}\n{database.resolve()}\n"
-        _write_private(self.folder / _head_name(database), text.encode("utf-8"))
-
-    _memory_head: tuple[int, str] | None = None
+        write_private_file(self.folder / _head_name(database), text.encode("utf-8"))
 
 
 __all__ = [
