@@ -1,0 +1,1 @@
+"""FHIR R4 export of the clinic's records for the hospital."""
