@@ -580,6 +580,12 @@ def _battery_mv(spec: DemoPatient, implant: datetime, at: datetime, now: datetim
     return int(BATTERY_START_MV - slope * (at - implant).total_seconds())
 
 
+#: The demo clinic's contact on its printouts: fictional (a number from the range set aside
+#: for drama, which reaches no one).
+DEMO_CLINIC_NAME = "Demo ITB Service (training)"
+DEMO_CLINIC_PHONE = "+44 20 7946 0000"
+
+
 def open_demo_store(path: Path, now: datetime | None = None) -> Store:
     """A fresh demo database at ``path`` (any earlier demo file there is replaced)."""
     for suffix in ("", "-wal", "-shm"):
@@ -588,9 +594,14 @@ def open_demo_store(path: Path, now: datetime | None = None) -> Store:
     store.db.execute("PRAGMA synchronous = OFF")  # generated data: speed over durability
     # The demo clinic counts its dates in its own zone, whatever this computer's is.
     store.save_clinic_settings(
-        ClinicSettings(zone=DEMO_ZONE.key, training=1),
+        ClinicSettings(
+            zone=DEMO_ZONE.key,
+            training=1,
+            clinic_name=DEMO_CLINIC_NAME,
+            clinic_phone_24h=DEMO_CLINIC_PHONE,
+        ),
         DEMO_ADMIN,
-        "demo clinic: a training database, dates in London time",
+        "demo clinic: a training database, dates in London time, a fictional contact",
     )
     build_demo(store, now)
     store.db.execute("PRAGMA synchronous = FULL")

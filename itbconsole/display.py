@@ -5,11 +5,15 @@ binary floating point on one of them) makes a nurse wonder which is right. Every
 printout and export writes volumes, doses, rates, voltages and days with these helpers,
 exactly (decimal rounding of exact values, never ``float``), and in English whatever the
 computer's locale.
+
+Dates on screen have one form, ``05 Jan 2026`` (:func:`fmt_day`), and a moment adds the
+clinic's local time and zone, ``05 Jan 2026 14:30 GMT`` (:func:`fmt_moment`); files keep
+ISO 8601 (:mod:`itbconsole.exports`).
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, tzinfo
 from decimal import Decimal
 from fractions import Fraction
 
@@ -27,6 +31,57 @@ def fmt_day(d: date) -> str:
 def fmt_weekday(d: date) -> str:
     """``Mon 05 Jan 2026``."""
     return f"{_DAYS[d.weekday()]} {fmt_day(d)}"
+
+
+def fmt_moment(moment: datetime, tz: tzinfo, *, seconds: bool = False) -> str:
+    """``14 Jul 2026 10:20 BST``: a moment in the clinic's zone, with the zone's abbreviation
+    (it keeps the repeated hour of a clock change apart)."""
+    local = moment.astimezone(tz)
+    clock = f"{local:%H:%M:%S}" if seconds else f"{local:%H:%M}"
+    return f"{fmt_day(local.date())} {clock} {local.tzname() or ''}".rstrip()
+
+
+def fmt_local_day(moment: datetime, tz: tzinfo) -> str:
+    """The clinic's calendar day of a moment: ``14 Jul 2026``."""
+    return fmt_day(moment.astimezone(tz).date())
+
+
+def fmt_days_from_today(days: int) -> str:
+    """Calendar days from today: ``today``, ``in 1 day``, ``in 90 days``, ``yesterday``,
+    ``30 days ago``."""
+    if days == 0:
+        return "today"
+    if days == -1:
+        return "yesterday"
+    if days > 0:
+        return f"in {days} day{'s' if days != 1 else ''}"
+    return f"{-days} days ago"
+
+
+def fmt_duration(seconds: float) -> str:
+    """A length of time to the second, as a person says it: ``26 s``, ``7 min 0 s``,
+    ``2 h 5 min``, ``3 days 4 h``."""
+    total = int(abs(Decimal(str(seconds))).to_integral_value())
+    days, rest = divmod(total, 86_400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} day{'s' if days != 1 else ''} {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {secs} s"
+    return f"{secs} s"
+
+
+def fmt_clock_offset(pump_minus_computer_s: float) -> str:
+    """How far a pump's clock is from this computer's: ``7 min 0 s fast`` (the pump's clock
+    is ahead), ``26 s slow`` (behind), ``in step`` (within half a second)."""
+    if abs(pump_minus_computer_s) < 0.5:
+        return "in step"
+    return (
+        f"{fmt_duration(pump_minus_computer_s)} {'fast' if pump_minus_computer_s > 0 else 'slow'}"
+    )
 
 
 def fmt_volts(mv: int) -> str:
@@ -65,10 +120,15 @@ def fmt_percent(value: Number, places: int = 0, *, signed: bool = False) -> str:
 
 __all__ = [
     "fmt_capacity",
+    "fmt_clock_offset",
     "fmt_day",
+    "fmt_days_from_today",
     "fmt_dose_per_day",
+    "fmt_duration",
+    "fmt_local_day",
     "fmt_mcg",
     "fmt_ml",
+    "fmt_moment",
     "fmt_percent",
     "fmt_rate",
     "fmt_volts",

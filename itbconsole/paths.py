@@ -21,6 +21,11 @@ from pathlib import Path
 
 APP_DIR_NAME = "itbconsole"
 DB_FILE_NAME = "itbconsole.sqlite"
+#: The window's own settings (last port, window geometry): the clinic's, and the demo's
+#: apart, so a training session never changes what the clinic's console opens with.
+WINDOW_SETTINGS_FILE_NAME = "settings.ini"
+DEMO_WINDOW_SETTINGS_FILE_NAME = "demo-settings.ini"
+DEMO_DB_FILE_NAME = "demo.sqlite"
 
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
@@ -56,6 +61,17 @@ def default_db_path(explicit: str | os.PathLike[str] | None = None) -> Path:
     if env:
         return Path(env)
     return data_dir() / DB_FILE_NAME
+
+
+def window_settings_path(*, demo: bool = False) -> Path:
+    """The window's settings file: demo mode keeps its own (its simulated ports and its
+    window size are never the clinic's)."""
+    return data_dir() / (DEMO_WINDOW_SETTINGS_FILE_NAME if demo else WINDOW_SETTINGS_FILE_NAME)
+
+
+def demo_db_path() -> Path:
+    """The demo clinic's database (made afresh each time demo mode starts)."""
+    return data_dir() / DEMO_DB_FILE_NAME
 
 
 def log_dir() -> Path:

@@ -34,6 +34,52 @@ def _int_range(name: str, value: Any, low: int, high: int, what: str) -> int:
     return value
 
 
+#: The papers a printout is laid out on (ISO A4, US Letter).
+PAPER_SIZES = ("A4", "Letter")
+MAX_CLINIC_NAME_CHARS = 80
+MAX_ADDRESS_CHARS = 160
+MAX_PHONE_CHARS = 30
+#: A telephone number someone can dial: at least this many digits.
+MIN_PHONE_DIGITS = 6
+_PHONE_CHARACTERS = frozenset("0123456789+-() ")
+
+
+def _text(name: str, value: Any, most: int, what: str) -> str:
+    """One line of printable text: no control characters (a tab or new line would break
+    the printed line), at most ``most`` characters."""
+    if not isinstance(value, str):
+        raise SettingsError(f"{what} ({name}) must be text.")
+    if any(not ch.isprintable() for ch in value):
+        raise SettingsError(f"{what} ({name}) must be one line of plain text.")
+    if len(value) > most:
+        raise SettingsError(
+            f"{what} ({name}) is {len(value)} characters long; at most {most} fit the printouts."
+        )
+    if value != value.strip():
+        raise SettingsError(f"{what} ({name}) must not start or end with a space.")
+    return value
+
+
+def _phone(value: Any) -> str:
+    """The 24 h telephone: digits, spaces, +, - and brackets, with at least
+    :data:`MIN_PHONE_DIGITS` digits (empty: not set yet)."""
+    what = "The clinic's 24 h telephone"
+    _text("clinic_phone_24h", value, MAX_PHONE_CHARS, what)
+    if not value:
+        return value
+    if not set(value) <= _PHONE_CHARACTERS:
+        raise SettingsError(
+            f"{what} (clinic_phone_24h) may hold only digits, spaces, +, - and brackets; "
+            f"'{value}' does not (write an extension in the address line)."
+        )
+    if sum(ch.isdigit() for ch in value) < MIN_PHONE_DIGITS:
+        raise SettingsError(
+            f"{what} (clinic_phone_24h) needs at least {MIN_PHONE_DIGITS} digits to be "
+            f"dialled; '{value}' has fewer."
+        )
+    return value
+
+
 @dataclass(frozen=True)
 class ClinicSettings:
     """The numbers a clinic chooses. Defaults come from domain.md's anchors.
@@ -51,7 +97,14 @@ class ClinicSettings:
     * ``trip_margin_days``: days after a trip's return date the drug must still last.
     * ``idle_lock_minutes``: the window locks after this many minutes without a key press
       or a mouse movement (1 to 60, default 5; it cannot be switched off on a shared PC).
+    * ``reading_stale_days``: a reading older than this many days is not today's reservoir:
+      the Overview puts its date and age in the headline (1 to 365, default 7).
     * discrepancy thresholds (Maino 2017; Prometra 85-115 %).
+    * ``clinic_name``, ``clinic_phone_24h`` and ``clinic_address``: who the patient, a
+      carer or an emergency department calls, printed on every printout (the emergency
+      card and the travel letter exist for that line); empty until the clinic sets them,
+      and then each printout says so instead of leaving a blank.
+    * ``paper_size``: "A4" or "Letter" (US Letter), the paper every printout is laid out on.
     """
 
     zone: str = ""
@@ -66,6 +119,11 @@ class ClinicSettings:
     accuracy_low_pct: int = 85
     accuracy_high_pct: int = 115
     idle_lock_minutes: int = 5
+    reading_stale_days: int = 7
+    clinic_name: str = ""
+    clinic_phone_24h: str = ""
+    clinic_address: str = ""
+    paper_size: str = "A4"
     training: int = 0
     """1 for a training database (demo mode): simulated pumps are accepted and every screen
     and printout is marked TRAINING. A clinic database (0) refuses a simulated pump."""
@@ -88,7 +146,22 @@ class ClinicSettings:
         _int_range("accuracy_low_pct", self.accuracy_low_pct, 0, 100, "The lowest accuracy")
         _int_range("accuracy_high_pct", self.accuracy_high_pct, 100, 1000, "The highest accuracy")
         _int_range("idle_lock_minutes", self.idle_lock_minutes, 1, 60, "The idle lock")
+        _int_range(
+            "reading_stale_days",
+            self.reading_stale_days,
+            1,
+            365,
+            "The age of a reading shown as old",
+        )
         _int_range("training", self.training, 0, 1, "Training database")
+        _text("clinic_name", self.clinic_name, MAX_CLINIC_NAME_CHARS, "The clinic's name")
+        _text("clinic_address", self.clinic_address, MAX_ADDRESS_CHARS, "The clinic's address")
+        _phone(self.clinic_phone_24h)
+        if self.paper_size not in PAPER_SIZES:
+            raise SettingsError(
+                f"The paper size (paper_size) is one of {', '.join(PAPER_SIZES)}; "
+                f"it was '{self.paper_size}'."
+            )
         if self.zone and self._tz_override is None:
             try:
                 ZoneInfo(self.zone)
@@ -163,7 +236,20 @@ class ClinicSettings:
 
 
 #: Settings no forecast reads (left out of :meth:`ClinicSettings.fingerprint`).
-NOT_IN_FORECAST = frozenset({"idle_lock_minutes"})
+NOT_IN_FORECAST = frozenset(
+    {
+        "idle_lock_minutes",
+        "reading_stale_days",
+        "clinic_name",
+        "clinic_phone_24h",
+        "clinic_address",
+        "paper_size",
+    }
+)
+#: Settings that are text, not whole numbers (as typed on the command line).
+TEXT_SETTINGS = frozenset(
+    {"zone", "clinic_name", "clinic_phone_24h", "clinic_address", "paper_size"}
+)
 
 
 def _zone_name(tz: tzinfo) -> str:
@@ -176,8 +262,11 @@ def parse_setting(name: str, text: str) -> Any:
         raise SettingsError(
             f"There is no setting '{name}'. Settings: {', '.join(ClinicSettings.names())}."
         )
-    if name == "zone":
-        return text.strip()
+    if name == "paper_size":
+        typed = text.strip()
+        return next((p for p in PAPER_SIZES if p.casefold() == typed.casefold()), typed)
+    if name in TEXT_SETTINGS:
+        return " ".join(text.split()) if text.isprintable() else text
     try:
         return int(text)
     except ValueError:
@@ -188,6 +277,8 @@ DEFAULT_SETTINGS = ClinicSettings()
 
 __all__ = [
     "DEFAULT_SETTINGS",
+    "PAPER_SIZES",
+    "TEXT_SETTINGS",
     "ClinicSettings",
     "SettingsError",
     "parse_setting",

@@ -1,4 +1,5 @@
-"""Small dialogs: sign-in (a list of names and a password), error, about.
+"""Small dialogs: sign-in (a list of names and a password), error, about, and where a
+file is saved (:func:`ask_save_path`, every save dialog's one door).
 
 Each dialog that asks something exposes ``ask()``, returning the answer or None, so tests
 can drive it without a modal event loop (they fill the fields and call ``accept_if_valid``).
@@ -7,11 +8,13 @@ can drive it without a modal event loop (they fill the fields and call ``accept_
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QStandardPaths, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
+    QFileDialog,
     QFormLayout,
     QLabel,
     QLineEdit,
@@ -206,6 +209,29 @@ def show_error(
         )
     box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     box.exec()
+
+
+def documents_dir() -> Path:
+    """The user's Documents folder (where a nurse looks for a saved letter or list), else
+    the home folder; never the installation folder the program happens to run in."""
+    location = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+    folder = Path(location) if location else Path.home()
+    return folder if folder.is_dir() else Path.home()
+
+
+def save_start_path(suggested: str) -> str:
+    """Where a save dialog opens: ``suggested`` (a file name) in the Documents folder; a
+    suggestion with a folder of its own keeps it."""
+    path = Path(suggested)
+    return str(path if path.is_absolute() else documents_dir() / path.name)
+
+
+def ask_save_path(
+    parent: QWidget | None, caption: str, suggested: str, file_filter: str
+) -> str | None:
+    """Ask where to save a file, starting in the Documents folder; None when cancelled."""
+    path, _ = QFileDialog.getSaveFileName(parent, caption, save_start_path(suggested), file_filter)
+    return path or None
 
 
 def show_about(parent: QWidget | None, db_path: str, log_path: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, tzinfo
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -19,10 +20,26 @@ from PySide6.QtWidgets import (
 )
 
 from itbconsole.alarms import Severity
-from itbconsole.display import fmt_dose_per_day, fmt_rate, fmt_volts
+from itbconsole.display import (
+    fmt_clock_offset,
+    fmt_day,
+    fmt_days_from_today,
+    fmt_dose_per_day,
+    fmt_duration,
+    fmt_local_day,
+    fmt_moment,
+    fmt_rate,
+    fmt_volts,
+)
 from itbconsole.forecast import Status
+from itbconsole.model import Pump
 from itbconsole.services.overview import PumpOverview
+from itbconsole.services.worklist import drift_of
+from itbconsole.trends import Drift
 from itbconsole.units import UL_PER_ML
+
+if TYPE_CHECKING:
+    from itbconsole.services.clinic import ClinicService
 
 #: Badge style per status (style.qss keys); the label is the status's own.
 STATUS_STYLE = {
@@ -40,10 +57,23 @@ def _ml(ul: int | float) -> str:
 
 
 def fmt_local(moment: datetime | None, tz: tzinfo, with_time: bool = True) -> str:
+    """A moment as every screen writes it (itbconsole.display); ``-`` for none."""
     if moment is None:
         return "-"
-    local = moment.astimezone(tz)
-    return local.strftime("%a %d %b %Y %H:%M") if with_time else local.strftime("%a %d %b %Y")
+    return fmt_moment(moment, tz) if with_time else fmt_local_day(moment, tz)
+
+
+def pump_drift(clinic: ClinicService, patient_id: int, pump: Pump) -> Drift | None:
+    """The pump's delivery drift over its refills as they stand (a record withdrawn as
+    entered in error left out), by the rule the Trends tab and the worklist use
+    (:func:`itbconsole.services.worklist.drift_of`): for the Overview and the refill's
+    withdraw step."""
+    refills = [
+        r.refill
+        for r in clinic.refill_records(patient_id=patient_id)
+        if r.refill.pump_serial == pump.serial and not r.entered_in_error
+    ]
+    return drift_of(refills, pump.reservoir_capacity_ul, clinic.settings.thresholds)
 
 
 class Card(QFrame):
@@ -114,6 +144,15 @@ class OverviewTab(QWidget):
         self.alarms_card = Card("Active alarms")
         self.alarms_value = self.alarms_card.add_label("value", "Active alarms")
 
+        # Delivery drift (a withdrawal risk when under) shows above everything else, only
+        # when there is one: the same rule as the Trends tab and the worklist.
+        self.drift_card = Card("Delivery drift")
+        self.drift_card.setObjectName("alertCard")
+        self.drift_card.setStyleSheet(
+            "#alertCard { background: #fdf1f2; border: 2px solid #b00020; border-radius: 4px; }"
+        )
+        self.drift_value = self.drift_card.add_label("warningText", "Delivery drift")
+
         self.clock_card = Card("Pump clock")
         self.clock_value = self.clock_card.add_label("value", "Pump clock")
         self.clock_button = QPushButton("Set pump clock to this computer's time...")
@@ -131,8 +170,14 @@ class OverviewTab(QWidget):
         grid.addWidget(self.clock_card, 2, 1)
         grid.setColumnStretch(0, 1)
         grid.setColumnStretch(1, 1)
+        # The drift panel sits above the grid, as tall as its words (a grid would not give a
+        # wrapped label spanning both columns the height it needs).
         self.content = QWidget()
-        self.content.setLayout(grid)
+        content_layout = QVBoxLayout(self.content)
+        content_layout.setContentsMargins(0, 0, 0, 0)
+        content_layout.setSpacing(10)
+        content_layout.addWidget(self.drift_card)
+        content_layout.addLayout(grid, 1)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
@@ -142,7 +187,13 @@ class OverviewTab(QWidget):
         layout.addWidget(self.empty)
         layout.addWidget(scroll)
         self._scroll = scroll
-        for card in (self.reservoir_card, self.alarm_card, self.battery_card, self.program_card):
+        for card in (
+            self.drift_card,
+            self.reservoir_card,
+            self.alarm_card,
+            self.battery_card,
+            self.program_card,
+        ):
             card.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
         self.show_overview(None)
 
@@ -155,19 +206,46 @@ class OverviewTab(QWidget):
         "After the implant, interrogate the new pump (Ctrl+I) or use Register pump."
     )
 
+    def show_drift(self, ov: PumpOverview) -> None:
+        """The pump's delivery drift, when its last refills show one."""
+        self.drift_card.setVisible(ov.drift is not None)
+        self.drift_value.setText(ov.drift.message if ov.drift is not None else "")
+
+    def show_reservoir(self, ov: PumpOverview) -> None:
+        """The reservoir as the pump estimated it. A reading older than the clinic's
+        ``reading_stale_days`` says its date and age in the headline: it is not today's
+        volume."""
+        volume = _ml(ov.reservoir_ul)
+        self.reservoir_bar.setRange(0, ov.capacity_ul)
+        self.reservoir_bar.setValue(max(0, min(ov.reservoir_ul, ov.capacity_ul)))
+        alarm = f"Low-reservoir alarm at {_ml(ov.alarm_volume_ul)}."
+        if ov.reading_stale:
+            # The date and the age each stay on one line when the headline wraps.
+            day = fmt_local(ov.reading.at, self.tz, with_time=False).replace(" ", "\u00a0")
+            age = fmt_days_from_today(-ov.reading_age_days).replace(" ", "\u00a0")
+            self.reservoir_value.setText(f"{volume} on {day}, {age}")
+            self.reservoir_detail.setText(
+                f"Of {_ml(ov.capacity_ul)}: the pump's estimate at the last interrogation "
+                f"({fmt_local(ov.reading.at, self.tz)}), not today's volume. Interrogate the "
+                f"pump (Ctrl+I) for today's. {alarm}"
+            )
+        else:
+            self.reservoir_value.setText(f"{volume} of {_ml(ov.capacity_ul)}")
+            self.reservoir_detail.setText(
+                f"Pump's estimate at {fmt_local(ov.reading.at, self.tz)} "
+                f"({fmt_days_from_today(-ov.reading_age_days)}). {alarm}"
+            )
+        # Amber-red like other warnings (the headline's own style would hide the property).
+        self.reservoir_value.setStyleSheet("color: #8a1020;" if ov.reading_stale else "")
+
     def show_overview(self, ov: PumpOverview | None, *, has_pump: bool = True) -> None:
         self.empty.setText(self.NO_READING if has_pump else self.NO_PUMP)
         self.empty.setVisible(ov is None)
         self._scroll.setVisible(ov is not None)
         if ov is None:
             return
-        self.reservoir_value.setText(f"{_ml(ov.reservoir_ul)} of {_ml(ov.capacity_ul)}")
-        self.reservoir_bar.setRange(0, ov.capacity_ul)
-        self.reservoir_bar.setValue(max(0, min(ov.reservoir_ul, ov.capacity_ul)))
-        self.reservoir_detail.setText(
-            f"Pump's estimate at {fmt_local(ov.reading.at, self.tz)}. "
-            f"Low-reservoir alarm at {_ml(ov.alarm_volume_ul)}."
-        )
+        self.show_drift(ov)
+        self.show_reservoir(ov)
         fc, status = ov.forecast, ov.status
         self.urgency_badge.setText(status.status.label)
         self.urgency_badge.setProperty("urgency", STATUS_STYLE[status.status])
@@ -187,25 +265,16 @@ class OverviewTab(QWidget):
                 + (fc.not_delivering_reason or "the program never reaches the alarm volume")
             )
         else:
-            days = ov.days_to_alarm or 0
-            when = "today" if days == 0 else f"in {days} days" if days > 0 else f"{-days} days ago"
+            when = fmt_days_from_today(ov.days_to_alarm or 0)
             self.alarm_value.setText(f"{fmt_local(fc.alarm_at, self.tz, with_time=False)} ({when})")
         if fc.refill_by is not None and fc.governing is not None:
             left = status.days_to_refill
-            when = (
-                ""
-                if left is None
-                else " (today)"
-                if left == 0
-                else f" (in {left} days)"
-                if left > 0
-                else f" ({-left} days ago)"
-            )
+            when = "" if left is None else f" ({fmt_days_from_today(left)})"
             self.refill_value.setText(
-                f"Refill by {fc.refill_by:%a %d %b %Y}{when}: {fc.governing.text}."
+                f"Refill by {fmt_day(fc.refill_by)}{when}: {fc.governing.text}."
             )
             self.refill_value.setToolTip(
-                "The earliest of:\n" + "\n".join(f"{b.day:%d %b %Y}: {b.text}" for b in fc.bounds)
+                "The earliest of:\n" + "\n".join(f"{fmt_day(b.day)}: {b.text}" for b in fc.bounds)
             )
         else:
             self.refill_value.setText(fc.notes[0] if fc.notes else "")
@@ -221,11 +290,10 @@ class OverviewTab(QWidget):
         self.battery_value.setText(f"{state} - {fmt_volts(ov.battery_mv)}")
         if fc.end_of_service is not None:
             eos = fc.end_of_service
-            eri = f"ERI {fc.eri.day:%a %d %b %Y} ({fc.eri.source.value}). " if fc.eri else ""
+            eri = f"ERI {fmt_day(fc.eri.day)} ({fc.eri.source.value}). " if fc.eri else ""
             how = f"projected: {eos.note}" if eos.projected else "the pump's own date"
             self.battery_detail.setText(
-                f"{eri}End of Service {eos.day:%a %d %b %Y} ({how}). "
-                "Book the replacement before then."
+                f"{eri}End of Service {fmt_day(eos.day)} ({how}). Book the replacement before then."
             )
         elif ov.eri:
             self.battery_detail.setText(
@@ -233,7 +301,7 @@ class OverviewTab(QWidget):
                 f"{fc.settings.eri_to_eos_days} days after ERI. Plan replacement."
             )
         else:
-            implant = f"Implanted {ov.pump.implant_date:%d %b %Y}. " if ov.pump.implant_date else ""
+            implant = f"Implanted {fmt_day(ov.pump.implant_date)}. " if ov.pump.implant_date else ""
             self.battery_detail.setText(implant + "Battery life is typically 5 to 7 years.")
 
         p = ov.program
@@ -261,14 +329,25 @@ class OverviewTab(QWidget):
                 )
             self.alarms_value.setText("".join(parts))
 
-        offset = ov.clock_offset_s
-        ahead = "ahead of" if offset >= 0 else "behind"
-        text = (
-            f"Pump clock {fmt_local(ov.reading.pump_clock, self.tz)}; "
-            f"{abs(offset):.0f} s {ahead} this computer at interrogation."
-        )
-        if ov.clock_warning:
-            text = "⚠ " + text + " The pump clock has drifted; flex steps run at the wrong times."
-        self.clock_value.setText(text)
+        self.clock_value.setText(clock_text(ov, self.tz))
         self.clock_value.setProperty("warning", ov.clock_warning)
         self.clock_button.setVisible(ov.clock_warning)
+
+
+def clock_text(ov: PumpOverview, tz: tzinfo) -> str:
+    """The pump's clock against this computer's at the interrogation, and what a drift
+    means: a fast pump clock starts every flex step early, a slow one late."""
+    offset = ov.clock_offset_s
+    drift = fmt_clock_offset(offset)
+    text = f"Pump clock {fmt_local(ov.reading.pump_clock, tz)} at the interrogation: "
+    if drift == "in step":
+        text += "in step with this computer."
+    else:
+        way = "ahead of" if offset > 0 else "behind"
+        text += f"{drift} ({way} this computer's clock)."
+    if ov.clock_warning:
+        early = "early" if offset > 0 else "late"
+        text = (
+            f"⚠ {text} The pump clock has drifted: flex steps start {fmt_duration(offset)} {early}."
+        )
+    return text

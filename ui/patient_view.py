@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, tzinfo
 from typing import TYPE_CHECKING
 
@@ -17,11 +18,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from itbconsole.display import fmt_capacity
+from itbconsole.display import fmt_capacity, fmt_day
 from itbconsole.model import Patient, Pump
 from itbconsole.services.overview import PumpOverview
 from ui.history_view import HistoryTab
-from ui.overview import OverviewTab
+from ui.overview import OverviewTab, pump_drift
 from ui.trends import TrendsTab
 
 if TYPE_CHECKING:
@@ -29,9 +30,21 @@ if TYPE_CHECKING:
 
 
 def format_nhs(number: str | None) -> str:
+    """``NHS 943 476 5919`` in the NHS's 3-3-4 grouping, never wrapped apart."""
     if not number:
-        return "no\u00a0NHS\u00a0number"  # never wrapped apart
-    return f"NHS {number[:3]}\u00a0{number[3:6]}\u00a0{number[6:]}"  # never wrapped apart
+        return keep_together("no NHS number")
+    return keep_together(f"NHS {number[:3]} {number[3:6]} {number[6:]}")
+
+
+def keep_together(text: str) -> str:
+    """``text`` with non-breaking spaces: a narrow header wraps between items, never
+    inside one (a number split over two lines is misread)."""
+    return text.replace(" ", "\u00a0")
+
+
+#: Between the items of the patient header's details line: it may wrap after the dot,
+#: never before it (a line never starts with a separator).
+SEPARATOR = "\u00a0\u00a0·  "
 
 
 class PatientHeader(QFrame):
@@ -89,16 +102,23 @@ class PatientHeader(QFrame):
     ) -> None:
         self.name.setText(patient.display_name)
         self.details.setText(
-            f"Born {patient.date_of_birth:%d %b %Y} ({patient.age_on(today)} y)   ·   "
-            f"Hospital no. {patient.hospital_number}   ·   {format_nhs(patient.nhs_number)}   ·   "
-            f"{patient.origin.value.capitalize()} origin"
+            SEPARATOR.join(
+                (
+                    keep_together(
+                        f"Born {fmt_day(patient.date_of_birth)} ({patient.age_on(today)} y)"
+                    ),
+                    keep_together(f"Hospital no. {patient.hospital_number}"),
+                    format_nhs(patient.nhs_number),
+                    keep_together(f"{patient.origin.value.capitalize()} origin"),
+                )
+            )
         )
         if pump is None:
             self.pump.setText("No pump registered")
         else:
             self.pump.setText(
                 f"Pump {pump.model}, serial {pump.serial}, {fmt_capacity(pump.reservoir_capacity_ul)} reservoir"
-                + (f", implanted {pump.implant_date:%d %b %Y}" if pump.implant_date else "")
+                + (f", implanted {fmt_day(pump.implant_date)}" if pump.implant_date else "")
             )
         self.history.setText(f"History: {history}" if history else "")
         self.history.setVisible(bool(history))
@@ -159,10 +179,23 @@ class PatientView(QWidget):
         self.tabs.setVisible(has)
         if patient is not None:
             self.header.show_patient(patient, pump, today, history)
+            if overview is not None and pump is not None and overview.drift is None:
+                overview = self.with_drift(overview, patient, pump)
             self.overview.show_overview(overview, has_pump=pump is not None)
         self._history_stale = True
         if self.tabs.currentWidget() is self.history:
             self._load_history()
+
+    def clinic_service(self) -> ClinicService | None:
+        """The clinic service given, else the one of the window this view is in."""
+        return self.history.clinic or getattr(self.window(), "clinic", None)
+
+    def with_drift(self, overview: PumpOverview, patient: Patient, pump: Pump) -> PumpOverview:
+        """The overview with the pump's delivery drift (:func:`ui.overview.pump_drift`)."""
+        clinic = self.clinic_service()
+        if clinic is None or patient.id is None:
+            return overview
+        return replace(overview, drift=pump_drift(clinic, patient.id, pump))
 
     def _tab_changed(self, _index: int) -> None:
         if self.tabs.currentWidget() is self.history and self._history_stale:

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from itbconsole.display import ml_text
+from itbconsole.display import fmt_day, ml_text
 from itbconsole.druglib import DrugProduct
 from itbconsole.model import ModelError, Origin, Patient, Pump
 from itbconsole.pump_models import check_pump_model, find_model, pump_field_errors, pump_models
@@ -58,11 +58,25 @@ def _error_label() -> QLabel:
 
 
 class _ValidatingDialog(QDialog):
+    """A form whose messages sit under their fields. A message shown after OK is checked
+    again as the nurse corrects the form: it goes as soon as its field is right, so a
+    message never stays beside a value it no longer describes. The dialog grows to show
+    every message whole."""
+
+    #: Whether the general message comes from the same check as the fields (False when
+    #: it is the service's refusal on OK, which only another OK can lift).
+    recheck_general = True
+
     def __init__(self, title: str, parent: QWidget | None) -> None:
         super().__init__(parent)
         self.setWindowTitle(title)
         self.form = QFormLayout()
+        # Field column takes the width; labels never squeeze a message into a clipped line.
+        self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.DontWrapRows)
         self.errors: dict[str, QLabel] = {}
+        self._rechecking = False
+        self.setMinimumWidth(460)  # placeholders and messages read whole
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
@@ -86,19 +100,76 @@ class _ValidatingDialog(QDialog):
         container.setLayout(box)
         box.setContentsMargins(0, 0, 0, 0)
         self.form.addRow(label, container)
+        for signal_name in CHANGE_SIGNALS:
+            signal = getattr(widget, signal_name, None)
+            if signal is not None:
+                signal.connect(self._value_changed)
 
     def set_error(self, key: str, message: str) -> None:
         label = self.errors.get(key, self.general_error)
         label.setText(message)
         label.setVisible(bool(message))
+        self._fit_messages()
 
     def clear_errors(self) -> None:
         for label in [*self.errors.values(), self.general_error]:
             label.setText("")
             label.setVisible(False)
 
+    def shown_errors(self) -> dict[str, str]:
+        """The messages on show, by field (``general`` for the one under the form)."""
+        shown = {k: label.text() for k, label in self.errors.items() if not label.isHidden()}
+        if not self.general_error.isHidden():
+            shown["general"] = self.general_error.text()
+        return shown
+
+    def validate(self) -> object | None:  # pragma: no cover - overridden
+        """Check the form as OK would, without recording anything: the value, or None
+        with the messages set."""
+        raise NotImplementedError
+
+    def _value_changed(self, *_args: object) -> None:
+        """Check again the fields whose message is on show: a corrected field's message
+        goes (or changes); fields not yet complained about stay quiet."""
+        if self._rechecking:
+            return
+        before = self.shown_errors()
+        if not before:
+            return
+        self._rechecking = True
+        try:
+            self.validate()
+        finally:
+            self._rechecking = False
+        for key, label in [*self.errors.items(), ("general", self.general_error)]:
+            if key == "general" and not self.recheck_general:
+                if "general" in before:  # the service's refusal: only OK checks it again
+                    label.setText(before["general"])
+                    label.setVisible(True)
+            elif key not in before:  # not complained about yet: stays quiet
+                label.setText("")
+                label.setVisible(False)
+        self._fit_messages()
+
+    def _fit_messages(self) -> None:
+        """Grow the dialog (never shrink it under the nurse) so each wrapped message shows
+        whole."""
+        layout = self.layout()
+        if layout is None:
+            return
+        layout.invalidate()
+        layout.activate()
+        needed = layout.totalHeightForWidth(self.width()) if layout.hasHeightForWidth() else -1
+        needed = max(needed, layout.totalSizeHint().height())
+        if needed > self.height():
+            self.resize(self.width(), needed)
+
     def accept_if_valid(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
+
+
+#: The signals by which a form's widgets say their value changed.
+CHANGE_SIGNALS = ("textChanged", "currentIndexChanged", "editTextChanged", "dateTimeChanged")
 
 
 def _qdate(d: date) -> QDate:
@@ -186,6 +257,9 @@ class PatientDialog(_ValidatingDialog):
                 return None
         return patient
 
+    def validate(self) -> Patient | None:
+        return self.patient()
+
     def accept_if_valid(self) -> None:
         if self.patient() is not None:
             self.accept()
@@ -264,7 +338,7 @@ class PumpDialog(_ValidatingDialog):
         self.add_row("catheter_per_cm", "Catheter volume per cm (µL/cm)", self.catheter_per_cm)
         self.model_combo.currentTextChanged.connect(self._model_changed)
         self._model_changed(self.model_combo.currentText())
-        self.setMinimumWidth(460)
+        self.setMinimumWidth(580)  # the implant date prompt and messages show whole
 
     def _model_changed(self, text: str) -> None:
         """The catalogue's values for a known model: its reservoir (unless the pump reported
@@ -348,6 +422,9 @@ class PumpDialog(_ValidatingDialog):
             return Decimal(0)
         return self._decimal(key, edit, label)
 
+    def validate(self) -> Pump | None:
+        return self.pump()
+
     def accept_if_valid(self) -> None:
         if self.pump() is not None:
             self.accept()
@@ -384,7 +461,7 @@ class UnknownPumpDialog(QDialog):
         self.patient_combo.setAccessibleName("Existing patient")
         for p in self.patients:
             self.patient_combo.addItem(
-                f"{p.display_name} - {p.hospital_number} - born {p.date_of_birth:%d %b %Y}", p.id
+                f"{p.display_name} - {p.hospital_number} - born {fmt_day(p.date_of_birth)}", p.id
             )
         # Nobody is pre-selected, not even the open patient: the nurse chooses, against the
         # patient's implant card (a preselection once replaced a patient's pump unseen).
@@ -478,6 +555,9 @@ class ExplantDialog(_ValidatingDialog):
             return None
         return _pydate(self.when.date()), reason, note
 
+    def validate(self) -> object | None:
+        return self.answer()
+
     def accept_if_valid(self) -> None:
         if self.answer() is not None:
             self.accept()
@@ -536,6 +616,9 @@ class CatheterRevisionDialog(_ValidatingDialog):
             " ".join(self.note.text().split()),
         )
 
+    def validate(self) -> object | None:
+        return self.answer()
+
     def accept_if_valid(self) -> None:
         if self.answer() is not None:
             self.accept()
@@ -585,6 +668,9 @@ class PatientStatusDialog(_ValidatingDialog):
         if errors:
             return None
         return status, _pydate(self.when.date()), note
+
+    def validate(self) -> object | None:
+        return self.answer()
 
     def accept_if_valid(self) -> None:
         if self.answer() is not None:
@@ -705,6 +791,13 @@ class ScreeningTrialDialog(_ValidatingDialog):
             vitals=self.vitals.text().strip(),
             adverse_events=self.adverse.text().strip(),
         )
+
+    #: The service's refusal (a dose out of range, trials too close) is shown until the
+    #: next OK checks it again.
+    recheck_general = False
+
+    def validate(self) -> ScreeningTrial | None:
+        return self.trial()
 
     def answer(self) -> bool:
         """Checks and records the trial; False (message shown, nothing recorded) if refused."""

@@ -2,8 +2,12 @@
 
 Opens the demo clinic at 1366 x 768 (offscreen Qt works) and saves, in ``docs/images``:
 ``main-window.png`` (the list by status, a patient due soon), ``overview.png`` (a pump past
-ERI whose End of Service sets the refill date), ``trends.png`` and ``clinic-settings.png``.
+ERI whose End of Service sets the refill date), ``overview-drift.png`` (a pump drifting
+towards withdrawal, its reading weeks old), ``trends.png`` and ``clinic-settings.png``.
 The refill wizard has its own script (``python -m ui.refill.screenshots``).
+
+``--size 1920x1080 --out DIR`` takes the same pictures at another screen size (to check
+that nothing is cut off on a large screen) into another folder.
 """
 
 from __future__ import annotations
@@ -44,10 +48,26 @@ def wait_until(app: QApplication, done: Callable[[], bool], timeout_ms: int = 20
         raise SystemExit("timed out waiting for the window")
 
 
+#: The smallest screen the console is made for; the user guide's pictures are taken at it.
+SMALL_SCREEN = (1366, 768)
+
+
+def settle(app: QApplication, rounds: int = 3) -> None:
+    """Let the layout finish: a wrapped label that grows asks for another layout pass,
+    which a real window gets from its event loop before anyone sees it."""
+    for _ in range(rounds):
+        app.processEvents()
+
+
 def demo_window(
-    user: Any, tz: TzInfo | None = None, **window_options: Any
+    user: Any,
+    tz: TzInfo | None = None,
+    *,
+    size: tuple[int, int] = SMALL_SCREEN,
+    **window_options: Any,
 ) -> tuple[QApplication, ClinicService, MainWindow]:
-    """The demo clinic's main window at 1366 x 768, shown, on a throwaway database."""
+    """The demo clinic's main window at ``size`` (1366 x 768 unless told), shown, on a
+    throwaway database."""
     from itbconsole.demo import open_demo_store
     from itbconsole.druglib import load_drug_library
     from itbconsole.services.clinic import ClinicService
@@ -67,7 +87,7 @@ def demo_window(
         discover_ports=lambda: [],
         **window_options,
     )
-    window.resize(1366, 768)
+    window.resize(*size)
     window.show()
     app.processEvents()
     return app, clinic, window
@@ -96,11 +116,11 @@ def close_demo(window: MainWindow, clinic: ClinicService) -> None:
     clinic.store.close()
 
 
-def main(out: Path = OUT) -> int:
+def main(out: Path = OUT, size: tuple[int, int] = SMALL_SCREEN) -> int:
     from itbconsole.demo import DEMO_USER
     from ui.settings_dialog import ClinicSettingsDialog
 
-    app, clinic, window = demo_window(DEMO_USER, extra_ports=[])
+    app, clinic, window = demo_window(DEMO_USER, extra_ports=[], size=size)
 
     def patient(family: str) -> int:
         return next(
@@ -111,11 +131,16 @@ def main(out: Path = OUT) -> int:
 
     out.mkdir(parents=True, exist_ok=True)
     window.open_patient(patient("Murphy"))
-    app.processEvents()
+    settle(app)
     window.grab().save(str(out / "main-window.png"))
     window.open_patient(patient("Patel"))
-    app.processEvents()
+    settle(app)
     window.grab().save(str(out / "overview.png"))
+    window.open_patient(patient("Brennan"))
+    settle(app)
+    window.grab().save(str(out / "overview-drift.png"))
+    window.open_patient(patient("Patel"))
+    settle(app)
     view = window.patient_view
     view.tabs.setCurrentWidget(view.trends)
     app.processEvents()
@@ -164,10 +189,26 @@ def main(out: Path = OUT) -> int:
     window.grab().save(str(out / "candidate.png"))
     close_demo(window, clinic)
     print(
-        f"Saved main-window, overview, trends, clinic-settings, screening-refused and candidate in {out}"
+        "Saved main-window, overview, overview-drift, trends, clinic-settings, "
+        f"screening-refused and candidate in {out}"
     )
     return 0
 
 
+def parse_arguments(argv: list[str]) -> tuple[Path, tuple[int, int]]:
+    """``[--size WIDTHxHEIGHT] [--out DIR]``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m ui.screenshots", description=__doc__)
+    parser.add_argument("--size", default="1366x768", help="window size, e.g. 1920x1080")
+    parser.add_argument("--out", type=Path, default=OUT, help="folder for the PNGs")
+    args = parser.parse_args(argv)
+    try:
+        width, height = (int(part) for part in args.size.lower().split("x"))
+    except ValueError:
+        parser.error(f"--size {args.size}: write it as WIDTHxHEIGHT, e.g. 1920x1080")
+    return args.out, (width, height)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(*parse_arguments(sys.argv[1:])))

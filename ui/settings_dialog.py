@@ -1,4 +1,6 @@
-"""Tools > Clinic settings: the clinic's numbers every date and status is computed with.
+"""Tools > Clinic settings: the clinic's numbers every date and status is computed with,
+and what every printout carries (the clinic's name, its 24 h telephone, an address line,
+the paper size).
 
 Everyone may look; only an administrator may change them, with a note saying why (the change
 is stored as a new version with who and when, and every forecast is recomputed). The values
@@ -23,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from itbconsole.settings import ClinicSettings, SettingsError
+from itbconsole.settings import PAPER_SIZES, ClinicSettings, SettingsError
 
 #: (setting, label, unit, lowest, highest) in the order the form shows them.
 FIELDS: tuple[tuple[str, str, str, int, int], ...] = (
@@ -38,8 +40,16 @@ FIELDS: tuple[tuple[str, str, str, int, int], ...] = (
     ("accuracy_low_pct", "Lowest accepted delivery accuracy", "%", 0, 100),
     ("accuracy_high_pct", "Highest accepted delivery accuracy", "%", 100, 1000),
     ("idle_lock_minutes", "Lock the window after no use for", "min", 1, 60),
+    ("reading_stale_days", "Say a reading's age in the headline after", "days", 1, 365),
 )
 THIS_COMPUTER = "(this computer's zone)"
+#: (setting, label, placeholder) of the clinic's contact, printed on every printout.
+CONTACT_FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("clinic_name", "Clinic name (on every printout)", "e.g. Neurorehabilitation ITB Service"),
+    ("clinic_phone_24h", "24 h contact telephone", "e.g. +44 20 7946 0000"),
+    ("clinic_address", "Address line (optional)", "e.g. St Elsewhere Hospital, London"),
+)
+PAPER_TEXT = {"A4": "A4 (210 x 297 mm)", "Letter": "US Letter (8.5 x 11 in)"}
 
 
 class ClinicSettingsDialog(QDialog):
@@ -68,6 +78,19 @@ class ClinicSettingsDialog(QDialog):
             spin.setAccessibleName(label)
             self.spins[name] = spin
             form.addRow(label, spin)
+        self.texts: dict[str, QLineEdit] = {}
+        for name, label, hint in CONTACT_FIELDS:
+            edit = QLineEdit(str(getattr(settings, name)))
+            edit.setPlaceholderText(hint)
+            edit.setAccessibleName(label)
+            self.texts[name] = edit
+            form.addRow(label, edit)
+        self.paper = QComboBox()
+        self.paper.setAccessibleName("Paper size of printouts")
+        for size in PAPER_SIZES:
+            self.paper.addItem(PAPER_TEXT.get(size, size), size)
+        self.paper.setCurrentIndex(max(0, self.paper.findData(settings.paper_size)))
+        form.addRow("Paper size of printouts", self.paper)
         self.note = QLineEdit()
         self.note.setPlaceholderText("Why the clinic changes them (stored with the change)")
         self.note.setAccessibleName("Reason for the change")
@@ -91,7 +114,9 @@ class ClinicSettingsDialog(QDialog):
         )
         buttons.accepted.connect(self.accept_if_valid)
         buttons.rejected.connect(self.reject)
-        for widget in (self.zone, self.note, *self.spins.values()):
+        for widget in (
+            self.zone, self.note, self.paper, *self.spins.values(), *self.texts.values()
+        ):  # fmt: skip
             widget.setEnabled(editable)
         layout = QVBoxLayout(self)
         layout.addWidget(intro)
@@ -104,6 +129,9 @@ class ClinicSettingsDialog(QDialog):
         return {
             "zone": "" if zone in ("", THIS_COMPUTER) else zone,
             **{name: spin.value() for name, spin in self.spins.items()},
+            # One line each, spaces tidied (validated by ClinicSettings).
+            **{name: " ".join(edit.text().split()) for name, edit in self.texts.items()},
+            "paper_size": str(self.paper.currentData()),
         }
 
     def accept_if_valid(self) -> None:
@@ -114,6 +142,9 @@ class ClinicSettingsDialog(QDialog):
             new = replace(self.settings, **self.values())
         except SettingsError as exc:
             self.message.setText(str(exc))
+            for name, edit in self.texts.items():
+                if f"({name})" in str(exc):
+                    edit.setFocus()
             return
         note = " ".join(self.note.text().split())
         if new == self.settings:

@@ -1,6 +1,6 @@
-"""The printed clinic-day list: an A4 PDF of the worklist lines shown, written with Qt's own
-PDF writer (``QTextDocument`` lays out the table, ``QPdfWriter`` writes it; no second PDF
-stack).
+"""The printed clinic-day list: a PDF (A4 or US Letter, the clinic's paper) of the
+worklist lines shown, written with Qt's own PDF writer (``QTextDocument`` lays out the
+table, ``QPdfWriter`` writes it; no second PDF stack).
 
 Every page carries the list's title, the clinic day and "page n of m", and, in a training
 database, the TRAINING mark, so a loose page can never pass for a real clinic's list. The
@@ -16,6 +16,7 @@ from pathlib import Path
 
 from itbconsole.display import fmt_day
 from itbconsole.services.worklist import Category, WorkItem, Worklist
+from itbconsole.settings import ClinicSettings
 from ui.printing import write_pdf
 
 TRAINING_MARK = "TRAINING - simulated pumps and generated records: not patients' records"
@@ -80,13 +81,20 @@ printed; a pump interrogated since may have other dates.</p>
 </body></html>"""
 
 
-def write_worklist_pdf(html: str, path: str | Path, *, title: str, training: bool) -> Path:
-    """Write the list as an A4 portrait PDF at ``path`` (ui.printing: the title and page
-    number on every page, the TRAINING mark in training); returns the path. Raises OSError
-    when the file cannot be written."""
+def write_worklist_pdf(
+    html: str,
+    path: str | Path,
+    *,
+    title: str,
+    training: bool,
+    clinic: ClinicSettings | None = None,
+) -> Path:
+    """Write the list as a portrait PDF at ``path`` on the clinic's paper (ui.printing: the
+    title and page number on every page, the clinic's contact at the foot, the TRAINING
+    mark in training); returns the path. Raises OSError when the file cannot be written."""
     return write_pdf(
         html, path, title=title, running_head=title,
-        training_mark=TRAINING_MARK if training else "",
+        training_mark=TRAINING_MARK if training else "", clinic=clinic,
     )  # fmt: skip
 
 
@@ -98,12 +106,16 @@ def print_worklist(
     showing: str,
     printed_by: str,
     printed_at: datetime,
+    clinic: ClinicSettings | None = None,
 ) -> Path:
-    """The clinic-day list of ``items`` (the lines shown) as a PDF at ``path``."""
+    """The clinic-day list of ``items`` (the lines shown) as a PDF at ``path``, on the
+    paper and with the contact of ``clinic`` (the clinic's settings)."""
     html = worklist_html(
         worklist, items, showing=showing, printed_by=printed_by, printed_at=printed_at
     )
-    return write_worklist_pdf(html, path, title=worklist.title, training=worklist.training)
+    return write_worklist_pdf(
+        html, path, title=worklist.title, training=worklist.training, clinic=clinic
+    )
 
 
 __all__ = ["TRAINING_MARK", "print_worklist", "worklist_html", "write_worklist_pdf"]

@@ -448,7 +448,8 @@ class WorklistView(QWidget):
         return target
 
     def print_pdf(self, path: str | Path) -> Path:
-        """Write the lines shown as the A4 clinic-day list at ``path``; returns it."""
+        """Write the lines shown as the clinic-day list at ``path``, on the clinic's paper with
+        its contact at the foot; returns it."""
         worklist = self.model.worklist
         if worklist is None:
             raise OSError("There is no worklist to print yet.")
@@ -459,6 +460,7 @@ class WorklistView(QWidget):
             showing=self._showing(),
             printed_by=self.clinic.user.name,
             printed_at=self.now().astimezone(self.clinic.tz),
+            clinic=self.clinic.settings,
         )
         self.clinic.record_action(
             "worklist_printed",

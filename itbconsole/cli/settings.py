@@ -16,7 +16,8 @@ from typing import Any
 from itbconsole.cli import args as argtypes
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
-#: ``NAME=VALUE`` as typed: every setting name and zone name fits with room to spare.
+#: ``NAME=VALUE`` as typed: every setting name, zone name and the clinic's address line
+#: (160 characters) fit with room to spare.
 MAX_ASSIGNMENT_CHARS = 200
 
 
@@ -40,7 +41,9 @@ def register(subparsers: Any) -> None:
         nargs="+",
         metavar="NAME=VALUE",
         type=_assignment,
-        help="for example refill_margin_days=10 or zone=Europe/London",
+        help="for example refill_margin_days=10, zone=Europe/London, paper_size=Letter, "
+        "clinic_name='Neuro Rehab Unit' or clinic_phone_24h='+44 20 7946 0000' (quote "
+        "values with spaces)",
     )
     change.add_argument(
         "--admin",
@@ -59,11 +62,18 @@ def register(subparsers: Any) -> None:
 
 
 def _assignment(text: str) -> str:
-    """``NAME=VALUE`` as typed: plain ASCII (setting names, zone names and numbers written with
-    the digits 0-9) and short. Which names and values are allowed is checked with the stored
-    settings, in :func:`cmd_set`."""
+    """``NAME=VALUE`` as typed: a plain ASCII name (numbers written with the digits 0-9), a
+    value on one line (the clinic's name and address may be in any script) and short. Which
+    names and values are allowed is checked with the stored settings, in :func:`cmd_set`."""
     if len(text) > MAX_ASSIGNMENT_CHARS:
         raise argtypes.refuse(f"{argtypes.shown(text)} is too long for NAME=VALUE")
+    name, _sep, value = text.partition("=")
+    if not text.isprintable():
+        raise argtypes.refuse(f"{argtypes.shown(text)} is not one line of plain NAME=VALUE")
+    from itbconsole.settings import TEXT_SETTINGS
+
+    if name.strip() in TEXT_SETTINGS - {"zone"} and value.isprintable():
+        return text
     if not text.isascii():
         raise argtypes.refuse(
             f"{argtypes.shown(text)} is not plain NAME=VALUE; write numbers with the digits 0-9 "
@@ -101,8 +111,14 @@ def cmd_show(args: argparse.Namespace) -> int:
         return EXIT_OK
     print("Clinic settings" + ("" if stored else " (defaults: none stored yet)") + ":")
     for name, value in data.items():
-        shown = value if value != "" else "(this computer's zone)"
+        blank = "(this computer's zone)" if name == "zone" else "(not set)"
+        shown = value if value != "" else blank
         print(f"  {name:<26} {shown}")
+    if not (settings.clinic_name and settings.clinic_phone_24h):
+        print(
+            "Printouts say 'Clinic contact not set - ask the clinic' until clinic_name and "
+            "clinic_phone_24h are set."
+        )
     return EXIT_OK
 
 

@@ -538,6 +538,7 @@ class ClinicService:
             self.library,
             now or datetime.now(UTC),
             product_name=self.product_in_pump(history, pump.serial, conc),
+            reading_stale_days=self.settings.reading_stale_days,
         )
 
     # ------------------------------------------------------------------ writing records

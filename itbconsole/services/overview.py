@@ -16,6 +16,7 @@ from itbconsole.alarms import AlarmInfo, sorted_alarms
 from itbconsole.druglib import DrugLibrary, DrugProduct
 from itbconsole.forecast import Forecast, StatusOn
 from itbconsole.model import Mode, Patient, Program, Pump, Reading
+from itbconsole.trends import Drift
 from itbconsole.units import UL_PER_ML
 
 
@@ -48,6 +49,15 @@ class PumpOverview:
     alarms: tuple[AlarmInfo, ...]
     clock_offset_s: float
     clock_warning: bool
+    reading_age_days: int = 0
+    """Calendar days (the clinic's) from the reading to today."""
+    reading_stale: bool = False
+    """The reading is older than the clinic's ``reading_stale_days``: its volume is not
+    today's, and the Overview says so in the headline."""
+    drift: Drift | None = None
+    """The pump's delivery-accuracy drift over its last refills (the Trends tab's and the
+    worklist's rule, :func:`itbconsole.services.worklist.drift_of`), when the screen has
+    worked it out; None when there is none."""
 
     @property
     def reservoir_ul(self) -> int:
@@ -149,9 +159,12 @@ def build_overview(
     now: datetime,
     *,
     product_name: str | None = None,
+    reading_stale_days: int | None = None,
 ) -> PumpOverview:
     """The Overview of one pump: the latest reading as the pump reported it, and the
-    forecast (dates, status, program in force) exactly as every other screen shows it."""
+    forecast (dates, status, program in force) exactly as every other screen shows it.
+    ``reading_stale_days``: the clinic's setting now (it does not change the forecast, so
+    the forecast's own copy of the settings may be older)."""
     settings = fc.settings
     program = fc.program or reading.program
     conc = fc.concentration_mcg_ml or reading.concentration_mcg_ml
@@ -161,15 +174,22 @@ def build_overview(
             (p for p in library.refill_products() if p.concentration_mcg_ml == conc), None
         )
     offset = reading.clock_offset_s
+    today = now.astimezone(settings.tz).date()
+    age = (today - reading.at.astimezone(settings.tz).date()).days
+    stale_after = (
+        settings.reading_stale_days if reading_stale_days is None else reading_stale_days
+    )
     return PumpOverview(
         patient=patient,
         pump=pump,
         reading=reading,
         forecast=fc,
-        status=fc.status_on(now.astimezone(settings.tz).date()),
+        status=fc.status_on(today),
         now=now,
         program=summarise_program(program, conc, product),
         alarms=tuple(sorted_alarms(reading.alarms)),
         clock_offset_s=offset,
         clock_warning=abs(offset) > settings.clock_warning_s,
+        reading_age_days=age,
+        reading_stale=age > stale_after,
     )

@@ -25,3 +25,38 @@ def test_quantities_are_written_exactly() -> None:
 def test_days_are_written_in_english_whatever_the_locale() -> None:
     assert display.fmt_day(date(2026, 1, 5)) == "05 Jan 2026"
     assert display.fmt_weekday(date(2026, 11, 30)) == "Mon 30 Nov 2026"
+
+
+def test_moments_are_one_form_in_the_clinics_zone() -> None:
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    london = ZoneInfo("Europe/London")
+    summer = datetime(2026, 7, 14, 9, 20, 5, tzinfo=UTC)
+    assert display.fmt_moment(summer, london) == "14 Jul 2026 10:20 BST"
+    assert display.fmt_moment(summer, london, seconds=True) == "14 Jul 2026 10:20:05 BST"
+    assert display.fmt_moment(datetime(2026, 11, 30, 23, 30, tzinfo=UTC), london) == (
+        "30 Nov 2026 23:30 GMT"
+    )
+    # The clinic's calendar decides the day: 23:30 UTC is already tomorrow in Sydney.
+    sydney = ZoneInfo("Australia/Sydney")
+    assert display.fmt_local_day(datetime(2026, 11, 30, 23, 30, tzinfo=UTC), sydney) == (
+        "01 Dec 2026"
+    )
+
+
+def test_days_from_today_read_as_a_person_says_them() -> None:
+    assert display.fmt_days_from_today(0) == "today"
+    assert display.fmt_days_from_today(1) == "in 1 day"
+    assert display.fmt_days_from_today(90) == "in 90 days"
+    assert display.fmt_days_from_today(-1) == "yesterday"
+    assert display.fmt_days_from_today(-30) == "30 days ago"
+
+
+def test_clock_drift_says_how_much_and_which_way() -> None:
+    assert display.fmt_clock_offset(419) == "6 min 59 s fast"
+    assert display.fmt_clock_offset(420) == "7 min 0 s fast"
+    assert display.fmt_clock_offset(-26.4) == "26 s slow"
+    assert display.fmt_clock_offset(0.2) == "in step"
+    assert display.fmt_clock_offset(-(2 * 3600 + 5 * 60)) == "2 h 5 min slow"
+    assert display.fmt_duration(3 * 86_400 + 4 * 3600) == "3 days 4 h"

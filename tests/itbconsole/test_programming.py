@@ -346,8 +346,9 @@ def test_concentration_other_than_the_reservoirs_is_blocked_for_sending() -> Non
 
 def test_a_program_prepared_for_a_coming_refill_may_name_the_new_concentration() -> None:
     result = check(simple_continuous(550), concentration=1000, purpose="prepare", user=NURSE)
-    # 550 mcg/day of a weaker drug also brings the alarm forward: warned as well.
-    assert rules(result, Severity.WARNING) == {"concentration", "alarm_date"}
+    # The refill that brings the new strength sets the dates: no alarm-date warning worked
+    # out from the reservoir of the old strength.
+    assert rules(result, Severity.WARNING) == {"concentration"}
     assert not result.blocked
     prepared = pg.build_prepared(result, "new strength at refill", NURSE)
     assert prepared.concentration_mcg_ml == 1000 and not prepared.by_clinician

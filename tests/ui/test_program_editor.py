@@ -74,14 +74,17 @@ def test_edit_a_flex_program_send_it_and_see_it_after_interrogation(console: Con
     dialog.reason.setText("tone worse by day")
     dialog.review_button.click()
     assert dialog.pages.currentIndex() == dialog.REVIEW
-    rows = {
-        dialog.review_table.item(r, 0).text().strip("\u25b6 "): r
-        for r in range(dialog.review_table.rowCount())
-    }
+
+    def cell(row: int, column: int) -> str:
+        item = dialog.review_table.item(row, column)
+        assert item is not None
+        return item.text()
+
+    rows = {cell(r, 0).strip("\u25b6 "): r for r in range(dialog.review_table.rowCount())}
     mode_row = rows["Mode"]
-    assert dialog.review_table.item(mode_row, 0).text().startswith("\u25b6")  # marked changed
-    assert dialog.review_table.item(mode_row, 2).text() == "Flex"
-    assert not dialog.review_table.item(rows["Concentration"], 0).text().startswith("\u25b6")
+    assert cell(mode_row, 0).startswith("\u25b6")  # marked changed
+    assert cell(mode_row, 2) == "Flex"
+    assert not cell(rows["Concentration"], 0).startswith("\u25b6")
     assert not dialog.send_button.isEnabled()  # until the clinician confirms
     dialog.confirm_box.setChecked(True)
     assert dialog.send_button.isEnabled()
@@ -233,7 +236,7 @@ def send_with_the_commit_reply_lost(console: Console) -> tuple[Any, Any, Any]:
 def test_uncertain_is_settled_by_checking_the_pump_again(console: Console) -> None:
     dialog, pump, commit = send_with_the_commit_reply_lost(console)
     assert dialog.result_title.text().startswith("UNCERTAIN")
-    pump.commit_program = commit  # type: ignore[method-assign]
+    pump.commit_program = commit
     dialog.recheck_button.click()
     console.qtbot.waitUntil(
         lambda: dialog.result_title.text() == "Program sent and verified", timeout=15_000
@@ -296,7 +299,7 @@ def test_a_nurse_on_the_review_screen_can_save_for_a_clinician_but_not_send(
 def test_check_the_pump_again_settles_nothing_from_another_pump(console: Console) -> None:
     dialog, pump, commit = send_with_the_commit_reply_lost(console)
     assert dialog.result_title.text().startswith("UNCERTAIN")
-    pump.commit_program = commit  # type: ignore[method-assign]
+    pump.commit_program = commit
     pump.serial = "SIM0000099"  # another pump now under the programmer head
     dialog.recheck_button.click()
     console.qtbot.waitUntil(lambda: "Not settled" in dialog.result_text.text(), timeout=15_000)
@@ -378,14 +381,14 @@ def test_a_locked_database_after_the_send_still_shows_the_result_and_saves_on_re
     window = console.window
     original_submit = window.link.submit
 
-    def submit_then_lock(name: str, job: Any, done: Any, failed: Any) -> None:
+    def submit_then_lock(name: str, job: Any, done: Any, failed: Any) -> int:
         def locked_done(result: Any) -> None:
             other.execute("BEGIN IMMEDIATE")  # the write lock, taken just as the pump answers
             done(result)
 
-        original_submit(name, job, locked_done, failed)
+        return original_submit(name, job, locked_done, failed)
 
-    window.link.submit = submit_then_lock  # type: ignore[method-assign]
+    window.link.submit = submit_then_lock  # type: ignore[method-assign, assignment]
     dialog.send_button.click()
     console.qtbot.waitUntil(lambda: dialog.pages.currentIndex() == dialog.RESULT, timeout=15_000)
     console.qtbot.waitUntil(lambda: bool(answers), timeout=15_000)

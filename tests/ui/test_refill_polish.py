@@ -89,7 +89,8 @@ def test_confirm_and_update_pump_updates_it_with_no_second_send(console: Console
     console.qtbot.waitUntil(lambda: wizard.session.outcome is not None, timeout=30_000)
     console.qtbot.waitUntil(lambda: not console.window.link.busy, timeout=5_000)
     assert wizard.current is Step.RECORD
-    assert wizard.session.outcome.status == "confirmed"
+    outcome = wizard.session.outcome
+    assert outcome is not None and outcome.status == "confirmed"
     console.qtbot.keyClick(wizard, Qt.Key.Key_Escape)  # on the record page Escape finishes
     assert wizard.session.step is Step.DONE and console.prompts.confirms == []
 
@@ -167,6 +168,7 @@ def test_a_brand_switch_at_the_same_strength_is_said_and_recorded(console: Conso
     assert wizard.next()
     console.qtbot.waitUntil(lambda: wizard.session.outcome is not None, timeout=30_000)
     console.qtbot.waitUntil(lambda: not console.window.link.busy, timeout=5_000)
+    assert wizard.session.outcome is not None
     stored = wizard.session.outcome.refill
     assert "Brand change: Lioresal Intrathecal to Gablofen" in stored.note
     assert "Brand change" in wizard.record_page.summary.toPlainText()
@@ -178,3 +180,43 @@ def test_the_same_brand_says_nothing(console: Console) -> None:
     fill_drug(wizard, "Lioresal Intrathecal 2000 mcg/mL", "40")
     assert wizard.next() and wizard.next()
     assert "Brand change" not in wizard.review_page.notes.text()
+
+
+# --------------------------------------------------------------------------- delivery drift
+
+
+def test_the_withdraw_step_warns_of_a_pump_drifting_towards_withdrawal(
+    console: Console,
+) -> None:
+    """Brennan's pump has delivered less than programmed at refill after refill: the step
+    where the residual is withdrawn says so, with the Overview's words."""
+    from datetime import UTC, datetime
+
+    from drivers import protocol_simpump
+    from drivers.simulator.pump import ManualClock
+    from drivers.simulator.scenarios import build_scenario
+    from ui.refill import open_refill_wizard
+
+    name = "polishdrift"
+    clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
+    protocol_simpump.register_pump(name, build_scenario("under-delivery", clock=clock))
+    console.sim_names.append(name)
+    console.connect(f"simpump://{name}")
+    console.window.open_patient(console.patient_id("Brennan"))
+    overview_drift = console.window.patient_view.overview.drift_value.text()
+    wizard = open_refill_wizard(console.window)
+    assert wizard is not None
+    console.qtbot.addWidget(wizard)
+    identified(console, wizard)
+    assert wizard.next()
+    page = wizard.withdraw_page
+    assert wizard.current is Step.WITHDRAW and not page.drift.isHidden()
+    assert "lower than programmed" in page.drift.text() and "withdrawal risk" in page.drift.text()
+    assert overview_drift in page.drift.text()
+
+
+def test_no_drift_no_warning_at_the_withdraw_step(console: Console) -> None:
+    wizard, _ = start(console)
+    identified(console, wizard)
+    assert wizard.next()
+    assert wizard.current is Step.WITHDRAW and wizard.withdraw_page.drift.isHidden()

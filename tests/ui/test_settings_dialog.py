@@ -89,3 +89,37 @@ def test_many_stale_forecasts_are_caught_up_without_freezing_the_window(
     rows = window.patient_list.model.rows
     assert len(rows) == 12 and all(r.status is not None for r in rows)
     assert sum(r.status.status.value == "due_soon" for r in rows) >= 4
+
+
+def test_the_clinic_contact_and_paper_are_edited_with_the_settings(qtbot: object) -> None:
+    dialog = ClinicSettingsDialog(ClinicSettings(), editable=True)
+    qtbot.addWidget(dialog)  # type: ignore[attr-defined]
+    dialog.texts["clinic_name"].setText("  Neuro   ITB Service ")
+    dialog.texts["clinic_phone_24h"].setText("+44 20 7946 0000")
+    dialog.paper.setCurrentIndex(dialog.paper.findData("Letter"))
+    dialog.note.setText("contact for the printouts")
+    dialog.accept_if_valid()
+    assert dialog.result_value is not None
+    saved, note = dialog.result_value
+    assert (saved.clinic_name, saved.clinic_phone_24h, saved.paper_size) == (
+        "Neuro ITB Service", "+44 20 7946 0000", "Letter",
+    )  # fmt: skip
+    assert saved.clinic_address == "" and note == "contact for the printouts"
+
+
+def test_a_telephone_nobody_can_dial_is_refused_next_to_the_form(qtbot: object) -> None:
+    dialog = ClinicSettingsDialog(ClinicSettings(), editable=True)
+    qtbot.addWidget(dialog)  # type: ignore[attr-defined]
+    dialog.texts["clinic_phone_24h"].setText("ring the ward")
+    dialog.note.setText("contact for the printouts")
+    dialog.accept_if_valid()
+    assert dialog.result_value is None
+    assert "clinic_phone_24h" in dialog.message.text() and "digits" in dialog.message.text()
+
+
+def test_the_contact_is_read_only_for_others(qtbot: object) -> None:
+    settings = ClinicSettings(clinic_name="Neuro ITB", clinic_phone_24h="+44 20 7946 0000")
+    dialog = ClinicSettingsDialog(settings, editable=False)
+    qtbot.addWidget(dialog)  # type: ignore[attr-defined]
+    assert dialog.texts["clinic_name"].text() == "Neuro ITB"
+    assert not dialog.texts["clinic_phone_24h"].isEnabled() and not dialog.paper.isEnabled()

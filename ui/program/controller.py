@@ -26,7 +26,9 @@ from itbconsole.services.programming import program_rows
 from itbconsole.store import StoreError
 from ui import pump_jobs
 from ui.link_worker import JobContext
+from ui.printing import show_print_preview
 from ui.program.editor import EditorContext, ProgramEditorDialog
+from ui.program.record import ProgramChangeRecord, program_change_printout, suggested_file_name
 
 if TYPE_CHECKING:
     from ui.host import Host
@@ -76,6 +78,9 @@ class ProgramEditorController(QObject):
         self.result: svc.SendResult | None = None
         self.patient_id: int | None = window.current_patient_id
         self.pump: Pump | None = None
+        #: What the pump last said about the change sent (a re-check settles it): the
+        #: outcome, in words, and the program read back, for the printed record.
+        self.answer: tuple[ChangeOutcome, str, Program | None] | None = None
 
     # ------------------------------------------------------------------ opening
 
@@ -174,6 +179,7 @@ class ProgramEditorController(QObject):
         self.dialog.send_requested.connect(self.send)
         self.dialog.prepare_requested.connect(self.prepare)
         self.dialog.recheck_requested.connect(self.recheck)
+        self.dialog.print_requested.connect(self.print_record)
         self.dialog.finished.connect(self._closed)
         w.show_status("Program editor open.", 4000)
         self.dialog.open()
@@ -234,6 +240,7 @@ class ProgramEditorController(QObject):
         w = self.window
         assert self.sending is not None and self.dialog is not None
         self.result = result
+        self.answer = (result.outcome, result.message, result.readback)
         # What the pump did is shown first, whatever happens to the record after it.
         self.dialog.set_sending(False)
         self.dialog.show_result(result.outcome, result.message, self._details(result))
@@ -310,17 +317,58 @@ class ProgramEditorController(QObject):
                 "review its program now.",
             )
             return
+        message = "Settled by reading the pump's program again: " + (
+            "it runs the new program."
+            if settled.outcome == ChangeOutcome.SUCCEEDED
+            else "it still runs the previous program."
+        )
+        self.answer = (settled.outcome, message, program)
         self.dialog.show_result(
-            settled.outcome,
-            "Settled by reading the pump's program again: "
-            + (
-                "it runs the new program."
-                if settled.outcome == ChangeOutcome.SUCCEEDED
-                else "it still runs the previous program."
-            ),
-            readback_table(self.intent.new, program, concentration),
+            settled.outcome, message, readback_table(self.intent.new, program, concentration)
         )
         w.refresh_patients()
+
+    # ------------------------------------------------------------------ the printed record
+
+    def change_record(self) -> ProgramChangeRecord | None:
+        """The program-change record of the change sent (None before a send)."""
+        if self.sending is None or self.answer is None or self.patient_id is None:
+            return None
+        clinic = self.window.clinic
+        outcome, message, readback = self.answer
+        return ProgramChangeRecord(
+            patient=clinic.patient(self.patient_id),
+            approved=self.sending.approved,
+            sender=self.sending.user,
+            outcome=outcome,
+            message=message,
+            readback=readback,
+            tz=clinic.tz,
+            training=clinic.training,
+            record_id=self.intent.id if self.intent is not None else None,
+        )
+
+    def print_record(self) -> Any:
+        """Print preview of the record (print, or save as PDF from its toolbar); returns the
+        preview dialog, or None when nothing was sent."""
+        record = self.change_record()
+        if record is None:
+            self.window.prompts.error("Print record", "Nothing was sent: there is no record.")
+            return None
+        clinic = self.window.clinic
+        try:
+            clinic.record_action(
+                "program_change_record_printed",
+                {"program_change_id": record.record_id, "pump": record.approved.change.pump_serial},
+            )
+        except StoreError as exc:
+            self.window.prompts.error("Print record", f"{exc} Nothing was printed.")
+            return None
+        return show_print_preview(
+            self.dialog,
+            program_change_printout(record, clinic.settings),
+            suggested_name=suggested_file_name(record),
+        )
 
 
 def readback_table(sent: Program, read_back: Program, concentration_mcg_ml: int) -> str:

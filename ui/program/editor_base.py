@@ -57,6 +57,7 @@ class EditorBase(QDialog):
     send_requested = Signal(object)  # svc.ApprovedChange (the record and the check it passed)
     prepare_requested = Signal(object)  # PreparedProgram
     recheck_requested = Signal()
+    print_requested = Signal()  # the Result page's "Print record..."
     EDIT, REVIEW, RESULT = range(3)
 
     ctx: EditorContext

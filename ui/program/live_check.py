@@ -102,11 +102,23 @@ class LiveCheck(EditForm):
         )
         refill = "-" if cf.refill_by is None else f"{cf.refill_by:%d %b %Y}"
         new_refill = "-" if nf.refill_by is None else f"{nf.refill_by:%d %b %Y}"
-        self.forecast_label.setText(
-            f"Low-reservoir alarm with the new program: <b>{alarm}</b> "
-            f"(refill by {new_refill}). Planned refill with the current program: {refill}. "
+        reservoir = (
             f"Reservoir {fmt_ml(state.reservoir_ul)} at {state.read_at.astimezone(tz):%d %b %H:%M}."
         )
+        if c.concentration_mcg_ml != state.concentration_mcg_ml:
+            # A program for after a refill at another concentration: the current reservoir
+            # does not set its dates (the refill does; its review shows them).
+            self.forecast_label.setText(
+                f"This program is for after a refill with {c.concentration_mcg_ml} mcg/mL: "
+                "its alarm and refill-by dates follow from that refill. Planned refill with "
+                f"the current program: {refill}. {reservoir}"
+            )
+        else:
+            self.forecast_label.setText(
+                f"Low-reservoir alarm with the new program: <b>{alarm}</b> "
+                f"(refill by {new_refill}). Planned refill with the current program: "
+                f"{refill}. {reservoir}"
+            )
         self._show_findings(c)
 
     def _show_findings(self, c: svc.ProgramCheck) -> None:

@@ -1,5 +1,6 @@
 """The program editor's Result page: what the pump confirmed (sent and verified, not
-changed, or uncertain), in plain words, with what to do next."""
+changed, or uncertain), in plain words, with what to do next, and the program-change
+record to print (:mod:`ui.program.record`)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from PySide6.QtWidgets import (
 
 from itbconsole.model import ChangeOutcome
 from ui.program.editor_base import EditorBase
+from ui.program.record import OUTCOME_TITLES
 from ui.program.widgets import BLOCK_COLOUR
 
 
@@ -38,10 +40,17 @@ class ResultPage(EditorBase):
         self.recheck_button = QPushButton("&Check the pump again")
         self.recheck_button.setAccessibleName("Read the pump's program to settle the outcome")
         self.recheck_button.clicked.connect(self.recheck_requested.emit)
+        self.print_button = QPushButton("&Print record...")
+        self.print_button.setAccessibleName("Print or save the program-change record")
+        self.print_button.setToolTip(
+            "Current and new program, the change, limits and overrides, the read-back: one page"
+        )
+        self.print_button.clicked.connect(self.print_requested.emit)
         self.close_button = QPushButton("&Close")
         self.close_button.clicked.connect(self.accept)
         buttons = QHBoxLayout()
         buttons.addStretch(1)
+        buttons.addWidget(self.print_button)
         buttons.addWidget(self.recheck_button)
         buttons.addWidget(self.close_button)
         page = QWidget()
@@ -62,15 +71,8 @@ class ResultPage(EditorBase):
         """The last page: what the pump confirmed, in plain words."""
         outcome = ChangeOutcome(outcome)
         self.result_outcome = outcome
-        titles = {
-            ChangeOutcome.SUCCEEDED: ("Program sent and verified", "#0b6b2f"),
-            ChangeOutcome.FAILED: ("Program NOT changed", BLOCK_COLOUR),
-            ChangeOutcome.UNCERTAIN: (
-                "UNCERTAIN: the pump may or may not run the new program",
-                BLOCK_COLOUR,
-            ),
-        }
-        title, colour = titles[outcome]
+        colour = "#0b6b2f" if outcome == ChangeOutcome.SUCCEEDED else BLOCK_COLOUR
+        title = OUTCOME_TITLES[outcome]
         self.result_title.setText(title)
         self.result_title.setStyleSheet(f"color: {colour}; font-size: 15pt; font-weight: bold;")
         what_next = {

@@ -37,7 +37,9 @@ from itbconsole.services.refill import (
     Review,
     WithdrawalCheck,
 )
+from itbconsole.trends import Drift
 from itbconsole.units import fmt_mcg, fmt_ml, round_decimal
+from ui.overview import pump_drift
 
 
 def error_label() -> QLabel:
@@ -257,6 +259,15 @@ class WithdrawPage(Page):
             widget.setObjectName("bigValue")
             grid.addWidget(widget, 1, col)
         self.layout_.addLayout(grid)
+        # The pump's delivery drift over its earlier refills (the Overview's and the Trends
+        # tab's rule): a pump drifting under is a withdrawal risk to keep in mind here.
+        self.drift = QLabel("")
+        self.drift.setObjectName("warningText")
+        self.drift.setWordWrap(True)
+        self.drift.setAccessibleName("Delivery drift")
+        self.drift.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.drift.setVisible(False)
+        self.layout_.addWidget(self.drift)
         self.derivation = QLabel("")
         self.derivation.setWordWrap(True)
         self.derivation.setObjectName("detail")
@@ -293,6 +304,23 @@ class WithdrawPage(Page):
 
     def show_derivation(self, lines: list[str]) -> None:
         self.derivation.setText("\n".join(lines))
+        self.show_drift(self.drift_of_refill())
+
+    def drift_of_refill(self) -> Drift | None:
+        """The drift of the pump this refill identified (the wizard this page is in: its
+        session's identification and clinic service); None before identification."""
+        session = getattr(self.window(), "session", None)
+        ident = getattr(session, "identification", None)
+        clinic = getattr(session, "clinic", None)
+        if ident is None or clinic is None or ident.patient.id is None:
+            return None
+        return pump_drift(clinic, ident.patient.id, ident.pump)
+
+    def show_drift(self, drift: Drift | None) -> None:
+        self.drift.setText(
+            "" if drift is None else f"Delivery drift at earlier refills. {drift.message}"
+        )
+        self.drift.setVisible(drift is not None)
 
     def show_check(self, check: WithdrawalCheck | None, expected_ul: int) -> None:
         self.expected.setText(fmt_ml(expected_ul))
@@ -431,6 +459,15 @@ class ConcentrationPage(Page):
             widget.setObjectName("bigValue")
             grid.addWidget(widget, 1, col)
         self.layout_.addLayout(grid)
+        # The pump's delivery drift over its earlier refills (the Overview's and the Trends
+        # tab's rule): a pump drifting under is a withdrawal risk to keep in mind here.
+        self.drift = QLabel("")
+        self.drift.setObjectName("warningText")
+        self.drift.setWordWrap(True)
+        self.drift.setAccessibleName("Delivery drift")
+        self.drift.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.drift.setVisible(False)
+        self.layout_.addWidget(self.drift)
         self.result = QLabel("")
         self.result.setWordWrap(True)
         self.layout_.addWidget(self.result)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from itbconsole.model import RefillStatus
 from itbconsole.services.refill import PrintableRefill
-from ui.printing import write_pdf
+from itbconsole.settings import ClinicSettings
+from ui.printing import Printout, save_pdf
 
 
 def refill_record_html(record: PrintableRefill, *, marked_pages: bool = False) -> str:
@@ -51,10 +52,11 @@ def refill_record_html(record: PrintableRefill, *, marked_pages: bool = False) -
     brand = f"<p><b>{escape(record.brand_change)}</b></p>" if record.brand_change else ""
     return f"""
 <html><head><style>
-body {{ font-family: sans-serif; font-size: 10pt; }}
-h1 {{ font-size: 14pt; margin-bottom: 2px; }}
-h2 {{ font-size: 11pt; margin-top: 12px; margin-bottom: 4px; color: #1b2a3a; }}
-td {{ padding: 2px 8px 2px 0; vertical-align: top; }}
+body {{ font-family: sans-serif; font-size: 9.5pt; }}
+h1 {{ font-size: 13pt; margin-bottom: 2px; }}
+h2 {{ font-size: 10.5pt; margin-top: 7px; margin-bottom: 2px; color: #1b2a3a; }}
+p {{ margin-top: 3px; margin-bottom: 3px; }}
+td {{ padding: 1px 8px 1px 0; vertical-align: top; }}
 td.k {{ color: #3b4b5c; width: 38%; }}
 .warn {{ color: #8a1020; }}
 .status {{ font-weight: bold; }}
@@ -121,10 +123,10 @@ td.k {{ color: #3b4b5c; width: 38%; }}
         )
     }</table>
 {warnings}
-<p style='margin-top: 24px'>Nurse: {
+<p style='margin-top: 14px'>Nurse: {
         escape(record.nurse)
     } &nbsp;&nbsp; Signature: ______________________</p>
-<p style='margin-top: 16px'>Second check (drug, concentration, volume and pump update), name and
+<p style='margin-top: 10px'>Second check (drug, concentration, volume and pump update), name and
 role: ______________________ &nbsp;&nbsp; Signature: ______________________</p>
 {anchor}
 </body></html>"""
@@ -133,20 +135,29 @@ role: ______________________ &nbsp;&nbsp; Signature: ______________________</p>
 TRAINING_MARK = "TRAINING - simulated pump and generated records: not a patient's record"
 
 
-def write_refill_pdf(record: PrintableRefill, path: str | Path) -> Path:
-    """Write the record as an A4 PDF at ``path`` and return the path (ui.printing): the
-    patient's name, date of birth and hospital number with the page number on every page,
-    and a training record's TRAINING mark on every page. The title in the file's metadata,
-    seen in file lists and indexes, names no patient."""
+def refill_printout(record: PrintableRefill, clinic: ClinicSettings | None = None) -> Printout:
+    """The record as a :class:`~ui.printing.Printout` on the clinic's paper: the patient's
+    name, date of birth and hospital number with the page number on every page, the
+    clinic's contact at the foot, and a training record's TRAINING mark on every page. The
+    title in a PDF's metadata, seen in file lists and indexes, names no patient."""
     head = (
         f"Refill record: {record.patient_name}, born {record.date_of_birth}, "
         f"hospital no. {record.hospital_number}"
     )
-    return write_pdf(
+    return Printout(
         refill_record_html(record, marked_pages=record.training),
-        path,
         title=f"Refill record {record.refill_at}",
         running_head=head,
         training_mark=TRAINING_MARK if record.training else "",
-        margin_mm=15,
+        clinic=clinic,
+        margin_mm=12,
     )
+
+
+def write_refill_pdf(
+    record: PrintableRefill, path: str | Path, clinic: ClinicSettings | None = None
+) -> Path:
+    """Write the record as a PDF at ``path`` (:func:`refill_printout`) and return the path.
+    Without ``clinic`` (the clinic's settings) the page is A4 and its foot says the clinic
+    contact is not set."""
+    return save_pdf(refill_printout(record, clinic), path)

@@ -120,6 +120,10 @@ class RefillWizard(QDialog):
         self.cancel_button = QPushButton("Cancel")
         for button in (self.back_button, self.cancel_button):
             button.setAutoDefault(False)
+        # A button on a page (Interrogate now, Scan...) never takes Enter from Next when it
+        # gets the focus: Enter would start the pump read again instead of moving on.
+        for button in self.stack.findChildren(QPushButton):
+            button.setAutoDefault(False)
         buttons = QHBoxLayout()
         self.footer = QLabel("")
         self.footer.setObjectName("detail")
@@ -750,7 +754,7 @@ class RefillWizard(QDialog):
 
     def export_pdf(self, path: str | Path) -> Path:
         """Write the printable refill record as a PDF (the file dialog's seam)."""
-        target = write_refill_pdf(self.session.printable(), path)
+        target = write_refill_pdf(self.session.printable(), path, self.window_.clinic.settings)
         self.last_pdf = target
         self.record_page.saved.setText(f"Saved: {target}")
         self.window_.clinic.record_action(

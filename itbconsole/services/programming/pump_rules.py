@@ -211,7 +211,14 @@ def rule_alarm_date(c: CheckInput) -> list[Finding]:
     """Warn when the new program's alarm date comes before the refill date that the
     current program set, or when its own refill-by date is earlier than the current one
     (there is no booking calendar; the recommended refill date is what the patient was
-    told)."""
+    told).
+
+    A program at another concentration than the reservoir's is for after a refill with that
+    concentration (it cannot be sent before, :func:`rule_concentration`): the refill resets
+    the reservoir, so the current reservoir says nothing about its alarm date and no warning
+    is raised from it."""
+    if c.concentration_mcg_ml != c.state.concentration_mcg_ml:
+        return []
     refill_by = c.current_forecast.refill_by
     alarm_at = c.new_forecast.alarm_at
     if refill_by is None or alarm_at is None or c.current_forecast.alarm_at is None:

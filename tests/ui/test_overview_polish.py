@@ -1,0 +1,146 @@
+"""The Overview as a nurse reads it at the start of an appointment: an old reading says its
+age in the headline, a pump drifting towards withdrawal says so here as on Trends and the
+worklist, the pump clock's drift is said in minutes with what it means, and every date is
+written one way."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from itbconsole.display import fmt_day
+from itbconsole.services.worklist import Category
+from tests.ui.conftest import Console
+from ui.overview import OverviewTab, clock_text
+
+DATE = re.compile(r"\b\d{2} [A-Z][a-z]{2} \d{4}\b")
+WEEKDAY = re.compile(r"\b(Mon|Tue|Wed|Thu|Fri|Sat|Sun)\b")
+
+
+def opened(console: Console, family: str) -> OverviewTab:
+    console.window.open_patient(console.patient_id(family))
+    overview = console.window.patient_view.overview
+    assert overview.empty.isHidden()  # a pump with a reading
+    return overview
+
+
+def test_an_old_reading_says_its_date_and_age_in_the_headline(console: Console) -> None:
+    pid = console.patient_id("Adeyemi")
+    ov = console.clinic.overview(pid, console.window.now())
+    assert ov is not None and ov.reading_age_days > console.clinic.settings.reading_stale_days
+    tab = opened(console, "Adeyemi")
+    day = fmt_day(ov.reading.at.astimezone(console.clinic.tz).date())
+    headline = tab.reservoir_value.text().replace("\u00a0", " ")
+    assert headline == (f"{ov.reservoir_ul / 1000:.2f} mL on {day}, {ov.reading_age_days} days ago")
+    assert "not today's volume" in tab.reservoir_detail.text()
+    assert "Interrogate the pump" in tab.reservoir_detail.text()
+
+
+def test_a_recent_reading_keeps_the_volume_against_the_reservoir(console: Console) -> None:
+    ov = console.clinic.overview(console.patient_id("Fischer"), console.window.now())
+    assert ov is not None and ov.reading_age_days <= console.clinic.settings.reading_stale_days
+    assert not ov.reading_stale
+    tab = opened(console, "Fischer")
+    capacity = ov.capacity_ul / 1000
+    assert tab.reservoir_value.text() == f"{ov.reservoir_ul / 1000:.2f} mL of {capacity:.2f} mL"
+    assert f"({ov.reading_age_days} days ago)" in tab.reservoir_detail.text()
+
+
+def test_a_fresh_interrogation_is_today(console: Console) -> None:
+    console.connect(console.sim_url("healthy"))
+    console.interrogate_and_wait()
+    tab = console.window.patient_view.overview
+    assert re.fullmatch(r"\d+\.\d\d mL of 40\.00 mL", tab.reservoir_value.text())
+    assert "(today)" in tab.reservoir_detail.text()
+
+
+def test_the_stale_age_is_the_clinics_setting(console: Console) -> None:
+    """The age in days is compared with the clinic's ``reading_stale_days``."""
+    pid = console.patient_id("Adeyemi")
+    age = console.clinic.overview(pid, console.window.now()).reading_age_days  # type: ignore[union-attr]
+    console.clinic.settings = replace(console.clinic.settings, reading_stale_days=age)
+    ov = console.clinic.overview(pid, console.window.now())
+    assert ov is not None and not ov.reading_stale  # not older than the setting
+    ov = console.clinic.overview(pid, console.window.now() + timedelta(days=1))
+    assert ov is not None and ov.reading_stale
+
+
+def test_delivery_drift_shows_on_the_overview_as_on_the_worklist(console: Console) -> None:
+    tab = opened(console, "Brennan")
+    assert not tab.drift_card.isHidden()
+    text = tab.drift_value.text()
+    assert "lower than programmed" in text and "withdrawal risk" in text
+    # The same words as the worklist's drift line: one rule, one message.
+    worklist = console.clinic.clinic_worklist(now=console.window.now())
+    line = next(
+        i
+        for i in worklist.items
+        if i.category is Category.DELIVERY_DRIFT and i.pump_serial == "SIM0000006"
+    )
+    assert line.reason == text
+
+
+def test_no_drift_no_drift_panel(console: Console) -> None:
+    tab = opened(console, "Okafor")
+    assert tab.drift_card.isHidden()
+
+
+def test_clock_drift_is_said_in_minutes_with_what_it_means(console: Console) -> None:
+    ov = console.clinic.overview(console.patient_id("Okafor"), console.window.now())
+    assert ov is not None
+    fast = replace(
+        ov,
+        reading=replace(ov.reading, pump_clock=ov.reading.at + timedelta(seconds=420)),
+        clock_offset_s=420.0,
+        clock_warning=True,
+    )
+    text = clock_text(fast, console.clinic.tz)
+    assert "7 min 0 s fast (ahead of this computer's clock)" in text
+    assert "flex steps start 7 min 0 s early" in text
+    assert " s ahead" not in text and "420" not in text
+    slow = replace(fast, clock_offset_s=-26.0, clock_warning=False)
+    assert "26 s slow (behind this computer's clock)." in clock_text(slow, console.clinic.tz)
+
+
+def test_every_date_on_the_overview_is_written_one_way(console: Console) -> None:
+    tab = opened(console, "Patel")  # past ERI: ERI and End of Service dates too
+    labels = [
+        tab.reservoir_detail,
+        tab.alarm_value,
+        tab.refill_value,
+        tab.battery_detail,
+        tab.clock_value,
+    ]
+    texts = [label.text() for label in labels] + [tab.refill_value.toolTip()]
+    assert all(DATE.search(t) for t in texts[:5]), texts
+    for text in texts:
+        assert not WEEKDAY.search(text), text
+
+
+@pytest.mark.parametrize("size", [(1366, 768), (1920, 1080)])
+def test_no_overview_text_is_cut_off(console: Console, size: tuple[int, int]) -> None:
+    """Every wrapped text of the Overview (the long drift warning first) gets the height its
+    words need at the smallest and a common large screen."""
+    from PySide6.QtWidgets import QLabel
+
+    console.window.resize(*size)
+    tab = opened(console, "Brennan")
+    labels = [
+        label
+        for label in tab.content.findChildren(QLabel)
+        if label.wordWrap() and not label.isHidden() and label.text()
+    ]
+    assert tab.drift_value in labels
+
+    def whole() -> bool:
+        """Each label as tall as its words, and inside its card (not cut by it)."""
+        return all(
+            lb.height() >= lb.heightForWidth(lb.width())
+            and lb.geometry().bottom() < lb.parentWidget().height()
+            for lb in labels
+        )
+
+    console.qtbot.waitUntil(whole, timeout=3_000)

@@ -1,0 +1,161 @@
+"""The patient's emergency card: wallet size (85.6 x 54 mm), front and back as two small
+pages of one PDF, to print, cut out and fold or laminate.
+
+Why: a patient found confused, feverish or drowsy far from the clinic cannot explain the
+pump. The card says what is implanted (make and model, serial), what it holds (drug,
+concentration) and the dose now, the signs of withdrawal and of overdose and what to do
+(domain.md: abrupt withdrawal is life-threatening; keep oral baclofen at hand), and whom to
+call at any hour (the clinic's 24 h contact, on both sides).
+
+Every figure is the Overview's (:meth:`itbconsole.services.clinic.ClinicService.overview`:
+the program in force and its dose per 24 h, the concentration, the drug); this module lays
+them out through :mod:`ui.printing` and computes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from html import escape
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from itbconsole.display import fmt_day, fmt_dose_per_day
+from itbconsole.services.overview import PumpOverview
+from itbconsole.settings import ClinicSettings
+from itbconsole.store import StoreError
+from ui.printing import WALLET_CARD_MM, Printout, clinic_contact_text, save_pdf, show_print_preview
+
+if TYPE_CHECKING:
+    from PySide6.QtPrintSupport import QPrintPreviewDialog
+
+    from ui.host import Host
+
+TRAINING_MARK = "TRAINING - not a patient's card"
+
+#: The signs, in domain.md's words (the boxed warning), and what to do about them.
+WITHDRAWAL_SIGNS = (
+    "itching without a rash (an early clue), high fever, confusion or altered mental "
+    "state, spasticity coming back, rigidity"
+)
+WITHDRAWAL_ACTION = (
+    "Can become life-threatening within 24 to 72 hours. Go to an emergency department "
+    "now and call the clinic. Take oral baclofen if prescribed (keep it at hand). Do not "
+    "let the pump run empty."
+)
+OVERDOSE_SIGNS = "unusual drowsiness, slow or shallow breathing, hard to wake, coma"
+OVERDOSE_ACTION = (
+    "Call emergency services (999 / 112 / 911). Tell them about the baclofen pump and "
+    "show this card; then call the clinic."
+)
+
+
+def card_html(overview: PumpOverview) -> str:
+    """Front (who, what is implanted, what it delivers) and back (signs and what to do),
+    two pages. The clinic's contact is painted at the foot of both by ui.printing."""
+    p, pump, program = overview.patient, overview.pump, overview.program
+    printed = fmt_day(overview.now.astimezone(overview.forecast.settings.tz).date())
+    return f"""
+<html><head><style>
+body {{ font-family: sans-serif; font-size: 6pt; }}
+p {{ margin-top: 0px; margin-bottom: 1px; }}
+td {{ padding: 0px 3px 0px 0px; vertical-align: top; }}
+td.k {{ color: #3b4b5c; }}
+.title {{ font-size: 7.5pt; font-weight: bold; color: #8a1020; }}
+.sign {{ font-weight: bold; color: #8a1020; }}
+</style></head><body>
+<p class='title'>I have an implanted baclofen pump. Do not stop baclofen suddenly.</p>
+<table cellspacing='0'>
+<tr><td class='k'>Name</td><td><b>{escape(p.display_name)}</b></td></tr>
+<tr><td class='k'>Born</td><td>{fmt_day(p.date_of_birth)} &middot; hospital no.
+{escape(p.hospital_number)}</td></tr>
+<tr><td class='k'>Pump</td><td>{escape(pump.model)}, serial {escape(pump.serial)}</td></tr>
+<tr><td class='k'>Drug</td><td>{escape(program.drug_label)} (intrathecal baclofen)</td></tr>
+<tr><td class='k'>Concentration</td><td>{program.concentration_mcg_ml} mcg/mL</td></tr>
+<tr><td class='k'>Dose</td><td><b>{escape(fmt_dose_per_day(program.daily_dose_mcg))}</b>
+({escape(program.mode_text.lower())}, in force on {printed})</td></tr>
+</table>
+<p style='page-break-before: always'><span class='sign'>WITHDRAWAL</span> (too little drug:
+empty pump, pump or catheter fault): {escape(WITHDRAWAL_SIGNS)}.<br/>
+<b>{escape(WITHDRAWAL_ACTION)}</b></p>
+<p><span class='sign'>OVERDOSE</span> (too much drug): {escape(OVERDOSE_SIGNS)}.<br/>
+<b>{escape(OVERDOSE_ACTION)}</b></p>
+</body></html>"""
+
+
+def card_printout(
+    overview: PumpOverview, clinic: ClinicSettings | None = None, *, on_sheet: bool = False
+) -> Printout:
+    """The card (ui.printing), the patient on both sides: two card-size pages, or with
+    ``on_sheet`` both sides at their real size on one page of the clinic's paper, to cut
+    out and fold (what an office printer can print)."""
+    p = overview.patient
+    training = bool(clinic and clinic.training)
+    return Printout(
+        card_html(overview),
+        title="Emergency card",
+        running_head=f"EMERGENCY CARD: {p.display_name}, born {fmt_day(p.date_of_birth)}",
+        training_mark=TRAINING_MARK if training else "",
+        clinic=clinic,
+        margin_mm=3,
+        page_mm=WALLET_CARD_MM,
+        head_pt=5,
+        on_sheet=on_sheet,
+    )
+
+
+def write_card_pdf(
+    overview: PumpOverview,
+    path: str | Path,
+    clinic: ClinicSettings | None = None,
+    *,
+    on_sheet: bool = False,
+) -> Path:
+    """Write the card as a PDF at ``path`` (two wallet-size pages, or one sheet with
+    ``on_sheet``); returns the path."""
+    return save_pdf(card_printout(overview, clinic, on_sheet=on_sheet), path)
+
+
+def print_emergency_card(
+    window: Host, patient_id: int | None = None, *, now: datetime | None = None
+) -> QPrintPreviewDialog | None:
+    """File > Print emergency card... (Ctrl+Shift+E): the print preview of the open (or
+    given) patient's card on the clinic's paper (front and back side by side at real size,
+    with cut and fold lines), with "Save as PDF..." beside Print. Says why when there is no
+    card to print (no pump, or no reading of it yet) and returns None."""
+    pid = window.current_patient_id if patient_id is None else patient_id
+    title = "Emergency card"
+    if pid is None:
+        window.prompts.error(title, "Open the patient's record first.")
+        return None
+    clinic = window.clinic
+    overview = clinic.overview(pid, now or window.now())
+    if overview is None:
+        window.prompts.error(
+            title,
+            "There is no reading of this patient's pump yet: the card needs the drug and the "
+            "dose in force. Interrogate the pump first.",
+        )
+        return None
+    try:
+        clinic.record_action(
+            "emergency_card_printed", {"patient_id": pid, "pump": overview.pump.serial}
+        )
+    except StoreError as exc:
+        window.prompts.error(title, f"{exc} Nothing was printed.")
+        return None
+    window.show_status(f"Emergency card: {clinic_contact_text(clinic.settings)}", 6000)
+    return show_print_preview(
+        window.host_widget(),
+        card_printout(overview, clinic.settings, on_sheet=True),
+        suggested_name=f"emergency-card-{overview.pump.serial}.pdf",
+    )
+
+
+__all__ = [
+    "OVERDOSE_SIGNS",
+    "WITHDRAWAL_SIGNS",
+    "card_html",
+    "card_printout",
+    "print_emergency_card",
+    "write_card_pdf",
+]
