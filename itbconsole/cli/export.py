@@ -9,6 +9,12 @@
 other combination that would be ignored is refused. Files follow itbconsole/exports.py
 (UTF-8 with BOM, units in headers, ISO dates, exact numbers, no formulas), are owner-only,
 are never written over the database, and each export is recorded in the audit log.
+
+``itbconsole export fhir (--patient ID | --all) [--since DATE] --out FILE``: the records
+as a FHIR R4 transaction Bundle for the hospital (itbconsole/fhir/, docs/fhir.md), checked
+by itbconsole.fhir.checks as it is written, owner-only, recorded in the audit log;
+``itbconsole --demo export fhir ...`` exports a demo clinic built in memory instead.
+
 Exit status: 0 success, 1 failure (no database, cannot write), 2 bad input.
 """
 
@@ -27,6 +33,7 @@ from itbconsole.cli import args as argtypes
 if TYPE_CHECKING:
     from itbconsole.exports import Column
     from itbconsole.services.clinic import ClinicService
+    from itbconsole.store import Store
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -58,8 +65,11 @@ _DB_SUFFIXES = ("", "-wal", "-shm", "-journal")
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "export",
-        help="write records to a file: a patient's history, refills, a lot's recipients",
-        description="Write the clinic's records to a file for a spreadsheet or a report.",
+        help="write records to a file: CSV for a spreadsheet, FHIR for the hospital",
+        description=(
+            "Write the clinic's records to a file: CSV for a spreadsheet or a report, FHIR "
+            "R4 for the hospital's record."
+        ),
     )
     formats = parser.add_subparsers(
         dest="format", metavar="FORMAT", parser_class=type(parser), required=True
@@ -93,10 +103,43 @@ def register(subparsers: Any) -> None:
     )
     csv.add_argument("--force", action="store_true", help="replace FILE if it exists")
     csv.set_defaults(handler=cmd_export_csv)
+    _register_fhir(formats)
 
 
-def _refuse(message: str) -> int:
-    print(f"itbconsole export csv: error: {message}", file=sys.stderr)
+def _register_fhir(formats: Any) -> None:
+    fhir = formats.add_parser(
+        "fhir",
+        help="FHIR R4 for the hospital: a transaction Bundle of conditional creates (JSON)",
+        description=(
+            "A FHIR R4 transaction Bundle (JSON) of one patient's records (--patient ID) or "
+            "the whole clinic's (--all): Patient, Device and its implant, Observations of "
+            "reservoir volume and battery voltage, a MedicationAdministration per refill, a "
+            "MedicationRequest per program change, and a Provenance for who recorded each. "
+            "Every entry is a conditional create keyed by the stored record, so sending the "
+            "same export twice creates nothing twice. 'itbconsole --demo export fhir' exports "
+            "a demo clinic, marked as training data. See docs/fhir.md."
+        ),
+    )
+    argtypes.add_db_argument(fhir)
+    which = fhir.add_mutually_exclusive_group(required=True)
+    which.add_argument("--patient", type=_patient, metavar="ID", help="the patient's record number")
+    which.add_argument("--all", action="store_true", help="every current patient of the clinic")
+    fhir.add_argument(
+        "--since",
+        type=argtypes.calendar_date,
+        metavar="DATE",
+        help="only readings, refills and program changes from this date on (YYYY-MM-DD, "
+        "the clinic's calendar); patients and pumps are always included",
+    )
+    fhir.add_argument(
+        "--out", required=True, type=argtypes.PATH, metavar="FILE", help="file to write (JSON)"
+    )
+    fhir.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    fhir.set_defaults(handler=cmd_export_fhir)
+
+
+def _refuse(message: str, fmt: str = "csv") -> int:
+    print(f"itbconsole export {fmt}: error: {message}", file=sys.stderr)
     return EXIT_BAD_INPUT
 
 
@@ -210,4 +253,87 @@ def cmd_export_csv(args: argparse.Namespace) -> int:
         print(f"Could not write {out}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_FAILED
     print(f"Wrote {count} row(s) to {out}.")
+    return EXIT_OK
+
+
+def _open_fhir_source(args: argparse.Namespace, path: Path) -> Store:
+    """The database to export: the clinic's, or with ``--demo`` a demo clinic built in
+    memory (a training database: every resource is marked as test data), so an interface
+    can be tried without a clinic's records and without touching the app's demo file."""
+    from itbconsole.store import Store
+
+    if args.demo:
+        from itbconsole.demo import open_demo_store
+
+        return open_demo_store(Path(":memory:"))  # no file, no audit keys on disk
+    return Store.open(path)
+
+
+def cmd_export_fhir(args: argparse.Namespace) -> int:
+    from itbconsole.paths import default_db_path
+    from itbconsole.store import StoreError
+
+    if args.demo and getattr(args, "db", None) is not None:
+        return _refuse("--demo exports the demo clinic: leave out --db", "fhir")
+    path = default_db_path(getattr(args, "db", None))
+    out = Path(args.out).expanduser()
+    problem = _out_error(out, path, args.force)
+    if problem:
+        return _refuse(problem, "fhir")
+    if not args.demo and argtypes.existing_database(args) is None:
+        return EXIT_FAILED
+    try:
+        with _open_fhir_source(args, path) as store:
+            return _export_fhir(store, args, out)
+    except StoreError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_FAILED
+    except OSError as exc:
+        print(f"Could not write {out}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _export_fhir(store: Store, args: argparse.Namespace, out: Path) -> int:
+    """Build, check, write and audit the bundle, one entry at a time (nothing is written
+    when a check fails)."""
+    from itbconsole.fhir.bundle import (
+        ExportError,
+        bundle_entries,
+        bundle_head,
+        clinic_patient_ids,
+        start_of_day,
+    )
+    from itbconsole.fhir.output import BundleCheckFailed, write_bundle
+
+    now = datetime.now(UTC)
+    ids = clinic_patient_ids(store, now) if args.all else [args.patient]
+    if args.patient is not None:
+        try:
+            store.get_patient(args.patient)
+        except LookupError:
+            return _refuse(f"there is no patient with record number {args.patient}", "fhir")
+    since = start_of_day(store, args.since) if args.since is not None else None
+    try:
+        entries = write_bundle(out, bundle_head(store, now), bundle_entries(store, ids, since))
+    except ExportError as exc:
+        return _refuse(str(exc), "fhir")
+    except BundleCheckFailed as exc:  # a fault of the export itself: nothing leaves
+        print(
+            "itbconsole export fhir: the bundle failed its checks, nothing was written:\n  "
+            + "\n  ".join(exc.problems[:20]),
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    store.record_action(
+        "fhir_exported",
+        {
+            "path": str(out.resolve()),
+            "patients": "all" if args.all else str(args.patient),
+            **({"since": args.since.isoformat()} if args.since is not None else {}),
+            "patient_count": len(ids),
+            "entries": entries,
+        },
+        _user(),
+    )
+    print(f"Wrote a FHIR bundle of {entries} entries for {len(ids)} patient(s) to {out}.")
     return EXIT_OK
