@@ -1,0 +1,498 @@
+"""Applying other rooms' events to this room's store (the rules: docs/sync-rules.md).
+
+Why rows are re-inserted and not copied: every room numbers its rows itself, so each
+applied row gets an id of this room, and every column that points at an ``id`` is
+translated (:mod:`itbconsole.sync.id_map`). The row keeps its author and time stamps, and is
+written with its own audit entry (action ``sync:`` + the original action) in the same
+transaction, so it passes ``itbconsole db verify`` here like any local write, and the
+current-state and forecast-cache triggers run as they do for a local write.
+
+Why conflicts are rows: an event a rule of this room refuses
+(:mod:`itbconsole.sync.refusals`) is kept whole in ``sync_conflicts`` with the local record
+it met (:mod:`itbconsole.sync.conflicts`), the records that depend on it wait there too,
+and the pass goes on. Nothing is dropped, and one bad event never stops the clinic's other
+records from arriving. Two rooms changing one record without seeing each other's change
+end with the newer version in force in both, and both versions listed.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlite_utils import Database
+
+from itbconsole.model import Role, User
+from itbconsole.store import Store, audit
+from itbconsole.store.db import transaction, utc_iso, utc_now
+from itbconsole.store.errors import StoreError, StoreUnavailableError
+from itbconsole.store.schema import CLINICAL_TABLES
+from itbconsole.sync import refusals
+from itbconsole.sync.conflicts import (
+    Conflict,
+    open_conflict_count,
+    open_conflicts,
+    record_conflict,
+    resolve_conflict,
+    room_label,
+)
+from itbconsole.sync.events import ECHO_PREFIX, SyncEvent
+from itbconsole.sync.id_map import IDS_MAPPED, IdMap
+from itbconsole.sync.refusals import Refused, what
+
+__all__ = [
+    "IDS_MAPPED",
+    "ApplyReport",
+    "Conflict",
+    "apply_events",
+    "apply_waiting",
+    "download_cursors",
+    "open_conflict_count",
+    "open_conflicts",
+    "resolve_conflict",
+]
+
+#: Events applied per transaction: each event is all-or-nothing inside it (a savepoint),
+#: and a batch commits as one, so catching up on days of events is not one disk flush each,
+#: while the write lock is never held long (a refill saved meanwhile waits a moment at most).
+BATCH_SIZE = 200
+
+#: Reference records with a version per row and no ``corrects_id``: the newest row of the
+#: same record (same value of this column; None: the table is one record) is in force.
+_NEWEST_ROW_WINS: dict[str, str | None] = {
+    "clinic_settings": None,
+    "account_versions": "account_id",
+    "patient_status": "patient_id",
+}
+
+#: Conflicts whose event may apply later (a concurrent edit was decided; a tampered event
+#: never becomes right).
+_RETRIED_KINDS = ("refused", "depends", "missing", "unreadable")
+
+#: What an event meets that makes it a conflict rather than stopping the pass.
+_EVENT_FAILURES = (Refused, sqlite3.Error, StoreError, ValueError, KeyError, TypeError)
+
+
+@dataclass
+class ApplyReport:
+    """What one call of :func:`apply_events` (or :func:`apply_waiting`) did."""
+
+    applied: int = 0
+    skipped_known: int = 0
+    #: Echo entries (``sync:`` actions) given to apply: never applied.
+    skipped_echo: int = 0
+    conflicts: list[Conflict] = field(default_factory=list)
+    #: Events still waiting after :func:`apply_waiting` tried them again.
+    still_waiting: int = 0
+
+
+def download_cursors(db: Database) -> dict[str, int]:
+    """Per origin room, the highest of its seqs this room has handled (applied or set aside)."""
+    return {
+        str(room): int(seq)
+        for room, seq in db.conn.execute(
+            "SELECT origin_room, MAX(origin_seq) FROM sync_applied GROUP BY origin_room"
+        )
+    }
+
+
+def _in_room_order(events: Sequence[SyncEvent]) -> list[SyncEvent]:
+    """The events as given, except that each room's events come in its seq order."""
+    by_room: dict[str, list[SyncEvent]] = {}
+    for event in events:
+        by_room.setdefault(event.room_id, []).append(event)
+    queues = {
+        room: iter(sorted(found, key=lambda e: e.room_seq)) for room, found in by_room.items()
+    }
+    return [next(queues[event.room_id]) for event in events]
+
+
+def apply_events(store: Store, events: Sequence[SyncEvent]) -> ApplyReport:
+    """Apply other rooms' ``events`` to ``store`` (see the module's docstring).
+
+    Idempotent: an event already handled is skipped. Only a store that cannot be written
+    (:class:`StoreUnavailableError`: disk full, read only...) raises; the batch being
+    written is then rolled back whole and applied again by the next pass."""
+    report = ApplyReport()
+    applier = _Applier(store.db, report)
+    ordered = _in_room_order(events)
+    for start in range(0, len(ordered), BATCH_SIZE):
+        batch = ordered[start : start + BATCH_SIZE]
+        with transaction(store.db):
+            # A batch's id maps first: they only note aliases (with their seq), and a room's
+            # rows may come in the same batch as the map another room made of the records
+            # they point at. Within the batch's transaction, so the cursors never pass an
+            # event that was not kept.
+            for event in [e for e in batch if e.action == IDS_MAPPED]:
+                applier.handle(event)
+            for event in [e for e in batch if e.action != IDS_MAPPED]:
+                applier.handle(event)
+            applier.ids.announce()
+    return report
+
+
+def apply_waiting(store: Store) -> ApplyReport:
+    """Try again every event waiting in a conflict (after an administrator changed what
+    stood in its way: corrected a hospital number, renamed an account, set a pump's
+    registration right), in each room's order, until nothing more applies. An event that
+    applies now is recorded in ``sync_reapplied`` and its conflict leaves the open list;
+    one that still cannot stays as it is (no new conflict is written for it)."""
+    report = ApplyReport()
+    with transaction(store.db):
+        applier = _Applier(store.db, report)
+        while True:
+            waiting = [
+                _conflict(store.db, int(r[0]))
+                for r in store.db.conn.execute(
+                    "SELECT c.id FROM sync_conflicts c WHERE c.kind IN"
+                    f" ({', '.join('?' for _ in _RETRIED_KINDS)}) AND NOT EXISTS"
+                    " (SELECT 1 FROM sync_reapplied x WHERE x.conflict_id = c.id)"
+                    " ORDER BY c.origin_room, c.origin_seq, c.id",
+                    list(_RETRIED_KINDS),
+                ).fetchall()
+            ]
+            before = report.applied
+            for conflict in waiting:
+                applier.retry(conflict.id, conflict.event())
+            if report.applied == before:
+                report.still_waiting = len(waiting)
+                break
+        applier.ids.announce()
+    return report
+
+
+def _conflict(db: Database, conflict_id: int) -> Conflict:
+    row = next(db.query("SELECT * FROM sync_conflicts WHERE id = ?", [conflict_id]))
+    return Conflict(**{k: row[k] for k in Conflict.__dataclass_fields__})
+
+
+def _author(event: SyncEvent) -> User:
+    """The origin's author, as its entry names them."""
+    return User(event.user_name, Role(event.user_role))
+
+
+class _Applier:
+    """Applies events one at a time inside the caller's transaction."""
+
+    def __init__(self, db: Database, report: ApplyReport) -> None:
+        self.db = db
+        self.report = report
+        self.ids = IdMap(db)
+        #: The event being applied was kept only as a conflict (an older concurrent version).
+        self.set_aside = False
+        #: The event being applied was already here under its natural key (a pump log entry).
+        self.duplicate = False
+        #: The conflict whose event is being tried again (None: a first application).
+        self.retrying: int | None = None
+
+    # ------------------------------------------------------------------ one event
+
+    def handle(self, event: SyncEvent) -> None:
+        if event.is_echo():
+            self.report.skipped_echo += 1
+            return
+        if event.room_id == self.ids.here or self._known(event.event_id):
+            self.report.skipped_known += 1
+            return
+        conn = self.db.conn
+        conn.execute("SAVEPOINT sync_event")
+        mapped_before = len(self.ids.mapped)
+        self.set_aside = self.duplicate = False
+        try:
+            self._apply(event)
+        except StoreUnavailableError:
+            raise
+        except _EVENT_FAILURES as exc:
+            conn.execute("ROLLBACK TO sync_event")
+            self.ids.forget_since(mapped_before)
+            refusal = exc if isinstance(exc, Refused) else refusals.unreadable(event, str(exc))
+            conflict = record_conflict(
+                self.db,
+                event,
+                refusal.kind,
+                refusal.message,
+                local_table=refusal.local_table,
+                local_id=refusal.local_id,
+                local_row=refusal.local_row,
+            )
+            self._block(event, conflict.id, [*refusal.block, *refusals.identity_keys(event)])
+            self._mark(event, None, conflict.id)
+            self.report.conflicts.append(conflict)
+        else:
+            if self.duplicate:
+                self.report.skipped_known += 1
+            elif not self.set_aside:
+                self.report.applied += 1
+        finally:
+            conn.execute("RELEASE sync_event")
+
+    def retry(self, conflict_id: int, event: SyncEvent) -> None:
+        """Try a waiting event again; nothing changes when it still cannot apply."""
+        conn = self.db.conn
+        conn.execute("SAVEPOINT sync_retry")
+        mapped_before = len(self.ids.mapped)
+        conflicts_before = len(self.report.conflicts)
+        self.retrying, self.set_aside, self.duplicate = conflict_id, False, False
+        try:
+            self._apply(event)
+        except StoreUnavailableError:
+            raise
+        except _EVENT_FAILURES:
+            conn.execute("ROLLBACK TO sync_retry")
+            self.ids.forget_since(mapped_before)
+            del self.report.conflicts[conflicts_before:]
+        else:
+            if not self.set_aside:
+                self.report.applied += 1
+        finally:
+            self.retrying = None
+            conn.execute("RELEASE sync_retry")
+
+    def _known(self, event_id: str) -> bool:
+        found = self.db.conn.execute(
+            "SELECT 1 FROM sync_applied WHERE event_id = ?", [event_id]
+        ).fetchone()
+        return found is not None
+
+    def _mark(self, event: SyncEvent, local_seq: int | None, conflict_id: int | None) -> None:
+        """The event is handled: applied (its local audit seq), or set aside (its conflict)."""
+        if self.retrying is not None:
+            self.db.conn.execute(
+                "INSERT INTO sync_reapplied (conflict_id, event_id, local_seq, new_conflict_id,"
+                " reapplied_at) VALUES (?, ?, ?, ?, ?)",
+                [self.retrying, event.event_id, local_seq, conflict_id, utc_iso(utc_now())],
+            )
+            return
+        self.db.conn.execute(
+            "INSERT INTO sync_applied (event_id, origin_room, origin_seq, local_seq,"
+            " conflict_id, handled_at) VALUES (?, ?, ?, ?, ?, ?)",
+            [event.event_id, event.room_id, event.room_seq, local_seq, conflict_id,
+             utc_iso(utc_now())],
+        )  # fmt: skip
+
+    def _block(self, event: SyncEvent, conflict_id: int, keys: Iterable[refusals.BlockKey]) -> None:
+        """The records that wait with a conflict (their dependants wait too)."""
+        for table, column, value in keys:
+            if value is None:
+                continue
+            self.db.conn.execute(
+                "INSERT OR IGNORE INTO sync_blocked (origin_room, table_name, key_column,"
+                " key_value, conflict_id) VALUES (?, ?, ?, ?, ?)",
+                [event.room_id, table, column, str(value), conflict_id],
+            )
+
+    def _apply(self, event: SyncEvent) -> None:
+        if not event.hash_ok():
+            raise Refused(
+                "tampered",
+                f"Event #{event.room_seq} of {room_label(event.room_id)} ({event.action} by "
+                f"{event.user_name}) does not match its own hash: it was changed after it was "
+                "written, so it was not applied. Report it; the room's own database still "
+                "holds the original.",
+                block=refusals.own_keys(event),
+            )
+        if event.table_name is None:
+            self._apply_note(event)
+        elif event.table_name not in CLINICAL_TABLES:
+            raise refusals.unreadable(
+                event, f"it writes to '{event.table_name}', a table this version does not have"
+            )
+        else:
+            self._apply_row(event, event.table_name)
+
+    def _apply_note(self, event: SyncEvent) -> None:
+        if event.action == IDS_MAPPED:
+            self.ids.note_aliases(event)
+            self._mark(event, None, None)
+            return
+        seq = audit.append(
+            self.db, _author(event), ECHO_PREFIX + event.action, payload=event.payload
+        )
+        self._mark(event, seq, None)
+
+    # ------------------------------------------------------------------ rows
+
+    def _apply_row(self, event: SyncEvent, table: str) -> None:
+        row = json.loads(event.payload)
+        if not isinstance(row, dict) or row.get("id") != event.record_id:
+            raise refusals.unreadable(event, f"it does not hold the {table} record it names")
+        values = {k: v for k, v in row.items() if k != "id"}
+        self._check_not_blocked(event, table, values)
+        for ref in self.ids.references(table):
+            value = values.get(ref.column)
+            if value is None or ref.key != "id":
+                continue
+            local = self.ids.resolve(event.room_id, ref.table, int(value))
+            if local is None:
+                raise Refused(
+                    "missing",
+                    f"{what(table)} from {room_label(event.room_id)} (event "
+                    f"#{event.room_seq}) refers to {ref.table} record {value} of that room, "
+                    "which this room has not received. It is kept here until an "
+                    "administrator looks at it.",
+                    block=refusals.own_keys(event),
+                )
+            values[ref.column] = local
+        if table == "pumps":
+            refusals.check_new_pump(self.db, event, values)
+        if table == "pump_registrations":
+            refusals.check_registration(self.db, self.ids, event, values)
+        if table in refusals.OWNER_CHECKED and values.get("corrects_id") is None:
+            refusals.check_owner(self.db, event, table, values)
+        if table == "pump_events" and self._same_pump_event(event, values):
+            return
+        if self._superseded(event, table, values):
+            return
+        self._insert(event, table, values)
+
+    def _insert(self, event: SyncEvent, table: str, values: dict[str, Any]) -> int:
+        columns = ", ".join(f"[{c}]" for c in values)
+        marks = ", ".join("?" for _ in values)
+        try:
+            cursor = self.db.conn.execute(
+                f"INSERT INTO [{table}] ({columns}) VALUES ({marks})", list(values.values())
+            )
+        except sqlite3.IntegrityError as exc:
+            raise refusals.integrity_refusal(self.db, event, table, values, exc) from exc
+        local_id = int(cursor.lastrowid or 0)
+        seq = audit.append(
+            self.db, _author(event), ECHO_PREFIX + event.action, table=table, record_id=local_id
+        )
+        self.ids.add(event.room_id, table, int(event.record_id or 0), local_id, inserted=True)
+        self._mark(event, seq, None)
+        return seq
+
+    # ------------------------------------------------------------------ rules
+
+    def _check_not_blocked(self, event: SyncEvent, table: str, values: dict[str, Any]) -> None:
+        """A row pointing at a record set aside as a conflict waits with it."""
+        for ref in self.ids.references(table):
+            value = values.get(ref.column)
+            if value is None:
+                continue
+            found = self.db.conn.execute(
+                "SELECT b.conflict_id FROM sync_blocked b WHERE b.origin_room = ?"
+                " AND b.table_name = ? AND b.key_column = ? AND b.key_value = ?"
+                " AND b.conflict_id != ? AND NOT EXISTS"
+                " (SELECT 1 FROM sync_reapplied x WHERE x.conflict_id = b.conflict_id"
+                " AND x.new_conflict_id IS NULL) LIMIT 1",
+                [event.room_id, ref.table, ref.key, str(value), self.retrying or 0],
+            ).fetchone()
+            if found is not None:
+                raise Refused(
+                    "depends",
+                    f"{what(table)} from {room_label(event.room_id)} (event "
+                    f"#{event.room_seq}, by {event.user_name}) belongs to {ref.table} "
+                    f"{value} of that room, which is waiting in sync conflict {found[0]}. It "
+                    "waits with it: resolve that conflict first.",
+                    block=refusals.own_keys(event),
+                )
+
+    def _same_pump_event(self, event: SyncEvent, values: dict[str, Any]) -> bool:
+        """A pump's own log entry (serial, index) is one fact, whichever room read it from
+        the pump: one already here is the same entry, as for a local interrogation."""
+        local = refusals.row(
+            self.db,
+            "SELECT * FROM pump_events WHERE pump_serial = ? AND event_index = ?",
+            [values["pump_serial"], values["event_index"]],
+        )
+        if local is None:
+            return False
+        if any(local[k] != values[k] for k in ("at", "kind", "detail_json", "patient_id")):
+            raise Refused(
+                "refused",
+                f"Pump {values['pump_serial']}'s log entry {values['event_index']} from "
+                f"{room_label(event.room_id)} differs from the one this room read from the "
+                "pump. Both are kept here for an administrator.",
+                local_table="pump_events",
+                local_id=int(local["id"]),
+                local_row=local,
+                block=refusals.own_keys(event),
+            )
+        self.ids.add(
+            event.room_id, "pump_events", int(event.record_id or 0), int(local["id"]),
+            inserted=False,
+        )  # fmt: skip
+        self._mark(event, None, None)
+        self.duplicate = True
+        return True
+
+    def _superseded(self, event: SyncEvent, table: str, values: dict[str, Any]) -> bool:
+        """Two rooms changed the same record, the other room without seeing this room's
+        version in force: a correction of a version already corrected here, or a new
+        version of a record whose newest version here it had not seen. Returns True when
+        that decided the event; False when it is to be inserted (a correction possibly
+        re-pointed at the version in force)."""
+        corrected = values.get("corrects_id")
+        if corrected is not None:
+            head = self._chain_head(table, int(corrected))
+            return head != int(corrected) and self._concurrent(
+                event, table, values, head, corrects=True
+            )
+        if table not in _NEWEST_ROW_WINS:
+            return False
+        key = _NEWEST_ROW_WINS[table]
+        where, args = ("", []) if key is None else (f" WHERE [{key}] = ?", [values[key]])
+        newest = self.db.conn.execute(
+            f"SELECT id FROM [{table}]{where} ORDER BY id DESC LIMIT 1", args
+        ).fetchone()
+        if newest is None or self.ids.seen_by(event, table, int(newest[0])):
+            return False
+        return self._concurrent(event, table, values, int(newest[0]), corrects=False)
+
+    def _concurrent(
+        self, event: SyncEvent, table: str, values: dict[str, Any], local_id: int, *, corrects: bool
+    ) -> bool:
+        """The newer version (by its time stamp, then room id) is in force in every room;
+        both are listed for an administrator. Always True (the event is decided here)."""
+        local = refusals.row(self.db, f"SELECT * FROM [{table}] WHERE id = ?", [local_id])
+        assert local is not None
+        local_room = self.ids.maker(table, local_id)[0]
+        remote_newer = (str(values["created_at"]), event.room_id) > (
+            str(local["created_at"]),
+            local_room,
+        )
+        kept = "the other room's" if remote_newer else "this room's"
+        where = "this room" if local_room == self.ids.here else room_label(local_room)
+        message = (
+            f"Changed in two rooms at once ({what(table).lower()}): in "
+            f"{room_label(event.room_id)} by {event.user_name} at {values['created_at']}, and "
+            f"in {where} by {local['created_by']} at {local['created_at']}, neither seeing "
+            f"the other. The newer, {kept}, is in force in every room; both versions are kept "
+            "here. Check which is right and enter it again if needed."
+        )
+        if remote_newer:
+            if corrects:
+                values["corrects_id"] = local_id
+            self._insert(event, table, values)
+        else:
+            # The other room's older version is kept in the conflict; its later
+            # corrections carry on from the version in force here.
+            self.ids.add(event.room_id, table, int(event.record_id or 0), local_id, inserted=False)
+        conflict = record_conflict(
+            self.db,
+            event,
+            "concurrent_edit",
+            message,
+            local_table=table,
+            local_id=local_id,
+            local_row=local,
+        )
+        self.report.conflicts.append(conflict)
+        if not remote_newer:
+            self._mark(event, None, conflict.id)
+            self.set_aside = True
+        return True
+
+    def _chain_head(self, table: str, row_id: int) -> int:
+        """The newest version of the correction chain through ``row_id``."""
+        while True:
+            found = self.db.conn.execute(
+                f"SELECT id FROM [{table}] WHERE corrects_id = ?", [row_id]
+            ).fetchone()
+            if found is None:
+                return row_id
+            row_id = int(found[0])
