@@ -22,7 +22,9 @@ DEFAULT_TRIP_MARGIN_DAYS = 7
 @dataclass(frozen=True)
 class TripCheck:
     """Does the drug last through a trip? ``ok`` is False when the alarm would sound before
-    the end of (return date + margin)."""
+    the end of (return date + margin), or when the drug reaches its time limit in the pump
+    (the maximum refill interval) before that day: a full reservoir does not make a drug
+    past its limit safe to leave in the pump."""
 
     forecast: RefillForecast
     return_date: date
@@ -34,6 +36,9 @@ class TripCheck:
     """How many days early the alarm sounds (0 when ok)."""
     empties_before_needed: bool
     """The reservoir would run dry, not just alarm, before ``needed_until``."""
+    governing: str = ""
+    """What ends the trip's safe time first ("low-reservoir alarm" or "maximum refill
+    interval"); empty when the drug lasts."""
 
 
 def trip_check(
@@ -45,8 +50,10 @@ def trip_check(
     ``margin_days`` without the low-reservoir alarm sounding.
 
     Formula: needed until = local midnight after (return date + margin) in the forecast's
-    zone; ok when alarm instant >= needed until (a stopped pump is never short of drug);
-    shortfall (days) = (needed until - alarm instant) / 86 400 s. Source: domain.md (patients
+    zone; ok when alarm instant >= needed until (a stopped pump never alarms) and, with a
+    maximum refill interval, start day + interval >= return date + margin; shortfall (days)
+    = the larger of (needed until - alarm instant) / 86 400 s and (return date + margin) -
+    (start day + interval), and ``governing`` names which. Source: domain.md (patients
     fly and need enough drug in the pump for the trip); the margin is a clinic setting.
     """
     checked_days(margin_days, "The trip margin")
@@ -54,16 +61,25 @@ def trip_check(
     if return_date < start_day:
         raise DosingError("The return date is before the start date.")
     needed_until = local_midnight(return_date + timedelta(days=margin_days + 1), forecast.tz)
-    if forecast.alarm_at is None:
-        return TripCheck(forecast, return_date, margin_days, needed_until, True, Fraction(0), False)
-    short = exact_seconds(forecast.alarm_at, needed_until) / SECONDS_PER_DAY
+    shortfalls: list[tuple[Fraction, str]] = []
+    if forecast.alarm_at is not None:
+        short = exact_seconds(forecast.alarm_at, needed_until) / SECONDS_PER_DAY
+        shortfalls.append((short, "low-reservoir alarm"))
+    if forecast.max_refill_interval_days is not None:
+        # The drug may stay in the pump to the end of (start day + interval); the trip needs
+        # it to the end of (return date + margin).
+        last_day = start_day + timedelta(days=forecast.max_refill_interval_days)
+        needed_day = return_date + timedelta(days=margin_days)
+        shortfalls.append((Fraction((needed_day - last_day).days), "maximum refill interval"))
+    worst, governing = max(shortfalls, default=(Fraction(0), ""), key=lambda s: s[0])
     empties = forecast.empty_at is not None and forecast.empty_at < needed_until
     return TripCheck(
         forecast=forecast,
         return_date=return_date,
         margin_days=margin_days,
         needed_until=needed_until,
-        ok=short <= 0,
-        shortfall_days=max(short, Fraction(0)),
+        ok=worst <= 0,
+        shortfall_days=max(worst, Fraction(0)),
         empties_before_needed=empties,
+        governing=governing if worst > 0 else "",
     )

@@ -130,6 +130,12 @@ def test_trip(capsys: pytest.CaptureFixture[str]) -> None:
     assert data["empties_before_needed"] is True
     data = run_json(capsys, *argv[:1], "trip", *argv[2:], "--return-date", "2026-05-04")
     assert data["lasts"] is True and data["shortfall_days"] == 0
+    # Plenty of drug, but it may stay only 30 days in the pump: a return after that is no.
+    data = run_json(
+        capsys, *argv[:1], "trip", *argv[2:], "--max-interval-days", "30",
+        "--return-date", "2026-05-04",
+    )  # fmt: skip
+    assert data["lasts"] is False and data["governing"] == "maximum refill interval"
 
 
 @pytest.mark.parametrize(

@@ -303,6 +303,21 @@ def test_trip_check_worked_examples() -> None:
     assert long.empties_before_needed
 
 
+def test_trip_check_stops_at_the_drugs_time_limit_in_the_pump() -> None:
+    # 40 mL at 0.25 mL/day lasts 152 days, but the drug may stay only 30 days (from 1 Mar
+    # 2026 to the end of 31 Mar): a trip back on 25 Mar + 7 days margin needs it to 1 Apr.
+    f = forecast(max_refill_interval_days=30)
+    assert f.alarm_at is not None and f.alarm_at.date() > date(2026, 7, 1)
+    assert dosing.trip_check(f, date(2026, 3, 24), margin_days=7).ok
+    short = dosing.trip_check(f, date(2026, 3, 25), margin_days=7)
+    assert not short.ok
+    assert short.shortfall_days == 1
+    assert short.governing == "maximum refill interval"
+    # A stopped pump never alarms, yet its drug still has a time limit.
+    stopped = forecast(program=STOPPED, max_refill_interval_days=30)
+    assert not dosing.trip_check(stopped, date(2026, 9, 1)).ok
+
+
 def test_trip_with_stopped_pump_and_bad_dates() -> None:
     assert dosing.trip_check(forecast(program=STOPPED), date(2026, 9, 1)).ok
     with pytest.raises(DosingError, match="before the start"):

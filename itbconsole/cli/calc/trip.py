@@ -26,12 +26,21 @@ def _trip(args: argparse.Namespace) -> Report:
     report.formulas.append(
         "drug lasts       = alarm at >= end of (return date + trip margin) in local time"
     )
+    if forecast.max_refill_interval_days is not None:
+        report.formulas.append(
+            "             and start day + maximum refill interval >= return date + trip margin"
+        )
     report.results += [
         ("needed until", check.needed_until.astimezone(forecast.tz).isoformat()),
         ("lasts", "yes" if check.ok else "NO"),
         ("shortfall", f"{_dec(check.shortfall_days, DAYS_PLACES)} days"),
     ]
-    if not check.ok:
+    if check.governing == "maximum refill interval":
+        report.notes.append(
+            "Refill before the trip: the drug reaches its time limit in the pump "
+            "(maximum refill interval) first."
+        )
+    elif not check.ok:
         report.notes.append("Refill before the trip: the low-reservoir alarm would sound first.")
     if check.empties_before_needed:
         report.notes.append("The reservoir would run EMPTY before then: withdrawal risk.")
@@ -44,6 +53,7 @@ def _trip(args: argparse.Namespace) -> Report:
             "lasts": check.ok,
             "shortfall_days": _jnum(check.shortfall_days, DAYS_PLACES),
             "empties_before_needed": check.empties_before_needed,
+            "governing": check.governing or None,
         }
     )
     return report
