@@ -331,10 +331,3 @@ __all__ = [
     "show_print_preview",
     "write_pdf",
 ]
-
-
-def documents_folder() -> str:
-    """Where save dialogs open (``ui.dialogs.documents_dir``), as text."""
-    from ui.dialogs import documents_dir
-
-    return str(documents_dir())

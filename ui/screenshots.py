@@ -3,7 +3,7 @@
 Opens the demo clinic at 1366 x 768 (offscreen Qt works) and saves, in ``docs/images``:
 ``main-window.png`` (the list by status, a patient due soon), ``overview.png`` (a pump past
 ERI whose End of Service sets the refill date), ``overview-drift.png`` (a pump drifting
-towards withdrawal, its reading weeks old), ``trends.png`` and ``clinic-settings.png``.
+towards withdrawal, its reading weeks old) and ``clinic-settings.png``.
 The refill wizard has its own script (``python -m ui.refill.screenshots``).
 
 ``--size 1920x1080 --out DIR`` takes the same pictures at another screen size (to check
@@ -142,11 +142,6 @@ def main(out: Path = OUT, size: tuple[int, int] = SMALL_SCREEN) -> int:
     window.open_patient(patient("Patel"))
     settle(app)
     view = window.patient_view
-    view.tabs.setCurrentWidget(view.trends)
-    app.processEvents()
-    view.trends.show_patient(clinic, patient("Patel"), window.now())
-    app.processEvents()
-    window.grab().save(str(out / "trends.png"))
     dialog = ClinicSettingsDialog(clinic.settings, editable=True, parent=window)
     dialog.show()
     app.processEvents()
@@ -189,7 +184,7 @@ def main(out: Path = OUT, size: tuple[int, int] = SMALL_SCREEN) -> int:
     window.grab().save(str(out / "candidate.png"))
     close_demo(window, clinic)
     print(
-        "Saved main-window, overview, overview-drift, trends, clinic-settings, "
+        "Saved main-window, overview, overview-drift, clinic-settings, "
         f"screening-refused and candidate in {out}"
     )
     return 0

@@ -33,7 +33,9 @@ class TrendsTab(QWidget):
         return self._view
 
     def show_patient(self, clinic: ClinicService, patient_id: int | None, now: datetime) -> None:
-        """Load and draw ``patient_id``'s history (None clears the tab)."""
+        """Load and draw ``patient_id``'s history (None clears the tab). It returns at once:
+        the series are read on a worker thread and drawn when they arrive (the view's
+        ``drawn`` signal), and a newer call makes an older one stale."""
         self.view().show_patient(clinic, patient_id, now)
 
     def __getattr__(self, name: str) -> Any:

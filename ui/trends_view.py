@@ -12,22 +12,31 @@ clinical itself. Why it is built this way:
   (no per-point Python), with ``setClipToView`` and automatic peak downsampling, and Y
   ranges are fixed per plot so a pan redraws without rescanning the data;
 * zoom and pan act on time only: a clinician compares dates, and a dragged volume axis
-  would only mislead.
+  would only mislead;
+* the series are built on a worker thread (``ui/trends_worker.py``) and drawn a plot per
+  turn of the event loop, so the window keeps answering while ten years of hourly readings
+  load; a newer patient makes an older build or draw stale;
+* on a small screen (1366 x 768) five stacked plots get about 50 px each, so the tab shows
+  as many as fit (at least about 110 px each, the reservoir first) and the row of
+  check boxes above them picks which;
+* an exported PNG is the plots alone, headed by who they belong to (name, date of birth,
+  hospital number), the pump and the dates shown: a loose image must say whose it is.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Qt
+from PySide6.QtCore import QPointF, QRect, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QResizeEvent
 from PySide6.QtWidgets import (
-    QFileDialog,
+    QCheckBox,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -36,8 +45,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from itbconsole.display import fmt_day, fmt_local_day, fmt_moment
 from itbconsole.model import ChangeOutcome
 from itbconsole.trends import (
+    BATTERY_LIFE_YEARS,
+    BatteryOutlook,
     PatientTrends,
     format_local,
     format_local_date,
@@ -45,6 +57,8 @@ from itbconsole.trends import (
     to_local,
 )
 from itbconsole.units import fmt_ml
+from ui.dialogs import ask_save_path
+from ui.trends_worker import TrendsWorker
 
 if TYPE_CHECKING:
     from itbconsole.services.clinic import ClinicService
@@ -59,6 +73,26 @@ PURPLE = "#6a3d9a"
 AXIS = "#3b4b5c"
 SEVERITY_COLOURS = {1: "#5b6b7c", 2: ORANGE, 3: RED}
 LARGE = 2_000  # above this many points a series is drawn as a line without symbols
+#: What the tab usually spends above the plots (heading, summary, warning, the plot boxes,
+#: key and readout), px.
+HEADING_PX = 270
+#: The least height a plot is readable at (axis labels and the dose change labels apart).
+MIN_PLOT_PX = 110
+#: Which plots go first when not all fit: the reservoir and the dose are what a refill
+#: appointment looks at; the battery and the event log are a tick away.
+PLOT_PRIORITY = ("reservoir", "dose", "accuracy", "battery", "events")
+PLOT_NAMES = {
+    "reservoir": "Reservoir",
+    "battery": "Battery",
+    "dose": "Daily dose",
+    "accuracy": "Accuracy",
+    "events": "Alarms and events",
+}
+#: Dose change labels closer than this (px) to the one before are left to the tooltip.
+LABEL_GAP_PX = 56
+LOADING_TEXT = "Reading the pump's history..."
+#: An exported image is drawn this wide (px), whatever the window's size.
+EXPORT_WIDTH_PX = 1600
 
 WARNING_STYLE = (
     "QLabel { background: #f8d7da; color: #5c0a14; border: 1px solid #e2a3aa;"
@@ -66,11 +100,11 @@ WARNING_STYLE = (
 )
 KEY_HTML = (
     "<span style='font-size:9pt; color:#3b4b5c'>"
-    f"<span style='color:{BLUE}'>&#9473;</span> readings and refills &nbsp; "
-    f"<span style='color:{BLUE}'>&#9661;</span> withdrawn at refill &nbsp; "
-    f"<span style='color:{GREY}'>&#9476;</span> expected by program &nbsp; "
-    f"<span style='color:{ORANGE}'>&#8943;</span> projection to alarm &nbsp; "
-    f"<span style='color:{RED}'>&#9476;</span> alarm or ERI level &nbsp; "
+    f"<span style='color:{BLUE}'>&#9473;</span> recorded &nbsp; "
+    f"<span style='color:{BLUE}'>&#9661;</span> withdrawn &nbsp; "
+    f"<span style='color:{GREY}'>&#9476;</span> expected &nbsp; "
+    f"<span style='color:{ORANGE}'>&#8943;</span> projection or extrapolation &nbsp; "
+    f"<span style='color:{RED}'>&#9476;</span> alarm, ERI &nbsp; "
     f"<span style='color:#9aa5b1'>&#8231;&#9474;</span> today"
     "</span>"
 )
@@ -117,16 +151,29 @@ class TrendsView(QWidget):
 
     PLOTS = ("reservoir", "battery", "dose", "accuracy", "events")
 
+    #: A patient's trends (or their empty message) are drawn whole.
+    drawn = Signal(object)
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.trends: PatientTrends | None = None
         #: Where the Export button saves; replaced in tests (no modal dialog).
         self.ask_export_path: Callable[[], str | None] = self._ask_export_path
+        #: Builds the series off the GUI thread; a newer request makes older ones stale.
+        self.worker = TrendsWorker(self)
+        self.worker.built.connect(self._built)
+        self.worker.failed.connect(self._failed)
+        self._draw_number = 0
+        self._user_chose_plots = False
+        self._dose_labels: list[tuple[float, pg.TextItem]] = []
 
         self.title = _label(name="cardTitle")
         self.summary = _label(name="detail")
         self.export_button = QPushButton("E&xport PNG...")
-        self.export_button.setToolTip("Save these plots as a PNG image")
+        self.export_button.setToolTip(
+            "Save the plots shown as a PNG image, headed by the patient's name, date of birth, "
+            "hospital number and the dates shown"
+        )
         self.reset_button = QPushButton("Show &all")
         self.reset_button.setToolTip("Zoom out to the whole history")
         self.warning = _label()
@@ -144,6 +191,20 @@ class TrendsView(QWidget):
         self.readout.setAccessibleName("Values under the pointer")
         self.readout.setMinimumHeight(34)
         self.readout.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        self.plot_boxes: dict[str, QCheckBox] = {}
+        selector = QHBoxLayout()
+        selector.setSpacing(12)
+        shown_label = QLabel("Plots:")
+        shown_label.setObjectName("detail")
+        selector.addWidget(shown_label)
+        for name in self.PLOTS:
+            box = QCheckBox(PLOT_NAMES[name])
+            box.setChecked(True)
+            box.setToolTip(f"Show or hide the {PLOT_NAMES[name].lower()} plot")
+            box.toggled.connect(self._plot_box_toggled)
+            self.plot_boxes[name] = box
+            selector.addWidget(box)
+        selector.addStretch(1)
 
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground("w")
@@ -167,6 +228,7 @@ class TrendsView(QWidget):
         layout.addLayout(top)
         layout.addWidget(self.warning)
         layout.addWidget(self.message)
+        layout.addLayout(selector)
         layout.addWidget(self.key)
         layout.addWidget(self.readout)
         layout.addWidget(self.graphics, 1)
@@ -176,6 +238,8 @@ class TrendsView(QWidget):
         self._mouse_proxy = pg.SignalProxy(
             self.graphics.scene().sigMouseMoved, rateLimit=60, slot=self._mouse_moved
         )
+        self.plots["dose"].sigXRangeChanged.connect(self._thin_dose_labels)
+        self.plots["dose"].vb.sigResized.connect(self._thin_dose_labels)
         self._show_nothing("Choose a patient to see their trends.")
 
     # ------------------------------------------------------------------ building
@@ -188,7 +252,6 @@ class TrendsView(QWidget):
             "accuracy": "Delivery accuracy per refill, %",
             "events": "Alarms and pump events",
         }
-        stretch = {"reservoir": 3, "battery": 2, "dose": 2, "accuracy": 2, "events": 1}
         first: pg.PlotItem | None = None
         for row, name in enumerate(self.PLOTS):
             axis = ClinicDateAxis(ZoneInfo("UTC"))
@@ -210,10 +273,6 @@ class TrendsView(QWidget):
                 ax.setPen(AXIS)
                 ax.setTextPen(AXIS)
             plot.getAxis("left").setWidth(46)
-            if name != "events":
-                axis.setStyle(showValues=False)
-                axis.setHeight(6)
-            self.graphics.ci.layout.setRowStretchFactor(row, stretch[name])
             if first is None:
                 first = plot
             else:
@@ -228,8 +287,73 @@ class TrendsView(QWidget):
         events = self.plots["events"]
         events.getAxis("left").setTicks([[(1, "info"), (2, "warning"), (3, "urgent")]])
         events.setYRange(0.5, 4.3, padding=0)
+        self._arrange_plots()
+
+    def shown_plots(self) -> list[str]:
+        """The plots ticked, top to bottom."""
+        return [name for name in self.PLOTS if self.plot_boxes[name].isChecked()]
+
+    def _arrange_plots(self) -> None:
+        """Show the ticked plots, one row each (the others' rows shrink to nothing); the
+        lowest one shown carries the dates. The plots stay in the layout: taking one out
+        takes it out of the scene too, and it comes back without its geometry."""
+        stretch = {"reservoir": 3, "battery": 2, "dose": 2, "accuracy": 2, "events": 1}
+        grid = self.graphics.ci.layout
+        shown = self.shown_plots()
+        for row, name in enumerate(self.PLOTS):
+            plot = self.plots[name]
+            visible = name in shown
+            plot.setVisible(visible)
+            grid.setRowStretchFactor(row, stretch[name] if visible else 0)
+            grid.setRowMaximumHeight(row, 1e6 if visible else 0)
+            grid.setRowMinimumHeight(row, 0)
+            grid.setRowSpacing(row, 0)
+            axis = self.axes[name]
+            last = visible and name == shown[-1]
+            axis.setStyle(showValues=last)
+            axis.setHeight(None if last else 6)
+        grid.invalidate()
+
+    def choose_plots(self, names: list[str] | tuple[str, ...], *, by_user: bool = True) -> None:
+        """Show exactly ``names`` (at least one: the reservoir when none is given)."""
+        wanted = set(names) or {"reservoir"}
+        for name, box in self.plot_boxes.items():
+            box.blockSignals(True)
+            box.setChecked(name in wanted)
+            box.blockSignals(False)
+        if by_user:
+            self._user_chose_plots = True
+        self._arrange_plots()
+
+    def _plot_box_toggled(self, _checked: bool) -> None:
+        if not self.shown_plots():  # never none: the last box stays ticked
+            sender = self.sender()
+            if isinstance(sender, QCheckBox):
+                sender.blockSignals(True)
+                sender.setChecked(True)
+                sender.blockSignals(False)
+        self._user_chose_plots = True
+        self._arrange_plots()
+
+    def default_plots(self, height_px: int) -> list[str]:
+        """As many plots as get :data:`MIN_PLOT_PX` each in ``height_px`` (two at least),
+        in the order of :data:`PLOT_PRIORITY`."""
+        count = max(2, min(len(self.PLOTS), (height_px - 30) // MIN_PLOT_PX))  # 30: date axis
+        return list(PLOT_PRIORITY[:count])
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        """The window was resized: until the user picks plots, show as many as fit. Counted
+        from the tab's height less the heading's usual height, not from the plots' area,
+        which changes with each patient's summary and warning: the plots shown stay put
+        from one patient to the next."""
+        super().resizeEvent(event)
+        if not self._user_chose_plots:
+            wanted = self.default_plots(self.height() - HEADING_PX)
+            if set(wanted) != set(self.shown_plots()):
+                self.choose_plots(wanted, by_user=False)
 
     def _clear_plots(self) -> None:
+        self._dose_labels = []
         for plot, line in zip(self.plots.values(), self.crosshairs, strict=True):
             for item in list(plot.items):
                 if item is not line:
@@ -244,15 +368,35 @@ class TrendsView(QWidget):
     # ------------------------------------------------------------------ showing
 
     def show_patient(self, clinic: ClinicService, patient_id: int | None, now: datetime) -> None:
-        """Load and draw ``patient_id``'s history (None clears the tab)."""
+        """Load and draw ``patient_id``'s history (None clears the tab). The series are
+        built on the worker thread; until they arrive the tab says it is reading, and
+        whatever was shown before (another patient's) is gone."""
         if patient_id is None:
+            self.worker.cancel()
             self._show_nothing("Choose a patient to see their trends.")
             return
-        trends = clinic.trends(patient_id, now)
-        name = clinic.patient(patient_id).display_name
-        self.show_trends(trends, name)
+        if not TrendsWorker.can_run(clinic):  # an in-memory database: no second connection
+            self.worker.cancel()
+            self.show_trends(clinic.trends(patient_id, now))
+            return
+        self._show_nothing(LOADING_TEXT)
+        self.worker.request(clinic, patient_id, now)
+
+    @property
+    def loading(self) -> bool:
+        """True while a build asked for has not been drawn."""
+        return self.message.isVisible() and self.message.text() == LOADING_TEXT
+
+    def _built(self, number: int, trends: PatientTrends) -> None:
+        if self.worker.is_current(number):
+            self.show_trends(trends, staged=True)
+
+    def _failed(self, number: int, exc: Exception) -> None:
+        if self.worker.is_current(number):
+            self._show_nothing(f"The trends could not be read: {exc}")
 
     def _show_nothing(self, text: str) -> None:
+        self._draw_number += 1  # a staged draw still running stops here
         self.trends = None
         self.title.setText("Trends")
         self.summary.setText("")
@@ -264,59 +408,111 @@ class TrendsView(QWidget):
         self.export_button.setEnabled(False)
         self.reset_button.setEnabled(False)
 
-    def show_trends(self, trends: PatientTrends, patient_name: str = "") -> None:
-        """Draw prepared series (the benchmark and tests call this directly)."""
-        self._clear_plots()
-        self.trends = trends
-        pump = trends.pump
-        self.title.setText(
-            f"Trends{' for ' + patient_name if patient_name else ''}"
-            + (f"  ·  pump {pump.serial}" if pump else "")
-        )
-        if trends.empty:
-            self._show_nothing(trends.message)
-            self.title.setText(f"Trends{' for ' + patient_name if patient_name else ''}")
+    def show_trends(
+        self, trends: PatientTrends, patient_name: str = "", *, staged: bool = False
+    ) -> None:
+        """Draw prepared series (the benchmark and tests call this directly). ``staged``:
+        one plot per turn of the event loop, so no single step holds the window for long;
+        a newer patient (or none) stops a staged draw part-way."""
+        name = patient_name or (trends.patient.display_name if trends.patient else "")
+        steps: list[Callable[[], None]] = [lambda: self._begin_draw(trends, name)]
+        if not trends.empty:
+            steps += [
+                lambda: self._zoom_out(trends),
+                lambda: self._draw_reservoir(trends),
+                lambda: self._draw_reservoir_lines(trends),
+                lambda: self._draw_battery(trends),
+                lambda: self._draw_dose(trends),
+                lambda: self._draw_accuracy(trends),
+                lambda: self._draw_events(trends),
+                lambda: self._draw_text(trends),
+                lambda: self._finish_draw(trends),
+            ]
+        self._draw_number += 1
+        number = self._draw_number
+        if not staged:
+            for step in steps:
+                step()
             return
+
+        def run(index: int) -> None:
+            if number != self._draw_number:
+                return  # superseded by another patient, or cleared
+            steps[index]()
+            if index + 1 < len(steps):
+                QTimer.singleShot(0, lambda: run(index + 1))
+
+        run(0)
+
+    def _begin_draw(self, trends: PatientTrends, name: str) -> None:
+        self._clear_plots()
+        self.trends = None  # set when the drawing is whole
+        pump = trends.pump
+        heading = f"Trends{' for ' + name if name else ''}"
+        if trends.empty:
+            number = self._draw_number
+            self._show_nothing(trends.message)
+            self._draw_number = number
+            self.trends = trends
+            self.title.setText(heading)
+            self.drawn.emit(trends)
+            return
+        self.title.setText(heading + (f"  ·  pump {pump.serial}" if pump else ""))
         for axis in self.axes.values():
             axis.tz = trends.tz
         self.message.setText(trends.message)
         self.message.setVisible(bool(trends.message))
+        self.graphics.hide()  # shown whole at the end: no half-drawn frames
+        # The next step sets the time range before any data: series added to a set range
+        # are clipped and downsampled once, not again when the range changes.
+
+    def _draw_text(self, trends: PatientTrends) -> None:
+        self._draw_now(trends)
+        self.summary.setText(self._summary_text(trends))
+        bat = trends.battery
+        self.summary.setToolTip(
+            f"{bat.outlook.note} {bat.outlook.line_note}".strip() if bat is not None else ""
+        )
+        drift = trends.accuracy.drift if trends.accuracy else None
+        self.warning.setText(_warning_html(drift.message) if drift else "")
+        self.warning.setVisible(drift is not None)
+
+    def _finish_draw(self, trends: PatientTrends) -> None:
+        self.trends = trends
         self.graphics.show()
         self.readout.show()
         self.export_button.setEnabled(True)
         self.reset_button.setEnabled(True)
-        self._draw_reservoir(trends)
-        self._draw_battery(trends)
-        self._draw_dose(trends)
-        self._draw_accuracy(trends)
-        self._draw_events(trends)
-        self._draw_now(trends)
-        self.summary.setText(self._summary_text(trends))
-        drift = trends.accuracy.drift if trends.accuracy else None
-        self.warning.setText(_warning_html(drift.message) if drift else "")
-        self.warning.setVisible(drift is not None)
-        self.show_all()
+        self._thin_dose_labels()
         self.readout_at(trends.now.timestamp())
+        self.drawn.emit(trends)
 
     def show_all(self) -> None:
         """Zoom out to the whole history and the projections."""
-        if self.trends is None:
-            return
-        lo, hi = self.trends.x_range
+        if self.trends is not None:
+            self._zoom_out(self.trends)
+
+    def _zoom_out(self, trends: PatientTrends) -> None:
+        lo, hi = trends.x_range
         pad = max((hi - lo) * 0.02, 86_400.0)
         far = hi + 20 * pad
-        bat = self.trends.battery
-        if bat is not None and bat.outlook.eos_at is not None:
-            far = max(far, bat.outlook.eos_at.timestamp() + 10 * pad)  # room to see EOS
+        bat = trends.battery
+        if bat is not None:
+            for moment in (bat.outlook.eos_at, bat.outlook.life_to):
+                if moment is not None:  # room to see End of Service and the battery's life
+                    far = max(far, moment.timestamp() + 10 * pad)
         for plot in self.plots.values():
             plot.setLimits(xMin=lo - 20 * pad, xMax=far, minXRange=3_600.0)
         self.plots["reservoir"].setXRange(lo - pad, hi + pad, padding=0)
+        self._thin_dose_labels()
 
     # ------------------------------------------------------------------ plots
 
     def _draw_reservoir(self, trends: PatientTrends) -> None:
         plot, res = self.plots["reservoir"], trends.reservoir
         assert res is not None
+        # The range first: a plot with its range set never scans the data for one.
+        plot.setYRange(0, res.capacity_ml * 1.3, padding=0)  # headroom for the title
         many = len(res.recorded_x) > LARGE
         plot.plot(
             res.recorded_x,
@@ -329,6 +525,12 @@ class TrendsView(QWidget):
             symbolPen=None,
             skipFiniteCheck=True,
         )
+
+    def _draw_reservoir_lines(self, trends: PatientTrends) -> None:
+        """The expected curve, the projection, the alarm line and the withdrawn marks (a
+        step of its own: the recorded saw-tooth before it is the largest series)."""
+        plot, res = self.plots["reservoir"], trends.reservoir
+        assert res is not None
         plot.plot(
             res.expected_x,
             res.expected_y,
@@ -371,13 +573,16 @@ class TrendsView(QWidget):
                 symbolPen=_pen(BLUE, 1.2),
                 name="Withdrawn at refill",
             )
-        plot.setYRange(0, res.capacity_ml * 1.3, padding=0)  # headroom for the title
 
     def _draw_battery(self, trends: PatientTrends) -> None:
         plot, bat = self.plots["battery"], trends.battery
         if bat is None:
             return
         out = bat.outlook
+        values = np.concatenate([bat.mv, [out.threshold_mv]])
+        lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
+        span = max(hi - lo, 100.0)
+        plot.setYRange(lo - 0.15 * span, hi + 0.6 * span, padding=0)  # headroom for the title
         many = len(bat.x) > LARGE
         plot.plot(
             bat.x,
@@ -389,8 +594,8 @@ class TrendsView(QWidget):
             symbolPen=None,
             skipFiniteCheck=True,
         )
-        if len(bat.fit_x):
-            plot.plot(bat.fit_x, bat.fit_y, pen=_pen(GREEN, 1.2, Qt.PenStyle.DashLine))
+        if len(bat.fit_x):  # the straight line: an extrapolation past the last reading
+            plot.plot(bat.fit_x, bat.fit_y, pen=_pen(ORANGE, 1.2, Qt.PenStyle.DashLine))
         plot.addItem(
             pg.InfiniteLine(
                 out.threshold_mv,
@@ -401,12 +606,33 @@ class TrendsView(QWidget):
             ),
             ignoreBounds=True,
         )
+        if out.life_from is not None and out.life_to is not None:
+            life = pg.LinearRegionItem(
+                (out.life_from.timestamp(), out.life_to.timestamp()),
+                orientation="vertical",
+                movable=False,
+                brush=pg.mkBrush(127, 140, 154, 30),
+                pen=pg.mkPen(None),
+            )
+            life.setZValue(-10)
+            plot.addItem(life, ignoreBounds=True)
+            lo_years, hi_years = BATTERY_LIFE_YEARS
+            text = pg.TextItem(
+                f"ERI expected: {lo_years}-{hi_years} years after implant",
+                color=AXIS,
+                anchor=(0, 1),
+            )
+            text.setPos(out.life_from.timestamp(), out.threshold_mv)
+            plot.addItem(text, ignoreBounds=True)
         marks: list[tuple[datetime | None, str, str]] = [
             (bat.implant_at, "implant", AXIS),
             (out.eri_at, "ERI" if out.eri_observed else "ERI (projected)", RED),
-            (out.eos_at, "End of Service", RED),
+            (out.eos_at, "End of Service" + (" (projected)" if out.eos_projected else ""), RED),
         ]
-        for when, text, colour in marks:
+        line_eri = out.line_eri_at
+        if line_eri is not None and (out.life_to is None or line_eri <= out.life_to):
+            marks.append((line_eri, "line meets ERI level (extrapolation)", ORANGE))
+        for when, text_, colour in marks:
             if when is None:
                 continue
             plot.addItem(
@@ -414,15 +640,11 @@ class TrendsView(QWidget):
                     when.timestamp(),
                     angle=90,
                     pen=_pen(colour, 1, Qt.PenStyle.DotLine),
-                    label=text,
+                    label=text_,
                     labelOpts={"position": 0.45, "color": colour, "anchors": [(0, 0.5), (0, 0.5)]},
                 ),
                 ignoreBounds=True,
             )
-        values = np.concatenate([bat.mv, [out.threshold_mv]])
-        lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
-        span = max(hi - lo, 100.0)
-        plot.setYRange(lo - 0.15 * span, hi + 0.6 * span, padding=0)  # headroom for the title
 
     def _draw_dose(self, trends: PatientTrends) -> None:
         plot, dose = self.plots["dose"], trends.dose
@@ -448,12 +670,30 @@ class TrendsView(QWidget):
                 text = pg.TextItem(
                     f"{float(pct):+.0f} %" if pct is not None else f"{float(change.after_mcg):g}",
                     color=PURPLE,
-                    anchor=(0, 0),
+                    anchor=(0, 0),  # right of and below the dot: clear of the plot's title
                 )
                 text.setPos(change.at.timestamp(), float(change.after_mcg))
                 plot.addItem(text, ignoreBounds=True)
+                self._dose_labels.append((change.at.timestamp(), text))
+            self._thin_dose_labels()
         top = float(np.nanmax(dose.step_y)) if len(dose.step_y) else 1.0
         plot.setYRange(0, max(top * 1.6, 1.0), padding=0)  # headroom for the title
+
+    def _thin_dose_labels(self, *_args: object) -> None:
+        """Show a dose change's label only when it is at least :data:`LABEL_GAP_PX` from the
+        one shown before it at this zoom; the others are in the tooltip and the readout."""
+        if not self._dose_labels:
+            return
+        view = self.plots["dose"].vb
+        (x0, x1), _ = view.viewRange()
+        width = max(view.width(), 1.0)
+        seconds_per_px = max((x1 - x0) / width, 1e-9)
+        last = -np.inf
+        for at, text in self._dose_labels:
+            visible = (at - last) / seconds_per_px >= LABEL_GAP_PX
+            text.setVisible(bool(visible))
+            if visible:
+                last = at
 
     def _draw_accuracy(self, trends: PatientTrends) -> None:
         plot, acc = self.plots["accuracy"], trends.accuracy
@@ -554,17 +794,22 @@ class TrendsView(QWidget):
         bat = trends.battery
         if bat is not None:
             out = bat.outlook
-            if out.eri_at is not None and out.eos_at is not None:
+            if out.eri_at is not None or out.eos_at is not None:
                 how = "reached" if out.eri_observed else "projected"
-                parts.append(
-                    f"Battery ERI {how} {format_local_date(out.eri_at, tz)}, End of Service "
-                    f"{'projected' if out.eos_projected else 'due'} "
-                    f"{format_local_date(out.eos_at, tz)} ({out.note.rstrip('.')})"
-                )
+                text = "Battery"
+                if out.eri_at is not None:
+                    text += f" ERI {how} {format_local_date(out.eri_at, tz)}"
+                if out.eos_at is not None:
+                    text += (
+                        f"{',' if out.eri_at is not None else ''} End of Service "
+                        f"{'projected' if out.eos_projected else 'due'} "
+                        f"{format_local_date(out.eos_at, tz)}"
+                    )
+                parts.append(f"{text} ({out.note.rstrip('.')})")
+                if bat.implant_at is not None:
+                    parts.append(f"implanted {format_local_date(bat.implant_at, tz)}")
             else:
-                parts.append(out.note)
-            if bat.implant_at is not None:
-                parts.append(f"implanted {format_local_date(bat.implant_at, tz)}")
+                parts.append(_battery_words(out, tz))
         return "   ·   ".join(parts)
 
     def readout_at(self, epoch_s: float) -> str:
@@ -627,21 +872,79 @@ class TrendsView(QWidget):
 
     # ------------------------------------------------------------------ export
 
+    def export_header_lines(self) -> list[str]:
+        """What heads an exported image: who (name, date of birth, hospital number), the
+        pump, and the dates the plots show (the current zoom), in the clinic's zone."""
+        trends = self.trends
+        if trends is None or trends.empty:
+            return []
+        tz = trends.tz
+        lines = []
+        patient = trends.patient
+        if patient is not None:
+            lines.append(
+                f"{patient.display_name}    Date of birth {fmt_day(patient.date_of_birth)}"
+                f"    Hospital number {patient.hospital_number}"
+            )
+        (x0, x1), _ = self.plots[self.shown_plots()[0]].vb.viewRange()
+        first = datetime.fromtimestamp(x0, UTC)
+        last = datetime.fromtimestamp(x1, UTC)
+        pump = f"Pump {trends.pump.serial}    " if trends.pump is not None else ""
+        lines.append(f"{pump}Trends from {fmt_local_day(first, tz)} to {fmt_local_day(last, tz)}")
+        lines.append(f"Exported {fmt_moment(datetime.now(UTC), tz)} from ITB Console")
+        return lines
+
+    def export_image(self, width_px: int = EXPORT_WIDTH_PX) -> QImage:
+        """The plots shown (no buttons), drawn again ``width_px`` wide (text and lines scale
+        with them, so a letter gets a sharp picture of what the screen shows), under
+        :meth:`export_header_lines`."""
+        from pyqtgraph.exporters import ImageExporter
+
+        exporter = ImageExporter(self.graphics.scene())
+        exporter.parameters()["width"] = max(width_px, self.graphics.width())
+        exporter.parameters()["antialias"] = True
+        plots = exporter.export(toBytes=True)
+        if not isinstance(plots, QImage) or plots.isNull():
+            plots = self.graphics.grab().toImage()
+        lines = self.export_header_lines()
+        scale = plots.width() / max(self.graphics.width(), 1)
+        font = QFont(self.font())
+        font.setPointSizeF((max(font.pointSizeF(), 9.0) + 1) * scale)
+        line_px = int(font.pointSizeF() * 2.0)
+        header = line_px * len(lines) + 12
+        image = QImage(plots.width(), plots.height() + header, QImage.Format.Format_RGB32)
+        image.fill(QColor("white"))
+        painter = QPainter(image)
+        try:
+            painter.setFont(font)
+            painter.setPen(QColor(AXIS))
+            for i, text in enumerate(lines):
+                bold = QFont(font)
+                bold.setBold(i == 0)
+                painter.setFont(bold)
+                painter.drawText(
+                    QRect(10, 6 + i * line_px, plots.width() - 20, line_px),
+                    int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter),
+                    text,
+                )
+            painter.drawImage(0, header, plots)
+        finally:
+            painter.end()
+        return image
+
     def export_png(self, path: str | Path) -> Path:
-        """Save the tab (heading, warning and plots) as a PNG at ``path``; returns the path.
-        Raises OSError when the file cannot be written."""
+        """Save the plots shown as a PNG at ``path``, headed by the patient's identity, the
+        pump and the dates shown; returns the path. Raises OSError when the file cannot be
+        written."""
         target = Path(path)
         if target.suffix.lower() != ".png":
             target = target.with_suffix(".png")
-        if not self.grab().save(str(target), "PNG"):
+        if not self.export_image().save(str(target)):  # PNG, from the suffix
             raise OSError(f"Could not write {target}. Choose a folder you can save to.")
         return target
 
     def _ask_export_path(self) -> str | None:
-        name, _ = QFileDialog.getSaveFileName(
-            self, "Export trends as PNG", "trends.png", "PNG image (*.png)"
-        )
-        return name or None
+        return ask_save_path(self, "Export trends as PNG", "trends.png", "PNG image (*.png)")
 
     def _export_clicked(self) -> None:
         path = self.ask_export_path()
@@ -658,6 +961,29 @@ class TrendsView(QWidget):
         bar = getattr(window, "statusBar", None)
         if callable(bar):
             bar().showMessage(f"Trends saved to {saved}", 6000)
+
+
+def _battery_words(out: BatteryOutlook, tz: tzinfo) -> str:
+    """The battery before the pump has shown ERI, short enough for the heading (the notes in
+    full are the heading's tooltip): no ERI date, when the battery's life says to expect it,
+    and where the voltage line meets the ERI level, called an extrapolation."""
+    text = "Battery: no ERI date yet"
+    if out.life_from is not None and out.life_to is not None:
+        low, high = BATTERY_LIFE_YEARS
+        text += (
+            f"; expected {fmt_local_day(out.life_from, tz)} to {fmt_local_day(out.life_to, tz)}"
+            f" ({low}-{high} years from implant)"
+        )
+    if out.line_eri_at is not None:
+        text += (
+            f". Voltage line meets {out.threshold_mv} mV on {fmt_local_day(out.line_eri_at, tz)}: "
+            "an extrapolation"
+        )
+        if out.life_to is not None and out.line_eri_at > out.life_to:
+            text += ", after the battery's life"
+        elif out.life_from is not None and out.line_eri_at < out.life_from:
+            text += ", before the battery's life"
+    return text + "."
 
 
 def _warning_html(message: str) -> str:

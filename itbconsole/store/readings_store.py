@@ -1,17 +1,19 @@
 """Interrogation records: :class:`ReadingRecords`, the readings part of the :class:`Store`.
 
 What an interrogation brings back: the pump's reading (with the battery dates it reports)
-and its log of events, saved together or not at all.
+and its log of events, saved together or not at all. Read back for the Trends tab as
+columns (:meth:`ReadingRecords.trend_records`, :mod:`itbconsole.store.columns`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime
+from typing import TYPE_CHECKING
 
-from itbconsole.model import PumpEvent, Reading, User
-from itbconsole.store import audit, queries
+from itbconsole.model import Patient, Pump, PumpEvent, Reading, User
+from itbconsole.store import audit, columns, queries
 from itbconsole.store import records as rec
 from itbconsole.store.db import transaction, utc_now
 from itbconsole.store.store_base import StoreBase
@@ -19,6 +21,29 @@ from itbconsole.store.store_base import StoreBase
 
 class ReadingRecords(StoreBase):
     """Readings, battery reports and pump events from interrogations."""
+
+    if TYPE_CHECKING:
+        # Defined by PumpRecords and RefillRecords.
+        def get_pump(self, serial: str) -> Pump | None: ...
+        def bridges(self, serial: str) -> dict[datetime, tuple[int, int]]: ...
+
+    def trend_records(self, patient_id: int) -> tuple[Patient, columns.TrendRecords | None]:
+        """The patient, and what the Trends tab draws for the pump registered to them now
+        (None without one): its readings as numpy columns, without a ``Reading`` object or
+        a JSON parse per row (:mod:`itbconsole.store.columns`), and its other records."""
+        patient = columns.patient_details(self.db, patient_id)
+        serial = columns.current_pump_serial(self.db, patient_id)
+        pump = self.get_pump(serial) if serial is not None else None
+        if pump is None:
+            return patient, None
+        refills, changes = columns.pump_refills_and_changes(self.db, patient_id, pump.serial)
+        readings = columns.reading_columns(
+            self.db, patient_id, pump.serial, [c.at for c in changes]
+        )
+        events = columns.event_rows(self.db, patient_id, pump.serial)
+        return patient, columns.TrendRecords(
+            patient, pump, readings, refills, changes, tuple(events), self.bridges(pump.serial)
+        )
 
     def add_reading(
         self, reading: Reading, user: User, *, patient_id: int | None = None

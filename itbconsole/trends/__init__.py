@@ -1,9 +1,12 @@
 """Trends of one pump over the years, as plain arrays: reservoir saw-tooth and expected
 depletion, low-reservoir projection, battery and ERI, daily dose, delivery accuracy and
-drift, alarms and events. Built from :class:`itbconsole.store.queries.PatientHistory`
-without Qt; ``ui/trends.py`` draws them.
+drift, alarms and events. Built without Qt from the store's columns (the tab's path) or a
+:class:`itbconsole.store.queries.PatientHistory`; ``ui/trends_view.py`` draws them.
 
-* :mod:`itbconsole.trends.series`: building every series (:func:`build_trends`);
+* :mod:`itbconsole.trends.series`: building every series (:func:`build_trends` from a
+  history, :func:`trends_from_records` from columns);
+* :mod:`itbconsole.trends.reader`: one patient's trends read from the store as columns
+  (:func:`load_patient_trends`, the Trends tab's path);
 * :mod:`itbconsole.trends.accuracy`: accuracy per refill and drift detection;
 * :mod:`itbconsole.trends.battery`: ERI and End of Service, observed or projected;
 * :mod:`itbconsole.trends.timeaxis`: local-time ticks and labels, correct across DST.
@@ -22,11 +25,14 @@ from itbconsole.trends.accuracy import (
     refill_accuracies,
 )
 from itbconsole.trends.battery import (
+    BATTERY_LIFE_YEARS,
     DEFAULT_ERI_THRESHOLD_MV,
     BatteryFit,
     BatteryOutlook,
     battery_outlook,
+    with_forecast_dates,
 )
+from itbconsole.trends.reader import load_patient_trends
 from itbconsole.trends.series import (
     AccuracyTrend,
     BatteryTrend,
@@ -35,14 +41,18 @@ from itbconsole.trends.series import (
     Marker,
     PatientTrends,
     ReservoirTrend,
+    TrendRecords,
     TrendSettings,
     build_trends,
+    empty_trends,
     expected_depletion,
     load_trends,
+    trends_from_records,
 )
 from itbconsole.trends.timeaxis import format_local, format_local_date, local_ticks, to_local
 
 __all__ = [
+    "BATTERY_LIFE_YEARS",
     "DEFAULT_ERI_THRESHOLD_MV",
     "OVER",
     "UNDER",
@@ -58,15 +68,20 @@ __all__ = [
     "PatientTrends",
     "RefillAccuracy",
     "ReservoirTrend",
+    "TrendRecords",
     "TrendSettings",
     "battery_outlook",
     "build_trends",
     "detect_drift",
+    "empty_trends",
     "expected_depletion",
     "format_local",
     "format_local_date",
+    "load_patient_trends",
     "load_trends",
     "local_ticks",
     "refill_accuracies",
     "to_local",
+    "trends_from_records",
+    "with_forecast_dates",
 ]

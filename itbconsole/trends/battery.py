@@ -1,26 +1,27 @@
-"""Battery trend: when the Elective Replacement Indicator (ERI) and End of Service are due.
+"""Battery trend: the voltage over the years, and how it stands against ERI and End of Service.
 
-Why a projection: replacement surgery is planned months ahead (Medtronic advises replacing
-about 6 months before shut-off), so the clinic needs the ERI date before the pump reports
-it. Once the pump reports ERI (or its voltage is at or below the threshold) the date is
-observed, not projected. When the pump reports its own ERI and End of Service dates, or a
-reading has shown ERI, those dates are the forecast's (itbconsole.forecast) and the Trends
-tab shows them instead; this fit only projects a date the forecast does not have yet.
+Why: replacement surgery is planned months ahead (Medtronic advises replacing about 6
+months before shut-off). The ERI and End of Service dates every screen shows are the
+forecast's (:mod:`itbconsole.forecast`: the pump's own dates, or the reading that first
+showed ERI); the Trends tab shows those and no other (:func:`with_forecast_dates`).
 
-The projection is a least-squares straight line through the readings of the last
-``fit_days`` days, computed in binary floating point (numpy): it is an estimate of a
-future date from noisy voltages, rounded down to the whole second so it errs early, and is
-always shown as "projected".
+Before the pump shows ERI, the tab draws a least-squares straight line through the readings
+of the last ``fit_days`` days (binary floating point, numpy; rounded down to the whole second
+so it errs early). Where it meets the ERI voltage is an extrapolation, said to be one and
+checked against the battery's 5 to 7 years from the implant: a voltage falling a little
+more slowly than usual puts the crossing decades out, which no battery lasts.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 import numpy as np
 import numpy.typing as npt
 
+from itbconsole.display import fmt_local_day
+from itbconsole.forecast import Forecast
 from itbconsole.settings import DEFAULT_SETTINGS
 
 #: The clinic's default (itbconsole.settings): End of Service about 90 days after ERI.
@@ -28,6 +29,9 @@ ERI_TO_EOS = DEFAULT_SETTINGS.eri_to_eos
 
 #: Volts at which the demo and the simulated pump raise ERI; a clinic setting per pump model.
 DEFAULT_ERI_THRESHOLD_MV = 2900
+#: How long a pump battery lasts, in years from the implant (shared/domain.md: "5 to 7 years"):
+#: a voltage line reaching ERI outside this window is said to be out of step with it.
+BATTERY_LIFE_YEARS = (5, 7)
 #: A projection further out than this (30 years, beyond any pump battery) is not made.
 MAX_PROJECTION_DAYS = 30 * 365
 
@@ -63,6 +67,14 @@ class BatteryOutlook:
     eos_reported_at: datetime | None
     note: str
     eos_projected: bool = True
+    line_eri_at: datetime | None = None
+    """Where the straight line through the voltages meets the ERI level: an extrapolation,
+    never an ERI date (those are the forecast's, see :func:`with_forecast_dates`)."""
+    life_from: datetime | None = None
+    life_to: datetime | None = None
+    """The implant date + :data:`BATTERY_LIFE_YEARS`: when ERI is to be expected."""
+    line_note: str = ""
+    """What the line says, in words, with how far to trust it."""
 
 
 def battery_outlook(
@@ -123,6 +135,85 @@ def battery_outlook(
     return BatteryOutlook(threshold_mv, fit, eri, False, eri + eos_after_eri, eos_reported, note)
 
 
+def _years_after(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February in a year without one
+        return day.replace(year=day.year + years, day=28)
+
+
+def _midnight(day: date, tz: tzinfo) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
+
+
+def with_forecast_dates(
+    outlook: BatteryOutlook, fc: Forecast, tz: tzinfo, implant_at: datetime | None = None
+) -> BatteryOutlook:
+    """The outlook with the forecast's ERI and End of Service (itbconsole.forecast, the one
+    home of those dates: the pump's own dates, or the reading that first showed ERI).
+
+    The voltage line's crossing of the ERI level becomes :attr:`BatteryOutlook.line_eri_at`,
+    an extrapolation: it is never shown as the ERI date, and it is checked against the
+    battery's 5 to 7 years from the implant (a slowly falling voltage can put it decades
+    out). ``tz`` is the clinic's zone for the dates in the notes."""
+    fit_eri = None if outlook.eri_observed else outlook.eri_at
+    life_from = life_to = None
+    if implant_at is not None:
+        implant_day = implant_at.astimezone(tz).date()
+        life_from = _midnight(_years_after(implant_day, BATTERY_LIFE_YEARS[0]), tz)
+        life_to = _midnight(_years_after(implant_day, BATTERY_LIFE_YEARS[1]), tz)
+    if fc.eri is not None or fc.end_of_service is not None:
+        eri_at = _midnight(fc.eri.day, tz) if fc.eri is not None else None
+        eos_at = _midnight(fc.end_of_service.day, tz) if fc.end_of_service is not None else None
+        notes = [e.note for e in (fc.eri, fc.end_of_service) if e is not None]
+        return replace(
+            outlook,
+            eri_at=eri_at,
+            eri_observed=fc.eri is not None and not fc.eri.projected,
+            eos_at=eos_at,
+            eos_projected=fc.end_of_service is None or fc.end_of_service.projected,
+            note="; ".join(notes) + ".",
+            line_eri_at=None,
+            life_from=life_from,
+            life_to=life_to,
+        )
+    life = ""
+    if life_from is not None and life_to is not None and implant_at is not None:
+        life = (
+            f" A battery lasts {BATTERY_LIFE_YEARS[0]} to {BATTERY_LIFE_YEARS[1]} years: "
+            f"implanted {fmt_local_day(implant_at, tz)}, ERI is to be expected between "
+            f"{fmt_local_day(life_from, tz)} and {fmt_local_day(life_to, tz)}."
+        )
+    line_note = ""
+    if fit_eri is not None and outlook.fit is not None:
+        line_note = (
+            f"The voltage line ({outlook.fit.slope_mv_per_day * 365.25:+.0f} mV a year through "
+            f"{outlook.fit.points} readings since {fmt_local_day(outlook.fit.first, tz)}) reaches "
+            f"{outlook.threshold_mv} mV on {fmt_local_day(fit_eri, tz)}: an extrapolation, not a date"
+        )
+        if life_to is not None and fit_eri > life_to:
+            line_note += ", and later than the battery's life allows; plan by the battery life"
+        elif life_from is not None and fit_eri < life_from:
+            line_note += ", and earlier than the battery's life; interrogate the pump more often"
+        line_note += "."
+    elif outlook.eri_observed and outlook.eri_at is not None:
+        line_note = (
+            f"The voltage was at or below {outlook.threshold_mv} mV on "
+            f"{fmt_local_day(outlook.eri_at, tz)}, but the pump has not shown ERI: check its battery."
+        )
+    return replace(
+        outlook,
+        eri_at=None,
+        eri_observed=False,
+        eos_at=None,
+        note="No ERI date yet: the pump has not reported ERI." + life,
+        line_eri_at=fit_eri,
+        life_from=life_from,
+        life_to=life_to,
+        line_note=line_note or outlook.note,
+    )
+
+
 def _instant(epoch_s: float) -> datetime:
     """Whole seconds, rounded down (a projected date errs early, never late)."""
     return datetime.fromtimestamp(int(np.floor(epoch_s)), UTC)
@@ -148,4 +239,11 @@ def _fit(
     )
 
 
-__all__ = ["DEFAULT_ERI_THRESHOLD_MV", "BatteryFit", "BatteryOutlook", "battery_outlook"]
+__all__ = [
+    "BATTERY_LIFE_YEARS",
+    "DEFAULT_ERI_THRESHOLD_MV",
+    "BatteryFit",
+    "BatteryOutlook",
+    "battery_outlook",
+    "with_forecast_dates",
+]

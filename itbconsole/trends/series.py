@@ -8,13 +8,20 @@ Conventions: x values are float64 epoch seconds (absolute time, UTC); the view l
 in the clinic's zone (:mod:`itbconsole.trends.timeaxis`). Volumes are plotted in mL,
 voltages in mV, doses in mcg per 24 h, accuracy in %. Arrays never hold Python objects, so
 drawing ten years of hourly readings costs no per-point Python.
+
+One builder, :func:`trends_from_records`, over one pump's records with its readings as
+columns (:class:`itbconsole.store.columns.TrendRecords`): the Trends tab reads those from the
+store directly (:mod:`itbconsole.trends.reader`); :func:`build_trends` makes them from a
+:class:`PatientHistory` already in memory. Nothing in it loops over readings in Python: the
+expected curve has one point where a program's rate changes (a closed form per program
+segment), the saw-tooth and the battery are the columns themselves.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, time, tzinfo
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from fractions import Fraction
 
 import numpy as np
@@ -22,19 +29,22 @@ import numpy.typing as npt
 
 from itbconsole import dosing
 from itbconsole.alarms import ALARMS, sorted_alarms
+from itbconsole.dosing.delivery import delivery_timeline
 from itbconsole.forecast import PUMP_CLOCK, Fill, Forecast, ProgramTimeline, facts_from
 from itbconsole.forecast import forecast as make_forecast
 from itbconsole.model import (
     ChangeOutcome,
     Mode,
+    Patient,
     ProgramChange,
     ProgramSegment,
     Pump,
-    Reading,
+    PumpEvent,
     Refill,
     RefillStatus,
 )
 from itbconsole.settings import ClinicSettings
+from itbconsole.store.columns import EventRow, ReadingColumns, TrendRecords
 from itbconsole.store.queries import PatientHistory
 from itbconsole.trends.accuracy import (
     Drift,
@@ -43,7 +53,12 @@ from itbconsole.trends.accuracy import (
     detect_drift,
     refill_accuracies,
 )
-from itbconsole.trends.battery import DEFAULT_ERI_THRESHOLD_MV, BatteryOutlook, battery_outlook
+from itbconsole.trends.battery import (
+    DEFAULT_ERI_THRESHOLD_MV,
+    BatteryOutlook,
+    battery_outlook,
+    with_forecast_dates,
+)
 from itbconsole.units import UL_PER_ML
 
 FloatArray = npt.NDArray[np.float64]
@@ -63,9 +78,6 @@ class TrendSettings:
     drift: DriftRule = field(default_factory=DriftRule)
     clinic: ClinicSettings = field(default_factory=ClinicSettings)
     """The clinic's settings, for the forecast when the caller does not hand one in."""
-    samples_per_fill: int = 60
-    """Points of expected depletion between two fills for flex and bolus programs (a simple
-    continuous program is a straight line and needs only its end points)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -171,6 +183,8 @@ class PatientTrends:
     markers_x: FloatArray
     markers_severity: npt.NDArray[np.int64]
     x_range: tuple[float, float]
+    patient: Patient | None = None
+    """Whose trends these are: the exported image names them."""
 
     @property
     def empty(self) -> bool:
@@ -184,46 +198,95 @@ def _local_midnight(day: date, tz: tzinfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
 
 
-def _needs_samples(segments: Sequence[ProgramSegment]) -> bool:
-    return any(s.program.mode in (Mode.FLEX, Mode.SINGLE_BOLUS) for s in segments)
+_WEEK = timedelta(days=7)
+
+
+def _as_arrays(pieces: Sequence[tuple[datetime, datetime, Fraction]]) -> FloatArray:
+    """(from, to, µL per second) pieces as an n x 3 array of epoch seconds and rates."""
+    out = np.empty((len(pieces), 3), dtype=np.float64)
+    for k, (lo, hi, rate) in enumerate(pieces):
+        out[k] = (lo.timestamp(), hi.timestamp(), float(rate))
+    return out
+
+
+def _segment_pieces(seg: ProgramSegment, lo: datetime, hi: datetime) -> FloatArray:
+    """One program segment's delivery over [lo, hi) as constant-rate pieces, by
+    :func:`itbconsole.dosing.delivery.delivery_timeline`. A flex schedule repeats every week
+    on the pump's clock (UTC: no clock changes), so a long one is one week's pieces from a
+    midnight, repeated for each whole week, with the part-weeks either side counted as they
+    are: the same pieces, without a datetime and a Fraction for each of them."""
+    if seg.program.mode is not Mode.FLEX or hi - lo <= 3 * _WEEK:
+        return _as_arrays(delivery_timeline([seg], lo, hi, PUMP_CLOCK, ())[0])
+    first = datetime.combine(lo.astimezone(PUMP_CLOCK).date(), time(0), tzinfo=PUMP_CLOCK)
+    if first < lo:
+        first += timedelta(days=1)
+    weeks = int((hi - first) / _WEEK)
+    after = first + weeks * _WEEK
+    week = _as_arrays(delivery_timeline([seg], first, first + _WEEK, PUMP_CLOCK, ())[0])
+    shifts = first.timestamp() + np.arange(weeks, dtype=np.float64) * _WEEK.total_seconds()
+    repeated = np.empty((weeks, len(week), 3), dtype=np.float64)
+    repeated[:, :, 0] = shifts[:, None] + (week[:, 0] - first.timestamp())
+    repeated[:, :, 1] = shifts[:, None] + (week[:, 1] - first.timestamp())
+    repeated[:, :, 2] = week[:, 2]
+    return np.concatenate(
+        [
+            _as_arrays(delivery_timeline([seg], lo, first, PUMP_CLOCK, ())[0]),
+            repeated.reshape(-1, 3),
+            _as_arrays(delivery_timeline([seg], after, hi, PUMP_CLOCK, ())[0]),
+        ]
+    )
 
 
 def expected_depletion(
     anchors: Sequence[tuple[datetime, int, datetime, Sequence[ProgramSegment]]],
-    samples_per_fill: int = 60,
 ) -> tuple[FloatArray, FloatArray]:
     """Expected reservoir volume (mL) from each anchor (start, volume µL, end, the program
     periods from :class:`itbconsole.forecast.ProgramTimeline`) to its end.
 
-    Each point is the anchor's volume minus the programmed delivery since the anchor,
-    summed piece by piece with :func:`itbconsole.dosing.segments_delivered_ul` (flex steps
-    on the pump's clock, UTC, as the refill's expected residual counts them), never below 0.
-    Curves are separated by NaN.
+    Closed form per program segment (:func:`_segment_pieces`): the segment's delivery as
+    pieces of constant rate (one for a continuous program, one per flex step a day on the
+    pump's clock, the bolus then the rate for a single bolus), the arithmetic the refill's
+    expected residual integrates. The cumulative volume is exact at every piece's ends and
+    a straight line between them, so the curve has a point where the rate changes and
+    nowhere else; it stops at 0 where the pump would be empty. Curves are separated by NaN.
     """
-    xs: list[float] = []
-    ys: list[float] = []
-    tz = PUMP_CLOCK
+    xs: list[FloatArray] = []
+    ys: list[FloatArray] = []
+    gap = _arr([np.nan])
     for start, volume_ul, end, segments in anchors:
         if end <= start or not segments:
             continue
-        flexible = _needs_samples(segments)
-        s0, s1 = start.timestamp(), end.timestamp()
-        cut_s = {s0, s1} | {seg.start.timestamp() for seg in segments if start < seg.start < end}
-        if flexible:
-            cut_s |= set(np.linspace(s0, s1, samples_per_fill).tolist())
-        cuts = [datetime.fromtimestamp(round(c), UTC) for c in sorted(cut_s)]
-        cuts[0], cuts[-1] = start, end
-        delivered = Fraction(0)
-        previous = start
-        for cut in cuts:
-            if cut > previous:
-                delivered += dosing.segments_delivered_ul(segments, previous, cut, tz)
-                previous = cut
-            xs.append(cut.timestamp())
-            ys.append(float(max(Fraction(volume_ul) - delivered, Fraction(0)) / UL_PER_ML))
-        xs.append(np.nan)
-        ys.append(np.nan)
-    return _arr(xs), _arr(ys)
+        ordered = sorted(segments, key=lambda seg: seg.start)
+        parts = []
+        for i, seg in enumerate(ordered):
+            seg_end = ordered[i + 1].start if i + 1 < len(ordered) else end
+            lo, hi = max(seg.start, start), min(seg_end, end)
+            if hi > lo:
+                parts.append(_segment_pieces(seg, lo, hi))
+        pieces = np.concatenate(parts) if parts else np.empty((0, 3))
+        lo_s, hi_s, rate = pieces[:, 0], pieces[:, 1], pieces[:, 2]
+        # Each piece's start (with what was delivered before it) and end.
+        ends = np.cumsum(rate * (hi_s - lo_s))
+        x = np.concatenate([[start.timestamp()], np.column_stack([lo_s, hi_s]).ravel()])
+        delivered = np.concatenate(
+            [[0.0], np.column_stack([ends - rate * (hi_s - lo_s), ends]).ravel()]
+        )
+        if x[-1] < end.timestamp():  # stopped at the end: nothing more leaves
+            x = np.append(x, end.timestamp())
+            delivered = np.append(delivered, delivered[-1])
+        keep = np.concatenate([[True], np.diff(x) > 0])  # drop repeated instants
+        x, left = x[keep], float(volume_ul) - delivered[keep]
+        empty = np.flatnonzero(left <= 0)
+        if len(empty) and empty[0] > 0:  # where the line meets 0, then flat to the end
+            k = int(empty[0])
+            at = x[k - 1] + (x[k] - x[k - 1]) * left[k - 1] / (left[k - 1] - left[k])
+            x = np.concatenate([x[:k], [at, x[-1]]])
+            left = np.concatenate([left[:k], [0.0, 0.0]])
+        xs += [x, gap]
+        ys += [np.maximum(left, 0.0) / UL_PER_ML, gap]
+    if not xs:
+        return _arr(), _arr()
+    return np.concatenate(xs), np.concatenate(ys)
 
 
 # --------------------------------------------------------------------------- building
@@ -231,16 +294,15 @@ def expected_depletion(
 
 def _reservoir(
     pump: Pump,
-    readings: Sequence[Reading],
+    readings: ReadingColumns,
     refills: Sequence[Refill],
     timeline: ProgramTimeline,
     fills: dict[datetime, Fill],
     fc: Forecast,
-    settings: TrendSettings,
-    rx: FloatArray,
 ) -> ReservoirTrend:
     confirmed = [r for r in refills if r.status == RefillStatus.CONFIRMED]
-    ry = np.fromiter((r.reservoir_ul for r in readings), np.float64, len(readings)) / UL_PER_ML
+    rx = readings.at_s
+    ry = readings.reservoir_ul / UL_PER_ML
     fx = _arr([r.at.timestamp() for r in confirmed])
     wy = _arr([r.withdrawn_ul / UL_PER_ML for r in confirmed])
     fy = _arr([r.added_ul / UL_PER_ML for r in confirmed])
@@ -251,9 +313,10 @@ def _reservoir(
     order = np.lexsort((order_key, x))
     anchors: list[tuple[datetime, int, datetime, Sequence[ProgramSegment]]] = []
     starts = [(r.at, r.added_ul) for r in confirmed]
-    if readings and (not starts or readings[0].at < starts[0][0]):
-        starts.insert(0, (readings[0].at, readings[0].reservoir_ul))
-    last_reading_at = readings[-1].at if readings else None
+    if len(rx) and (not starts or rx[0] < starts[0][0].timestamp()):
+        first = readings.program_readings[0]  # the first reading is always kept in full
+        starts.insert(0, (first.at, first.reservoir_ul))
+    last_reading_at = readings.last.at if readings.last is not None else None
     for i, (at, volume) in enumerate(starts):
         if i + 1 < len(starts):
             end = starts[i + 1][0]
@@ -263,12 +326,12 @@ def _reservoir(
             continue
         segments, _notes = timeline.segments(at, end, fills.get(at))
         anchors.append((at, volume, end, segments))
-    ex, ey = expected_depletion(anchors, settings.samples_per_fill)
+    ex, ey = expected_depletion(anchors)
     px, py, note = _projection(fc)
+    alarm_ul = readings.last.alarm_volume_ul if readings.last is not None else pump.alarm_volume_ul
     return ReservoirTrend(
         capacity_ml=pump.reservoir_capacity_ul / UL_PER_ML,
-        alarm_volume_ml=(readings[-1].alarm_volume_ul if readings else pump.alarm_volume_ul)
-        / UL_PER_ML,
+        alarm_volume_ml=alarm_ul / UL_PER_ML,
         recorded_x=x[order],
         recorded_y=y[order],
         readings_x=rx,
@@ -346,38 +409,46 @@ _EVENT_LABELS = {
 }
 
 
-def _markers(readings: Sequence[Reading], events: Sequence[object]) -> list[Marker]:
+def _markers(readings: ReadingColumns, events: Sequence[EventRow]) -> list[Marker]:
     """Pump log events, and the first reading of each run showing an alarm."""
     out: list[Marker] = []
     for event in events:
-        kind = str(getattr(event, "kind", ""))
-        at = getattr(event, "at", None)
-        if not isinstance(at, datetime):
+        if event.kind == "alarm_raised":
+            info = ALARMS.get(event.alarm)
+            label = f"Alarm: {info.title if info else event.alarm or 'unknown'}"
+            out.append(Marker(event.at, event.kind, label, int(info.severity) if info else 2))
             continue
-        detail = getattr(event, "detail", {}) or {}
-        if kind == "alarm_raised":
-            code = str(detail.get("alarm", detail.get("code", "")))
-            info = ALARMS.get(code)
-            label = f"Alarm: {info.title if info else code or 'unknown'}"
-            out.append(Marker(at, kind, label, int(info.severity) if info else 2))
-            continue
-        label, severity = _EVENT_LABELS.get(kind, (kind.replace("_", " ").capitalize(), 1))
-        out.append(Marker(at, kind, label, severity))
-    active: frozenset[str] = frozenset()
-    for reading in readings:
-        now_active = frozenset(reading.alarms)
-        for info in sorted_alarms(sorted(now_active - active)):
+        label, severity = _EVENT_LABELS.get(
+            event.kind, (event.kind.replace("_", " ").capitalize(), 1)
+        )
+        out.append(Marker(event.at, event.kind, label, severity))
+    shown = dict(readings.alarm_readings)
+    for index, alarms in readings.alarm_readings:
+        before = frozenset(shown.get(index - 1, ()))
+        at = datetime.fromtimestamp(float(readings.at_s[index]), UTC)
+        for info in sorted_alarms(sorted(frozenset(alarms) - before)):
             out.append(
                 Marker(
-                    reading.at,
-                    "reading_alarm",
-                    f"Alarm at interrogation: {info.title}",
-                    int(info.severity),
+                    at, "reading_alarm", f"Alarm at interrogation: {info.title}", int(info.severity)
                 )
             )
-        active = now_active
     out.sort(key=lambda m: m.at)
     return out
+
+
+def event_rows_of(events: Sequence[PumpEvent]) -> list[EventRow]:
+    """Pump log entries already in memory as the markers read them."""
+    out = []
+    for event in events:
+        detail = event.detail or {}
+        out.append(EventRow(event.at, event.kind, str(detail.get("alarm", detail.get("code", "")))))
+    return out
+
+
+NO_PUMP = (
+    "No pump is registered to this patient, so there is "
+    "nothing to plot. Register a pump, then interrogate it."
+)
 
 
 def build_trends(
@@ -399,72 +470,113 @@ def build_trends(
     if pump is None and history.pumps:
         pump = history.pumps[-1]
     if pump is None:
-        return _empty(
-            tz,
-            now,
-            None,
-            "No pump is registered to this patient, so there is "
-            "nothing to plot. Register a pump, then interrogate it.",
-        )
+        return empty_trends(tz, now, None, NO_PUMP, history.patient)
     serial = pump.serial
     readings = sorted((r for r in history.readings if r.pump_serial == serial), key=lambda r: r.at)
     refills = sorted((r for r in history.refills if r.pump_serial == serial), key=lambda r: r.at)
     changes = sorted(
         (c for c in history.program_changes if c.pump_serial == serial), key=lambda c: c.at
     )
-    events = [e for e in history.events if e.pump_serial == serial]
-    if not readings and not refills:
-        return _empty(
+    events = event_rows_of([e for e in history.events if e.pump_serial == serial])
+    if forecast is None and (readings or refills):
+        bridge_of = (bridges or {}).get
+        facts = facts_from(
+            serial,
+            pump.alarm_volume_ul,
+            readings,
+            refills,
+            changes,
+            interval_of=lambda _p, _c: None,
+            bridge_of=lambda r: bridge_of(r.at, (0, 0)),
+        )
+        forecast = make_forecast(facts, settings.clinic.with_tz(tz))
+    records = TrendRecords(
+        history.patient,
+        pump,
+        ReadingColumns.from_readings(readings),
+        tuple(refills),
+        tuple(changes),
+        tuple(events),
+        dict(bridges or {}),
+    )
+    return trends_from_records(records, tz, now, settings, forecast)
+
+
+def trends_from_records(
+    records: TrendRecords,
+    tz: tzinfo,
+    now: datetime,
+    settings: TrendSettings,
+    forecast: Forecast | None,
+) -> PatientTrends:
+    """Every series from one pump's records; ``forecast`` is the pump's forecast (None only
+    when it has neither a reading nor a refill, and then nothing is plotted)."""
+    pump, cols = records.pump, records.readings
+    refills, changes = records.refills, records.changes
+    if not len(cols) and not refills:
+        return empty_trends(
             tz,
             now,
             pump,
-            f"No readings or refills of pump {serial} yet. Interrogate "
+            f"No readings or refills of pump {pump.serial} yet. Interrogate "
             "the pump and its trends start from that reading.",
+            records.patient,
         )
-    firsts = [x[0].at for x in (readings, refills, changes) if x]
+    assert forecast is not None, "a pump with records has a forecast"
+    fc = forecast
+    firsts = [
+        t
+        for t in (
+            cols.program_readings[0].at if len(cols) else None,
+            refills[0].at if refills else None,
+            changes[0].at if changes else None,
+        )
+        if t is not None
+    ]
     start = min(firsts)
     implant_at = _local_midnight(pump.implant_date, tz) if pump.implant_date else None
     if implant_at is not None:
         start = min(start, implant_at)
-    bridge_of = (bridges or {}).get
-    facts = facts_from(
-        serial,
-        pump.alarm_volume_ul,
-        readings,
-        refills,
-        changes,
-        interval_of=lambda _p, _c: None,
-        bridge_of=lambda r: bridge_of(r.at, (0, 0)),
-    )
-    fc = forecast if forecast is not None else make_forecast(facts, settings.clinic.with_tz(tz))
-    fills = {f.at: f for f in facts.fills}
-    timeline = ProgramTimeline(readings, changes)
-    rx = np.fromiter((r.at.timestamp() for r in readings), np.float64, len(readings))
-    reservoir = _reservoir(pump, readings, refills, timeline, fills, fc, settings, rx)
+    bridge_of = records.bridges.get
+    fills = {
+        f.at: f
+        for f in facts_from(
+            pump.serial,
+            pump.alarm_volume_ul,
+            (),
+            refills,
+            (),
+            interval_of=lambda _p, _c: None,
+            bridge_of=lambda r: bridge_of(r.at, (0, 0)),
+        ).fills
+    }
+    timeline = ProgramTimeline(cols.program_readings, changes)
+    reservoir = _reservoir(pump, cols, refills, timeline, fills, fc)
 
     battery = None
-    if readings:
-        mv = np.fromiter((r.battery_mv for r in readings), np.float64, len(readings))
-        eri = np.fromiter((r.eri for r in readings), np.bool_, len(readings))
-        eos = np.fromiter((r.eos for r in readings), np.bool_, len(readings))
+    if len(cols):
         outlook = battery_outlook(
-            rx,
-            mv,
-            eri,
-            eos,
+            cols.at_s,
+            cols.battery_mv,
+            cols.eri,
+            cols.eos,
             threshold_mv=settings.eri_threshold_mv,
             fit_days=settings.battery_fit_days,
             eos_after_eri=settings.clinic.eri_to_eos,
         )
-        outlook = _with_forecast_dates(outlook, fc, tz)
+        outlook = with_forecast_dates(outlook, fc, tz, implant_at)
         fit_x, fit_y = _arr(), _arr()
         if outlook.fit is not None:
-            end_s = (outlook.eri_at or outlook.fit.last).timestamp()
-            fit_x = _arr([outlook.fit.first.timestamp(), max(end_s, outlook.fit.last.timestamp())])
+            line_end = outlook.line_eri_at or outlook.eri_at or outlook.fit.last
+            if outlook.life_to is not None:
+                line_end = min(line_end, outlook.life_to)  # not drawn past the battery's life
+            end_s = max(line_end.timestamp(), outlook.fit.last.timestamp())
+            fit_x = _arr([outlook.fit.first.timestamp(), end_s])
             fit_y = outlook.fit.mv_at(fit_x)
-        battery = BatteryTrend(rx, mv, outlook, fit_x, fit_y, implant_at)
+        battery = BatteryTrend(cols.at_s, cols.battery_mv, outlook, fit_x, fit_y, implant_at)
 
-    end = max(now, readings[-1].at if readings else now)
+    last_at = cols.last.at if cols.last is not None else now
+    end = max(now, last_at)
     dose_segments = timeline.segments(start, end)[0] if timeline else ()
     dose = _dose(dose_segments, changes, end)
     acc, notes = refill_accuracies(refills, pump.reservoir_capacity_ul, settings.thresholds)
@@ -479,7 +591,7 @@ def build_trends(
         drift=drift,
         notes=tuple(notes),
     )
-    markers = _markers(readings, events)
+    markers = _markers(cols, records.events)
     sev = np.fromiter((m.severity for m in markers), np.int64, len(markers))
     lo = start.timestamp()
     hi = max(
@@ -487,7 +599,7 @@ def build_trends(
         float(np.nanmax(reservoir.projection_x)) if len(reservoir.projection_x) else lo,
     )
     message = ""
-    if len(readings) + len(refills) < 3:
+    if len(cols) + len(refills) < 3:
         message = (
             "Only a few records so far: the trends fill in as the pump is interrogated "
             "and refilled."
@@ -505,28 +617,13 @@ def build_trends(
         markers_x=_arr([m.at.timestamp() for m in markers]),
         markers_severity=sev,
         x_range=(lo, hi),
+        patient=records.patient,
     )
 
 
-def _with_forecast_dates(outlook: BatteryOutlook, fc: Forecast, tz: tzinfo) -> BatteryOutlook:
-    """ERI and End of Service as the forecast has them (the pump's own dates first), in
-    place of the voltage fit's: the fit only projects a date the forecast does not have."""
-    if fc.eri is None and fc.end_of_service is None:
-        return outlook
-    eri_at = _local_midnight(fc.eri.day, tz) if fc.eri is not None else outlook.eri_at
-    eos_at = _local_midnight(fc.end_of_service.day, tz) if fc.end_of_service is not None else None
-    notes = [e.note for e in (fc.eri, fc.end_of_service) if e is not None]
-    return replace(
-        outlook,
-        eri_at=eri_at,
-        eri_observed=fc.eri is not None and not fc.eri.projected,
-        eos_at=eos_at,
-        eos_projected=fc.end_of_service is None or fc.end_of_service.projected,
-        note="; ".join(notes) + ".",
-    )
-
-
-def _empty(tz: tzinfo, now: datetime, pump: Pump | None, message: str) -> PatientTrends:
+def empty_trends(
+    tz: tzinfo, now: datetime, pump: Pump | None, message: str, patient: Patient | None = None
+) -> PatientTrends:
     t = now.timestamp()
     return PatientTrends(
         tz,
@@ -541,6 +638,7 @@ def _empty(tz: tzinfo, now: datetime, pump: Pump | None, message: str) -> Patien
         _arr(),
         np.zeros(0, np.int64),
         (t - 86_400 * 30, t),
+        patient,
     )
 
 
@@ -558,13 +656,7 @@ def load_trends(
     pid = history.patient.id
     pump = next((p for p in reversed(history.pumps) if owner_of(p.serial) == pid), None)
     if pump is None:
-        return _empty(
-            tz,
-            now,
-            None,
-            "No pump is registered to this patient, so there is "
-            "nothing to plot. Register a pump, then interrogate it.",
-        )
+        return empty_trends(tz, now, None, NO_PUMP, history.patient)
     return build_trends(
         history,
         tz,
@@ -577,6 +669,7 @@ def load_trends(
 
 
 __all__ = [
+    "NO_PUMP",
     "AccuracyTrend",
     "BatteryTrend",
     "DoseStep",
@@ -584,8 +677,12 @@ __all__ = [
     "Marker",
     "PatientTrends",
     "ReservoirTrend",
+    "TrendRecords",
     "TrendSettings",
     "build_trends",
+    "empty_trends",
+    "event_rows_of",
     "expected_depletion",
     "load_trends",
+    "trends_from_records",
 ]

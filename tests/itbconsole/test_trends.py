@@ -1,9 +1,13 @@
 """Trends series without Qt: projection and battery dates counted independently, delivery
-accuracy per refill, drift in each direction and none, local time across DST changes."""
+accuracy per refill, drift in each direction and none, local time across DST changes; the
+columnar read from the store (the same series as the history), the closed-form expected
+curve, and the battery line checked against the battery's life."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -12,26 +16,46 @@ import numpy as np
 import pytest
 
 from itbconsole.demo import open_demo_store
+from itbconsole.dosing.delivery import delivery_timeline
+from itbconsole.druglib import load_drug_library
+from itbconsole.forecast import Forecast
+from itbconsole.forecast import forecast as make_forecast
 from itbconsole.model import (
+    FlexStep,
+    Mode,
     Origin,
     Patient,
+    Program,
     ProgramChange,
+    ProgramSegment,
     Pump,
     PumpEvent,
     Reading,
     Refill,
+    RefillStatus,
+    Role,
+    User,
     simple_continuous,
 )
+from itbconsole.services.clinic import ClinicService
+from itbconsole.store import Store
+from itbconsole.store.columns import open_reader
 from itbconsole.store.queries import PatientHistory
 from itbconsole.trends import (
     OVER,
     UNDER,
+    Drift,
+    PatientTrends,
+    TrendSettings,
     battery_outlook,
     build_trends,
     detect_drift,
+    expected_depletion,
     format_local,
+    load_patient_trends,
     local_ticks,
     refill_accuracies,
+    with_forecast_dates,
 )
 
 LONDON = ZoneInfo("Europe/London")
@@ -78,7 +102,7 @@ def refill(
         2000,
         "L1",
         date(2027, 1, 1),
-        status=status,
+        status=RefillStatus(status),
     )
 
 
@@ -203,7 +227,7 @@ def _times(n: int) -> list[datetime]:
     return [T0 + timedelta(days=90 * i) for i in range(n)]
 
 
-def _drift(values: list[float]):  # type: ignore[no-untyped-def]
+def _drift(values: list[float]) -> Drift | None:
     return detect_drift([Fraction(str(v)) for v in values], _times(len(values)))
 
 
@@ -391,3 +415,258 @@ def test_alarms_and_events_become_markers() -> None:
     assert labels[1] == "Patient bolus"
     assert labels[0].startswith("Alarm: ") and trends.markers_severity[0] == 3
     assert labels.count("Alarm at interrogation: Low reservoir") == 1
+
+
+# --------------------------------------------------------------------------- columnar read
+
+
+NURSE = User("Nia Nurse", Role.NURSE)
+CLINICIAN = User("Dr Cal Clinician", Role.CLINICIAN)
+
+
+def _series(t: PatientTrends) -> dict[str, np.ndarray]:
+    assert t.reservoir is not None and t.dose is not None and t.accuracy is not None
+    return {
+        "recorded_x": t.reservoir.recorded_x,
+        "recorded_y": t.reservoir.recorded_y,
+        "expected_x": t.reservoir.expected_x,
+        "expected_y": t.reservoir.expected_y,
+        "projection_y": t.reservoir.projection_y,
+        "dose_x": t.dose.step_x,
+        "dose_y": t.dose.step_y,
+        "accuracy": t.accuracy.pct,
+        "markers_x": t.markers_x,
+        "markers_severity": t.markers_severity.astype(np.float64),
+    }
+
+
+def _columnar(store: Store, clinic: ClinicService, pid: int, now: datetime) -> PatientTrends:
+    reader = open_reader(store.path or "")
+    try:
+        service = ClinicService(reader, clinic.library, clinic.user, settings=clinic.settings)
+        return load_patient_trends(
+            reader,
+            pid,
+            clinic.tz,
+            now,
+            TrendSettings(thresholds=clinic.settings.thresholds, clinic=clinic.settings),
+            lambda serial: make_forecast(service.pump_facts(serial), service.settings),
+        )
+    finally:
+        reader.close()
+
+
+def test_the_columnar_read_draws_what_the_full_history_draws(tmp_path: Path) -> None:
+    """Every demo patient (flex programs, alarms, drift, reported battery dates): the
+    columns read from the store give the same series as the history of objects."""
+    now = datetime(2026, 11, 30, 9, tzinfo=UTC)
+    store = open_demo_store(tmp_path / "demo.sqlite", now=now)
+    clinic = ClinicService(store, load_drug_library(), User("Nia Nurse", Role.NURSE))
+    compared = 0
+    for patient in clinic.all_patients():
+        assert patient.id is not None
+        old = clinic.trends(patient.id, now)
+        new = _columnar(store, clinic, patient.id, now)
+        assert new.patient is not None and new.patient.hospital_number == patient.hospital_number
+        assert old.empty == new.empty and old.message == new.message
+        if old.empty:
+            continue
+        for name, values in _series(old).items():
+            np.testing.assert_allclose(_series(new)[name], values, atol=1e-9, err_msg=name)
+        assert [m.label for m in new.markers] == [m.label for m in old.markers]
+        assert old.battery is not None and new.battery is not None
+        assert new.battery.outlook.eri_at == old.battery.outlook.eri_at
+        assert new.battery.outlook.eos_at == old.battery.outlook.eos_at
+        compared += 1
+    assert compared >= 10
+    store.close()
+
+
+def _one_pump_store(tmp_path: Path) -> tuple[Store, ClinicService, int]:
+    store = Store.open(tmp_path / "t.sqlite")
+    patient = store.add_patient(
+        Patient("Trend", "Tess", date(1970, 1, 1), "T1", Origin.SPINAL), NURSE
+    )
+    assert patient.id is not None
+    store.register_pump(PUMP, patient.id, NURSE, at=T0 - timedelta(days=1))
+    return store, ClinicService(store, load_drug_library(), NURSE, LONDON), patient.id
+
+
+def test_corrected_and_withdrawn_readings_are_left_out_of_the_columns(tmp_path: Path) -> None:
+    store, _clinic, pid = _one_pump_store(tmp_path)
+    kept = [
+        store.add_reading(reading(T0 + timedelta(days=d), 40_000 - 250 * d), NURSE)
+        for d in range(5)
+    ]
+    wrong = store.add_reading(reading(T0 + timedelta(days=2, hours=1), 1_000, 2_000), NURSE)
+    assert wrong.id is not None
+    store.mark_entered_in_error("readings", wrong.id, NURSE, "typed into the wrong record")
+    _patient, records = store.trend_records(pid)
+    assert records is not None
+    cols = records.readings
+    assert cols.at_s.tolist() == [r.at.timestamp() for r in kept]
+    assert cols.reservoir_ul.tolist() == [float(r.reservoir_ul) for r in kept]
+    assert 1_000.0 not in cols.battery_mv and 2_000.0 not in cols.battery_mv
+    store.close()
+
+
+def test_a_value_too_wide_for_the_fast_read_falls_back_to_rows(tmp_path: Path) -> None:
+    """The fixed-width read has five hex digits for the battery: a voltage past them (no
+    pump reports one) is read row by row, not misread."""
+    store, _clinic, pid = _one_pump_store(tmp_path)
+    store.add_reading(reading(T0, 40_000, 3_100), NURSE)
+    store.add_reading(reading(T0 + timedelta(hours=1), 39_990, 2_000_000), NURSE)
+    _patient, records = store.trend_records(pid)
+    assert records is not None
+    assert records.readings.battery_mv.tolist() == [3_100.0, 2_000_000.0]
+    assert records.readings.reservoir_ul.tolist() == [40_000.0, 39_990.0]
+    store.close()
+
+
+def test_a_reading_after_a_change_that_did_not_take_keeps_the_program_history(
+    tmp_path: Path,
+) -> None:
+    """Readings A (500), change to 1000, reading B still 500: the pump never took the
+    change. Only the rows where the program changes are read in full, and the reading just
+    after each change is one of them, so the expected curve matches the full history."""
+    store, clinic, pid = _one_pump_store(tmp_path)
+    store.add_refill(refill(T0 - timedelta(hours=1), 0, 0), NURSE)
+    for d in range(0, 20, 2):
+        if d == 10:
+            store.add_program_change(
+                ProgramChange(
+                    SERIAL,
+                    T0 + timedelta(days=9),
+                    simple_continuous(500),
+                    simple_continuous(1000),
+                    2000,
+                    "up",
+                ),
+                CLINICIAN,
+            )
+        store.add_reading(reading(T0 + timedelta(days=d), 40_000 - 250 * d), NURSE)
+    now = T0 + timedelta(days=20)
+    new = _columnar(store, clinic, pid, now)
+    old = clinic.trends(pid, now)
+    for name, values in _series(old).items():
+        np.testing.assert_allclose(_series(new)[name], values, atol=1e-9, err_msg=name)
+    _p, records = store.trend_records(pid)
+    assert records is not None and len(records.readings.program_readings) <= 2
+    store.close()
+
+
+# --------------------------------------------------------------------------- closed form
+
+
+def test_expected_depletion_is_exact_at_every_flex_step_and_stops_at_empty() -> None:
+    """Flex on the pump clock (UTC): 10 mcg/h 00:00-06:00, 40 mcg/h 06:00-24:00 at
+    2000 mcg/mL = 5 and 20 µL an hour. From 1 000 µL at midnight: 970 at 06:00, 610 at
+    midnight, 580 at 06:00, 220 at midnight, then empty 11 h into the next 06:00 step."""
+    steps = (FlexStep(0, Decimal(10)), FlexStep(360, Decimal(40)))
+    flex = Program(Mode.FLEX, flex_steps=steps)
+    start = datetime(2026, 3, 2, tzinfo=UTC)
+    end = start + timedelta(days=4)
+    seg = ProgramSegment(start, flex, 2000)
+    x, y = expected_depletion([(start, 1_000, end, (seg,))])
+    points = dict(zip(x[np.isfinite(x)].tolist(), y[np.isfinite(y)].tolist(), strict=True))
+    hour = 3_600.0
+    s0 = start.timestamp()
+    assert points[s0 + 6 * hour] == pytest.approx(0.970)
+    assert points[s0 + 24 * hour] == pytest.approx(0.610)
+    assert points[s0 + 30 * hour] == pytest.approx(0.580)
+    assert points[s0 + 48 * hour] == pytest.approx(0.220)
+    # 220 µL: 30 µL by 06:00, then 190 µL at 20 µL an hour = 9.5 h.
+    assert points[s0 + (54 + 9.5) * hour] == 0.0
+    assert points[end.timestamp()] == 0.0
+    assert min(y[np.isfinite(y)]) == 0.0
+    # A point where the rate changes and nowhere else: 2 steps a day, 4 days, no samples.
+    assert len(points) <= 2 * 4 + 3
+
+
+# --------------------------------------------------------------------------- battery life
+
+
+def _flat_forecast() -> Forecast:
+    store = Store.open(":memory:")
+    patient = store.add_patient(
+        Patient("Trend", "Tess", date(1970, 1, 1), "T1", Origin.SPINAL), NURSE
+    )
+    assert patient.id is not None
+    store.register_pump(PUMP, patient.id, NURSE, at=T0)
+    clinic = ClinicService(store, load_drug_library(), NURSE, LONDON)
+    store.add_reading(reading(T0, 40_000), NURSE)
+    return clinic.forecast_for(SERIAL)
+
+
+def test_a_voltage_line_past_the_battery_life_is_called_an_extrapolation() -> None:
+    """Implanted 2023, voltage falling 10 mV a year: the line meets 2 900 mV decades out.
+    The forecast has no ERI date (the pump has not shown ERI), so none is shown; the line's
+    date is said to be an extrapolation, later than the 5-7 years a battery lasts."""
+    implant = datetime(2023, 3, 1, tzinfo=UTC)
+    days = np.arange(0, 721, 30, dtype=np.float64)
+    x = datetime(2024, 1, 1, tzinfo=UTC).timestamp() + days * 86_400
+    mv = 3_150 - 10 / 365.25 * days
+    flags = np.zeros(len(x), bool)
+    fit_only = battery_outlook(x, mv, flags, flags)
+    assert fit_only.eri_at is not None and fit_only.eri_at.year > 2040
+    out = with_forecast_dates(fit_only, _flat_forecast(), LONDON, implant)
+    assert out.eri_at is None and out.eos_at is None
+    assert out.line_eri_at == fit_only.eri_at
+    assert out.life_from == datetime(2028, 3, 1, tzinfo=UTC)
+    assert out.life_to == datetime(2030, 3, 1, tzinfo=UTC)
+    assert "No ERI date yet" in out.note and "between 01 Mar 2028 and 01 Mar 2030" in out.note
+    assert "an extrapolation, not a date" in out.line_note
+    assert "later than the battery's life allows" in out.line_note
+
+
+def test_the_forecasts_battery_dates_replace_the_line() -> None:
+    store = Store.open(":memory:")
+    patient = store.add_patient(
+        Patient("Trend", "Tess", date(1970, 1, 1), "T1", Origin.SPINAL), NURSE
+    )
+    assert patient.id is not None
+    store.register_pump(PUMP, patient.id, NURSE, at=T0)
+    clinic = ClinicService(store, load_drug_library(), NURSE, LONDON)
+    store.add_reading(
+        replace(
+            reading(T0, 40_000, 2_950, eri=True, alarms=("eri",)),
+            eri_date=date(2026, 1, 2),
+            eos_date=date(2026, 4, 2),
+        ),
+        NURSE,
+    )
+    fc = clinic.forecast_for(SERIAL)
+    days = np.arange(0, 361, 30, dtype=np.float64)
+    x = T0.timestamp() - days[::-1] * 86_400
+    mv = 3_000 - 0.1 * (360 - days[::-1])
+    flags = np.zeros(len(x), bool)
+    out = with_forecast_dates(battery_outlook(x, mv, flags, flags), fc, LONDON, None)
+    assert out.eri_at is not None and out.eri_at.astimezone(LONDON).date() == date(2026, 1, 2)
+    assert out.eos_at is not None and out.eos_at.astimezone(LONDON).date() == date(2026, 4, 2)
+    assert out.line_eri_at is None and not out.eos_projected
+
+
+def test_a_long_flex_segment_repeats_its_week_exactly() -> None:
+    """Ten weeks of a flex program with its own Saturday schedule, from 07:13 on a
+    Wednesday: the week repeated gives the very pieces the dosing module integrates."""
+    steps = (FlexStep(0, Decimal(8)), FlexStep(360, Decimal(12)), FlexStep(1320, Decimal(9)))
+    saturday = (FlexStep(0, Decimal(5)), FlexStep(600, Decimal(15)))
+    flex = Program(
+        Mode.FLEX,
+        flex_steps=steps,
+        flex_weekday_steps=tuple((d, saturday if d == 5 else steps) for d in range(7)),
+    )
+    start = datetime(2026, 3, 4, 7, 13, tzinfo=UTC)
+    end = start + timedelta(days=70, hours=5)
+    seg = ProgramSegment(start, flex, 2000)
+    x, y = expected_depletion([(start, 40_000, end, (seg,))])
+    pieces, _ = delivery_timeline([seg], start, end, UTC, ())
+    delivered = Fraction(0)
+    by_hand = {start.timestamp(): 40.0}
+    for lo, hi, rate in pieces:
+        delivered += rate * Fraction(int((hi - lo).total_seconds()))
+        by_hand[hi.timestamp()] = float((40_000 - delivered) / 1000)
+    points = dict(zip(x[np.isfinite(x)].tolist(), y[np.isfinite(y)].tolist(), strict=True))
+    assert set(points) == set(by_hand)
+    for at, ml in by_hand.items():
+        assert points[at] == pytest.approx(ml, abs=1e-9)
