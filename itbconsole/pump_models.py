@@ -1,10 +1,12 @@
-"""The pump models catalogue (``resources/pump_models.json``): reservoir size, internal dead
-volume and default alarm volume per model, each with its source.
+"""The pump models catalogue (``resources/pump_models.json``): maker, reservoir size,
+internal dead volume and default alarm volume per model, each with its source.
 
 Why: a "SynchroMed II 8637-20" saved with a 40 mL reservoir makes every fill limit and
 discrepancy threshold wrong. The capacity comes from the model; a pump whose record or whose
 own report disagrees with its model is refused. Values that feed the arithmetic are never
-prefilled silently: a catalogue value is shown as one, and an unknown one stays empty.
+prefilled silently: a catalogue value is shown as one, and an unknown one stays empty. The
+maker is the catalogue's too, so the printouts and the hospital export name it the same way
+and a model's maker is never guessed from its name.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from itbconsole.model import ModelError, Pump
 @dataclass(frozen=True)
 class PumpModel:
     model: str
+    manufacturer: str
+    """The maker as the label names it: ``Medtronic``, ``Flowonix``, ``Codman``."""
     reservoir_ul: int
     internal_dead_volume_ul: int | None
     """None: not in the catalogue; enter it from the manufacturer's manual."""
@@ -40,6 +44,7 @@ def pump_models(path: str | None = None) -> tuple[PumpModel, ...]:
         out.append(
             PumpModel(
                 model=str(raw["model"]),
+                manufacturer=str(raw["manufacturer"]),
                 reservoir_ul=int(raw["reservoir_ml"]) * 1000,
                 internal_dead_volume_ul=None if dead is None else int(dead),
                 default_alarm_ul=int(Decimal(str(raw["default_alarm_ml"])) * 1000),
@@ -52,6 +57,13 @@ def pump_models(path: str | None = None) -> tuple[PumpModel, ...]:
 def find_model(name: str) -> PumpModel | None:
     key = " ".join(name.split()).casefold()
     return next((m for m in pump_models() if m.model.casefold() == key), None)
+
+
+def manufacturer_of(model: str) -> str | None:
+    """The maker of a pump model from the catalogue; None for a model not in it (typed
+    by hand), which is then shown and exported without a maker rather than a guess."""
+    found = find_model(model)
+    return found.manufacturer if found is not None else None
 
 
 #: What a pump record may hold: outside these a typed value is almost certainly a slip (a
@@ -122,6 +134,7 @@ __all__ = [
     "PumpModel",
     "check_pump_model",
     "find_model",
+    "manufacturer_of",
     "pump_field_errors",
     "pump_models",
     "require_plausible",

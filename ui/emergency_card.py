@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from itbconsole.display import fmt_day, fmt_dose_per_day
+from itbconsole.pump_models import manufacturer_of
 from itbconsole.services.overview import PumpOverview
 from itbconsole.settings import ClinicSettings
 from itbconsole.store import StoreError
@@ -49,11 +50,19 @@ OVERDOSE_ACTION = (
 )
 
 
+def _make_row(model: str) -> str:
+    """The pump's maker from the catalogue (whom emergency staff ask about the device);
+    no row for a model the catalogue does not know, rather than a guess."""
+    maker = manufacturer_of(model)
+    return f"<tr><td class='k'>Make</td><td>{escape(maker)}</td></tr>" if maker else ""
+
+
 def card_html(overview: PumpOverview) -> str:
     """Front (who, what is implanted, what it delivers) and back (signs and what to do),
     two pages. The clinic's contact is painted at the foot of both by ui.printing."""
     p, pump, program = overview.patient, overview.pump, overview.program
     printed = fmt_day(overview.now.astimezone(overview.forecast.settings.tz).date())
+    make_row = _make_row(pump.model)
     return f"""
 <html><head><style>
 body {{ font-family: sans-serif; font-size: 6pt; }}
@@ -68,7 +77,7 @@ td.k {{ color: #3b4b5c; }}
 <tr><td class='k'>Name</td><td><b>{escape(p.display_name)}</b></td></tr>
 <tr><td class='k'>Born</td><td>{fmt_day(p.date_of_birth)} &middot; hospital no.
 {escape(p.hospital_number)}</td></tr>
-<tr><td class='k'>Pump</td><td>{escape(pump.model)}, serial {escape(pump.serial)}</td></tr>
+<tr><td class='k'>Pump</td><td>{escape(pump.model)}, serial {escape(pump.serial)}</td></tr>{make_row}
 <tr><td class='k'>Drug</td><td>{escape(program.drug_label)} (intrathecal baclofen)</td></tr>
 <tr><td class='k'>Concentration</td><td>{program.concentration_mcg_ml} mcg/mL</td></tr>
 <tr><td class='k'>Dose</td><td><b>{escape(fmt_dose_per_day(program.daily_dose_mcg))}</b>

@@ -22,7 +22,6 @@ from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
-    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -43,6 +42,7 @@ from itbconsole.services.history import (
     history_csv_rows,
     kinds_in,
 )
+from ui.dialogs import ask_save_path
 from ui.table_model import ListTableModel, ModelIndex
 
 if TYPE_CHECKING:
@@ -385,10 +385,7 @@ class HistoryTab(QWidget):
         return target
 
     def _ask_export_path(self, suggested: str) -> str | None:
-        name, _ = QFileDialog.getSaveFileName(
-            self, "Export history as CSV", suggested, "CSV file (*.csv)"
-        )
-        return name or None
+        return ask_save_path(self, "Export history as CSV", suggested, "CSV file (*.csv)")
 
     def _export_clicked(self) -> None:
         path = self.ask_export_path(self.suggested_file_name())

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from itbconsole.display import fmt_day, fmt_dose_per_day
+from itbconsole.pump_models import manufacturer_of
 from itbconsole.services.overview import PumpOverview
 from itbconsole.settings import ClinicSettings
 from itbconsole.store import StoreError
@@ -69,6 +70,8 @@ def letter_html(
         else f"<b>{CONTACT_NOT_SET}</b>"
     )
     implant = _day(pump.implant_date) if pump.implant_date else "not recorded"
+    maker = manufacturer_of(pump.model)  # from the catalogue; no row rather than a guess
+    make_row = f"<tr><td class='k'>Make</td><td>{escape(maker)}</td></tr>" if maker else ""
     if fc.refill_by is not None:
         last_safe = (
             f"<b>{_day(fc.refill_by)}</b>: the pump must be refilled by then "
@@ -104,7 +107,7 @@ travel with the medical device described.</p>
 <tr><td class='k'>Date of birth</td><td>{fmt_day(p.date_of_birth)}</td></tr>
 <tr><td class='k'>Hospital number</td><td>{escape(p.hospital_number)}</td></tr>
 <tr><td class='k'>Implanted pump</td><td>{escape(pump.model)},
-serial {escape(pump.serial)}</td></tr>
+serial {escape(pump.serial)}</td></tr>{make_row}
 <tr><td class='k'>Implanted on</td><td>{implant}</td></tr>
 <tr><td class='k'>Drug</td><td>{escape(program.drug_label)} (intrathecal baclofen)</td></tr>
 <tr><td class='k'>Dose</td><td>{escape(fmt_dose_per_day(program.daily_dose_mcg))}

@@ -36,7 +36,6 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
-    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -51,6 +50,7 @@ from itbconsole.display import fmt_day, fmt_weekday
 from itbconsole.services.clinic import ClinicService
 from itbconsole.services.worklist import Category, WorkItem, Worklist, write_worklist_csv
 from itbconsole.store import StoreError
+from ui.dialogs import ask_save_path
 from ui.table_model import ListTableModel, ModelIndex
 from ui.worklist_print import URGENT, print_worklist
 
@@ -495,16 +495,10 @@ class WorklistView(QWidget):
         return saved
 
     def _ask_csv_path(self, suggested: str) -> str | None:
-        path, _ = QFileDialog.getSaveFileName(
-            self, "Export worklist as CSV", suggested, "CSV (*.csv)"
-        )
-        return path or None
+        return ask_save_path(self, "Export worklist as CSV", suggested, "CSV (*.csv)")
 
     def _ask_pdf_path(self, suggested: str) -> str | None:
-        path, _ = QFileDialog.getSaveFileName(
-            self, "Save the clinic-day list to print", suggested, "PDF (*.pdf)"
-        )
-        return path or None
+        return ask_save_path(self, "Save the clinic-day list to print", suggested, "PDF (*.pdf)")
 
     def _report_error(self, title: str, message: str) -> None:
         from ui.dialogs import show_error

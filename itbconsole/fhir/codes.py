@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from itbconsole.model import ChangeOutcome, RefillStatus
+from itbconsole.pump_models import manufacturer_of
 
 UCUM = "http://unitsofmeasure.org"
 NHS_NUMBER = "https://fhir.nhs.uk/Id/nhs-number"
@@ -94,18 +95,8 @@ PROGRAM_STATUS: dict[ChangeOutcome, str] = {
 }
 REPLACED_PROGRAM_STATUS = "stopped"
 
-#: Pump makers by the start of the model's name (resources/pump_models.json names the
-#: model, not its maker, as a field); a model not listed is exported without a maker.
-PUMP_MANUFACTURERS: tuple[tuple[str, str], ...] = (
-    ("SynchroMed", "Medtronic"),
-    ("Prometra", "Flowonix"),
-    ("MedStream", "Codman"),
-    ("SIM-", "ITB Console simulated pump"),
-    ("Simulated pump", "ITB Console simulated pump"),
-)
-
 
 def pump_manufacturer(model: str) -> str | None:
-    """The pump's maker from its model name, None when the model is not in the table."""
-    key = model.strip().casefold()
-    return next((m for prefix, m in PUMP_MANUFACTURERS if key.startswith(prefix.casefold())), None)
+    """The pump's maker from the pump models catalogue (resources/pump_models.json), None
+    for a model not in it: such a pump is exported without a maker, never with a guess."""
+    return manufacturer_of(model)

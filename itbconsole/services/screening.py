@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
 
+from itbconsole.display import fmt_moment
 from itbconsole.druglib import DrugLibrary, LimitCheck
 from itbconsole.services.programming import reason_is_enough
 from itbconsole.store.audit import canonical_json
@@ -57,9 +58,11 @@ def check_trial(
     earlier: list[datetime],
     has_pump: bool,
     reason: str = "",
+    tz: tzinfo = UTC,
 ) -> ScreeningTrial:
     """The trial if it may be recorded (with any warning acknowledged by ``reason``), or
-    ScreeningError saying why not."""
+    ScreeningError saying why not (an earlier trial's time written in the clinic's zone
+    ``tz``)."""
     if has_pump:
         raise ScreeningError(
             "This patient has a pump: a screening test dose is given before an implant."
@@ -89,7 +92,7 @@ def check_trial(
     for when in earlier:
         if abs(trial.given_at - when) < MIN_APART:
             raise ScreeningError(
-                f"Another test dose was given on {when:%d %b %Y %H:%M} UTC: trials are at "
+                f"Another test dose was given on {fmt_moment(when, tz)}: trials are at "
                 "least 24 hours apart."
             )
     if trial.outcome not in SCREENING_OUTCOMES:

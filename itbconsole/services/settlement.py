@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta, tzinfo
 from fractions import Fraction
 
 from itbconsole import dosing
+from itbconsole.display import fmt_moment
 from itbconsole.model import (
     ChangeOutcome,
     Program,
@@ -58,6 +59,7 @@ def resolve_pending_refills(
     events: Sequence[PumpEvent] = (),
     *,
     patient_id: int,
+    tz: tzinfo = UTC,
 ) -> list[PendingResolution]:
     """Settle this pump's pending refills from a fresh interrogation.
 
@@ -66,7 +68,8 @@ def resolve_pending_refills(
     differs from the refill's (failed: the pump never took it); the pump's reservoir
     estimate lies between the volume added and that volume less the most the program could
     have delivered since (confirmed), otherwise failed. Each resolution is a new record
-    that corrects the pending one (the pending row stays in history).
+    that corrects the pending one (the pending row stays in history); its note writes the
+    pump log's time in the clinic's zone ``tz``.
     """
     history = store.patient_history(patient_id)
     pending = [
@@ -79,7 +82,7 @@ def resolve_pending_refills(
     all_events = [*history.events, *events]
     out: list[PendingResolution] = []
     for refill in pending:
-        status, reason = _judge_pending(refill, reading, all_events)
+        status, reason = _judge_pending(refill, reading, all_events, tz)
         assert refill.id is not None
         after = store.resolve_refill(refill.id, status, user, note=reason)
         out.append(PendingResolution(refill, after, status, reason))
@@ -87,7 +90,7 @@ def resolve_pending_refills(
 
 
 def _judge_pending(
-    refill: Refill, reading: Reading, events: Sequence[PumpEvent]
+    refill: Refill, reading: Reading, events: Sequence[PumpEvent], tz: tzinfo
 ) -> tuple[RefillStatus, str]:
     slack = EVENT_TIME_SLACK + timedelta(seconds=abs(reading.clock_offset_s))
     for event in events:
@@ -100,7 +103,7 @@ def _judge_pending(
         ):
             return RefillStatus.CONFIRMED, (
                 f"The pump's log shows the refill ({fmt_ml(refill.added_ul)}, "
-                f"{refill.concentration_mcg_ml} mcg/mL) at {event.at:%Y-%m-%d %H:%M} UTC."
+                f"{refill.concentration_mcg_ml} mcg/mL) at {fmt_moment(event.at, tz)}."
             )
     if reading.concentration_mcg_ml != refill.concentration_mcg_ml:
         return RefillStatus.FAILED, (
@@ -184,14 +187,19 @@ def resolve_uncertain(
 
 
 def settle_open_outcomes(
-    store: Store, user: User, reading: Reading, events: Sequence[PumpEvent], patient_id: int
+    store: Store,
+    user: User,
+    reading: Reading,
+    events: Sequence[PumpEvent],
+    patient_id: int,
+    tz: tzinfo = UTC,
 ) -> tuple[tuple[PendingResolution, ...], int, int]:
     """Settle this pump's pending refills and uncertain program changes from ``reading``
     (stored first, as the evidence). Returns (refill resolutions, changes settled,
     changes still uncertain)."""
     if store.open_outcomes(reading.pump_serial) == 0:
         return (), 0, 0  # the usual case: nothing to settle, no history to read
-    refills = resolve_pending_refills(store, user, reading, events, patient_id=patient_id)
+    refills = resolve_pending_refills(store, user, reading, events, patient_id=patient_id, tz=tz)
     settled = still_open = 0
     for change in store.patient_history(patient_id).program_changes:
         if change.pump_serial != reading.pump_serial or change.outcome != ChangeOutcome.UNCERTAIN:

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from itbconsole.demo import DEMO_NURSE, DEMO_USER, open_demo_store
+from itbconsole.display import fmt_day
 from itbconsole.druglib import load_drug_library
 from itbconsole.exports import write_csv
 from itbconsole.model import (
@@ -359,7 +360,7 @@ def test_a_reading_entered_in_error_stays_visible_and_says_so(
     assert reading.figures["reservoir_ml"] == Decimal("3.5")
     assert reading.figures["battery_mv"] == 3_050
     assert "Low reservoir" in reading.details["Alarms at interrogation"]
-    assert reading.details["Pump clock"] == "+30 s (pump ahead)"
+    assert reading.details["Pump clock"] == "30 s fast (pump ahead of this computer)"
     withdrawn = rows[rows.index(reading) + 1]
     assert withdrawn.details["Entered in error"] == "yes"
     assert "another pump's printout" in withdrawn.summary
@@ -380,8 +381,16 @@ def test_alarms_clock_screening_catheter_and_patient_rows(
     assert alarms[1].summary == "Alarm cleared: Low reservoir"
 
     clock = next(r for r in rows if r.kind is Kind.CLOCK)
-    assert "from 95 s ahead" in clock.summary and clock.summary.endswith("succeeded")
-    assert clock.details["Offset before"] == "+95 s (pump ahead)"
+    assert "from 1 min 35 s fast" in clock.summary and clock.summary.endswith("succeeded")
+    assert clock.details["Offset before"] == "1 min 35 s fast (pump ahead of this computer)"
+    # The clock's moments as every other moment, to the second, not ISO 8601.
+    before, set_to = (NOW + timedelta(seconds=95)).astimezone(LONDON), NOW.astimezone(LONDON)
+    assert clock.details["Pump clock before"] == (
+        f"{fmt_day(before.date())} {before:%H:%M:%S} {before.tzname()}"
+    )
+    assert (
+        clock.details["Set to"] == f"{fmt_day(set_to.date())} {set_to:%H:%M:%S} {set_to.tzname()}"
+    )
     assert (clock.who, clock.role) == (DEMO_USER.name, "clinician")
 
     trial = next(r for r in rows if r.kind is Kind.SCREENING)
@@ -520,7 +529,6 @@ def test_refills_since_a_date_are_counted_in_the_clinic_calendar(clinic: ClinicS
 
 
 def test_a_candidate_without_a_pump_has_a_short_history(clinic: ClinicService) -> None:
-    from itbconsole.display import fmt_day
     from itbconsole.model import Origin, Patient
 
     candidate = clinic.add_patient(

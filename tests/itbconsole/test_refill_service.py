@@ -20,6 +20,7 @@ import pytest
 
 from itbconsole import dosing
 from itbconsole.demo import DEMO_NURSE, DEMO_USER, open_demo_store
+from itbconsole.display import fmt_day
 from itbconsole.druglib import default_library_path, load_drug_library, parse_drug_library
 from itbconsole.forecast import Bound
 from itbconsole.model import (
@@ -166,6 +167,11 @@ def test_expected_residual_comes_from_the_last_fill_and_the_program_since(
     assert res.pump_estimate_ul == 29_000
     text = "\n".join(res.explanation())
     assert "Last fill: 40.00 mL" in text and "Expected residual = 40.00 mL -" in text
+    # Each moment as every screen writes one: UTC unless given the clinic's zone.
+    utc, local = fill.at.astimezone(UTC), fill.at.astimezone(LONDON)
+    assert f"Last fill: 40.00 mL on {fmt_day(utc.date())} {utc:%H:%M} UTC." in text
+    in_london = "\n".join(res.explanation(LONDON))
+    assert f"on {fmt_day(local.date())} {local:%H:%M} {local.tzname()}." in in_london
 
 
 def test_boluses_in_the_pump_log_count_in_the_expected_residual(clinic: ClinicService) -> None:
@@ -519,8 +525,8 @@ def test_review_shows_current_against_new_with_an_independently_counted_refill_d
     refill_by = oracle.refill_by(
         alarm, LONDON, 7, NOW.astimezone(LONDON).date(), 180, expiry=date(2028, 1, 31)
     )
-    assert rows["Low-reservoir alarm"].new == alarm_day.strftime("%a %d %b %Y")
-    assert rows["Refill by"].new == refill_by.strftime("%a %d %b %Y")
+    assert rows["Low-reservoir alarm"].new == fmt_day(alarm_day)
+    assert rows["Refill by"].new == fmt_day(refill_by)
     assert review.forecast_after.refill_by == refill_by
 
 
@@ -662,9 +668,11 @@ def test_pending_refill_confirmed_by_the_pumps_log(clinic: ClinicService) -> Non
         {"reservoir_ul": 40_000, "concentration_mcg_ml": 2000},
     )
     [res] = resolve_pending_refills(
-        clinic.store, DEMO_NURSE, reading, [event], patient_id=pid(clinic, "Okafor")
+        clinic.store, DEMO_NURSE, reading, [event], patient_id=pid(clinic, "Okafor"), tz=LONDON
     )
     assert res.status == "confirmed" and res.before.id == refill.id
+    local = event.at.astimezone(LONDON)  # the log's time as every screen writes a moment
+    assert f"at {fmt_day(local.date())} {local:%H:%M} {local.tzname()}." in res.reason
     assert last_refill(clinic).status == "confirmed"
 
 
@@ -778,7 +786,7 @@ def test_concentration_change_forecasts_from_the_running_program_not_the_prepare
     assert after.alarm_at is not None
     assert unbridged <= after.alarm_at <= unbridged + delay
     alarm_day = after.alarm_at.astimezone(LONDON).date()
-    assert rows["Low-reservoir alarm"].new == alarm_day.strftime("%a %d %b %Y")
+    assert rows["Low-reservoir alarm"].new == fmt_day(alarm_day)
     assert after.refill_by == alarm_day - timedelta(days=7)
 
 

@@ -9,13 +9,14 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from itbconsole.druglib import load_drug_library
 from itbconsole.model import Origin, Patient, Pump, Role, User
 from itbconsole.services.clinic import ClinicService
-from itbconsole.services.screening import ScreeningError, ScreeningTrial
+from itbconsole.services.screening import ScreeningError, ScreeningTrial, check_trial
 from itbconsole.store import Store
 
 CLINICIAN = User("Dr Cole", Role.CLINICIAN)
@@ -81,9 +82,20 @@ def test_an_unusual_dose_needs_a_reason_that_is_kept(clinic: tuple[ClinicService
 def test_trials_are_at_least_24_hours_apart(clinic: tuple[ClinicService, int]) -> None:
     service, pid = clinic
     service.record_screening_trial(trial(pid, outcome="negative"))
-    with pytest.raises(ScreeningError, match="24 hours apart"):
+    # The earlier trial's time as every screen writes a moment (not ISO 8601).
+    with pytest.raises(ScreeningError, match="given on 02 Nov 2026 09:30 UTC: trials are at"):
         service.record_screening_trial(
             trial(pid, given_at=DAY1 + timedelta(hours=23), dose_mcg=Decimal(75))
+        )
+    # In the clinic's zone when it is given one (summer time in London).
+    summer = datetime(2026, 7, 14, 9, 20, tzinfo=UTC)
+    with pytest.raises(ScreeningError, match="given on 14 Jul 2026 10:20 BST: trials"):
+        check_trial(
+            trial(pid, given_at=summer + timedelta(hours=2)),
+            load_drug_library(),
+            [summer],
+            has_pump=False,
+            tz=ZoneInfo("Europe/London"),
         )
     service.record_screening_trial(
         trial(pid, given_at=DAY1 + timedelta(hours=24), dose_mcg=Decimal(75))

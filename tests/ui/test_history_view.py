@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import Qt
 
 from itbconsole.demo import DEMO_NURSE
@@ -16,6 +17,7 @@ from itbconsole.model import RefillStatus
 from itbconsole.services.history import Kind
 from tests.itbconsole.test_history import add_clinic_day
 from tests.ui.conftest import Console
+from tests.ui.test_refill_wizard import save_dialog_starts
 from ui.history_view import HistoryTab
 
 
@@ -139,6 +141,16 @@ def test_export_writes_the_rows_shown_through_the_seam(console: Console, tmp_pat
     tab.ask_export_path = lambda suggested: str(tmp_path / "missing" / "x.csv")
     tab.export_button.click()
     assert "History not saved" in tab.message.text()
+    assert not console.prompts.errors
+
+
+def test_the_export_dialog_opens_in_documents(
+    console: Console, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tab = open_history(console, "Walsh")
+    starts = save_dialog_starts(monkeypatch, tmp_path / "Documents")
+    tab.export_button.click()  # cancelled: nothing written, nothing said
+    assert starts == [str(tmp_path / "Documents" / tab.suggested_file_name())]
     assert not console.prompts.errors
 
 

@@ -24,7 +24,7 @@ from PySide6.QtPrintSupport import QPrinter
 from itbconsole.display import fmt_day, fmt_dose_per_day
 from itbconsole.model import ChangeOutcome
 from itbconsole.settings import ClinicSettings
-from ui.emergency_card import OVERDOSE_SIGNS, WITHDRAWAL_SIGNS, write_card_pdf
+from ui.emergency_card import OVERDOSE_SIGNS, WITHDRAWAL_SIGNS, card_html, write_card_pdf
 from ui.printing import CONTACT_NOT_SET, Printout, save_pdf, show_print_preview
 from ui.printouts_screenshots import DEMO_CONTACT, demo_clinic, sample_change_record
 from ui.program.record import ProgramChangeRecord, program_change_printout
@@ -200,6 +200,7 @@ def test_the_emergency_card_is_wallet_size_front_and_back(
     for needed in (
         "OKAFOR, Grace",
         overview.pump.model, overview.pump.serial,
+        "Make ITB Console simulated pump",  # the maker from the pump models catalogue
         overview.program.drug_label,
         f"{overview.program.concentration_mcg_ml} mcg/mL",
         fmt_dose_per_day(overview.program.daily_dose_mcg),
@@ -251,6 +252,7 @@ def test_the_travel_letter_has_the_pump_security_points_last_safe_day_on_one_pag
     for needed in (
         *IDENTITY,
         overview.pump.model, overview.pump.serial, fmt_day(overview.pump.implant_date),
+        "Make ITB Console simulated pump",
         "metal detectors", "body scanners", "No MRI scan without first checking the pump",
         "do not press on, handle",
         f"{fmt_day(forecast.refill_by)}: the pump must be refilled by then",  # the forecast's
@@ -259,6 +261,24 @@ def test_the_travel_letter_has_the_pump_security_points_last_safe_day_on_one_pag
         DEMO_CONTACT["clinic_name"], DEMO_CONTACT["clinic_phone_24h"],
     ):  # fmt: skip
         assert needed.casefold() in text.casefold(), needed
+
+
+def test_the_card_and_letter_name_the_pumps_maker_from_the_catalogue(
+    tmp_path: Path, clinic: Any
+) -> None:
+    walsh = int(next(r.patient.id for r in clinic.patient_rows("Walsh")))
+    overview = clinic.overview(walsh)
+    assert overview.pump.model == "SynchroMed II 8637-40"
+    card = write_card_pdf(overview, tmp_path / "card.pdf", paper(clinic, "A4"))
+    front = pdf_text(card)[0]
+    assert "Pump SynchroMed II 8637-40" in front and "Make Medtronic" in front
+    letter = write_letter_pdf(overview, tmp_path / "l.pdf", paper(clinic, "A4"), printed_by="A")
+    (text,) = pdf_text(letter)
+    assert "Make Medtronic" in text
+    # A model typed by hand, not in the catalogue: no maker is guessed from its name.
+    typed = replace(overview, pump=replace(overview.pump, model="SynchroMed III"))
+    assert "class='k'>Make<" not in card_html(typed)
+    assert "class='k'>Make<" not in letter_printout(typed, paper(clinic, "A4")).html
 
 
 def test_the_travel_letter_without_a_contact_says_to_ask(clinic: Any, okafor: int) -> None:

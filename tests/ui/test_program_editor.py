@@ -12,6 +12,7 @@ from PySide6.QtCore import Qt
 
 from drivers import protocol_simpump
 from itbconsole.demo import DEMO_NURSE, DEMO_USER
+from itbconsole.display import fmt_day
 from itbconsole.model import FlexStep, Mode, Program
 from tests.ui.conftest import Console
 from ui.program import ProgramEditorDialog, open_program_editor
@@ -316,6 +317,10 @@ def test_without_a_pump_a_program_can_be_prepared_but_not_sent(console: Console)
     dialog = controller.dialog
     assert dialog is not None and not dialog.ctx.state.live
     assert "not connected" in dialog.source_label.text()
+    # The reading's date and time in the one form every screen uses, with its zone.
+    read_at = dialog.ctx.state.read_at.astimezone(dialog.ctx.tz)
+    when = f"{fmt_day(read_at.date())} {read_at:%H:%M} {read_at.tzname()}"
+    assert f"from the reading of {when} (not connected" in dialog.source_label.text()
     dialog.daily.set_text(str(int(dialog.ctx.state.program.daily_dose_mcg) + 20))
     dialog.reason.setText("for the clinic on Friday")
     assert not dialog.review_button.isEnabled()

@@ -4,6 +4,7 @@ refill empties before the program can run."""
 
 from __future__ import annotations
 
+from itbconsole.display import fmt_day
 from itbconsole.model import simple_continuous
 from itbconsole.services.programming import Severity
 from tests.itbconsole.test_programming import NO_FILL, NURSE, check, rules
@@ -45,4 +46,6 @@ def test_the_editor_says_the_refill_sets_the_dates_of_a_program_at_a_new_concent
     text = dialog.forecast_label.text()
     assert "This program is for after a refill with 500 mcg/mL" in text
     assert "Low-reservoir alarm with the new program" not in text
+    read_at = dialog.ctx.state.read_at.astimezone(dialog.ctx.tz)  # with its year and zone
+    assert f"at {fmt_day(read_at.date())} {read_at:%H:%M} {read_at.tzname()}." in text
     dialog.close()

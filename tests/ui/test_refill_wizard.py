@@ -5,20 +5,24 @@ pocket-fill-style discrepancy; the link lost during the update; cancel; wrong pa
 from __future__ import annotations
 
 import itertools
+import re
 import shutil
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from PySide6.QtWidgets import QFileDialog
 
 from drivers import protocol as p
 from drivers import protocol_simpump
 from drivers.simulator.pump import ManualClock
 from drivers.simulator.scenarios import build_scenario
+from itbconsole.display import fmt_day
 from itbconsole.services.refill import Step
 from itbconsole.store import StoreError
 from tests.ui.conftest import Console
+from ui import dialogs
 from ui.refill import open_refill_wizard
 from ui.refill.wizard import RefillWizard
 
@@ -59,6 +63,20 @@ def identified(console: Console, wizard: RefillWizard) -> None:
     assert wizard.session.identification is not None, console.prompts.errors
 
 
+def save_dialog_starts(monkeypatch: pytest.MonkeyPatch, documents: Path) -> list[str]:
+    """Where each save dialog opens (the dialog itself cancelled), with ``documents`` as
+    the user's Documents folder."""
+    starts: list[str] = []
+
+    def dialog(_parent: object, _caption: str, start: str, _filter: str) -> tuple[str, str]:
+        starts.append(start)
+        return "", ""
+
+    monkeypatch.setattr(dialogs, "documents_dir", lambda: documents)
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(dialog))
+    return starts
+
+
 def expected_ml(wizard: RefillWizard) -> str:
     ident = wizard.session.identification
     assert ident is not None
@@ -94,7 +112,7 @@ def sent(console: Console, wizard: RefillWizard) -> None:
 
 
 def test_whole_refill_over_simpump_ends_with_the_new_volume_read_back_and_stored(
-    console: Console, tmp_path: Path
+    console: Console, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     wizard, name = start(console)
     refills_before = console.count("refills")
@@ -104,6 +122,18 @@ def test_whole_refill_over_simpump_ends_with_the_new_volume_read_back_and_stored
         for r in range(wizard.review_page.table.rowCount())
     }
     assert rows["Reservoir volume"] == "40.00 mL" and rows["Concentration"] == "2000 mcg/mL"
+    # Dates in the one display form (no weekday, no ISO 8601), moments with their zone.
+    tz = console.window.clinic.tz
+    read = wizard.session.identification.reading.at.astimezone(tz)  # type: ignore[union-attr]
+    assert wizard.identify_page.status.text() == (
+        f"Interrogated at {fmt_day(read.date())} {read:%H:%M:%S} {read.tzname()}."
+    )
+    assert re.fullmatch(r"\d\d [A-Z][a-z]{2} \d{4}", rows["Refill by"]), rows["Refill by"]
+    assert rows["Lot / expiry"] == "LX2044 / 31 Dec 2030"
+    derivation = wizard.withdraw_page.derivation.text()  # the withdraw step's inputs
+    assert re.search(
+        r"Last fill: [\d.]+ mL on \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d [A-Z]+\.", derivation
+    )
     assert wizard.back_button.isEnabled()
     sent(console, wizard)
     assert wizard.current is Step.RECORD
@@ -126,6 +156,23 @@ def test_whole_refill_over_simpump_ends_with_the_new_volume_read_back_and_stored
     assert f"Audit trail at printing: {head}" in wizard.record_page.summary.toPlainText()
     pdf = wizard.export_pdf(tmp_path / "refill.pdf")
     assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 1000
+    # Save PDF... asks through its seam; the real one opens the dialog in Documents.
+    asked: list[str] = []
+    chosen = tmp_path / "chosen.pdf"
+
+    def ask(suggested: str) -> str:
+        asked.append(suggested)
+        return str(chosen)
+
+    wizard.ask_pdf_path = ask
+    wizard.record_page.pdf_button.click()
+    at = wizard.session.outcome.stored_at.astimezone(UTC)
+    assert asked == [f"refill-SIM0000001-{at:%Y%m%d-%H%M}.pdf"]  # ISO order in file names
+    assert chosen.read_bytes().startswith(b"%PDF") and wizard.last_pdf == chosen
+    starts = save_dialog_starts(monkeypatch, tmp_path / "Documents")
+    wizard.ask_pdf_path = wizard._ask_pdf_path
+    wizard.record_page.pdf_button.click()  # cancelled: nothing else written
+    assert starts == [str(tmp_path / "Documents" / asked[0])] and wizard.last_pdf == chosen
     tool = shutil.which("pdftotext")
     if tool is not None:  # installed by .ci/run: every page says whose record it is
         text = subprocess.run([tool, str(pdf), "-"], capture_output=True, text=True).stdout
@@ -133,6 +180,7 @@ def test_whole_refill_over_simpump_ends_with_the_new_volume_read_back_and_stored
         assert "Refill record: OKAFOR, Grace, born" in text and "hospital no. H100231" in text
         assert "page 1 of 1" in text and text.count("TRAINING") == 1
         assert "Second check (drug, concentration, volume and pump update)" in text
+        assert "Make ITB Console simulated pump" in " ".join(text.split())  # the catalogue's
     assert wizard.next()  # Finish
     assert wizard.session.step is Step.DONE
     assert console.prompts.errors == [] and console.prompts.criticals == []

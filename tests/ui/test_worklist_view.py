@@ -18,6 +18,7 @@ from PySide6.QtGui import QTextDocument
 from itbconsole.display import fmt_day
 from itbconsole.services import worklist as wl
 from tests.ui.conftest import Console
+from tests.ui.test_refill_wizard import save_dialog_starts
 from ui import worklist_view
 from ui.worklist_print import TRAINING_MARK, worklist_html
 
@@ -129,6 +130,20 @@ def test_export_csv_through_its_seam(console: Console, tmp_path: Path) -> None:
     assert [r["Date"] for r in rows] == [i.day.isoformat() for i in view.shown if i.day]
     view.ask_csv_path = lambda _s: None  # cancelled: nothing written, nothing said
     assert view.export_clicked() is None and console.prompts.errors == []
+
+
+def test_the_save_dialogs_open_in_documents(
+    console: Console, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    view = open_worklist(console)
+    starts = save_dialog_starts(monkeypatch, tmp_path / "Documents")
+    assert view.export_clicked() is None and view.print_clicked() is None  # both cancelled
+    today = console.clinic.today(console.window.now())
+    assert starts == [
+        str(tmp_path / "Documents" / f"worklist-{today.isoformat()}.csv"),
+        str(tmp_path / "Documents" / f"worklist-{today.isoformat()}.pdf"),
+    ]
+    assert console.prompts.errors == []
 
 
 def test_an_export_that_cannot_be_written_says_so(console: Console, tmp_path: Path) -> None:

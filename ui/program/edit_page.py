@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from itbconsole.display import fmt_day
 from itbconsole.model import FlexStep
 from itbconsole.services import programming as svc
 from ui.program.editor_base import EditorBase
@@ -236,7 +237,7 @@ class EditPage(EditorBase):
         )
         if zone_change is not None:
             note += (
-                f"From {zone_change.day:%d %b %Y} the clocks change and every step will start "
+                f"From {fmt_day(zone_change.day)} the clocks change and every step will start "
                 f"{abs(zone_change.shift_minutes)} min "
                 f"{'earlier' if zone_change.shift_minutes > 0 else 'later'} in local time. "
             )

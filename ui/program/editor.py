@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from itbconsole import dosing
+from itbconsole.display import fmt_local_day, fmt_moment
 from itbconsole.model import FlexStep, Mode, Program
 from itbconsole.services import programming as svc
 from itbconsole.units import round_decimal
@@ -73,11 +74,11 @@ class ProgramEditorDialog(ResultPage, ReviewPage):
     def _build_header(self) -> QWidget:
         ctx = self.ctx
         s = ctx.state
-        when = s.read_at.astimezone(ctx.tz)
+        when = fmt_moment(s.read_at, ctx.tz)
         source = (
-            f"read from the pump at {when:%H:%M}"
+            f"read from the pump at {when}"
             if s.live
-            else f"from the reading of {when:%d %b %Y %H:%M} (not connected: you can prepare "
+            else f"from the reading of {when} (not connected: you can prepare "
             "a program for review; connect to the pump to send one)"
         )
         self.source_label = QLabel(
@@ -103,7 +104,7 @@ class ProgramEditorDialog(ResultPage, ReviewPage):
             total = dosing.program_daily_dose_mcg(p.program)
             self.prepared_label.setText(
                 f"A program prepared by {p.prepared_by} ({p.prepared_role.value}) on "
-                f"{p.prepared_at.astimezone(ctx.tz):%d %b %Y %H:%M} is waiting for review: "
+                f"{fmt_moment(p.prepared_at, ctx.tz)} is waiting for review: "
                 f"{svc.MODE_TEXT[p.program.mode]}, {fmt_amount(total)} mcg/24 h at "
                 f"{p.concentration_mcg_ml} mcg/mL. Reason: {p.reason}"
             )
@@ -115,7 +116,7 @@ class ProgramEditorDialog(ResultPage, ReviewPage):
         for change in self.ctx.recent:
             total = dosing.program_daily_dose_mcg(change.new)
             self.template.addItem(
-                f"change of {change.at.astimezone(ctx.tz):%d %b %Y}: "
+                f"change of {fmt_local_day(change.at, ctx.tz)}: "
                 f"{svc.MODE_TEXT[change.new.mode]}, {fmt_amount(total)} mcg/24 h",
                 ("recent", change.new),
             )

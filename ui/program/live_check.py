@@ -6,7 +6,7 @@ are open)."""
 from __future__ import annotations
 
 from itbconsole import dosing
-from itbconsole.display import fmt_ml
+from itbconsole.display import fmt_day, fmt_local_day, fmt_ml, fmt_moment
 from itbconsole.model import Mode, Program
 from itbconsole.services import programming as svc
 from ui.program.edit_form import EditForm
@@ -95,16 +95,10 @@ class LiveCheck(EditForm):
         self.change_label.setText("<br>".join(lines))
         nf, cf = c.new_forecast, c.current_forecast
         tz = self.ctx.tz
-        alarm = (
-            "none (not delivering)"
-            if nf.alarm_at is None
-            else (f"{nf.alarm_at.astimezone(tz):%d %b %Y}")
-        )
-        refill = "-" if cf.refill_by is None else f"{cf.refill_by:%d %b %Y}"
-        new_refill = "-" if nf.refill_by is None else f"{nf.refill_by:%d %b %Y}"
-        reservoir = (
-            f"Reservoir {fmt_ml(state.reservoir_ul)} at {state.read_at.astimezone(tz):%d %b %H:%M}."
-        )
+        alarm = "none (not delivering)" if nf.alarm_at is None else fmt_local_day(nf.alarm_at, tz)
+        refill = "-" if cf.refill_by is None else fmt_day(cf.refill_by)
+        new_refill = "-" if nf.refill_by is None else fmt_day(nf.refill_by)
+        reservoir = f"Reservoir {fmt_ml(state.reservoir_ul)} at {fmt_moment(state.read_at, tz)}."
         if c.concentration_mcg_ml != state.concentration_mcg_ml:
             # A program for after a refill at another concentration: the current reservoir
             # does not set its dates (the refill does; its review shows them).

@@ -18,7 +18,7 @@ from datetime import tzinfo
 from html import escape
 from pathlib import Path
 
-from itbconsole.display import fmt_day
+from itbconsole.display import fmt_day, fmt_moment
 from itbconsole.model import ChangeOutcome, Patient, Program, SecondCheck, User
 from itbconsole.services import programming as svc
 from itbconsole.settings import ClinicSettings
@@ -75,7 +75,7 @@ def second_clinician_text(record: ProgramChangeRecord) -> str:
     if isinstance(second, SecondCheck):
         return (
             f"{second.name} ({second.role.value}), confirmed with their own password at "
-            f"{second.at.astimezone(record.tz):%d %b %Y %H:%M}"
+            f"{fmt_moment(second.at, record.tz)}"
         )
     if second.strip():
         return f"{' '.join(second.split())} (name recorded)"
@@ -171,7 +171,7 @@ td.differs {{ color: #8a1020; font-weight: bold; }}
 ul {{ margin-top: 0px; margin-bottom: 0px; }}
 </style></head><body>
 {training}<h1>Intrathecal baclofen pump: program change</h1>
-<p>{change.at.astimezone(record.tz):%d %b %Y %H:%M} &middot; sent by
+<p>{fmt_moment(change.at, record.tz)} &middot; sent by
 {escape(record.sender.name)} ({escape(record.sender.role.value)}){stored}</p>
 <table cellspacing='0'>
 <tr><td class='k'>Patient</td><td>{escape(p.display_name)}, born {fmt_day(p.date_of_birth)},

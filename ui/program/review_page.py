@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from itbconsole.display import fmt_moment
 from itbconsole.model import SecondCheck
 from itbconsole.services import programming as svc
 from itbconsole.services.accounts import AccountService, SignInRefused
@@ -274,7 +275,7 @@ class ReviewPage(LiveCheck):
             return False
         s = self.second_check
         self.second_checker_status.setText(
-            f"Confirmed by {s.name} ({s.role.value}) at {s.at.astimezone(self.ctx.tz):%H:%M}."
+            f"Confirmed by {s.name} ({s.role.value}) at {fmt_moment(s.at, self.ctx.tz)}."
         )
         self._update_send_button()
         return True

@@ -1,9 +1,12 @@
 """Grab the program editor for the user guide: ``python -m ui.program.screenshots``.
 
-The demo clinic against a simulated pump (offscreen Qt works), at 1366 x 768: a cut to a
-tenth of the dose (the withdrawal finding), ``docs/images/program-withdrawal.png``, and its
-review page with the override's reason, note and second clinician,
-``docs/images/program-override.png``.
+The demo clinic against a simulated pump (offscreen Qt works), at 1366 x 768: a flex day
+with a weekend schedule, ``docs/images/program-editor.png``, and its review side by side,
+``docs/images/program-review.png``; the daily dose typed as a rate per hour, blocked,
+``docs/images/program-blocked.png``; a cut to a tenth of the dose (the withdrawal
+finding), ``docs/images/program-withdrawal.png``, and its review page with the override's
+reason, note and second clinician, ``docs/images/program-override.png``; a small change
+sent and read back, ``docs/images/program-result.png``.
 """
 
 from __future__ import annotations
@@ -36,6 +39,51 @@ def main(out: Path = OUT) -> int:
         assert dialog is not None
         dialog.resize(1300, 740)
         return dialog
+
+    def close(dialog: ProgramEditorDialog) -> None:
+        dialog.close()
+        dialog.deleteLater()
+        QCoreApplication.processEvents()
+
+    def flex_day(dialog: ProgramEditorDialog) -> None:
+        """18 mcg/h at night, 25 mcg/h 06:00-22:00; Sat and Sun 22 mcg/h from 08:00."""
+        dialog.mode.setCurrentIndex(dialog.mode.findData("flex"))
+        for table, (day_start, day_rate) in (
+            (dialog.flex, ("06:00", "25")),
+            (dialog.weekday_flex, ("08:00", "22")),
+        ):
+            if table is dialog.weekday_flex:
+                for box in dialog.weekday_boxes[5:]:  # Sat, Sun
+                    box.setChecked(True)
+                QCoreApplication.processEvents()
+            while table.table.rowCount() < 3:
+                table.add_step()
+            table.set_cell(0, table.RATE, "18")
+            table.set_cell(1, table.START, day_start)
+            table.set_cell(1, table.RATE, day_rate)
+            table.set_cell(2, table.START, "22:00")
+            table.set_cell(2, table.RATE, "18")
+
+    # A flex day with a weekend schedule; its review side by side; a slip that is blocked.
+    dialog = editor()
+    flex_day(dialog)
+    dialog.reason.setText("more relief in the day; a later start at the weekend")
+    QCoreApplication.processEvents()
+    dialog.grab().save(str(out / "program-editor.png"))
+    print(out / "program-editor.png")
+    dialog.go_review()
+    QCoreApplication.processEvents()
+    dialog.grab().save(str(out / "program-review.png"))
+    print(out / "program-review.png")
+    close(dialog)
+    dialog = editor()
+    flex_day(dialog)
+    dialog.flex.set_cell(1, dialog.flex.RATE, "500")  # the daily dose typed as mcg/h
+    dialog.reason.setText("typed in the wrong field")
+    QCoreApplication.processEvents()
+    dialog.grab().save(str(out / "program-blocked.png"))
+    print(out / "program-blocked.png")
+    close(dialog)
 
     dialog = editor()
     dialog.daily.set_text("50")

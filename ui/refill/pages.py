@@ -7,7 +7,7 @@ error label next to it (``errors[field]``) for the message the service gives.
 
 from __future__ import annotations
 
-from datetime import datetime, tzinfo
+from datetime import tzinfo
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from itbconsole import dosing
+from itbconsole.display import fmt_moment
 from itbconsole.services.refill import (
     ConcentrationCheck,
     Identification,
@@ -210,7 +211,7 @@ class IdentifyPage(Page):
         )
         alarm = ident.forecast_now.alarm_at
         self.values["alarm"].setText(
-            "none (not delivering)" if alarm is None else _local(alarm, tz)
+            "none (not delivering)" if alarm is None else fmt_moment(alarm, tz)
         )
         self.values["alarms"].setText(
             ", ".join(a.replace("_", " ") for a in r.alarms) if r.alarms else "none"
@@ -218,11 +219,7 @@ class IdentifyPage(Page):
         self.warnings.setText("\n".join(ident.warnings))
         self.mismatch_box.setVisible(ident.concentration_mismatch)
         self.mismatch_note.setPlainText("")
-        self.status.setText(f"Interrogated at {_local(r.at, tz, seconds=True)}.")
-
-
-def _local(moment: datetime, tz: tzinfo, seconds: bool = False) -> str:
-    return moment.astimezone(tz).strftime("%a %d %b %Y %H:%M" + (":%S" if seconds else ""))
+        self.status.setText(f"Interrogated at {fmt_moment(r.at, tz, seconds=True)}.")
 
 
 # --------------------------------------------------------------------------- 2 withdraw

@@ -81,6 +81,7 @@ td.k {{ color: #3b4b5c; width: 38%; }}
             [
                 ("Serial", record.pump_serial),
                 ("Model", record.pump_model),
+                *([("Make", record.pump_make)] if record.pump_make else []),
                 ("Reservoir capacity", record.capacity),
             ]
         )

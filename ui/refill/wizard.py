@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,6 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCloseEvent, QKeyEvent
 from PySide6.QtWidgets import (
     QDialog,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QListWidget,
@@ -26,11 +26,13 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from itbconsole.display import fmt_day, fmt_local_day
 from itbconsole.model import ChangeOutcome, RefillStatus
 from itbconsole.services.clinic import TrainingPump, UnknownPump, WrongPatient
 from itbconsole.services.refill import STEP_TITLES, RefillError, RefillSession, Step
 from itbconsole.store import StoreError
 from itbconsole.units import fmt_ml
+from ui.dialogs import ask_save_path
 from ui.link_worker import JobContext
 from ui.refill.pages import (
     ConcentrationPage,
@@ -77,6 +79,8 @@ class RefillWizard(QDialog):
         #: to drop the link at that moment).
         self.before_update: Callable[[], None] | None = None
         self.last_pdf: Path | None = None
+        #: Where to save the record (the save dialog; a test puts a path here instead).
+        self.ask_pdf_path: Callable[[str], str | None] = self._ask_pdf_path
         #: The pump update's outcome (outcome, message, read-back) while it is not saved yet:
         #: the pump answered but the store failed. Kept so it can be saved again, and so
         #: Cancel can never turn it into "failed".
@@ -152,7 +156,7 @@ class RefillWizard(QDialog):
         self.update_page.retry_button.clicked.connect(self.send_update)
         self.update_page.record_failed_button.clicked.connect(self.record_failed)
         self.update_page.retry_save_button.clicked.connect(self.retry_save)
-        self.record_page.pdf_button.clicked.connect(self._ask_pdf_path)
+        self.record_page.pdf_button.clicked.connect(self.save_pdf_clicked)
         self.new_drug_page.set_products([(p.id, p.label) for p in self.session.refill_products()])
         self.current = Step.IDENTIFY
         self._show(Step.IDENTIFY)
@@ -422,7 +426,7 @@ class RefillWizard(QDialog):
             else:
                 self.identify_page.pending.setText(
                     "\n".join(
-                        f"Earlier refill of {r.before.at.astimezone(window.clinic.tz):%d %b %Y}"
+                        f"Earlier refill of {fmt_local_day(r.before.at, window.clinic.tz)}"
                         f" was pending: now {r.status}. {r.reason}"
                         for r in resolved
                     )
@@ -450,9 +454,7 @@ class RefillWizard(QDialog):
         ident = self.session.identification
         assert ident is not None
         tz = self.window_.clinic.tz
-        self.withdraw_page.show_derivation(
-            ident.residual.explanation(lambda d: d.astimezone(tz).strftime("%d %b %Y %H:%M"))
-        )
+        self.withdraw_page.show_derivation(ident.residual.explanation(tz))
         self._check_withdrawn()
         self._show(Step.WITHDRAW)
 
@@ -686,7 +688,7 @@ class RefillWizard(QDialog):
             f"{fmt_ml(s.withdrawal.withdrawn_ul) if s.withdrawal else '?'}, added "
             f"{fmt_ml(nd.added_ul) if nd else '?'} of "
             f"{nd.product.label if nd else '?'}, lot {nd.lot if nd else '?'}, expiry "
-            f"{nd.expiry.isoformat() if nd else '?'}"
+            f"{fmt_day(nd.expiry) if nd else '?'}"
         )
         pump_state = (
             "The pump WAS updated (it read back the new volume)."
@@ -741,16 +743,22 @@ class RefillWizard(QDialog):
             window.open_patient(window.current_patient_id)
         self.finished_refill.emit(self.session.outcome.status if self.session.outcome else "")
 
-    def _ask_pdf_path(self) -> None:
-        printable = self.session.printable()
-        default = (
-            f"refill-{printable.pump_serial}-{self.session.outcome.stored_at:%Y%m%d-%H%M}.pdf"
-            if self.session.outcome
-            else "refill.pdf"
-        )
-        path, _ = QFileDialog.getSaveFileName(self, "Save refill record", default, "PDF (*.pdf)")
+    def suggested_pdf_name(self) -> str:
+        """The record's file name (ISO 8601 date and time, UTC, like every file)."""
+        outcome = self.session.outcome
+        if outcome is None:
+            return "refill.pdf"
+        serial = self.session.printable().pump_serial
+        return f"refill-{serial}-{outcome.stored_at.astimezone(UTC):%Y%m%d-%H%M}.pdf"
+
+    def save_pdf_clicked(self) -> None:
+        """Save PDF...: ask where (the Documents folder first), then write the record."""
+        path = self.ask_pdf_path(self.suggested_pdf_name())
         if path:
             self.export_pdf(path)
+
+    def _ask_pdf_path(self, suggested: str) -> str | None:
+        return ask_save_path(self, "Save refill record", suggested, "PDF (*.pdf)")
 
     def export_pdf(self, path: str | Path) -> Path:
         """Write the printable refill record as a PDF (the file dialog's seam)."""

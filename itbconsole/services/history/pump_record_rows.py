@@ -12,11 +12,17 @@ from datetime import timedelta
 from decimal import Decimal
 
 from itbconsole.alarms import describe, sorted_alarms
-from itbconsole.display import fmt_ml, fmt_volts
+from itbconsole.display import fmt_clock_offset, fmt_ml, fmt_volts
 from itbconsole.model import PumpEvent, Reading
 from itbconsole.services.history.builder import BuilderBase
 from itbconsole.services.history.row import Kind
-from itbconsole.services.history.text import _offset_text, _stamp_text, dose_text, when_text
+from itbconsole.services.history.text import (
+    _offset_text,
+    _stamp_text,
+    dose_text,
+    stored_moment_text,
+    when_text,
+)
 from itbconsole.store import records as rec
 from itbconsole.units import ul_to_ml
 
@@ -111,17 +117,15 @@ class PumpRecordRows(BuilderBase):
                 summary = f"Pump {serial} clock set to this computer's time"
                 if offset:
                     seconds = int(Decimal(offset))
-                    summary += (
-                        f", from {abs(seconds)} s {'ahead' if seconds > 0 else 'behind'}"
-                        if seconds
-                        else ", from in step"
-                    )
+                    summary += f", from {fmt_clock_offset(seconds)}"
                 summary += f": {outcome}"
                 details = {
                     "Pump": serial,
-                    "Pump clock before": str(payload.get("pump_clock_before", "")),
+                    "Pump clock before": stored_moment_text(
+                        str(payload.get("pump_clock_before", "")), self.tz
+                    ),
                     "Offset before": _offset_text(int(Decimal(offset))) if offset else "unknown",
-                    "Set to": str(payload.get("set_to", "")),
+                    "Set to": stored_moment_text(str(payload.get("set_to", "")), self.tz),
                     "Outcome": outcome,
                     "Message": str(payload.get("message", "")) or "none",
                 }

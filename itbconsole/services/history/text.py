@@ -14,7 +14,15 @@ from datetime import UTC, date, datetime, time, tzinfo
 from typing import Any
 
 from itbconsole import dosing
-from itbconsole.display import fmt_capacity, fmt_day, fmt_dose_per_day, fmt_ml, fmt_volts
+from itbconsole.display import (
+    fmt_capacity,
+    fmt_clock_offset,
+    fmt_day,
+    fmt_dose_per_day,
+    fmt_ml,
+    fmt_moment,
+    fmt_volts,
+)
 from itbconsole.model import Mode, Program
 from itbconsole.store import records as rec
 
@@ -22,10 +30,23 @@ from itbconsole.store import records as rec
 def when_text(at: datetime, tz: tzinfo, *, day_only: bool = False) -> str:
     """``14 Jul 2026 10:20 BST`` (the zone's abbreviation keeps the repeated hour of a
     clock change unambiguous); ``14 Jul 2026`` for a record kept by date."""
-    local = at.astimezone(tz)
     if day_only:
-        return fmt_day(local.date())
-    return f"{fmt_day(local.date())} {local:%H:%M} {local.tzname() or ''}".rstrip()
+        return fmt_day(at.astimezone(tz).date())
+    return fmt_moment(at, tz)
+
+
+def stored_moment_text(text: str, tz: tzinfo) -> str:
+    """A moment kept as ISO 8601 text in an action's payload (a pump clock read, the time
+    it was set to), written like every other moment, to the second since a clock's drift
+    is the point; a time kept without a zone is UTC, the pump clock's zone; text that is
+    not a moment is shown as kept."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return fmt_moment(moment, tz, seconds=True)
 
 
 def day_start(day: date, tz: tzinfo) -> datetime:
@@ -54,9 +75,11 @@ def _stamp_text(stamp: rec.Stamp, tz: tzinfo) -> str:
 
 
 def _offset_text(seconds: int) -> str:
+    """``7 min 0 s fast (pump ahead of this computer)``."""
+    offset = fmt_clock_offset(seconds)
     if seconds == 0:
-        return "0 s (in step)"
-    return f"{seconds:+d} s (pump {'ahead' if seconds > 0 else 'behind'})"
+        return offset
+    return f"{offset} (pump {'ahead of' if seconds > 0 else 'behind'} this computer)"
 
 
 #: Field labels and value texts for describing what a correction changed.

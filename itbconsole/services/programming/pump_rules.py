@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import date
 from fractions import Fraction
 
+from itbconsole.display import fmt_day
 from itbconsole.model import Mode
 from itbconsole.services.programming.findings import Finding, Severity, fmt_amount
 from itbconsole.services.programming.rule_input import CheckInput, all_steps
@@ -173,7 +174,7 @@ def rule_priming(c: CheckInput) -> list[Finding]:
     if recent(revision) and not recent(implant) and plan.priming.catheter_only:
         assert revision is not None
         message += (
-            f"The catheter was revised on {revision:%d %b %Y} (on record). Type the reason "
+            f"The catheter was revised on {fmt_day(revision)} (on record). Type the reason "
             "(the revision and who did it) to go ahead."
         )
         return [Finding("priming", Severity.SOFT, message, "bolus")]
@@ -181,11 +182,11 @@ def rule_priming(c: CheckInput) -> list[Finding]:
         when = (
             "has no implant date recorded"
             if implant is None
-            else f"was implanted on {implant:%d %b %Y}, {(today - implant).days} days ago"
+            else f"was implanted on {fmt_day(implant)}, {(today - implant).days} days ago"
         )
         after = (
-            f" The catheter was revised on {revision:%d %b %Y}: prime the catheter only."
-            if recent(revision)
+            f" The catheter was revised on {fmt_day(revision)}: prime the catheter only."
+            if revision is not None and recent(revision)
             else ""
         )
         return [
@@ -201,7 +202,7 @@ def rule_priming(c: CheckInput) -> list[Finding]:
         ]
     assert implant is not None
     message += (
-        f"The pump was implanted on {implant:%d %b %Y}. Type the reason (the implant or "
+        f"The pump was implanted on {fmt_day(implant)}. Type the reason (the implant or "
         "catheter revision and who did it) to go ahead."
     )
     return [Finding("priming", Severity.SOFT, message, "bolus")]
@@ -229,8 +230,8 @@ def rule_alarm_date(c: CheckInput) -> list[Finding]:
             Finding(
                 "alarm_date",
                 Severity.WARNING,
-                f"With the new program the low-reservoir alarm comes on {alarm_day:%d %b %Y}, "
-                f"before the planned refill date {refill_by:%d %b %Y}. Book an earlier refill.",
+                f"With the new program the low-reservoir alarm comes on {fmt_day(alarm_day)}, "
+                f"before the planned refill date {fmt_day(refill_by)}. Book an earlier refill.",
                 "",
             )
         ]
@@ -240,9 +241,9 @@ def rule_alarm_date(c: CheckInput) -> list[Finding]:
             Finding(
                 "alarm_date",
                 Severity.WARNING,
-                f"With the new program the pump must be refilled by {new_refill:%d %b %Y}, "
-                f"earlier than the planned refill date {refill_by:%d %b %Y} (low-reservoir "
-                f"alarm on {alarm_day:%d %b %Y}). Move the refill appointment forward.",
+                f"With the new program the pump must be refilled by {fmt_day(new_refill)}, "
+                f"earlier than the planned refill date {fmt_day(refill_by)} (low-reservoir "
+                f"alarm on {fmt_day(alarm_day)}). Move the refill appointment forward.",
                 "",
             )
         ]

@@ -9,6 +9,7 @@ from datetime import tzinfo
 from fractions import Fraction
 
 from itbconsole import dosing
+from itbconsole.display import fmt_day, fmt_local_day
 from itbconsole.forecast import Forecast
 from itbconsole.model import MINUTES_PER_DAY, FlexStep, Mode, Program
 from itbconsole.services.programming.check import ProgramCheck
@@ -94,14 +95,10 @@ def review_rows(check: ProgramCheck, tz: tzinfo) -> list[ReviewRow]:
     rows = [ReviewRow(k, cur[k], new[k]) for k in cur]
 
     def alarm(f: Forecast) -> str:
-        return (
-            "none (not delivering)"
-            if f.alarm_at is None
-            else f"{f.alarm_at.astimezone(tz):%d %b %Y}"
-        )
+        return "none (not delivering)" if f.alarm_at is None else fmt_local_day(f.alarm_at, tz)
 
     def refill(f: Forecast) -> str:
-        return "-" if f.refill_by is None else f"{f.refill_by:%d %b %Y}"
+        return "-" if f.refill_by is None else fmt_day(f.refill_by)
 
     rows.append(
         ReviewRow("Low-reservoir alarm", alarm(check.current_forecast), alarm(check.new_forecast))

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from itbconsole import dosing
+from itbconsole.display import fmt_local_day
 from itbconsole.model import PreparedProgram, Program
 from itbconsole.services.refill.identify import Identification
 from itbconsole.services.refill.new_drug import NewDrugStep
@@ -97,7 +98,7 @@ class ConcentrationStep(NewDrugStep):
         age = self.now() - stored.prepared_at
         if age > PREPARED_MAX_AGE:
             raise RefillError(
-                f"The program prepared on {stored.prepared_at.astimezone(self.tz):%d %b %Y} is "
+                f"The program prepared on {fmt_local_day(stored.prepared_at, self.tz)} is "
                 f"{age.days} days old, older than {PREPARED_MAX_AGE.days} days: the patient may "
                 "have changed since. Ask the clinician to review and prepare it again.",
                 "product",

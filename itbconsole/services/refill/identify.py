@@ -151,7 +151,12 @@ class IdentifyStep(SessionBase):
             settled = list(saved.refill_resolutions)
         else:
             settled = resolve_pending_refills(
-                self.store, self.user, ident.reading, self.events, patient_id=self.patient_id
+                self.store,
+                self.user,
+                ident.reading,
+                self.events,
+                patient_id=self.patient_id,
+                tz=self.tz,
             )
         self.resolutions = settled
         return self.resolutions

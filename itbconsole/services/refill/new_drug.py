@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from itbconsole.display import fmt_day
 from itbconsole.druglib import DrugProduct
 from itbconsole.forecast import Bound, Fill, Forecast, with_fill
 from itbconsole.gs1 import GS1Data, GS1Error, looks_like_gs1, parse_expiry, parse_gs1
@@ -108,7 +109,7 @@ class NewDrugStep(SessionBase):
         today = self._today()
         if expiry < today:
             raise RefillError(
-                f"This drug expired on {expiry.isoformat()}. Do not use it: take a vial that "
+                f"This drug expired on {fmt_day(expiry)}. Do not use it: take a vial that "
                 "is in date.",
                 "expiry",
             )
@@ -202,9 +203,9 @@ class NewDrugStep(SessionBase):
         if new.expiry >= forecast.alarm_day:
             return ()
         return (
-            f"The drug expires on {new.expiry:%d %b %Y}, before the new low-reservoir alarm "
-            f"date ({forecast.alarm_day:%d %b %Y}): the next refill is due by the expiry, "
-            f"{new.expiry:%d %b %Y}. Use a vial with a later expiry to keep the usual interval.",
+            f"The drug expires on {fmt_day(new.expiry)}, before the new low-reservoir alarm "
+            f"date ({fmt_day(forecast.alarm_day)}): the next refill is due by the expiry, "
+            f"{fmt_day(new.expiry)}. Use a vial with a later expiry to keep the usual interval.",
         )
 
     def _forecast_after(self, new: NewDrug, bridge: tuple[int, int] = (0, 0)) -> Forecast:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from itbconsole.display import fmt_day, fmt_local_day, fmt_moment
+from itbconsole.pump_models import manufacturer_of
 from itbconsole.services.refill.session_base import SessionBase
 from itbconsole.services.refill.steps import RefillError
 from itbconsole.units import fmt_ml
@@ -45,6 +47,8 @@ class PrintableRefill:
     """Another product than the last refill's (Lioresal to Gablofen), in words."""
     training: bool = False
     """A training database: the printout says TRAINING on every page."""
+    pump_make: str = ""
+    """The pump's maker from the pump models catalogue; empty for a model it does not know."""
     audit_head: str = ""
     """The audit chain's newest entry when the record was printed (``#SEQ HASH``): an
     anchor kept on paper, which ``itbconsole db verify --anchor`` checks the trail against."""
@@ -78,11 +82,12 @@ class PrintStep(SessionBase):
             patient_name=patient.display_name,
             hospital_number=patient.hospital_number,
             nhs_number=nhs,
-            date_of_birth=patient.date_of_birth.strftime("%d %b %Y"),
+            date_of_birth=fmt_day(patient.date_of_birth),
             pump_serial=ident.pump.serial,
             pump_model=ident.pump.model,
+            pump_make=manufacturer_of(ident.pump.model) or "",
             capacity=fmt_ml(ident.pump.reservoir_capacity_ul),
-            refill_at=self.outcome.stored_at.astimezone(self.tz).strftime("%d %b %Y %H:%M"),
+            refill_at=fmt_moment(self.outcome.stored_at, self.tz),
             status=self.outcome.status,
             withdrawn=fmt_ml(check.withdrawn_ul),
             expected_residual=fmt_ml(check.discrepancy.expected_residual_ul),
@@ -93,16 +98,14 @@ class PrintStep(SessionBase):
             product=nd.product.product,
             concentration=f"{nd.product.concentration_mcg_ml} mcg/mL",
             lot=nd.lot,
-            expiry=nd.expiry.strftime("%d %b %Y"),
+            expiry=fmt_day(nd.expiry),
             gtin=nd.gtin or "-",
             added=fmt_ml(nd.added_ul),
             bridge=bridge,
             alarm_date="none"
             if forecast.alarm_at is None
-            else forecast.alarm_at.astimezone(self.tz).strftime("%d %b %Y"),
-            refill_by="-"
-            if forecast.refill_by is None
-            else forecast.refill_by.strftime("%d %b %Y"),
+            else fmt_local_day(forecast.alarm_at, self.tz),
+            refill_by="-" if forecast.refill_by is None else fmt_day(forecast.refill_by),
             refill_by_rule=forecast.refill_by_reason,
             nurse=f"{self.outcome.stored_by} ({self.user.role.value})",
             training=self.clinic.training,

@@ -4,12 +4,13 @@ input it came from (:class:`ResidualDerivation`) so the screen can show how."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from fractions import Fraction
 
 from itbconsole import dosing
+from itbconsole.display import fmt_moment
 from itbconsole.forecast import PUMP_CLOCK, ProgramTimeline, boluses_given, fill_from_refill
 from itbconsole.model import (
     BolusGiven,
@@ -44,9 +45,13 @@ class ResidualDerivation:
     pump_estimate_ul: int
     notes: tuple[str, ...] = ()
 
-    def explanation(self, tz: Callable[[datetime], str] | None = None) -> list[str]:
-        """Plain-words lines: fill, delivery, residual, and what the pump itself says."""
-        show = tz or (lambda d: d.strftime("%Y-%m-%d %H:%M UTC"))
+    def explanation(self, tz: tzinfo = UTC) -> list[str]:
+        """Plain-words lines: fill, delivery, residual, and what the pump itself says, with
+        each moment written as every screen writes one, in the clinic's zone ``tz``."""
+
+        def show(moment: datetime) -> str:
+            return fmt_moment(moment, tz)
+
         if self.forecast is None or self.filled_at is None:
             return [
                 "No refill is on record for this pump, so the expected residual is the "

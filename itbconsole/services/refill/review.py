@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from itbconsole.display import fmt_day, fmt_local_day
 from itbconsole.forecast import Forecast
 from itbconsole.services.refill.session_base import SessionBase
 from itbconsole.services.refill.steps import Step, dose_text
@@ -48,14 +49,10 @@ class ReviewStep(SessionBase):
         after = self.new_drug_check.forecast
 
         def when(moment: datetime | None) -> str:
-            return (
-                "none (not delivering)"
-                if moment is None
-                else (moment.astimezone(self.tz).strftime("%a %d %b %Y"))
-            )
+            return "none (not delivering)" if moment is None else fmt_local_day(moment, self.tz)
 
         def day(d: date | None) -> str:
-            return "-" if d is None else d.strftime("%a %d %b %Y")
+            return "-" if d is None else fmt_day(d)
 
         rows: tuple[ReviewRow, ...] = (
             ReviewRow("Reservoir volume", fmt_ml(ident.reading.reservoir_ul), fmt_ml(nd.added_ul)),
@@ -72,7 +69,7 @@ class ReviewStep(SessionBase):
             ),
             ReviewRow("Low-reservoir alarm", when(before.alarm_at), when(after.alarm_at)),
             ReviewRow("Refill by", day(before.refill_by), day(after.refill_by)),
-            ReviewRow("Lot / expiry", "-", f"{nd.lot} / {nd.expiry.isoformat()}"),
+            ReviewRow("Lot / expiry", "-", f"{nd.lot} / {fmt_day(nd.expiry)}"),
         )
         prepared = self.concentration.prepared
         if prepared is not None:
