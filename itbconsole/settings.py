@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import timedelta, tzinfo
 from fractions import Fraction
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from itbconsole.dosing import DiscrepancyThresholds, DosingError
@@ -57,6 +59,41 @@ def _text(name: str, value: Any, most: int, what: str) -> str:
         )
     if value != value.strip():
         raise SettingsError(f"{what} ({name}) must not start or end with a space.")
+    return value
+
+
+#: The longest identifier system a clinic may set (a URI; FHIR's are far shorter).
+MAX_SYSTEM_CHARS = 200
+_URI_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
+_URN = re.compile(r"urn:[A-Za-z0-9][A-Za-z0-9-]{0,31}:\S+", re.IGNORECASE)
+
+
+def _identifier_system(value: Any) -> str:
+    """The hospital's MRN identifier system, as FHIR names it: an absolute URI
+    (``https://...`` with a host) or a URN (``urn:oid:...``); empty: not set yet. A bar
+    or a space would split a FHIR search token, so neither is accepted."""
+    what = "The hospital number system (FHIR)"
+    _text("hospital_number_system", value, MAX_SYSTEM_CHARS, what)
+    if not value:
+        return value
+    scheme, colon, rest = value.partition(":")
+    problem = ""
+    if not colon or not _URI_SCHEME.fullmatch(scheme) or not rest:
+        problem = "is not an absolute URI"
+    elif any(ch.isspace() or ch == "|" for ch in value):
+        problem = "holds a space or a bar"
+    elif scheme.casefold() == "urn" and not _URN.fullmatch(value):
+        problem = "is not a URN (urn:<namespace>:<name>)"
+    elif scheme.casefold() in ("http", "https"):
+        host = urlsplit(value).netloc
+        if not host:
+            problem = "names no host"
+    if problem:
+        raise SettingsError(
+            f"{what} (hospital_number_system) '{value}' {problem}: give the URI the "
+            "hospital's FHIR server uses for its patient numbers, such as "
+            "https://fhir.example-hospital.nhs.uk/Id/mrn or urn:oid:2.16.840.1.113883.2.1.3.2."
+        )
     return value
 
 
@@ -105,6 +142,9 @@ class ClinicSettings:
       card and the travel letter exist for that line); empty until the clinic sets them,
       and then each printout says so instead of leaving a blank.
     * ``paper_size``: "A4" or "Letter" (US Letter), the paper every printout is laid out on.
+    * ``hospital_number_system``: the identifier system (a URI) of the hospital's own
+      patient (MRN) numbers, so the FHIR export (docs/fhir.md) matches a patient without
+      an NHS number to the hospital's record of them; empty until the clinic sets it.
     """
 
     zone: str = ""
@@ -124,6 +164,7 @@ class ClinicSettings:
     clinic_phone_24h: str = ""
     clinic_address: str = ""
     paper_size: str = "A4"
+    hospital_number_system: str = ""
     training: int = 0
     """1 for a training database (demo mode): simulated pumps are accepted and every screen
     and printout is marked TRAINING. A clinic database (0) refuses a simulated pump."""
@@ -157,6 +198,7 @@ class ClinicSettings:
         _text("clinic_name", self.clinic_name, MAX_CLINIC_NAME_CHARS, "The clinic's name")
         _text("clinic_address", self.clinic_address, MAX_ADDRESS_CHARS, "The clinic's address")
         _phone(self.clinic_phone_24h)
+        _identifier_system(self.hospital_number_system)
         if self.paper_size not in PAPER_SIZES:
             raise SettingsError(
                 f"The paper size (paper_size) is one of {', '.join(PAPER_SIZES)}; "
@@ -244,11 +286,19 @@ NOT_IN_FORECAST = frozenset(
         "clinic_phone_24h",
         "clinic_address",
         "paper_size",
+        "hospital_number_system",
     }
 )
 #: Settings that are text, not whole numbers (as typed on the command line).
 TEXT_SETTINGS = frozenset(
-    {"zone", "clinic_name", "clinic_phone_24h", "clinic_address", "paper_size"}
+    {
+        "zone",
+        "clinic_name",
+        "clinic_phone_24h",
+        "clinic_address",
+        "paper_size",
+        "hospital_number_system",
+    }
 )
 
 

@@ -49,6 +49,14 @@ CONTACT_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("clinic_phone_24h", "24 h contact telephone", "e.g. +44 20 7946 0000"),
     ("clinic_address", "Address line (optional)", "e.g. St Elsewhere Hospital, London"),
 )
+#: (setting, label, placeholder) of what the FHIR export for the hospital needs.
+HOSPITAL_FIELDS: tuple[tuple[str, str, str], ...] = (
+    (
+        "hospital_number_system",
+        "Hospital number system (FHIR)",
+        "the URI of the hospital's MRN numbers, e.g. urn:oid:2.16.840.1.113883.2.1.3.2",
+    ),
+)
 PAPER_TEXT = {"A4": "A4 (210 x 297 mm)", "Letter": "US Letter (8.5 x 11 in)"}
 
 
@@ -79,7 +87,7 @@ class ClinicSettingsDialog(QDialog):
             self.spins[name] = spin
             form.addRow(label, spin)
         self.texts: dict[str, QLineEdit] = {}
-        for name, label, hint in CONTACT_FIELDS:
+        for name, label, hint in (*CONTACT_FIELDS, *HOSPITAL_FIELDS):
             edit = QLineEdit(str(getattr(settings, name)))
             edit.setPlaceholderText(hint)
             edit.setAccessibleName(label)

@@ -12,8 +12,10 @@ are never written over the database, and each export is recorded in the audit lo
 
 ``itbconsole export fhir (--patient ID | --all) [--since DATE] --out FILE``: the records
 as a FHIR R4 transaction Bundle for the hospital (itbconsole/fhir/, docs/fhir.md), checked
-by itbconsole.fhir.checks as it is written, owner-only, recorded in the audit log;
-``itbconsole --demo export fhir ...`` exports a demo clinic built in memory instead.
+by itbconsole.fhir.checks as it is written, owner-only, recorded in the audit log. A clinic
+database refuses a patient the hospital could not match (no NHS number, and no
+``hospital_number_system`` setting). ``itbconsole --demo export fhir ...`` exports a demo
+clinic built in memory instead, under a fixed identity so its keys are the same each run.
 
 Exit status: 0 success, 1 failure (no database, cannot write), 2 bad input.
 """
@@ -109,14 +111,17 @@ def register(subparsers: Any) -> None:
 def _register_fhir(formats: Any) -> None:
     fhir = formats.add_parser(
         "fhir",
-        help="FHIR R4 for the hospital: a transaction Bundle of conditional creates (JSON)",
+        help="FHIR R4 for the hospital: a transaction Bundle of conditional updates (JSON)",
         description=(
             "A FHIR R4 transaction Bundle (JSON) of one patient's records (--patient ID) or "
             "the whole clinic's (--all): Patient, Device and its implant, Observations of "
             "reservoir volume and battery voltage, a MedicationAdministration per refill, a "
             "MedicationRequest per program change, and a Provenance for who recorded each. "
-            "Every entry is a conditional create keyed by the stored record, so sending the "
-            "same export twice creates nothing twice. 'itbconsole --demo export fhir' exports "
+            "Every entry is a conditional update keyed by the stored record, so sending the "
+            "same export twice creates nothing twice and a later export updates what the "
+            "hospital holds (a program replaced, a refill settled, a record withdrawn). "
+            "Patients are matched on the NHS number, else on the hospital number under the "
+            "clinic setting hospital_number_system. 'itbconsole --demo export fhir' exports "
             "a demo clinic, marked as training data. See docs/fhir.md."
         ),
     )
@@ -297,9 +302,11 @@ def _export_fhir(store: Store, args: argparse.Namespace, out: Path) -> int:
     """Build, check, write and audit the bundle, one entry at a time (nothing is written
     when a check fails)."""
     from itbconsole.fhir.bundle import (
+        DEMO_IDENTITY,
         ExportError,
         bundle_entries,
         bundle_head,
+        check_matchable,
         clinic_patient_ids,
         start_of_day,
     )
@@ -313,8 +320,12 @@ def _export_fhir(store: Store, args: argparse.Namespace, out: Path) -> int:
         except LookupError:
             return _refuse(f"there is no patient with record number {args.patient}", "fhir")
     since = start_of_day(store, args.since) if args.since is not None else None
+    identity = DEMO_IDENTITY if args.demo else None
     try:
-        entries = write_bundle(out, bundle_head(store, now), bundle_entries(store, ids, since))
+        check_matchable(store, ids)
+        entries = write_bundle(
+            out, bundle_head(store, now), bundle_entries(store, ids, since, identity)
+        )
     except ExportError as exc:
         return _refuse(str(exc), "fhir")
     except BundleCheckFailed as exc:  # a fault of the export itself: nothing leaves

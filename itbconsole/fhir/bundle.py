@@ -1,13 +1,16 @@
 """The FHIR transaction Bundle of one patient or of the whole clinic, read from the store.
 
-Why a transaction of conditional creates: the hospital's server applies the whole bundle
-or nothing, and each entry's ``ifNoneExist`` (a key derived from the stored record,
-:mod:`itbconsole.fhir.keys`) makes a repeated export create nothing twice. References
-between entries use the entries' ``urn:uuid`` addresses; the server resolves them to the
-resources it creates or finds.
+Why a transaction of conditional updates: the hospital's server applies the whole bundle
+or nothing, and each entry names the resource it replaces by an identifier derived from
+the stored record (:mod:`itbconsole.fhir.keys`), so a repeated export creates nothing
+twice and the server's copy follows the record: a program replaced becomes ``stopped``, a
+pending refill settled is the same resource ``completed``, a withdrawn record is
+``entered-in-error``, a corrected number or an explanted pump is updated. What never
+changes (a drug batch, who stored one version) is a conditional create. References
+between entries use the entries' ``urn:uuid`` addresses; the server resolves them.
 
-Read only: this module reads effective records (the latest version of each, nothing
-withdrawn as entered in error) through the store's typed API and writes nothing.
+Read only: this module reads the latest version of each record (withdrawn ones too, to
+withdraw them at the hospital) through the store's typed API and writes nothing.
 """
 
 from __future__ import annotations
@@ -18,17 +21,19 @@ from datetime import date, datetime
 from typing import Any
 
 from itbconsole.dosing.instants import local_midnight
+from itbconsole.fhir.matching import ExportError as ExportError
+from itbconsole.fhir.matching import unmatched_message
 from itbconsole.fhir.origins import RecordOrigins
-from itbconsole.fhir.resources import Builder, Entry, training_label
+from itbconsole.fhir.resources import Builder, Entry, Version, training_label
 from itbconsole.model import ChangeOutcome
 from itbconsole.settings import ClinicSettings
 from itbconsole.store import Store
 from itbconsole.store.queries import PatientRecords, patient_records
-from itbconsole.store.records import Stamp
+from itbconsole.store.records import Recorded, Stamp
 
-
-class ExportError(ValueError):
-    """The records cannot be exported as asked. The message is for the user."""
+#: The identity a ``--demo`` export's keys name instead of the in-memory demo database's
+#: own (new at every run), so exporting the demo twice gives the same keys.
+DEMO_IDENTITY = "itbconsole-demo"
 
 
 @dataclass
@@ -55,6 +60,29 @@ def is_training(store: Store) -> bool:
     return bool(settings is not None and settings.training)
 
 
+def hospital_system(store: Store) -> str:
+    """The hospital's MRN identifier system the clinic set ('' when not set)."""
+    settings = store.clinic_settings() or ClinicSettings()
+    return settings.hospital_number_system
+
+
+def check_matchable(store: Store, patient_ids: Sequence[int]) -> None:
+    """Refuse (:class:`ExportError`, naming the setting to set) a clinic export with a
+    patient the hospital could not match: no NHS number and no hospital number system
+    set (:mod:`itbconsole.fhir.matching`). A training export matches on its own keys."""
+    if is_training(store) or hospital_system(store):
+        return
+    missing = []
+    for patient_id in patient_ids:
+        try:
+            if not store.get_patient(patient_id).nhs_number:
+                missing.append(patient_id)
+        except LookupError:
+            raise ExportError(f"there is no patient with record number {patient_id}") from None
+    if missing:
+        raise ExportError(unmatched_message(missing))
+
+
 def start_of_day(store: Store, day: date) -> datetime:
     """The first instant of ``day`` in the clinic's calendar (its zone, or this
     computer's), as ``--since`` means it for every export."""
@@ -71,20 +99,24 @@ def bundle_head(store: Store, now: datetime) -> dict[str, Any]:
 
 
 def bundle_entries(
-    store: Store, patient_ids: Sequence[int], since: datetime | None = None
+    store: Store,
+    patient_ids: Sequence[int],
+    since: datetime | None = None,
+    identity: str | None = None,
 ) -> Iterator[dict[str, Any]]:
     """The Bundle's entries, one patient after another, so a whole clinic is never held in
     memory (raises :class:`ExportError` naming a record number that has no patient). With
     ``since``, only readings, refills and program changes from that instant on; each
     patient and their pumps are always there, so every reference resolves (the server finds
-    the ones it already holds). An entry shared by patients (a drug batch) comes once."""
-    store_id = store.store_id()
+    the ones it already holds). An entry shared by patients (a drug batch) comes once.
+    ``identity``: the name keys give the database instead of its own (the demo's)."""
+    store_id = identity or store.store_id()
     if store_id is None:
         raise ExportError(
             "This database has no identity yet (it is from an older version): run "
             "'itbconsole db init' to bring it up to date, then export again."
         )
-    builder = Builder(RecordOrigins(store, store_id), is_training(store))
+    builder = Builder(RecordOrigins(store, store_id), is_training(store), hospital_system(store))
     written: set[str] = set()
     for patient_id in patient_ids:
         entries = _Entries()
@@ -96,20 +128,21 @@ def bundle_entries(
 
 
 def export_bundle(
-    store: Store, patient_ids: Sequence[int], now: datetime, since: datetime | None = None
+    store: Store,
+    patient_ids: Sequence[int],
+    now: datetime,
+    since: datetime | None = None,
+    identity: str | None = None,
 ) -> dict[str, Any]:
     """The whole transaction Bundle as one document (for a few patients; the command
     streams :func:`bundle_entries` instead)."""
-    return {**bundle_head(store, now), "entry": list(bundle_entries(store, patient_ids, since))}
+    check_matchable(store, patient_ids)
+    entries = list(bundle_entries(store, patient_ids, since, identity))
+    return {**bundle_head(store, now), "entry": entries}
 
 
 def _bundle_entry(entry: Entry) -> dict[str, Any]:
-    kind = str(entry.resource["resourceType"])
-    return {
-        "fullUrl": entry.full_url,
-        "resource": entry.resource,
-        "request": {"method": "POST", "url": kind, "ifNoneExist": entry.if_none_exist},
-    }
+    return {"fullUrl": entry.full_url, "resource": entry.resource, "request": entry.request}
 
 
 def _stamps(records: PatientRecords) -> dict[str, dict[int, Stamp]]:
@@ -128,9 +161,65 @@ def _stamps(records: PatientRecords) -> dict[str, dict[int, Stamp]]:
 _SAME_KEY_WHEN_CORRECTED = ("patient_versions", "pump_versions")
 
 
+@dataclass(frozen=True)
+class _Latest:
+    """The latest version of one record (effective, or withdrawing it) and its chain."""
+
+    recorded: Recorded[Any]
+    version: Version
+    first: Stamp
+    """Who stored the first version (who did the refill or the program change)."""
+
+    @property
+    def record(self) -> Any:
+        return self.recorded.record
+
+    @property
+    def stamp(self) -> Stamp:
+        return self.recorded.stamp
+
+
+def _latest_versions(
+    store: Store, table: str, versions: Sequence[Recorded[Any]], effective: set[int]
+) -> list[_Latest]:
+    """The latest version of each record of ``table`` (``versions``: every version, from
+    :func:`~itbconsole.store.queries.patient_records`), with its root, in time order.
+    ``effective``: the ids of the effective versions (nothing corrects or withdraws them)."""
+    by_id = {v.stamp.record_id: v for v in versions}
+    corrected = {v.stamp.corrects_id for v in versions if v.stamp.corrects_id is not None}
+    found = []
+    for latest in versions:
+        stamp = latest.stamp
+        if stamp.record_id in corrected:
+            continue
+        if stamp.entered_in_error:
+            if store.versions(table, stamp.record_id)[-1].record_id != stamp.record_id:
+                continue  # corrected again under another patient
+        elif stamp.record_id not in effective:
+            continue
+        first = stamp
+        while first.corrects_id is not None:
+            earlier = by_id.get(first.corrects_id)
+            if earlier is None:  # the chain began under another patient
+                first = store.versions(table, first.record_id)[0]
+                break
+            first = earlier.stamp
+        version = Version(
+            root_id=first.record_id,
+            withdrawn=stamp.entered_in_error,
+            reason=stamp.correction_note if stamp.entered_in_error else "",
+            corrected=stamp.corrects_id is not None and not stamp.entered_in_error,
+        )
+        found.append(_Latest(latest, version, first))
+    found.sort(key=lambda v: (v.record.at, v.stamp.record_id))
+    return found
+
+
 class _PatientExport:
     """One patient's records added to the bundle: the patient, each pump, then readings,
-    refills and program changes (from ``since``), each followed by its Provenance."""
+    refills and program changes (from ``since``), each followed by the Provenance of its
+    latest version. Each record is its latest version under its first version's key;
+    a withdrawn one is sent as ``entered-in-error``."""
 
     def __init__(
         self,
@@ -146,7 +235,8 @@ class _PatientExport:
             raise ExportError(f"there is no patient with record number {patient_id}") from None
         self.store, self.builder, self.entries = store, builder, entries
         self.patient_id, self.since = patient_id, since
-        self.stamps = _stamps(patient_records(store.db, patient_id))
+        self.records = patient_records(store.db, patient_id)
+        self.stamps = _stamps(self.records)
         self.devices: dict[str, Entry] = {}
         self.active: dict[str, bool] = {}
 
@@ -167,10 +257,25 @@ class _PatientExport:
         corrects = None
         if stamp.corrects_id is not None and table not in _SAME_KEY_WHEN_CORRECTED:
             corrects = self.builder.key(table, stamp.corrects_id)
-        self.entries.add(self.builder.provenance(targets, stamp, corrects))
+        version_key = self.builder.key(table, stamp.record_id)
+        self.entries.add(self.builder.provenance(targets, stamp, version_key, corrects))
 
-    def _wanted(self, at: datetime) -> bool:
-        return self.since is None or at >= self.since
+    def _latest(
+        self, table: str, versions: Sequence[Recorded[Any]], effective: Any
+    ) -> list[_Latest]:
+        ids = {r.id for r in effective}
+        return _latest_versions(self.store, table, versions, ids)
+
+    def _wanted(self, latest: _Latest) -> bool:
+        """From ``since`` on: the record's time, or a new version since (a correction, a
+        settlement or a withdrawal the hospital has not had yet). A withdrawn record of a
+        pump no longer registered to the patient (its registration withdrawn too) has no
+        Device here to refer to and is left out (a limit, docs/fhir.md)."""
+        if latest.version.withdrawn and latest.record.pump_serial not in self.devices:
+            return False
+        if self.since is None or latest.record.at >= self.since:
+            return True
+        return latest.stamp.corrects_id is not None and latest.stamp.at >= self.since
 
     def _device(self, serial: str) -> Entry:
         if serial not in self.devices:
@@ -193,45 +298,61 @@ class _PatientExport:
             self._provenance(targets, "pump_versions", self._stamp("pump_versions", pump.id))
 
     def _add_readings(self) -> None:
-        for reading in self.history.readings:
-            if not self._wanted(reading.at):
+        for latest in self._latest("readings", self.records.readings, self.history.readings):
+            if not self._wanted(latest):
                 continue
+            reading = latest.record
             device = self._device(reading.pump_serial)
             observations = [
                 self.entries.add(o)
-                for o in self.builder.observations(reading, device, self.patient)
+                for o in self.builder.observations(reading, latest.version, device, self.patient)
             ]
-            self._provenance(observations, "readings", self._stamp("readings", reading.id))
+            self._provenance(observations, "readings", latest.stamp)
 
     def _add_refills(self) -> None:
-        for refill in self.history.refills:
-            if not self._wanted(refill.at):
+        for latest in self._latest("refills", self.records.refills, self.history.refills):
+            if not self._wanted(latest):
                 continue
-            stamp = self._stamp("refills", refill.id)
-            medication = self.entries.add(self.builder.medication(refill))
+            refill = latest.record
+            medication = self.entries.add(self.builder.medication(refill, latest.version.root_id))
             device = self._device(refill.pump_serial)
             administration = self.entries.add(
-                self.builder.administration(refill, medication, device, self.patient, stamp)
+                self.builder.administration(
+                    refill, latest.version, medication, device, self.patient, latest.first
+                )
             )
-            self._provenance([administration], "refills", stamp)
+            self._provenance([administration], "refills", latest.stamp)
 
     def _add_program_changes(self) -> None:
-        changes = self.history.program_changes
-        in_force: dict[str, int | None] = {}  # each pump's latest succeeded change
-        for change in changes:
-            if change.outcome is ChangeOutcome.SUCCEEDED:
-                in_force[change.pump_serial] = change.id
-        for change in changes:
-            if not self._wanted(change.at):
+        changes = self._latest(
+            "program_changes", self.records.program_changes, self.history.program_changes
+        )
+        in_force: dict[str, int] = {}  # each pump's latest succeeded change
+        in_force_at_since: dict[str, int] = {}  # and the one before ``since``
+        for latest in changes:
+            change = latest.record
+            if change.outcome is ChangeOutcome.SUCCEEDED and not latest.version.withdrawn:
+                in_force[change.pump_serial] = latest.version.root_id
+                if self.since is not None and change.at < self.since:
+                    in_force_at_since[change.pump_serial] = latest.version.root_id
+        for latest in changes:
+            change, root = latest.record, latest.version.root_id
+            # The change in force when ``since`` began may have been replaced since: sent
+            # again, so the hospital's copy is no longer 'active'.
+            if not self._wanted(latest) and in_force_at_since.get(change.pump_serial) != root:
                 continue
-            stamp = self._stamp("program_changes", change.id)
             replaced = not (
                 self.active.get(change.pump_serial, False)
-                and in_force.get(change.pump_serial) == change.id
+                and in_force.get(change.pump_serial) == root
             )
             request = self.entries.add(
                 self.builder.request(
-                    change, self._device(change.pump_serial), self.patient, stamp, replaced=replaced
+                    change,
+                    latest.version,
+                    self._device(change.pump_serial),
+                    self.patient,
+                    latest.first,
+                    replaced=replaced,
                 )
             )
-            self._provenance([request], "program_changes", stamp)
+            self._provenance([request], "program_changes", latest.stamp)

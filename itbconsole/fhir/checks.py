@@ -8,8 +8,10 @@ bundle as it is written (the export keeps nothing of a bundle that fails):
 * every Quantity is UCUM (``http://unitsofmeasure.org``) with a code the export means to
   write (:data:`itbconsole.fhir.codes.ALLOWED_UNITS`);
 * every reference names an entry of the bundle;
-* no identifier, entry address or conditional-create key is used twice, and each entry is
-  a conditional create;
+* no identifier, entry address or conditional request is used twice; each entry whose
+  state can change is a conditional update (``PUT Kind?identifier=system|value`` naming
+  one of its own identifiers) and only what never changes (:data:`CREATED_ONCE`) is a
+  conditional create (``POST`` with ``ifNoneExist``);
 * every date is ISO 8601 as FHIR writes it (a day, or a time with seconds and a zone);
 * in a training bundle every resource carries the training label.
 
@@ -25,7 +27,11 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from itbconsole.fhir import codes
+from itbconsole.fhir import codes, keys
+
+#: Resources that never change once made: sent as conditional creates. Every other
+#: resource is a conditional update, so the hospital's copy follows the record.
+CREATED_ONCE = frozenset({"Medication", "Provenance"})
 
 #: Elements holding a FHIR date (YYYY-MM-DD), a dateTime, or an instant.
 DATE_KEYS = frozenset({"birthDate", "expirationDate"})
@@ -85,6 +91,23 @@ def _date_problem(key: str, value: Any) -> str:
     return ""
 
 
+def _request_problem(request: dict[str, Any], resource: dict[str, Any]) -> str:
+    kind = str(resource.get("resourceType", ""))
+    if kind in CREATED_ONCE:
+        if request.get("method") != "POST" or not request.get("ifNoneExist"):
+            return f"a {kind} that is not a conditional create (POST with ifNoneExist)"
+        return ""
+    if request.get("method") != "PUT":
+        return f"a {kind} that is not a conditional update (PUT): the server's copy would go stale"
+    own = {
+        keys.update_url(kind, str(i.get("system")), str(i.get("value")))
+        for i in resource.get("identifier", [])
+    }
+    if request.get("url") not in own:
+        return f"a conditional update whose URL names none of the {kind}'s identifiers"
+    return ""
+
+
 def _labelled(resource: dict[str, Any]) -> bool:
     return any(
         s.get("system") == codes.TRAINING_SYSTEM and s.get("code") == codes.TRAINING_CODE
@@ -117,12 +140,14 @@ class BundleChecker:
         where = f"Bundle.entry[{n}]"
         self._values(entry, where)
         request = entry.get("request", {})
-        if request.get("method") != "POST" or not request.get("ifNoneExist"):
-            self.problems.append(f"{where}: not a conditional create (POST with ifNoneExist)")
         resource = entry.get("resource", {})
+        problem = _request_problem(request, resource)
+        if problem:
+            self.problems.append(f"{where}: {problem}")
+        conditional = request.get("ifNoneExist") or request.get("url", "")
         used = [
             ("address", str(entry.get("fullUrl", ""))),
-            ("conditional-create key", str(request.get("ifNoneExist", ""))),
+            ("conditional request", f"{request.get('method')} {conditional}"),
             *(
                 ("identifier", f"{i.get('system')}|{i.get('value')}")
                 for i in resource.get("identifier", [])

@@ -1,13 +1,14 @@
-"""The stable keys of exported records: identifiers, conditional-create queries and the
-bundle's ``urn:uuid`` addresses.
+"""The stable keys of exported records: identifiers, conditional update and create
+queries and the bundle's ``urn:uuid`` addresses.
 
 Why derived and not random: exporting the same records twice, or from another room of the
 same clinic, must produce the same keys, so the hospital's server finds what it already
-holds (``ifNoneExist``) and creates nothing twice. A key names the database that made the
-record (its identity, ``store_identity``, kept across backups and moves; for a record
-applied from another room, that room's, :mod:`itbconsole.fhir.origins`), the table and the
-row there: ``<identity>/<table>/<id>``. Rows are never updated in place (a correction is a
-new row), so a key always means the same stored values.
+holds and creates nothing twice. A key names the database that made the record (its
+identity, ``store_identity``, kept across backups and moves; for a record applied from
+another room, that room's, :mod:`itbconsole.fhir.origins`), the table and the row there:
+``<identity>/<table>/<id>``. A record that was corrected, settled or withdrawn keeps the
+key of its first version (the root of its correction chain), so its latest state replaces
+the earlier one on the server (a conditional update, ``PUT Kind?identifier=...``).
 """
 
 from __future__ import annotations
@@ -63,11 +64,28 @@ def token(system: str, value: str) -> str:
 
 
 def if_none_exist(key: str) -> str:
-    """The conditional-create query of a resource carrying ``key`` as an identifier."""
+    """The search of a resource carrying ``key`` as an identifier."""
     return f"identifier={token(codes.RECORD_KEY, key)}"
 
 
-def provenance_if_none_exist(target_type: str, key: str) -> str:
-    """Provenance has no identifier: a Provenance exists already when one targets the
-    resource carrying ``key`` (a chained search on the target's identifier)."""
-    return f"target:{target_type}.identifier={token(codes.RECORD_KEY, key)}"
+def update_url(kind: str, system: str, value: str) -> str:
+    """A conditional update's URL: the resource of ``kind`` carrying the identifier
+    ``system|value`` (created when the server has none, replaced when it has one)."""
+    return f"{kind}?identifier={token(system, value)}"
+
+
+#: The tag naming the stored version a Provenance is about (R4's Provenance has no
+#: identifier): ``<identity>/<table>/<row id>`` of that version's row.
+RECORD_VERSION = f"{codes.LOCAL}:record-version"
+
+
+def version_tag(version_key: str) -> dict[str, str]:
+    """The ``meta.tag`` naming one stored version of a record."""
+    return {"system": RECORD_VERSION, "code": version_key}
+
+
+def provenance_if_none_exist(version_key: str) -> str:
+    """A Provenance exists already when one carries the tag of the same stored version
+    (each version of a record has its own, written once; ``_tag`` is a search every FHIR
+    server has)."""
+    return f"_tag={token(RECORD_VERSION, version_key)}"

@@ -19,7 +19,8 @@ from typing import Any
 
 from itbconsole import display
 from itbconsole.dosing import program_daily_dose_mcg
-from itbconsole.fhir import codes, keys
+from itbconsole.fhir import codes, keys, status
+from itbconsole.fhir.matching import hospital_number_system, patient_match
 from itbconsole.fhir.origins import RecordOrigins
 from itbconsole.model import Mode, Patient, Program, ProgramChange, Pump, Reading, Refill
 from itbconsole.store.records import Stamp
@@ -35,11 +36,12 @@ VOLT_PLACES = 3
 
 @dataclass(frozen=True)
 class Entry:
-    """A resource with its stable key (its identifier and conditional-create key)."""
+    """A resource with its stable key (its identifier) and its transaction request: a
+    conditional update for what can change, a conditional create for what cannot."""
 
     key: str
     resource: Resource
-    if_none_exist: str = ""
+    request: dict[str, str]
 
     @cached_property
     def full_url(self) -> str:
@@ -50,14 +52,41 @@ class Entry:
         return {"reference": self.full_url}
 
 
+def update(kind: str, system: str, value: str) -> dict[str, str]:
+    """A conditional update: the server replaces the resource carrying ``system|value``,
+    or creates it (what it holds follows the record: a status changed, a value corrected,
+    a record withdrawn)."""
+    return {"method": "PUT", "url": keys.update_url(kind, system, value)}
+
+
+def create(kind: str, if_none_exist: str) -> dict[str, str]:
+    """A conditional create, for what never changes once made (a drug batch, who stored
+    one version of a record)."""
+    return {"method": "POST", "url": kind, "ifNoneExist": if_none_exist}
+
+
+@dataclass(frozen=True)
+class Version:
+    """Where a record's correction chain stands: ``root_id`` its first version's row (the
+    resource's key, kept through corrections, settlements and withdrawal), whether the
+    latest version withdraws it (and why), and whether a later version corrected it."""
+
+    root_id: int
+    withdrawn: bool = False
+    reason: str = ""
+    corrected: bool = False
+
+
 @dataclass(frozen=True)
 class Builder:
     """Builds the resources of one database: each key names the room that made the record
     (:class:`~itbconsole.fhir.origins.RecordOrigins`), and a training database marks every
-    resource as test data."""
+    resource as test data. ``hospital_system``: the hospital's MRN identifier system
+    (:mod:`itbconsole.fhir.matching`)."""
 
     origins: RecordOrigins
     training: bool
+    hospital_system: str = ""
 
     def key(self, table: str, record_id: int, part: str = "") -> str:
         room, origin_id = self.origins.of(table, record_id)
@@ -77,7 +106,7 @@ class Builder:
         return resource
 
     def _entry(self, kind: str, key: str, **fields: Any) -> Entry:
-        return Entry(key, self._resource(kind, key, **fields), keys.if_none_exist(key))
+        return Entry(key, self._resource(kind, key, **fields), update(kind, codes.RECORD_KEY, key))
 
     # ------------------------------------------------------------------ people and pumps
 
@@ -95,11 +124,17 @@ class Builder:
         )
         resource["identifier"] = [
             *resource["identifier"],
-            {"system": codes.HOSPITAL_NUMBER, "value": patient.hospital_number},
+            {
+                "system": hospital_number_system(self.hospital_system),
+                "value": patient.hospital_number,
+            },
         ]
         if patient.nhs_number:
             resource["identifier"].append({"system": codes.NHS_NUMBER, "value": patient.nhs_number})
-        return Entry(key, resource, keys.if_none_exist(key))
+        match = patient_match(
+            patient, key, training=self.training, configured_system=self.hospital_system
+        )
+        return Entry(key, resource, update("Patient", *match))
 
     def device(self, pump: Pump, patient: Entry, *, active: bool) -> Entry:
         key = self.pump_key(pump.serial)
@@ -114,7 +149,7 @@ class Builder:
             patient=patient.reference,
         )
         resource["identifier"].append({"system": codes.PUMP_SERIAL, "value": pump.serial})
-        return Entry(key, resource, keys.if_none_exist(key))
+        return Entry(key, resource, update("Device", codes.RECORD_KEY, key))
 
     def implant(self, pump: Pump, device: Entry, patient: Entry) -> Entry | None:
         """The implant as a Procedure (R4's Device has no implant date)."""
@@ -132,9 +167,14 @@ class Builder:
 
     # ------------------------------------------------------------------ readings
 
-    def observations(self, reading: Reading, device: Entry, patient: Entry) -> list[Entry]:
-        """The reservoir volume and battery voltage the pump reported at one reading."""
-        rid = _id(reading.id)
+    def observations(
+        self, reading: Reading, version: Version, device: Entry, patient: Entry
+    ) -> list[Entry]:
+        """The reservoir volume and battery voltage the pump reported at one reading
+        (``corrected`` once a later version changed it, ``entered-in-error`` once
+        withdrawn)."""
+        rid = version.root_id
+        state = status.OBSERVATION_CORRECTED if version.corrected else status.OBSERVATION_FINAL
         figures = (
             (codes.RESERVOIR_VOLUME, ul_to_ml(reading.reservoir_ul)),
             (codes.BATTERY_VOLTAGE, round_decimal(Fraction(reading.battery_mv, 1000), VOLT_PLACES)),
@@ -143,7 +183,7 @@ class Builder:
             self._entry(
                 "Observation",
                 self.key("readings", rid, code.code),
-                status="final",
+                status=status.ENTERED_IN_ERROR if version.withdrawn else state,
                 code={
                     "coding": [
                         {
@@ -158,13 +198,14 @@ class Builder:
                 effectiveDateTime=_instant(reading.at),
                 valueQuantity=quantity(value, code.unit),
                 device=device.reference,
+                note=_withdrawn(version),
             )
             for code, value in figures
         ]
 
     # ------------------------------------------------------------------ refills
 
-    def medication(self, refill: Refill) -> Entry:
+    def medication(self, refill: Refill, root_id: int) -> Entry:
         """The drug of a refill: product, concentration, lot and expiry (one resource per
         batch, shared by every refill from it; a lot recorded with two expiry dates is two
         batches, so neither date is lost). A batch is the maker's, the same in every room
@@ -173,7 +214,7 @@ class Builder:
             (refill.product, str(refill.concentration_mcg_ml), refill.lot, str(refill.expiry))
         )
         if self.training:  # a training database's batches are its own, never a real one
-            room, _ = self.origins.of("refills", _id(refill.id))
+            room, _ = self.origins.of("refills", root_id)
             batch = f"training/{room}/{batch}"
         key = keys.batch_key(batch)
         resource = self._resource(
@@ -190,43 +231,74 @@ class Builder:
             ],
             batch={"lotNumber": refill.lot, "expirationDate": refill.expiry.isoformat()},
         )
-        return Entry(key, resource, keys.batch_if_none_exist(batch))
+        return Entry(key, resource, create("Medication", keys.batch_if_none_exist(batch)))
 
     def administration(
-        self, refill: Refill, medication: Entry, device: Entry, patient: Entry, stamp: Stamp
+        self,
+        refill: Refill,
+        version: Version,
+        medication: Entry,
+        device: Entry,
+        patient: Entry,
+        stamp: Stamp,
     ) -> Entry:
+        """A refill: the drug put into the implanted pump's reservoir, not a dose given.
+        No ``dosage`` (R4 requires a dose or a rate there, and either would read as drug
+        given to the patient): the volume added is the extension
+        :data:`~itbconsole.fhir.status.RESERVOIR_VOLUME_ADDED`, and the words say what
+        happened. The patient's dose is the program's (MedicationRequest)."""
+        drug = f"{refill.product} {refill.concentration_mcg_ml} mcg/mL"
         return self._entry(
             "MedicationAdministration",
-            self.key("refills", _id(refill.id)),
-            status=codes.REFILL_STATUS[refill.status],
+            self.key("refills", version.root_id),
+            extension=[
+                {
+                    "url": status.RESERVOIR_VOLUME_ADDED,
+                    "valueQuantity": quantity(ul_to_ml(refill.added_ul), codes.MILLILITRE),
+                }
+            ],
+            status=status.ENTERED_IN_ERROR
+            if version.withdrawn
+            else codes.REFILL_STATUS[refill.status],
+            category={"text": status.REFILL_CATEGORY},
             medicationReference=medication.reference,
             subject=patient.reference,
             effectiveDateTime=_instant(refill.at),
             performer=[{"actor": {"display": _who(stamp)}}],
             device=[device.reference],
             note=[
+                *(_withdrawn(version) or []),
                 {"text": codes.REFILL_STATUS_TEXT[refill.status]},
+                {"text": status.refill_words(display.fmt_ml(refill.added_ul), drug)},
                 *([{"text": refill.note}] if refill.note else []),
             ],
-            dosage={
-                "text": f"{display.fmt_ml(refill.added_ul)} added to the pump reservoir",
-                "route": {"text": codes.ROUTE_TEXT},
-                "dose": quantity(ul_to_ml(refill.added_ul), codes.MILLILITRE),
-            },
         )
 
     # ------------------------------------------------------------------ programs
 
     def request(
-        self, change: ProgramChange, device: Entry, patient: Entry, stamp: Stamp, *, replaced: bool
+        self,
+        change: ProgramChange,
+        version: Version,
+        device: Entry,
+        patient: Entry,
+        stamp: Stamp,
+        *,
+        replaced: bool,
     ) -> Entry:
-        status = codes.PROGRAM_STATUS[change.outcome]
-        if replaced and status == codes.PROGRAM_STATUS[change.outcome.SUCCEEDED]:
-            status = codes.REPLACED_PROGRAM_STATUS
+        state = codes.PROGRAM_STATUS[change.outcome]
+        if replaced and state == codes.PROGRAM_STATUS[change.outcome.SUCCEEDED]:
+            state = codes.REPLACED_PROGRAM_STATUS
+        if version.withdrawn:
+            state = status.ENTERED_IN_ERROR
+        notes = [
+            *(_withdrawn(version) or []),
+            *({"text": f"Override: {o}"} for o in change.overrides),
+        ]
         return self._entry(
             "MedicationRequest",
-            self.key("program_changes", _id(change.id)),
-            status=status,
+            self.key("program_changes", version.root_id),
+            status=state,
             intent="order",
             medicationCodeableConcept={
                 "text": f"{codes.DRUG_TEXT} {change.concentration_mcg_ml} mcg/mL"
@@ -236,16 +308,18 @@ class Builder:
             requester={"display": _who(stamp)},
             reasonCode=[{"text": change.reason}] if change.reason else None,
             supportingInformation=[device.reference],
-            note=[{"text": f"Override: {o}"} for o in change.overrides] or None,
+            note=notes or None,
             dosageInstruction=[dosage(change.new)],
         )
 
     # ------------------------------------------------------------------ who did it
 
-    def provenance(self, targets: list[Entry], stamp: Stamp, corrects: str | None) -> Entry:
-        """Who stored the record and when. ``corrects``: the key of the record this one
-        corrects, named as the revised entity."""
-        first = targets[0]
+    def provenance(
+        self, targets: list[Entry], stamp: Stamp, version_key: str, corrects: str | None
+    ) -> Entry:
+        """Who stored this version of the record (``version_key``, its row) and when; one
+        per version, never replaced. ``corrects``: the key of the version this one
+        corrects (or settles, or withdraws), named as the revised entity."""
         resource = self._resource(
             "Provenance",
             None,
@@ -269,10 +343,9 @@ class Builder:
             if corrects
             else None,
         )
-        kind = str(first.resource["resourceType"])
-        return Entry(
-            f"{first.key}/provenance", resource, keys.provenance_if_none_exist(kind, first.key)
-        )
+        resource["meta"] = {**resource.get("meta", {}), "tag": [keys.version_tag(version_key)]}
+        query = keys.provenance_if_none_exist(version_key)
+        return Entry(f"{version_key}/provenance", resource, create("Provenance", query))
 
 
 # ---------------------------------------------------------------------- small parts
@@ -337,6 +410,13 @@ def program_text(program: Program) -> str:
             f"lockout {pb.lockout_minutes} min, at most {pb.max_per_day} a day"
         )
     return text
+
+
+def _withdrawn(version: Version) -> list[dict[str, str]] | None:
+    """The note of a withdrawn record: that it was, and why."""
+    if not version.withdrawn:
+        return None
+    return [{"text": status.withdrawn_note(version.reason)}]
 
 
 def _who(stamp: Stamp) -> str:

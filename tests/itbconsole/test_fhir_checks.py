@@ -60,15 +60,31 @@ def duplicate_identifier(b: Resource) -> None:
     observations = [
         e["resource"] for e in b["entry"] if e["resource"]["resourceType"] == "Observation"
     ]
-    observations[1]["identifier"] = copy.deepcopy(observations[0]["identifier"])
+    observations[1]["identifier"].append(copy.deepcopy(observations[0]["identifier"][0]))
+
+
+def entries_of(b: Resource, kind: str) -> list[Resource]:
+    return [e for e in b["entry"] if e["resource"]["resourceType"] == kind]
 
 
 def duplicate_key(b: Resource) -> None:
-    b["entry"][1]["request"]["ifNoneExist"] = b["entry"][0]["request"]["ifNoneExist"]
+    provenances = entries_of(b, "Provenance")
+    provenances[1]["request"]["ifNoneExist"] = provenances[0]["request"]["ifNoneExist"]
 
 
 def not_conditional(b: Resource) -> None:
-    del b["entry"][0]["request"]["ifNoneExist"]
+    del entries_of(b, "Provenance")[0]["request"]["ifNoneExist"]
+
+
+def created_not_updated(b: Resource) -> None:
+    """A plain create of a record whose state can change: the server's copy goes stale."""
+    entry = entries_of(b, "MedicationRequest")[0]
+    entry["request"] = {"method": "POST", "url": "MedicationRequest"}
+
+
+def updated_by_another_identifier(b: Resource) -> None:
+    first_two = entries_of(b, "Observation")[:2]
+    first_two[0]["request"]["url"] = "Observation?identifier=urn:itbconsole:record|elsewhere"
 
 
 def time_without_zone(b: Resource) -> None:
@@ -95,8 +111,10 @@ def unlabelled_training_resource(b: Resource) -> None:
         (ratio_unit, "unit code 'L'"),
         (dangling_reference, "is not an entry of the bundle"),
         (duplicate_identifier, "identifier urn:itbconsole:record|"),
-        (duplicate_key, "conditional-create key"),
+        (duplicate_key, "conditional request POST _tag="),
         (not_conditional, "not a conditional create"),
+        (created_not_updated, "not a conditional update (PUT)"),
+        (updated_by_another_identifier, "names none of the Observation's identifiers"),
         (time_without_zone, "with seconds and a zone"),
         (not_a_date, "is not a date (YYYY-MM-DD)"),
         (impossible_date, "is not a real date"),

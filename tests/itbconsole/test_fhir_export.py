@@ -1,8 +1,9 @@
 """``itbconsole export fhir``: the demo clinic with a clinic day of real store writes
 (corrections, a withdrawn reading, a settled refill and program change, a replaced pump),
 exported for one patient and for all, parsed with fhir.resources' R4B models and compared
-with the store; repeated exports keep their conditional-create keys; bad input is
-refused with exit 2 and nothing written; the clinical records are never written."""
+with the store; repeated exports keep their keys (conditional updates, each record under
+its first version's key); bad input is refused with exit 2 and nothing written; the
+clinical records are never written."""
 
 from __future__ import annotations
 
@@ -23,9 +24,10 @@ from itbconsole.cli import main
 from itbconsole.demo import DEMO_ADMIN, DEMO_NURSE, DEMO_USER, open_demo_store
 from itbconsole.dosing import program_daily_dose_mcg
 from itbconsole.druglib import load_drug_library
-from itbconsole.fhir import codes, json_text
+from itbconsole.fhir import codes, json_text, status
 from itbconsole.fhir.bundle import clinic_patient_ids, export_bundle
 from itbconsole.model import ChangeOutcome, Origin, Patient, Refill, RefillStatus
+from itbconsole.pump_models import pump_models
 from itbconsole.services.clinic import ClinicService
 from itbconsole.store import Store
 from itbconsole.store.schema import CLINICAL_TABLES
@@ -76,6 +78,25 @@ def by_key(bundle: Resource, kind: str) -> dict[str, Resource]:
     return {key_of(r): r for r in resources(bundle, kind)}
 
 
+def root_id(store: Store, table: str, record_id: int | None) -> int:
+    """The first version of a record's correction chain: the row its key names."""
+    assert record_id is not None
+    return store.versions(table, record_id)[0].record_id
+
+
+def added_ml(administration: Resource) -> Any:
+    """The volume a refill put into the reservoir (our extension, never a dose)."""
+    (extension,) = administration["extension"]
+    assert extension["url"] == status.RESERVOIR_VOLUME_ADDED
+    assert extension["valueQuantity"]["code"] == "mL"
+    return extension["valueQuantity"]["value"]
+
+
+def conditional(entry: Resource) -> str:
+    request = entry["request"]
+    return f"{request['method']} {request.get('ifNoneExist') or request['url']}"
+
+
 def table_rows(path: Path) -> dict[str, list[dict[str, Any]]]:
     with Store.open(path) as store:
         return {
@@ -115,10 +136,24 @@ def test_one_patient_bundle_is_valid_r4b_and_every_resource_parses(
     for entry in json.loads(out.read_text(encoding="utf-8"))["entry"]:
         model = get_fhir_model_class(entry["resource"]["resourceType"])
         model.model_validate(entry["resource"])  # each one on its own, too
-        assert entry["request"]["method"] == "POST"
-        assert entry["request"]["url"] == entry["resource"]["resourceType"]
-        assert entry["request"]["ifNoneExist"]
+        kind = entry["resource"]["resourceType"]
+        if kind in ("Medication", "Provenance"):  # never change: conditional creates
+            assert entry["request"]["method"] == "POST"
+            assert entry["request"]["url"] == kind
+            assert entry["request"]["ifNoneExist"]
+        else:  # can change: conditional updates by identifier
+            assert entry["request"]["method"] == "PUT"
+            assert entry["request"]["url"].startswith(f"{kind}?identifier=")
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
+
+
+def test_a_pumps_maker_is_the_catalogues_never_guessed_from_its_name() -> None:
+    makers = {m.model: m.manufacturer for m in pump_models()}
+    assert makers["SynchroMed II 8637-20"] == makers["SynchroMed II 8637-40"] == "Medtronic"
+    assert makers["Prometra II"] == "Flowonix" and makers["MedStream 40"] == "Codman"
+    assert makers["SIM-40"] == makers["Simulated pump 20 mL"] == "ITB Console simulated pump"
+    assert codes.pump_manufacturer(" prometra  II ") == "Flowonix"  # spacing and case
+    assert codes.pump_manufacturer("SynchroMed III") is None  # typed, not in the catalogue
 
 
 def test_values_are_the_stored_records(db: tuple[Path, ClinicDay], tmp_path: Path) -> None:
@@ -130,6 +165,15 @@ def test_values_are_the_stored_records(db: tuple[Path, ClinicDay], tmp_path: Pat
         history = store.patient_history(day.patient_id)
         store_id = store.store_id()
         owner_now = {p.serial: store.find_pump_owner(p.serial) for p in history.pumps}
+        roots = {
+            (table, r.id): root_id(store, table, r.id)
+            for table, records in (
+                ("readings", history.readings),
+                ("refills", history.refills),
+                ("program_changes", history.program_changes),
+            )
+            for r in records
+        }
 
     (patient,) = resources(bundle, "Patient")
     ids = {i["system"]: i["value"] for i in patient["identifier"]}
@@ -157,27 +201,30 @@ def test_values_are_the_stored_records(db: tuple[Path, ClinicDay], tmp_path: Pat
         assert implants[urls[pump.serial]] == pump.implant_date.isoformat()
 
     observations = by_key(bundle, "Observation")
-    assert len(observations) == 2 * len(history.readings)
+    assert len(observations) == 2 * (len(history.readings) + 1)  # and the withdrawn one
     for reading in history.readings:
-        volume = observations[f"{store_id}/readings/{reading.id}/reservoir-volume"]
-        battery = observations[f"{store_id}/readings/{reading.id}/battery-voltage"]
+        key = f"{store_id}/readings/{roots['readings', reading.id]}"
+        volume = observations[f"{key}/reservoir-volume"]
+        battery = observations[f"{key}/battery-voltage"]
+        assert volume["status"] == battery["status"] == "final"
         assert volume["valueQuantity"]["value"] == Decimal(reading.reservoir_ul) / 1000
         assert volume["valueQuantity"]["code"] == "mL"
         assert battery["valueQuantity"]["value"] == Decimal(reading.battery_mv) / 1000
         assert battery["valueQuantity"]["code"] == "V"
         assert volume["effectiveDateTime"] == reading.at.isoformat()
         assert volume["device"]["reference"] == urls[reading.pump_serial]
-    withdrawn = f"{store_id}/readings/{day.reading_id}/reservoir-volume"
-    assert withdrawn not in observations  # entered in error: not exported
+    withdrawn = observations[f"{store_id}/readings/{day.reading_id}/reservoir-volume"]
+    assert withdrawn["status"] == "entered-in-error"  # withdrawn at the hospital too
+    assert withdrawn["note"] == [{"text": "Withdrawn as entered in error: another pump's printout"}]
 
     administrations = by_key(bundle, "MedicationAdministration")
     medications = {e["fullUrl"]: e["resource"] for e in bundle["entry"]}
     assert len(administrations) == len(history.refills)
     for refill in history.refills:
-        given = administrations[f"{store_id}/refills/{refill.id}"]
+        given = administrations[f"{store_id}/refills/{roots['refills', refill.id]}"]
         drug = medications[given["medicationReference"]["reference"]]
-        assert given["dosage"]["dose"]["value"] == Decimal(refill.added_ul) / 1000
-        assert given["dosage"]["dose"]["code"] == "mL"
+        assert added_ml(given) == Decimal(refill.added_ul) / 1000
+        assert "dosage" not in given  # a reservoir refill is not a dose given
         assert drug["batch"] == {
             "lotNumber": refill.lot,
             "expirationDate": refill.expiry.isoformat(),
@@ -187,13 +234,15 @@ def test_values_are_the_stored_records(db: tuple[Path, ClinicDay], tmp_path: Pat
         assert (strength["numerator"]["code"], strength["denominator"]["code"]) == ("ug", "mL")
         assert drug["code"]["text"].startswith(refill.product)
     settled = next(r for r in history.refills if r.lot == LOT)
-    assert administrations[f"{store_id}/refills/{settled.id}"]["status"] == "completed"
-    assert f"{store_id}/refills/{day.refill_id}" not in administrations  # the pending version
+    assert settled.id != day.refill_id
+    # The settled refill keeps the pending one's key: the hospital's copy is updated.
+    assert administrations[f"{store_id}/refills/{day.refill_id}"]["status"] == "completed"
+    assert f"{store_id}/refills/{settled.id}" not in administrations
 
     requests = by_key(bundle, "MedicationRequest")
     assert len(requests) == len(history.program_changes)
     for change in history.program_changes:
-        request = requests[f"{store_id}/program_changes/{change.id}"]
+        request = requests[f"{store_id}/program_changes/{roots['program_changes', change.id]}"]
         rate = request["dosageInstruction"][0]["doseAndRate"][0]["rateQuantity"]
         assert rate["value"] == program_daily_dose_mcg(change.new)
         assert (rate["system"], rate["code"]) == (codes.UCUM, "ug/d")
@@ -201,7 +250,7 @@ def test_values_are_the_stored_records(db: tuple[Path, ClinicDay], tmp_path: Pat
     assert in_force == []  # the pump that ran the last change was replaced
     last = history.program_changes[-1]
     assert last.outcome is ChangeOutcome.SUCCEEDED and last.pump_serial == day.serial
-    assert requests[f"{store_id}/program_changes/{last.id}"]["status"] == "stopped"
+    assert requests[f"{store_id}/program_changes/{day.change_id}"]["status"] == "stopped"
 
 
 def test_provenance_names_who_recorded_each_record(
@@ -229,7 +278,7 @@ def test_provenance_names_who_recorded_each_record(
         e
         for e in bundle["entry"]
         if e["resource"]["resourceType"] == "MedicationAdministration"
-        and key_of(e["resource"]) == f"{store_id}/refills/{refill_stamp.record_id}"
+        and key_of(e["resource"]) == f"{store_id}/refills/{day.refill_id}"
     )
     provenance = targets[settled["fullUrl"]]
     assert provenance["agent"][0]["who"]["display"] == "Demo Nurse (nurse)"
@@ -258,7 +307,7 @@ def test_all_patients_twice_same_keys_no_duplicates_records_untouched(
     assert len(resources(one, "Patient")) == len(patients) > 1
 
     def keys(bundle: Resource) -> list[tuple[str, str]]:
-        return [(e["fullUrl"], e["request"]["ifNoneExist"]) for e in bundle["entry"]]
+        return [(e["fullUrl"], conditional(e)) for e in bundle["entry"]]
 
     assert keys(one) == keys(two)
     assert len(set(keys(one))) == len(keys(one))
@@ -315,7 +364,7 @@ def test_numbers_are_written_exactly(db: tuple[Path, ClinicDay], tmp_path: Path)
     out = tmp_path / "walsh.json"
     assert export(path, out, "--patient", str(day.patient_id)) == 0
     text = out.read_text(encoding="utf-8")
-    assert '"value": 3.500' not in text  # the withdrawn reading
+    assert '"value": 3.500' in text  # the withdrawn reading, sent as entered in error
     assert '"value": 40.000,' in text  # the settled refill's 40 mL, as stored (µL to mL)
     assert "E+" not in text and "e+" not in text
 
@@ -466,11 +515,12 @@ def test_since_keeps_the_records_from_that_day_and_every_reference(
     assert export(path, out, "--patient", str(day.patient_id), "--since", since.isoformat()) == 0
     bundle = read(out)  # the checks passed: every reference resolves
     kept = set(by_key(bundle, "MedicationAdministration"))
-    assert kept == {
-        f"{store_id}/refills/{r.id}"
-        for r in history.refills
-        if r.at.astimezone(LONDON).date() >= since
-    }
+    with Store.open(path) as store:
+        assert kept == {
+            f"{store_id}/refills/{root_id(store, 'refills', r.id)}"
+            for r in history.refills
+            if r.at.astimezone(LONDON).date() >= since
+        }
     assert 0 < len(kept) < len(history.refills)
     assert len(resources(bundle, "Patient")) == 1
     assert len(resources(bundle, "Device")) == len(history.pumps)
@@ -480,6 +530,11 @@ def test_since_keeps_the_records_from_that_day_and_every_reference(
         for r in history.readings
         if f"{store_id}/readings/{r.id}/reservoir-volume" in observations
     )
+    # The program in force when that day began, replaced since, is sent again: stopped.
+    requests = by_key(bundle, "MedicationRequest")
+    before = [c for c in history.program_changes if c.at.astimezone(LONDON).date() < since]
+    if before:
+        assert all(r["status"] != "active" for r in requests.values())
     with Store.open(path) as store:
         assert json.loads(list(store.audit_entries())[-1]["payload"])["since"] == since.isoformat()
 
@@ -529,9 +584,10 @@ def test_a_failed_pump_update_still_exports_the_drug_given(
     assert given["status"] == "unknown"
     assert [n["text"] for n in given["note"]] == [
         codes.REFILL_STATUS_TEXT[RefillStatus.FAILED],
+        status.refill_words("39.75 mL", "Gablofen 2000 mcg/mL"),
         "Update the pump again.",
     ]
-    assert given["dosage"]["dose"]["value"] == Decimal("39.750")
+    assert added_ml(given) == Decimal("39.750")
     drug = next(
         e["resource"]
         for e in bundle["entry"]

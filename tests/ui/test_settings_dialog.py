@@ -123,3 +123,25 @@ def test_the_contact_is_read_only_for_others(qtbot: object) -> None:
     qtbot.addWidget(dialog)  # type: ignore[attr-defined]
     assert dialog.texts["clinic_name"].text() == "Neuro ITB"
     assert not dialog.texts["clinic_phone_24h"].isEnabled() and not dialog.paper.isEnabled()
+
+
+def test_the_hospital_number_system_for_the_fhir_export_is_edited_and_checked(
+    qtbot: object,
+) -> None:
+    dialog = ClinicSettingsDialog(ClinicSettings(), editable=True)
+    qtbot.addWidget(dialog)  # type: ignore[attr-defined]
+    system = dialog.texts["hospital_number_system"]
+    system.setText("MRN")  # not a URI: refused next to the form, nothing saved
+    dialog.note.setText("the hospital's patient numbers")
+    dialog.accept_if_valid()
+    assert dialog.result_value is None
+    assert "hospital_number_system" in dialog.message.text()
+    system.setText(" urn:oid:2.16.840.1.113883.2.1.3.2 ")
+    dialog.accept_if_valid()
+    assert dialog.result_value is not None
+    saved, _ = dialog.result_value
+    assert saved.hospital_number_system == "urn:oid:2.16.840.1.113883.2.1.3.2"
+    read_only = ClinicSettingsDialog(saved, editable=False)
+    qtbot.addWidget(read_only)
+    assert read_only.texts["hospital_number_system"].text() == saved.hospital_number_system
+    assert not read_only.texts["hospital_number_system"].isEnabled()
