@@ -33,6 +33,17 @@ def fmt_weekday(d: date) -> str:
     return f"{_DAYS[d.weekday()]} {fmt_day(d)}"
 
 
+def fmt_day_month(d: date) -> str:
+    """``05 Jan``: the compact day of a plot's axis tick, where the year is on the axis
+    already (the same month names as :func:`fmt_day`, whatever the locale)."""
+    return f"{d.day:02d} {_MONTHS[d.month - 1]}"
+
+
+def fmt_month(d: date) -> str:
+    """``Jan 2026``: a month, for a plot's axis tick."""
+    return f"{_MONTHS[d.month - 1]} {d.year}"
+
+
 def fmt_moment(moment: datetime, tz: tzinfo, *, seconds: bool = False) -> str:
     """``14 Jul 2026 10:20 BST``: a moment in the clinic's zone, with the zone's abbreviation
     (it keeps the repeated hour of a clock change apart)."""
@@ -122,6 +133,7 @@ __all__ = [
     "fmt_capacity",
     "fmt_clock_offset",
     "fmt_day",
+    "fmt_day_month",
     "fmt_days_from_today",
     "fmt_dose_per_day",
     "fmt_duration",
@@ -129,6 +141,7 @@ __all__ = [
     "fmt_mcg",
     "fmt_ml",
     "fmt_moment",
+    "fmt_month",
     "fmt_percent",
     "fmt_rate",
     "fmt_volts",

@@ -52,9 +52,7 @@ from itbconsole.trends import (
     BatteryOutlook,
     PatientTrends,
     format_local,
-    format_local_date,
     local_ticks,
-    to_local,
 )
 from itbconsole.units import fmt_ml
 from ui.dialogs import ask_save_path
@@ -548,7 +546,7 @@ class TrendsView(QWidget):
             forecast = res.forecast
             assert forecast is not None and forecast.alarm_at is not None
             text = pg.TextItem(
-                f"alarm {format_local_date(forecast.alarm_at, trends.tz)}",
+                f"alarm {fmt_local_day(forecast.alarm_at, trends.tz)}",
                 color=ORANGE,
                 anchor=(1, 1),
             )
@@ -787,7 +785,7 @@ class TrendsView(QWidget):
         res = trends.reservoir
         if res is not None and res.forecast is not None and res.forecast.alarm_at is not None:
             parts.append(
-                f"Low-reservoir alarm projected {format_local_date(res.forecast.alarm_at, tz)}"
+                f"Low-reservoir alarm projected {fmt_local_day(res.forecast.alarm_at, tz)}"
             )
         elif res is not None and res.note:
             parts.append(res.note)
@@ -798,16 +796,16 @@ class TrendsView(QWidget):
                 how = "reached" if out.eri_observed else "projected"
                 text = "Battery"
                 if out.eri_at is not None:
-                    text += f" ERI {how} {format_local_date(out.eri_at, tz)}"
+                    text += f" ERI {how} {fmt_local_day(out.eri_at, tz)}"
                 if out.eos_at is not None:
                     text += (
                         f"{',' if out.eri_at is not None else ''} End of Service "
                         f"{'projected' if out.eos_projected else 'due'} "
-                        f"{format_local_date(out.eos_at, tz)}"
+                        f"{fmt_local_day(out.eos_at, tz)}"
                     )
                 parts.append(f"{text} ({out.note.rstrip('.')})")
                 if bat.implant_at is not None:
-                    parts.append(f"implanted {format_local_date(bat.implant_at, tz)}")
+                    parts.append(f"implanted {fmt_local_day(bat.implant_at, tz)}")
             else:
                 parts.append(_battery_words(out, tz))
         return "   ·   ".join(parts)
@@ -828,8 +826,8 @@ class TrendsView(QWidget):
         if res is not None:
             i = int(np.searchsorted(res.recorded_x, epoch_s, side="right")) - 1
             if i >= 0:
-                when = to_local(float(res.recorded_x[i]), tz)
-                bits.append(f"Reservoir {res.recorded_y[i]:.2f} mL ({when:%d %b %Y %H:%M})")
+                when = format_local(float(res.recorded_x[i]), tz)
+                bits.append(f"Reservoir {res.recorded_y[i]:.2f} mL ({when})")
             expected = _expected_at(res.expected_x, res.expected_y, epoch_s)
             if expected is not None:
                 bits.append(f"expected {expected:.2f} mL")
@@ -849,7 +847,7 @@ class TrendsView(QWidget):
                     if c.outcome == ChangeOutcome.SUCCEEDED and c.at.timestamp() <= epoch_s
                 ]
                 if made:
-                    text += f" (since {format_local_date(made[-1].at, tz)}: {made[-1].reason})"
+                    text += f" (since {fmt_local_day(made[-1].at, tz)}: {made[-1].reason})"
                 bits.append(text)
         acc = trends.accuracy
         if acc is not None and len(acc.x):
@@ -857,7 +855,7 @@ class TrendsView(QWidget):
             if i >= 0:
                 bits.append(
                     f"Accuracy {acc.pct[i]:.1f} % at the refill of "
-                    f"{format_local_date(acc.refills[i].at, tz)}"
+                    f"{fmt_local_day(acc.refills[i].at, tz)}"
                 )
         text = f"<b>{format_local(epoch_s, tz)}</b><br>" + "   ·   ".join(bits)
         self.readout.setText(text)

@@ -10,11 +10,12 @@ lines come from :mod:`itbconsole.services.worklist`; this module only lays them 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, tzinfo
 from html import escape
 from pathlib import Path
 
-from itbconsole.display import fmt_day
+from itbconsole.clock import local_zone
+from itbconsole.display import fmt_day, fmt_moment
 from itbconsole.services.worklist import Category, WorkItem, Worklist
 from itbconsole.settings import ClinicSettings
 from ui.printing import write_pdf
@@ -34,10 +35,13 @@ def worklist_html(
     showing: str,
     printed_by: str,
     printed_at: datetime,
+    tz: tzinfo | None = None,
 ) -> str:
     """The list as simple HTML: what it covers, then one table row per line, with a box to
-    tick when the line is done. (The TRAINING mark is painted on every page by
-    :func:`write_worklist_pdf`.)"""
+    tick when the line is done. The time printed is in ``tz``, the clinic's zone (by
+    default ``printed_at``'s own), with the zone's name. (The TRAINING mark is painted on
+    every page by :func:`write_worklist_pdf`.)"""
+    zone = tz or printed_at.tzinfo or local_zone()
     rows = "".join(
         "<tr>"
         "<td class='box'>&#9744;</td>"
@@ -69,8 +73,8 @@ td.cat {{ font-weight: bold; }}
 <h1>{escape(worklist.title)}</h1>
 <p>{escape(worklist.window_text)} Showing: {escape(showing)}.</p>
 <p>{len(items)} line{"s" if len(items) != 1 else ""} for {patients}
-patient{"s" if patients != 1 else ""}. Printed {escape(fmt_day(printed_at.date()))}
-{printed_at:%H:%M} by {escape(printed_by)}. Every date is the console's forecast on the day
+patient{"s" if patients != 1 else ""}. Printed {escape(fmt_moment(printed_at, zone))}
+by {escape(printed_by)}. Every date is the console's forecast on the day
 printed; a pump interrogated since may have other dates.</p>
 {empty}
 <table width='100%' cellspacing='0'>
@@ -109,9 +113,14 @@ def print_worklist(
     clinic: ClinicSettings | None = None,
 ) -> Path:
     """The clinic-day list of ``items`` (the lines shown) as a PDF at ``path``, on the
-    paper and with the contact of ``clinic`` (the clinic's settings)."""
+    paper and with the contact and zone of ``clinic`` (the clinic's settings)."""
     html = worklist_html(
-        worklist, items, showing=showing, printed_by=printed_by, printed_at=printed_at
+        worklist,
+        items,
+        showing=showing,
+        printed_by=printed_by,
+        printed_at=printed_at,
+        tz=clinic.tz if clinic is not None else None,
     )
     return write_worklist_pdf(
         html, path, title=worklist.title, training=worklist.training, clinic=clinic

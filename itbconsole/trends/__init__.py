@@ -49,7 +49,7 @@ from itbconsole.trends.series import (
     load_trends,
     trends_from_records,
 )
-from itbconsole.trends.timeaxis import format_local, format_local_date, local_ticks, to_local
+from itbconsole.trends.timeaxis import format_local, local_ticks, to_local
 
 __all__ = [
     "BATTERY_LIFE_YEARS",
@@ -76,7 +76,6 @@ __all__ = [
     "empty_trends",
     "expected_depletion",
     "format_local",
-    "format_local_date",
     "load_patient_trends",
     "load_trends",
     "local_ticks",

@@ -29,11 +29,12 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from fractions import Fraction
 
 from itbconsole import dosing
 from itbconsole.alarms import WITHDRAWAL_SIGNS
+from itbconsole.display import fmt_local_day
 from itbconsole.model import Refill, RefillStatus
 
 UNDER = "under"
@@ -97,9 +98,11 @@ def refill_accuracies(
     refills: Sequence[Refill],
     capacity_ul: int,
     thresholds: dosing.DiscrepancyThresholds | None = None,
+    tz: tzinfo = UTC,
 ) -> tuple[list[RefillAccuracy], list[str]]:
     """Accuracy of every confirmed refill after the first (same pump), oldest first, and
-    plain-words notes for refills that could not be assessed."""
+    plain-words notes for refills that could not be assessed (each names the refill by its
+    day in ``tz``, the clinic's zone: :func:`itbconsole.display.fmt_local_day`)."""
     th = thresholds or dosing.DiscrepancyThresholds()
     out: list[RefillAccuracy] = []
     notes: list[str] = []
@@ -108,7 +111,7 @@ def refill_accuracies(
     )
     for previous, refill in itertools.pairwise(confirmed):
         expected_delivered = previous.added_ul - refill.expected_residual_ul
-        when = f"{refill.at:%d %b %Y}"
+        when = fmt_local_day(refill.at, tz)
         if expected_delivered < 0:
             notes.append(
                 f"Refill of {when}: the expected residual is more than was added at the "

@@ -88,8 +88,10 @@ def battery_outlook(
     min_points: int = 3,
     min_span_days: int = 30,
     eos_after_eri: timedelta = ERI_TO_EOS,
+    tz: tzinfo = UTC,
 ) -> BatteryOutlook:
-    """ERI and End of Service from readings (epoch seconds, mV, flags; oldest first).
+    """ERI and End of Service from readings (epoch seconds, mV, flags; oldest first); the
+    note names days in ``tz``, the clinic's zone.
 
     * Observed ERI: the first reading with the pump's ERI flag or a voltage at or below
       ``threshold_mv``.
@@ -110,7 +112,7 @@ def battery_outlook(
     fit = _fit(times_s, battery_mv, fit_days, min_points, min_span_days)
     if len(at_eri):
         eri = _instant(float(times_s[at_eri[0]]))
-        note = f"ERI reached: first shown by the reading of {eri:%d %b %Y} (observed)."
+        note = f"ERI reached: first shown by the reading of {fmt_local_day(eri, tz)} (observed)."
         return BatteryOutlook(threshold_mv, fit, eri, True, eri + eos_after_eri, eos_reported, note)
     if fit is None:
         note = (
@@ -130,7 +132,7 @@ def battery_outlook(
     eri = _instant(max(eri_s, float(times_s[-1])))
     note = (
         f"ERI projected from a straight line through {fit.points} readings since "
-        f"{fit.first:%d %b %Y} ({fit.slope_mv_per_day * 365.25:+.0f} mV a year)."
+        f"{fmt_local_day(fit.first, tz)} ({fit.slope_mv_per_day * 365.25:+.0f} mV a year)."
     )
     return BatteryOutlook(threshold_mv, fit, eri, False, eri + eos_after_eri, eos_reported, note)
 

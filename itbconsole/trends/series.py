@@ -563,6 +563,7 @@ def trends_from_records(
             threshold_mv=settings.eri_threshold_mv,
             fit_days=settings.battery_fit_days,
             eos_after_eri=settings.clinic.eri_to_eos,
+            tz=tz,
         )
         outlook = with_forecast_dates(outlook, fc, tz, implant_at)
         fit_x, fit_y = _arr(), _arr()
@@ -579,7 +580,7 @@ def trends_from_records(
     end = max(now, last_at)
     dose_segments = timeline.segments(start, end)[0] if timeline else ()
     dose = _dose(dose_segments, changes, end)
-    acc, notes = refill_accuracies(refills, pump.reservoir_capacity_ul, settings.thresholds)
+    acc, notes = refill_accuracies(refills, pump.reservoir_capacity_ul, settings.thresholds, tz)
     values = [a.accuracy_pct for a in acc]
     drift = detect_drift(values, [a.at for a in acc], settings.drift)
     accuracy = AccuracyTrend(

@@ -6,12 +6,17 @@ clinic's readings an hour off all summer). Here every tick is a real instant (fl
 seconds, UTC) placed at a local calendar boundary of the clinic's zone, so a day tick sits
 at local midnight on both sides of a clock change and the hour after 00:00 on the
 spring-forward night is labelled 02:00. Plain Python, so the rules are tested without Qt.
+
+The words come from :mod:`itbconsole.display` (never ``strftime``, whose month names follow
+the locale Qt sets for the process), so a date on the plot reads as on every other screen.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+
+from itbconsole.display import fmt_day_month, fmt_moment, fmt_month
 
 #: (unit, step, approximate seconds per step), finest last.
 _STEPS: tuple[tuple[str, int, float], ...] = (
@@ -43,15 +48,10 @@ def to_local(epoch_s: float, tz: tzinfo) -> datetime:
 
 
 def format_local(epoch_s: float, tz: tzinfo, *, seconds: bool = False) -> str:
-    """``Sun 29 Mar 2026 02:30 BST``: date, local time and the zone's abbreviation, so a
-    time read off the plot in the hour around a clock change is never ambiguous."""
-    fmt = "%a %d %b %Y %H:%M:%S %Z" if seconds else "%a %d %b %Y %H:%M %Z"
-    return to_local(epoch_s, tz).strftime(fmt)
-
-
-def format_local_date(moment: datetime, tz: tzinfo) -> str:
-    """``Tue 14 Jul 2026``: the local calendar date of an aware instant."""
-    return moment.astimezone(tz).strftime("%a %d %b %Y")
+    """``29 Mar 2026 02:30 BST``: a point of the plot (epoch seconds) as
+    :func:`itbconsole.display.fmt_moment` writes a moment; the zone's abbreviation keeps a
+    time read off the plot in the hour around a clock change unambiguous."""
+    return fmt_moment(to_local(epoch_s, tz), tz, seconds=seconds)
 
 
 def _midnight(day: date, tz: tzinfo) -> float:
@@ -114,7 +114,8 @@ def local_ticks(lo: float, hi: float, tz: tzinfo, max_ticks: int = 8) -> list[tu
     local calendar boundaries of ``tz``, with their labels, coarsest unit that fits.
 
     Labels: years ``2026``; months ``Mar 2026``; days ``29 Mar``; hours and minutes
-    ``02:00`` (local midnight shows the date instead).
+    ``02:00`` (local midnight shows the date instead). Compact, as a tick is about 95 px
+    wide, and written by :mod:`itbconsole.display`.
     """
     if not hi > lo or max_ticks < 1:
         return []
@@ -134,13 +135,13 @@ def local_ticks(lo: float, hi: float, tz: tzinfo, max_ticks: int = 8) -> list[tu
         if unit == "year":
             label = f"{local.year}"
         elif unit == "month":
-            label = local.strftime("%b %Y")
+            label = fmt_month(local.date())
         elif unit == "day" or (local.hour == 0 and local.minute == 0):
-            label = local.strftime("%d %b")
+            label = fmt_day_month(local.date())
         else:
-            label = local.strftime("%H:%M")
+            label = f"{local.hour:02d}:{local.minute:02d}"
         out.append((value, label))
     return out
 
 
-__all__ = ["format_local", "format_local_date", "local_ticks", "to_local"]
+__all__ = ["format_local", "local_ticks", "to_local"]

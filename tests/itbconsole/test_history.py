@@ -323,6 +323,34 @@ def test_refill_rows_carry_the_recorded_figures_and_the_delivery_accuracy(
     assert today.details["Status"] == "confirmed"
 
 
+def test_a_refill_without_accuracy_says_why_on_the_clinic_day(clinic: ClinicService) -> None:
+    # 23:30 UTC on 14 July is 00:30 BST on 15 July: the row's note and the Trends note name
+    # the same clinic day, so the history finds and shows the reason.
+    row = next(r for r in clinic.patient_rows("Walsh") if r.patient.family_name == "Walsh")
+    pid = row.patient.id
+    pump = clinic.pump_of(pid) if pid is not None else None
+    assert pid is not None and pump is not None
+    at = datetime(2026, 7, 14, 23, 30, tzinfo=UTC)
+    assert any(
+        r.at < at and r.status is RefillStatus.CONFIRMED
+        for r in clinic.patient_history(pid).refills
+    )
+    bad = clinic.store.add_refill(
+        Refill(
+            pump.serial, at, withdrawn_ul=5_000, expected_residual_ul=45_000, added_ul=40_000,
+            product="Lioresal Intrathecal", concentration_mcg_ml=2000, lot=LOT,
+            expiry=date(2027, 9, 30),
+        ),
+        DEMO_NURSE,
+        patient_id=pid,
+    )  # fmt: skip
+    rows = clinic.patient_timeline(pid)
+    shown = by_record(rows, f"refills {bad.id}")
+    assert shown.details["Delivery accuracy"].startswith(
+        "not computed: Refill of 15 Jul 2026: the expected residual is more than was added"
+    )
+
+
 def test_a_settled_refill_and_a_settled_program_change_show_their_settlement_next_to_them(
     clinic: ClinicService, day: ClinicDay
 ) -> None:

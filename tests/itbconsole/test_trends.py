@@ -223,6 +223,13 @@ def test_first_refill_has_no_accuracy_and_bad_records_are_explained() -> None:
     assert acc == [] and "cannot be computed" in notes[0]
 
 
+def test_a_refill_note_names_the_clinic_day_of_the_refill() -> None:
+    # 23:30 UTC on 14 July is 00:30 BST on 15 July: the clinic's day, as every screen shows.
+    late = refill(datetime(2026, 7, 14, 23, 30, tzinfo=UTC), 5_000, 45_000)
+    _acc, notes = refill_accuracies([refill(T0, 0, 0, added=30_000), late], 40_000, tz=LONDON)
+    assert notes[0].startswith("Refill of 15 Jul 2026: the expected residual is more")
+
+
 def _times(n: int) -> list[datetime]:
     return [T0 + timedelta(days=90 * i) for i in range(n)]
 
@@ -325,6 +332,19 @@ def test_no_projection_from_too_few_or_rising_readings() -> None:
     assert out.eri_at is None and "not falling" in out.note
 
 
+def test_battery_notes_name_the_clinic_day_of_the_readings() -> None:
+    # The first reading, 23:30 UTC on 14 July, is 00:30 BST on 15 July in the clinic.
+    first = datetime(2026, 7, 14, 23, 30, tzinfo=UTC).timestamp()
+    x = first + np.arange(0, 361, 30, dtype=np.float64) * 86_400
+    flat = np.zeros(len(x), bool)
+    out = battery_outlook(x, 3200 - 0.12 * (x - first) / 86_400, flat, flat, tz=LONDON)
+    assert "13 readings since 15 Jul 2026 (-44 mV a year)" in out.note
+    observed = flat.copy()
+    observed[0] = True
+    out = battery_outlook(x, 3000 - 0 * x, observed, flat, tz=LONDON)
+    assert out.note == "ERI reached: first shown by the reading of 15 Jul 2026 (observed)."
+
+
 # --------------------------------------------------------------------------- time
 
 
@@ -338,11 +358,12 @@ def test_readings_across_the_spring_change_show_correct_local_times() -> None:
     assert np.diff(res.readings_x).tolist() == [3600.0] * 3  # absolute time, evenly spaced
     shown = [format_local(x, LONDON) for x in res.readings_x]
     assert shown == [
-        "Sun 29 Mar 2026 00:00 GMT",
-        "Sun 29 Mar 2026 02:00 BST",
-        "Sun 29 Mar 2026 03:00 BST",
-        "Sun 29 Mar 2026 04:00 BST",
+        "29 Mar 2026 00:00 GMT",
+        "29 Mar 2026 02:00 BST",
+        "29 Mar 2026 03:00 BST",
+        "29 Mar 2026 04:00 BST",
     ]
+    assert format_local(res.readings_x[1] + 5, LONDON, seconds=True) == "29 Mar 2026 02:00:05 BST"
 
 
 def test_day_ticks_sit_at_local_midnight_on_both_sides_of_a_change() -> None:
@@ -385,6 +406,7 @@ def test_month_and_year_ticks_for_long_histories() -> None:
         8,
     )
     assert [label for _, label in months][:2] == ["Feb 2026", "Mar 2026"]
+    assert [label for _, label in months][2:] == ["Apr 2026", "May 2026", "Jun 2026", "Jul 2026"]
     assert months[2][0] == datetime(2026, 3, 31, 23, tzinfo=UTC).timestamp()  # 1 Apr BST
 
 

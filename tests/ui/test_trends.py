@@ -6,6 +6,7 @@ worker thread whose stale results never reach the screen."""
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -243,6 +244,11 @@ def test_crosshair_readout_follows_the_pointer(console: Console) -> None:
     at = change.at.timestamp() + 3_600
     text = tab.readout_at(at)
     assert change.reason in text and "Dose" in text and "Reservoir" in text
+    # Dates as on every other screen: "05 Jan 2026 14:30 GMT", the clinic's zone named.
+    moment = r"\d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d (GMT|BST)"
+    assert re.match(rf"<b>{moment}</b><br>", text), text
+    assert re.search(rf"Reservoir \d+\.\d\d mL \({moment}\)", text), text
+    assert re.search(r"\(since \d\d [A-Z][a-z]{2} \d{4}: ", text), text
     assert all(line.value() == at for line in tab.crosshairs)
 
     # The same through the mouse handler, with a scene point over the dose plot.

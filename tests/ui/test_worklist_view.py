@@ -5,6 +5,7 @@ list's text checked (pdftotext when installed, else the document's own text)."""
 from __future__ import annotations
 
 import csv
+import re
 import shutil
 import subprocess
 import unicodedata
@@ -17,7 +18,7 @@ from PySide6.QtGui import QTextDocument
 
 from itbconsole.display import fmt_day
 from itbconsole.services import worklist as wl
-from tests.ui.conftest import Console
+from tests.ui.conftest import LONDON, Console
 from tests.ui.test_refill_wizard import save_dialog_starts
 from ui import worklist_view
 from ui.worklist_print import TRAINING_MARK, worklist_html
@@ -119,7 +120,12 @@ def test_export_csv_through_its_seam(console: Console, tmp_path: Path) -> None:
     view = open_worklist(console)
     view.set_category(wl.Category.LOW_RESERVOIR_ALARM)
     asked: list[str] = []
-    view.ask_csv_path = lambda suggested: asked.append(suggested) or str(tmp_path / "day")
+
+    def ask_csv_path(suggested: str) -> str:
+        asked.append(suggested)
+        return str(tmp_path / "day")
+
+    view.ask_csv_path = ask_csv_path
     console.qtbot.mouseClick(view.export_button, Qt.MouseButton.LeftButton)
     today = console.clinic.today(console.window.now())
     assert asked == [f"worklist-{today.isoformat()}.csv"]
@@ -171,6 +177,26 @@ def test_ctrl_p_prints_the_clinic_day_list(console: Console, tmp_path: Path) -> 
         assert item.patient in text and item.category.label in text
     if shutil.which("pdftotext"):
         assert TRAINING_MARK in text and "page 1 of" in text
+        # When it was printed, as every moment is written: the clinic's time and zone.
+        printed = re.search(r"Printed (\d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d [A-Z]{3,4}) by", text)
+        assert printed is not None, text
+        assert printed[1].endswith(view.now().astimezone(LONDON).tzname() or "?")
+
+
+def test_the_printed_time_is_the_clinics_with_its_zone(console: Console) -> None:
+    view = open_worklist(console)
+    assert view.worklist is not None
+    # 23:30 UTC on 14 July is 00:30 BST on 15 July in a London clinic.
+    html = worklist_html(
+        view.worklist, view.shown, showing="all categories", printed_by="Nurse",
+        printed_at=datetime(2026, 7, 14, 23, 30, tzinfo=UTC), tz=LONDON,
+    )  # fmt: skip
+    assert "Printed 15 Jul 2026 00:30 BST\nby Nurse." in html
+    winter = worklist_html(
+        view.worklist, view.shown, showing="all categories", printed_by="Nurse",
+        printed_at=datetime(2026, 11, 30, 9, 5, tzinfo=LONDON),
+    )  # fmt: skip
+    assert "Printed 30 Nov 2026 09:05 GMT\nby Nurse." in winter  # printed_at's own zone
 
 
 def test_a_clinic_list_has_no_training_mark(console: Console, tmp_path: Path) -> None:
@@ -181,7 +207,8 @@ def test_a_clinic_list_has_no_training_mark(console: Console, tmp_path: Path) ->
     from ui.worklist_print import print_worklist
 
     view = open_worklist(console)
-    clinic_day = replace(view.worklist, training=False)  # type: ignore[type-var]
+    assert view.worklist is not None
+    clinic_day = replace(view.worklist, training=False)
     pdf = print_worklist(
         clinic_day,
         view.shown,

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from itbconsole import dosing
-from itbconsole.display import fmt_day, fmt_ml, fmt_percent
+from itbconsole.display import fmt_day, fmt_local_day, fmt_ml, fmt_percent
 from itbconsole.model import Refill, RefillStatus
 from itbconsole.services.history.builder import BuilderBase
 from itbconsole.services.history.row import Kind
@@ -30,7 +30,7 @@ class RefillRows(BuilderBase):
         notes: dict[str, list[str]] = {}
         for serial, cap in capacity.items():
             fills = [r for r in self.history.refills if r.pump_serial == serial]
-            found, why = refill_accuracies(fills, cap, self.thresholds)
+            found, why = refill_accuracies(fills, cap, self.thresholds, self.tz)
             accuracy |= {a.refill.id: a for a in found}
             notes[serial] = why
         for chain in self.chains(self.records.refills):
@@ -146,6 +146,6 @@ class RefillRows(BuilderBase):
         )
         if first is None or first == r.at:
             return "not computed: the first refill of this pump on record"
-        day = f"{r.at:%d %b %Y}"
+        day = fmt_local_day(r.at, self.tz)  # as refill_accuracies names it in its notes
         note = next((n for n in notes if day in n), "")
         return f"not computed: {note}" if note else "not computed"
