@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from itbconsole.cli import args as argtypes
+from itbconsole.display import fmt_weekday
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -100,7 +101,7 @@ def cmd_worklist(args: argparse.Namespace) -> int:
         print(json.dumps([_row_json(r) for r in rows], indent=2, ensure_ascii=False))
         return EXIT_OK
     window = f", due within {args.days} days" if args.days is not None else ""
-    print(f"Worklist for {today:%a %d %b %Y}{window}: {len(rows)} patient(s).")
+    print(f"Worklist for {fmt_weekday(today)}{window}: {len(rows)} patient(s).")
     for r in rows:
         d = _row_json(r)
         print(

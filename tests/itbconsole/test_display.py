@@ -60,3 +60,10 @@ def test_clock_drift_says_how_much_and_which_way() -> None:
     assert display.fmt_clock_offset(0.2) == "in step"
     assert display.fmt_clock_offset(-(2 * 3600 + 5 * 60)) == "2 h 5 min slow"
     assert display.fmt_duration(3 * 86_400 + 4 * 3600) == "3 days 4 h"
+
+
+def test_compact_axis_dates_use_the_same_month_names() -> None:
+    from itbconsole.display import fmt_day_month, fmt_month
+
+    assert fmt_day_month(date(2026, 1, 5)) == "05 Jan"
+    assert fmt_month(date(2026, 1, 5)) == "Jan 2026"
