@@ -8,23 +8,43 @@ concentration) and the dose now, the signs of withdrawal and of overdose and wha
 call at any hour (the clinic's 24 h contact, on both sides).
 
 Every figure is the Overview's (:meth:`itbconsole.services.clinic.ClinicService.overview`:
-the program in force and its dose per 24 h, the concentration, the drug); this module lays
-them out through :mod:`ui.printing` and computes nothing.
+the program in force, the concentration, the drug) and the doses are
+:mod:`itbconsole.dosing`'s (the dose per 24 h of each distinct day of the schedule, the
+maximum 24 h dose with every allowed patient bolus); this module lays them out through
+:mod:`ui.printing` and computes nothing.
+
+What the patient carries must be true and must name someone to call, so the card (and the
+travel letter, which uses the same checks) is refused, with the reason and what to do,
+while the dose in force is not confirmed (a program change of unknown outcome, or the pump
+and the records disagree: the forecast then asks for the pump to be checked) and while the
+clinic's 24 h telephone is not set.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from fractions import Fraction
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from itbconsole import dosing
 from itbconsole.display import fmt_day, fmt_dose_per_day
+from itbconsole.model import Mode, Program
 from itbconsole.pump_models import manufacturer_of
 from itbconsole.services.overview import PumpOverview
+from itbconsole.services.programming import WEEKDAYS
 from itbconsole.settings import ClinicSettings
 from itbconsole.store import StoreError
-from ui.printing import WALLET_CARD_MM, Printout, clinic_contact_text, save_pdf, show_print_preview
+from ui.printing import (
+    WALLET_CARD_MM,
+    Printout,
+    PrintRefused,
+    clinic_contact_text,
+    require_phone_24h,
+    save_pdf,
+    show_print_preview,
+)
 
 if TYPE_CHECKING:
     from PySide6.QtPrintSupport import QPrintPreviewDialog
@@ -50,6 +70,62 @@ OVERDOSE_ACTION = (
 )
 
 
+def settings_of(overview: PumpOverview, clinic: ClinicSettings | None) -> ClinicSettings:
+    """The clinic's settings given, else the forecast's own (so a card written without
+    them still carries the clinic's contact, paper and TRAINING mark)."""
+    return clinic or overview.forecast.settings
+
+
+def require_confirmed_dose(overview: PumpOverview, what: str) -> None:
+    """Refuse ``what`` while the forecast cannot vouch for the dose in force: a program
+    change with an unknown outcome (the forecast is the worse case, not the truth), or
+    the forecast asks for the pump to be checked (the pump's concentration differs from
+    the records', or an urgent alarm at the last interrogation)."""
+    fc = overview.forecast
+    reasons = [n for n in fc.notes if "unknown outcome" in n] if fc.uncertain else []
+    if fc.uncertain and not reasons:
+        reasons = ["A program change has an unknown outcome."]
+    reasons += list(fc.attention)
+    if reasons:
+        raise PrintRefused(
+            f"The dose in force is not confirmed, so no {what} can be printed: "
+            + " ".join(reasons)
+            + " Interrogate the pump first, then print."
+        )
+
+
+def program_in_force(overview: PumpOverview) -> Program:
+    """The program the Overview summarises (the forecast's, after any verified change
+    since the reading; the reading's without one)."""
+    return overview.forecast.program or overview.reading.program
+
+
+def dose_text(program: Program) -> str:
+    """The dose per 24 h of each distinct day of the schedule: the usual day's first, then
+    each day that differs ("240.0 mcg per 24 h; Mon 960.0 mcg per 24 h")."""
+    usual = dosing.program_daily_dose_mcg(program)
+    if program.mode is not Mode.FLEX:
+        return fmt_dose_per_day(usual)
+    other: dict[Fraction, list[str]] = {}
+    for day in range(7):
+        dose = dosing.program_daily_dose_mcg(program, day)
+        if dose != usual:
+            other.setdefault(dose, []).append(WEEKDAYS[day])
+    parts = [fmt_dose_per_day(usual)]
+    parts += [f"{', '.join(days)} {fmt_dose_per_day(dose)}" for dose, days in other.items()]
+    return "; ".join(parts)
+
+
+def maximum_text(program: Program) -> str:
+    """The maximum 24 h dose with every allowed patient bolus (the figure dose limits apply
+    to), or "" when it is the programmed dose (no boluses)."""
+    maximum = dosing.max_24h_dose_mcg(program)
+    highest = max(dosing.program_daily_dose_mcg(program, day) for day in range(7))
+    if maximum == highest and program.mode is not Mode.SINGLE_BOLUS:
+        return ""
+    return f"up to {fmt_dose_per_day(maximum)} with patient boluses"
+
+
 def _make_row(model: str) -> str:
     """The pump's maker from the catalogue (whom emergency staff ask about the device);
     no row for a model the catalogue does not know, rather than a guess."""
@@ -63,6 +139,17 @@ def card_html(overview: PumpOverview) -> str:
     p, pump, program = overview.patient, overview.pump, overview.program
     printed = fmt_day(overview.now.astimezone(overview.forecast.settings.tz).date())
     make_row = _make_row(pump.model)
+    # The drug's label names its concentration (the library's, or "Baclofen N mcg/mL"
+    # without one); said once, the card keeps room for the doses and a long address.
+    strength = f"{program.concentration_mcg_ml} mcg/mL"
+    drug = (
+        program.drug_label
+        if strength in program.drug_label
+        else f"{program.drug_label}, {strength}"
+    )
+    in_force = program_in_force(overview)
+    maximum = maximum_text(in_force)
+    max_row = f"<tr><td class='k'>Maximum</td><td>{escape(maximum)}</td></tr>" if maximum else ""
     return f"""
 <html><head><style>
 body {{ font-family: sans-serif; font-size: 6pt; }}
@@ -78,10 +165,9 @@ td.k {{ color: #3b4b5c; }}
 <tr><td class='k'>Born</td><td>{fmt_day(p.date_of_birth)} &middot; hospital no.
 {escape(p.hospital_number)}</td></tr>
 <tr><td class='k'>Pump</td><td>{escape(pump.model)}, serial {escape(pump.serial)}</td></tr>{make_row}
-<tr><td class='k'>Drug</td><td>{escape(program.drug_label)} (intrathecal baclofen)</td></tr>
-<tr><td class='k'>Concentration</td><td>{program.concentration_mcg_ml} mcg/mL</td></tr>
-<tr><td class='k'>Dose</td><td><b>{escape(fmt_dose_per_day(program.daily_dose_mcg))}</b>
-({escape(program.mode_text.lower())}, in force on {printed})</td></tr>
+<tr><td class='k'>Drug</td><td>{escape(drug)} (intrathecal baclofen)</td></tr>
+<tr><td class='k'>Dose</td><td><b>{escape(dose_text(in_force))}</b>
+({escape(program.mode_text.lower())}, in force on {printed})</td></tr>{max_row}
 </table>
 <p style='page-break-before: always'><span class='sign'>WITHDRAWAL</span> (too little drug:
 empty pump, pump or catheter fault): {escape(WITHDRAWAL_SIGNS)}.<br/>
@@ -96,15 +182,20 @@ def card_printout(
 ) -> Printout:
     """The card (ui.printing), the patient on both sides: two card-size pages, or with
     ``on_sheet`` both sides at their real size on one page of the clinic's paper, to cut
-    out and fold (what an office printer can print)."""
+    out and fold (what an office printer can print). ``clinic``: the clinic's settings
+    (default: the forecast's). Raises :class:`~ui.printing.PrintRefused` while the dose
+    is not confirmed or the 24 h telephone is not set."""
     p = overview.patient
-    training = bool(clinic and clinic.training)
+    settings = settings_of(overview, clinic)
+    require_phone_24h(settings, "card")
+    require_confirmed_dose(overview, "emergency card")
     return Printout(
         card_html(overview),
         title="Emergency card",
-        running_head=f"EMERGENCY CARD: {p.display_name}, born {fmt_day(p.date_of_birth)}",
-        training_mark=TRAINING_MARK if training else "",
-        clinic=clinic,
+        running_head=f"EMERGENCY CARD: {p.display_name}",
+        head_keep=f", born {fmt_day(p.date_of_birth)}",
+        training_mark=TRAINING_MARK if settings.training else "",
+        clinic=settings,
         margin_mm=3,
         page_mm=WALLET_CARD_MM,
         head_pt=5,
@@ -120,7 +211,8 @@ def write_card_pdf(
     on_sheet: bool = False,
 ) -> Path:
     """Write the card as a PDF at ``path`` (two wallet-size pages, or one sheet with
-    ``on_sheet``); returns the path."""
+    ``on_sheet``); returns the path. Raises :class:`~ui.printing.PrintRefused` (nothing
+    written) as :func:`card_printout` does."""
     return save_pdf(card_printout(overview, clinic, on_sheet=on_sheet), path)
 
 
@@ -130,7 +222,8 @@ def print_emergency_card(
     """File > Print emergency card... (Ctrl+Shift+E): the print preview of the open (or
     given) patient's card on the clinic's paper (front and back side by side at real size,
     with cut and fold lines), with "Save as PDF..." beside Print. Says why when there is no
-    card to print (no pump, or no reading of it yet) and returns None."""
+    card to print (no pump, no reading of it yet, a dose not confirmed, no 24 h telephone)
+    and returns None."""
     pid = window.current_patient_id if patient_id is None else patient_id
     title = "Emergency card"
     if pid is None:
@@ -146,6 +239,11 @@ def print_emergency_card(
         )
         return None
     try:
+        printout = card_printout(overview, clinic.settings, on_sheet=True)
+    except PrintRefused as exc:
+        window.prompts.error(title, str(exc))
+        return None
+    try:
         clinic.record_action(
             "emergency_card_printed", {"patient_id": pid, "pump": overview.pump.serial}
         )
@@ -155,7 +253,7 @@ def print_emergency_card(
     window.show_status(f"Emergency card: {clinic_contact_text(clinic.settings)}", 6000)
     return show_print_preview(
         window.host_widget(),
-        card_printout(overview, clinic.settings, on_sheet=True),
+        printout,
         suggested_name=f"emergency-card-{overview.pump.serial}.pdf",
     )
 
@@ -165,6 +263,9 @@ __all__ = [
     "WITHDRAWAL_SIGNS",
     "card_html",
     "card_printout",
+    "dose_text",
+    "maximum_text",
     "print_emergency_card",
+    "require_confirmed_dose",
     "write_card_pdf",
 ]

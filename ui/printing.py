@@ -8,6 +8,13 @@ patient's record) with "page n of N"; below it the clinic's name and 24 h teleph
 clinic settings (or, until they are set, "Clinic contact not set - ask the clinic", never a
 blank). The paper (A4 or US Letter) is the clinic's setting.
 
+The foot band is as tall as its text: the 24 h telephone has the first line to itself (with
+the clinic's name when both fit), the rest (name, address) wraps below it, measured, so a
+long address never pushes the number out of the page or draws it over the content. In the
+running head the patient's name is shortened with an ellipsis when the line is too long;
+what identifies the patient beyond doubt (``head_keep``: date of birth, hospital number)
+and the page number are never cut or overlapped.
+
 A :class:`Printout` is painted by one renderer (:meth:`Printout.render`) onto any paged
 device: the PDF writer behind "Save as PDF" and the printer behind Qt's print preview
 (:func:`show_print_preview`), so the paper and the file are the same pages. A PDF file is
@@ -58,6 +65,35 @@ CARD_SHEET_NOTE = (
 )
 
 
+class PrintRefused(ValueError):
+    """A printout that must not be printed now, with the reason and what to do in words
+    (shown to the user as it is)."""
+
+
+def require_phone_24h(settings: ClinicSettings, what: str) -> None:
+    """Refuse ``what`` (a card, a letter: paper the patient carries) while the clinic's
+    24 h telephone is not set: a patient found confused would carry nobody to call."""
+    if not settings.clinic_phone_24h.strip():
+        raise PrintRefused(
+            f"The clinic's 24 h telephone is not set, and a {what} the patient carries must "
+            "say whom to call at any hour. Set it in Tools > Clinic settings, then print."
+        )
+
+
+def contact_lines(settings: ClinicSettings | None) -> tuple[str, str]:
+    """The contact line of :func:`clinic_contact_text` in two parts: the 24 h telephone
+    (first, never cut) and the rest (the clinic's name and address). Without a telephone
+    the first part says so (:data:`CONTACT_NOT_SET`)."""
+    s = settings or ClinicSettings()
+    name = s.clinic_name.strip()
+    phone = s.clinic_phone_24h.strip()
+    if not phone:
+        first = f"{name}: {CONTACT_NOT_SET}" if name else CONTACT_NOT_SET
+        return first, s.clinic_address.strip() if name else ""
+    rest = " \u00b7 ".join(t for t in (name, s.clinic_address.strip()) if t)
+    return f"24 h contact: {phone}", rest
+
+
 def clinic_contact_text(settings: ClinicSettings | None) -> str:
     """The clinic's line on every printout: its name, "24 h:" and the telephone, and the
     address line if any. Without a telephone it says so (:data:`CONTACT_NOT_SET`), since a
@@ -85,7 +121,9 @@ class Printout:
     """One document ready to paint: its HTML, what its pages carry around it, and its paper.
 
     ``title`` goes into a PDF's metadata (no patient name); ``running_head`` is printed at
-    the top of every page with the page number, ``training_mark`` (if any) above it in red;
+    the top of every page with the page number, followed by ``head_keep`` (never shortened:
+    the running head's own text is, when the line is too long), ``training_mark`` (if any)
+    above it in red;
     ``clinic`` gives the contact line at the foot of every page and the paper size;
     ``page_mm`` (width, height) replaces the clinic's paper for a card; with ``on_sheet``
     the card's pages are drawn at that size side by side on the clinic's paper instead, with
@@ -101,6 +139,7 @@ class Printout:
     page_mm: tuple[float, float] | None = None
     head_pt: float = 8
     on_sheet: bool = False
+    head_keep: str = ""
 
     @property
     def contact(self) -> str:
@@ -159,11 +198,19 @@ class Printout:
         font.setPointSizeF(self.head_pt)
         bold = QFont(font)
         bold.setBold(True)
-        # The contact line wraps onto a second line rather than being cut (a wallet card).
-        wide = QFontMetricsF(bold, device).horizontalAdvance(self.contact) > width
-        foot_lines = 2 if wide else 1
-        foot_h = line_h * (foot_lines + 0.3)
+        first, rest = self._foot_lines(QFontMetricsF(bold, device), width)
+        wrap = int(Qt.TextFlag.TextWordWrap)
+        rest_h = 0.0
+        if rest:
+            # Measured as it will be drawn (wrapped to the width), so the band holds it all.
+            bounds = QFontMetricsF(font, device).boundingRect(
+                QRectF(0, 0, width, height), wrap, rest
+            )
+            rest_h = bounds.height()
+        foot_h = line_h * 1.3 + rest_h
         page = QSizeF(width / scale, (height - head_h - foot_h) / scale)
+        if page.height() <= 0:
+            raise PrintRefused("The clinic's contact is too long to fit the page's foot.")
         doc.setPageSize(page)
         pages = doc.pageCount()
         left, right = int(Qt.AlignmentFlag.AlignLeft), int(Qt.AlignmentFlag.AlignRight)
@@ -183,18 +230,45 @@ class Printout:
             painter.setFont(font)
             painter.setPen(QColor(HEAD_COLOUR))
             band = QRectF(0, top, width, line_h)
-            painter.drawText(band, left, self.running_head)
-            painter.drawText(band, right, f"page {n + 1} of {pages}")
+            number = f"page {n + 1} of {pages}"
+            painter.drawText(
+                band, left, self._head_text(QFontMetricsF(font, device), width, number)
+            )
+            painter.drawText(band, right, number)
             painter.setFont(bold)
-            foot = QRectF(0, height - line_h * foot_lines, width, line_h * foot_lines)
-            wrap = int(Qt.TextFlag.TextWordWrap) | int(Qt.AlignmentFlag.AlignBottom)
-            painter.drawText(foot, left | wrap, self.contact)
+            foot_top = height - line_h - rest_h
+            # Never clipped: the bands are measured to hold their text.
+            plain = left | int(Qt.TextFlag.TextDontClip)
+            vcenter = int(Qt.AlignmentFlag.AlignVCenter)
+            painter.drawText(QRectF(0, foot_top, width, line_h), plain | vcenter, first)
+            if rest:
+                painter.setFont(font)
+                painter.drawText(QRectF(0, foot_top + line_h, width, rest_h), plain | wrap, rest)
             painter.translate(0, head_h)
             painter.scale(scale, scale)
             painter.translate(0, -n * page.height())
             doc.drawContents(painter, QRectF(0, n * page.height(), page.width(), page.height()))
             painter.restore()
         return pages
+
+    def _foot_lines(self, metrics: QFontMetricsF, width: float) -> tuple[str, str]:
+        """The foot's first line (the 24 h telephone, with the clinic's name after it when
+        both fit) and the text wrapped below it."""
+        first, rest = contact_lines(self.clinic)
+        name = (self.clinic or ClinicSettings()).clinic_name.strip()
+        if name and rest.startswith(name) and not first.startswith(name):
+            joined = f"{first} \u00b7 {name}"
+            if metrics.horizontalAdvance(joined) <= width:
+                first, rest = joined, rest[len(name) :].lstrip(" \u00b7")
+        return first, rest
+
+    def _head_text(self, metrics: QFontMetricsF, width: float, number: str) -> str:
+        """The running head as it fits beside the page number: the head's own text
+        shortened with an ellipsis when needed, ``head_keep`` whole."""
+        room = width - metrics.horizontalAdvance(number) - metrics.horizontalAdvance("  ")
+        room -= metrics.horizontalAdvance(self.head_keep)
+        head = metrics.elidedText(self.running_head, Qt.TextElideMode.ElideRight, max(room, 0))
+        return head + self.head_keep
 
     def _cut_and_fold(self, painter: QPainter, card: QSizeF, cards: int, line_h: float) -> None:
         """The dashed cut line around the cards on a sheet, the fold line between them (fold
@@ -322,10 +396,13 @@ __all__ = [
     "CONTACT_NOT_SET",
     "PAGE_SIZES",
     "WALLET_CARD_MM",
+    "PrintRefused",
     "Printout",
     "ask_pdf_path",
     "clinic_contact_text",
+    "contact_lines",
     "page_size_of",
+    "require_phone_24h",
     "save_pdf",
     "save_pdf_from",
     "show_print_preview",

@@ -5,7 +5,9 @@ printout as a PDF and its pages as PNG (``pdftoppm``, when installed) into ``doc
 ``printout-program-change.png`` (a +25 % change with an override, sent and read back),
 ``printout-emergency-card-1.png`` and ``-2.png`` (front and back, the PDF's two card-size
 pages), ``printout-emergency-card-sheet.png`` (both on A4, as printed),
-``printout-travel-letter.png`` (on US Letter, the clinic's paper setting) and
+``printout-travel-letter.png`` (on US Letter, the clinic's paper setting, with the trip
+check for a return in two weeks), ``printout-travel-letter-eos.png`` (a pump whose End of
+Service sets the last safe day, with a trip that ends after it) and
 ``lot-search.png`` (View > Lot search on a lot the demo clinic used).
 """
 
@@ -94,7 +96,7 @@ def to_png(pdf: Path, stem: Path, dpi: int = 80) -> list[Path]:
     subprocess.run(
         ["pdftoppm", "-r", str(dpi), "-png", str(pdf), str(stem)], check=True, timeout=60
     )
-    pages = sorted(stem.parent.glob(stem.name + "-*.png"))
+    pages = sorted(stem.parent.glob(stem.name + "-[0-9]*.png"))
     if len(pages) == 1:
         single = stem.with_suffix(".png")
         pages[0].replace(single)
@@ -109,7 +111,7 @@ def main(out: Path = OUT) -> int:
     from ui.emergency_card import write_card_pdf
     from ui.lot_search_view import LotSearchDialog
     from ui.program.record import write_program_change_pdf
-    from ui.travel_letter import write_letter_pdf
+    from ui.travel_letter import trip_check_for, write_letter_pdf
 
     app = QApplication.instance() or QApplication(sys.argv)
     assert isinstance(app, QApplication)
@@ -129,8 +131,18 @@ def main(out: Path = OUT) -> int:
     pdf = write_card_pdf(overview, tmp / "card-sheet.pdf", clinic.settings, on_sheet=True)
     written += to_png(pdf, out / "printout-emergency-card-sheet", 70)
     letter = replace(clinic.settings, paper_size="Letter")
-    pdf = write_letter_pdf(overview, tmp / "letter.pdf", letter, printed_by=clinic.user.name)
+    today = overview.now.astimezone(clinic.tz).date()
+    trip = trip_check_for(overview, today + timedelta(days=14), letter)
+    pdf = write_letter_pdf(
+        overview, tmp / "letter.pdf", letter, printed_by=clinic.user.name, trip=trip
+    )
     written += to_png(pdf, out / "printout-travel-letter", 70)
+    patel = clinic.overview(next(r.patient.id for r in clinic.patient_rows("Patel")))
+    trip = trip_check_for(patel, today + timedelta(days=60), clinic.settings)
+    pdf = write_letter_pdf(
+        patel, tmp / "letter-eos.pdf", clinic.settings, printed_by=clinic.user.name, trip=trip
+    )
+    written += to_png(pdf, out / "printout-travel-letter-eos", 70)
     # The lot the demo clinic used most (a recall's worst case).
     used = Counter((r.refill.product, r.refill.lot) for r in clinic.refill_records())
     (product, lot_number), _count = used.most_common(1)[0]

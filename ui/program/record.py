@@ -32,6 +32,12 @@ OUTCOME_TITLES: dict[ChangeOutcome, str] = {
     ChangeOutcome.FAILED: "Program NOT changed",
     ChangeOutcome.UNCERTAIN: "UNCERTAIN: the pump may or may not run the new program",
 }
+#: Before the change's figures when the pump does not (or may not) run them: the record
+#: leads with the outcome, and the change reads as tried, not as applied.
+ATTEMPTED_TEXT: dict[ChangeOutcome, str] = {
+    ChangeOutcome.FAILED: "Attempted (not applied):",
+    ChangeOutcome.UNCERTAIN: "Attempted (outcome unknown):",
+}
 READBACK_TEXT: dict[ChangeOutcome, str] = {
     ChangeOutcome.SUCCEEDED: "The program read back from the pump is identical to the program "
     "sent (the last column).",
@@ -62,11 +68,14 @@ class ProgramChangeRecord:
 
     @property
     def running_head(self) -> str:
+        """What the record is and whose (the name may be shortened on the page)."""
+        return f"Program change: {self.patient.display_name}"
+
+    @property
+    def head_keep(self) -> str:
+        """The rest of the running head, never shortened: date of birth, hospital number."""
         p = self.patient
-        return (
-            f"Program change: {p.display_name}, born {fmt_day(p.date_of_birth)}, "
-            f"hospital no. {p.hospital_number}"
-        )
+        return f", born {fmt_day(p.date_of_birth)}, hospital no. {p.hospital_number}"
 
 
 def second_clinician_text(record: ProgramChangeRecord) -> str:
@@ -155,6 +164,13 @@ def program_change_html(record: ProgramChangeRecord, *, marked_pages: bool = Tru
     if record.readback is None:
         readback += " Nothing was read back."
     stored = f" &middot; record {record.record_id}" if record.record_id else ""
+    outcome = (
+        f"<p class='big'>{escape(OUTCOME_TITLES[record.outcome])}</p>"
+        f"<p>{escape(record.message)}</p>"
+    )
+    attempted = ATTEMPTED_TEXT.get(record.outcome, "")
+    outcome_first, outcome_after = (outcome, "") if attempted else ("", outcome)
+    attempted = f"{escape(attempted)} " if attempted else ""
     return f"""
 <html><head><style>
 body {{ font-family: sans-serif; font-size: 8.5pt; }}
@@ -182,10 +198,11 @@ hospital no. {escape(p.hospital_number)}{
         check.concentration_mcg_ml
     } mcg/mL</td></tr>
 </table>
-<p class='big'>{escape(current_total[total])} &rarr; {escape(new_total[total])}:
+{outcome_first}<p class='big'>{attempted}{escape(current_total[total])} &rarr; {
+        escape(new_total[total])
+    }:
 {escape(change_words)}</p>
-<p class='big'>{escape(OUTCOME_TITLES[record.outcome])}</p>
-<p>{escape(record.message)}</p>
+{outcome_after}
 <h2>Current and new program</h2>
 {side_by_side_html(record)}
 <p>{escape(readback)}</p>
@@ -205,8 +222,9 @@ def program_change_printout(
     """The record on the clinic's paper, the patient on every page (ui.printing)."""
     return Printout(
         program_change_html(record),
-        title=f"Program change {record.approved.change.at:%Y-%m-%d %H:%M}",
+        title=f"Program change {record.approved.change.at.astimezone(record.tz):%Y-%m-%d %H:%M}",
         running_head=record.running_head,
+        head_keep=record.head_keep,
         training_mark=TRAINING_MARK if record.training else "",
         clinic=clinic,
     )
@@ -225,6 +243,7 @@ def suggested_file_name(record: ProgramChangeRecord) -> str:
 
 
 __all__ = [
+    "ATTEMPTED_TEXT",
     "OUTCOME_TITLES",
     "ProgramChangeRecord",
     "program_change_html",

@@ -141,14 +141,12 @@ def refill_printout(record: PrintableRefill, clinic: ClinicSettings | None = Non
     name, date of birth and hospital number with the page number on every page, the
     clinic's contact at the foot, and a training record's TRAINING mark on every page. The
     title in a PDF's metadata, seen in file lists and indexes, names no patient."""
-    head = (
-        f"Refill record: {record.patient_name}, born {record.date_of_birth}, "
-        f"hospital no. {record.hospital_number}"
-    )
     return Printout(
         refill_record_html(record, marked_pages=record.training),
         title=f"Refill record {record.refill_at}",
-        running_head=head,
+        # A long name is shortened, never the date of birth or the hospital number.
+        running_head=f"Refill record: {record.patient_name}",
+        head_keep=f", born {record.date_of_birth}, hospital no. {record.hospital_number}",
         training_mark=TRAINING_MARK if record.training else "",
         clinic=clinic,
         margin_mm=12,
