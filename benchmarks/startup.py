@@ -1,15 +1,19 @@
-"""Start-up time: launch to main window shown, on a 5,000-patient database.
+"""Start-up time: launch to a usable main window, with 5,000 and 20,000 patients.
 
-Compared with a bare PySide6 + pyqtgraph window measured in the same run, so the figure is a
-ratio that means the same on a fast or a slow machine. Target: at most 1.5x.
+Compared with a bare PySide6 window (a QMainWindow with a table, no pyqtgraph: the console
+loads pyqtgraph only when the Trends tab is first shown) measured in the same run, so the
+figure is a ratio that means the same on a fast or a slow machine. Target: at most 3x.
 
-Each launch is a fresh process (interpreter start, imports, database open, first patient
-list) on the offscreen platform; the clock runs from just before the process is started to
-the moment the child reports its window shown from inside its event loop. Median of N runs.
+Each launch is a fresh process (interpreter start, imports, database open, sign-in skipped)
+on the offscreen platform. "Usable" is the moment the shown window answers its first event
+(a zero-delay timer fired from inside its event loop): from then on the window takes clicks
+and keys while the patient list is read on a worker thread. The moment the list is on
+screen is reported too, with the same baseline. Median of N runs, alternating.
 
-    python benchmarks/startup.py                 # builds the clinic (about 2 minutes)
-    python benchmarks/startup.py --db clinic.sqlite   # reuse a clinic built earlier
-    python benchmarks/startup.py --patients 500 --runs 3   # quick look
+    python benchmarks/startup.py                         # 5,000 and 20,000 patients
+    python benchmarks/startup.py --sizes 2000 --runs 3   # quick look
+
+The clinics are gui_stalls.py's (built once into ``--cache``).
 """
 
 from __future__ import annotations
@@ -26,17 +30,20 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-LIMIT_RATIO = 1.5
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import gui_stalls  # noqa: E402  (the clinic the window's benchmarks share)
+
+LIMIT_RATIO = 3.0
 
 BASELINE = """
 import sys
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QApplication, QMainWindow
-import pyqtgraph as pg
+from PySide6.QtWidgets import QApplication, QMainWindow, QTableWidget
 app = QApplication(sys.argv)
 w = QMainWindow()
-w.setCentralWidget(pg.PlotWidget())
-w.resize(1280, 760)
+w.setCentralWidget(QTableWidget(20, 6))
+w.resize(1366, 768)
 w.show()
 QTimer.singleShot(0, lambda: (print("shown", flush=True), app.quit()))
 app.exec()
@@ -50,13 +57,22 @@ from ui.app import build_window, make_application
 app = make_application()
 w = build_window(sys.argv[1], user=User("Benchmark Nurse", Role.NURSE))
 w.show()
-rows = w.patient_list.model.rowCount()
-QTimer.singleShot(0, lambda: (print("shown", rows, flush=True), app.quit()))
+def usable():
+    print("shown", "pyqtgraph" in sys.modules, "numpy" in sys.modules, flush=True)
+    poll()
+def poll():
+    if w.patient_list.loaded:
+        print("listed", w.patient_list.model.rowCount(), flush=True)
+        app.quit()
+    else:
+        QTimer.singleShot(2, poll)
+QTimer.singleShot(0, usable)
 app.exec()
 """
 
 
-def launch(code: str, *args: str, env: dict[str, str]) -> tuple[float, str]:
+def launch(code: str, *args: str, env: dict[str, str]) -> tuple[float, float, str]:
+    """(seconds to usable, seconds to the list on screen, what the child said)."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-c", code, *args],
@@ -68,17 +84,24 @@ def launch(code: str, *args: str, env: dict[str, str]) -> tuple[float, str]:
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()
-    elapsed = time.perf_counter() - t0
-    proc.wait(timeout=60)
+    shown = time.perf_counter() - t0
     if not line.startswith("shown"):
-        raise SystemExit(f"the window never showed (exit {proc.returncode})")
-    return elapsed, line.strip()
+        proc.kill()
+        raise SystemExit(f"the window never showed (exit {proc.wait()})")
+    listed_line = proc.stdout.readline() if args else ""
+    listed = time.perf_counter() - t0
+    proc.wait(timeout=120)
+    return shown, listed, (line + listed_line).strip()
 
 
 def build_clinic(path: Path, patients: int) -> None:
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    import store_scale  # the same clinic generator as the store benchmark
+    """store_scale.py's clinic (ten years per patient), every pump's forecast stored: the
+    database benchmarks/backup_wait.py copies."""
+    import store_scale
 
+    from itbconsole.druglib import load_drug_library
+    from itbconsole.model import Role, User
+    from itbconsole.services.clinic import ClinicService
     from itbconsole.store import Store
 
     store = Store.open(path)
@@ -89,13 +112,6 @@ def build_clinic(path: Path, patients: int) -> None:
         if n % 250 == 0:
             writer.flush()
     writer.flush()
-    # A clinic in use has every pump's forecast stored (the first start after an update
-    # works them out once, behind a progress bar: store_scale.py times that).
-
-    from itbconsole.druglib import load_drug_library
-    from itbconsole.model import Role, User
-    from itbconsole.services.clinic import ClinicService
-
     ClinicService(store, load_drug_library(), User("Bench", Role.NURSE)).ensure_forecasts()
     store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     store.close()
@@ -103,45 +119,56 @@ def build_clinic(path: Path, patients: int) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--patients", type=int, default=5000)
-    parser.add_argument("--db", type=Path, help="an existing clinic database (else one is built)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[5000, 20000])
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "itb-bench")
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
+    args.cache.mkdir(parents=True, exist_ok=True)
+    ok = True
+    lines: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "ITBCONSOLE_DATA_DIR": tmp}
-        db = args.db
-        if db is None:
-            db = Path(tmp) / "clinic.sqlite"
-            t = time.perf_counter()
-            build_clinic(db, args.patients)
-            print(f"Built a {args.patients:,}-patient clinic in {time.perf_counter() - t:.0f} s")
-        # Warm the file cache and Python's bytecode cache once for both, then alternate.
-        launch(BASELINE, env=env)
-        launch(CONSOLE, str(db), env=env)
-        base, app = [], []
-        rows = ""
-        for _ in range(args.runs):
-            base.append(launch(BASELINE, env=env)[0])
-            seconds, line = launch(CONSOLE, str(db), env=env)
-            app.append(seconds)
-            rows = line.split()[1]
-        b, a = statistics.median(base), statistics.median(app)
-        ratio = a / b
-        print(f"Bare PySide6 + pyqtgraph window: median {b * 1000:.0f} ms over {args.runs} runs")
-        print(f"ITB Console main window ({rows} patients listed): median {a * 1000:.0f} ms")
-        print(f"Ratio {ratio:.2f} (limit {LIMIT_RATIO})")
-        print(
-            json.dumps(
-                {
-                    "metric": "startup_to_main_window_ms",
-                    "value": round(a * 1000),
-                    "unit": "ms",
-                    "ratio": round(ratio, 3),
-                    "limit": LIMIT_RATIO,
-                }
+        for size in args.sizes:
+            db = args.cache / f"gui-clinic-{size}.sqlite"
+            if not db.exists():
+                t = time.perf_counter()
+                gui_stalls.build_clinic(db, size)
+                print(f"Built a {size:,}-patient clinic in {time.perf_counter() - t:.0f} s")
+            # Warm the file cache and Python's bytecode cache once for both, then alternate.
+            launch(BASELINE, env=env)
+            launch(CONSOLE, str(db), env=env)
+            base, usable, listed = [], [], []
+            said = ""
+            for _ in range(args.runs):
+                base.append(launch(BASELINE, env=env)[0])
+                shown, filled, said = launch(CONSOLE, str(db), env=env)
+                usable.append(shown)
+                listed.append(filled)
+            b = statistics.median(base)
+            u, f = statistics.median(usable), statistics.median(listed)
+            words = said.split()
+            print(f"{size:,} patients (median of {args.runs} launches):")
+            print(f"  bare PySide6 window            {b * 1000:6.0f} ms")
+            print(f"  ITB Console window usable      {u * 1000:6.0f} ms  ratio {u / b:.2f}")
+            print(f"  patient list on screen         {f * 1000:6.0f} ms  ratio {f / b:.2f}")
+            print(
+                f"  when usable: pyqtgraph imported {words[1]}, numpy imported {words[2]}; "
+                f"{words[-1]} patients listed"
             )
-        )
-    return 0 if ratio <= LIMIT_RATIO else 1
+            ok &= u / b <= LIMIT_RATIO
+            for metric, value in (("usable", u), ("list_shown", f)):
+                lines.append(
+                    {
+                        "metric": f"startup_{metric}_{size}_patients_ms",
+                        "value": round(value * 1000),
+                        "unit": "ms",
+                        "ratio": round(value / b, 3),
+                        "limit": LIMIT_RATIO if metric == "usable" else None,
+                    }
+                )
+    for line in lines:
+        print(json.dumps(line))
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

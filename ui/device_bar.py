@@ -111,13 +111,15 @@ class DeviceBar(QWidget):
         if url:
             self.connect_requested.emit(url)
 
-    def set_state(self, *, connected: bool, busy: bool, text: str) -> None:
+    def set_state(self, *, connected: bool, busy: bool, text: str, saving: bool = False) -> None:
+        """``busy``: a pump job runs (Cancel stops it); ``saving``: the last interrogation
+        is still being saved, so another cannot start yet."""
         self._connected = connected
         self.connect_button.setText("&Disconnect" if connected else "&Connect")
         self.connect_button.setEnabled(not busy)
         self.port_combo.setEnabled(not connected and not busy)
         self.refresh_button.setEnabled(not connected and not busy)
-        self.interrogate_button.setEnabled(connected and not busy)
+        self.interrogate_button.setEnabled(connected and not busy and not saving)
         self.cancel_button.setEnabled(busy)
         self.state_label.setText(text)
         self.state_label.setProperty("connected", connected)

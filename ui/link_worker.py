@@ -159,3 +159,54 @@ class LinkBridge(QObject):
     @Slot(int, str, int, int)
     def _on_progress(self, job_id: int, step: str, done: int, total: int) -> None:
         self.job_progress.emit(step, done, total)
+
+
+class BackgroundCall(QObject):
+    """One call on a daemon thread of its own, its result (or exception) delivered on the
+    GUI thread as ``done`` (or ``failed``): the patient list read, an interrogation's save.
+
+    Why not the link thread: these read or write the database, not the pump, and must not
+    wait in line behind a slow pump job (nor hold one up). Whatever ``fn`` touches in the
+    database it opens itself (a connection never moves between threads); it touches no
+    widget. A daemon thread, so quitting the app mid-call still ends the process."""
+
+    done = Signal(object)
+    failed = Signal(object)
+
+    def __init__(self, fn: Callable[[], Any], name: str, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._fn: Callable[[], Any] | None = fn
+        self._name = name
+        self.running = False
+        self._thread: threading.Thread | None = None
+        self.done.connect(self._settled)
+        self.failed.connect(self._settled)
+
+    def start(self) -> None:
+        self.running = True
+        self._thread = threading.Thread(
+            target=self._run, name=f"itbconsole-{self._name}", daemon=True
+        )
+        self._thread.start()
+
+    def wait(self, seconds: float) -> bool:
+        """Wait for the call to end (the app is closing and must not cut a save short);
+        True when it ended. Its result is then no longer delivered."""
+        if self._thread is not None:
+            self._thread.join(seconds)
+        return self._thread is None or not self._thread.is_alive()
+
+    def _run(self) -> None:
+        fn, self._fn = self._fn, None  # what it holds (5,000 events) goes with the call
+        try:
+            assert fn is not None, "a BackgroundCall runs once"
+            result = fn()
+        except Exception as exc:  # every failure goes back to the GUI as a value
+            log.info("%s ended: %s", self._name, exc)
+            self.failed.emit(exc)
+        else:
+            self.done.emit(result)
+
+    @Slot(object)
+    def _settled(self, _outcome: object) -> None:
+        self.running = False

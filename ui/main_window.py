@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from itbconsole.display import fmt_day, fmt_moment
 from itbconsole.model import ChangeOutcome, ModelError, Patient, Role
 from itbconsole.services.clinic import (
     ClinicService,
@@ -41,8 +43,8 @@ from ui.device_bar import DeviceBar, PortChoice
 from ui.diagnostics import DiagnosticsDialog
 from ui.dialogs import OtherPortDialog, show_about
 from ui.host import Prompts
-from ui.link_worker import LinkBridge
-from ui.patient_list import PatientListPanel
+from ui.link_worker import BackgroundCall, LinkBridge
+from ui.patient_list import ListReadResult, PatientListPanel, list_read
 from ui.patient_view import PatientView
 from ui.records_dialogs import (
     CatheterRevisionDialog,
@@ -63,6 +65,21 @@ log = logging.getLogger(__name__)
 #: clinic settings) are caught up a few at a time with a progress bar, not in one wait.
 CATCH_UP_AT = 100
 CATCH_UP_BATCH = 8
+#: How long closing the window waits for an interrogation still being saved (its
+#: transaction is all or nothing: cut short, nothing of it is kept).
+SAVE_WAIT_S = 30.0
+
+
+def keep_out_of_garbage_collection() -> None:
+    """Move every object alive now (the window, the patient list's rows) out of the reach
+    of Python's cyclic garbage collector (``gc.freeze``).
+
+    Why: with 20,000 patients in memory a full collection walks about a million objects
+    and holds the GUI thread for 200 ms or more, at whatever moment an allocation sets it
+    off (a save, a search). The rows hold no reference cycles, so rows replaced later are
+    still freed the ordinary way, by reference counting (no collection first: that is
+    the very wait this avoids)."""
+    gc.freeze()
 
 
 class MainWindow(QMainWindow):
@@ -94,9 +111,18 @@ class MainWindow(QMainWindow):
         self.last_interrogation: datetime | None = None
         self.prompts = Prompts(self)
         self.refill_wizard: Any = None  # the open refill (ui.refill), one at a time
+        self._list_read: BackgroundCall | None = None
+        self._saving: BackgroundCall | None = None  # an interrogation being saved
+        self._after_list: Callable[[], None] | None = None
+        self._list_generation = 0  # a read started before a newer one is dropped
+        self._closed = False
+        self._saved_during_read = False
+        self._list_key = ""  # the clinic's inputs_key the list's dates were read with
+        self._progress_text: str | None = None  # the link job's step on the status bar
 
         title = "ITB Console"
-        if demo or clinic.training:
+        training = demo or clinic.training
+        if training:
             title += " - TRAINING (simulated pumps, generated records)"
         self.setWindowTitle(title)
         self.link = LinkBridge(self)
@@ -108,7 +134,10 @@ class MainWindow(QMainWindow):
         splitter.addWidget(self.patient_view)
         splitter.setStretchFactor(0, 2)
         splitter.setStretchFactor(1, 3)
-        splitter.setSizes([600, 766])
+        # The list as narrow as whole names and every column allow (ui/patient_list.py);
+        # the patient's record takes the rest of a 1366 px screen.
+        list_width = self.patient_list.minimumSizeHint().width()
+        splitter.setSizes([list_width, 1366 - list_width])
         self.splitter = splitter
         # The patients (list and record) and the clinic day's worklist share the window.
         self.worklist_view = WorklistView(clinic, now=lambda: self.now())
@@ -118,12 +147,16 @@ class MainWindow(QMainWindow):
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(6, 0, 6, 6)
+        # Always in view in demo mode and on a training database, whatever page is shown.
         self.training_banner = QLabel(
-            "TRAINING: simulated pumps and generated records. Nothing here is a real "
+            ("TRAINING - demo mode" if demo else "TRAINING database")
+            + ": simulated pumps and generated records. Nothing here is a real "
             "patient's record."
         )
         self.training_banner.setObjectName("trainingBanner")
-        self.training_banner.setVisible(clinic.training)
+        self.training_banner.setAccessibleName("Training mode")
+        self.training_banner.setWordWrap(True)
+        self.training_banner.setVisible(training)
         layout.addWidget(self.training_banner)
         layout.addWidget(self.device_bar)
         layout.addWidget(self.pages, 1)
@@ -139,7 +172,10 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._connect_signals()
         self.refresh_ports()
-        self.refresh_patients()
+        # The list is read once the window shows (on a worker thread), so the window
+        # appears at once however many patients there are.
+        self.patient_list.load_now = self.load_patients_now
+        QTimer.singleShot(0, self.load_patients)
         self._restore_layout()
         self.statusBar().showMessage("Ready. Choose a patient or connect to a pump.", 8000)
         if demo and self.extra_ports:
@@ -206,7 +242,6 @@ class MainWindow(QMainWindow):
         self.device_bar.interrogate_requested.connect(self.interrogate)
         self.device_bar.cancel_requested.connect(self.cancel)
         self.device_bar.other_port_requested.connect(self.other_port)
-        self.patient_list.search_changed.connect(lambda _t: self.refresh_patients())
         self.patient_list.patient_selected.connect(self.open_patient)
         self.patient_list.new_patient_requested.connect(self.new_patient)
         self.patient_view.header.edit_requested.connect(self.edit_patient)
@@ -214,7 +249,7 @@ class MainWindow(QMainWindow):
             self.register_pump_for_open_patient
         )
         self.patient_view.overview.set_clock_requested.connect(self.set_pump_clock)
-        self.link.busy_changed.connect(lambda _b: self._update_link_state())
+        self.link.busy_changed.connect(self._on_busy_changed)
         self.patient_view.tabs.currentChanged.connect(self._on_tab_changed)
         self.patient_view.header.refill_requested.connect(self.start_refill)
         self.patient_view.header.program_requested.connect(self.edit_program)
@@ -234,6 +269,12 @@ class MainWindow(QMainWindow):
             self.splitter.restoreState(state)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self._closed = True  # a list read still to come is dropped, a catch-up stopped
+        self._list_generation += 1
+        if self._catching_up is not None:
+            self._catching_up.stop()
+        if self._saving is not None and not self._saving.wait(SAVE_WAIT_S):
+            log.error("An interrogation was still being saved when the window closed")
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/splitter", self.splitter.saveState())
         self.close_link()
@@ -275,6 +316,8 @@ class MainWindow(QMainWindow):
 
     def open_patient_from_worklist(self, patient_id: int) -> None:
         """Enter (or a double-click) on a worklist line: that patient's record."""
+        if self.refill_blocks("opening another patient", patient_id):
+            return
         self.show_patients()
         self.patient_list.select_patient(patient_id, quiet=True)
         self.open_patient(patient_id)
@@ -308,19 +351,135 @@ class MainWindow(QMainWindow):
     def host_widget(self) -> QWidget:
         return self
 
-    def refresh_patients(self) -> None:
-        if self._catching_up is not None:
-            return  # the list is filled when the catch-up ends
+    def load_patients(self) -> None:
+        """Read the whole patient list on a worker thread (the window keeps answering);
+        the rows arrive in :meth:`_take_list`, with the pumps whose dates are out of date,
+        which are then worked out (many of them behind a progress bar)."""
+        if self._catching_up is not None or self._closed:
+            return  # the list is read when the catch-up ends
+        self._start_list_read()
+
+    def _start_list_read(self, then: Callable[[], None] | None = None) -> None:
+        """Start the worker's read; ``then`` runs once the rows are in."""
+        if self._closed:
+            return
+        self._after_list = then
+        reader = self.clinic.patient_list_reader(self.now())
+        if reader is None:  # an in-memory database: only its own connection sees it
+            if self._bring_forecasts_up_to_date() is not None:
+                self._read_list_here()
+            return
+        self._list_generation += 1
+        generation = self._list_generation
+        key = self.clinic.inputs_key
+        read = list_read(reader, self.patient_list.model.sort_order, self)
+        read.done.connect(lambda result: self._take_list(result, generation, key))
+        read.failed.connect(lambda error: self._list_failed(error, generation))
+        self._list_read = read
+        read.start()
+
+    def _list_arrived(self) -> None:
+        then, self._after_list = self._after_list, None
+        if then is not None:
+            then()
+
+    def load_patients_now(self) -> None:
+        """Read the whole list here and now (a caller needs a row before the worker's
+        read has arrived); a read still under way is then dropped."""
+        if self._catching_up is not None or self._bring_forecasts_up_to_date() is None:
+            return  # a catch-up is under way; it reads the list when it ends
+        self._read_list_here()
+
+    def _read_list_here(self) -> None:
+        self._list_generation += 1
+        self._list_key = self.clinic.inputs_key
+        found = self.clinic.patient_list(self.now())
+        self.patient_list.set_rows(
+            found.rows, keep_id=self.current_patient_id, serials=found.serials
+        )
+        keep_out_of_garbage_collection()
+        self._list_read = None
+        self._list_arrived()
+
+    def _take_list(self, result: ListReadResult, generation: int, key: str) -> None:
+        if generation != self._list_generation:
+            return  # a newer read (or one made here) replaced it
+        self._list_read = None
+        if result.stale:
+            # Some pumps' dates were out of date (a first start, an update, new settings):
+            # work them out (many behind a progress bar) and read again, so the list is
+            # never sorted on missing dates.
+            after, self._after_list = self._after_list, None
+            if after is not None:
+                after()  # a catch-up that ended: its progress bar closes first
+            if self._bring_forecasts_up_to_date() is not None:
+                self._start_list_read()
+            return
+        self._list_key = key
+        self.patient_list.set_rows(
+            result.rows,
+            keep_id=self.current_patient_id,
+            serials=result.serials,
+            keys=result.keys,
+            presorted=True,
+            positions=result.positions,
+        )
+        keep_out_of_garbage_collection()
+        self._list_arrived()
+        if self._saved_during_read:  # brought in row by row
+            self._saved_during_read = False
+            self.refresh_patients()
+
+    def _list_failed(self, error: BaseException, generation: int) -> None:
+        if generation != self._list_generation:
+            return
+        self._list_read = None
+        log.warning("Reading the list on a worker failed (%s); reading it here", error)
+        try:
+            self._read_list_here()
+        except StoreError as exc:
+            self.prompts.error("Patient list not read", str(exc))
+
+    def _bring_forecasts_up_to_date(self) -> list[str] | None:
+        """Work out the dates of pumps whose stored forecast is missing or out of date
+        (after a save, new settings or an update) and return their serials; None when
+        there are so many that a catch-up behind a progress bar started instead."""
         stale = self.clinic.stale_pumps()
         if len(stale) > CATCH_UP_AT:
             self._catch_up(stale)
-            return
+            return None
         for serial in stale:
             self.clinic.forecast_for(serial)
-        rows = self.clinic.patient_rows(
-            self.patient_list.search.text(), now=self.now(), ensure=False
-        )
-        self.patient_list.set_rows(rows, keep_id=self.current_patient_id)
+        return stale
+
+    def refresh_patients(self) -> None:
+        """Bring the list up to date after a save: the open patient's row is read again,
+        never the whole list (a 20,000-patient re-read held up the window for half a
+        second). After new clinic settings (here or by another program) every pump's dates
+        are worked out again and their rows read (many of them behind a progress bar)."""
+        if self._catching_up is not None:
+            return  # the list is read when the catch-up ends
+        if not self.patient_list.loaded:
+            self.load_patients_now()  # a read under way would miss what was just saved
+            return
+        if self._list_read is not None:
+            self._saved_during_read = True  # the rows being read may not have it
+        ids = {self.current_patient_id} if self.current_patient_id is not None else set()
+        if self.clinic.current_inputs_key() != self._list_key:
+            stale = self._bring_forecasts_up_to_date()
+            if stale is None:
+                return
+            self._list_key = self.clinic.inputs_key
+            model = self.patient_list.model
+            for serial in stale:
+                pid = model.patient_of_serial(serial)
+                if pid is None:  # a pump registered since the list was read
+                    owner = self.clinic.owner_of(serial)
+                    pid = owner.id if owner is not None else None
+                if pid is not None:
+                    ids.add(pid)
+        for row in self.clinic.patient_rows_of(sorted(ids), self.now()):
+            self.patient_list.update_row(row, select=False)
 
     def _catch_up(self, serials: list[str]) -> None:
         """Work out many pumps' dates (after an update of the console or new clinic
@@ -349,9 +508,13 @@ class MainWindow(QMainWindow):
             progress.setValue(len(serials) - len(queue))
             if not queue:
                 timer.stop()
-                progress.close()
-                self._catching_up = None
-                self.refresh_patients()
+                progress.setLabelText("Reading the patient list...")
+
+                def arrived() -> None:
+                    progress.close()
+                    self._catching_up = None
+
+                self._start_list_read(arrived)
 
         timer.timeout.connect(step)
         timer.start(0)
@@ -366,8 +529,38 @@ class MainWindow(QMainWindow):
             self.patient_list.update_row(row)
 
     def open_patient(self, patient_id: int) -> None:
+        if self.refill_blocks("opening another patient", patient_id):
+            return
         self.current_patient_id = patient_id
         self._show_current_patient()
+
+    def open_refill(self) -> Any:
+        """The refill wizard while it is open (one at a time), else None."""
+        wizard = self.refill_wizard
+        return wizard if wizard is not None and wizard.isVisible() else None
+
+    def refill_blocks(self, what: str, patient_id: int | None = None) -> bool:
+        """True (and the nurse told why, the refill brought to the front) when an open
+        refill keeps ``what`` from starting: the refill is tied to its patient, so no other
+        patient is opened and no program change starts until it is finished or cancelled.
+        ``patient_id``: the patient ``what`` is about (the refill's own is allowed)."""
+        wizard = self.open_refill()
+        if wizard is None:
+            return False
+        refill_patient = wizard.session.patient_id
+        if patient_id is not None and patient_id == refill_patient:
+            return False
+        name = self.clinic.patient(refill_patient).display_name
+        self.prompts.error(
+            "Refill in progress",
+            f"The refill for {name} is still open. Finish it, or cancel it, before {what}.",
+        )
+        current = self.current_patient_id
+        if current is not None:  # after the click that chose another row has settled
+            QTimer.singleShot(0, lambda: self.patient_list.select_patient(current, quiet=True))
+        wizard.raise_()
+        wizard.activateWindow()
+        return True
 
     def _show_current_patient(self) -> None:
         if self.current_patient_id is None:
@@ -375,7 +568,7 @@ class MainWindow(QMainWindow):
             return
         patient, pump, overview = self.clinic.patient_screen(self.current_patient_id, self.now())
         history = "   ·   ".join(
-            f"{on:%d %b %Y} {text}"
+            f"{fmt_day(on)} {text}"
             for on, text in self.clinic.device_history(self.current_patient_id)[-4:]
         )
         self.patient_view.show_patient(
@@ -384,7 +577,16 @@ class MainWindow(QMainWindow):
         if self.patient_view.tabs.currentWidget() is self.patient_view.trends:
             self.patient_view.trends.show_patient(self.clinic, self.current_patient_id, self.now())
 
+    def listed_patients(self) -> list[Patient]:
+        """Every current patient, from the list kept in memory (read once)."""
+        if not self.patient_list.loaded:
+            self.load_patients_now()
+        rows = self.patient_list.model.all_rows
+        return [r.patient for r in sorted(rows, key=lambda r: r.patient.display_name.casefold())]
+
     def new_patient(self, dialog: PatientDialog | None = None) -> int | None:
+        if self.refill_blocks("adding a new patient"):
+            return None
         dialog = dialog or PatientDialog(
             self, today=self.clinic.today(self.now()), check_identity=self.clinic.check_identity
         )
@@ -549,6 +751,8 @@ class MainWindow(QMainWindow):
         if self.current_patient_id is None:
             self.prompts.error("Change program", "Open the patient's record first.")
             return
+        if self.refill_blocks("changing the program"):
+            return
         from ui.program import open_program_editor
 
         open_program_editor(self)
@@ -591,16 +795,28 @@ class MainWindow(QMainWindow):
             else:
                 text = "Not connected"
             if self.last_interrogation is not None:
-                text += f" - last interrogation {self.last_interrogation.astimezone(self.clinic.tz):%H:%M:%S}"
-        self.device_bar.set_state(connected=connected, busy=busy, text=text)
-        self.interrogate_action.setEnabled(connected and not busy)
+                when = fmt_moment(self.last_interrogation, self.clinic.tz, seconds=True)
+                text += f" - last interrogation {when}"
+        self.device_bar.set_state(connected=connected, busy=busy, text=text, saving=self.saving)
+        self.interrogate_action.setEnabled(connected and not busy and not self.saving)
         self.cancel_action.setEnabled(busy)
         self.progress.setVisible(busy)
 
     def _on_progress(self, step: str, done: int, total: int) -> None:
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(done)
+        self._progress_text = step
         self.statusBar().showMessage(step)
+
+    def _on_busy_changed(self, busy: bool) -> None:
+        """When a link job ends (done, failed or cancelled), its last step ("Reading the
+        pump's event log") leaves the status bar; a message the job's result put there
+        stays."""
+        if not busy and self._progress_text is not None:
+            if self.statusBar().currentMessage() == self._progress_text:
+                self.statusBar().clearMessage()
+            self._progress_text = None
+        self._update_link_state()
 
     def other_port(self, dialog: OtherPortDialog | None = None) -> str | None:
         """Connect to a port typed by hand; it is remembered in the list."""
@@ -643,8 +859,9 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Cancelling... the pump keeps its current program.", 6000)
 
     def interrogate(self) -> None:
-        """Read the pump on the link thread; save on return (see :meth:`_save_interrogation`)."""
-        if self.connected_identity is None or self.link.busy:
+        """Read the pump on the link thread; save on return, on a worker thread (see
+        :meth:`save_interrogation_in_background`)."""
+        if self.connected_identity is None or self.link.busy or self.saving:
             return
         serial = self.connected_identity.serial
         last_index = self._last_event_index()
@@ -663,7 +880,7 @@ class MainWindow(QMainWindow):
         self.link.submit(
             "interrogate",
             lambda ctx: pump_jobs.interrogate(ctx, since_index=last_index, expected_serial=serial),
-            self._save_interrogation,
+            self.save_interrogation_in_background,
             failed,
         )
 
@@ -671,9 +888,69 @@ class MainWindow(QMainWindow):
         serial = getattr(self.connected_identity, "serial", None)
         return self.clinic.next_event_index(serial)
 
+    @property
+    def saving(self) -> bool:
+        """An interrogation is being saved on its worker thread."""
+        return self._saving is not None
+
+    def save_interrogation_in_background(self, result: pump_jobs.InterrogationResult) -> None:
+        """Save what the pump said on a worker thread with its own connection (thousands of
+        new events take over a second to write, and the window must keep answering). The
+        pump's owner is checked here first, so a refusal (wrong patient, unknown or training
+        pump) is said at once and changes nothing; those go the way of
+        :meth:`_save_interrogation`, which asks to register an unknown pump."""
+        serial = result.reading.pump_serial
+        try:
+            self.clinic.check_pump_for(serial, self.current_patient_id, simulated=result.simulated)
+        except (TrainingPump, WrongPatient, UnknownPump):
+            self._save_interrogation(result)
+            return
+        saver = self.clinic.interrogation_saver(
+            result.reading, result.events, self.current_patient_id, simulated=result.simulated
+        )
+        if saver is None:
+            self._save_interrogation(result)
+            return
+        job = BackgroundCall(saver, "interrogation-save", self)
+        job.done.connect(lambda outcome: self._saved_in_background(result, *outcome))
+        job.failed.connect(lambda error: self._not_saved_in_background(result, error))
+        self._saving = job
+        self._update_link_state()
+        self.statusBar().showMessage(
+            f"Saving the interrogation of pump {serial} ({len(result.events)} new events)..."
+        )
+        job.start()
+
+    def _saved_in_background(
+        self, result: pump_jobs.InterrogationResult, saved: SavedInterrogation, fc: Any
+    ) -> None:
+        self._saving = None
+        self.last_interrogation = self.now()
+        self.clinic.keep_forecast(result.reading.pump_serial, fc)
+        self._interrogation_saved(result, saved)
+
+    def _not_saved_in_background(
+        self, result: pump_jobs.InterrogationResult, error: BaseException
+    ) -> None:
+        self._saving = None
+        self.last_interrogation = self.now()
+        if isinstance(error, (TrainingPump, WrongPatient, UnknownPump)):
+            self._save_interrogation(result)  # registration changed meanwhile: say why
+            return
+        self._update_link_state()
+        if not isinstance(error, StoreError):
+            log.error("Saving an interrogation failed", exc_info=error)
+        self.statusBar().showMessage("Interrogation not saved.", 10000)
+        self.prompts.error(
+            "Interrogation not saved",
+            f"{error}\n\nNothing of this interrogation was saved. Interrogate again.",
+        )
+
     def _save_interrogation(
         self, result: pump_jobs.InterrogationResult, *, ask_unknown: bool = True
     ) -> SavedInterrogation | None:
+        """Save on the GUI thread (the way for refusals, an unknown pump's registration and
+        an in-memory database)."""
         self.last_interrogation = self.now()
         serial = result.reading.pump_serial
         try:
@@ -707,6 +984,13 @@ class MainWindow(QMainWindow):
         except StoreError as exc:
             self.prompts.error("Interrogation not saved", str(exc))
             return None
+        self._interrogation_saved(result, saved)
+        return saved
+
+    def _interrogation_saved(
+        self, result: pump_jobs.InterrogationResult, saved: SavedInterrogation
+    ) -> None:
+        """After a save: that patient's row and record, and what the save settled."""
         self.current_patient_id = saved.patient.id
         self.refresh_patient(saved.patient.id)
         self._show_current_patient()
@@ -732,7 +1016,6 @@ class MainWindow(QMainWindow):
         if saved.settled_changes:
             message += f" {saved.settled_changes} uncertain program change(s) settled."
         self.statusBar().showMessage(message, 8000)
-        return saved
 
     def register_unknown_pump(
         self,
@@ -744,7 +1027,7 @@ class MainWindow(QMainWindow):
     ) -> bool:
         ident = result.identity
         choose = choose or UnknownPumpDialog(
-            ident.serial, ident.model, self.clinic.all_patients(), self
+            ident.serial, ident.model, self.listed_patients(), self
         )
         answer = choose.ask()
         if answer is None:
@@ -773,7 +1056,7 @@ class MainWindow(QMainWindow):
         if pump is None:
             return False
         patient = new_patient or self.clinic.patient(patient_id or 0)
-        born = f"born {patient.date_of_birth:%d %b %Y}, hospital no. {patient.hospital_number}"
+        born = f"born {fmt_day(patient.date_of_birth)}, hospital no. {patient.hospital_number}"
         if not self.prompts.confirm(
             "Register pump",
             f"Register pump {pump.model}, serial {pump.serial}, to "

@@ -9,7 +9,8 @@ An unknown pump is never saved until it is registered, with confirmation, to a p
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, tzinfo
 from decimal import Decimal
@@ -37,8 +38,11 @@ from itbconsole.services.history import TimelineRow, build_timeline
 from itbconsole.services.overview import PumpOverview, build_overview
 from itbconsole.services.patients import (
     DuplicatePatient,
+    PatientQuery,
     catheter_revision_errors,
     explant_errors,
+    row_serials,
+    search_key,
     status_change_errors,
 )
 from itbconsole.services.screening import (
@@ -109,6 +113,10 @@ class SavedInterrogation:
         return len(self.refill_resolutions)
 
 
+#: How many computed forecasts the service keeps in memory (the patients opened lately).
+KEPT_FORECASTS = 64
+
+
 def worklist_key(row: PatientOverview) -> tuple[int, int, str]:
     """Most urgent first: status (not delivering, overdue, due soon, on track, no reading),
     then the earliest refill-by date, then the name."""
@@ -154,6 +162,7 @@ class ClinicService:
         self._fixed = settings is not None
         self._settings_version = store.settings_version()
         self.settings = self._effective(settings or store.clinic_settings() or ClinicSettings())
+        self._kept_forecasts: OrderedDict[str, tuple[str, Forecast]] = OrderedDict()
 
     def _refresh_settings(self) -> None:
         """Follow a settings change made by another program on the same database (an
@@ -226,16 +235,46 @@ class ClinicService:
     def forecast_for(self, serial: str, facts: PumpFacts | None = None) -> Forecast:
         """The pump's forecast from its records (``facts`` to add what is not stored yet:
         a new reading, a refill or program under review). A forecast of the stored records
-        is kept, so the list and the worklist read the very same dates."""
+        is kept, so the list and the worklist read the very same dates.
+
+        The last few computed are also kept in memory with the stamp of the stored row:
+        while that row stands (no record it rests on was written, the settings are the
+        same) opening the patient again does not compute it again (a flex program's walk
+        takes tens of milliseconds)."""
         if facts is not None:
             return forecast(facts, self.settings)
         self._refresh_settings()
+        kept = self._kept_forecasts.get(serial)
+        if kept is not None and kept[0] == self._forecast_stamp(serial):
+            self._kept_forecasts.move_to_end(serial)
+            return kept[1]
         # Read, compute and keep in one write transaction: a record written meanwhile by
         # another program waits, so a kept forecast never misses it.
         with self.store.atomic():
             fc = forecast(self.pump_facts(serial), self.settings)
             self.store.save_forecast(self.inputs_key, fc.summary())
+        self.keep_forecast(serial, fc)
         return fc
+
+    def keep_forecast(self, serial: str, fc: Forecast) -> None:
+        """Keep ``fc``, the forecast stored for the pump just now (by this service or by
+        one on a worker thread over the same file), for the next :meth:`forecast_for`."""
+        stamp = self._forecast_stamp(serial)
+        if stamp is None:
+            return
+        self._kept_forecasts[serial] = (stamp, fc)
+        self._kept_forecasts.move_to_end(serial)
+        while len(self._kept_forecasts) > KEPT_FORECASTS:
+            self._kept_forecasts.popitem(last=False)
+
+    def _forecast_stamp(self, serial: str) -> str | None:
+        return store_queries.forecast_stamp(self.store.db, serial, self.inputs_key)
+
+    def current_inputs_key(self) -> str:
+        """:attr:`inputs_key` after following a settings change made by another program:
+        when it differs from the key a list was read with, every row's dates may differ."""
+        self._refresh_settings()
+        return self.inputs_key
 
     def stale_pumps(self, patient_ids: Sequence[int] | None = None) -> list[str]:
         """Serials whose stored forecast is missing or out of date (settings followed)."""
@@ -258,25 +297,54 @@ class ClinicService:
     def patient_rows(
         self, search: str = "", now: datetime | None = None, *, ensure: bool = True
     ) -> list[PatientOverview]:
-        """Rows for the patient list; filtered by name, hospital/NHS number or pump serial.
+        """Rows for the patient list; filtered by name, hospital/NHS number or pump serial
+        with the list's own rule (:class:`itbconsole.services.patients.PatientQuery`).
         ``ensure=False`` when the caller has just brought the forecasts up to date."""
-        today = self.today(now)
-        text = search.strip()
-        if not text:
-            if ensure:
-                self.ensure_forecasts()
-            return self.store.patients_overview(today, self.inputs_key)
-        ids = [p.id for p in self.store.search_patients(text) if p.id is not None]
+        if ensure:
+            self.ensure_forecasts()
+        rows = self.store.patients_overview(self.today(now), self.inputs_key)
+        query = PatientQuery(search)
+        if query.empty:
+            return rows
+        serials = store_queries.patient_pump_serials(self.store.db)
+        return [r for r in rows if query.matches(search_key(r.patient, row_serials(r, serials)))]
+
+    def patient_rows_of(
+        self, patient_ids: Sequence[int], now: datetime | None = None
+    ) -> list[PatientOverview]:
+        """These patients' list rows, their forecasts brought up to date first (after a
+        save only the rows it touched need reading again, not the whole list)."""
+        ids = list(patient_ids)
         if not ids:
             return []
         self.ensure_forecasts(ids)
-        return self.store.patients_overview(today, self.inputs_key, patient_ids=ids)
+        return self.store.patients_overview(self.today(now), self.inputs_key, ids)
 
     def patient_row(self, patient_id: int, now: datetime | None = None) -> PatientOverview | None:
         """One patient's list row (after a save only that row needs reading again)."""
-        self.ensure_forecasts([patient_id])
-        rows = self.store.patients_overview(self.today(now), self.inputs_key, [patient_id])
+        rows = self.patient_rows_of([patient_id], now)
         return rows[0] if rows else None
+
+    def patient_list_reader(
+        self, now: datetime | None = None
+    ) -> Callable[[], store_queries.PatientList] | None:
+        """A function that reads the whole patient list through a read-only connection of
+        its own, for a worker thread (the window stays usable while 20,000 rows are read);
+        None for an in-memory database, which only its own connection can see. The list
+        says which pumps' forecasts were missing or out of date (``stale``): the caller
+        works them out (:meth:`forecast_for`) and reads those rows again."""
+        path = self.store.path
+        if path is None:
+            return None
+        today, key = self.today(now), self.inputs_key
+        return lambda: store_queries.read_patient_list(Path(path), today, key)
+
+    def patient_list(self, now: datetime | None = None) -> store_queries.PatientList:
+        """The whole patient list, read here (see :meth:`patient_list_reader`)."""
+        return store_queries.PatientList(
+            tuple(self.store.patients_overview(self.today(now), self.inputs_key)),
+            store_queries.patient_pump_serials(self.store.db),
+        )
 
     def refill_due(self, before: date, now: datetime | None = None) -> list[PatientOverview]:
         """Patients whose refill-by date is on or before ``before``, soonest first."""
@@ -702,6 +770,42 @@ class ClinicService:
             settled_changes=changes,
             still_uncertain=open_changes,
         )
+
+    def interrogation_saver(
+        self,
+        reading: Reading,
+        events: Sequence[PumpEvent],
+        open_patient_id: int | None,
+        *,
+        simulated: bool = False,
+    ) -> Callable[[], tuple[SavedInterrogation, Forecast]] | None:
+        """:meth:`save_interrogation` as a function for a worker thread, or None for an
+        in-memory database (only its own connection sees it).
+
+        Why: a pump's log can bring thousands of new events, each written with its audit
+        entry (over a second for 5,000), and the window must keep answering. The function
+        opens the database file through a store of its own (a connection never moves
+        between threads; SQLite's lock orders its write with the window's), saves with the
+        same rules, user and settings, works out the pump's new forecast and returns both;
+        hand the forecast to :meth:`keep_forecast` so the window does not compute it
+        again. Check the pump first here (:meth:`check_pump_for`): the save checks again."""
+        path = self.store.path
+        if path is None:
+            return None
+        library, user, settings = self.library, self.user, self.settings
+
+        def save() -> tuple[SavedInterrogation, Forecast]:
+            store = Store.open(path, create=False)
+            try:
+                worker = ClinicService(store, library, user, settings=settings)
+                saved = worker.save_interrogation(
+                    reading, events, open_patient_id, simulated=simulated
+                )
+                return saved, worker.forecast_for(reading.pump_serial)
+            finally:
+                store.close()
+
+        return save
 
     def record_action(self, action: str, detail: Mapping[str, object]) -> None:
         """Audit something that is not itself a clinical record (clock set, export...)."""

@@ -7,11 +7,13 @@ shows what :func:`patient_from_form` says next to each field.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
 from itbconsole.model import ModelError, Origin, Patient, nhs_number_is_valid
+from itbconsole.store.queries import PatientOverview
 
 
 class DuplicatePatient(ValueError):
@@ -125,3 +127,71 @@ def catheter_revision_errors(
     if ul_per_cm is None or ul_per_cm <= 0:
         errors["per_cm"] = "Enter the volume per cm in µL (more than 0)."
     return errors
+
+
+# --------------------------------------------------------------------------- finding a patient
+
+_NAME_MARK = "\x01"  # before each word of a name: a token must start a word
+_ID_MARK = "\x02"  # between identifiers: a query never matches across two of them
+_DROPPED = str.maketrans("", "", "'\u2019.")  # O'Brien is found as obrien or o'brien
+
+
+def _name_words(name: str) -> list[str]:
+    text = name.casefold().translate(_DROPPED)
+    words = text.replace("-", " ").split()
+    return [*words, *(w for w in text.split() if "-" in w)]
+
+
+def row_serials(row: PatientOverview, serials: Mapping[int, tuple[str, ...]]) -> tuple[str, ...]:
+    """Every pump serial the patient of ``row`` is found by: the current one and those
+    registered to them before (``serials``, by patient id)."""
+    found = serials.get(row.patient.id or 0, ())
+    if row.pump_serial and row.pump_serial not in found:
+        return (*found, row.pump_serial)
+    return found
+
+
+def search_key(patient: Patient, serials: Sequence[str] = ()) -> tuple[str, str]:
+    """What the patient list's search looks at for one patient, worked out once when the
+    list is read: the words of the names, and the hospital number, NHS number and the
+    serial of every pump they ever had (each without spaces, case-folded)."""
+    words = _name_words(patient.family_name) + _name_words(patient.given_name)
+    names = "".join(_NAME_MARK + w for w in words)
+    ids = [patient.hospital_number, patient.nhs_number or "", *serials]
+    compact = ("".join(i.split()).replace("-", "").casefold() for i in ids if i)
+    return names, _ID_MARK.join(compact)
+
+
+class PatientQuery:
+    """What was typed in the search box, ready to test a patient's :func:`search_key`.
+
+    A patient matches when the whole text, without spaces or hyphens, is part of their
+    hospital number, NHS number or a pump serial ("943 476", "943476", "100388",
+    "SIM00"), or when every word typed starts one of their names or is part of one of
+    those numbers, in any order ("okafor grace" as the list shows it, "grace okafor",
+    "okaf"). Case and punctuation in names do not matter; an empty text matches everyone.
+    """
+
+    def __init__(self, text: str) -> None:
+        folded = text.casefold().translate(_DROPPED).replace(",", " ")
+        self.text = text
+        self.tokens = tuple(folded.split())
+        self.compact = "".join(self.tokens).replace("-", "")
+        self._name_tokens = tuple(_NAME_MARK + t for t in self.tokens)
+
+    @property
+    def empty(self) -> bool:
+        return not self.tokens
+
+    def narrows(self, earlier: PatientQuery) -> bool:
+        """True when every patient this query matches also matched ``earlier`` (more was
+        typed after it), so only the rows shown need testing again."""
+        return not earlier.empty and self.text.startswith(earlier.text)
+
+    def matches(self, key: tuple[str, str]) -> bool:
+        names, ids = key
+        if not self.tokens or self.compact in ids:
+            return True
+        return all(
+            n in names or t in ids for n, t in zip(self._name_tokens, self.tokens, strict=True)
+        )

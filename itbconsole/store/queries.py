@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, overload
 
 from sqlite_utils import Database
 
@@ -144,16 +146,69 @@ class PatientOverview:
         return self.status.days_to_refill if self.status else None
 
 
+class StoredEvents(Sequence[PumpEvent]):
+    """A patient's stored pump events, read from the database the first time they are
+    looked at (in time order).
+
+    Why lazily: a pump's log holds thousands of entries that opening a patient, saving an
+    interrogation or finding a pump's owner never show, and decoding them all held up the
+    window for up to 100 ms (issue 14). The few readers that need them (settling a pending
+    refill, the History tab, Trends) pay for them when they iterate."""
+
+    def __init__(self, db: Database, patient_id: int) -> None:
+        self._db = db
+        self._patient_id = patient_id
+        self._events: tuple[PumpEvent, ...] | None = None
+
+    def _loaded(self) -> tuple[PumpEvent, ...]:
+        if self._events is None:
+            rows = self._db.query(
+                "SELECT * FROM pump_events WHERE patient_id = ? ORDER BY at, event_index",
+                [self._patient_id],
+            )
+            self._events = tuple(rec.event_from_row(r) for r in rows)
+        return self._events
+
+    @overload
+    def __getitem__(self, index: int) -> PumpEvent: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[PumpEvent]: ...
+    def __getitem__(self, index: int | slice) -> PumpEvent | Sequence[PumpEvent]:
+        return self._loaded()[index]
+
+    def __len__(self) -> int:
+        return len(self._loaded())
+
+    def __iter__(self) -> Iterator[PumpEvent]:
+        return iter(self._loaded())
+
+    def __eq__(self, other: object) -> bool:
+        """Equal to any sequence of the same events (a tuple of them, as built in tests)."""
+        if isinstance(other, StoredEvents):
+            return self._loaded() == other._loaded()
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return self._loaded() == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._loaded())
+
+    def __repr__(self) -> str:
+        state = "not read yet" if self._events is None else f"{len(self._events)} events"
+        return f"StoredEvents(patient {self._patient_id}, {state})"
+
+
 @dataclass(frozen=True)
 class PatientHistory:
-    """Everything stored for one patient, effective versions, oldest first."""
+    """Everything stored for one patient, effective versions, oldest first. ``events`` is
+    read when first used (:class:`StoredEvents`)."""
 
     patient: Patient
     versions: tuple[rec.Recorded[Patient], ...]
     registrations: tuple[rec.Registration, ...]
     pumps: tuple[Pump, ...]
     readings: tuple[Reading, ...]
-    events: tuple[PumpEvent, ...]
+    events: Sequence[PumpEvent]
     refills: tuple[Refill, ...]
     program_changes: tuple[ProgramChange, ...]
 
@@ -207,6 +262,62 @@ def patients_overview(
         where = f"WHERE cp.patient_id IN ({_in_params(patient_ids, params)})"
     sql = OVERVIEW_SQL.format(where=where)
     return [_overview_row(row, today) for row in db.query(sql, params)]
+
+
+def patient_pump_serials(db: Database) -> dict[int, tuple[str, ...]]:
+    """Every pump ever registered to each patient (explanted ones too), by patient id: the
+    patient list's search finds a patient by any of them."""
+    sql = (
+        "SELECT r.patient_id, r.pump_serial FROM pump_registrations r"
+        f" WHERE r.patient_id IS NOT NULL AND {effective('pump_registrations', 'r')}"
+        " ORDER BY r.effective_at, r.id"
+    )
+    serials: dict[int, list[str]] = {}
+    for patient_id, serial in db.execute(sql).fetchall():
+        found = serials.setdefault(int(patient_id), [])
+        if serial not in found:
+            found.append(serial)
+    return {pid: tuple(found) for pid, found in serials.items()}
+
+
+@dataclass(frozen=True)
+class PatientList:
+    """The whole patient list as the window keeps it: a row per current patient and the
+    serials of every pump each one ever had (for the search)."""
+
+    rows: tuple[PatientOverview, ...]
+    serials: dict[int, tuple[str, ...]]
+    stale: tuple[str, ...] = ()
+    """Pumps whose stored forecast was missing or out of date when the list was read (their
+    rows carry no dates until it is worked out)."""
+
+
+def read_patient_list(path: Path, today: date, inputs_key: str) -> PatientList:
+    """The patient list read through a read-only connection of its own to the database
+    file, so it can be read on a worker thread while the window keeps answering (a
+    connection never moves between threads; WAL lets it read beside the window's)."""
+    conn = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)
+    try:
+        db = Database(conn, execute_plugins=False)
+        conn.execute("BEGIN")  # one snapshot for the three reads
+        return PatientList(
+            tuple(patients_overview(db, today, inputs_key)),
+            patient_pump_serials(db),
+            tuple(stale_forecast_pumps(db, inputs_key)),
+        )
+    finally:
+        conn.close()
+
+
+def forecast_stamp(db: Database, serial: str, inputs_key: str) -> str | None:
+    """When the pump's stored forecast under ``inputs_key`` was computed (None: there is
+    none, or it was dropped because a record it rests on was written). Equal stamps mean
+    the very same stored forecast, so a forecast kept in memory with it is still valid."""
+    row = db.execute(
+        "SELECT computed_at FROM pump_forecast WHERE pump_serial = ? AND inputs_key = ?",
+        [serial, inputs_key],
+    ).fetchone()
+    return None if row is None else str(row[0])
 
 
 def _in_params(ids: Sequence[int], params: dict[str, Any]) -> str:
@@ -292,16 +403,13 @@ def patient_history(db: Database, patient_id: int) -> PatientHistory:
             serials,
         )
     ]
-    events = db.query(
-        "SELECT * FROM pump_events WHERE patient_id = ? ORDER BY at, event_index", [patient_id]
-    )
     return PatientHistory(
         patient=versions[-1].record,
         versions=tuple(versions),
         registrations=tuple(registrations),
         pumps=tuple(pumps),
         readings=tuple(rec.reading_from_row(r) for r in rows("readings")),
-        events=tuple(rec.event_from_row(r) for r in events),
+        events=StoredEvents(db, patient_id),
         refills=tuple(rec.refill_from_row(r) for r in rows("refills")),
         program_changes=tuple(rec.program_change_from_row(r) for r in rows("program_changes")),
     )

@@ -4,6 +4,8 @@ wrong-patient block, link loss, and a responsive window during slow reads."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
+from typing import Any
 
 import pytest
 from PySide6.QtCore import QDate, QElapsedTimer, Qt, QTimer
@@ -15,6 +17,8 @@ from ui.records_dialogs import PatientDialog, PumpDialog, UnknownPumpDialog
 
 
 def visible_rows(console: Console) -> list[str]:
+    """The names the list shows, once it has arrived (it is read after the window shows)."""
+    console.qtbot.waitUntil(lambda: console.window.patient_list.loaded, timeout=5_000)
     model = console.window.patient_list.model
     return [model.index(r, 0).data() for r in range(model.rowCount())]
 
@@ -293,14 +297,17 @@ def test_diagnostics_counts_frames(console: Console) -> None:
     dialog = DiagnosticsDialog(console.window.link, console.window)
     console.qtbot.addWidget(dialog)
     console.qtbot.waitUntil(lambda: dialog.table.rowCount() > 0, timeout=3_000)
-    values = {
-        dialog.table.item(r, 0).text(): dialog.table.item(r, 1).text()
-        for r in range(dialog.table.rowCount())
-    }
+
+    def cell(r: int, c: int) -> str:
+        item = dialog.table.item(r, c)
+        assert item is not None
+        return item.text()
+
+    values = {cell(r, 0): cell(r, 1) for r in range(dialog.table.rowCount())}
     assert int(values["frames sent"]) >= 4
 
 
-def test_demo_mode_attaches_a_simulated_pump_at_start(qtbot, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_demo_mode_attaches_a_simulated_pump_at_start(qtbot: Any, tmp_path: Path) -> None:
     from PySide6.QtCore import QSettings
 
     from itbconsole.demo import DEMO_USER, open_demo_store
@@ -401,7 +408,7 @@ def test_overview_shows_the_pumps_own_end_of_service_date(console: Console) -> N
     eos = pump.status().eos_date
     assert eos is not None
     text = console.window.patient_view.overview.battery_detail.text()
-    assert f"{eos:%a %d %b %Y}" in text and "the pump's own date" in text
+    assert f"{eos:%d %b %Y}" in text and "the pump's own date" in text
     # It survives a restart of the console: the date is in the record.
     assert console.clinic.store.latest_battery_report("SIM0000003") == (pump.status().eri_date, eos)
 
@@ -546,6 +553,8 @@ def test_any_port_can_be_typed_and_is_remembered(
     url = console.sim_url("healthy")
     monkeypatch.setattr(OtherPortDialog, "ask", lambda self: url)
     bar.port_combo.setCurrentIndex(bar.port_combo.findData(OTHER_PORT))
+    # Connect is enabled once the port scan the window starts with has ended.
+    console.qtbot.waitUntil(lambda: bar.connect_button.isEnabled(), timeout=5_000)
     bar.connect_button.click()
     console.qtbot.waitUntil(lambda: console.window.connected_identity is not None, timeout=10_000)
     assert console.window.settings.value("link/other_port") == url
