@@ -15,7 +15,14 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from itbconsole import __version__
 from itbconsole.druglib import DrugLibraryError, load_drug_library
 from itbconsole.model import User
-from itbconsole.paths import create_private_file, data_dir, default_db_path, make_private
+from itbconsole.paths import (
+    create_private_file,
+    data_dir,
+    default_db_path,
+    demo_db_path,
+    make_private,
+    window_settings_path,
+)
 from itbconsole.services.accounts import AccountService
 from itbconsole.services.clinic import ClinicService
 from itbconsole.store import Store, StoreError
@@ -49,9 +56,10 @@ def make_application() -> QApplication:
     return app
 
 
-def settings() -> QSettings:
-    """The window's own settings (last port, geometry), in an owner-only file."""
-    path = data_dir() / "settings.ini"
+def settings(demo: bool = False) -> QSettings:
+    """The window's own settings (last port, geometry), in an owner-only file; demo mode
+    keeps its own file, so its simulated ports and window size never become the clinic's."""
+    path = window_settings_path(demo=demo)
     if not path.exists():
         create_private_file(path)
     qsettings = QSettings(str(path), QSettings.Format.IniFormat)
@@ -84,12 +92,12 @@ def build_window(
             f"{exc}\n\nITB Console cannot start without a valid drug library.",
         )
         return None
-    prefs = settings()
+    prefs = settings(demo)
     if demo:  # only demo mode pays for the demo generator's import
         from itbconsole.demo import DEMO_ADMIN, DEMO_NURSE, DEMO_USER, demo_ports, open_demo_store
     try:
         if demo:
-            store = open_demo_store(data_dir() / "demo.sqlite")
+            store = open_demo_store(demo_db_path())
         else:
             store = Store.open(default_db_path(db_path))
     except StoreError as exc:

@@ -12,7 +12,6 @@ from typing import Any
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
-    QFileDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -41,7 +40,7 @@ from ui import pump_jobs
 from ui.backup_job import BackupRun
 from ui.device_bar import DeviceBar, PortChoice
 from ui.diagnostics import DiagnosticsDialog
-from ui.dialogs import OtherPortDialog, show_about
+from ui.dialogs import OtherPortDialog, ask_save_path, show_about
 from ui.host import Prompts
 from ui.link_worker import BackgroundCall, LinkBridge
 from ui.patient_list import ListReadResult, PatientListPanel, list_read
@@ -191,6 +190,14 @@ class MainWindow(QMainWindow):
         )
         self._action(file_menu, "Patient &status...", None, self.set_patient_status)
         self._action(file_menu, "Screening &test dose...", None, self.record_screening_trial)
+        file_menu.addSeparator()
+        self._action(
+            file_menu, "Print &emergency card...", QKeySequence("Ctrl+Shift+E"), self.print_card
+        )
+        self._action(
+            file_menu, "Print tra&vel letter...", QKeySequence("Ctrl+Shift+T"), self.print_letter
+        )
+        file_menu.addSeparator()
         self._action(file_menu, "&Back up database...", None, self.backup_database)
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
@@ -219,6 +226,9 @@ class MainWindow(QMainWindow):
             view_menu, "&Worklist", QKeySequence("Ctrl+L"), self.show_worklist
         )
         self._action(view_menu, "&Patients", None, self.show_patients)
+        self._action(
+            view_menu, "&Lot search...", QKeySequence("Ctrl+Shift+F"), self.show_lot_search
+        )
         tools_menu = self.menuBar().addMenu("&Tools")
         self.settings_action = self._action(
             tools_menu, "Clinic &settings...", None, self.edit_clinic_settings
@@ -1132,8 +1142,25 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ misc
 
+    # The printouts and the lot search load Qt's print support when first used, not at start.
+
+    def print_card(self) -> None:
+        from ui.emergency_card import print_emergency_card
+
+        print_emergency_card(self)
+
+    def print_letter(self) -> None:
+        from ui.travel_letter import print_travel_letter
+
+        print_travel_letter(self)
+
+    def show_lot_search(self) -> None:
+        from ui.lot_search_view import open_lot_search
+
+        open_lot_search(self)
+
     def backup_database(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(
+        path = ask_save_path(
             self, "Back up database", "itbconsole-backup.sqlite", "SQLite (*.sqlite)"
         )
         if path:

@@ -56,7 +56,7 @@ from itbconsole.store import PatientOverview, Store, StoreError, UnknownPumpErro
 from itbconsole.store import queries as store_queries
 from itbconsole.store.backup import BackupResult, BackupSteps
 from itbconsole.store.queries import PatientHistory, RefillRecord, patient_records, refill_log
-from itbconsole.trends import PatientTrends, TrendSettings, load_trends
+from itbconsole.trends import PatientTrends, TrendSettings, load_patient_trends
 
 
 class WrongPatient(Exception):
@@ -404,6 +404,7 @@ class ClinicService:
             earlier,
             has_pump=self.pump_of(trial.patient_id) is not None,
             reason=reason,
+            tz=self.tz,
         )
         return self.store.add_screening_trial(trial_row(checked), self.user)
 
@@ -453,14 +454,14 @@ class ClinicService:
 
     def trends(self, patient_id: int, now: datetime) -> PatientTrends:
         """The Trends tab's series for the patient's current pump, dated by the forecast."""
-        return load_trends(
-            self.store.patient_history(patient_id),
-            self.store.find_pump_owner,
+        # The Trends tab's own path: a columnar read of only the columns it draws.
+        return load_patient_trends(
+            self.store,
+            patient_id,
             self.tz,
             now,
             TrendSettings(thresholds=self.settings.thresholds, clinic=self.settings),
-            forecast_of=self.forecast_for,
-            bridges_of=self.store.bridges,
+            self.forecast_for,
         )
 
     # ------------------------------------------------------------------ program changes
@@ -760,7 +761,7 @@ class ClinicService:
         except UnknownPumpError as exc:
             raise UnknownPump(reading.pump_serial) from exc
         refills, changes, open_changes = settlement.settle_open_outcomes(
-            self.store, self.user, saved, events, owner.id
+            self.store, self.user, saved, events, owner.id, self.tz
         )
         return SavedInterrogation(
             patient=owner,

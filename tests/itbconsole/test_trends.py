@@ -53,6 +53,7 @@ from itbconsole.trends import (
     expected_depletion,
     format_local,
     load_patient_trends,
+    load_trends,
     local_ticks,
     refill_accuracies,
     with_forecast_dates,
@@ -478,6 +479,20 @@ def _columnar(store: Store, clinic: ClinicService, pid: int, now: datetime) -> P
         reader.close()
 
 
+def _history_path(store: Store, clinic: ClinicService, pid: int, now: datetime) -> PatientTrends:
+    """The series built from the patient's whole history of objects: the independent path
+    the columnar read is compared with."""
+    return load_trends(
+        store.patient_history(pid),
+        store.find_pump_owner,
+        clinic.tz,
+        now,
+        TrendSettings(thresholds=clinic.settings.thresholds, clinic=clinic.settings),
+        forecast_of=clinic.forecast_for,
+        bridges_of=store.bridges,
+    )
+
+
 def test_the_columnar_read_draws_what_the_full_history_draws(tmp_path: Path) -> None:
     """Every demo patient (flex programs, alarms, drift, reported battery dates): the
     columns read from the store give the same series as the history of objects."""
@@ -487,7 +502,7 @@ def test_the_columnar_read_draws_what_the_full_history_draws(tmp_path: Path) -> 
     compared = 0
     for patient in clinic.all_patients():
         assert patient.id is not None
-        old = clinic.trends(patient.id, now)
+        old = _history_path(store, clinic, patient.id, now)
         new = _columnar(store, clinic, patient.id, now)
         assert new.patient is not None and new.patient.hospital_number == patient.hospital_number
         assert old.empty == new.empty and old.message == new.message
@@ -569,7 +584,7 @@ def test_a_reading_after_a_change_that_did_not_take_keeps_the_program_history(
         store.add_reading(reading(T0 + timedelta(days=d), 40_000 - 250 * d), NURSE)
     now = T0 + timedelta(days=20)
     new = _columnar(store, clinic, pid, now)
-    old = clinic.trends(pid, now)
+    old = _history_path(store, clinic, pid, now)
     for name, values in _series(old).items():
         np.testing.assert_allclose(_series(new)[name], values, atol=1e-9, err_msg=name)
     _p, records = store.trend_records(pid)

@@ -252,3 +252,44 @@ def test_a_forecast_kept_in_memory_never_outlives_a_new_record(console: Console)
     console.window.open_patient(okafor)
     shown = console.window.patient_view.overview.reservoir_value.text()
     assert f"{latest.reservoir_ul // 2 / 1000:.2f} mL" in shown
+
+
+def menu_action(console: Console, text: str) -> Any:
+    from PySide6.QtGui import QAction
+
+    (action,) = [a for a in console.window.findChildren(QAction) if a.text() == text]
+    return action
+
+
+def test_the_printouts_and_the_lot_search_are_in_the_menus(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PySide6.QtPrintSupport import QPrintPreviewDialog
+
+    import ui.travel_letter
+    from ui.lot_search_view import LotSearchDialog
+
+    loaded(console)
+    console.window.open_patient(console.patient_id("Fischer"))
+    card = menu_action(console, "Print &emergency card...")
+    assert card.shortcut().toString() == "Ctrl+Shift+E"
+    card.trigger()
+    previews = console.window.findChildren(QPrintPreviewDialog, "printPreview")
+    assert len(previews) == 1 and not console.prompts.errors
+    previews[0].close()
+    asked: list[object] = []
+
+    def no_trip(parent: object, today: object) -> tuple[bool, None]:
+        asked.append(today)
+        return True, None
+
+    monkeypatch.setattr(ui.travel_letter, "ask_return_date", no_trip)
+    menu_action(console, "Print tra&vel letter...").trigger()
+    assert asked and not console.prompts.errors
+    assert len(console.window.findChildren(QPrintPreviewDialog, "printPreview")) >= 1
+    lot = menu_action(console, "&Lot search...")
+    assert lot.shortcut().toString() == "Ctrl+Shift+F"
+    lot.trigger()
+    dialogs = [w for w in console.window.findChildren(LotSearchDialog) if w.isVisible()]
+    assert len(dialogs) == 1
+    dialogs[0].close()

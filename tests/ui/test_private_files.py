@@ -47,6 +47,22 @@ def test_the_settings_file_is_owner_only(tmp_path: Path, monkeypatch: pytest.Mon
     assert (tmp_path / "settings.ini").stat().st_mode & 0o777 == 0o600
 
 
+def test_demo_mode_writes_its_own_window_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo's simulated port and window size never land in the clinic's settings."""
+    from ui.app import settings
+
+    monkeypatch.setenv("ITBCONSOLE_DATA_DIR", str(tmp_path))
+    qs = settings(demo=True)
+    qs.setValue("last_port", "simpump://demo")
+    qs.sync()
+    assert not (tmp_path / "settings.ini").exists()
+    assert "simpump://demo" in (tmp_path / "demo-settings.ini").read_text()
+    assert (tmp_path / "demo-settings.ini").stat().st_mode & 0o777 == 0o600
+    assert settings().value("last_port") is None
+
+
 def test_a_refill_pdf_is_owner_only_and_its_title_names_no_patient(
     tmp_path: Path, qtbot: object
 ) -> None:
