@@ -123,6 +123,13 @@ def build_window(
     )
     window = MainWindow(clinic, log_path=log_path, settings=prefs, extra_ports=ports, demo=demo)
     window.install_session(demo_users=demo_users)
+    if not demo:  # a training database never syncs with a clinic's server
+        from ui.sync_worker import install_sync_status
+
+        # The status is a child of the window: it lives and stops with it.
+        sync = install_sync_status(window, clinic.database_path, tz=clinic.tz)
+        if sync is not None:
+            sync.records_arrived.connect(lambda _n: window.refresh_patients())
     return window
 
 

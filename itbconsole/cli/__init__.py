@@ -25,6 +25,7 @@ SUBCOMMAND_MODULES = (
     "itbconsole.cli.users",
     "itbconsole.cli.sim",
     "itbconsole.cli.link",
+    "itbconsole.cli.sync",
 )
 
 EXIT_OK = 0

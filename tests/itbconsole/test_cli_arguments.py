@@ -69,6 +69,13 @@ VALID: dict[tuple[str, ...], list[str]] = {
         "--since", "2026-01-01", "--lot", "A12345", "--product", "Gablofen",
         "--out", "{tmp}/refills.csv",
     ],
+    ("export", "fhir"): [
+        "export", "fhir", "--db", "{tmp}/none.sqlite", "--patient", "1",
+        "--since", "2026-01-01", "--out", "{tmp}/bundle.json",
+    ],
+    ("sync",): ["sync", "--db", "{tmp}/none.sqlite", "--dsn", "host=127.0.0.1 port=1 dbname=clinic"],
+    ("server", "init"): ["server", "init", "--dsn", "host=127.0.0.1 port=1 dbname=clinic"],
+    ("server", "rooms"): ["server", "rooms", "--dsn", "host=127.0.0.1 port=1 dbname=clinic"],
     ("db", "verify"): ["db", "verify", "--anchor", "1:3f2a9c1d"],
     ("db", "import-keys"): ["db", "import-keys", "--", "{tmp}/copy.sqlite.audit-keys"],
     ("worklist",): [
