@@ -29,6 +29,7 @@ from drivers.protocol import (
     DEFAULT_BAUD,
     PROTOCOL_VERSION,
     REPLY_FOR,
+    SUPPORTED_VERSIONS,
     Busy,
     CrcError,
     Frame,
@@ -284,6 +285,9 @@ class Link:
         self._slice = read_slice_s
         self._closed = False
         self._identified = False
+        #: The protocol version this session speaks: the newest, unless the pump's answer
+        #: to IDENTIFY says it speaks only an older one this console also speaks.
+        self.version = PROTOCOL_VERSION
         self._time = timebase
         port.timeout = read_slice_s
 
@@ -358,12 +362,17 @@ class Link:
         """The session's monotonic clock (deadlines passed to :meth:`request` use it)."""
         return self._time.now()
 
+    @property
+    def identified(self) -> bool:
+        """Whether this session has opened with IDENTIFY (it does so once, by itself)."""
+        return self._identified
+
     def next_seq(self) -> int:
         self._seq = (self._seq + 1) & 0xFF
         return self._seq
 
     def reply_timeout(self, message: Message) -> float:
-        wire = len(encode_frame(message, 0))
+        wire = len(encode_frame(message, 0, self.version))
         return reply_timeout_s(wire, reply_max_size(message), self.baud)
 
     def request(self, message: Message, *, deadline: float | None = None) -> Message:
@@ -386,7 +395,7 @@ class Link:
                 raise
         expected = REPLY_FOR[message.TYPE]
         seq = self.next_seq()
-        wire = encode_frame(message, seq)
+        wire = encode_frame(message, seq, self.version)
         timeout = reply_timeout_s(len(wire), reply_max_size(message), self.baud)
         policy = self.policy
         if deadline is None:
@@ -435,6 +444,12 @@ class Link:
                 elif isinstance(reply, Nak):
                     self.counters.naks += 1
                     state.bad_frames += 1  # the pump saw our request damaged
+                    older = self._older_version(message, reply)
+                    if older is not None:
+                        # An older pump: IDENTIFY was not executed (an intact frame's NAK),
+                        # so it is asked again, as a new request, in a version both speak.
+                        self.version = older
+                        return self.request(message, deadline=deadline)
                     if reply.code != NakCode.FRAME_ERROR:
                         raise self._nak_error(reply, state)
                 else:
@@ -450,12 +465,24 @@ class Link:
         detail = f"{attempts} attempts" if attempts else "deadline passed"
         raise PumpNotAnswering(detail, may_have_arrived=state.may_have_arrived)
 
+    def _older_version(self, message: Message, nak: Nak) -> int | None:
+        """The version to open the session in when the pump refused IDENTIFY's version and
+        speaks an older one this console speaks too; None otherwise."""
+        if not isinstance(message, Identify) or nak.code != NakCode.UNSUPPORTED_VERSION:
+            return None
+        shared = [
+            v
+            for v in SUPPORTED_VERSIONS
+            if nak.min_version <= v <= nak.max_version and v < self.version
+        ]
+        return max(shared) if shared else None
+
     def _nak_error(self, nak: Nak, state: _Attempts) -> LinkError:
         arrived = state.may_have_arrived
         if nak.code == NakCode.UNSUPPORTED_VERSION:
             return ProtocolMismatch(
                 f"pump speaks versions {nak.min_version}..{nak.max_version}, "
-                f"console speaks {PROTOCOL_VERSION}",
+                f"console speaks {min(SUPPORTED_VERSIONS)}..{max(SUPPORTED_VERSIONS)}",
                 may_have_arrived=arrived,
             )
         try:
@@ -540,9 +567,9 @@ class Link:
                 return found
 
     def _decode(self, frame: Frame, state: _Attempts) -> Message | None:
-        if frame.version != PROTOCOL_VERSION and frame.type != Nak.TYPE:
+        if frame.version != self.version and frame.type != Nak.TYPE:
             raise ProtocolMismatch(
-                f"pump answered in version {frame.version}, console speaks {PROTOCOL_VERSION}",
+                f"pump answered in version {frame.version}, console speaks {self.version}",
                 may_have_arrived=state.may_have_arrived,
             )
         try:

@@ -100,6 +100,10 @@ class PumpStatus:
     concentration_mcg_ml: int
     drug_code: int
     drug_name: str
+    #: Events the pump has ever logged, and its serial number: in the status reply from
+    #: protocol version 2 on (None from an older pump).
+    event_total: int | None = None
+    pump_serial: str | None = None
 
     @property
     def clock_offset_s(self) -> float:
@@ -228,6 +232,8 @@ def status_from(msg: p.Status, read_at: datetime) -> PumpStatus:
         concentration_mcg_ml=msg.concentration_mcg_ml,
         drug_code=msg.drug_code,
         drug_name=msg.drug_name,
+        event_total=msg.event_total,
+        pump_serial=msg.serial,
     )
 
 
@@ -331,14 +337,34 @@ class PumpClient:
         self, *, recent_events: int = 0, deadline_s: float | None = None
     ) -> Interrogation:
         """Identity, status (alarms, clock), program, and optionally the most recent events.
-        Either everything is returned or an error is raised: never a partial reading."""
+        Either everything is returned or an error is raised: never a partial reading.
+
+        As few requests as the protocol allows: IDENTIFY only when this session has not
+        opened yet (the status of version 2 names the pump, so another pump put under the
+        head since is still caught: the session then opens again with it), and the event
+        count from the status instead of asking for it."""
         deadline = self._deadline(deadline_s)
-        identity = self.identify(deadline_s=self._left(deadline))
+        identity = self.identity
+        if identity is None or not self.link.identified or self.link.version < 2:
+            identity = self.identify(deadline_s=self._left(deadline))
         status = self.read_status(deadline_s=self._left(deadline))
+        if status.pump_serial is not None and status.pump_serial != identity.serial:
+            log.info("pump %s answered for %s: identifying again", status.pump_serial, identity)
+            identity = self.identify(deadline_s=self._left(deadline))
+            status = self.read_status(deadline_s=self._left(deadline))
+            if status.pump_serial != identity.serial:
+                raise ProtocolMismatch(
+                    f"the status names pump {status.pump_serial}, the identity {identity.serial}"
+                )
         program, started = self.read_program(deadline_s=self._left(deadline))
         events: tuple[PumpEvent, ...] = ()
         if recent_events:
-            events = self.read_recent_events(recent_events, deadline_s=self._left(deadline)).events
+            total = status.event_total
+            if total is None:
+                total = self.event_total(deadline_s=self._left(deadline))
+            events = self.read_events(
+                max(0, total - recent_events), deadline_s=self._left(deadline)
+            ).events
         return Interrogation(identity, status, program, started, events)
 
     def event_total(self, *, deadline_s: float | None = None) -> int:

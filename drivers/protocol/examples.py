@@ -50,7 +50,7 @@ def example_frames() -> list[tuple[str, int, Message]]:
     )
     return [
         ("IDENTIFY", 0x10, Identify()),
-        ("IDENTITY", 0x10, Identity(1, 0xFF, 40_000, "SIM-40", "NGP123456H", "1.4.2")),
+        ("IDENTITY", 0x10, Identity(2, 0xFF, 40_000, "SIM-40", "NGP123456H", "1.4.2")),
         ("GET_STATUS", 0x11, GetStatus()),
         (
             "STATUS",
@@ -68,6 +68,8 @@ def example_frames() -> list[tuple[str, int, Message]]:
                 2_000,
                 1,
                 "Lioresal Intrathecal",
+                2,
+                "NGP123456H",
             ),
         ),
         ("READ_PROGRAM", 0x12, ReadProgram()),
@@ -88,7 +90,7 @@ def example_frames() -> list[tuple[str, int, Message]]:
         ("SINGLE_BOLUS (50 mcg over 60 min)", 0x16, SingleBolus(50_000_000, 60)),
         ("ACKNOWLEDGE_ALARMS (low reservoir)", 0x17, AcknowledgeAlarms(0x0001)),
         ("SET_CLOCK", 0x18, SetClock(826_000_000)),
-        ("READ_EVENTS", 0x19, ReadEvents(0, 40)),
+        ("READ_EVENTS", 0x19, ReadEvents(0, 64)),
         (
             "EVENTS (two events)",
             0x19,
@@ -105,5 +107,5 @@ def example_frames() -> list[tuple[str, int, Message]]:
             Refused(RefusalCode.CHECKSUM_MISMATCH, "Staged program checksum differs"),
         ),
         ("BUSY", 0x1A, Busy(200)),
-        ("NAK (frame error)", 0x1A, Nak(NakCode.FRAME_ERROR, 1, 1)),
+        ("NAK (frame error)", 0x1A, Nak(NakCode.FRAME_ERROR, 1, 2)),
     ]

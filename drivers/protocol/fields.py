@@ -16,6 +16,7 @@ from drivers.protocol.event_records import pack_events, read_events
 from drivers.protocol.framing import MAX_PAYLOAD
 from drivers.protocol.program_block import encode_program, read_program
 from drivers.protocol.pump_time import NO_DATE, pump_date, pump_days
+from drivers.protocol.version import PROTOCOL_VERSION
 from drivers.protocol.wire_values import (
     INT_FORMATS,
     PayloadReader,
@@ -26,9 +27,15 @@ from drivers.protocol.wire_values import (
 )
 
 
-def field_meta(kind: str, unit: str = "", doc: str = "") -> dict[str, str]:
-    """Field metadata: wire form, unit and meaning (the doc tables list the same)."""
-    return {"wire": kind, "unit": unit, "doc": doc}
+def field_meta(kind: str, unit: str = "", doc: str = "", since: int = 1) -> dict[str, Any]:
+    """Field metadata: wire form, unit and meaning (the doc tables list the same), and the
+    protocol version that added the field (it is on the wire from that version on; decoded
+    from an older version it takes its default, None)."""
+    return {"wire": kind, "unit": unit, "doc": doc, "since": since}
+
+
+def _in_version(f: Any, version: int) -> bool:
+    return int(f.metadata.get("since", 1)) <= version
 
 
 def _encode_field(kind: str, value: Any, name: str) -> bytes:
@@ -70,14 +77,18 @@ class Message:
     #: Largest payload this message can have (used to size reply timeouts).
     MAX_SIZE: ClassVar[int] = MAX_PAYLOAD
 
-    def encode_payload(self) -> bytes:
+    def encode_payload(self, version: int = PROTOCOL_VERSION) -> bytes:
+        """The payload as ``version`` lays it out (fields added later are left out)."""
         return b"".join(
-            _encode_field(f.metadata["wire"], getattr(self, f.name), f.name) for f in fields(self)
+            _encode_field(f.metadata["wire"], getattr(self, f.name), f.name)
+            for f in fields(self)
+            if _in_version(f, version)
         )
 
     @classmethod
-    def decode_payload(cls, payload: bytes) -> Message:
-        """Parse ``payload`` as this message; raises only ProtocolError subclasses.
+    def decode_payload(cls, payload: bytes, version: int = PROTOCOL_VERSION) -> Message:
+        """Parse ``payload`` as this message in ``version``'s layout; raises only
+        ProtocolError subclasses.
 
         A CRC-valid frame whose payload does not parse is damage the receiver must answer
         (NAK BAD_PAYLOAD) or discard; an untyped exception escaping here would instead kill
@@ -85,7 +96,11 @@ class Message:
         model rule, struct, Decimal, text decoding), becomes a PayloadError."""
         try:
             r = PayloadReader(payload)
-            values = {f.name: _decode_field(f.metadata["wire"], r) for f in fields(cls)}
+            values = {
+                f.name: _decode_field(f.metadata["wire"], r)
+                for f in fields(cls)
+                if _in_version(f, version)
+            }
             r.end()
             return cls(**values)
         except ProtocolError:

@@ -83,7 +83,7 @@ def encode_raw(version: int, seq: int, type_code: int, payload: bytes) -> bytes:
 
 def encode_frame(message: Message, seq: int, version: int = PROTOCOL_VERSION) -> bytes:
     """Wire bytes of ``message`` with sequence number ``seq``: FLAG, stuffed frame, FLAG."""
-    raw = encode_raw(version, seq, message.TYPE, message.encode_payload())
+    raw = encode_raw(version, seq, message.TYPE, message.encode_payload(version))
     return b"\x7e" + stuff(raw) + b"\x7e"
 
 

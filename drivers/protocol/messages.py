@@ -128,7 +128,7 @@ class Identity(Message):
 @dataclass(frozen=True)
 class Status(Message):
     TYPE: ClassVar[int] = 0x82
-    MAX_SIZE: ClassVar[int] = 31 + 256
+    MAX_SIZE: ClassVar[int] = 31 + 256 + 4 + 256
     clock_s: int = field(metadata=_m("u32", "s since 2000-01-01", "pump clock now"))
     reservoir_ul: int = field(metadata=_m("u32", "µL", "estimated reservoir volume"))
     alarm_volume_ul: int = field(metadata=_m("u32", "µL", "low-reservoir alarm volume"))
@@ -153,6 +153,16 @@ class Status(Message):
     concentration_mcg_ml: int = field(metadata=_m("u32", "mcg/mL", "drug concentration"))
     drug_code: int = field(metadata=_m("u16", "", "drug code"))
     drug_name: str = field(metadata=_m("str8", "", "drug product name, UTF-8"))
+    event_total: int | None = field(
+        default=None,
+        metadata=_m(
+            "u32", "", "events ever logged, as READ_EVENTS `total` (version 2 on)", since=2
+        ),
+    )
+    serial: str | None = field(
+        default=None,
+        metadata=_m("str8", "", "serial number, as in IDENTITY (version 2 on)", since=2),
+    )
 
 
 @dataclass(frozen=True)
@@ -357,4 +367,4 @@ def decode_message(type_code: int, payload: bytes, version: int = PROTOCOL_VERSI
         raise UnknownMessageType(type_code)
     if version not in SUPPORTED_VERSIONS and cls is not Nak:
         raise VersionMismatch(version)
-    return cls.decode_payload(payload)
+    return cls.decode_payload(payload, version)

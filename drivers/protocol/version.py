@@ -6,5 +6,7 @@ numbers and none of them should import another just to read them.
 
 from __future__ import annotations
 
-PROTOCOL_VERSION = 1
-SUPPORTED_VERSIONS = frozenset({1})
+#: Version 2 appends ``event_total`` and ``serial`` to STATUS (docs/protocol.md, "Versions");
+#: every other payload is as in version 1, which the console still speaks to older pumps.
+PROTOCOL_VERSION = 2
+SUPPORTED_VERSIONS = frozenset({1, 2})

@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 
 #: Every capability the simulated pump has.
 CAPABILITIES = sum(1 << bit for bit in p.CAPABILITY_BITS.values())
+#: The protocol versions the simulated pump speaks, lowest and highest.
+SPOKEN = (min(p.SUPPORTED_VERSIONS), max(p.SUPPORTED_VERSIONS))
 BUSY_RETRY_MS = 50
 #: How much later the NAK for the second fragment of a split request leaves the pump.
 SPLIT_LAG_S = 0.005
@@ -158,9 +160,7 @@ class PumpResponder:
             return self._split(frame)
         self.counters.frames_received += 1
         if frame.version not in p.SUPPORTED_VERSIONS:
-            nak = p.Nak(
-                p.NakCode.UNSUPPORTED_VERSION, min(p.SUPPORTED_VERSIONS), max(p.SUPPORTED_VERSIONS)
-            )
+            nak = p.Nak(p.NakCode.UNSUPPORTED_VERSION, *SPOKEN)
             return self._send(nak, frame.seq)
         cached = self._cache
         if cached is not None and (cached.seq, cached.crc) == (frame.seq, frame.crc):
@@ -338,6 +338,8 @@ class PumpResponder:
             concentration_mcg_ml=s.concentration_mcg_ml,
             drug_code=pump.drug_code,
             drug_name=s.drug,
+            event_total=pump.event_count,
+            serial=pump.serial,
         )
 
     def _events(self, request: p.ReadEvents) -> p.Events:
@@ -401,12 +403,20 @@ class WirePacer:
 
     ``arrived(n, now)`` says when ``n`` bytes written at ``now`` have fully reached the
     pump; ``schedule(n, earliest)`` reserves the pump's transmit line and returns when the
-    first of ``n`` reply bytes starts; byte ``i`` is out at ``start + (i + 1) * char_s``."""
+    first of ``n`` reply bytes starts; byte ``i`` is out at ``start + (i + 1) * char_s``.
 
-    def __init__(self, baud: int | None) -> None:
+    ``turnaround_s`` is the pump's thinking time: how long after a request has arrived its
+    reply starts (a real pump takes up to 100 ms, docs/protocol.md "Timing"). Zero by
+    default, so tests run fast; a benchmark sets it so a link that asks more often than it
+    must is seen to be slower."""
+
+    def __init__(self, baud: int | None, turnaround_s: float = 0.0) -> None:
         if baud is not None and baud <= 0:
             raise ValueError("baud must be positive")
+        if not 0 <= turnaround_s <= 10:
+            raise ValueError("turnaround must be 0 to 10 s")
         self.baud = baud
+        self.turnaround_s = turnaround_s
         self.char_s = 0.0 if baud is None else p.BITS_PER_BYTE / baud
         self._rx_free = 0.0
         self._tx_free = 0.0
@@ -416,6 +426,11 @@ class WirePacer:
         with self._lock:
             self._rx_free = max(now, self._rx_free) + nbytes * self.char_s
             return self._rx_free
+
+    def answered(self, nbytes: int, now: float) -> float:
+        """When the pump can start answering ``nbytes`` written at ``now``: once they have
+        arrived and the turnaround has passed."""
+        return self.arrived(nbytes, now) + self.turnaround_s
 
     def schedule(self, nbytes: int, earliest: float) -> float:
         with self._lock:
@@ -506,7 +521,7 @@ class _StreamLink:
     def _handle(self, data: bytes) -> bool:
         """Pass bytes to the responder and queue its replies at their wire times; True when
         a disconnect fault ends this link."""
-        done = self.pacer.arrived(len(data), time.monotonic())
+        done = self.pacer.answered(len(data), time.monotonic())
         for item in self.responder.receive(data):
             if item.disconnect_s is not None:
                 if self._on_disconnect(item.disconnect_s):
@@ -555,9 +570,11 @@ class PtyServer:
     """Serves a responder on a new pseudo-terminal; :attr:`device` is the path to open
     (as a real serial port) from the console."""
 
-    def __init__(self, responder: PumpResponder, baud: int | None = None) -> None:
+    def __init__(
+        self, responder: PumpResponder, baud: int | None = None, turnaround_s: float = 0.0
+    ) -> None:
         self.responder = responder
-        self.pacer = WirePacer(baud)
+        self.pacer = WirePacer(baud, turnaround_s)
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)  # no echo, no line editing: a clean 8-bit line
         self.device = os.ttyname(self._slave)
@@ -615,9 +632,10 @@ class TcpServer:
         host: str = "127.0.0.1",
         port: int = 0,
         baud: int | None = None,
+        turnaround_s: float = 0.0,
     ) -> None:
         self.responder = responder
-        self.pacer = WirePacer(baud)
+        self.pacer = WirePacer(baud, turnaround_s)
         self._sock = socket.create_server((host, port))
         self._sock.settimeout(0.1)
         self.address: tuple[str, int] = self._sock.getsockname()[:2]

@@ -16,6 +16,8 @@ URL: ``simpump://[NAME][?option=value&...]``
   :mod:`drivers.simulator.scenarios`).
 * ``baud=N`` — emulate wire time at N baud in both directions; ``baud=port`` follows the
   port's ``baudrate`` setting. Without it replies come at once (fast tests).
+* ``turnaround=MS`` — the pump starts each reply MS milliseconds after the request has
+  arrived (0 to 10000; default 0), as a real pump takes time to answer.
 * ``faults=SPEC`` and ``seed=N`` — wire faults (:mod:`drivers.simulator.faults`).
 * ``speed=X`` — simulated time runs X times faster than real time.
 * ``state=FILE`` — resume from FILE if it exists and save to it after every write and on
@@ -54,7 +56,17 @@ LOGGER_LEVELS = {
     "warning": logging.WARNING,
     "error": logging.ERROR,
 }
-_OPTIONS = ("scenario", "baud", "faults", "seed", "speed", "state", "zone", "logging")
+_OPTIONS = (
+    "scenario",
+    "baud",
+    "turnaround",
+    "faults",
+    "seed",
+    "speed",
+    "state",
+    "zone",
+    "logging",
+)
 
 
 @dataclass
@@ -115,6 +127,7 @@ class _UrlConfig:
     name: str
     scenario: str = "healthy"
     baud: int | str | None = None
+    turnaround_s: float = 0.0
     faults: FaultSpec | None = None
     seed: int | None = None
     speed: Fraction = Fraction(1)
@@ -127,8 +140,8 @@ def parse_url(url: str) -> _UrlConfig:
     """``simpump://NAME?opts`` -> settings; raises SerialException naming what is wrong."""
     parts = urllib.parse.urlsplit(url)
     usage = (
-        'expected "simpump://[NAME][?scenario=...&baud=...&faults=...&seed=...&speed=...'
-        '&state=FILE&zone=...]"'
+        'expected "simpump://[NAME][?scenario=...&baud=...&turnaround=MS&faults=...&seed=...'
+        '&speed=...&state=FILE&zone=...]"'
     )
     if parts.scheme != "simpump":
         raise SerialException(f"{usage}: not starting with simpump:// ({parts.scheme!r})")
@@ -144,6 +157,11 @@ def parse_url(url: str) -> _UrlConfig:
                 values[option] = value
             elif option == "baud":
                 values[option] = "port" if value == "port" else int(value)
+            elif option == "turnaround":
+                ms = float(value)
+                if not 0 <= ms <= 10_000:
+                    raise ValueError("turnaround must be 0 to 10000 ms")
+                values["turnaround_s"] = ms / 1000
             elif option == "faults":
                 values[option] = FaultSpec.parse(value)
             elif option == "seed":
@@ -202,6 +220,7 @@ class Serial(SerialBase):
         self._instance: SimInstance | None = None
         self._pacer = WirePacer(None)
         self._follow_port_baud = False
+        self._turnaround_s = 0.0
         self._pending: deque[_Transmission] = deque()
         self._cond = threading.Condition()
         self._cancel = False
@@ -223,7 +242,10 @@ class Serial(SerialBase):
             self.logger.setLevel(LOGGER_LEVELS[config.logging])
         self._instance = _instance_for(config)
         self._follow_port_baud = config.baud == "port"
-        self._pacer = WirePacer(config.baud if isinstance(config.baud, int) else None)
+        self._turnaround_s = config.turnaround_s
+        self._pacer = WirePacer(
+            config.baud if isinstance(config.baud, int) else None, config.turnaround_s
+        )
         self._reconfigure_port()
         with self._cond:
             self._pending.clear()
@@ -244,7 +266,7 @@ class Serial(SerialBase):
         if not isinstance(baud, numbers.Integral) or not 0 < int(baud) < 2**32:
             raise ValueError(f"invalid baudrate: {self._baudrate!r}")
         if self._follow_port_baud:
-            self._pacer = WirePacer(int(self._baudrate))
+            self._pacer = WirePacer(int(self._baudrate), self._turnaround_s)
         if self.logger:
             self.logger.info("_reconfigure_port()")
 
@@ -358,7 +380,7 @@ class Serial(SerialBase):
             raise PortNotOpenError()
         raw = to_bytes(data)
         now = time.monotonic()
-        arrived = self._pacer.arrived(len(raw), now)
+        arrived = self._pacer.answered(len(raw), now)
         replies = self._instance.responder.receive(raw)
         with self._cond:
             for item in replies:

@@ -20,7 +20,7 @@ import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from itbconsole.cli.args import ANCHOR, PATH
 from itbconsole.paths import default_db_path
@@ -174,11 +174,32 @@ def cmd_info(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+class _VerifyProgress:
+    """How far ``db verify`` has gone, on stderr (stdout keeps the report alone): a line
+    each tenth of a stage, so a large database shows it is working without flooding a log."""
+
+    STEPS = 10
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.shown: dict[str, int] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        step = self.STEPS if total <= 0 else min(self.STEPS, done * self.STEPS // total)
+        if step <= self.shown.get(stage, 0):
+            return
+        self.shown[stage] = step
+        percent = 100 if total <= 0 else min(100, done * 100 // total)
+        print(f"Checking {stage}: {percent}% ({done:,} of {max(done, total):,})", file=self.stream)
+        self.stream.flush()
+
+
 @_guarded
 def cmd_verify(args: argparse.Namespace) -> int:
     # The whole integrity check first: a damaged file is reported as damaged (exit 2),
     # never as tampered records. Read only: verifying never writes (nor seals) anything.
     from itbconsole.store import Store, StoreUnavailableError
+    from itbconsole.store.audit import verify_audit
 
     with Store.open(_path(args), create=False, read_only=True, full_check=True) as store:
         if _outdated(store):
@@ -187,7 +208,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
                 f"{store.schema_version()}), so its records cannot be verified here. Verify "
                 "a copy in a writable folder, or give this account write access."
             )
-        report = store.verify(tuple(args.anchor))
+        report = verify_audit(
+            store.db, store.audit_keys, tuple(args.anchor), progress=_VerifyProgress(sys.stderr)
+        )
         duplicates = store.duplicate_identities()
     print(f"Database: {store.path}")
     print(report.summary())

@@ -24,14 +24,14 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sqlite_utils import Database
 
 from itbconsole.model import User
-from itbconsole.store.audit_keys import AuditKeys, seal
+from itbconsole.store.audit_keys import AuditKeys
 from itbconsole.store.db import utc_iso, utc_now
 from itbconsole.store.schema import (
     CLINICAL_TABLES,
@@ -263,25 +263,93 @@ class AuditReport:
         return "\n".join(lines)
 
 
+#: ``progress(stage, done, total)`` during :func:`verify_audit`: ``stage`` is "audit entries"
+#: while the log is walked (``total``: the newest seq, an upper bound), then "records" once
+#: every clinical row has been checked against its entry.
+VerifyProgress = Callable[[str, int, int], None]
+
+#: Items between two progress calls (a call costs little; a call per item would not).
+PROGRESS_EVERY = 2000
+
+_ENTRY_COLUMNS = (
+    "a.seq, a.at, a.user_name, a.user_role, a.action, a.table_name, a.record_id, a.payload,"
+    " a.prev_hash, a.hash"
+)
+_encode_text = json.encoder.encode_basestring  # what canonical_json writes a string as
+
+
+def _entry_hash_of_row(row: tuple[Any, ...]) -> str:
+    """:func:`entry_hash` of an audit row (seq, at, user_name, user_role, action,
+    table_name, record_id, payload, prev_hash, ...), writing the canonical JSON directly:
+    the same bytes as :func:`canonical_json` for the column types SQLite returns here, at a
+    fraction of the cost. Any other type (only a forged row has one) takes the general way."""
+    seq, at, user_name, user_role, action, table_name, record_id, payload, prev_hash = row[:9]
+    if (
+        type(seq) is int
+        and (record_id is None or type(record_id) is int)
+        and type(prev_hash) is str
+    ):
+        e = _encode_text  # raises TypeError for anything but a string
+        try:
+            text = (
+                f'{prev_hash}{{"action":{e(action)},"at":{e(at)},"payload":{e(payload)},'
+                f'"record_id":{"null" if record_id is None else record_id},"seq":{seq},'
+                f'"table_name":{"null" if table_name is None else e(table_name)},'
+                f'"user_name":{e(user_name)},"user_role":{e(user_role)}}}'
+            )
+        except TypeError:
+            pass
+        else:
+            return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return entry_hash(str(prev_hash), dict(zip(ENTRY_FIELDS, row[:8], strict=True)))
+
+
+#: Rows fetched from SQLite at a time while verifying (tens of kB with the usual entries).
+_BATCH = 64
+
+
+def _rows(cursor: Any) -> Iterator[tuple[Any, ...]]:
+    """A cursor's rows, fetched a batch at a time (the store's cursor checks each fetch
+    for errors; once a batch is cheaper than once a row)."""
+    while batch := cursor.fetchmany(_BATCH):
+        yield from batch
+
+
+def _quote_name(name: str) -> str:
+    """An SQL identifier, quoted whatever it holds."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _quote_text(text: str) -> str:
+    """An SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def verify_audit(
-    db: Database, keys: AuditKeys | None = None, anchors: tuple[str, ...] = ()
+    db: Database,
+    keys: AuditKeys | None = None,
+    anchors: tuple[str, ...] = (),
+    *,
+    progress: VerifyProgress | None = None,
 ) -> AuditReport:
     """Walk the chain, check the seals (with ``keys``: this database's keys on this
     computer), the newest head this computer sealed and any ``anchors`` ("SEQ:HASH" with at
     least 8 hex digits, e.g. from a printout), the append-only triggers, then cross-check
-    every clinical row against its audit entry."""
+    every clinical row against its audit entry.
+
+    Everything streams: one pass over the log in seq order checks the chain, the seals
+    (read beside it in the same order) and the clinical rows (each table read beside it in
+    id order), so memory stays flat however large the database grows; only findings are
+    kept, and each entry's JSON is written once (for its hash). ``progress`` (see
+    :data:`VerifyProgress`) is told how far the walk has gone."""
     report = AuditReport()
-    cursor = db.conn.execute(
-        "SELECT seq, at, user_name, user_role, action, table_name, record_id, payload,"
-        " prev_hash, hash FROM audit_log ORDER BY seq"
-    )
-    names = [d[0] for d in cursor.description]
-    entries = [dict(zip(names, row, strict=True)) for row in cursor]
-    report.entries_checked = len(entries)
+    sealed = "audit_seals" in db.table_names()
+    chain = _ChainCheck()
+    seals = _SealCheck(db, keys, report) if sealed else None
+    cross = _CrossCheck(db)
+    _walk_entries(db, chain, seals, cross, report, progress)
     problems = report.problems
-    _check_chain(entries, problems)
-    if entries:
-        report.head_seq, report.head_hash = int(entries[-1]["seq"]), str(entries[-1]["hash"])
+    problems += chain.problems
     issued = db.conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'audit_log'").fetchone()
     if issued is not None and int(issued[0]) > report.head_seq:
         problems.append(
@@ -293,14 +361,267 @@ def verify_audit(
                 seq=report.head_seq + 1,
             )
         )
-    report.records_checked = _cross_check(db, entries, problems)
+    report.records_checked = cross.finish(problems, progress)
     _check_current_state(db, problems)
     _check_triggers(db, problems)
-    if "audit_seals" in db.table_names():
-        _check_seals(db, entries, keys, report)
+    if seals is not None:
+        seals.finish(db)
     for anchor in anchors:
-        _check_anchor(entries, anchor, "the anchor given", report)
+        _check_anchor(db, anchor, "the anchor given", report)
     return report
+
+
+def _walk_entries(
+    db: Database,
+    chain: _ChainCheck,
+    seals: _SealCheck | None,
+    cross: _CrossCheck,
+    report: AuditReport,
+    progress: VerifyProgress | None,
+) -> None:
+    """One pass over the log in seq order, each entry with its seal (if any) and the
+    clinical row it records."""
+    top = db.conn.execute("SELECT MAX(seq) FROM audit_log").fetchone()[0]
+    total = int(top) if isinstance(top, int) else 0
+    sql = f"SELECT {_ENTRY_COLUMNS} FROM audit_log a ORDER BY a.seq"
+    count = 0
+    last: tuple[Any, ...] | None = None
+    feeds = [chain.feed, cross.feed] + ([seals.feed] if seals is not None else [])
+    cursor = db.conn.execute(sql)
+    while batch := cursor.fetchmany(_BATCH):
+        for feed in feeds:
+            for row in batch:
+                feed(row)
+        count += len(batch)
+        last = batch[-1]
+        if progress is not None and count % PROGRESS_EVERY < len(batch):
+            progress("audit entries", count, max(count, total))
+    chain.end()
+    report.entries_checked = count
+    if last is not None:
+        report.head_seq, report.head_hash = int(last[0]), str(last[9])
+    if progress is not None:
+        progress("audit entries", count, count)
+
+
+class _ChainCheck:
+    """Each entry must hash to its stored hash and link to the entry before it; O(1) state
+    (the two previous hashes and the previous seq).
+
+    A broken link is read as: the previous entry was inserted (this entry links to the one
+    before it), entries were deleted (a gap in the numbering, or nothing else explains it),
+    or, for the last entry, this entry was appended without linking to the chain (decided
+    when the next entry arrives, or the log ends).
+    """
+
+    def __init__(self) -> None:
+        self.problems: list[AuditProblem] = []
+        self._index = 0
+        self._prev_seq = 0
+        self._prev_hash: Any = GENESIS_HASH
+        self._before_prev: Any = GENESIS_HASH
+        self._unexplained: tuple[int, int] | None = None  # (seq, prev_seq) of a broken link
+
+    def feed(self, row: tuple[Any, ...]) -> None:
+        if self._unexplained is not None:
+            self._settle(last=False)
+        seq = int(row[0])
+        prev_hash, stored = row[8], row[9]
+        if _entry_hash_of_row(row) != stored:
+            self.problems.append(
+                AuditProblem(
+                    "edited",
+                    "audit entry",
+                    f"Audit entry #{seq} was edited: its contents no longer match its hash.",
+                    seq=seq,
+                )
+            )
+        i, prev_seq = self._index, self._prev_seq
+        if prev_hash != self._prev_hash:
+            if i and prev_hash == self._before_prev:
+                self.problems.append(
+                    AuditProblem(
+                        "inserted",
+                        "audit entry",
+                        f"Audit entry #{prev_seq} was inserted: the chain runs around it.",
+                        seq=prev_seq,
+                    )
+                )
+            elif seq > prev_seq + 1:
+                self.problems.append(
+                    AuditProblem(
+                        "deleted",
+                        "audit entry",
+                        f"Audit entries between #{prev_seq} and #{seq} were deleted "
+                        f"({seq - prev_seq - 1} missing).",
+                        seq=prev_seq + 1,
+                    )
+                )
+            else:
+                self._unexplained = (seq, prev_seq)
+        self._index = i + 1
+        self._prev_seq = seq
+        self._before_prev, self._prev_hash = self._prev_hash, stored
+
+    def end(self) -> None:
+        self._settle(last=True)
+
+    def _settle(self, *, last: bool) -> None:
+        if self._unexplained is None:
+            return
+        seq, prev_seq = self._unexplained
+        self._unexplained = None
+        if last:
+            self.problems.append(
+                AuditProblem(
+                    "inserted",
+                    "audit entry",
+                    f"Audit entry #{seq} was inserted: it does not link to entry #{prev_seq}.",
+                    seq=seq,
+                )
+            )
+        else:
+            self.problems.append(
+                AuditProblem(
+                    "deleted",
+                    "audit entry",
+                    f"The chain is broken before entry #{seq}: an earlier entry was deleted or "
+                    "replaced.",
+                    seq=seq,
+                )
+            )
+
+
+class _SealCheck:
+    """Every entry needs a seal; each seal made with a key on this computer must match.
+    Fed each entry during the walk, while the seals are read beside it in the same (seq)
+    order; a seal left between two entries belongs to one that was deleted. :meth:`finish`
+    adds the findings to the report after the cross-check (where they have always been
+    listed)."""
+
+    def __init__(self, db: Database, keys: AuditKeys | None, report: AuditReport) -> None:
+        self.keys = keys
+        self.report = report
+        #: HMAC-SHA-256 of each key on this computer, keyed once: a copy per entry gives
+        #: :func:`~itbconsole.store.audit_keys.seal` without keying again.
+        self.known = {
+            name: hmac.new(key, digestmod=hashlib.sha256)
+            for name, key in (keys.keys if keys is not None else {}).items()
+        }
+        self.problems: list[AuditProblem] = []
+        self.orphans: list[int] = []
+        self.checked: dict[str, int] = {}
+        self._seals = _rows(
+            db.conn.execute("SELECT seq, key_id, mac FROM audit_seals ORDER BY seq")
+        )
+        self._next: tuple[Any, ...] | None = next(self._seals, None)
+
+    def _seal_of(self, seq: int) -> tuple[Any, Any] | None:
+        """(key id, mac) of entry ``seq``; seals of missing entries before it are orphans."""
+        while self._next is not None and int(self._next[0]) < seq:
+            self.orphans.append(int(self._next[0]))
+            self._next = next(self._seals, None)
+        if self._next is None or int(self._next[0]) != seq:
+            return None
+        found = self._next
+        self._next = next(self._seals, None)
+        return found[1], found[2]
+
+    def feed(self, row: tuple[Any, ...]) -> None:
+        seq = int(row[0])
+        ahead = self._next
+        if ahead is not None and ahead[0] == seq and type(ahead[1]) is str:
+            keyed = self.known.get(ahead[1])  # the usual case: this entry's seal is next
+            if keyed is not None:
+                self._next = next(self._seals, None)
+                sealed = keyed.copy()
+                sealed.update(str(row[9]).encode("ascii"))
+                if hmac.compare_digest(sealed.hexdigest(), str(ahead[2])):
+                    self.checked[ahead[1]] = self.checked.get(ahead[1], 0) + 1
+                    return
+                self._mismatch(seq)
+                return
+        found = self._seal_of(seq)
+        if found is None:
+            self.problems.append(
+                AuditProblem(
+                    "inserted",
+                    "audit entry",
+                    f"Audit entry #{seq} has no seal: it was written outside ITB Console.",
+                    seq=seq,
+                )
+            )
+            return
+        name, mac = found
+        keyed = self.known.get(str(name))
+        if keyed is None:
+            self.report.unverified += 1
+            return
+        sealed = keyed.copy()
+        sealed.update(str(row[9]).encode("ascii"))
+        if not hmac.compare_digest(sealed.hexdigest(), str(mac)):
+            self._mismatch(seq)
+            return
+        self.checked[str(name)] = self.checked.get(str(name), 0) + 1
+
+    def _mismatch(self, seq: int) -> None:
+        self.problems.append(
+            AuditProblem(
+                "edited",
+                "audit entry",
+                f"Audit entry #{seq}'s seal does not match: the entry was changed or the "
+                "chain recomputed outside ITB Console.",
+                seq=seq,
+            )
+        )
+
+    def finish(self, db: Database) -> None:
+        keys, report = self.keys, self.report
+        report.keys_where = keys.where if keys is not None else "no keys given"
+        problems = report.problems
+        if keys is not None and keys.identity_changed_from is not None:
+            problems.append(
+                AuditProblem(
+                    "edited",
+                    "schema",
+                    f"This database file's identity was changed: this computer sealed the file "
+                    f"at {keys.database} as database {keys.identity_changed_from}, and it now "
+                    f"says {keys.store_id}. Changing it is how a forger gets fresh keys to seal "
+                    "forged entries with; if a different database was put here on purpose, "
+                    "confirm it with 'itbconsole db import-keys' and its backup's key file.",
+                )
+            )
+        problems += self.problems
+        for name, n in self.checked.items():
+            report.seals_checked[name] = report.seals_checked.get(name, 0) + n
+        while self._next is not None:
+            self.orphans.append(int(self._next[0]))
+            self._next = next(self._seals, None)
+        for seq in self.orphans:
+            problems.append(
+                AuditProblem(
+                    "deleted",
+                    "audit entry",
+                    f"Audit entry #{seq} was deleted: its seal is still there.",
+                    seq=int(seq),
+                )
+            )
+        if keys is not None:
+            noted = keys.backlog()
+            if noted is not None:
+                report.backlog = (
+                    f"Entries #1 to #{noted[0]} were sealed together when this computer first "
+                    f"opened the database ({noted[1]}): before then they rest on the chain alone."
+                )
+            recorded = keys.head(getattr(db, "audit_path", None))
+            if recorded is not None:
+                _check_anchor(
+                    db,
+                    f"{recorded[0]}:{recorded[1]}",
+                    "the newest entry this computer sealed",
+                    report,
+                    listed=False,
+                )
 
 
 def _check_triggers(db: Database, problems: list[AuditProblem]) -> None:
@@ -327,86 +648,6 @@ def _check_triggers(db: Database, problems: list[AuditProblem]) -> None:
         )
 
 
-def _check_seals(
-    db: Database, entries: list[dict[str, Any]], keys: AuditKeys | None, report: AuditReport
-) -> None:
-    """Every entry needs a seal; each seal made with a key on this computer must match."""
-    seals = {
-        int(seq): (str(name), str(mac))
-        for seq, name, mac in db.conn.execute("SELECT seq, key_id, mac FROM audit_seals")
-    }
-    known = keys.keys if keys is not None else {}
-    report.keys_where = keys.where if keys is not None else "no keys given"
-    problems = report.problems
-    if keys is not None and keys.identity_changed_from is not None:
-        problems.append(
-            AuditProblem(
-                "edited",
-                "schema",
-                f"This database file's identity was changed: this computer sealed the file at "
-                f"{keys.database} as database {keys.identity_changed_from}, and it now says "
-                f"{keys.store_id}. Changing it is how a forger gets fresh keys to seal forged "
-                "entries with; if a different database was put here on purpose, confirm it "
-                "with 'itbconsole db import-keys' and its backup's key file.",
-            )
-        )
-    for entry in entries:
-        seq = int(entry["seq"])
-        found = seals.pop(seq, None)
-        if found is None:
-            problems.append(
-                AuditProblem(
-                    "inserted",
-                    "audit entry",
-                    f"Audit entry #{seq} has no seal: it was written outside ITB Console.",
-                    seq=seq,
-                )
-            )
-            continue
-        name, mac = found
-        key = known.get(name)
-        if key is None:
-            report.unverified += 1
-            continue
-        if not hmac.compare_digest(seal(key, str(entry["hash"])), mac):
-            problems.append(
-                AuditProblem(
-                    "edited",
-                    "audit entry",
-                    f"Audit entry #{seq}'s seal does not match: the entry was changed or the "
-                    "chain recomputed outside ITB Console.",
-                    seq=seq,
-                )
-            )
-            continue
-        report.seals_checked[name] = report.seals_checked.get(name, 0) + 1
-    for seq in sorted(seals):
-        problems.append(
-            AuditProblem(
-                "deleted",
-                "audit entry",
-                f"Audit entry #{seq} was deleted: its seal is still there.",
-                seq=seq,
-            )
-        )
-    if keys is not None:
-        noted = keys.backlog()
-        if noted is not None:
-            report.backlog = (
-                f"Entries #1 to #{noted[0]} were sealed together when this computer first "
-                f"opened the database ({noted[1]}): before then they rest on the chain alone."
-            )
-        recorded = keys.head(getattr(db, "audit_path", None))
-        if recorded is not None:
-            _check_anchor(
-                entries,
-                f"{recorded[0]}:{recorded[1]}",
-                "the newest entry this computer sealed",
-                report,
-                listed=False,
-            )
-
-
 def parse_anchor(text: str) -> tuple[int, str]:
     """An audit head taken earlier, as printed on records (``#1234 3f2a9c1d``) or typed
     (``1234:3f2a9c1d``): (seq, hash prefix of 8 to 64 hex digits). Raises ValueError."""
@@ -425,8 +666,43 @@ def parse_anchor(text: str) -> tuple[int, str]:
     return int(seq_text), prefix
 
 
+def _check_current_state(db: Database, problems: list[AuditProblem]) -> None:
+    """The patient list reads derived tables; they must equal what the records say.
+
+    Compared inside SQLite (``EXCEPT`` both ways, every value compared as stored: binary
+    collation whatever a table declares), so no table is held in memory; a table whose
+    width no longer matches is compared here, row by row, as sets."""
+    for table, select in CURRENT_STATE_QUERIES.items():
+        width = len(db.conn.execute(f"SELECT * FROM {table} LIMIT 0").description)
+        if width != len(db.conn.execute(f"SELECT * FROM ({select}) LIMIT 0").description):
+            stored = set(db.conn.execute(f"SELECT * FROM {table}").fetchall())
+            expected = set(db.conn.execute(select).fetchall())
+            extra, differs = len(stored - expected), stored != expected
+        else:
+            names = ", ".join(f"c{n}" for n in range(width))
+            exact = ", ".join(f"c{n} COLLATE BINARY" for n in range(width))
+            extra, missing = db.conn.execute(
+                f"WITH s({names}) AS MATERIALIZED (SELECT * FROM {table}),"
+                f" e({names}) AS MATERIALIZED ({select})"
+                f" SELECT (SELECT COUNT(*) FROM (SELECT {exact} FROM s EXCEPT"
+                f" SELECT {exact} FROM e)), (SELECT COUNT(*) FROM (SELECT {exact} FROM e"
+                f" EXCEPT SELECT {exact} FROM s))"
+            ).fetchone()
+            differs = bool(extra or missing)
+        if differs:
+            problems.append(
+                AuditProblem(
+                    "edited",
+                    "record",
+                    f"The derived table {table} no longer matches the records "
+                    f"({extra} rows differ): the patient list may show wrong figures.",
+                    table=table,
+                )
+            )
+
+
 def _check_anchor(
-    entries: list[dict[str, Any]],
+    db: Database,
     anchor: str,
     what: str,
     report: AuditReport,
@@ -435,8 +711,8 @@ def _check_anchor(
 ) -> None:
     """The entry ``anchor`` names ("SEQ:HASH-PREFIX") must be in the chain, unchanged."""
     seq, prefix = parse_anchor(anchor)
-    entry = next((e for e in entries if int(e["seq"]) == seq), None)
-    if entry is None:
+    found = db.conn.execute("SELECT hash FROM audit_log WHERE seq = ?", [seq]).fetchone()
+    if found is None:
         report.problems.append(
             AuditProblem(
                 "deleted",
@@ -445,7 +721,7 @@ def _check_anchor(
                 seq=seq,
             )
         )
-    elif not str(entry["hash"]).startswith(prefix):
+    elif not str(found[0]).startswith(prefix):
         report.problems.append(
             AuditProblem(
                 "edited",
@@ -458,147 +734,215 @@ def _check_anchor(
         report.anchors_checked.append(f"#{seq} {prefix}")
 
 
-def _check_current_state(db: Database, problems: list[AuditProblem]) -> None:
-    """The patient list reads derived tables; they must equal what the records say."""
-    for table, select in CURRENT_STATE_QUERIES.items():
-        stored = set(db.conn.execute(f"SELECT * FROM {table}").fetchall())
-        expected = set(db.conn.execute(select).fetchall())
-        if stored != expected:
+class _CrossCheck:
+    """Each clinical row needs exactly the audit entry that recorded it, with equal content.
+
+    Fed every entry in seq order during the walk of the log, while each clinical table is
+    read once, in id order, beside it: the application writes a table's rows in the order
+    of the entries that record them, so a row's entry normally arrives just as the table's
+    cursor reaches the row. What comes out of that order (only tampering does) is kept
+    aside: rows passed before their entry came, rows recorded but gone. Memory grows with
+    findings, never with the database. The findings are listed as they always were: second
+    entries in seq order, then each table's rows in id order, then rows recorded but gone."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.tables = {table: _TableCursor(db, table) for table in CLINICAL_TABLES}
+        self.again: list[AuditProblem] = []
+        #: (table, record_id) -> seq of the first entry recording a row no longer there.
+        self.gone: dict[tuple[str, int], int] = {}
+
+    def feed(self, row: tuple[Any, ...]) -> None:
+        """One entry, as :func:`_walk_entries` reads it (seq, ..., table_name, record_id,
+        payload, ...)."""
+        seq, table_name, record_id, payload = row[0], row[5], row[6], row[7]
+        if table_name is None or record_id is None:
+            return
+        table, rid = str(table_name), int(record_id)
+        cursor = self.tables.get(table)
+        if cursor is not None and cursor.take_next(seq, rid, payload):
+            return  # the usual case
+        if cursor is None:  # not a clinical table: nothing can be there
+            if (table, rid) in self.gone:
+                self.recorded_again(seq, table, rid)
+            else:
+                self.gone[(table, rid)] = seq
+            return
+        cursor.entry(seq, rid, payload, self)
+
+    def recorded_again(self, seq: int, table: str, rid: int) -> None:
+        self.again.append(
+            AuditProblem(
+                "inserted",
+                "audit entry",
+                f"Audit entry #{seq} records {table} {rid} a second time.",
+                seq=seq,
+                table=table,
+                record_id=rid,
+            )
+        )
+
+    def finish(self, problems: list[AuditProblem], progress: VerifyProgress | None) -> int:
+        """Read each table to its end (rows no entry reached) and list the findings;
+        returns the number of records checked."""
+        checked = 0
+        for cursor in self.tables.values():
+            cursor.drain()
+            checked += cursor.count
+        if progress is not None:
+            progress("records", checked, checked)
+        problems += self.again
+        for table in CLINICAL_TABLES:
+            problems += self.tables[table].findings()
+        for (table, rid), seq in sorted(self.gone.items()):
             problems.append(
                 AuditProblem(
-                    "edited",
+                    "deleted",
                     "record",
-                    f"The derived table {table} no longer matches the records "
-                    f"({len(stored - expected)} rows differ): the patient list may show wrong "
-                    "figures.",
+                    f"{table} {rid} was deleted: audit entry #{seq} recorded it.",
+                    seq=seq,
                     table=table,
+                    record_id=rid,
                 )
             )
+        return checked
 
 
-def _check_chain(entries: list[dict[str, Any]], problems: list[AuditProblem]) -> None:
-    """Each entry must hash to its stored hash and link to the entry before it.
+class _TableCursor:
+    """One clinical table read in id order, at the pace of the entries naming it.
 
-    A broken link is read as: the previous entry was inserted (this entry links to the one
-    before it), entries were deleted (a gap in the numbering, or nothing else explains it),
-    or, for the last entry, this entry was appended without linking to the chain.
-    """
-    for i, entry in enumerate(entries):
-        seq = int(entry["seq"])
-        if entry_hash(str(entry["prev_hash"]), entry) != entry["hash"]:
-            problems.append(
-                AuditProblem(
-                    "edited",
-                    "audit entry",
-                    f"Audit entry #{seq} was edited: its contents no longer match its hash.",
-                    seq=seq,
-                )
-            )
-        expected = entries[i - 1]["hash"] if i else GENESIS_HASH
-        if entry["prev_hash"] == expected:
-            continue
-        prev_seq = int(entries[i - 1]["seq"]) if i else 0
-        before_prev = entries[i - 2]["hash"] if i >= 2 else GENESIS_HASH
-        if i and entry["prev_hash"] == before_prev:
-            problems.append(
-                AuditProblem(
-                    "inserted",
-                    "audit entry",
-                    f"Audit entry #{prev_seq} was inserted: the chain runs around it.",
-                    seq=prev_seq,
-                )
-            )
-        elif seq > prev_seq + 1:
-            problems.append(
-                AuditProblem(
-                    "deleted",
-                    "audit entry",
-                    f"Audit entries between #{prev_seq} and #{seq} were deleted "
-                    f"({seq - prev_seq - 1} missing).",
-                    seq=prev_seq + 1,
-                )
-            )
-        elif i == len(entries) - 1:
-            problems.append(
-                AuditProblem(
-                    "inserted",
-                    "audit entry",
-                    f"Audit entry #{seq} was inserted: it does not link to entry #{prev_seq}.",
-                    seq=seq,
-                )
-            )
+    Each row comes as its JSON made by SQLite (``json_object``, keys in sorted order): one
+    string a row instead of a Python object per column. That text is only ever trusted to
+    say "equal": SQLite's JSON encoding is a JSON encoding, so text equal to the payload
+    means the row holds exactly the values the payload recorded (a real or a blob, which
+    SQLite writes less exactly, is never sent that way). Whenever the texts differ, or the
+    row holds a real or a blob, the row is read again and written by :func:`canonical_json`,
+    so every verdict is the one canonical JSON gives."""
+
+    def __init__(self, db: Database, table: str) -> None:
+        self.db = db
+        self.table = table
+        self.count = 0
+        #: The highest id read so far (every row up to it has been read).
+        self.position = 0
+        #: Rows read before any entry named them: id -> SQLite's JSON of the row (or None).
+        self.passed: dict[int, str | None] = {}
+        self.problems: list[tuple[int, AuditProblem]] = []
+        self._cursor: Any = None
+        self._batch: list[tuple[Any, ...]] = []
+        self._at = 0
+
+    def _open(self) -> Any:
+        probe = self.db.conn.execute(f"SELECT * FROM {_quote_name(self.table)} LIMIT 0")
+        names = sorted(d[0] for d in probe.description)
+        columns = [_quote_name(n) for n in names]
+        inexact = " OR ".join(f"typeof({c}) IN ('real', 'blob')" for c in columns)
+        pairs = ", ".join(f"{_quote_text(n)}, {c}" for n, c in zip(names, columns, strict=True))
+        return self.db.conn.execute(
+            f"SELECT id, CASE WHEN {inexact} THEN NULL ELSE json_object({pairs}) END"
+            f" FROM {_quote_name(self.table)} ORDER BY id"
+        )
+
+    def _next(self) -> tuple[int, str | None] | None:
+        """The next row: (id, SQLite's JSON of it or None), or None at the end."""
+        if self._at == len(self._batch):
+            if self._cursor is None:
+                self._cursor = self._open()
+            self._batch, self._at = self._cursor.fetchmany(_BATCH), 0
+            if not self._batch:
+                return None
+        rid, text = self._batch[self._at]
+        self._at += 1
+        self.count += 1
+        self.position = rid = int(rid)  # rows come in id order
+        return rid, text
+
+    def take_next(self, seq: int, rid: int, payload: Any) -> bool:
+        """The usual case, done at once: the table's next row is the one this entry
+        records. False (nothing read) for any other case."""
+        if rid <= self.position:
+            return False
+        if self._at == len(self._batch):
+            if self._cursor is None:
+                self._cursor = self._open()
+            self._batch, self._at = self._cursor.fetchmany(_BATCH), 0
+            if not self._batch:
+                return False
+        row_id, text = self._batch[self._at]
+        if row_id != rid:
+            return False
+        self._at += 1
+        self.count += 1
+        self.position = rid
+        if text is None or text != payload:
+            self._compare(seq, rid, text, payload)
+        return True
+
+    def entry(self, seq: int, rid: int, payload: Any, check: _CrossCheck) -> None:
+        if rid > self.position:
+            while (found := self._next()) is not None:
+                row_id, text = found
+                if row_id == rid:
+                    self._compare(seq, rid, text, payload)
+                    return
+                self.passed[row_id] = text
+                if row_id > rid:
+                    break
+            check.gone[(self.table, rid)] = seq
+            return
+        if rid in self.passed:
+            self._compare(seq, rid, self.passed.pop(rid), payload)
+        elif (self.table, rid) in check.gone or self._exists(rid):
+            check.recorded_again(seq, self.table, rid)
         else:
-            problems.append(
-                AuditProblem(
-                    "deleted",
-                    "audit entry",
-                    f"The chain is broken before entry #{seq}: an earlier entry was deleted or "
-                    "replaced.",
-                    seq=seq,
-                )
-            )
+            check.gone[(self.table, rid)] = seq
 
+    def _exists(self, rid: int) -> bool:
+        query = f"SELECT 1 FROM {_quote_name(self.table)} WHERE id = ?"
+        return self.db.conn.execute(query, [rid]).fetchone() is not None
 
-def _cross_check(db: Database, entries: list[dict[str, Any]], problems: list[AuditProblem]) -> int:
-    """Each clinical row needs exactly the audit entry that recorded it, with equal content."""
-    recorded: dict[tuple[str, int], dict[str, Any]] = {}
-    for entry in entries:
-        if entry["table_name"] is None or entry["record_id"] is None:
-            continue
-        key = (str(entry["table_name"]), int(entry["record_id"]))
-        if key in recorded:
-            problems.append(
-                AuditProblem(
-                    "inserted",
-                    "audit entry",
-                    f"Audit entry #{entry['seq']} records {key[0]} {key[1]} a second time.",
-                    seq=int(entry["seq"]),
-                    table=key[0],
-                    record_id=key[1],
-                )
-            )
-            continue
-        recorded[key] = entry
-    checked = 0
-    for table in CLINICAL_TABLES:
-        cursor = db.conn.execute(f"SELECT * FROM [{table}] ORDER BY id")
+    def _exact(self, rid: int) -> str:
+        """The row's :func:`canonical_json`, as the application wrote it in its entry."""
+        cursor = self.db.conn.execute(
+            f"SELECT * FROM {_quote_name(self.table)} WHERE id = ?", [rid]
+        )
         names = [d[0] for d in cursor.description]
-        for row in cursor:
-            checked += 1
-            data = dict(zip(names, row, strict=True))
-            found = recorded.pop((table, int(data["id"])), None)
-            if found is None:
-                problems.append(
-                    AuditProblem(
-                        "inserted",
-                        "record",
-                        f"{table} {data['id']} has no audit entry: it was added outside ITB "
-                        "Console (or its audit entry was deleted).",
-                        table=table,
-                        record_id=int(data["id"]),
-                    )
-                )
-            elif canonical_json(data) != found["payload"]:
-                problems.append(
+        return canonical_json(dict(zip(names, cursor.fetchone(), strict=True)))
+
+    def _compare(self, seq: int, rid: int, text: str | None, payload: Any) -> None:
+        if (text is None or text != payload) and self._exact(rid) != payload:
+            self.problems.append(
+                (
+                    rid,
                     AuditProblem(
                         "edited",
                         "record",
-                        f"{table} {data['id']} was edited in place: it differs from what audit "
-                        f"entry #{found['seq']} recorded.",
-                        seq=int(found["seq"]),
-                        table=table,
-                        record_id=int(data["id"]),
-                    )
+                        f"{self.table} {rid} was edited in place: it differs from what audit "
+                        f"entry #{seq} recorded.",
+                        seq=seq,
+                        table=self.table,
+                        record_id=rid,
+                    ),
                 )
-    for (table, record_id), entry in sorted(recorded.items()):
-        problems.append(
-            AuditProblem(
-                "deleted",
-                "record",
-                f"{table} {record_id} was deleted: audit entry #{entry['seq']} recorded it.",
-                seq=int(entry["seq"]),
-                table=table,
-                record_id=record_id,
             )
-        )
-    return checked
+
+    def drain(self) -> None:
+        while (found := self._next()) is not None:
+            self.passed[found[0]] = found[1]
+
+    def findings(self) -> list[AuditProblem]:
+        unrecorded = [
+            (
+                rid,
+                AuditProblem(
+                    "inserted",
+                    "record",
+                    f"{self.table} {rid} has no audit entry: it was added outside ITB "
+                    "Console (or its audit entry was deleted).",
+                    table=self.table,
+                    record_id=rid,
+                ),
+            )
+            for rid in self.passed
+        ]
+        return [problem for _, problem in sorted(self.problems + unrecorded, key=lambda p: p[0])]

@@ -56,14 +56,14 @@ class FakePump:
             )
         if self.busy_next:
             self.busy_next -= 1
-            return p.encode_frame(p.Busy(10), frame.seq)
+            return p.encode_frame(p.Busy(10), frame.seq, frame.version)
         try:
             request = frame.message()
         except p.ProtocolError:
             return p.encode_frame(p.Nak(p.NakCode.BAD_PAYLOAD, 1, 1), frame.seq)
         self.executed += 1
         reply = self.answer(request)
-        wire = p.encode_frame(reply, frame.seq)
+        wire = p.encode_frame(reply, frame.seq, frame.version)  # replies in the request's
         self._cache = (frame.seq, frame.crc, wire)
         return wire
 
@@ -74,6 +74,7 @@ class FakePump:
             return p.Status(
                 self.clock_s, self.reservoir_ul, self.alarm_volume_ul, None, 2_950, 0, None,
                 None, self.alarms, self.concentration_mcg_ml, self.drug_code, self.drug_name,
+                len(self.events), SERIAL,
             )  # fmt: skip
         if isinstance(r, p.ReadProgram):
             return p.ProgramReply(self.clock_s - 3600, self.program)

@@ -189,8 +189,8 @@ def test_refusal_is_reported_with_its_reason_and_not_retried(pump: Any, make_lin
 
 def test_pump_of_another_version_is_a_protocol_mismatch(pump: Any, make_link: Any) -> None:
     link, port = make_link(pump)
-    pump.version = 2  # e.g. the pump's firmware was updated
-    with pytest.raises(ProtocolMismatch, match=r"versions 2\.\.2") as err:
+    pump.version = 3  # e.g. the pump's firmware was updated
+    with pytest.raises(ProtocolMismatch, match=r"versions 3\.\.3") as err:
         link.request(p.Identify())
     assert "Update the console software" in str(err.value) and len(port.seqs) == 1
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 import drivers  # noqa: F401  (registers simpump://)
+from drivers import protocol as p
 from drivers.link import LinkError, RetryPolicy
 from drivers.protocol_simpump import forget_pump, get_pump, register_pump
 from drivers.pump_client import PumpClient, WriteOutcome
@@ -60,7 +61,7 @@ def test_simpump_url(sim: Any) -> None:
 
 def test_simpump_at_emulated_9600_baud() -> None:
     with PumpClient.open("simpump://?baud=9600", baud=9600) as client:
-        assert client.interrogate().identity.protocol_version == 1
+        assert client.interrogate().identity.protocol_version == p.PROTOCOL_VERSION
 
 
 @pytest.mark.skipif(os.name != "posix", reason="pty is POSIX")

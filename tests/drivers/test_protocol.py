@@ -283,9 +283,9 @@ def test_unknown_type_and_version_are_typed_errors() -> None:
     with pytest.raises(p.UnknownMessageType):
         p.decode_message(0x42, b"")
     with pytest.raises(p.VersionMismatch):
-        p.decode_message(p.Identify.TYPE, b"", version=2)
+        p.decode_message(p.Identify.TYPE, b"", version=3)
     # NAK parses in any version, so a pump of another version can always say so
-    assert p.decode_message(p.Nak.TYPE, bytes([4, 2, 3]), version=2) == p.Nak(4, 2, 3)
+    assert p.decode_message(p.Nak.TYPE, bytes([4, 3, 4]), version=3) == p.Nak(4, 3, 4)
 
 
 # --------------------------------------------------------------------------- framing
