@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import date, tzinfo
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QCoreApplication, QEvent, Qt, Signal
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -40,6 +40,21 @@ def keep_together(text: str) -> str:
     """``text`` with non-breaking spaces: a narrow header wraps between items, never
     inside one (a number split over two lines is misread)."""
     return text.replace(" ", "\u00a0")
+
+
+#: Enough rounds of posted layout requests for a label's new height to reach the window
+#: and come back down (each widget level posts the next request: label, card, scroll
+#: area, tabs, splitter, window).
+LAYOUT_ROUNDS = 16
+
+
+def settle_layouts() -> None:
+    """Run the layout requests now, round after round, until every wrapped label has the
+    height its words need: a label that wraps onto another line grows one widget level
+    per round of the event loop, and a frame painted between rounds cuts its last lines
+    off (a nurse sees the text clipped, then jump into place)."""
+    for _ in range(LAYOUT_ROUNDS):
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
 
 
 #: Between the items of the patient header's details line: it may wrap after the dot,
@@ -171,6 +186,23 @@ class PatientView(QWidget):
         *,
         history: str = "",
     ) -> None:
+        # Nothing paints until the new words have their heights: the reservoir bar repaints
+        # at once when its value is set, and would show the labels before they grow.
+        self.setUpdatesEnabled(False)
+        try:
+            self._fill(patient, pump, overview, today, history)
+            settle_layouts()
+        finally:
+            self.setUpdatesEnabled(True)
+
+    def _fill(
+        self,
+        patient: Patient | None,
+        pump: Pump | None,
+        overview: PumpOverview | None,
+        today: date,
+        history: str,
+    ) -> None:
         self.patient = patient
         self.pump = pump
         has = patient is not None
@@ -198,6 +230,9 @@ class PatientView(QWidget):
         return replace(overview, drift=pump_drift(clinic, patient.id, pump))
 
     def _tab_changed(self, _index: int) -> None:
+        # A tab hidden while the patient was filled in lays its words out when shown: before
+        # it paints, else its wrapped labels show cut off for a frame or two.
+        settle_layouts()
         if self.tabs.currentWidget() is self.history and self._history_stale:
             self._load_history()
 

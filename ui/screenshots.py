@@ -129,18 +129,20 @@ def main(out: Path = OUT, size: tuple[int, int] = SMALL_SCREEN) -> int:
             if r.patient.family_name == family and r.patient.id is not None
         )
 
+    def show(patient_id: int) -> None:
+        """Open the patient as a click on the list does: its row highlighted."""
+        window.patient_list.select_patient(patient_id, quiet=True)
+        window.open_patient(patient_id)
+        settle(app)
+
     out.mkdir(parents=True, exist_ok=True)
-    window.open_patient(patient("Murphy"))
-    settle(app)
+    show(patient("Murphy"))
     window.grab().save(str(out / "main-window.png"))
-    window.open_patient(patient("Patel"))
-    settle(app)
+    show(patient("Patel"))
     window.grab().save(str(out / "overview.png"))
-    window.open_patient(patient("Brennan"))
-    settle(app)
+    show(patient("Brennan"))
     window.grab().save(str(out / "overview-drift.png"))
-    window.open_patient(patient("Patel"))
-    settle(app)
+    show(patient("Patel"))
     view = window.patient_view
     dialog = ClinicSettingsDialog(clinic.settings, editable=True, parent=window)
     dialog.show()
@@ -157,7 +159,8 @@ def main(out: Path = OUT, size: tuple[int, int] = SMALL_SCREEN) -> int:
     )
     assert candidate.id is not None
     window.open_patient(candidate.id)
-    window.refresh_patients()
+    window.refresh_patients()  # the open patient's row joins the list
+    show(candidate.id)
     view.tabs.setCurrentWidget(view.overview)
     screening = ScreeningTrialDialog(
         candidate.id,
