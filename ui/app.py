@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QObject, QSettings, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QMessageBox
 
@@ -26,7 +26,11 @@ from itbconsole.paths import (
 from itbconsole.services.accounts import AccountService
 from itbconsole.services.clinic import ClinicService
 from itbconsole.store import Store, StoreError
-from ui.accounts_dialogs import ChangePasswordDialog, FirstAdministratorDialog
+from itbconsole.store.db import (
+    BackgroundIntegrityCheck,
+    integrity_check_after_open,
+    pending_integrity_check,
+)
 from ui.device_bar import PortChoice
 from ui.dialogs import SignInDialog, show_error
 from ui.logs import install_excepthook, setup_logging
@@ -99,14 +103,27 @@ def build_window(
         if demo:
             store = open_demo_store(demo_db_path())
         else:
-            store = Store.open(default_db_path(db_path))
+            # The integrity check runs beside the window instead of before it; every write
+            # waits for it, and damage it finds is reported (IntegrityAlarm).
+            with integrity_check_after_open():
+                store = Store.open(default_db_path(db_path))
     except StoreError as exc:
         show_error(None, "Database not available", str(exc), str(log_path))
         return None
+    check = pending_integrity_check(store.db)
+    alarm = IntegrityAlarm(check) if check is not None else None
     accounts = AccountService(store)
     demo_users = (DEMO_USER, DEMO_NURSE, DEMO_ADMIN) if demo else ()
     if user is None:
+        if alarm is not None:  # damage found while the sign-in is open ends the sign-in
+            alarm.damaged.connect(_close_sign_in)
         user = sign_in(accounts, demo_users)
+        if alarm is not None:
+            alarm.damaged.disconnect(_close_sign_in)
+        if check is not None and check.wait(0) and check.error is not None:
+            show_error(None, "Database not available", str(check.error), str(log_path))
+            store.close()
+            return None
         if user is None:
             store.close()
             return None
@@ -123,6 +140,8 @@ def build_window(
     )
     window = MainWindow(clinic, log_path=log_path, settings=prefs, extra_ports=ports, demo=demo)
     window.install_session(demo_users=demo_users)
+    if alarm is not None:
+        alarm.watch(window)
     if not demo:  # a training database never syncs with a clinic's server
         from ui.sync_worker import install_sync_status
 
@@ -131,6 +150,58 @@ def build_window(
         if sync is not None:
             sync.records_arrived.connect(lambda _n: window.refresh_patients())
     return window
+
+
+class IntegrityAlarm(QObject):
+    """Tells the window what the database's background integrity check found.
+
+    Why: the check runs beside the starting window (``integrity_check_after_open``) and
+    finishes on its own thread; a damaged database must still be reported before anyone
+    relies on it. Writes already wait for the check and are refused on damage; this says
+    so in words (the same message the start used to give) and closes the window, as a
+    start on a damaged file did.
+    """
+
+    damaged = Signal(str)
+
+    def __init__(self, check: BackgroundIntegrityCheck) -> None:
+        super().__init__()
+        self.check = check
+        self.window: MainWindow | None = None
+        self.reported = False
+        check.when_done(self._finished)  # on the check's thread: handed on as a signal
+
+    def _finished(self, check: BackgroundIntegrityCheck) -> None:
+        if check.error is not None:
+            self.damaged.emit(str(check.error))
+
+    def watch(self, window: MainWindow) -> None:
+        """Report damage to ``window`` once its event loop runs (now found or later)."""
+        self.window = window
+        self.setParent(window)  # lives and goes with the window
+        self.damaged.connect(self._report)
+        if self.check.wait(0) and self.check.error is not None:
+            QTimer.singleShot(0, lambda: self._report(str(self.check.error)))
+
+    def _report(self, message: str) -> None:
+        window = self.window
+        if window is None or self.reported:
+            return
+        self.reported = True
+        log.error("Database damaged, found after the window opened: %s", message)
+        window.prompts.critical(
+            "Database damaged",
+            f"{message}\n\nNothing was saved to it. ITB Console closes now.",
+        )
+        window.close()
+
+
+def _close_sign_in(_message: str) -> None:
+    """The database turned out damaged while the sign-in was open: end the sign-in (the
+    start then says why and stops)."""
+    dialog = QApplication.activeModalWidget()
+    if dialog is not None:
+        dialog.close()
 
 
 def sign_in(accounts: AccountService, demo_users: Sequence[User] = ()) -> User | None:
@@ -142,6 +213,9 @@ def sign_in(accounts: AccountService, demo_users: Sequence[User] = ()) -> User |
         if user is not None:
             accounts.record_without_password("signed_in", user, {"via": "the app"})
         return user
+    # Only a new database or a password an administrator set needs these dialogs.
+    from ui.accounts_dialogs import ChangePasswordDialog, FirstAdministratorDialog
+
     if not accounts.has_accounts():
         return FirstAdministratorDialog(accounts).ask()
     user = SignInDialog(accounts).ask()

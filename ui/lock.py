@@ -29,23 +29,23 @@ event (:mod:`itbconsole.services.accounts`). Demo mode's users sign in with no p
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QFrame, QLabel, QVBoxLayout, QWidget
 
 from itbconsole.model import User
 from itbconsole.services.accounts import AccountError, AccountService, SignInRefused
-from itbconsole.services.refill import Step
 from itbconsole.store import StoreError
 from ui.dialogs import SignInForm
-from ui.program.editor import ProgramEditorDialog
-from ui.refill.wizard import RefillWizard
 
 if TYPE_CHECKING:
     from ui.main_window import MainWindow
+    from ui.program.editor import ProgramEditorDialog
+    from ui.refill.wizard import RefillWizard
 
 log = logging.getLogger(__name__)
 
@@ -193,7 +193,7 @@ class SessionController(QObject):
             # progress waits for its author like the work open at the lock; a question
             # ends as "no".
             assert isinstance(watched, QWidget)
-            if isinstance(watched, RefillWizard | ProgramEditorDialog):
+            if _is_work(watched):
                 if watched not in self._hidden:
                     self._hidden.append(watched)
             watched.hide()
@@ -282,7 +282,7 @@ class SessionController(QObject):
         for widget in QApplication.topLevelWidgets():
             if widget is self.window or not widget.isVisible():
                 continue
-            if isinstance(widget, RefillWizard | ProgramEditorDialog):
+            if _is_work(widget):
                 work.append(widget)
             else:
                 others.append(widget)
@@ -381,7 +381,7 @@ class SessionController(QObject):
         if mine is not None:
             for widget in mine.windows:
                 if _alive(widget):
-                    if isinstance(widget, RefillWizard):
+                    if _is_refill_wizard(widget):
                         self.window.refill_wizard = widget
                     widget.show()
                     self._record_work("work_resumed", user, widget)
@@ -454,7 +454,7 @@ class SessionController(QObject):
     def _must_wait_for_author(widget: QWidget) -> bool:
         """A refill whose pump update went out and whose outcome is not recorded: only its
         author may record it, so it waits for them."""
-        if not isinstance(widget, RefillWizard):
+        if not _is_refill_wizard(widget):
             return False
         session = widget.session
         return bool(widget.unsaved is not None or (session.update_sent and session.outcome is None))
@@ -462,7 +462,9 @@ class SessionController(QObject):
     def _discard(self, author: User, widget: QWidget) -> None:
         """Close a piece of unsent work, keeping a record of what it held."""
         self._record_work("work_discarded", author, widget)
-        if isinstance(widget, RefillWizard):
+        if _is_refill_wizard(widget):
+            from itbconsole.services.refill import Step  # loaded with the wizard
+
             session = widget.session
             if session.step not in (Step.CANCELLED, Step.DONE, Step.RECORD) and not (
                 session.update_sent
@@ -470,7 +472,7 @@ class SessionController(QObject):
                 session.cancel()
             if self.window.refill_wizard is widget:
                 self.window.refill_wizard = None
-        if isinstance(widget, ProgramEditorDialog):
+        if _is_program_editor(widget):
             widget.reject()
         widget.close()
 
@@ -493,7 +495,9 @@ class SessionController(QObject):
 
 def describe_work(widget: QWidget) -> dict[str, Any]:
     """What a piece of work held (for its record): ids and figures, no patient name."""
-    if isinstance(widget, RefillWizard):
+    if _is_refill_wizard(widget):
+        from itbconsole.services.refill import Step  # loaded with the wizard
+
         s = widget.session
         detail: dict[str, Any] = {
             "kind": "refill",
@@ -513,7 +517,7 @@ def describe_work(widget: QWidget) -> dict[str, Any]:
                 "added_ul": check.new_drug.added_ul,
             }
         return detail
-    if isinstance(widget, ProgramEditorDialog):
+    if _is_program_editor(widget):
         pages = {widget.EDIT: "edit", widget.REVIEW: "review", widget.RESULT: "result"}
         return {
             "kind": "program change",
@@ -523,6 +527,33 @@ def describe_work(widget: QWidget) -> dict[str, Any]:
             "outcome": widget.result_outcome,
         }
     return {"kind": type(widget).__name__}
+
+
+# The refill wizard and the program editor pull in the plotting library, which the window
+# does not need until one of them opens (it adds about 160 ms to every start). A window of
+# a class whose module was never imported cannot exist, so these checks look the class up
+# in ``sys.modules`` instead of importing it.
+
+
+def _loaded_class(module: str, name: str) -> type | None:
+    loaded = sys.modules.get(module)
+    found = getattr(loaded, name, None) if loaded is not None else None
+    return found if isinstance(found, type) else None
+
+
+def _is_refill_wizard(widget: object) -> TypeGuard[RefillWizard]:
+    cls = _loaded_class("ui.refill.wizard", "RefillWizard")
+    return cls is not None and isinstance(widget, cls)
+
+
+def _is_program_editor(widget: object) -> TypeGuard[ProgramEditorDialog]:
+    cls = _loaded_class("ui.program.editor", "ProgramEditorDialog")
+    return cls is not None and isinstance(widget, cls)
+
+
+def _is_work(widget: object) -> bool:
+    """A piece of work in progress: a refill wizard or a program editor."""
+    return _is_refill_wizard(widget) or _is_program_editor(widget)
 
 
 def _key(user: User) -> str:

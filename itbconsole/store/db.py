@@ -38,8 +38,9 @@ import os
 import sqlite3
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -99,6 +100,7 @@ __all__ = [
     "SQLITE_PERM",
     "SQLITE_PROTOCOL",
     "SQLITE_READONLY",
+    "BackgroundIntegrityCheck",
     "BusyError",
     "CannotOpenError",
     "DamagedDatabaseError",
@@ -117,8 +119,10 @@ __all__ = [
     "configure",
     "connect",
     "fsync_folder",
+    "integrity_check_after_open",
     "migrate",
     "os_reason",
+    "pending_integrity_check",
     "refuse_newer",
     "remove_with_sides",
     "schema_version",
@@ -169,6 +173,7 @@ def connect(
     create: bool = True,
     read_only: bool = False,
     full_check: bool = False,
+    check_later: bool | None = None,
 ) -> Database:
     """Open the database at ``path`` with the store's settings, checked and up to date.
 
@@ -178,7 +183,15 @@ def connect(
     ``full_check``, else within :data:`QUICK_CHECK_BUDGET_MS`) before anything is written,
     and is then switched to WAL and migrated. With ``read_only`` nothing is ever written
     (no WAL switch, no migration), so a write-protected database can still be inspected.
+
+    ``check_later`` (default: inside :func:`integrity_check_after_open`) lets a window
+    show without waiting for ``quick_check``, when opening writes nothing (a WAL database
+    at this program's schema): the check then runs on its own connection in the background
+    (:class:`BackgroundIntegrityCheck`) and every write waits for it, so a damaged file is
+    still refused before anything is written to it.
     """
+    if check_later is None:
+        check_later = _check_later.get()
     target = str(path)
     if target == ":memory:":
         conn = sqlite3.connect(
@@ -211,6 +224,11 @@ def connect(
     db = Database(conn, execute_plugins=False)
     try:
         db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        if check_later and not (read_only or full_check) and _opens_without_writing(db):
+            configure(db)  # settings only: already WAL, and nothing to migrate
+            conn.integrity_check = BackgroundIntegrityCheck(file, target)  # type: ignore[attr-defined]
+            conn.integrity_check.start()  # type: ignore[attr-defined]
+            return db
         check_integrity(db, budget_ms=None if full_check else QUICK_CHECK_BUDGET_MS)
         if read_only:
             db.execute("PRAGMA foreign_keys = ON")
@@ -426,6 +444,126 @@ def fsync_folder(folder: Path) -> None:
             os.close(fd)
 
 
+_check_later: ContextVar[bool] = ContextVar("check_later", default=False)
+
+
+@contextmanager
+def integrity_check_after_open() -> Iterator[None]:
+    """Opens within this block run the integrity check in the background (see
+    :func:`connect`'s ``check_later``): the desktop start, where the check would otherwise
+    hold the window back by up to :data:`QUICK_CHECK_BUDGET_MS`."""
+    token = _check_later.set(True)
+    try:
+        yield
+    finally:
+        _check_later.reset(token)
+
+
+def _opens_without_writing(db: Database) -> bool:
+    """Whether opening read-write would write nothing: already WAL, every migration in.
+
+    Only then may the integrity check wait; a switch to WAL or a migration writes, and
+    nothing is written to a file before it is checked.
+    """
+    mode = db.conn.execute("PRAGMA journal_mode").fetchone()
+    if mode is None or str(mode[0]).lower() != "wal":
+        return False
+    if "migrations" not in db.table_names():
+        return False
+    applied = {int(row[0]) for row in db.conn.execute("SELECT id FROM migrations")}
+    return {m.id for m in MIGRATIONS} <= applied and max(applied, default=0) <= max(
+        (m.id for m in MIGRATIONS), default=0
+    )
+
+
+class BackgroundIntegrityCheck:
+    """``PRAGMA quick_check`` of a database already open for the window, on a thread.
+
+    Why: the check reads pages for up to :data:`QUICK_CHECK_BUDGET_MS` (the same budget
+    as an open that waits for it) and the window has nothing to wait for meanwhile: it only
+    reads. Writing is what must not happen to a damaged file, so :func:`transaction` waits
+    for the result and raises the check's error (a :class:`DamagedDatabaseError`, or
+    whatever stopped the check) instead of writing; the window is told through
+    :meth:`when_done` and says so to the user. The check has its own read-only connection,
+    so it never holds up the window's reads or is interrupted by them.
+    """
+
+    def __init__(self, file: Path, label: str) -> None:
+        self.file = file
+        self.label = label
+        #: What the check found wrong (None: nothing, or not finished yet).
+        self.error: StoreError | None = None
+        #: How much of the file was read ("whole file" or "the first N ms").
+        self.checked = ""
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._callbacks: list[Callable[[BackgroundIntegrityCheck], None]] = []
+        self._thread = threading.Thread(target=self._run, name="integrity-check", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """True once the check has finished (found damage or not)."""
+        return self._done.wait(timeout)
+
+    def raise_if_damaged(self) -> None:
+        """Wait for the check; raise what it found, so that nothing is written."""
+        self._done.wait()
+        if self.error is not None:
+            raise self.error.with_traceback(None)
+
+    def when_done(self, callback: Callable[[BackgroundIntegrityCheck], None]) -> None:
+        """Call ``callback(check)`` when the check finishes (now, if it has), on the
+        thread that finishes it: a window hands it on to its own thread."""
+        with self._lock:
+            if not self._done.is_set():
+                self._callbacks.append(callback)
+                return
+        callback(self)
+
+    def _run(self) -> None:
+        try:
+            conn = _sqlite_connect(f"{self.file.absolute().as_uri()}?mode=ro")
+            conn.store_path = self.label
+            try:
+                check_integrity(
+                    Database(conn, execute_plugins=False), budget_ms=QUICK_CHECK_BUDGET_MS
+                )
+                self.checked = conn.store_checked
+            finally:
+                conn.close()
+        except StoreError as exc:
+            self.error = exc
+        except sqlite3.Error as exc:
+            self.error = translate(exc, self.label) or DamagedDatabaseError(
+                self.label, _brief(str(exc))
+            )
+        except Exception as exc:  # never leave the writes waiting on a check that died
+            log.exception("Integrity check of %s failed", self.label)
+            self.error = CannotOpenError(self.label, _brief(str(exc)))
+        if self.error is not None:
+            log.error("Integrity check of %s: %s", self.label, self.error)
+        with self._lock:
+            self._done.set()
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            try:
+                callback(self)
+            except Exception:
+                log.exception("Integrity check callback failed")
+
+
+def pending_integrity_check(db: Database) -> BackgroundIntegrityCheck | None:
+    """The background check of ``db`` (see :func:`integrity_check_after_open`), if any."""
+    check = getattr(db.conn, "integrity_check", None)
+    return check if isinstance(check, BackgroundIntegrityCheck) else None
+
+
 def check_integrity(db: Database, *, budget_ms: int | None = None) -> bool:
     """Run ``PRAGMA quick_check``; raise :class:`DamagedDatabaseError` if it finds damage.
 
@@ -495,6 +633,9 @@ def transaction(db: Database) -> Iterator[Database]:
     if db.conn.in_transaction:
         yield db  # the outer transaction commits or rolls back
         return
+    check = pending_integrity_check(db)
+    if check is not None:
+        check.raise_if_damaged()  # nothing is written to a file that has not passed
     db.conn.execute("BEGIN IMMEDIATE")
     try:
         yield db

@@ -15,6 +15,8 @@ Clinical arithmetic (delivery, residuals, alarm dates, discrepancy) stays in
 :mod:`itbconsole.dosing`; these modules only call it.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from itbconsole.trends.accuracy import (
     OVER,
     UNDER,
@@ -32,24 +34,62 @@ from itbconsole.trends.battery import (
     battery_outlook,
     with_forecast_dates,
 )
-from itbconsole.trends.reader import load_patient_trends
-from itbconsole.trends.series import (
-    AccuracyTrend,
-    BatteryTrend,
-    DoseStep,
-    DoseTrend,
-    Marker,
-    PatientTrends,
-    ReservoirTrend,
-    TrendRecords,
-    TrendSettings,
-    build_trends,
-    empty_trends,
-    expected_depletion,
-    load_trends,
-    trends_from_records,
-)
+from itbconsole.trends.settings import TrendSettings
 from itbconsole.trends.timeaxis import format_local, local_ticks, to_local
+
+if TYPE_CHECKING:
+    from itbconsole.trends.reader import load_patient_trends
+    from itbconsole.trends.series import (
+        AccuracyTrend,
+        BatteryTrend,
+        DoseStep,
+        DoseTrend,
+        Marker,
+        PatientTrends,
+        ReservoirTrend,
+        TrendRecords,
+        build_trends,
+        empty_trends,
+        expected_depletion,
+        load_trends,
+        trends_from_records,
+    )
+
+#: Names whose modules import numpy, loaded on first use: the worklist imports this package
+#: at every start for the drift rule alone, and numpy costs about 45 ms of that start.
+_LAZY = {
+    "load_patient_trends": "itbconsole.trends.reader",
+    **dict.fromkeys(
+        (
+            "AccuracyTrend",
+            "BatteryTrend",
+            "DoseStep",
+            "DoseTrend",
+            "Marker",
+            "PatientTrends",
+            "ReservoirTrend",
+            "TrendRecords",
+            "build_trends",
+            "empty_trends",
+            "expected_depletion",
+            "load_trends",
+            "trends_from_records",
+        ),
+        "itbconsole.trends.series",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "BATTERY_LIFE_YEARS",

@@ -14,11 +14,10 @@ more slowly than usual puts the crossing decades out, which no battery lasts.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING
 
 from itbconsole.display import fmt_local_day
 from itbconsole.forecast import Forecast
@@ -35,7 +34,12 @@ BATTERY_LIFE_YEARS = (5, 7)
 #: A projection further out than this (30 years, beyond any pump battery) is not made.
 MAX_PROJECTION_DAYS = 30 * 365
 
-FloatArray = npt.NDArray[np.float64]
+if TYPE_CHECKING:  # numpy is imported where it is used: the worklist reads this module at
+    # every start and never draws a battery line
+    import numpy as np
+    import numpy.typing as npt
+
+    FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,8 @@ def battery_outlook(
     * End of Service: ERI + ``eos_after_eri`` (absolute time); a pump that reports End of
       Service gives that reading's time as ``eos_reported_at``.
     """
+    import numpy as np
+
     n = len(times_s)
     if n == 0:
         return BatteryOutlook(
@@ -218,12 +224,14 @@ def with_forecast_dates(
 
 def _instant(epoch_s: float) -> datetime:
     """Whole seconds, rounded down (a projected date errs early, never late)."""
-    return datetime.fromtimestamp(int(np.floor(epoch_s)), UTC)
+    return datetime.fromtimestamp(math.floor(epoch_s), UTC)
 
 
 def _fit(
     times_s: FloatArray, mv: FloatArray, fit_days: int, min_points: int, min_span_days: int
 ) -> BatteryFit | None:
+    import numpy as np
+
     recent = times_s >= times_s[-1] - fit_days * 86_400.0
     x, y = times_s[recent], mv[recent]
     if len(x) < min_points or (x[-1] - x[0]) < min_span_days * 86_400.0:

@@ -24,10 +24,10 @@ from itbconsole.store import Store
 from itbconsole.trends.series import (
     NO_PUMP,
     PatientTrends,
-    TrendSettings,
     empty_trends,
     trends_from_records,
 )
+from itbconsole.trends.settings import TrendSettings
 
 
 def load_patient_trends(

@@ -20,7 +20,7 @@ segment), the saw-tooth and the battery are the columns themselves.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from fractions import Fraction
 
@@ -43,22 +43,20 @@ from itbconsole.model import (
     Refill,
     RefillStatus,
 )
-from itbconsole.settings import ClinicSettings
 from itbconsole.store.columns import EventRow, ReadingColumns, TrendRecords
 from itbconsole.store.queries import PatientHistory
 from itbconsole.trends.accuracy import (
     Drift,
-    DriftRule,
     RefillAccuracy,
     detect_drift,
     refill_accuracies,
 )
 from itbconsole.trends.battery import (
-    DEFAULT_ERI_THRESHOLD_MV,
     BatteryOutlook,
     battery_outlook,
     with_forecast_dates,
 )
+from itbconsole.trends.settings import TrendSettings
 from itbconsole.units import UL_PER_ML
 
 FloatArray = npt.NDArray[np.float64]
@@ -66,18 +64,6 @@ FloatArray = npt.NDArray[np.float64]
 
 def _arr(values: Sequence[float] | FloatArray = ()) -> FloatArray:
     return np.asarray(values, dtype=np.float64)
-
-
-@dataclass(frozen=True)
-class TrendSettings:
-    """Clinic settings the trends depend on, with the console's defaults."""
-
-    eri_threshold_mv: int = DEFAULT_ERI_THRESHOLD_MV
-    battery_fit_days: int = 730
-    thresholds: dosing.DiscrepancyThresholds = field(default_factory=dosing.DiscrepancyThresholds)
-    drift: DriftRule = field(default_factory=DriftRule)
-    clinic: ClinicSettings = field(default_factory=ClinicSettings)
-    """The clinic's settings, for the forecast when the caller does not hand one in."""
 
 
 @dataclass(frozen=True, eq=False)

@@ -13,7 +13,6 @@ from datetime import date, tzinfo
 from decimal import Decimal
 from fractions import Fraction
 
-import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
@@ -338,6 +337,10 @@ class ProfilePlot(QWidget):
     key is a line of text above the plot, so it never covers a curve."""
 
     def __init__(self) -> None:
+        # Imported here, not at the top: the plotting library costs about 130 ms to import
+        # and the main window starts without it (the editor's other widgets do not need it).
+        import pyqtgraph as pg
+
         super().__init__()
         self.setAccessibleName("24-hour dose profile, current and pending")
         self.key = QLabel()
