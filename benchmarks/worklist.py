@@ -74,7 +74,6 @@ def timed(fn: Callable[[], Any]) -> float:
 def run(path: Path, runs: int) -> int:
     from PySide6.QtWidgets import QApplication
 
-    from ui.patient_list import PatientListPanel
     from ui.worklist_view import DRIFT_STEP, WorklistView
 
     app = QApplication.instance() or QApplication(sys.argv)
@@ -117,21 +116,35 @@ def run(path: Path, runs: int) -> int:
     all_at_once_ms = timed(lambda: cold_clinic.clinic_worklist(now=END))
     print(f"The same, every drift worked out at once (no steps): {all_at_once_ms:.0f} ms")
 
-    panel = PatientListPanel()
     view = WorklistView(clinic, now=lambda: END)
     view.refresh()
+    from dataclasses import replace as dc_replace
+    from datetime import timedelta
 
-    def patient_list() -> None:  # as MainWindow.refresh_patients
-        for serial in clinic.stale_pumps():
-            clinic.forecast_for(serial)
-        panel.set_rows(clinic.patient_rows("", now=END, ensure=False))
+    from itbconsole.store.queries import read_patient_list
 
-    base, lines = [], []
-    for _ in range(runs):
+    assert store.path is not None
+    path_ = Path(store.path)
+
+    def patient_list() -> None:  # the window's list: read whole on its own connection
+        read_patient_list(path_, clinic.today(END), clinic.inputs_key)
+
+    # Pumps whose latest reading is copied a minute later, one per run: an interrogation
+    # saved just before the worklist is opened (its forecast is worked out again).
+    writes = [r for r in clinic.worklist(None, END) if r.pump_serial][:runs]
+    base, again, after = [], [], []
+    for k in range(runs):
         base.append(timed(patient_list))
-        lines.append(timed(view.refresh))
+        again.append(timed(view.refresh))  # nothing written since the last opening
+        row = writes[k]
+        assert row.patient.id is not None and row.pump_serial is not None
+        reading = clinic.latest_reading(row.patient.id, row.pump_serial)
+        assert reading is not None
+        store.add_reading(dc_replace(reading, at=reading.at + timedelta(minutes=1)), user)
+        after.append(timed(view.refresh))  # one pump's records changed
         app.processEvents()
-    base_ms, worklist_ms = statistics.median(base), statistics.median(lines)
+    base_ms = statistics.median(base)
+    again_ms, after_ms = statistics.median(again), statistics.median(after)
     worklist = view.worklist
     assert worklist is not None
     counts = {c.label: n for c, n in worklist.counts().items() if n}
@@ -140,19 +153,14 @@ def run(path: Path, runs: int) -> int:
         f"({', '.join(f'{k} {v:,}' for k, v in counts.items())})"
     )
     print(
-        f"Patient list refresh (baseline): median {base_ms:.0f} ms (best {min(base):.0f}); "
-        f"worklist refresh: median {worklist_ms:.0f} ms (best {min(lines):.0f}) over {runs} "
-        f"interleaved runs (ratio {worklist_ms / base_ms:.2f}, best to best "
-        f"{min(lines) / min(base):.2f})"
+        f"Patient list read whole on its own connection (baseline): median {base_ms:.0f} ms; "
+        f"worklist opened again with nothing written: median {again_ms:.0f} ms; "
+        f"opened after one pump's interrogation was saved: median {after_ms:.0f} ms "
+        f"(longest {max(after):.0f}) over {runs} interleaved runs"
     )
     store.close()
     figures = [
-        {
-            "metric": "patient_list_refresh_ms",
-            "value": round(base_ms, 1),
-            "unit": "ms",
-            "limit": LIMIT_MS,
-        },
+        {"metric": "patient_list_read_ms", "value": round(base_ms, 1), "unit": "ms"},
         {
             "metric": "worklist_first_open_ms",
             "value": round(first_ms, 1),
@@ -167,16 +175,23 @@ def run(path: Path, runs: int) -> int:
             "limit": STEP_LIMIT_MS,
         },
         {
-            "metric": "worklist_open_ms",
-            "value": round(worklist_ms, 1),
+            "metric": "worklist_reopen_ms",
+            "value": round(again_ms, 1),
             "unit": "ms",
-            "ratio": round(worklist_ms / base_ms, 2),
+            "ratio": round(again_ms / base_ms, 2),
+            "limit": LIMIT_MS,
+        },
+        {
+            "metric": "worklist_open_after_a_write_ms",
+            "value": round(after_ms, 1),
+            "unit": "ms",
+            "ratio": round(after_ms / base_ms, 2),
             "limit": LIMIT_MS,
         },
     ]
     for figure in figures:
         print(json.dumps(figure))
-    return 0 if worklist_ms < LIMIT_MS else 1
+    return 0 if after_ms < LIMIT_MS else 1
 
 
 def main() -> int:

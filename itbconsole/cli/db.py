@@ -199,7 +199,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
     # The whole integrity check first: a damaged file is reported as damaged (exit 2),
     # never as tampered records. Read only: verifying never writes (nor seals) anything.
     from itbconsole.store import Store, StoreUnavailableError
-    from itbconsole.store.audit import verify_audit
 
     with Store.open(_path(args), create=False, read_only=True, full_check=True) as store:
         if _outdated(store):
@@ -208,9 +207,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
                 f"{store.schema_version()}), so its records cannot be verified here. Verify "
                 "a copy in a writable folder, or give this account write access."
             )
-        report = verify_audit(
-            store.db, store.audit_keys, tuple(args.anchor), progress=_VerifyProgress(sys.stderr)
-        )
+        report = store.verify(tuple(args.anchor), progress=_VerifyProgress(sys.stderr))
         duplicates = store.duplicate_identities()
     print(f"Database: {store.path}")
     print(report.summary())

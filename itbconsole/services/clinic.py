@@ -8,6 +8,7 @@ An unknown pump is never saved until it is registered, with confirmation, to a p
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -15,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, tzinfo
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from itbconsole.druglib import DrugLibrary
 from itbconsole.forecast import Forecast, PumpFacts, Status, facts_from, forecast
@@ -56,7 +57,10 @@ from itbconsole.store import PatientOverview, Store, StoreError, UnknownPumpErro
 from itbconsole.store import queries as store_queries
 from itbconsole.store.backup import BackupResult, BackupSteps
 from itbconsole.store.queries import PatientHistory, RefillRecord, patient_records, refill_log
-from itbconsole.trends import PatientTrends, TrendSettings, load_patient_trends
+from itbconsole.trends import TrendSettings
+
+if TYPE_CHECKING:
+    from itbconsole.trends import PatientTrends
 
 
 class WrongPatient(Exception):
@@ -453,6 +457,8 @@ class ClinicService:
         return self.store.last_catheter_revision(serial)
 
     def trends(self, patient_id: int, now: datetime) -> PatientTrends:
+        from itbconsole.trends import load_patient_trends  # numpy, on first use
+
         """The Trends tab's series for the patient's current pump, dated by the forecast."""
         # The Trends tab's own path: a columnar read of only the columns it draws.
         return load_patient_trends(
@@ -858,6 +864,15 @@ class ClinicService:
     #: Delivery drift per pump, kept while the pump's records are unchanged (see
     #: clinic_day.DriftMemo); made on first use.
     _drift_memo: clinic_day.DriftMemo | None = None
+    _drifts_kept: tuple[tuple[object, ...], dict[str, clinic_day.Drift]] | None = None
+    _worklist_kept: (
+        tuple[clinic_day.Worklist, dict[str, clinic_day.Drift], clinic_day.Worklist] | None
+    ) = None
+
+    @functools.cached_property
+    def _lines_kept(self) -> clinic_day.LinesKept:
+        """The worklist's lines kept with the rows they were made from."""
+        return clinic_day.LinesKept()
 
     def clinic_worklist(
         self,
@@ -889,11 +904,18 @@ class ClinicService:
             tz=self.tz,
             replacement_days=replacement_days,
             training=self.training,
+            kept=self._lines_kept,
         )
         drifts, unchecked = self.delivery_drifts(rows, limit=drift_limit)
-        return replace(
+        last = self._worklist_kept
+        if last is not None and last[0] is listed and last[1] == drifts and not unchecked:
+            return last[2]  # the same lines and the same drift: the list already made
+        worklist = replace(
             clinic_day.with_drifts(listed, rows, drifts, self.tz), drift_unchecked=unchecked
         )
+        # Kept only once complete: a list still working out drift must not come back later.
+        self._worklist_kept = (listed, drifts, worklist) if not unchecked else None
+        return worklist
 
     def worklist_facts(
         self, rows: Sequence[PatientOverview], today: date
@@ -933,6 +955,10 @@ class ClinicService:
         memo = self._drift_memo
         if memo is None:
             memo = self._drift_memo = clinic_day.DriftMemo()
+        # Nothing written and nothing worked out since the last complete list: it stands.
+        key = (self.store.change_stamp(), memo.generation, tuple(id(r) for r in rows))
+        if not memo.pending and self._drifts_kept is not None and self._drifts_kept[0] == key:
+            return dict(self._drifts_kept[1]), 0
         # Read here meanwhile; to move behind a Store method (Store.forecast_versions(key)).
         stored = store_queries.forecast_versions(self.store.db, self.inputs_key)
         pumps = {
@@ -948,6 +974,11 @@ class ClinicService:
             drift = fresh[serial] if serial in fresh else memo.drift(serial, version)
             if drift is not None:
                 out[serial] = drift
+        if not memo.pending:  # the rows are the same objects while the database is unchanged
+            self._drifts_kept = (
+                (self.store.change_stamp(), memo.generation, tuple(id(r) for r in rows)),
+                dict(out),
+            )
         return out, len(memo.pending)
 
     def check_drifts(self, limit: int) -> int:

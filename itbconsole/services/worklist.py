@@ -195,6 +195,8 @@ class DriftMemo:
         self._limit = limit
         self.pending: list[tuple[str, str | None, int]] = []
         """Pumps still to be worked out: (serial, version, reservoir capacity in µL)."""
+        self.generation = 0
+        """Counts what was kept: a drift list made at one generation is still true at it."""
 
     def missing(self, versions: Mapping[str, str | None]) -> list[str]:
         """The serials whose drift is not known for their current version."""
@@ -210,6 +212,7 @@ class DriftMemo:
         if len(self._known) >= self._limit:
             self._known.clear()
         self._known[serial] = (version, drift)
+        self.generation += 1
 
     def drift(self, serial: str, version: str | None) -> Drift | None:
         known = self._known.get(serial)
@@ -227,6 +230,45 @@ def interrogated_days_ago(row: PatientOverview, today: date, tz: tzinfo) -> int 
 # ------------------------------------------------------------------ the lines
 
 
+class LinesKept:
+    """The lines made from each row, kept with that very row object (rows are immutable)
+    and everything else they were made from; and the last whole list with its rows.
+
+    Why: the clinic service gives the same row objects again while the database has not
+    changed (``Store.patients_overview``), so opening the worklist again, or again with
+    another window, redoes only the rows that changed, and nothing when none did."""
+
+    def __init__(self) -> None:
+        self._rows: dict[int, tuple[PatientOverview, tuple[object, ...], list[WorkItem]]] = {}
+        self._last: tuple[tuple[PatientOverview, ...], tuple[object, ...], Worklist] | None = None
+
+    def lines(self, row: PatientOverview, made_from: tuple[object, ...]) -> list[WorkItem] | None:
+        kept = self._rows.get(id(row))
+        return kept[2] if kept is not None and kept[0] is row and kept[1] == made_from else None
+
+    def keep_lines(
+        self, row: PatientOverview, made_from: tuple[object, ...], lines: list[WorkItem]
+    ) -> None:
+        self._rows[id(row)] = (row, made_from, lines)
+
+    def whole(
+        self, rows: tuple[PatientOverview, ...], made_from: tuple[object, ...]
+    ) -> Worklist | None:
+        last = self._last
+        if last is None or last[1] != made_from or len(last[0]) != len(rows):
+            return None
+        return last[2] if all(a is b for a, b in zip(last[0], rows, strict=True)) else None
+
+    def keep_whole(
+        self, rows: tuple[PatientOverview, ...], made_from: tuple[object, ...], worklist: Worklist
+    ) -> None:
+        self._last = (rows, made_from, worklist)
+        # Forget rows no longer listed (the kept row keeps its id from being reused).
+        listed = {id(r) for r in rows}
+        for key in [k for k in self._rows if k not in listed]:
+            del self._rows[key]
+
+
 def build_worklist(
     rows: Iterable[PatientOverview],
     today: date,
@@ -236,17 +278,41 @@ def build_worklist(
     tz: tzinfo,
     replacement_days: int = REPLACEMENT_WINDOW_DAYS,
     training: bool = False,
+    kept: LinesKept | None = None,
 ) -> Worklist:
     """The lines for every row (active patients with a pump, from the clinic service),
     sorted most urgent first, then by date, then by name. ``days``: the window for refills
-    and low-reservoir alarms."""
+    and low-reservoir alarms. ``kept``: lines made before from the same rows, reused."""
     if days < 0 or replacement_days < 0:
         raise ValueError("The number of days must be 0 or more.")
+    rows = tuple(rows)
+    made_from = (today, days, replacement_days, tz, training, facts)
+    if kept is not None and (whole := kept.whole(rows, made_from)) is not None:
+        return whole
     items: list[WorkItem] = []
     for row in rows:
-        items.extend(_items(row, today, days, replacement_days, facts, tz))
+        if kept is None:
+            items.extend(_items(row, today, days, replacement_days, facts, tz))
+            continue
+        serial = row.pump_serial or ""
+        row_from = (
+            today,
+            days,
+            replacement_days,
+            tz,
+            facts.prepared.get(serial),
+            facts.interrogation_limits.get(serial),
+        )
+        lines = kept.lines(row, row_from)
+        if lines is None:
+            lines = _items(row, today, days, replacement_days, facts, tz)
+            kept.keep_lines(row, row_from, lines)
+        items.extend(lines)
     items.sort(key=_sort_key)
-    return Worklist(today, days, replacement_days, tuple(items), training)
+    worklist = Worklist(today, days, replacement_days, tuple(items), training)
+    if kept is not None:
+        kept.keep_whole(rows, made_from, worklist)
+    return worklist
 
 
 def with_drifts(

@@ -147,14 +147,28 @@ class PatientRecords(StoreBase):
     def patient_history(self, patient_id: int) -> queries.PatientHistory:
         return queries.patient_history(self.db, patient_id)
 
+    _kept_overview: tuple[tuple[object, ...], tuple[queries.PatientOverview, ...]] | None = None
+
     def patients_overview(
         self, today: date, inputs_key: str = "", patient_ids: Sequence[int] | None = None
     ) -> list[queries.PatientOverview]:
         """The patient list (everyone, or only ``patient_ids``), sorted by name, with each
         pump's stored forecast (computed under ``inputs_key``) and its status on ``today``.
         Without a key the rows carry no forecast: dates come only through the clinic
-        service (:meth:`itbconsole.services.clinic.ClinicService.patient_rows`)."""
-        return queries.patients_overview(self.db, today, inputs_key, patient_ids)
+        service (:meth:`itbconsole.services.clinic.ClinicService.patient_rows`).
+
+        The whole list is kept with the :meth:`change_stamp` it was read under and given
+        again (the same immutable rows) while nothing in the database has changed: the list,
+        the worklist and a search read it in turn, 5,000 rows each time."""
+        if patient_ids is not None:
+            return queries.patients_overview(self.db, today, inputs_key, patient_ids)
+        key = (self.change_stamp(), today, inputs_key)
+        kept = self._kept_overview
+        if kept is not None and kept[0] == key:
+            return list(kept[1])
+        rows = queries.patients_overview(self.db, today, inputs_key)
+        self._kept_overview = (key, tuple(rows))
+        return rows
 
     def search_patients(self, text: str) -> list[Patient]:
         return queries.search_patients(self.db, text)

@@ -261,7 +261,19 @@ def patients_overview(
     if patient_ids is not None:
         where = f"WHERE cp.patient_id IN ({_in_params(patient_ids, params)})"
     sql = OVERVIEW_SQL.format(where=where)
-    return [_overview_row(row, today) for row in db.query(sql, params)]
+    cursor = db.execute(sql, params)
+    names = tuple(d[0] for d in cursor.description)
+    return [_kept_overview_row(names, values, today) for values in cursor]
+
+
+@functools.lru_cache(maxsize=50_000)
+def _kept_overview_row(
+    names: tuple[str, ...], values: tuple[Any, ...], today: date
+) -> PatientOverview:
+    """One list row, made once for the same stored values on the same day: after a write
+    only the rows it changed are made again, and the others stay the very same objects, so
+    the worklist can keep the lines it made from them (``services.worklist.LinesKept``)."""
+    return _overview_row(dict(zip(names, values, strict=True)), today)
 
 
 def patient_pump_serials(db: Database) -> dict[int, tuple[str, ...]]:

@@ -13,10 +13,13 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from itbconsole.model import Patient, Pump, PumpEvent, Reading, User
-from itbconsole.store import audit, columns, queries
+from itbconsole.store import audit, queries
 from itbconsole.store import records as rec
 from itbconsole.store.db import transaction, utc_now
 from itbconsole.store.store_base import StoreBase
+
+if TYPE_CHECKING:
+    from itbconsole.store.columns import TrendRecords
 
 
 class ReadingRecords(StoreBase):
@@ -27,10 +30,13 @@ class ReadingRecords(StoreBase):
         def get_pump(self, serial: str) -> Pump | None: ...
         def bridges(self, serial: str) -> dict[datetime, tuple[int, int]]: ...
 
-    def trend_records(self, patient_id: int) -> tuple[Patient, columns.TrendRecords | None]:
+    def trend_records(self, patient_id: int) -> tuple[Patient, TrendRecords | None]:
         """The patient, and what the Trends tab draws for the pump registered to them now
         (None without one): its readings as numpy columns, without a ``Reading`` object or
-        a JSON parse per row (:mod:`itbconsole.store.columns`), and its other records."""
+        a JSON parse per row (:mod:`itbconsole.store.columns`), and its other records.
+        numpy comes with it, loaded here on first use rather than at startup."""
+        from itbconsole.store import columns
+
         patient = columns.patient_details(self.db, patient_id)
         serial = columns.current_pump_serial(self.db, patient_id)
         pump = self.get_pump(serial) if serial is not None else None

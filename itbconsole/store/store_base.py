@@ -159,6 +159,14 @@ class StoreBase:
     ) -> None:
         self.close()
 
+    def change_stamp(self) -> tuple[int, int]:
+        """What changes whenever the database does: SQLite's data version (another
+        connection committed) and this connection's count of changed rows (a write here).
+        A result read under one stamp is still the database's while the stamp is the same:
+        the clinic-wide lists keep what they read under it instead of reading it again."""
+        version = self.db.conn.execute("PRAGMA data_version").fetchone()[0]
+        return int(version), self.db.conn.total_changes
+
     @contextmanager
     def atomic(self) -> Iterator[Self]:
         """Save several records as one: everything written inside is committed together,
@@ -176,8 +184,12 @@ class StoreBase:
             for table in (*CLINICAL_TABLES, "audit_log")
         }
 
-    def verify(self, anchors: tuple[str, ...] = ()) -> audit.AuditReport:
-        return audit.verify_audit(self.db, self.audit_keys, anchors)
+    def verify(
+        self, anchors: tuple[str, ...] = (), *, progress: audit.VerifyProgress | None = None
+    ) -> audit.AuditReport:
+        """The audit trail checked with this database's keys on this computer
+        (:func:`itbconsole.store.audit.verify_audit`; ``progress`` is told as it goes)."""
+        return audit.verify_audit(self.db, self.audit_keys, anchors, progress=progress)
 
     def backup(
         self,

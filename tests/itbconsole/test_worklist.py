@@ -182,6 +182,19 @@ def test_a_drift_limit_leaves_the_rest_for_later(clinic: ClinicService) -> None:
     assert [i.patient for i in lines(after, wl.Category.DELIVERY_DRIFT)] == ["BRENNAN, Thomas"]
 
 
+def test_a_list_kept_while_drift_was_unchecked_never_comes_back(clinic: ClinicService) -> None:
+    """Drift worked out in steps: once every pump is checked the list says so, even when
+    the steps found no new drift (the lines and the drift are the same as before)."""
+    cold = ClinicService(clinic.store, clinic.library, DEMO_USER, LONDON)
+    listed = cold.clinic_worklist(now=NOW, drift_limit=1)
+    assert listed.drift_unchecked > 1
+    for _ in range(listed.drift_unchecked + 1):  # one pump worked out per opening
+        listed = cold.clinic_worklist(now=NOW, drift_limit=1)
+        if not listed.drift_unchecked:
+            break
+    assert listed.drift_unchecked == 0
+
+
 def test_a_program_prepared_by_a_nurse_waits_for_a_clinician(clinic: ClinicService) -> None:
     nowak = pid(clinic, "Nowak")
     pump = clinic.pump_of(nowak)
@@ -245,6 +258,47 @@ def test_pending_refills_and_uncertain_changes_are_listed(clinic: ClinicService)
     assert line.patient_id == fischer
     assert line.reason.startswith("1 refill whose pump update was not confirmed and 1 program")
     assert "interrogate the pump" in line.reason
+
+
+def test_the_list_kept_between_openings_follows_every_write(
+    clinic: ClinicService, tmp_path: Path
+) -> None:
+    """The worklist is not made again while nothing changed, and is made again after a
+    write by this program or by another one on the same file (another window or room)."""
+    from itbconsole.store import Store
+
+    first = clinic.clinic_worklist(now=NOW)
+    assert clinic.clinic_worklist(now=NOW) is first  # nothing changed: the same list
+    fischer = pid(clinic, "Fischer")
+    pump = clinic.pump_of(fischer)
+    assert pump is not None and lines(first, wl.Category.OUTCOME_UNKNOWN) == []
+    other = Store.open(tmp_path / "demo.sqlite")
+    try:
+        other.add_refill(
+            Refill(
+                pump.serial, NOW - timedelta(hours=2), 30_000, 30_100, 8_000,
+                "Lioresal Intrathecal", 2000, "LT2", date(2027, 6, 1),
+                status=RefillStatus.PENDING,
+            ),
+            DEMO_NURSE,
+            patient_id=fischer,
+        )  # fmt: skip
+    finally:
+        other.close()
+    (line,) = lines(clinic.clinic_worklist(now=NOW), wl.Category.OUTCOME_UNKNOWN)
+    assert line.patient_id == fischer
+    # And the patient list read in between sees it too.
+    (row,) = [r for r in clinic.patient_rows(now=NOW) if r.patient.id == fischer]
+    assert row.pending_refills == 1
+    # A write that leaves every forecast as it was (a patient made inactive elsewhere).
+    walsh = pid(clinic, "Walsh")
+    assert walsh in {i.patient_id for i in clinic.clinic_worklist(now=NOW).items}
+    other = Store.open(tmp_path / "demo.sqlite")
+    try:
+        other.set_patient_status(walsh, "inactive", DEMO_USER, effective_on=TODAY)
+    finally:
+        other.close()
+    assert walsh not in {i.patient_id for i in clinic.clinic_worklist(now=NOW).items}
 
 
 def test_a_concentration_mismatch_is_the_forecasts_attention_reason(clinic: ClinicService) -> None:
