@@ -41,6 +41,7 @@ from ui.printing import (
     Printout,
     PrintRefused,
     clinic_contact_text,
+    overview_to_print,
     require_phone_24h,
     save_pdf,
     show_print_preview,
@@ -224,20 +225,14 @@ def print_emergency_card(
     with cut and fold lines), with "Save as PDF..." beside Print. Says why when there is no
     card to print (no pump, no reading of it yet, a dose not confirmed, no 24 h telephone)
     and returns None."""
-    pid = window.current_patient_id if patient_id is None else patient_id
     title = "Emergency card"
-    if pid is None:
-        window.prompts.error(title, "Open the patient's record first.")
+    found = overview_to_print(
+        window, patient_id, now, title, "the card needs the drug and the dose in force"
+    )
+    if found is None:
         return None
+    pid, overview = found
     clinic = window.clinic
-    overview = clinic.overview(pid, now or window.now())
-    if overview is None:
-        window.prompts.error(
-            title,
-            "There is no reading of this patient's pump yet: the card needs the drug and the "
-            "dose in force. Interrogate the pump first.",
-        )
-        return None
     try:
         printout = card_printout(overview, clinic.settings, on_sheet=True)
     except PrintRefused as exc:

@@ -26,7 +26,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QMarginsF, QPointF, QRectF, QSizeF, Qt
 from PySide6.QtGui import (
@@ -48,6 +50,10 @@ from PySide6.QtWidgets import QMessageBox, QToolBar, QWidget
 from itbconsole.paths import make_private
 from itbconsole.settings import ClinicSettings
 from ui.dialogs import ask_save_path
+
+if TYPE_CHECKING:
+    from itbconsole.services.overview import PumpOverview
+    from ui.host import Host
 
 TRAINING_COLOUR = "#8a1020"
 HEAD_COLOUR = "#3b4b5c"
@@ -408,3 +414,23 @@ __all__ = [
     "show_print_preview",
     "write_pdf",
 ]
+
+
+def overview_to_print(
+    window: Host, patient_id: int | None, now: datetime | None, title: str, needs: str
+) -> tuple[int, PumpOverview] | None:
+    """The open (or given) patient's pump overview for a printout about them, or None after
+    saying why there is none (no patient open; no reading of the pump yet: ``needs`` says
+    what the printout needs from it)."""
+    pid = window.current_patient_id if patient_id is None else patient_id
+    if pid is None:
+        window.prompts.error(title, "Open the patient's record first.")
+        return None
+    overview = window.clinic.overview(pid, now or window.now())
+    if overview is None:
+        window.prompts.error(
+            title,
+            f"There is no reading of this patient's pump yet: {needs}. Interrogate the pump first.",
+        )
+        return None
+    return pid, overview

@@ -58,6 +58,7 @@ from ui.printing import (
     CONTACT_NOT_SET,
     Printout,
     PrintRefused,
+    overview_to_print,
     require_phone_24h,
     save_pdf,
     show_print_preview,
@@ -381,20 +382,14 @@ def print_travel_letter(
     the trip check, and "Save as PDF..." beside Print. Says why when there is none to print
     (no pump, no reading yet, a dose not confirmed, no 24 h telephone, a refill overdue)
     and returns None; Cancel in the date dialog prints nothing."""
-    pid = window.current_patient_id if patient_id is None else patient_id
     title = "Travel letter"
-    if pid is None:
-        window.prompts.error(title, "Open the patient's record first.")
+    found = overview_to_print(
+        window, patient_id, now, title, "the letter needs the dose and the refill date"
+    )
+    if found is None:
         return None
+    pid, overview = found
     clinic = window.clinic
-    overview = clinic.overview(pid, now or window.now())
-    if overview is None:
-        window.prompts.error(
-            title,
-            "There is no reading of this patient's pump yet: the letter needs the dose and the "
-            "refill date. Interrogate the pump first.",
-        )
-        return None
     try:
         letter_printout(overview, clinic.settings)  # refused before asking anything
     except PrintRefused as exc:
