@@ -2,7 +2,8 @@
 
 Builds a database file with one patient whose pump was read every hour for 10 years
 (87,600 readings; refilled every 90 days, the dose changed twice a year, the battery falling,
-the pump logging each refill), in bulk as ``store_scale.py`` does (the application's own row
+the pump logging each refill and 5,000 other entries, alarm tests and acknowledgements, for
+the events plot), in bulk as ``store_scale.py`` does (the application's own row
 mappings, executemany). Then, in the same run:
 
 * click to plot: ``TrendsTab.show_patient`` as the main window calls it, until the tab has
@@ -64,6 +65,9 @@ FRAME_LIMIT_MS = 16.0
 HEARTBEAT_MS = 5
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 YEARS = 10
+#: Pump log entries besides the refills, spread over the years (the events plot draws each).
+LOG_EVENTS = 5_000
+LOG_KINDS = ("alarm_test", "alarm_acknowledged", "clock_set")
 
 
 def _patient(w: BulkWriter, n: int, start: datetime) -> int:
@@ -91,6 +95,7 @@ def build_database(path: Path, years: int = YEARS) -> tuple[int, int]:
         start,
     )
     dose, event = 400, 0
+    log_every = max(hours // LOG_EVENTS, 1)
     program = simple_continuous(dose)
     fill_at = start
     per_hour = dose / 2000 * 1000 / 24  # µL an hour at 2000 mcg/mL
@@ -125,6 +130,11 @@ def build_database(path: Path, years: int = YEARS) -> tuple[int, int]:
             )
             dose, program = dose + 10, new
             per_hour = dose / 2000 * 1000 / 24
+        if h % log_every == 0 and h // log_every < LOG_EVENTS:
+            kind = LOG_KINDS[(h // log_every) % len(LOG_KINDS)]
+            logged = PumpEvent(serial, event, at, kind, {})
+            w.add("pump_events", {**rec.event_row(logged), "patient_id": pid}, NURSE, at)
+            event += 1
         volume = max(int(40_000 - per_hour * (at - fill_at).total_seconds() / 3600), 0)
         mv = int(3200 - 0.12 * h / 24 + (h * 7919) % 5)
         reading = Reading(serial, at, at, volume, 2_000, mv, mv <= 2900, False, 2000, program)
@@ -219,6 +229,7 @@ def measure(path: Path, pid: int, other: int, clicks: int, frames: int) -> dict[
     heartbeat.stop()
     assert view.trends is not None and view.trends.reservoir is not None
     points = len(view.trends.reservoir.readings_x)
+    events = len(view.trends.markers)
 
     history_ms = statistics.median(timed(lambda: clinic.trends(pid, NOW)) for _ in range(2))
     bare_sql = (
@@ -247,6 +258,7 @@ def measure(path: Path, pid: int, other: int, clicks: int, frames: int) -> dict[
     store.close()
     return {
         "points": float(points),
+        "events": float(events),
         "click_median_ms": statistics.median(click_ms),
         "click_worst_ms": max(click_ms),
         "click_cpu_ms": statistics.median(cpu_ms),
@@ -273,7 +285,8 @@ def main() -> None:
         print(f"Built {YEARS} years of hourly readings in {time.perf_counter() - t0:.1f} s")
         r = measure(path, pid, other, args.clicks, args.frames)
     print(
-        f"{int(r['points']):,} hourly readings: click to plot median {r['click_median_ms']:.0f} ms,"
+        f"{int(r['points']):,} hourly readings and {int(r['events']):,} pump log entries: click to"
+        f" plot median {r['click_median_ms']:.0f} ms,"
         f" worst {r['click_worst_ms']:.0f} ms (limit {CLICK_LIMIT_MS:.0f}), database read"
         f" included; worst GUI stall meanwhile {r['stall_worst_ms']:.1f} ms (limit"
         f" {STALL_LIMIT_MS:.0f}, {HEARTBEAT_MS} ms heartbeat)"

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -71,6 +72,8 @@ PURPLE = "#6a3d9a"
 AXIS = "#3b4b5c"
 SEVERITY_COLOURS = {1: "#5b6b7c", 2: ORANGE, 3: RED}
 LARGE = 2_000  # above this many points a series is drawn as a line without symbols
+#: Events added to the events plot in one step of a staged draw (about 10 ms of pyqtgraph).
+EVENTS_PER_STEP = 5_000
 #: What the tab usually spends above the plots (heading, summary, warning, the plot boxes,
 #: key and readout), px.
 HEADING_PX = 270
@@ -422,7 +425,7 @@ class TrendsView(QWidget):
                 lambda: self._draw_battery(trends),
                 lambda: self._draw_dose(trends),
                 lambda: self._draw_accuracy(trends),
-                lambda: self._draw_events(trends),
+                *self._event_steps(trends),
                 lambda: self._draw_text(trends),
                 lambda: self._finish_draw(trends),
             ]
@@ -745,25 +748,46 @@ class TrendsView(QWidget):
             note.setPos(trends.x_range[0], 100)
             plot.addItem(note, ignoreBounds=True)
 
-    def _draw_events(self, trends: PatientTrends) -> None:
-        plot = self.plots["events"]
-        plot.setYRange(0.5, 4.3, padding=0)
+    def _event_steps(self, trends: PatientTrends) -> list[Callable[[], None]]:
+        """The events plot in steps of at most :data:`EVENTS_PER_STEP` events of one
+        severity, each a scatter with one brush and symbol.
+
+        Why: a brush per point makes pyqtgraph render a symbol image per point (5,000 events
+        held the window for 0.2 s); one per severity renders three. And a pump's log can
+        hold tens of thousands of entries: a scatter of all of them at once takes pyqtgraph
+        tens of milliseconds, so a staged draw adds them a part per turn of the event loop.
+        Each point keeps its own tooltip (when and what)."""
         if not trends.markers:
-            note = pg.TextItem("No alarms or pump events recorded.", color=GREY, anchor=(0, 0.5))
-            note.setPos(trends.x_range[0], 1.5)
-            plot.addItem(note, ignoreBounds=True)
-            return
-        brushes = [pg.mkBrush(SEVERITY_COLOURS.get(int(s), GREY)) for s in trends.markers_severity]
-        plot.addItem(
+            return [lambda: self._draw_no_events(trends)]
+        steps: list[Callable[[], None]] = [self._events_range]
+        for severity in np.unique(trends.markers_severity):
+            where = np.flatnonzero(trends.markers_severity == severity)
+            for first in range(0, len(where), EVENTS_PER_STEP):
+                part = where[first : first + EVENTS_PER_STEP]
+                steps.append(partial(self._draw_events, trends, part, int(severity)))
+        return steps
+
+    def _events_range(self) -> None:
+        self.plots["events"].setYRange(0.5, 4.3, padding=0)
+
+    def _draw_no_events(self, trends: PatientTrends) -> None:
+        self._events_range()
+        note = pg.TextItem("No alarms or pump events recorded.", color=GREY, anchor=(0, 0.5))
+        note.setPos(trends.x_range[0], 1.5)
+        self.plots["events"].addItem(note, ignoreBounds=True)
+
+    def _draw_events(self, trends: PatientTrends, where: np.ndarray, severity: int) -> None:
+        """The markers at ``where`` (all of ``severity``) as one scatter."""
+        self.plots["events"].addItem(
             pg.ScatterPlotItem(
-                trends.markers_x,
-                trends.markers_severity.astype(np.float64),
+                trends.markers_x[where],
+                np.full(len(where), float(severity)),
                 size=8,
                 symbol="d",
-                brush=brushes,
+                brush=pg.mkBrush(SEVERITY_COLOURS.get(severity, GREY)),
                 pen=None,
                 hoverable=True,
-                data=[m.label for m in trends.markers],
+                data=[trends.markers[i].label for i in where],
                 tip=lambda x, y, data: f"{format_local(x, trends.tz)}\n{data}",
             )
         )

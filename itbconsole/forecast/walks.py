@@ -9,9 +9,10 @@ Separate because this is the exact, safety-critical integration behind the alarm
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from fractions import Fraction
 
 from itbconsole import dosing
@@ -99,6 +100,17 @@ def _secs(a: datetime, b: datetime) -> Fraction:
     return Fraction(d.days * SECONDS_PER_DAY + d.seconds) + Fraction(d.microseconds, 10**6)
 
 
+#: Microseconds a second: a datetime's finest unit, so every instant of a walk is a whole
+#: number of them from its start.
+_US = 10**6
+
+
+def _us(a: datetime, b: datetime) -> int:
+    """Exact microseconds from a to b."""
+    d = b - a
+    return (d.days * SECONDS_PER_DAY + d.seconds) * _US + d.microseconds
+
+
 def _drain(
     start: datetime,
     pieces: Sequence[tuple[datetime, datetime, Fraction]],
@@ -112,30 +124,66 @@ def _drain(
     ``pieces`` are (from, to, mcg per second) in time order; ``points`` instant amounts
     (mcg). While a bridge is clearing, drug leaves at the old concentration's volume per
     mcg; after it, at the concentration in force. Exact; rounded down to the whole second
-    (early rather than late)."""
+    (early rather than late).
+
+    Why it is written this way: a flex program gives thousands of pieces to walk, and
+    Fraction arithmetic on each held up the window for tens of milliseconds. Instants are
+    whole microseconds from ``start`` (integers: compared and sorted at integer speed), and
+    the volume of pieces after the bridge is summed as an integer over one common
+    denominator. Every value is still an exact rational, the same as a walk in Fractions
+    throughout gives, so the instant found is the same to the microsecond."""
     if target_ul <= 0:
         return start.replace(microsecond=0)
-    drained = Fraction(0)
     left = bridge.remaining_ul if bridge else Fraction(0)
     old = bridge.old_mcg_ml if bridge else 0
-    timeline: list[tuple[Fraction, int, Fraction, Fraction, int]] = []
-    cuts = sorted({_secs(start, p_at) for p_at, mcg in points if mcg > 0})
+    # (start µs, kind, end µs, mcg per second or mcg, concentration); kind 0: an amount
+    # given at once, 1: a piece of constant rate.
+    timeline: list[tuple[int, int, int, Fraction, int]] = []
+    cuts = sorted({_us(start, p_at) for p_at, mcg in points if mcg > 0})
     for p_lo, p_hi, rate in pieces:
         if p_hi > p_lo and rate > 0:
             # Split each piece at the instants of the amounts given at once, so the walk
             # meets everything in time order.
-            lo_s, hi_s, conc = _secs(start, p_lo), _secs(start, p_hi), conc_at(p_lo)
-            k = bisect.bisect_right(cuts, lo_s)
-            while k < len(cuts) and cuts[k] < hi_s:
-                timeline.append((lo_s, 1, cuts[k], rate, conc))
-                lo_s = cuts[k]
+            lo_us, hi_us, conc = _us(start, p_lo), _us(start, p_hi), conc_at(p_lo)
+            k = bisect.bisect_right(cuts, lo_us)
+            while k < len(cuts) and cuts[k] < hi_us:
+                timeline.append((lo_us, 1, cuts[k], rate, conc))
+                lo_us = cuts[k]
                 k += 1
-            timeline.append((lo_s, 1, hi_s, rate, conc))
+            timeline.append((lo_us, 1, hi_us, rate, conc))
     for p_at, mcg in points:
         if mcg > 0:
-            timeline.append((_secs(start, p_at), 0, Fraction(0), mcg, conc_at(p_at)))
+            timeline.append((_us(start, p_at), 0, 0, mcg, conc_at(p_at)))
     timeline.sort(key=lambda t: (t[0], t[1]))
+    # µL per second at each (rate, concentration) after the bridge, and over a common
+    # denominator: µL per µs = scaled[rate, conc] / (lcm x 10^6).
+    # (Keyed by integers: a Fraction's hash costs a modular inverse.)
+    keys = {(v.numerator, v.denominator, conc) for _lo, kind, _hi, v, conc in timeline if kind}
+    ul_per_s = {key: Fraction(key[0] * UL_PER_ML, key[1] * key[2]) for key in keys}
+    lcm = math.lcm(*(u.denominator for u in ul_per_s.values()))
+    scaled = {key: u.numerator * (lcm // u.denominator) for key, u in ul_per_s.items()}
+    denominator = lcm * _US
+    drained = Fraction(0)  # what the amounts and the bridge's pieces took, and flushed sums
+    summed = 0  # pieces since, in units of 1/denominator µL
+    reach = 0  # the least ``summed`` that reaches the target (kept while drained is unchanged)
+    stale = True
     for lo, kind, hi, value, conc in timeline:
+        if left <= 0 and kind:  # a piece after the bridge: integers only
+            if stale:
+                rest = target_ul - drained
+                reach = -((-rest.numerator * denominator) // rest.denominator)  # ceiling
+                stale = False
+            key = (value.numerator, value.denominator, conc)
+            before = summed
+            summed += scaled[key] * (hi - lo)
+            if summed >= reach:  # this piece reaches the target
+                rest = target_ul - drained - Fraction(before, denominator)
+                return _instant(start, Fraction(lo, _US) + rest / ul_per_s[key])
+            continue
+        if summed:  # back to Fractions: the sum so far joins what was drained
+            drained += Fraction(summed, denominator)
+            summed = 0
+        stale = True
         if kind == 0:  # an amount given at once
             per_mcg = Fraction(UL_PER_ML, old if left > 0 else conc)
             ul = value * per_mcg
@@ -144,21 +192,21 @@ def _drain(
             left = max(Fraction(0), left - ul)
             drained += ul
             if drained >= target_ul:
-                return _instant(start, lo)
+                return _instant(start, Fraction(lo, _US))
             continue
-        t = lo
-        while t < hi:
+        t, end = Fraction(lo, _US), Fraction(hi, _US)
+        while t < end:
             bridging = left > 0
-            ul_per_s = value * UL_PER_ML / (old if bridging else conc)
-            span = hi - t
+            rate_ul = value * UL_PER_ML / (old if bridging else conc)
+            span = end - t
             if bridging:
-                span = min(span, left / ul_per_s)
-            need = (target_ul - drained) / ul_per_s
+                span = min(span, left / rate_ul)
+            need = (target_ul - drained) / rate_ul
             if need <= span:
                 return _instant(start, t + need)
-            drained += ul_per_s * span
+            drained += rate_ul * span
             if bridging:
-                left -= ul_per_s * span
+                left -= rate_ul * span
             t += span
     return None
 
@@ -176,6 +224,36 @@ def _as_continuous(program: Program) -> Program:
         daily_dose_mcg=program.daily_dose_mcg,
         patient_bolus=program.patient_bolus,
     )
+
+
+#: A flex schedule is set by weekday: on a clock that keeps one UTC offset it repeats weekly.
+WEEK = timedelta(days=7)
+
+
+def _schedule_pieces(
+    program: Program, start: datetime, stop: datetime
+) -> list[tuple[datetime, datetime, Fraction]]:
+    """``dosing.program_rate_pieces`` on the pump clock over [start, stop), the same pieces.
+
+    Why: a flex program walked for months is thousands of pieces, each a Decimal rate made
+    a Fraction again. The pump clock (UTC) keeps one offset, so the pieces of a week from a
+    midnight repeat every week: worked out once (from the first midnight), then shifted.
+    Days are never merged into one piece, so the list is the one worked out day by day."""
+    if program.mode is not Mode.FLEX or PUMP_CLOCK is not UTC:
+        return dosing.program_rate_pieces(program, start, stop, PUMP_CLOCK)
+    midnight = datetime.combine(start.astimezone(UTC).date() + timedelta(days=1), time(0), UTC)
+    if stop <= midnight + WEEK:
+        return dosing.program_rate_pieces(program, start, stop, PUMP_CLOCK)
+    out = dosing.program_rate_pieces(program, start, midnight, PUMP_CLOCK)
+    week = dosing.program_rate_pieces(program, midnight, midnight + WEEK, PUMP_CLOCK)
+    shift = timedelta(0)
+    while week:
+        for lo, hi, rate in week:
+            if lo + shift >= stop:
+                return out
+            out.append((lo + shift, min(hi + shift, stop), rate))
+        shift += WEEK
+    return out
 
 
 def earliest_alarm(
@@ -217,7 +295,7 @@ def earliest_alarm(
         stop = min(end, limit + timedelta(seconds=1))
         if stop <= start:
             continue
-        pieces_b += dosing.program_rate_pieces(_as_continuous(program), start, stop, PUMP_CLOCK)
+        pieces_b += _schedule_pieces(_as_continuous(program), start, stop)
         pb = program.patient_bolus
         if pb is not None and pb.max_per_day > 0:
             allowance = Fraction(pb.dose_mcg) * pb.max_per_day

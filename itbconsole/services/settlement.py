@@ -79,10 +79,18 @@ def resolve_pending_refills(
         and r.status == RefillStatus.PENDING
         and r.at <= reading.at
     ]
-    all_events = [*history.events, *events]
+    if not pending:
+        return []  # an uncertain program change alone: the pump log is not read
+    # Only the pump's refill entries can confirm a refill; the stored ones (in time order)
+    # first, then this interrogation's.
+    refill_events = [
+        e
+        for e in (*history.events, *events)
+        if e.kind == "refill" and e.pump_serial == reading.pump_serial
+    ]
     out: list[PendingResolution] = []
     for refill in pending:
-        status, reason = _judge_pending(refill, reading, all_events, tz)
+        status, reason = _judge_pending(refill, reading, refill_events, tz)
         assert refill.id is not None
         after = store.resolve_refill(refill.id, status, user, note=reason)
         out.append(PendingResolution(refill, after, status, reason))

@@ -168,7 +168,7 @@ def test_clock_drift_warning_threshold(clinic: ClinicService) -> None:
 
 
 def test_interrogation_settles_an_uncertain_program_change(clinic: ClinicService) -> None:
-    from itbconsole.model import ProgramChange
+    from itbconsole.model import ChangeOutcome, ProgramChange
 
     okafor = pid(clinic, "Okafor")
     old = clinic.latest_reading(okafor, "SIM0000001").program  # type: ignore[union-attr]
@@ -181,7 +181,7 @@ def test_interrogation_settles_an_uncertain_program_change(clinic: ClinicService
             new,
             2000,
             reason="increase 10 %",
-            outcome="uncertain",
+            outcome=ChangeOutcome.UNCERTAIN,
         ),
         clinic.user,
         patient_id=okafor,
@@ -194,10 +194,48 @@ def test_interrogation_settles_an_uncertain_program_change(clinic: ClinicService
     assert change.id is not None
 
 
+def test_settling_a_program_change_alone_never_reads_the_pump_log(
+    clinic: ClinicService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a pending refill needs the pump's stored log (thousands of entries to decode on
+    every save); an uncertain program change is settled from the program read."""
+    from itbconsole.model import ChangeOutcome, ProgramChange
+    from itbconsole.store.queries import StoredEvents
+
+    okafor = pid(clinic, "Okafor")
+    old = clinic.latest_reading(okafor, "SIM0000001").program  # type: ignore[union-attr]
+    new = simple_continuous(550)
+    clinic.store.add_program_change(
+        ProgramChange(
+            "SIM0000001",
+            NOW - timedelta(minutes=5),
+            old,
+            new,
+            2000,
+            "up",
+            (),
+            ChangeOutcome.UNCERTAIN,
+        ),
+        clinic.user,
+        patient_id=okafor,
+    )
+    read: list[int] = []
+    real = StoredEvents._loaded
+
+    def spy(self: StoredEvents) -> object:
+        read.append(1)
+        return real(self)
+
+    monkeypatch.setattr(StoredEvents, "_loaded", spy)
+    saved = clinic.save_interrogation(_reading("SIM0000001", program=new), (), None)
+    assert saved.settled_changes == 1 and saved.refill_resolutions == ()
+    assert read == []
+
+
 def test_interrogation_keeps_a_change_uncertain_when_the_pump_runs_something_else(
     clinic: ClinicService,
 ) -> None:
-    from itbconsole.model import ProgramChange
+    from itbconsole.model import ChangeOutcome, ProgramChange
 
     okafor = pid(clinic, "Okafor")
     old = clinic.latest_reading(okafor, "SIM0000001").program  # type: ignore[union-attr]
@@ -209,7 +247,7 @@ def test_interrogation_keeps_a_change_uncertain_when_the_pump_runs_something_els
             simple_continuous(550),
             2000,
             reason="increase 10 %",
-            outcome="uncertain",
+            outcome=ChangeOutcome.UNCERTAIN,
         ),
         clinic.user,
         patient_id=okafor,

@@ -8,8 +8,11 @@ import itertools
 import re
 import shutil
 import subprocess
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PySide6.QtWidgets import QFileDialog
@@ -24,7 +27,7 @@ from itbconsole.store import StoreError
 from tests.ui.conftest import Console
 from ui import dialogs
 from ui.refill import open_refill_wizard
-from ui.refill.wizard import RefillWizard
+from ui.refill.wizard import SAVING_TEXT, RefillWizard
 
 GTIN = "09506000134352"
 _names = itertools.count(1)
@@ -378,13 +381,24 @@ def test_store_failure_after_the_pump_took_the_refill_keeps_the_outcome_and_save
 
 def test_cancel_after_an_interrogation_that_was_saved_says_so(console: Console) -> None:
     """Identify saves the interrogation when it settles an earlier pending refill."""
+    pending_refill_of_okafor(console)
+    wizard, _ = start(console)
+    identified(console, wizard)
+    console.qtbot.waitUntil(lambda: wizard.session.reading_saved, timeout=5_000)
+    assert wizard.cancel()
+    text = console.window.statusBar().currentMessage()
+    assert "the interrogation reading was saved" in text
+    assert "the pump and the refill records are unchanged" in text
+
+
+def pending_refill_of_okafor(console: Console) -> int:
+    """An earlier refill of Okafor's pump whose outcome is unknown; its id."""
     from datetime import date, timedelta
 
     from itbconsole.demo import DEMO_USER
-    from itbconsole.model import Refill
+    from itbconsole.model import Refill, RefillStatus
 
-    okafor = console.patient_id("Okafor")
-    console.clinic.store.add_refill(
+    stored = console.clinic.store.add_refill(
         Refill(
             "SIM0000001",
             datetime.now(UTC) - timedelta(days=1),
@@ -395,18 +409,100 @@ def test_cancel_after_an_interrogation_that_was_saved_says_so(console: Console) 
             2000,
             "P1",
             date(2030, 1, 1),
-            status="pending",
+            status=RefillStatus.PENDING,
         ),
         DEMO_USER,
-        patient_id=okafor,
+        patient_id=console.patient_id("Okafor"),
     )
+    assert stored.id is not None
+    return stored.id
+
+
+def held_saver(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> tuple[threading.Event, list[threading.Thread]]:
+    """The clinic's interrogation saver, held at its start until the returned event is set;
+    the threads it ran on."""
+    from itbconsole.services.clinic import ClinicService
+
+    release = threading.Event()
+    threads: list[threading.Thread] = []
+    real = ClinicService.interrogation_saver
+
+    def saver(self: ClinicService, *args: Any, **kwargs: Any) -> Callable[[], Any] | None:
+        save = real(self, *args, **kwargs)
+        assert save is not None
+
+        def held() -> Any:
+            threads.append(threading.current_thread())
+            assert release.wait(20)
+            return save()
+
+        return held
+
+    monkeypatch.setattr(ClinicService, "interrogation_saver", saver)
+    return release, threads
+
+
+def test_the_interrogation_settling_a_pending_refill_is_saved_off_the_gui_thread(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The save runs on a worker while the window keeps answering; until it ends the
+    wizard neither moves on nor cancels (the reading may be half way to the disk), and then
+    it shows the earlier refill settled: the pump's reservoir estimate (30 mL) does not
+    follow on from the 40 mL refill, so it failed, and the nurse is told."""
+    pending_id = pending_refill_of_okafor(console)
+    release, threads = held_saver(console, monkeypatch)
     wizard, _ = start(console)
-    identified(console, wizard)
-    console.qtbot.waitUntil(lambda: wizard.session.reading_saved, timeout=5_000)
-    assert wizard.cancel()
-    text = console.window.statusBar().currentMessage()
-    assert "the interrogation reading was saved" in text
-    assert "the pump and the refill records are unchanged" in text
+    console.qtbot.waitUntil(lambda: wizard.saving is not None, timeout=20_000)
+    readings_before = console.count("readings")
+    assert wizard.busy and not wizard.next_button.isEnabled() and not wizard.next()
+    assert not wizard.cancel()
+    assert console.prompts.errors[-1] == ("Refill", SAVING_TEXT)
+    assert wizard.identify_page.pending.text() == SAVING_TEXT
+    assert console.count("readings") == readings_before  # held before it writes
+    release.set()
+    console.qtbot.waitUntil(lambda: wizard.saving is None, timeout=20_000)
+    assert threads and all(t is not threading.main_thread() for t in threads)
+    assert wizard.session.reading_saved and not wizard.busy
+    assert console.count("readings") == readings_before + 1
+    [resolution] = wizard.session.resolutions
+    assert resolution.before.id == pending_id and resolution.status == "failed"
+    assert "was pending: now failed" in wizard.identify_page.pending.text()
+    assert console.prompts.errors[-1][0] == "Earlier refill not in the pump"
+    history = console.clinic.store.patient_history(console.patient_id("Okafor"))
+    assert [r.status for r in history.refills if r.lot == "P1"] == ["failed"]
+    assert wizard.next(), "identify -> withdraw"
+
+
+def test_a_pump_registered_elsewhere_while_its_reading_is_saved_blocks_the_refill(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The saver checks the owner again as it writes: a pump re-registered to another
+    patient between the identification and the save gets nothing saved and the refill is
+    blocked, as if the pump had been another patient's from the start."""
+    from itbconsole.services.clinic import ClinicService, WrongPatient
+
+    pending_refill_of_okafor(console)
+    walsh = console.clinic.patient(console.patient_id("Walsh"))
+    okafor = console.clinic.patient(console.patient_id("Okafor"))
+
+    def refused(self: ClinicService, *args: Any, **kwargs: Any) -> Callable[[], Any]:
+        def save() -> Any:
+            raise WrongPatient("SIM0000001", walsh, okafor)
+
+        return save
+
+    monkeypatch.setattr(ClinicService, "interrogation_saver", refused)
+    before = console.clinic.store.counts()
+    wizard, _ = start(console)
+    console.qtbot.waitUntil(lambda: bool(console.prompts.criticals), timeout=20_000)
+    console.qtbot.waitUntil(lambda: not wizard.busy, timeout=5_000)
+    title, message = console.prompts.criticals[-1]
+    assert title == "Wrong patient - refill blocked" and "WALSH" in message
+    assert wizard.session.identification is None and not wizard.session.reading_saved
+    assert not wizard.next()
+    assert console.clinic.store.counts() == before
 
 
 def test_another_pump_under_the_head_at_the_update_gets_nothing(console: Console) -> None:

@@ -13,25 +13,28 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pyqtgraph as pg
 import pytest
 from PySide6.QtCore import QPointF
 from PySide6.QtGui import QImage
 from pytestqt.qtbot import QtBot
 
+from itbconsole.display import fmt_moment
 from itbconsole.model import (
     Origin,
     Patient,
     ProgramChange,
     Pump,
+    PumpEvent,
     Reading,
     simple_continuous,
 )
 from itbconsole.store.queries import PatientHistory
 from itbconsole.trends import PatientTrends, build_trends
 from tests.ui.conftest import Console
-from ui import trends_worker
+from ui import trends_view, trends_worker
 from ui.trends import TrendsTab
-from ui.trends_view import EXPORT_WIDTH_PX, LABEL_GAP_PX, MIN_PLOT_PX
+from ui.trends_view import EXPORT_WIDTH_PX, LABEL_GAP_PX, MIN_PLOT_PX, SEVERITY_COLOURS
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -234,6 +237,59 @@ def test_dose_change_labels_never_overlap(qtbot: QtBot) -> None:
     at = labels[10][0]
     tab.plots["reservoir"].setXRange(at - 86_400 * 3, at + 86_400 * 3, padding=0)
     assert labels[10][1].isVisible()
+
+
+@pytest.mark.parametrize(("per_step", "staged", "parts"), [(5_000, False, 3), (400, True, 9)])
+def test_events_are_coloured_by_severity_each_with_its_own_tooltip(
+    qtbot: QtBot, monkeypatch: pytest.MonkeyPatch, per_step: int, staged: bool, parts: int
+) -> None:
+    """3,000 logged events of three severities: every event is on the events plot at its
+    time and severity, in its severity's colour, and its tooltip says when and what; each
+    severity is drawn with one brush (one symbol image, not one per event). A staged draw
+    adds them a part at a time (here 400 a part: 1,000 a severity in three parts)."""
+    monkeypatch.setattr(trends_view, "EVENTS_PER_STEP", per_step)
+    start = datetime(2025, 1, 1, 9, tzinfo=UTC)
+    pump = Pump("EVT0001", "Test pump 40 mL", 40_000, 2_000, implant_date=start.date())
+    patient = Patient("Event", "Eve", date(1970, 1, 1), "E1", Origin.SPINAL, id=1)
+    readings = tuple(
+        Reading(
+            pump.serial, at, at, 30_000, 2_000, 3_100, False, False, 2000, simple_continuous(400)
+        )
+        for at in (start, start + timedelta(days=60))
+    )
+    kinds = [("alarm_test", {}), ("delivery_stopped", {}), ("alarm_raised", {"alarm": "odd"})]
+    events = tuple(
+        PumpEvent(pump.serial, i, start + timedelta(minutes=17 * i), *kinds[i % 3])
+        for i in range(3_000)
+    )
+    history = PatientHistory(patient, (), (), (pump,), readings, events, (), ())
+    trends = build_trends(history, LONDON, start + timedelta(days=60))
+    tab = TrendsTab()
+    qtbot.addWidget(tab)
+    with qtbot.waitSignal(tab.drawn, timeout=10_000):
+        tab.show_trends(trends, staged=staged)
+    scatters = [i for i in tab.plots["events"].items if isinstance(i, pg.ScatterPlotItem)]
+    drawn: set[tuple[float, float, str]] = set()
+    for scatter in scatters:
+        points = scatter.data
+        severity = float(points["y"][0])
+        assert set(points["y"]) == {severity}
+        brushes = {id(spot.brush()) for spot in scatter.points()}
+        assert len(brushes) == 1  # one brush a severity
+        assert scatter.points()[0].brush().color().name() == SEVERITY_COLOURS[int(severity)]
+        drawn |= {(float(x), float(y), str(d)) for x, y, d in points[["x", "y", "data"]]}
+        tip = scatter.opts["tip"](points["x"][0], severity, points["data"][0])
+        assert fmt_moment(datetime.fromtimestamp(float(points["x"][0]), UTC), LONDON) in tip
+        assert str(points["data"][0]) in tip
+    assert len(scatters) == parts
+    assert sum(len(scatter.data) for scatter in scatters) == 3_000
+    expected = {(m.at.timestamp(), float(m.severity), m.label) for m in trends.markers}
+    assert len(trends.markers) == 3_000 and drawn == expected
+    assert {label for _x, _y, label in drawn} == {
+        "Alarm test",
+        "Delivery stopped",
+        "Alarm: odd",
+    }
 
 
 def test_crosshair_readout_follows_the_pointer(console: Console) -> None:

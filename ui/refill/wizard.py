@@ -27,13 +27,21 @@ from PySide6.QtWidgets import (
 )
 
 from itbconsole.display import fmt_day, fmt_local_day
+from itbconsole.forecast import Forecast
 from itbconsole.model import ChangeOutcome, RefillStatus
-from itbconsole.services.clinic import TrainingPump, UnknownPump, WrongPatient
-from itbconsole.services.refill import STEP_TITLES, RefillError, RefillSession, Step
+from itbconsole.services.clinic import SavedInterrogation, TrainingPump, UnknownPump, WrongPatient
+from itbconsole.services.refill import (
+    STEP_TITLES,
+    Identification,
+    PendingResolution,
+    RefillError,
+    RefillSession,
+    Step,
+)
 from itbconsole.store import StoreError
 from itbconsole.units import fmt_ml
 from ui.dialogs import ask_save_path
-from ui.link_worker import JobContext
+from ui.link_worker import BackgroundCall, JobContext
 from ui.refill.pages import (
     ConcentrationPage,
     IdentifyPage,
@@ -50,6 +58,9 @@ if TYPE_CHECKING:
     from ui.host import Host
 
 log = logging.getLogger(__name__)
+
+#: Said while the interrogation that settles earlier pending refills is being saved.
+SAVING_TEXT = "Saving the interrogation and settling the earlier pending refills..."
 
 PAGE_STEPS = (
     Step.IDENTIFY,
@@ -75,6 +86,9 @@ class RefillWizard(QDialog):
             window.clinic, window.current_patient_id, now=window.now
         )
         self.busy = False
+        #: The interrogation being saved (with the pending refills it settles) on a worker
+        #: thread of its own; None when no save runs.
+        self.saving: BackgroundCall | None = None
         #: Runs on the link thread right before the update goes on the wire (tests use it
         #: to drop the link at that moment).
         self.before_update: Callable[[], None] | None = None
@@ -262,6 +276,9 @@ class RefillWizard(QDialog):
         """Cancel before the update: nothing is sent and no refill is stored. Once the
         update was sent the refill must be recorded; after a certain failure it is
         recorded as failed."""
+        if self.saving is not None:
+            self.window_.prompts.error("Refill", SAVING_TEXT)
+            return False
         if self.busy:
             self.window_.prompts.error(
                 "Refill", "The pump update is on the wire: wait for its outcome."
@@ -346,6 +363,10 @@ class RefillWizard(QDialog):
         return "Refill cancelled: the pump and the refill records are unchanged."
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self.saving is not None:
+            event.ignore()
+            self.window_.prompts.error("Refill", SAVING_TEXT)
+            return
         if self.busy or (self.session.update_sent and self.session.outcome is None):
             event.ignore()
             self.window_.prompts.error(
@@ -386,6 +407,10 @@ class RefillWizard(QDialog):
         )
 
     def _identified(self, result: Any) -> None:
+        """The pump answered: check it is this patient's (a wrong-patient, unknown or
+        training pump is refused here, before anything is written), show what it says, and
+        when earlier refills of it are pending, save the interrogation to settle them, on a
+        worker thread (thousands of new log entries take a second to write)."""
         self._set_busy(False)
         window = self.window_
         window.last_interrogation = window.now()
@@ -401,43 +426,111 @@ class RefillWizard(QDialog):
             self.identify_page.status.setText("The pump's event log was not read to the end.")
             self.identify_page.show_error(exc.field or "page", str(exc))
             return
-        except TrainingPump as exc:
-            self.identify_page.status.setText("Training pump: nothing was saved.")
-            window.prompts.critical("Training pump - refill blocked", str(exc))
+        except (TrainingPump, WrongPatient, UnknownPump) as exc:
+            self._refused(exc)
             return
-        except WrongPatient as exc:
+        self.identify_page.show_identification(ident, window.clinic.tz)
+        if ident.pending:
+            self._settle_pending(simulated=result.simulated)
+        self._update_buttons()
+
+    def _refused(self, exc: TrainingPump | WrongPatient | UnknownPump) -> None:
+        """Say why the pump's data was not saved (nothing was written)."""
+        prompts = self.window_.prompts
+        if isinstance(exc, TrainingPump):
+            self.identify_page.status.setText("Training pump: nothing was saved.")
+            prompts.critical("Training pump - refill blocked", str(exc))
+        elif isinstance(exc, WrongPatient):
             self.identify_page.status.setText("Wrong pump: nothing was saved.")
-            window.prompts.critical(
+            prompts.critical(
                 "Wrong patient - refill blocked",
                 f"{exc} Refill the pump of {exc.open_patient.display_name} only after "
                 "interrogating that patient's pump.",
             )
-            return
-        except UnknownPump as exc:
+        else:
             self.identify_page.status.setText("Unknown pump: nothing was saved.")
-            window.prompts.error("Pump not registered", str(exc))
-            return
-        self.identify_page.show_identification(ident, window.clinic.tz)
-        if ident.pending:
+            prompts.error("Pump not registered", str(exc))
+
+    def _settle_pending(self, *, simulated: bool) -> None:
+        """Save this interrogation, which settles the pump's pending refills, through the
+        clinic's saver on a worker thread with its own connection (as the main window saves
+        an interrogation); in place for an in-memory database. The saver checks the pump's
+        owner again as it writes."""
+        session, window = self.session, self.window_
+        ident = session.identification
+        assert ident is not None
+        saver = None
+        if not session.reading_saved:
+            saver = window.clinic.interrogation_saver(
+                ident.reading, session.events, session.patient_id, simulated=simulated
+            )
+        if saver is None:
             try:
-                resolved = self.session.resolve_pending()
+                resolved = session.resolve_pending()
             except StoreError as exc:
-                self.identify_page.pending.setText(f"Pending refills not settled: {exc}")
+                self._pending_not_settled(exc)
             else:
-                self.identify_page.pending.setText(
-                    "\n".join(
-                        f"Earlier refill of {fmt_local_day(r.before.at, window.clinic.tz)}"
-                        f" was pending: now {r.status}. {r.reason}"
-                        for r in resolved
-                    )
-                )
-                if any(r.status == RefillStatus.FAILED for r in resolved):
-                    window.prompts.error(
-                        "Earlier refill not in the pump",
-                        "\n".join(r.reason for r in resolved if r.status == RefillStatus.FAILED),
-                    )
-                window.refresh_patients()
+                self._pending_settled(resolved)
+            return
+        self.identify_page.pending.setText(SAVING_TEXT)
+        job = BackgroundCall(saver, "refill-interrogation-save", self)
+        job.done.connect(lambda outcome: self._saved_in_background(ident, *outcome))
+        job.failed.connect(lambda error: self._not_saved_in_background(ident, error))
+        self.saving = job
+        self._set_busy(True)
+        job.start()
+
+    def _saved_in_background(
+        self, ident: Identification, saved: SavedInterrogation, forecast: Forecast
+    ) -> None:
+        self.saving = None
+        self._set_busy(False)
+        window = self.window_
+        window.clinic.keep_forecast(ident.reading.pump_serial, forecast)
+        session = self.session
+        if session.identification is not ident:
+            return  # identified again meanwhile: that interrogation settles its own
+        session.reading_saved = True
+        session.resolutions = list(saved.refill_resolutions)
+        self._pending_settled(session.resolutions)
         self._update_buttons()
+
+    def _not_saved_in_background(self, ident: Identification, error: BaseException) -> None:
+        self.saving = None
+        self._set_busy(False)
+        if self.session.identification is not ident:
+            return
+        if isinstance(error, (TrainingPump, WrongPatient, UnknownPump)):
+            # The pump's registration changed since it was identified: nothing was saved,
+            # and the refill cannot go on with this identification.
+            self.session.identification = None
+            self.identify_page.pending.setText("")
+            self._refused(error)
+        elif isinstance(error, StoreError):
+            self._pending_not_settled(error)
+        else:
+            log.error("Saving the refill's interrogation failed", exc_info=error)
+            self._pending_not_settled(error)
+        self._update_buttons()
+
+    def _pending_settled(self, resolved: list[PendingResolution]) -> None:
+        window = self.window_
+        self.identify_page.pending.setText(
+            "\n".join(
+                f"Earlier refill of {fmt_local_day(r.before.at, window.clinic.tz)}"
+                f" was pending: now {r.status}. {r.reason}"
+                for r in resolved
+            )
+        )
+        if any(r.status == RefillStatus.FAILED for r in resolved):
+            window.prompts.error(
+                "Earlier refill not in the pump",
+                "\n".join(r.reason for r in resolved if r.status == RefillStatus.FAILED),
+            )
+        window.refresh_patients()
+
+    def _pending_not_settled(self, exc: BaseException) -> None:
+        self.identify_page.pending.setText(f"Pending refills not settled: {exc}")
 
     def _identify_failed(self, error: BaseException) -> None:
         from ui import pump_jobs
