@@ -38,6 +38,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from itbconsole.model import Action, Role, SecondCheck, User
 from itbconsole.store import Store, StoreError
 from itbconsole.store import accounts as records
+from itbconsole.store.account_rules import leaves_no_administrator
 from itbconsole.store.accounts import NOT_SIGNED_IN, Account, same_name
 
 MIN_PASSWORD_CHARS = 8
@@ -541,14 +542,9 @@ class AccountService:
         return account
 
     def _keep_an_administrator(self, account: Account, *, will_be_admin: bool) -> None:
-        if account.role is not Role.ADMINISTRATOR or not account.active or will_be_admin:
-            return
-        others = [
-            a
-            for a in self.accounts(include_disabled=False)
-            if a.role is Role.ADMINISTRATOR and a.id != account.id
-        ]
-        if not others:
+        if leaves_no_administrator(
+            self.accounts(include_disabled=False), account, will_be_admin=will_be_admin
+        ):
             raise AccountError(
                 f"{account.name} is the last active administrator: make another account an "
                 "administrator first."

@@ -27,6 +27,9 @@ from sqlite_utils import Database
 
 from itbconsole.model import Role, User
 from itbconsole.store import Store, audit
+from itbconsole.store.account_rules import is_active_administrator, leaves_no_administrator
+from itbconsole.store.accounts import Account, get_account, list_accounts
+from itbconsole.store.accounts import add_version as add_account_version
 from itbconsole.store.db import transaction, utc_iso, utc_now
 from itbconsole.store.errors import StoreError, StoreUnavailableError
 from itbconsole.store.schema import CLINICAL_TABLES
@@ -40,7 +43,7 @@ from itbconsole.sync.conflicts import (
     room_label,
 )
 from itbconsole.sync.events import ECHO_PREFIX, SyncEvent
-from itbconsole.sync.id_map import IDS_MAPPED, IdMap
+from itbconsole.sync.id_map import IDS_MAPPED, SYNC_USER, IdMap
 from itbconsole.sync.refusals import Refused, what
 
 __all__ = [
@@ -53,6 +56,7 @@ __all__ = [
     "open_conflict_count",
     "open_conflicts",
     "resolve_conflict",
+    "retry_waiting",
 ]
 
 #: Events applied per transaction: each event is all-or-nothing inside it (a savepoint),
@@ -139,7 +143,9 @@ def apply_waiting(store: Store) -> ApplyReport:
     stood in its way: corrected a hospital number, renamed an account, set a pump's
     registration right), in each room's order, until nothing more applies. An event that
     applies now is recorded in ``sync_reapplied`` and its conflict leaves the open list;
-    one that still cannot stays as it is (no new conflict is written for it)."""
+    one that still cannot stays as it is (no new conflict is written for it). A conflict
+    an administrator resolved no longer holds back the records that waited on it: they
+    are tried like the others (and this room's rules still apply to each)."""
     report = ApplyReport()
     with transaction(store.db):
         applier = _Applier(store.db, report)
@@ -162,6 +168,44 @@ def apply_waiting(store: Store) -> ApplyReport:
                 break
         applier.ids.announce()
     return report
+
+
+#: An account's changes that set whether it is active.
+_ACTIVE_CHANGES = ("created", "disabled", "enabled")
+
+#: A row's id and stamp: whose version it is, not what it says.
+_OWN_STAMP = ("id", "change", "note", "created_at", "created_by", "created_role")
+
+
+def _stamp(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: values[k] for k in ("change", "note", "created_at", "created_by", "created_role")}
+
+
+def _disabling_kept(remote: dict[str, Any], local: dict[str, Any], remote_newer: bool) -> bool:
+    """Two concurrent versions of an account: the older disabled it, and the newer, made
+    without seeing that, changed something else (a password, a role) and says active.
+    The account stays disabled (the newer version's other values are kept)."""
+    older, newer = (local, remote) if remote_newer else (remote, local)
+    return (
+        older["change"] == "disabled"
+        and newer["change"] not in _ACTIVE_CHANGES
+        and bool(newer["active"])
+    )
+
+
+def retry_waiting(store: Store) -> ApplyReport:
+    """:func:`apply_waiting`, for the end of every sync pass: what an administrator put
+    right (a record corrected here, a conflict resolved) lets the records that waited on
+    it apply without anyone asking. Nothing is written when nothing waits."""
+    waiting = store.db.conn.execute(
+        "SELECT 1 FROM sync_conflicts c WHERE c.kind IN"
+        f" ({', '.join('?' for _ in _RETRIED_KINDS)}) AND NOT EXISTS"
+        " (SELECT 1 FROM sync_reapplied x WHERE x.conflict_id = c.id) LIMIT 1",
+        list(_RETRIED_KINDS),
+    ).fetchone()
+    if waiting is None:
+        return ApplyReport()
+    return apply_waiting(store)
 
 
 def _conflict(db: Database, conflict_id: int) -> Conflict:
@@ -187,6 +231,8 @@ class _Applier:
         self.duplicate = False
         #: The conflict whose event is being tried again (None: a first application).
         self.retrying: int | None = None
+        #: Each table's columns, from the schema (payload keys are checked against them).
+        self._table_columns: dict[str, frozenset[str]] = {}
 
     # ------------------------------------------------------------------ one event
 
@@ -199,7 +245,9 @@ class _Applier:
             return
         conn = self.db.conn
         conn.execute("SAVEPOINT sync_event")
+        sealed_before = getattr(self.db, "audit_pending_head", None)
         mapped_before = len(self.ids.mapped)
+        conflicts_before = len(self.report.conflicts)
         self.set_aside = self.duplicate = False
         try:
             self._apply(event)
@@ -207,7 +255,8 @@ class _Applier:
             raise
         except _EVENT_FAILURES as exc:
             conn.execute("ROLLBACK TO sync_event")
-            self.ids.forget_since(mapped_before)
+            self._rolled_back(mapped_before, sealed_before)
+            del self.report.conflicts[conflicts_before:]  # rolled back with the event
             refusal = exc if isinstance(exc, Refused) else refusals.unreadable(event, str(exc))
             conflict = record_conflict(
                 self.db,
@@ -233,6 +282,7 @@ class _Applier:
         """Try a waiting event again; nothing changes when it still cannot apply."""
         conn = self.db.conn
         conn.execute("SAVEPOINT sync_retry")
+        sealed_before = getattr(self.db, "audit_pending_head", None)
         mapped_before = len(self.ids.mapped)
         conflicts_before = len(self.report.conflicts)
         self.retrying, self.set_aside, self.duplicate = conflict_id, False, False
@@ -242,7 +292,7 @@ class _Applier:
             raise
         except _EVENT_FAILURES:
             conn.execute("ROLLBACK TO sync_retry")
-            self.ids.forget_since(mapped_before)
+            self._rolled_back(mapped_before, sealed_before)
             del self.report.conflicts[conflicts_before:]
         else:
             if not self.set_aside:
@@ -250,6 +300,12 @@ class _Applier:
         finally:
             self.retrying = None
             conn.execute("RELEASE sync_retry")
+
+    def _rolled_back(self, mapped_before: int, sealed_before: object) -> None:
+        """An event's savepoint was rolled back: the ids it mapped and the audit entries it
+        sealed were not kept (the head noted after the commit is the last one kept)."""
+        self.ids.forget_since(mapped_before)
+        self.db.audit_pending_head = sealed_before  # type: ignore[attr-defined]
 
     def _known(self, event_id: str) -> bool:
         found = self.db.conn.execute(
@@ -319,6 +375,14 @@ class _Applier:
         row = json.loads(event.payload)
         if not isinstance(row, dict) or row.get("id") != event.record_id:
             raise refusals.unreadable(event, f"it does not hold the {table} record it names")
+        unknown = sorted(k for k in row if k not in self._columns(table))
+        if unknown:
+            # Column names are written into the SQL: only this table's own are accepted.
+            raise refusals.unreadable(
+                event,
+                f"it names {len(unknown)} field(s) that {table} does not have here "
+                f"({', '.join(repr(k[:40]) for k in unknown[:3])})",
+            )
         values = {k: v for k, v in row.items() if k != "id"}
         self._check_not_blocked(event, table, values)
         for ref in self.ids.references(table):
@@ -344,9 +408,13 @@ class _Applier:
             refusals.check_owner(self.db, event, table, values)
         if table == "pump_events" and self._same_pump_event(event, values):
             return
-        if self._superseded(event, table, values):
-            return
-        self._insert(event, table, values)
+        account = (
+            get_account(self.db, int(values["account_id"])) if table == "account_versions" else None
+        )
+        if not self._superseded(event, table, values):
+            self._insert(event, table, values)
+        if account is not None:
+            self._keep_an_administrator(event, account)
 
     def _insert(self, event: SyncEvent, table: str, values: dict[str, Any]) -> int:
         columns = ", ".join(f"[{c}]" for c in values)
@@ -365,6 +433,16 @@ class _Applier:
         self._mark(event, seq, None)
         return seq
 
+    def _columns(self, table: str) -> frozenset[str]:
+        """The columns ``table`` has in this room's schema (read once per pass)."""
+        found = self._table_columns.get(table)
+        if found is None:
+            found = frozenset(
+                str(r[1]) for r in self.db.conn.execute(f"PRAGMA table_info([{table}])")
+            )
+            self._table_columns[table] = found
+        return found
+
     # ------------------------------------------------------------------ rules
 
     def _check_not_blocked(self, event: SyncEvent, table: str, values: dict[str, Any]) -> None:
@@ -378,7 +456,9 @@ class _Applier:
                 " AND b.table_name = ? AND b.key_column = ? AND b.key_value = ?"
                 " AND b.conflict_id != ? AND NOT EXISTS"
                 " (SELECT 1 FROM sync_reapplied x WHERE x.conflict_id = b.conflict_id"
-                " AND x.new_conflict_id IS NULL) LIMIT 1",
+                " AND x.new_conflict_id IS NULL) AND NOT EXISTS"
+                " (SELECT 1 FROM sync_resolutions r WHERE r.conflict_id = b.conflict_id)"
+                " LIMIT 1",
                 [event.room_id, ref.table, ref.key, str(value), self.retrying or 0],
             ).fetchone()
             if found is not None:
@@ -428,10 +508,15 @@ class _Applier:
         re-pointed at the version in force)."""
         corrected = values.get("corrects_id")
         if corrected is not None:
+            # Compared with the version in force here whenever the other room had not seen
+            # it: already corrected here, or the version it corrects stands here for one
+            # of this room's (its own older concurrent version, mapped in ``sync_same``),
+            # so that a later correction of that older version does not pass for an
+            # ordinary correction of this room's.
             head = self._chain_head(table, int(corrected))
-            return head != int(corrected) and self._concurrent(
-                event, table, values, head, corrects=True
-            )
+            if head == int(corrected) and self.ids.seen_by(event, table, head):
+                return False
+            return self._concurrent(event, table, values, head, corrects=True)
         if table not in _NEWEST_ROW_WINS:
             return False
         key = _NEWEST_ROW_WINS[table]
@@ -464,10 +549,22 @@ class _Applier:
             f"the other. The newer, {kept}, is in force in every room; both versions are kept "
             "here. Check which is right and enter it again if needed."
         )
+        merged = table == "account_versions" and _disabling_kept(values, local, remote_newer)
+        if merged:
+            message += (
+                " The account stays disabled: a disabling is not undone by a change, made "
+                "without seeing it, that did not enable the account."
+            )
         if remote_newer:
             if corrects:
                 values["corrects_id"] = local_id
+            if merged:
+                values["active"] = 0
             self._insert(event, table, values)
+        elif merged:
+            # This room's newer version, disabled as the other room's older one says.
+            kept_here = {k: v for k, v in local.items() if k not in _OWN_STAMP}
+            self._insert(event, table, {**kept_here, **_stamp(values), "active": 0})
         else:
             # The other room's older version is kept in the conflict; its later
             # corrections carry on from the version in force here.
@@ -482,10 +579,94 @@ class _Applier:
             local_row=local,
         )
         self.report.conflicts.append(conflict)
-        if not remote_newer:
+        if not remote_newer and not merged:
             self._mark(event, None, conflict.id)
             self.set_aside = True
         return True
+
+    def _keep_an_administrator(self, event: SyncEvent, before: Account) -> None:
+        """The clinic keeps an active administrator (:mod:`itbconsole.store.account_rules`),
+        also when two rooms, neither seeing the other, each took away a different one.
+        Every room decides it alike: of the changes that took the administrators away, the
+        latest (by time stamp, then room) does not take effect. When that is the other
+        room's, it is not applied; when it is one already here, the account is made an
+        active administrator again by a new version. Both are listed for an administrator."""
+        after = get_account(self.db, before.id)
+        if after is None or is_active_administrator(after) or not is_active_administrator(before):
+            return
+        accounts = list_accounts(self.db, include_disabled=False)
+        if not leaves_no_administrator(accounts, before, will_be_admin=False):
+            return
+        taken_away = self._administrators_taken_away()
+        if not taken_away:
+            return
+        latest = max(taken_away, key=lambda t: t[0])
+        _, removal, previous = latest
+        removed = get_account(self.db, int(removal["account_id"]))
+        assert removed is not None
+        message = (
+            f"{what('account_versions')} from {room_label(event.room_id)} (event "
+            f"#{event.room_seq}, by {event.user_name}) and a change made here or in another "
+            "room, neither seeing the other, together left the clinic with no active "
+            f"administrator. {removed.name}, whose change was the latest, stays an active "
+            "administrator in every room; check the accounts."
+        )
+        if removal["id"] == self.ids.resolve(event.room_id, "account_versions",
+                                             int(event.record_id or 0)):  # fmt: skip
+            raise Refused(
+                "concurrent_edit",
+                message,
+                local_table="account_versions",
+                local_id=int(previous["id"]),
+                local_row=previous,
+                block=refusals.own_keys(event),
+            )
+        restored = add_account_version(
+            self.db,
+            removed,
+            "enabled" if removed.role.value == previous["role"] else "role_changed",
+            SYNC_USER,
+            "kept as the last active administrator (accounts changed in two rooms at once)",
+            active=True,
+            role=Role(previous["role"]),
+        )
+        conflict = record_conflict(
+            self.db,
+            event,
+            "concurrent_edit",
+            message,
+            local_table="account_versions",
+            local_id=restored.version_id,
+            local_row=refusals.row(
+                self.db, "SELECT * FROM account_versions WHERE id = ?", [restored.version_id]
+            ),
+        )
+        self.report.conflicts.append(conflict)
+
+    def _administrators_taken_away(
+        self,
+    ) -> list[tuple[tuple[str, str], dict[str, Any], dict[str, Any]]]:
+        """Each account whose version in force took away an active administrator: (its
+        time stamp and room, that version, the version before it)."""
+        found = []
+        for current in self.db.query(
+            "SELECT v.* FROM account_versions v WHERE v.id ="
+            " (SELECT MAX(w.id) FROM account_versions w WHERE w.account_id = v.account_id)"
+            " AND NOT (v.active = 1 AND v.role = 'administrator')"
+        ):
+            previous = refusals.row(
+                self.db,
+                "SELECT * FROM account_versions WHERE account_id = ? AND id < ?"
+                " ORDER BY id DESC LIMIT 1",
+                [current["account_id"], current["id"]],
+            )
+            if previous is None or not (
+                previous["active"] == 1 and previous["role"] == Role.ADMINISTRATOR.value
+            ):
+                continue
+            room = self.ids.maker("account_versions", int(current["id"]))[0]
+            found.append(((str(current["created_at"]), room), current, previous))
+        return found
 
     def _chain_head(self, table: str, row_id: int) -> int:
         """The newest version of the correction chain through ``row_id``."""

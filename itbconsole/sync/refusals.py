@@ -144,6 +144,34 @@ def _owner_registration(db: Database, serial: str) -> dict[str, Any] | None:
     )
 
 
+#: The column giving the time a pump's record was made, where it is not ``at``.
+_RECORD_TIME = {"prepared_programs": "prepared_at"}
+
+
+def _registration_at(db: Database, serial: str, at: str) -> dict[str, Any] | None:
+    """The registration of ``serial`` in force here at ``at`` (the newest effective one
+    that had begun by then), as the patient's records view reads the history."""
+    return row(
+        db,
+        "SELECT r.* FROM pump_registrations r WHERE r.pump_serial = ? AND r.effective_at <= ?"
+        " AND r.entered_in_error = 0 AND NOT EXISTS"
+        " (SELECT 1 FROM pump_registrations c WHERE c.corrects_id = r.id)"
+        " ORDER BY r.effective_at DESC, r.id DESC LIMIT 1",
+        [serial, at],
+    )
+
+
+def _explanted_before(db: Database, serial: str, patient_id: Any, at: str) -> bool:
+    """Was the pump explanted from this patient on a day before ``at``'s (the explant's
+    registration here is dated when it was entered, its record says the day)?"""
+    found = db.conn.execute(
+        "SELECT 1 FROM pump_explants WHERE pump_serial = ? AND patient_id = ?"
+        " AND explanted_on < ? LIMIT 1",
+        [serial, patient_id, at[:10]],
+    ).fetchone()
+    return found is not None
+
+
 def check_registration(db: Database, ids: IdMap, event: SyncEvent, values: dict[str, Any]) -> None:
     """A pump is never moved by a room that did not know where it is registered here: not
     to another patient while it is someone's here (register_pump's rule), and not at all
@@ -180,11 +208,22 @@ def check_registration(db: Database, ids: IdMap, event: SyncEvent, values: dict[
 
 def check_owner(db: Database, event: SyncEvent, table: str, values: dict[str, Any]) -> None:
     """The wrong-patient rule of a local write: a pump's data goes to the patient the pump
-    is registered to here. Another room's row for a pump registered here to someone else
-    (or to no one) waits, and so does that room's later data of the pump."""
+    is registered to here, now or at the time the record was made (the registration
+    history here). Another room's row for a pump registered here to someone else (or to no
+    one) at both times waits, and so does that room's later data of the pump."""
     serial = values["pump_serial"]
     owner = _owner_registration(db, serial)
     if owner is not None and owner["patient_id"] == values["patient_id"]:
+        return
+    at = values.get(_RECORD_TIME.get(table, "at"))
+    then = None if at is None else _registration_at(db, serial, str(at))
+    if (
+        then is not None
+        and then["patient_id"] == values["patient_id"]
+        and not _explanted_before(db, serial, values["patient_id"], str(at))
+    ):
+        # Made while the pump was this patient's here (a refill recorded offline before
+        # the explant another room recorded): it belongs to her, as in the room that made it.
         return
     here = (
         "not registered to any patient"

@@ -166,9 +166,10 @@ def override_records(
     if severe and isinstance(second_clinician, SecondCheck):
         s = second_clinician
         out.append(
-            f"second clinician {s.name} ({s.role.value}, account {s.account_id}) confirmed "
-            f"the override of {rules} with their own password at {s.at.isoformat()} "
-            f"(account event {s.event_id}, program {s.subject})"
+            # Names, not this console's account numbers: the text travels to other rooms
+            # and into exports, where those numbers mean another account or none.
+            f"second clinician {s.name} ({s.role.value}) confirmed the override of {rules} "
+            f"with their own password at {s.at.isoformat()} (program {s.subject})"
         )
     elif severe and isinstance(second_clinician, str):
         out.append(
