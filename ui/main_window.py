@@ -285,6 +285,9 @@ class MainWindow(QMainWindow):
             self._catching_up.stop()
         if self._saving is not None and not self._saving.wait(SAVE_WAIT_S):
             log.error("An interrogation was still being saved when the window closed")
+        wizard_save = getattr(self.refill_wizard, "saving", None)  # the refill's step 1
+        if wizard_save is not None and not wizard_save.wait(SAVE_WAIT_S):
+            log.error("A refill's interrogation was still being saved when the window closed")
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/splitter", self.splitter.saveState())
         self.close_link()

@@ -274,8 +274,8 @@ def test_events_are_coloured_by_severity_each_with_its_own_tooltip(
         points = scatter.data
         severity = float(points["y"][0])
         assert set(points["y"]) == {severity}
-        brushes = {id(spot.brush()) for spot in scatter.points()}
-        assert len(brushes) == 1  # one brush a severity
+        # One brush a severity: the item's own, no point with a brush of its own.
+        assert all(brush is None for brush in points["brush"])
         assert scatter.points()[0].brush().color().name() == SEVERITY_COLOURS[int(severity)]
         drawn |= {(float(x), float(y), str(d)) for x, y, d in points[["x", "y", "data"]]}
         tip = scatter.opts["tip"](points["x"][0], severity, points["data"][0])
