@@ -169,6 +169,19 @@ def clinic_server(dsn: str | None) -> Iterator[str]:
         clusters.close()
 
 
+def room_login(admin_dsn: str, store: Store, own_cluster: bool) -> str:
+    """The DSN a room's console uses: its own role (``server add-room``), as deployed, on
+    the benchmark's own cluster (trust authentication); the given DSN on a server of
+    your own (its role must then be the schema's owner)."""
+    if not own_cluster:
+        return admin_dsn
+    from psycopg.conninfo import make_conninfo
+
+    room = store.store_id() or ""
+    server.add_room(admin_dsn, room, f"Benchmark room {room[:8]}")
+    return make_conninfo(admin_dsn, user=server.room_role_name(room))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--patients", type=int, default=5_000)
@@ -179,10 +192,12 @@ def main() -> int:
     results: list[dict[str, object]] = []
     try:
         with (
-            clinic_server(args.dsn) as dsn,
+            clinic_server(args.dsn) as admin_dsn,
             Store.open(folder / "room-a.db") as room_a,
             Store.open(folder / "room-b.db") as room_b,
         ):
+            dsn_a = room_login(admin_dsn, room_a, args.dsn is None)
+            dsn_b = room_login(admin_dsn, room_b, args.dsn is None)
             t = time.perf_counter()
             register_clinic(room_a, args.patients)
             build_s = time.perf_counter() - t
@@ -192,18 +207,18 @@ def main() -> int:
                   f"{build_s:.1f} s ({local_rate:,.0f} entries/s, one transaction each patient)")  # fmt: skip
 
             t = time.perf_counter()
-            up = sync_once(room_a, dsn)
+            up = sync_once(room_a, dsn_a)
             upload_s = time.perf_counter() - t
             upload_rate = up.uploaded / upload_s
             print(f"Upload: {up.uploaded:,} events in {upload_s:.1f} s ({upload_rate:,.0f}/s)")
 
             t = time.perf_counter()
-            down = sync_once(room_b, dsn)
+            down = sync_once(room_b, dsn_b)
             download_s = time.perf_counter() - t
             download_rate = down.downloaded / download_s
             print(f"Download and apply: {down.downloaded:,} events, {down.applied:,} applied, "
                   f"{down.conflicts} conflicts, in {download_s:.1f} s ({download_rate:,.0f}/s)")  # fmt: skip
-            sync_once(room_a, dsn)  # room B's id map, so A and B agree from here
+            sync_once(room_a, dsn_a)  # room B's id map, so A and B agree from here
 
             before = entries(room_a)
             writing_s = 0.0
@@ -211,10 +226,10 @@ def main() -> int:
                 t = time.perf_counter()
                 clinic_day(room_a, args.patients, day)
                 writing_s += time.perf_counter() - t
-                sync_once(room_a, dsn)
+                sync_once(room_a, dsn_a)
             month = entries(room_a) - before
             t = time.perf_counter()
-            caught = sync_once(room_b, dsn)
+            caught = sync_once(room_b, dsn_b)
             catch_up_s = time.perf_counter() - t
             print(f"30 days of room A ({month:,} entries, written locally in {writing_s:.1f} s):"
                   f" room B caught up in {catch_up_s:.1f} s ({caught.applied:,} applied, "

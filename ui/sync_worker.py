@@ -9,11 +9,14 @@ at the first pass and closed there when the thread ends (a connection never move
 threads). What it finds comes back as a
 signal with the status-bar text, delivered on the GUI thread:
 
-- ``Last sync 14:05, 3 waiting`` after a pass (3 local records not yet on the server);
+- ``Last sync 14:05, 3 waiting`` after a pass (3 local records not yet on the server),
+  with ``, 2 to review`` whenever conflicts wait for an administrator (whichever pass
+  found them; ``itbconsole sync conflicts`` lists them);
 - ``Server unreachable since 13:40, 12 waiting`` while the server cannot be reached (the
   time of the first failure of this outage);
 - ``Sync stopped: ...`` when the server refused this room's records (a gap or tampering),
-  which needs an administrator; the full text is the label's tooltip.
+  or this room's own audit trail does not verify (nothing is sent), which needs an
+  administrator; the full text is the label's tooltip.
 
 Wiring (in the window's start-up, once the clinic is open)::
 
@@ -41,7 +44,9 @@ from PySide6.QtWidgets import QLabel, QMainWindow
 
 from itbconsole.display import fmt_day_month
 from itbconsole.store import Store, StoreError
+from itbconsole.sync.conflicts import open_conflict_count
 from itbconsole.sync.engine import (
+    AuditTrailBroken,
     ServerError,
     ServerUnavailable,
     configured_dsn,
@@ -140,6 +145,10 @@ class SyncWorker(QObject):
             since = clock_text(self._unreachable_since, now, self._tz)
             text = f"Server unreachable since {since}"
             self._report_failure(exc, text, store)
+        except AuditTrailBroken as exc:
+            log.warning("Sync stopped: %s", exc)
+            text = "Sync stopped: this room's audit trail does not verify"
+            self._report_failure(exc, text, store)
         except ServerError as exc:
             log.warning("Sync refused: %s", exc)
             self._report_failure(exc, "Sync stopped: ask the administrator", store)
@@ -158,8 +167,12 @@ class SyncWorker(QObject):
                 f"Uploaded {report.uploaded}, downloaded {report.downloaded}, applied "
                 f"{report.applied}, conflicts {report.conflicts} ({report.server})."
             )
-            if report.conflicts:
-                text += f", {report.conflicts} to review"
+            if report.open_conflicts:
+                text += f", {report.open_conflicts} to review"
+                detail += (
+                    f"\n{report.open_conflicts} conflict(s) wait for an administrator "
+                    "(itbconsole sync conflicts)."
+                )
             self.status.emit(text, detail)
             self.passed.emit(report)
 
@@ -177,8 +190,11 @@ class SyncWorker(QObject):
         if store is not None:
             try:
                 text += f", {pending_count(store, self._dsn)} waiting"
-            except Exception:  # the count is a nicety; the status is not
-                log.debug("pending count unavailable", exc_info=True)
+                review = open_conflict_count(store.db)
+                if review:
+                    text += f", {review} to review"
+            except Exception:  # the counts are a nicety; the status is not
+                log.debug("pending or conflict count unavailable", exc_info=True)
         self.status.emit(text, str(exc))
         self.passed.emit(exc)
 

@@ -946,3 +946,79 @@ class _TableCursor:
             for rid in self.passed
         ]
         return [problem for _, problem in sorted(self.problems + unrecorded, key=lambda p: p[0])]
+
+
+def verify_entries_after(db: Database, keys: AuditKeys | None, after_seq: int) -> AuditReport:
+    """The chain and seals of the entries after ``after_seq`` only, and the newest entry
+    this computer sealed: what must hold before those entries leave the database (a sync
+    upload), without walking the whole log or the clinical rows.
+
+    Entry ``after_seq`` itself is trusted as the start (the caller has checked it, e.g.
+    against the server's copy). Problems are reported as :func:`verify_audit` words them;
+    entries sealed with a key not on this computer are counted in ``unverified``."""
+    report = AuditReport()
+    start = db.conn.execute("SELECT hash FROM audit_log WHERE seq = ?", [after_seq]).fetchone()
+    chain = _ChainCheck()
+    if after_seq > 0 and start is not None:
+        chain._prev_seq, chain._prev_hash = after_seq, str(start[0])
+    sealed = "audit_seals" in db.table_names()
+    known = {
+        name: hmac.new(key, digestmod=hashlib.sha256)
+        for name, key in (keys.keys if keys is not None else {}).items()
+    }
+    cursor = db.conn.execute(
+        f"SELECT {_ENTRY_COLUMNS}, s.key_id, s.mac FROM audit_log a"
+        " LEFT JOIN audit_seals s ON s.seq = a.seq WHERE a.seq > ? ORDER BY a.seq"
+        if sealed
+        else f"SELECT {_ENTRY_COLUMNS}, NULL, NULL FROM audit_log a WHERE a.seq > ? ORDER BY a.seq",
+        [after_seq],
+    )
+    for row in _rows(cursor):
+        chain.feed(row[:10])
+        report.entries_checked += 1
+        report.head_seq, report.head_hash = int(row[0]), str(row[9])
+        if not sealed:
+            continue
+        seq, name, mac = int(row[0]), row[10], row[11]
+        if name is None:
+            report.problems.append(
+                AuditProblem(
+                    "inserted",
+                    "audit entry",
+                    f"Audit entry #{seq} has no seal: it was written outside ITB Console.",
+                    seq=seq,
+                )
+            )
+            continue
+        keyed = known.get(str(name))
+        if keyed is None:
+            report.unverified += 1
+            continue
+        sealed_mac = keyed.copy()
+        sealed_mac.update(str(row[9]).encode("ascii"))
+        if hmac.compare_digest(sealed_mac.hexdigest(), str(mac)):
+            report.seals_checked[str(name)] = report.seals_checked.get(str(name), 0) + 1
+        else:
+            report.problems.append(
+                AuditProblem(
+                    "edited",
+                    "audit entry",
+                    f"Audit entry #{seq}'s seal does not match: the entry was changed or the "
+                    "chain recomputed outside ITB Console.",
+                    seq=seq,
+                )
+            )
+    chain.end()
+    report.problems[:0] = chain.problems
+    if keys is not None:
+        report.keys_where = keys.where
+        recorded = keys.head(getattr(db, "audit_path", None))
+        if recorded is not None:
+            _check_anchor(
+                db,
+                f"{recorded[0]}:{recorded[1]}",
+                "the newest entry this computer sealed",
+                report,
+                listed=False,
+            )
+    return report

@@ -26,6 +26,7 @@ from typing import Any
 import psycopg
 
 from itbconsole.store import Store, audit
+from itbconsole.store.accounts import count_accounts
 from itbconsole.store.db import utc_iso
 from itbconsole.sync import apply, outbox, server
 from itbconsole.sync.server import ChainRefused, ServerError, ServerUnavailable, first_line
@@ -37,12 +38,14 @@ BATCH = 500
 
 __all__ = [
     "DSN_ENVIRONMENT_VARIABLE",
+    "AuditTrailBroken",
     "ChainRefused",
     "RoomDiverged",
     "ServerError",
     "ServerUnavailable",
     "SyncReport",
     "configured_dsn",
+    "needs_first_sync",
     "pending_count",
     "sync_once",
 ]
@@ -52,6 +55,12 @@ class RoomDiverged(ServerError):
     """This room's database and the server disagree about the room's own history (the
     database was restored from an older copy, or its log was rewritten). Nothing is sent
     until an administrator looks at it."""
+
+
+class AuditTrailBroken(ServerError):
+    """This room's own audit trail does not verify (an entry edited, a chain recomputed
+    without the seals, an entry with no seal, the newest sealed entry gone): its entries
+    are not sent, so a rewritten history never reaches the other rooms."""
 
 
 @dataclass
@@ -66,6 +75,12 @@ class SyncReport:
     conflicts: int = 0
     #: Local entries the server does not have yet (0 after a complete pass).
     pending: int = 0
+    #: Events waiting in a conflict that applied when tried again at the end of the pass
+    #: (what stood in their way was put right here meanwhile).
+    reapplied: int = 0
+    #: Conflicts waiting for an administrator after the pass (found in this pass or any
+    #: earlier one): ``itbconsole sync conflicts`` lists them.
+    open_conflicts: int = 0
     #: The server's head for this room after the pass: (seq, hash).
     server_head: tuple[int, str] | None = None
     finished_at: str = ""
@@ -80,6 +95,9 @@ class SyncReport:
             f"downloaded: {self.downloaded}",
             f"applied: {self.applied}",
             f"conflicts: {self.conflicts}",
+            f"applied on retry: {self.reapplied}",
+            f"open conflicts: {self.open_conflicts}"
+            + (" (itbconsole sync conflicts)" if self.open_conflicts else ""),
             f"pending: {self.pending}",
         ]
         if self.server_head is not None:
@@ -98,6 +116,34 @@ def configured_dsn(explicit: str | None = None) -> str | None:
 
 def _now() -> str:
     return utc_iso(datetime.now(UTC))
+
+
+def needs_first_sync(store: Store, dsn: str | None, *, timeout_s: int = 5) -> bool:
+    """True while a new console must not offer to make a "first administrator": a clinic
+    server is configured, this database has no account yet, and the server holds accounts
+    made in other rooms, which a sync pass brings in (then this is False: sign in with
+    them). Also True when the server cannot be asked (unreachable, refused): a console of
+    a clinic that has a server never assumes it is the first. False with no server, on a
+    database that has accounts (no network then), or when no room has any account yet
+    (the clinic's first console makes the first administrator).
+
+    Why: a new database file is a new room to the server; an administrator made there
+    without the clinic's accounts would be a clinic-wide administrator made by whoever
+    opened the file."""
+    chosen = configured_dsn(dsn)
+    if chosen is None or count_accounts(store.db) > 0:
+        return False
+    room = outbox.room_id(store.db)
+    try:
+        with server.connect(chosen, timeout_s=timeout_s) as conn:
+            row = conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM itbconsole.events WHERE table_name = 'accounts'"
+                " AND action NOT LIKE 'sync:%%' AND room_id <> %s)",
+                [room],
+            ).fetchone()
+    except (ServerError, psycopg.Error):
+        return True
+    return bool(row and row[0])
 
 
 def pending_count(store: Store, dsn: str) -> int:
@@ -121,6 +167,7 @@ def sync_once(store: Store, dsn: str, *, batch: int = BATCH, timeout_s: int = 5)
         with server.connect(dsn, timeout_s=timeout_s) as conn:
             _upload_all(store, conn, room, key, report, batch)
             _download_and_apply(store, conn, room, report, batch)
+            _retry_waiting(store, report)
             through = _upload_all(store, conn, room, key, report, batch)
             outbox.record_upload(store.db, key, through, _now())  # the pass is complete
     except ServerError as exc:
@@ -136,8 +183,20 @@ def sync_once(store: Store, dsn: str, *, batch: int = BATCH, timeout_s: int = 5)
         raise ServerError(text) from exc
     state = outbox.get_state(store.db, key)
     report.pending = outbox.outbox_count(store.db, state.uploaded_through)
+    report.open_conflicts = apply.open_conflict_count(store.db)
     report.finished_at = _now()
     return report
+
+
+def _retry_waiting(store: Store, report: SyncReport) -> None:
+    """Try the events waiting in conflicts again, once per pass: what stood in their way
+    may have been put right here since (a hospital number corrected, an account renamed),
+    and an event applied now is uploaded as this room's entry in the same pass."""
+    result = apply.retry_waiting(store)
+    report.reapplied += result.applied
+    report.applied += result.applied
+    report.conflicts += len(result.conflicts)
+    report.conflict_messages += [str(c) for c in result.conflicts]
 
 
 def _note_error(store: Store, key: str, text: str) -> None:
@@ -185,6 +244,8 @@ def _upload_all(
     state = outbox.get_state(store.db, key)
     if state.uploaded_through != through:
         outbox.record_upload(store.db, key, through, _now())
+    if outbox.outbox_count(store.db, through):
+        check_before_upload(store, through)
     while True:
         events = outbox.pending_events(store.db, through, limit=batch)
         if not events:
@@ -197,6 +258,37 @@ def _upload_all(
     if report.server_head is None:
         report.server_head = server.room_head(conn, room)
     return through
+
+
+def check_before_upload(store: Store, after_seq: int) -> None:
+    """The entries after ``after_seq`` (what is about to be sent) must link into the chain
+    and carry this computer's seals, and the newest entry this computer sealed must still
+    be there; otherwise :class:`AuditTrailBroken` and nothing is sent.
+
+    Why here and not only on the server: the server can recompute the hashes of what it is
+    sent, but a chain rewritten in the file and rehashed throughout looks whole to it; only
+    the seals (keyed outside the database) show it. A seal made with a key not on this
+    computer cannot be checked here, so it stops the upload too (import the keys)."""
+    found = audit.verify_entries_after(store.db, store.audit_keys, after_seq)
+    if found.ok and not found.unverified:
+        return
+    if found.problems:
+        first = found.problems[0].message.rstrip(".")
+        more = len(found.problems) - 1
+        detail = first + (f" (and {more} more finding(s))" if more else "")
+        advice = (
+            "Keep this database as it is and ask the administrator to run 'itbconsole db verify'."
+        )
+    else:
+        detail = (
+            f"{found.unverified} of the entries to send are sealed with a key that is not on "
+            f"this computer ({found.keys_where}), so they cannot be checked"
+        )
+        advice = "Import the keys kept with the backups ('itbconsole db import-keys')."
+    raise AuditTrailBroken(
+        f"Sync stopped: this room's audit trail does not verify ({detail}). Nothing was "
+        f"sent. {advice}"
+    )
 
 
 def _download_and_apply(

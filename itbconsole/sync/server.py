@@ -1,9 +1,14 @@
 """The clinic's PostgreSQL server: its schema, and uploading and downloading room events.
 
-Why the checks live in the server and not only here: every console uploads with the same
-role, so a console (or anyone holding its password) must not be able to rewrite what another
-room, or it itself, uploaded before. The server therefore keeps, per room, the head of that
-room's audit chain and a ``BEFORE INSERT`` trigger refuses any event that does not extend it:
+Why the checks live in the server and not only here: a console (or anyone holding its
+password) must not be able to rewrite what another room, or it itself, uploaded before, nor
+write in another room's name. Each room therefore logs in with a role of its own
+(:func:`add_room`: a member of the group role :data:`CONSOLE_ROLE`, which may read and add
+events), ``rooms`` records which role owns each room id, and a ``BEFORE INSERT`` trigger
+refuses an event whose room is not owned by the role that logged in (``session_user``; the
+schema's owner and superusers, who could drop the trigger anyway, are not held to it). The
+server also keeps, per room, the head of that room's audit chain and the same trigger
+refuses any event that does not extend it:
 a gap in ``room_seq``, a ``prev_hash`` that is not the room's head, a hash that does not
 recompute, or an event id already stored with different content. The hash is recomputed in
 PL/pgSQL byte for byte as :func:`itbconsole.store.audit.entry_hash` does it (sha256 of
@@ -33,13 +38,16 @@ from itbconsole.sync.events import SyncEvent
 
 #: The schema every server object lives in.
 SCHEMA = "itbconsole"
-#: The role the room consoles log in as: SELECT and INSERT only.
+#: The group role of the rooms' roles (no login of its own): SELECT, and INSERT of events,
+#: which the chain trigger checks against the room's owner.
 CONSOLE_ROLE = "itbconsole_room"
+#: The login role of one room is this prefix and the room's id (see :func:`room_role_name`).
+ROOM_ROLE_PREFIX = "itbconsole_room_"
 #: The SQLSTATE the chain trigger raises (a class of our own, so it is never confused with
 #: a PostgreSQL error).
 CHAIN_REFUSED_STATE = "IT001"
 #: Version of the server schema this module creates.
-SERVER_SCHEMA_VERSION = 1
+SERVER_SCHEMA_VERSION = 2
 
 _EVENT_COLUMNS = (
     "event_id",
@@ -108,12 +116,35 @@ DECLARE
     cur_seq bigint;
     cur_hash text;
     computed text;
+    owner text;
+    unbound boolean;
 BEGIN
+    -- Who may write in any room's name: a superuser or the schema's owner (either could
+    -- drop this trigger). Everyone else writes only for the room it owns.
+    SELECT r.rolsuper OR pg_has_role(session_user, n.nspowner, 'MEMBER') INTO unbound
+        FROM pg_roles r, pg_namespace n
+        WHERE r.rolname = session_user AND n.nspname = 'itbconsole';
     -- One upload per room at a time: the room's row is its lock.
-    PERFORM 1 FROM itbconsole.rooms WHERE room_id = NEW.room_id FOR UPDATE;
+    SELECT r.owner_role INTO owner FROM itbconsole.rooms r
+        WHERE r.room_id = NEW.room_id FOR UPDATE;
     IF NOT FOUND THEN
+        IF NOT coalesce(unbound, false) THEN
+            RAISE EXCEPTION USING ERRCODE = '{CHAIN_REFUSED_STATE}',
+                MESSAGE = format('Room %s is not registered on the clinic server, so role %s '
+                    'may not add its events. The administrator adds a room with: itbconsole '
+                    'server add-room --room %s --name NAME.', NEW.room_id, session_user,
+                    NEW.room_id);
+        END IF;
         INSERT INTO itbconsole.rooms (room_id) VALUES (NEW.room_id) ON CONFLICT DO NOTHING;
-        PERFORM 1 FROM itbconsole.rooms WHERE room_id = NEW.room_id FOR UPDATE;
+        SELECT r.owner_role INTO owner FROM itbconsole.rooms r
+            WHERE r.room_id = NEW.room_id FOR UPDATE;
+    ELSIF owner IS DISTINCT FROM session_user AND NOT coalesce(unbound, false) THEN
+        RAISE EXCEPTION USING ERRCODE = '{CHAIN_REFUSED_STATE}',
+            MESSAGE = format('Room %s, event #%s: role %s may not add events in the name of '
+                'room %s (%s). Each console logs in with its own room''s role.',
+                NEW.room_id, NEW.room_seq, session_user, NEW.room_id,
+                CASE WHEN owner IS NULL THEN 'no role owns it yet: itbconsole server add-room'
+                     ELSE 'it belongs to role ' || owner END);
     END IF;
 
     SELECT * INTO stored FROM itbconsole.events WHERE event_id = NEW.event_id;
@@ -208,10 +239,11 @@ _ROOMS_GUARD_FUNCTION = f"""
 CREATE OR REPLACE FUNCTION itbconsole.rooms_head_moves_forward() RETURNS trigger
 LANGUAGE plpgsql AS $fn$
 BEGIN
-    IF TG_OP = 'DELETE' OR NEW.room_id <> OLD.room_id OR NEW.head_seq < OLD.head_seq THEN
+    IF TG_OP = 'DELETE' OR NEW.room_id <> OLD.room_id OR NEW.head_seq < OLD.head_seq
+       OR (OLD.owner_role IS NOT NULL AND NEW.owner_role IS DISTINCT FROM OLD.owner_role) THEN
         RAISE EXCEPTION USING ERRCODE = '{CHAIN_REFUSED_STATE}',
-            MESSAGE = format('A room''s chain head only moves forward (%s of room %s refused).',
-                TG_OP, OLD.room_id);
+            MESSAGE = format('A room''s chain head only moves forward and its role never '
+                'changes (%s of room %s refused).', TG_OP, OLD.room_id);
     END IF;
     RETURN NEW;
 END
@@ -228,6 +260,9 @@ _SCHEMA_STATEMENTS: tuple[str, ...] = (
     " head_seq bigint NOT NULL DEFAULT 0,"
     f" head_hash text NOT NULL DEFAULT '{GENESIS_HASH}',"
     " last_upload_at timestamptz)",
+    # Which login role owns each room (itbconsole server add-room); NULL for a room uploaded
+    # by the schema's owner, or before rooms had roles of their own.
+    "ALTER TABLE itbconsole.rooms ADD COLUMN IF NOT EXISTS owner_role text UNIQUE",
     # Numbered by the chain trigger under the room's lock (see events_extend_chain).
     "CREATE SEQUENCE IF NOT EXISTS itbconsole.events_server_order_seq",
     "CREATE TABLE IF NOT EXISTS itbconsole.events ("
@@ -270,7 +305,8 @@ _SCHEMA_STATEMENTS: tuple[str, ...] = (
 
 
 def _grant_statements(role: str) -> list[sql.Composed]:
-    """What the console role may do: read everything, insert events, nothing else."""
+    """What the rooms' group role may do: read everything, insert events (each checked
+    against the room's owner by the chain trigger), nothing else."""
     r = sql.Identifier(role)
     return [
         sql.SQL("REVOKE ALL ON ALL TABLES IN SCHEMA itbconsole FROM {}").format(r),
@@ -326,13 +362,14 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def init_server(dsn: str, console_password: str | None = None) -> list[str]:
-    """Create (or bring up to date) the schema, its triggers and the console role. Safe to
-    run again: nothing stored is touched. ``console_password`` sets the console role's
-    password (it can log in); without it an existing password is kept. Run it as the
-    database owner or a superuser. Returns what was done, in plain lines."""
+def init_server(dsn: str) -> list[str]:
+    """Create (or bring up to date) the schema, its triggers and the rooms' group role. Safe
+    to run again: nothing stored is touched. The group role cannot log in (a shared login
+    could write in any room's name): each room gets a role of its own with
+    :func:`add_room`. Run it as the database owner or a superuser. Returns what was done,
+    in plain lines."""
     try:
-        return _init_server(dsn, console_password)
+        return _init_server(dsn)
     except psycopg.Error as exc:
         raise ServerError(
             f"The clinic server {server_label(dsn)} refused to set up the schema (nothing was "
@@ -341,7 +378,7 @@ def init_server(dsn: str, console_password: str | None = None) -> list[str]:
         ) from exc
 
 
-def _init_server(dsn: str, console_password: str | None) -> list[str]:
+def _init_server(dsn: str) -> list[str]:
     done: list[str] = []
     with connect(dsn) as conn, conn.transaction():
         encoding = conn.execute("SHOW server_encoding").fetchone()
@@ -353,18 +390,19 @@ def _init_server(dsn: str, console_password: str | None) -> list[str]:
         # Two administrators running init at once take turns.
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('itbconsole server init'))")
         exists = conn.execute(
-            "SELECT 1 FROM pg_roles WHERE rolname = %s", [CONSOLE_ROLE]
+            "SELECT rolcanlogin FROM pg_roles WHERE rolname = %s", [CONSOLE_ROLE]
         ).fetchone()
         if exists is None:
-            conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(CONSOLE_ROLE)))
-            done.append(f"Created the console role {CONSOLE_ROLE}.")
-        if console_password is not None:
+            conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(CONSOLE_ROLE)))
+            done.append(f"Created the rooms' group role {CONSOLE_ROLE} (no login of its own).")
+        elif exists[0]:
             conn.execute(
-                sql.SQL("ALTER ROLE {} LOGIN PASSWORD {}").format(
-                    sql.Identifier(CONSOLE_ROLE), sql.Literal(console_password)
-                )
+                sql.SQL("ALTER ROLE {} NOLOGIN PASSWORD NULL").format(sql.Identifier(CONSOLE_ROLE))
             )
-            done.append(f"Set the password of {CONSOLE_ROLE}.")
+            done.append(
+                f"{CONSOLE_ROLE} can no longer log in: give each room a role of its own "
+                "(itbconsole server add-room) and put it in that console's DSN."
+            )
         had_schema = conn.execute(
             "SELECT 1 FROM pg_namespace WHERE nspname = %s", [SCHEMA]
         ).fetchone()
@@ -520,13 +558,109 @@ class RoomOnServer:
     head_seq: int
     head_hash: str
     last_upload_at: datetime | None
+    #: The login role that owns the room (None: uploaded before rooms had roles).
+    owner_role: str | None = None
 
 
 def rooms(conn: psycopg.Connection[Any]) -> list[RoomOnServer]:
     """Every room the server knows, the longest silent first."""
     with conn.transaction():
         rows = conn.execute(
-            "SELECT room_id, name, head_seq, head_hash, last_upload_at FROM itbconsole.rooms"
+            "SELECT room_id, name, head_seq, head_hash, last_upload_at, owner_role"
+            " FROM itbconsole.rooms"
             " ORDER BY last_upload_at NULLS FIRST, room_id"
         ).fetchall()
-    return [RoomOnServer(str(r[0]), r[1], int(r[2]), str(r[3]), r[4]) for r in rows]
+    return [RoomOnServer(str(r[0]), r[1], int(r[2]), str(r[3]), r[4], r[5]) for r in rows]
+
+
+# --------------------------------------------------------------------------- rooms' roles
+
+
+def room_role_name(room_id: str) -> str:
+    """The login role of one room: :data:`ROOM_ROLE_PREFIX` and the room's id (a room id is
+    32 hex digits, so the name is a plain identifier of 48 characters)."""
+    return ROOM_ROLE_PREFIX + check_room_id(room_id)
+
+
+def check_room_id(room_id: str) -> str:
+    """A room's id as its database names it (``store_identity``: 32 lowercase hex digits),
+    or ValueError in plain words."""
+    text = room_id.strip().lower()
+    if len(text) != 32 or any(c not in "0123456789abcdef" for c in text):
+        raise ValueError(
+            f"'{room_id[:80]}' is not a room id: it is 32 hex digits, as 'itbconsole sync' "
+            "prints it on that room's console (Room ...)."
+        )
+    return text
+
+
+def add_room(dsn: str, room_id: str, name: str, password: str | None = None) -> list[str]:
+    """Give a room its own login role on the server and record that the role owns the room:
+    from then on only that role (and the schema's owner) may add events in the room's name.
+
+    Safe to run again for the same room (the name is updated; ``password``, when given, is
+    set; without it the current one is kept). A room the server already holds from before
+    rooms had roles is claimed by its new role. A room already owned by another role is
+    refused. Run it as the database owner (it needs ``CREATEROLE``). Returns what was done."""
+    room = check_room_id(room_id)
+    label = name.strip()
+    if not label or len(label) > 200:
+        raise ValueError("The room's name must be 1 to 200 characters, e.g. 'Refill room 2'.")
+    try:
+        return _add_room(dsn, room, label, password)
+    except psycopg.Error as exc:
+        raise ServerError(
+            f"The clinic server {server_label(dsn)} refused to add the room (nothing was "
+            f"changed): {first_line(exc)}. Run it as the database's owner, after "
+            "'itbconsole server init'."
+        ) from exc
+
+
+def _add_room(dsn: str, room: str, name: str, password: str | None) -> list[str]:
+    role = room_role_name(room)
+    done: list[str] = []
+    with connect(dsn) as conn, conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('itbconsole server init'))")
+        version = (
+            conn.execute("SELECT max(version) FROM itbconsole.server_schema").fetchone()
+            if _has_schema(conn)
+            else None
+        )
+        if version is None or version[0] is None or int(version[0]) < SERVER_SCHEMA_VERSION:
+            raise ServerError(
+                "The server's schema is missing or older than this version: run "
+                "'itbconsole server init' first (as the database's owner)."
+            )
+        row = conn.execute(
+            "SELECT owner_role FROM itbconsole.rooms WHERE room_id = %s FOR UPDATE", [room]
+        ).fetchone()
+        if row is not None and row[0] is not None and row[0] != role:
+            raise ServerError(f"Room {room} already belongs to role {row[0]}: nothing was changed.")
+        ident = sql.Identifier(role)
+        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone() is None:
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(ident))
+            done.append(f"Created the login role {role} for room {room}.")
+        else:
+            conn.execute(sql.SQL("ALTER ROLE {} LOGIN").format(ident))
+        conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(CONSOLE_ROLE), ident))
+        if password is not None:
+            conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(ident, sql.Literal(password)))
+            done.append(f"Set the password of {role}.")
+        if row is None:
+            conn.execute(
+                "INSERT INTO itbconsole.rooms (room_id, name, owner_role) VALUES (%s, %s, %s)",
+                [room, name, role],
+            )
+            done.append(f"Room {room} ({name}) added: only {role} may add its events.")
+        else:
+            conn.execute(
+                "UPDATE itbconsole.rooms SET name = %s, owner_role = %s WHERE room_id = %s",
+                [name, role, room],
+            )
+            done.append(f"Room {room} ({name}) now belongs to {role}: only it may add its events.")
+    return done
+
+
+def _has_schema(conn: psycopg.Connection[Any]) -> bool:
+    found = conn.execute("SELECT to_regclass('itbconsole.server_schema')").fetchone()
+    return found is not None and found[0] is not None

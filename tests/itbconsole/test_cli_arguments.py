@@ -76,6 +76,16 @@ VALID: dict[tuple[str, ...], list[str]] = {
     ("sync",): ["sync", "--db", "{tmp}/none.sqlite", "--dsn", "host=127.0.0.1 port=1 dbname=clinic"],
     ("server", "init"): ["server", "init", "--dsn", "host=127.0.0.1 port=1 dbname=clinic"],
     ("server", "rooms"): ["server", "rooms", "--dsn", "host=127.0.0.1 port=1 dbname=clinic"],
+    ("server", "add-room"): [
+        "server", "add-room", "--dsn", "host=127.0.0.1 port=1 dbname=clinic",
+        "--room", "3f2a9c1d0b7e4a5f8c6d2e1f0a9b8c7d", "--name", "Refill room 2",
+    ],
+    ("sync", "conflicts"): ["sync", "conflicts", "--db", "{tmp}/none.sqlite"],
+    ("sync", "room-id"): ["sync", "room-id", "--db", "{tmp}/none.sqlite"],
+    ("sync", "resolve"): [
+        "sync", "resolve", "--db", "{tmp}/none.sqlite", "--admin", "Ada",
+        "--note", "same person, merged", "--", "3",
+    ],
     ("db", "verify"): ["db", "verify", "--anchor", "1:3f2a9c1d"],
     ("db", "import-keys"): ["db", "import-keys", "--", "{tmp}/copy.sqlite.audit-keys"],
     ("worklist",): [

@@ -13,13 +13,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import psycopg
 import pytest
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QMainWindow
 from pytestqt.qtbot import QtBot
 
 from itbconsole.sync import server
+from itbconsole.sync.conflicts import open_conflict_count
 from itbconsole.sync.engine import sync_once
+from tests.itbconsole.sync.chains import rewrite_and_rehash
 from tests.itbconsole.sync.conftest import pg_cluster, pg_dsn  # noqa: F401  (fixtures)
 from tests.itbconsole.sync.rooms import add_patient_with_pump, content, open_room
 from ui.sync_worker import SyncLabel, SyncStatus, clock_text, install_sync_status
@@ -183,3 +186,77 @@ def test_times_are_the_clinics_and_an_outage_of_days_says_the_day() -> None:
     now = datetime(2026, 7, 1, 12, 0, tzinfo=UTC)
     assert clock_text(datetime(2026, 7, 1, 8, 5, tzinfo=UTC), now, london) == "09:05"
     assert clock_text(datetime(2026, 6, 28, 12, 40, tzinfo=UTC), now, london) == "28 Jun 13:40"
+
+
+def _room_with_a_clash(tmp_path: Path, dsn: str) -> Path:
+    """This room registered patient 1's hospital number for someone else: the other room's
+    patient 1 (and her pump) wait here as conflicts after one pass."""
+    with open_room(tmp_path / "other-room.db") as other:
+        add_patient_with_pump(other, 1)
+        sync_once(other, dsn)
+    here = tmp_path / "this-room.db"
+    with open_room(here) as store:
+        add_patient_with_pump(store, 1)
+        assert sync_once(store, dsn).conflicts > 0
+    return here
+
+
+def test_conflicts_waiting_from_an_earlier_pass_stay_in_the_status_bar(
+    qtbot: QtBot,
+    window: QMainWindow,
+    tmp_path: Path,
+    pg_dsn: str,  # noqa: F811
+) -> None:
+    server.init_server(pg_dsn)
+    here = _room_with_a_clash(tmp_path, pg_dsn)
+    with open_room(here) as store:
+        waiting = open_conflict_count(store.db)
+    status = _started(install_sync_status(window, here, pg_dsn, interval_ms=HOUR))
+    try:
+        with qtbot.waitSignal(status.changed, timeout=20_000) as shown:
+            pass  # a pass that finds nothing new
+        assert re.fullmatch(rf"Last sync \d\d:\d\d, 0 waiting, {waiting} to review", shown.args[0])
+        assert "wait for an administrator" in status.label.toolTip()
+    finally:
+        status.shutdown()
+
+
+def test_conflicts_to_review_are_shown_while_the_server_is_down(
+    qtbot: QtBot,
+    window: QMainWindow,
+    tmp_path: Path,
+    pg_dsn: str,  # noqa: F811
+) -> None:
+    server.init_server(pg_dsn)
+    here = _room_with_a_clash(tmp_path, pg_dsn)
+    status = _started(install_sync_status(window, here, DOWN_DSN, interval_ms=HOUR))
+    try:
+        with qtbot.waitSignal(status.changed, timeout=20_000) as shown:
+            pass
+        assert re.fullmatch(
+            r"Server unreachable since \d\d:\d\d, \d+ waiting, \d+ to review", shown.args[0]
+        )
+    finally:
+        status.shutdown()
+
+
+def test_a_room_whose_audit_trail_does_not_verify_says_so_and_sends_nothing(
+    qtbot: QtBot,
+    window: QMainWindow,
+    room_db: Path,
+    pg_dsn: str,  # noqa: F811
+) -> None:
+    server.init_server(pg_dsn)
+    rewrite_and_rehash(room_db, "H000001", "H999999")
+    status = _started(install_sync_status(window, room_db, pg_dsn, interval_ms=HOUR))
+    try:
+        with qtbot.waitSignal(status.changed, timeout=20_000) as shown:
+            pass
+        assert re.fullmatch(
+            r"Sync stopped: this room's audit trail does not verify, \d+ waiting", shown.args[0]
+        )
+        assert "seal does not match" in status.label.toolTip()
+    finally:
+        status.shutdown()
+    with psycopg.connect(pg_dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM itbconsole.events").fetchone() == (0,)

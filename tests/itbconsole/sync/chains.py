@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
 import uuid
+from pathlib import Path
 from typing import Any
 
 from itbconsole.store import audit
@@ -69,3 +71,37 @@ def rehashed(event: SyncEvent, **changes: Any) -> SyncEvent:
         "payload": changed.payload,
     }
     return dataclasses.replace(changed, hash=audit.entry_hash(changed.prev_hash, entry))
+
+
+def rewrite_and_rehash(path: Path, old: str, new: str, *, from_seq: int = 1) -> None:
+    """What someone with the file does: change a record and its audit payload, recompute
+    every hash from ``from_seq`` on (the seals, keyed outside the file, cannot be redone)."""
+    con = sqlite3.connect(path)
+    triggers = con.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE '%no_update'"
+    ).fetchall()
+    for name, _ in triggers:
+        con.execute(f"DROP TRIGGER [{name}]")
+    con.execute(
+        "UPDATE patient_versions SET hospital_number = ? WHERE hospital_number = ?", [new, old]
+    )
+    rows = con.execute(
+        "SELECT seq, at, user_name, user_role, action, table_name, record_id, payload, prev_hash"
+        " FROM audit_log WHERE seq >= ? ORDER BY seq",
+        [from_seq],
+    ).fetchall()
+    prev = rows[0][8]
+    for seq, at, user, role, action, table, rid, payload, _ in rows:
+        payload = payload.replace(old, new)
+        entry = dict(seq=seq, at=at, user_name=user, user_role=role, action=action,
+                     table_name=table, record_id=rid, payload=payload)  # fmt: skip
+        digest = audit.entry_hash(prev, entry)
+        con.execute(
+            "UPDATE audit_log SET payload = ?, prev_hash = ?, hash = ? WHERE seq = ?",
+            [payload, prev, digest, seq],
+        )
+        prev = digest
+    for _, text in triggers:
+        con.execute(text)
+    con.commit()
+    con.close()

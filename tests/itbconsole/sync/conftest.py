@@ -17,7 +17,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,7 +101,7 @@ class PostgresCluster:
         return f"host=127.0.0.1 port={self.port} dbname={dbname} user={user or self.superuser}"
 
 
-def _make_cluster() -> Iterator[PostgresCluster]:
+def _make_cluster() -> Generator[PostgresCluster, None, None]:
     initdb = find_postgres_tool("initdb")
     pg_ctl = find_postgres_tool("pg_ctl")
     as_postgres = os.geteuid() == 0
@@ -148,7 +148,18 @@ def pg_dsn(pg_cluster: PostgresCluster) -> Iterator[str]:
         )
 
 
+RoomLogin = Callable[..., str]
+
+
 @pytest.fixture
-def console_dsn(pg_dsn: str) -> str:
-    """The same database as the console role (after ``init_server``)."""
-    return pg_dsn.replace("user=postgres", "user=itbconsole_room")
+def room_dsn(pg_dsn: str) -> RoomLogin:
+    """``room_dsn(room_id)``: the room is added to the server (``add_room``, after
+    ``init_server``) and the DSN of its own login role is returned (trust authentication
+    on the test cluster, so no password is needed)."""
+    from itbconsole.sync import server
+
+    def login(room_id: str, name: str = "Test room") -> str:
+        server.add_room(pg_dsn, room_id, name)
+        return pg_dsn.replace("user=postgres", f"user={server.room_role_name(room_id)}")
+
+    return login

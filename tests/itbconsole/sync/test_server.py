@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import uuid
+from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -15,13 +16,14 @@ from itbconsole.store import audit
 from itbconsole.sync import server
 from itbconsole.sync.server import ChainRefused
 from tests.itbconsole.sync.chains import chain, rehashed
+from tests.itbconsole.sync.conftest import RoomLogin
 
 ROOM_A = "a" * 32
 ROOM_B = "b" * 32
 
 
 @pytest.fixture
-def conn(pg_dsn: str) -> psycopg.Connection:
+def conn(pg_dsn: str) -> Iterator[psycopg.Connection]:
     server.init_server(pg_dsn)
     with server.connect(pg_dsn) as connection:
         yield connection
@@ -42,7 +44,7 @@ def stored_count(conn: psycopg.Connection, room: str | None = None) -> int:
 
 
 def test_init_is_idempotent_and_keeps_what_is_stored(pg_dsn: str) -> None:
-    first = server.init_server(pg_dsn, console_password="first secret")
+    first = server.init_server(pg_dsn)
     with server.connect(pg_dsn) as conn:
         server.upload(conn, chain(ROOM_A, 3))
     again = server.init_server(pg_dsn)
@@ -56,12 +58,12 @@ def test_init_is_idempotent_and_keeps_what_is_stored(pg_dsn: str) -> None:
 
 
 def test_console_role_can_insert_and_read_but_never_update_or_delete(
-    pg_dsn: str, console_dsn: str
+    pg_dsn: str, room_dsn: RoomLogin
 ) -> None:
-    server.init_server(pg_dsn, console_password="room secret")
+    server.init_server(pg_dsn)
     events = chain(ROOM_A, 2)
-    with server.connect(console_dsn) as conn:
-        assert conn.execute("SELECT current_user").fetchone() == ("itbconsole_room",)
+    with server.connect(room_dsn(ROOM_A)) as conn:
+        assert conn.execute("SELECT current_user").fetchone() == (server.room_role_name(ROOM_A),)
         assert server.upload(conn, events).stored == 2
         assert len(server.download(conn, exclude_room=ROOM_B, cursors={})) == 2
         for statement in (

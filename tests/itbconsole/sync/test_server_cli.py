@@ -15,18 +15,25 @@ from tests.itbconsole.sync.rooms import add_patient_with_pump, open_room
 def test_server_init_twice_then_a_room_syncs(
     pg_dsn: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("sys.stdin", io.StringIO("console secret\n"))
-    assert main(["server", "init", "--dsn", pg_dsn, "--console-password-stdin"]) == 0
+    assert main(["server", "init", "--dsn", pg_dsn]) == 0
     first = capsys.readouterr().out
-    assert "Created schema itbconsole" in first and "Set the password" in first
-    assert "console secret" not in first
+    assert "Created schema itbconsole" in first
     assert main(["server", "init", "--dsn", pg_dsn]) == 0
     assert "up to date" in capsys.readouterr().out
 
     db = tmp_path / "room.db"
     with open_room(db) as store:
         add_patient_with_pump(store, 1)
-    assert main(["--db", str(db), "sync", "--dsn", pg_dsn]) == 0
+        room = store.store_id() or ""
+    monkeypatch.setattr("sys.stdin", io.StringIO("room secret\n"))
+    add = ["server", "add-room", "--dsn", pg_dsn, "--room", room, "--name", "Refill room 1"]
+    assert main([*add, "--password-stdin"]) == 0
+    added = capsys.readouterr().out
+    role = f"itbconsole_room_{room}"
+    assert f"Created the login role {role}" in added and "Set the password" in added
+    assert f"log in as user={role}" in added and "room secret" not in added
+    room_dsn = pg_dsn.replace("user=postgres", f"user={role}")
+    assert main(["--db", str(db), "sync", "--dsn", room_dsn]) == 0
     out = capsys.readouterr().out
     assert "downloaded: 0" in out and "conflicts: 0" in out and "pending: 0" in out
     uploaded = int(out.split("uploaded: ")[1].split()[0])
@@ -124,3 +131,34 @@ def test_a_malformed_server_address_is_bad_input_and_never_echoes_a_password(
     assert main(["--db", str(db), "sync"]) == 1
     err = capsys.readouterr().err
     assert "not a valid connection string" in err and "secret" not in err
+
+
+def test_add_room_refuses_a_malformed_room_id_as_bad_input(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as refused:
+        main(["server", "add-room", "--dsn", "host=db", "--room", "room-2", "--name", "Room 2"])
+    assert refused.value.code == 2
+    assert "is not a room id" in capsys.readouterr().err
+
+
+def test_a_room_not_added_is_told_how_to_be_added(
+    pg_dsn: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["server", "init", "--dsn", pg_dsn]) == 0
+    first, second = tmp_path / "a.db", tmp_path / "b.db"
+    for path in (first, second):
+        with open_room(path) as store:
+            add_patient_with_pump(store, 1)
+    with open_room(first) as store:
+        room = store.store_id() or ""
+    assert main(["server", "add-room", "--dsn", pg_dsn, "--room", room, "--name", "Room 1"]) == 0
+    capsys.readouterr()
+    assert main(["--db", str(first), "sync", "room-id"]) == 0
+    printed = capsys.readouterr().out
+    assert f"Room {room}\n" in printed and f"itbconsole_room_{room}" in printed
+    room_dsn = pg_dsn.replace("user=postgres", f"user=itbconsole_room_{room}")
+    assert main(["--db", str(second), "sync", "--dsn", room_dsn]) == 1
+    err = capsys.readouterr().err
+    assert "is not registered on the clinic server" in err and "server add-room" in err
+    assert len(err.strip().splitlines()) == 1
