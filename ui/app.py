@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QSettings, QTimer, Signal
+from PySide6.QtCore import QObject, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QMessageBox
 
@@ -31,6 +31,7 @@ from itbconsole.store.db import (
     integrity_check_after_open,
     pending_integrity_check,
 )
+from itbconsole.sync import configured_dsn
 from ui.device_bar import PortChoice
 from ui.dialogs import SignInDialog, show_error
 from ui.logs import install_excepthook, setup_logging
@@ -142,7 +143,9 @@ def build_window(
     window.install_session(demo_users=demo_users)
     if alarm is not None:
         alarm.watch(window)
-    if not demo:  # a training database never syncs with a clinic's server
+    # A training database never syncs with a clinic's server; without a server named, the
+    # sync (and its database driver) is not even loaded.
+    if not demo and configured_dsn() is not None:
         from ui.sync_worker import install_sync_status
 
         # The status is a child of the window: it lives and stops with it.
@@ -216,6 +219,8 @@ def sign_in(accounts: AccountService, demo_users: Sequence[User] = ()) -> User |
     # Only a new database or a password an administrator set needs these dialogs.
     from ui.accounts_dialogs import ChangePasswordDialog, FirstAdministratorDialog
 
+    if not accounts.has_accounts() and not first_sync_done(accounts):
+        return None
     if not accounts.has_accounts():
         return FirstAdministratorDialog(accounts).ask()
     user = SignInDialog(accounts).ask()
@@ -223,6 +228,43 @@ def sign_in(accounts: AccountService, demo_users: Sequence[User] = ()) -> User |
         if not ChangePasswordDialog(accounts, user, forced=True).ask():
             return None
     return user
+
+
+def first_sync_done(accounts: AccountService) -> bool:
+    """A new database beside a clinic server must bring the clinic's accounts in before
+    anyone may make themselves its first administrator (who would then be one in every
+    room). With a server named, one sync pass runs now (bounded by the server's timeout);
+    True when there is no server, the server holds no accounts yet, or the pass brought
+    them; False, after saying why, when it could not (the server unreachable, this room not
+    yet added on the server)."""
+    dsn = configured_dsn()
+    if dsn is None:
+        return True
+    from itbconsole.sync.engine import needs_first_sync, sync_once
+
+    QGuiApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+    try:
+        if not needs_first_sync(accounts.store, dsn):
+            return True
+        try:
+            sync_once(accounts.store, dsn)
+            problem = ""
+        except Exception as exc:  # the sync's own errors say what happened, in plain words
+            problem = str(exc)
+    finally:
+        QGuiApplication.restoreOverrideCursor()
+    if accounts.has_accounts():
+        return True
+    show_error(
+        None,
+        "The clinic's accounts are not here yet",
+        "This console is new and the clinic has a server, so it must bring the clinic's "
+        "accounts in before anyone signs in; that did not work"
+        + (f": {problem}" if problem else ".")
+        + "\n\nAsk the clinic's administrator to add this room on the server (itbconsole "
+        "server add-room; the room's id: itbconsole sync room-id), then start again.",
+    )
+    return False
 
 
 def run_app(db_path: str | None = None, demo: bool = False) -> int:

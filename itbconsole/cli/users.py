@@ -194,6 +194,17 @@ def cmd_add(args: argparse.Namespace) -> int:
                 raise AccountError(
                     "The first account of a database is an administrator (--role administrator)."
                 )
+            from itbconsole.sync import configured_dsn
+
+            dsn = configured_dsn()
+            if dsn is not None:  # a clinic with a server: its accounts come first
+                from itbconsole.sync.engine import needs_first_sync
+
+                if needs_first_sync(service.store, dsn):
+                    raise AccountError(
+                        "This clinic has a server: run `itbconsole sync` first to bring in "
+                        "its accounts (an administrator made here would be one in every room)."
+                    )
             password = read_secret(f"New password for {args.name.strip()}: ", confirm=True)
             user = service.create_first_administrator(args.name, password, args.registration or "")
             return f"Added {user.name} (administrator), the first account of this database."

@@ -18,7 +18,6 @@ Where the app finds the server: ``itbconsole sync --dsn`` or the environment var
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -28,11 +27,10 @@ import psycopg
 from itbconsole.store import Store, audit
 from itbconsole.store.accounts import count_accounts
 from itbconsole.store.db import utc_iso
-from itbconsole.sync import apply, outbox, server
+from itbconsole.sync import DSN_ENVIRONMENT_VARIABLE, apply, configured_dsn, outbox, server
 from itbconsole.sync.server import ChainRefused, ServerError, ServerUnavailable, first_line
 
 #: The environment variable that names the clinic server (a libpq DSN or URL).
-DSN_ENVIRONMENT_VARIABLE = "ITBCONSOLE_SYNC_DSN"
 #: Events per upload transaction and per download.
 BATCH = 500
 
@@ -104,14 +102,6 @@ class SyncReport:
             seq, digest = self.server_head
             lines.append(f"server anchor: {seq}:{digest[:12]} (itbconsole db verify --anchor)")
         return "\n".join(lines)
-
-
-def configured_dsn(explicit: str | None = None) -> str | None:
-    """The clinic server to sync with: ``explicit`` when given, else
-    ``$ITBCONSOLE_SYNC_DSN``; None when neither names one (sync is then off)."""
-    chosen = explicit if explicit else os.environ.get(DSN_ENVIRONMENT_VARIABLE, "")
-    chosen = chosen.strip()
-    return chosen or None
 
 
 def _now() -> str:
