@@ -176,9 +176,7 @@ def build_overview(
     offset = reading.clock_offset_s
     today = now.astimezone(settings.tz).date()
     age = (today - reading.at.astimezone(settings.tz).date()).days
-    stale_after = (
-        settings.reading_stale_days if reading_stale_days is None else reading_stale_days
-    )
+    stale_after = settings.reading_stale_days if reading_stale_days is None else reading_stale_days
     return PumpOverview(
         patient=patient,
         pump=pump,
