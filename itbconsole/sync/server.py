@@ -110,7 +110,7 @@ $fn$
 
 _CHAIN_TRIGGER_FUNCTION = f"""
 CREATE OR REPLACE FUNCTION itbconsole.events_extend_chain() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, itbconsole AS $fn$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, itbconsole, pg_temp AS $fn$
 DECLARE
     stored itbconsole.events%ROWTYPE;
     cur_seq bigint;
@@ -120,9 +120,11 @@ DECLARE
     unbound boolean;
 BEGIN
     -- Who may write in any room's name: a superuser or the schema's owner (either could
-    -- drop this trigger). Everyone else writes only for the room it owns.
-    SELECT r.rolsuper OR pg_has_role(session_user, n.nspowner, 'MEMBER') INTO unbound
-        FROM pg_roles r, pg_namespace n
+    -- drop this trigger). Everyone else writes only for the room it owns. The catalogs are
+    -- named in full and pg_temp is searched last: a login's own temporary table or view
+    -- called pg_roles must never answer for the catalog here (this runs as the owner).
+    SELECT r.rolsuper OR pg_catalog.pg_has_role(session_user, n.nspowner, 'MEMBER') INTO unbound
+        FROM pg_catalog.pg_roles r, pg_catalog.pg_namespace n
         WHERE r.rolname = session_user AND n.nspname = 'itbconsole';
     -- One upload per room at a time: the room's row is its lock.
     SELECT r.owner_role INTO owner FROM itbconsole.rooms r
@@ -213,7 +215,7 @@ $fn$
 #: of times in one transaction leaves as many dead versions behind).
 _MOVE_HEADS_FUNCTION = """
 CREATE OR REPLACE FUNCTION itbconsole.events_move_heads() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, itbconsole AS $fn$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, itbconsole, pg_temp AS $fn$
 BEGIN
     UPDATE itbconsole.rooms r
         SET head_seq = i.room_seq, head_hash = i.hash, last_upload_at = i.received_at
