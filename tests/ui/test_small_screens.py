@@ -135,3 +135,21 @@ def test_the_check_sees_a_label_cut_off(console: Console) -> None:
     console.qtbot.waitUntil(lambda: clipping(drift) is None)
     drift.setFixedHeight(required_height(drift) - 10)
     assert "Delivery drift" in (clipping(drift) or "")
+
+
+def test_the_refill_button_that_updates_the_pump_is_never_cut_short(console: Console) -> None:
+    """The review step's "Confirm and update pump" keeps its whole label at the wizard's
+    opening size, whatever the footer says beside it."""
+    from ui.refill import open_refill_wizard
+
+    console.window.open_patient(console.patient_id("Okafor"))
+    wizard = open_refill_wizard(console.window)
+    assert wizard is not None
+    console.qtbot.addWidget(wizard)
+    wizard.resize(960, 640)
+    console.qtbot.waitUntil(lambda: wizard.isVisible(), timeout=3_000)
+    # The label changes as the review step is reached: whatever is drawn next (before or
+    # after the layout catches up) shows it whole.
+    wizard.next_button.setText("&Confirm and update pump")
+    assert wizard.next_button.width() >= wizard.next_button.sizeHint().width()
+    wizard.cancel()

@@ -142,8 +142,18 @@ class RefillWizard(QDialog):
         # gets the focus: Enter would start the pump read again instead of moving on.
         for button in self.stack.findChildren(QPushButton):
             button.setAutoDefault(False)
+        # The button that sends to the pump is never cut short: wide enough for its longest
+        # label, and the footer's words wrap instead of pushing it.
+        self.next_button.setMinimumWidth(
+            max(
+                self.next_button.fontMetrics().horizontalAdvance(text.replace("&", ""))
+                for text in ("Confirm and update pump", "Finish", "Next >")
+            )
+            + 40
+        )
         buttons = QHBoxLayout()
         self.footer = QLabel("")
+        self.footer.setWordWrap(True)
         self.footer.setObjectName("detail")
         buttons.addWidget(self.footer, 1)
         buttons.addWidget(self.cancel_button)
