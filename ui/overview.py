@@ -290,10 +290,21 @@ class OverviewTab(QWidget):
         self.battery_value.setText(f"{state} - {fmt_volts(ov.battery_mv)}")
         if fc.end_of_service is not None:
             eos = fc.end_of_service
-            eri = f"ERI {fmt_day(fc.eri.day)} ({fc.eri.source.value}). " if fc.eri else ""
+            ahead = not ov.eri and not ov.eos  # dates the pump gives for later
+            eri = (
+                f"ERI {'expected ' if ahead else ''}{fmt_day(fc.eri.day)} ({fc.eri.source.value}). "
+                if fc.eri
+                else ""
+            )
             how = f"projected: {eos.note}" if eos.projected else "the pump's own date"
+            then = (
+                "Plan the replacement ahead of it."
+                if ahead
+                else "Book the replacement before then."
+            )
             self.battery_detail.setText(
-                f"{eri}End of Service {fmt_day(eos.day)} ({how}). Book the replacement before then."
+                f"{eri}End of Service {'expected ' if ahead else ''}{fmt_day(eos.day)} ({how}). "
+                + then
             )
         elif ov.eri:
             self.battery_detail.setText(

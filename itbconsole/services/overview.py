@@ -97,7 +97,13 @@ class PumpOverview:
 
     @property
     def eri(self) -> bool:
-        return self.reading.eri or self.forecast.eri is not None
+        """ERI reached: the pump says so, or the ERI date (reported by the pump or first
+        seen) is today or past. A date the pump projects for later is not ERI yet: the
+        battery is OK, its replacement date is known ahead."""
+        if self.reading.eri:
+            return True
+        eri = self.forecast.eri
+        return eri is not None and eri.day <= self.now.astimezone(self.forecast.settings.tz).date()
 
     @property
     def eos(self) -> bool:

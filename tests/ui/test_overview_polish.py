@@ -144,3 +144,18 @@ def test_no_overview_text_is_cut_off(console: Console, size: tuple[int, int]) ->
         )
 
     console.qtbot.waitUntil(whole, timeout=3_000)
+
+
+def test_an_eri_date_the_pump_projects_for_later_is_not_eri_yet(console: Console) -> None:
+    """A healthy pump reports the date it expects ERI (years ahead): the battery is OK,
+    and the dates are said as expected, not as a replacement to book now."""
+    console.connect(console.sim_url("healthy"))
+    console.interrogate_and_wait()
+    ov = console.clinic.overview(console.window.current_patient_id, console.window.now())
+    assert ov is not None and not ov.reading.eri
+    assert ov.forecast.eri is not None and ov.forecast.eri.day > console.window.now().date()
+    assert not ov.eri
+    tab = console.window.patient_view.overview
+    assert tab.battery_value.text().startswith("OK")
+    assert "ERI expected" in tab.battery_detail.text()
+    assert "Book the replacement" not in tab.battery_detail.text()
