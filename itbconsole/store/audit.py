@@ -15,7 +15,8 @@ A plain hash chain can be recomputed by anyone who edits the file, so every entr
 kept outside the database (:mod:`itbconsole.store.audit_keys`). :func:`verify_audit` checks
 the chain, every seal it has the key for, that the newest entry this computer sealed is
 still there (and any anchor given, e.g. from a printout), and that every append-only
-trigger is still in place.
+trigger is still in place. A database sealed once must keep its seal tables: dropping them
+would otherwise switch the seal checks off (:func:`seal_tables_missing`).
 """
 
 from __future__ import annotations
@@ -26,13 +27,14 @@ import json
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from sqlite_utils import Database
 
 from itbconsole.model import User
-from itbconsole.store.audit_keys import AuditKeys
-from itbconsole.store.db import utc_iso, utc_now
+from itbconsole.store.audit_keys import AuditKeys, _read_path_index, keys_root
+from itbconsole.store.db import schema_version, utc_iso, utc_now
 from itbconsole.store.schema import (
     CLINICAL_TABLES,
     CURRENT_STATE_QUERIES,
@@ -44,7 +46,8 @@ log = logging.getLogger(__name__)
 
 GENESIS_HASH = "0" * 64
 
-ProblemKind = Literal["edited", "inserted", "deleted"]
+#: "removed": a table the trail's proof rests on (the seals, the database's identity) is gone.
+ProblemKind = Literal["edited", "inserted", "deleted", "removed"]
 
 
 def canonical_json(value: Any) -> str:
@@ -134,7 +137,12 @@ def seal_entry(db: Database, seq: int, digest: str) -> None:
     keys = keys_of(db)
     if keys is None:
         if "audit_seals" not in db.table_names():
-            return  # a database from before seals (it is sealed when opened by the store)
+            if _seals_expected_because(db, None) is None:
+                return  # a database from before seals (it is sealed when opened by the store)
+            raise RuntimeError(
+                "the table of audit seals is missing (someone removed it): nothing is recorded "
+                "until the database is restored from a good backup"
+            )
         raise RuntimeError("audit entries are sealed: open the store with its audit keys")
     name, mac = keys.seal_with_current(digest)
     db.conn.execute("INSERT INTO audit_seals (seq, key_id, mac) VALUES (?, ?, ?)", [seq, name, mac])
@@ -180,6 +188,75 @@ def head_text(db: Database) -> str:
 
 
 # --------------------------------------------------------------------------- verification
+
+#: The tables the seals rest on: without them nothing in the trail can be proven.
+SEAL_TABLES = ("audit_seals", "store_identity")
+
+
+def _created_tables(statements: tuple[str, ...]) -> set[str]:
+    return {s.split()[2] for s in statements if s.split()[:2] == ["CREATE", "TABLE"]}
+
+
+#: The migration that made the seal tables, and the tables made by it or after it: any of
+#: them in a database means that migration ran (they run in order), whatever the
+#: ``migrations`` table (a row anyone can delete) says.
+SEALS_MIGRATION = next(m.id for m in MIGRATIONS if "audit_seals" in _created_tables(m.statements))
+_TABLES_SINCE_SEALS = frozenset(
+    name for m in MIGRATIONS if m.id >= SEALS_MIGRATION for name in _created_tables(m.statements)
+) - set(SEAL_TABLES)
+
+
+def _database_file(db: Database) -> str | None:
+    """The file of the connection's main database (None in memory)."""
+    for row in db.conn.execute("PRAGMA database_list").fetchall():
+        if row[1] == "main":
+            return str(row[2]) or None
+    return None
+
+
+def _seals_expected_because(db: Database, keys: AuditKeys | None) -> str | None:
+    """Why this database must have its seal tables (None: it is from before seals)."""
+    if schema_version(db) >= SEALS_MIGRATION:
+        return f"its schema says migration {SEALS_MIGRATION} (keyed seals) was applied"
+    if _TABLES_SINCE_SEALS & set(db.table_names()):
+        return f"it has tables made by migration {SEALS_MIGRATION} (keyed seals) or later"
+    if keys is not None and (keys.sealed_before or keys.head(getattr(db, "audit_path", None))):
+        return "this computer's audit keys have sealed it before"
+    file = _database_file(db)
+    if file:
+        try:
+            if _read_path_index(keys_root(), Path(file)) is not None:
+                return "this computer has sealed this database file before"
+        except OSError:
+            return None
+    return None
+
+
+def seal_tables_missing(db: Database, keys: AuditKeys | None) -> list[AuditProblem]:
+    """A database sealed once (by its schema, or by what this computer noted) must still
+    have its seal tables: a forger who drops them would otherwise turn every seal check
+    off and have forged entries pass as a database from before seals."""
+    names = set(db.table_names())
+    missing = [table for table in SEAL_TABLES if table not in names]
+    if not missing:
+        return []
+    why = _seals_expected_because(db, keys)
+    if why is None:
+        return []
+    words = {
+        "audit_seals": "The table of seals (audit_seals) is missing",
+        "store_identity": "The database's identity (store_identity) is missing, so its keys "
+        "cannot be found",
+    }
+    return [
+        AuditProblem(
+            "removed",
+            "schema",
+            f"{words[table]} although {why}: the audit trail cannot be proven; someone removed it.",
+            table=table,
+        )
+        for table in missing
+    ]
 
 
 @dataclass(frozen=True)
@@ -249,7 +326,7 @@ class AuditReport:
                 "The audit trail is intact: no entry or record was edited, inserted or deleted."
             )
             return "\n".join(lines)
-        counts = {k: len(self.of_kind(k)) for k in ("edited", "inserted", "deleted")}
+        counts = {k: len(self.of_kind(k)) for k in ("edited", "inserted", "deleted", "removed")}
         lines.append(
             "THE AUDIT TRAIL HAS BEEN TAMPERED WITH: "
             + ", ".join(f"{n} {k}" for k, n in counts.items() if n)
@@ -343,6 +420,7 @@ def verify_audit(
     kept, and each entry's JSON is written once (for its hash). ``progress`` (see
     :data:`VerifyProgress`) is told how far the walk has gone."""
     report = AuditReport()
+    report.problems += seal_tables_missing(db, keys)
     sealed = "audit_seals" in db.table_names()
     chain = _ChainCheck()
     seals = _SealCheck(db, keys, report) if sealed else None
@@ -1009,7 +1087,7 @@ def verify_entries_after(db: Database, keys: AuditKeys | None, after_seq: int) -
                 )
             )
     chain.end()
-    report.problems[:0] = chain.problems
+    report.problems[:0] = seal_tables_missing(db, keys) + chain.problems
     if keys is not None:
         report.keys_where = keys.where
         recorded = keys.head(getattr(db, "audit_path", None))
