@@ -33,7 +33,7 @@ from typing import Any, Literal
 from sqlite_utils import Database
 
 from itbconsole.model import User
-from itbconsole.store.audit_keys import AuditKeys, _read_path_index, keys_root
+from itbconsole.store.audit_keys import AuditKeys, identity_recorded_for, keys_root
 from itbconsole.store.db import schema_version, utc_iso, utc_now
 from itbconsole.store.schema import (
     CLINICAL_TABLES,
@@ -225,7 +225,7 @@ def _seals_expected_because(db: Database, keys: AuditKeys | None) -> str | None:
     file = _database_file(db)
     if file:
         try:
-            if _read_path_index(keys_root(), Path(file)) is not None:
+            if identity_recorded_for(keys_root(), Path(file)) is not None:
                 return "this computer has sealed this database file before"
         except OSError:
             return None

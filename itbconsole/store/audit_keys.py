@@ -54,7 +54,7 @@ def _head_name(database: Path) -> str:
     return f"head-{_path_key(database)}"
 
 
-def _read_path_index(root: Path, database: Path) -> str | None:
+def identity_recorded_for(root: Path, database: Path) -> str | None:
     """The identity this computer last recorded for the database file at ``database``."""
     try:
         text = (root / "paths" / _path_key(database)).read_text(encoding="utf-8")
@@ -112,7 +112,7 @@ class AuditKeys:
         found._load(base / store_id, current=True)
         found.sealed_before = bool(found.keys)
         if database is not None:
-            previous = _read_path_index(base, database)
+            previous = identity_recorded_for(base, database)
             found.indexed_as = previous
             if previous is not None and previous != store_id:
                 found.identity_changed_from = previous
