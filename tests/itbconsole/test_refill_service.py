@@ -595,7 +595,7 @@ def test_confirmed_refill_is_stored_whole_with_who_and_when(clinic: ClinicServic
     latest = clinic.latest_reading(pid(clinic, "Okafor"), SERIAL)
     assert latest is not None and latest.reservoir_ul == 39_990
     printed = s.printable()
-    assert printed.nurse.startswith(DEMO_NURSE.name) and printed.lot == "AB12345"
+    assert printed.performed_by.startswith(DEMO_NURSE.name) and printed.lot == "AB12345"
     assert printed.added == "40.00 mL" and printed.patient_name == "OKAFOR, Grace"
 
 
@@ -1035,3 +1035,86 @@ def test_an_interrogation_with_a_broken_event_download_is_not_identified(
         s.identify(pump_reading(clinic), events_missing=40, events_error="too noisy")
     assert s.identification is None and s.step is Step.IDENTIFY
     assert s.identify(pump_reading(clinic)) is not None
+
+
+def recorded(clinic: ClinicService) -> RefillSession:
+    s = at_review(clinic)
+    s.confirm()
+    s.mark_sent()
+    s.record_update(
+        "succeeded",
+        "The pump recorded the refill.",
+        Status(40_000, 2000, "Lioresal Intrathecal", read_at=NOW + timedelta(minutes=2)),
+    )
+    return s
+
+
+def test_the_printed_record_has_the_volume_program_doses_and_dates_after_the_refill(
+    clinic: ClinicService,
+) -> None:
+    s = recorded(clinic)
+    printed = s.printable()
+    after = clinic.forecast_for(SERIAL)  # the stored records' forecast, with this refill
+    assert after.alarm_at is not None and after.refill_by is not None
+    assert printed.alarm_date == fmt_day(after.alarm_at.astimezone(LONDON).date())
+    assert printed.refill_by == fmt_day(after.refill_by)
+    assert printed.refill_by_rule == after.refill_by_reason != ""
+    assert printed.new_volume == "40.00 mL"  # the reservoir holds what was added
+    # Okafor's program, counted by hand: its continuous dose, then every allowed bolus.
+    program = pump_reading(clinic).program
+    assert program.patient_bolus is not None
+    pb = program.patient_bolus
+    daily = Fraction(program.daily_dose_mcg)
+    boluses = min(pb.max_per_day, 1 + 1439 // pb.lockout_minutes if pb.lockout_minutes else 99)
+    maximum = daily + Fraction(pb.dose_mcg) * boluses
+    assert printed.program == "Simple continuous, 2000 mcg/mL"
+    assert printed.daily_dose == f"{float(daily):.1f} mcg per 24 h"
+    assert printed.max_dose == (
+        f"{float(maximum):.1f} mcg per 24 h with {boluses} patient boluses of {pb.dose_mcg} mcg"
+    )
+    assert printed.bridge == "none"
+
+
+@pytest.mark.parametrize(("user", "role"), [(DEMO_NURSE, "nurse"), (DEMO_USER, "clinician")])
+def test_the_record_names_who_performed_the_refill_with_their_own_role(
+    tmp_path: Path, user: User, role: str
+) -> None:
+    store = open_demo_store(tmp_path / "demo.sqlite", now=NOW)
+    clinic = ClinicService(store, load_drug_library(), user, LONDON)
+    assert user.role.value == role
+    assert recorded(clinic).printable().performed_by == f"{user.name} ({role})"
+
+
+def test_a_concentration_change_prints_its_bridge_and_the_new_concentration(
+    clinic: ClinicService,
+) -> None:
+    s = at_new_drug(clinic)
+    s.enter_new_drug("lioresal-500", "A1", date(2028, 1, 1), "40")
+    check = s.check_concentration(prepared(clinic=clinic))
+    s.review()
+    s.confirm()
+    s.mark_sent()
+    s.record_update("succeeded", "ok", Status(40_000, 500, "Lioresal Intrathecal"))
+    printed = s.printable()
+    assert printed.bridge == (
+        f"{check.bridge_volume_ul / 1000:.3f} mL over {check.bridge_duration_min} min"
+    )
+    assert printed.program.endswith(", 500 mcg/mL")
+
+
+@pytest.mark.parametrize("outcome", ["uncertain", "failed"])
+def test_an_unconfirmed_refill_prints_the_dates_the_pump_still_follows(
+    clinic: ClinicService, outcome: str
+) -> None:
+    s = at_review(clinic)
+    as_if_confirmed = s.new_drug_check.forecast  # type: ignore[union-attr]
+    s.confirm()
+    s.mark_sent()
+    s.record_update(outcome, "link lost")
+    printed = s.printable()
+    stored = clinic.forecast_for(SERIAL)  # what the worklist and the Overview show
+    assert stored.refill_by is not None and stored.refill_by != as_if_confirmed.refill_by
+    assert printed.refill_by == fmt_day(stored.refill_by)
+    assert printed.new_volume == (
+        "not confirmed: the pump counts 29.00 mL until the update is confirmed"
+    )

@@ -121,7 +121,7 @@ def test_whole_refill_over_simpump_ends_with_the_new_volume_read_back_and_stored
     refills_before = console.count("refills")
     to_review(console, wizard)
     rows = {
-        wizard.review_page.table.item(r, 0).text(): wizard.review_page.table.item(r, 2).text()
+        wizard.review_page.table.item(r, 0).text(): wizard.review_page.table.item(r, 2).text()  # type: ignore[union-attr]
         for r in range(wizard.review_page.table.rowCount())
     }
     assert rows["Reservoir volume"] == "40.00 mL" and rows["Concentration"] == "2000 mcg/mL"
@@ -184,6 +184,15 @@ def test_whole_refill_over_simpump_ends_with_the_new_volume_read_back_and_stored
         assert "page 1 of 1" in text and text.count("TRAINING") == 1
         assert "Second check (drug, concentration, volume and pump update)" in text
         assert "Make ITB Console simulated pump" in " ".join(text.split())  # the catalogue's
+        flat = " ".join(text.split())
+        # after the refill: the forecast's volume and dates, the program's doses, who
+        after = console.clinic.forecast_for("SIM0000001")
+        assert after.alarm_at is not None and after.refill_by is not None
+        assert "New reservoir volume 40.00 mL" in flat
+        assert f"Low-reservoir alarm {fmt_day(after.alarm_at.astimezone(tz).date())}" in flat
+        assert f"Refill by {fmt_day(after.refill_by)} ({after.refill_by_reason})" in flat
+        assert "Program Simple continuous, 2000 mcg/mL" in flat
+        assert "Performed by: Demo Clinician (clinician)" in flat and "Nurse:" not in flat
     assert wizard.next()  # Finish
     assert wizard.session.step is Step.DONE
     assert console.prompts.errors == [] and console.prompts.criticals == []
@@ -524,3 +533,100 @@ def test_another_pump_under_the_head_at_the_update_gets_nothing(console: Console
     assert wizard.session.outcome is None
     assert console.count("refills") == refills_before
     assert (pump.reservoir_ul, pump.event_count) == (reservoir_before, events_before)
+
+
+# ------------------------------------------------------------------ the printed record's fields
+
+
+def recorded_session(tmp_path: Path, user: Any) -> Any:
+    """A refill recorded as ``user`` on the demo clinic (no link: the pump's read-back is
+    given as the pump returns it), Okafor's pump, same drug, 40 mL added."""
+    from dataclasses import replace
+    from datetime import date, timedelta
+    from types import SimpleNamespace
+    from zoneinfo import ZoneInfo
+
+    from itbconsole.demo import open_demo_store
+    from itbconsole.druglib import load_drug_library
+    from itbconsole.services.clinic import ClinicService
+    from itbconsole.services.refill import RefillSession
+
+    now = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
+    clinic = ClinicService(
+        open_demo_store(tmp_path / f"{user.role.value}.sqlite", now=now),
+        load_drug_library(),
+        user,
+        ZoneInfo("Europe/London"),
+    )
+    okafor = next(r.patient.id for r in clinic.patient_rows("Okafor", now=now) if r.patient.id)
+    history = clinic.store.patient_history(okafor)
+    latest = max((r for r in history.readings if r.pump_serial == "SIM0000001"), key=lambda r: r.at)
+    session = RefillSession(clinic, okafor, now=lambda: now)
+    session.identify(
+        replace(latest, at=now, pump_clock=now, id=None, reservoir_ul=29_000, alarms=())
+    )
+    assert session.identification is not None
+    expected = session.identification.residual.expected_residual_ul
+    session.enter_withdrawn(f"{expected / 1000:.3f}")
+    session.enter_new_drug("lioresal-2000", "LX2044", date(2030, 12, 31), "40.0")
+    session.check_concentration()
+    session.review()
+    session.confirm()
+    session.mark_sent()
+    read_back = SimpleNamespace(
+        reservoir_ul=40_000, concentration_mcg_ml=2000, drug_name="Lioresal Intrathecal",
+        alarm_volume_ul=latest.alarm_volume_ul, read_at=now + timedelta(minutes=2),
+        pump_clock=now + timedelta(minutes=2), battery_mv=3100, eri=False, eos=False, alarms=(),
+    )  # fmt: skip
+    assert session.record_update("succeeded", "ok", read_back).status == "confirmed"
+    return session
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs poppler's pdftotext")
+@pytest.mark.parametrize("role", ["nurse", "clinician"])
+def test_the_printed_record_shows_what_follows_the_refill_and_who_did_it_on_one_page(
+    tmp_path: Path, qapp: Any, role: str
+) -> None:
+    from fractions import Fraction
+
+    from itbconsole import dosing
+    from itbconsole.demo import DEMO_NURSE, DEMO_USER
+    from tests.ui.test_printouts import A4_PTS, LETTER_PTS, pdf_info, pdf_text
+    from ui.refill.record import write_refill_pdf
+
+    user = DEMO_NURSE if role == "nurse" else DEMO_USER
+    session = recorded_session(tmp_path, user)
+    clinic = session.clinic
+    after = clinic.forecast_for("SIM0000001")  # the forecast with this refill stored
+    assert after.alarm_at is not None and after.refill_by is not None and after.program
+    program = after.program
+    pb = program.patient_bolus
+    assert pb is not None
+    daily = Fraction(program.daily_dose_mcg)
+    most = dosing.patient_boluses_in_24h(program)
+    for size, pts in (("A4", A4_PTS), ("Letter", LETTER_PTS)):
+        settings = replace_paper(clinic.settings, size)
+        path = write_refill_pdf(session.printable(), tmp_path / f"{role}-{size}.pdf", settings)
+        assert pdf_info(path) == (1, pts)  # one page on either paper
+        text = pdf_text(path, layout=False)[0]  # in reading order: sections side by side
+        assert f"Performed by: {user.name} ({role})" in text and "Nurse:" not in text
+        assert f"performed by {user.name} ({role})" in text
+        assert "Second check (drug, concentration, volume and pump update)" in text
+        assert "New reservoir volume 40.00 mL" in text
+        assert "Program Simple continuous, 2000 mcg/mL" in text
+        assert f"Dose per 24 h {float(daily):.1f} mcg per 24 h" in text
+        maximum = daily + Fraction(pb.dose_mcg) * most
+        assert (
+            f"Maximum 24 h dose {float(maximum):.1f} mcg per 24 h with {most} patient "
+            f"boluses of {pb.dose_mcg} mcg"
+        ) in text
+        assert "Bridge bolus none" in text
+        alarm = fmt_day(after.alarm_at.astimezone(clinic.tz).date())
+        assert f"Low-reservoir alarm {alarm}" in text
+        assert f"Refill by {fmt_day(after.refill_by)} ({after.refill_by_reason})" in text
+
+
+def replace_paper(settings: Any, size: str) -> Any:
+    from dataclasses import replace
+
+    return replace(settings, paper_size=size)

@@ -24,6 +24,14 @@ def refill_record_html(record: PrintableRefill, *, marked_pages: bool = False) -
             f"<tr><td class='k'>{escape(k)}</td><td>{escape(v)}</td></tr>" for k, v in items
         )
 
+    def side_by_side(*sections: tuple[str, list[tuple[str, str]]]) -> str:
+        """Sections next to each other, so the record keeps to one page."""
+        cells = "".join(
+            f"<td width='50%' class='col'><h2>{escape(title)}</h2><table>{rows(items)}</table></td>"
+            for title, items in sections
+        )
+        return f"<table width='100%' cellspacing='0'><tr>{cells}</tr></table>"
+
     status_text: dict[str, str] = {
         RefillStatus.CONFIRMED: "Confirmed: the pump recorded the refill and it was read back.",
         RefillStatus.PENDING: "PENDING: the pump update could not be confirmed. Interrogate the pump "
@@ -58,34 +66,35 @@ h2 {{ font-size: 10.5pt; margin-top: 7px; margin-bottom: 2px; color: #1b2a3a; }}
 p {{ margin-top: 3px; margin-bottom: 3px; }}
 td {{ padding: 1px 8px 1px 0; vertical-align: top; }}
 td.k {{ color: #3b4b5c; width: 38%; }}
+td.col {{ padding: 0 10px 0 0; }}
 .warn {{ color: #8a1020; }}
 .status {{ font-weight: bold; }}
 </style></head><body>
 {training}<h1>Intrathecal baclofen pump refill</h1>
-<p>{escape(record.refill_at)} &middot; recorded by {escape(record.nurse)}</p>
+<p>{escape(record.refill_at)} &middot; performed by {escape(record.performed_by)}</p>
 <p class='status'>{escape(status)}</p>
-<h2>Patient</h2>
-<table>{
-        rows(
-            [
-                ("Name", record.patient_name),
-                ("Date of birth", record.date_of_birth),
-                ("Hospital number", record.hospital_number),
-                ("NHS number", record.nhs_number),
-            ]
+{
+        side_by_side(
+            (
+                "Patient",
+                [
+                    ("Name", record.patient_name),
+                    ("Date of birth", record.date_of_birth),
+                    ("Hospital number", record.hospital_number),
+                    ("NHS number", record.nhs_number),
+                ],
+            ),
+            (
+                "Pump",
+                [
+                    ("Serial", record.pump_serial),
+                    ("Model", record.pump_model),
+                    *([("Make", record.pump_make)] if record.pump_make else []),
+                    ("Reservoir capacity", record.capacity),
+                ],
+            ),
         )
-    }</table>
-<h2>Pump</h2>
-<table>{
-        rows(
-            [
-                ("Serial", record.pump_serial),
-                ("Model", record.pump_model),
-                *([("Make", record.pump_make)] if record.pump_make else []),
-                ("Reservoir capacity", record.capacity),
-            ]
-        )
-    }</table>
+    }
 <h2>Volumes</h2>
 <table>{
         rows(
@@ -95,24 +104,35 @@ td.k {{ color: #3b4b5c; width: 38%; }}
                 ("Discrepancy", record.discrepancy),
                 ("Delivery accuracy", record.accuracy),
                 ("Added", record.added),
+                ("New reservoir volume", record.new_volume),
             ]
         )
     }</table>
 <p>{escape(record.discrepancy_meaning)}</p>
 {note}
-<h2>Drug</h2>
-<table>{
-        rows(
-            [
-                ("Product", record.product),
-                ("Concentration", record.concentration),
-                ("Lot", record.lot),
-                ("Expiry", record.expiry),
-                ("GTIN", record.gtin),
-                ("Bridge bolus", record.bridge),
-            ]
+{
+        side_by_side(
+            (
+                "Drug",
+                [
+                    ("Product", record.product),
+                    ("Concentration", record.concentration),
+                    ("Lot", record.lot),
+                    ("Expiry", record.expiry),
+                    ("GTIN", record.gtin),
+                    ("Bridge bolus", record.bridge),
+                ],
+            ),
+            (
+                "Program in force after the refill",
+                [
+                    ("Program", record.program),
+                    ("Dose per 24 h", record.daily_dose),
+                    ("Maximum 24 h dose", record.max_dose),
+                ],
+            ),
         )
-    }</table>
+    }
 {brand}
 <h2>Next</h2>
 <table>{
@@ -124,8 +144,8 @@ td.k {{ color: #3b4b5c; width: 38%; }}
         )
     }</table>
 {warnings}
-<p style='margin-top: 14px'>Nurse: {
-        escape(record.nurse)
+<p style='margin-top: 14px'>Performed by: {
+        escape(record.performed_by)
     } &nbsp;&nbsp; Signature: ______________________</p>
 <p style='margin-top: 10px'>Second check (drug, concentration, volume and pump update), name and
 role: ______________________ &nbsp;&nbsp; Signature: ______________________</p>

@@ -1,12 +1,24 @@
 """The printed refill record: everything it shows (:class:`PrintableRefill`), taken from a
-recorded refill. ``ui/refill/record.py`` only lays it out (screen or PDF)."""
+recorded refill. ``ui/refill/record.py`` only lays it out (screen or PDF).
+
+The dates, the new reservoir volume and the program in force are the forecast's of the
+stored records once this refill is recorded (:mod:`itbconsole.forecast` through the clinic
+service), so the paper says what the worklist and the Overview say: for a confirmed refill
+the dates the review showed; for a pending or failed one the pump's own count, which its
+alarm follows until the update is confirmed. The doses are :mod:`itbconsole.dosing`'s and the wording :mod:`itbconsole.display`'s.
+Nothing here counts a date or a volume itself."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 
-from itbconsole.display import fmt_day, fmt_local_day, fmt_moment
+from itbconsole import dosing
+from itbconsole.display import fmt_day, fmt_dose_per_day, fmt_local_day, fmt_moment
+from itbconsole.model import Mode, Program, RefillStatus
 from itbconsole.pump_models import manufacturer_of
+from itbconsole.services.overview import MODE_TEXT
+from itbconsole.services.programming.review import WEEKDAYS
 from itbconsole.services.refill.session_base import SessionBase
 from itbconsole.services.refill.steps import RefillError
 from itbconsole.units import fmt_ml
@@ -41,7 +53,16 @@ class PrintableRefill:
     alarm_date: str
     refill_by: str
     refill_by_rule: str
-    nurse: str
+    performed_by: str
+    """Who recorded the refill and their role ("Demo Nurse (nurse)")."""
+    new_volume: str = "-"
+    """The reservoir volume after the refill (the forecast's starting volume)."""
+    program: str = "-"
+    """The program in force after the refill: its mode and concentration."""
+    daily_dose: str = "-"
+    """Its programmed dose per 24 h (each distinct day of a flex schedule)."""
+    max_dose: str = "-"
+    """The maximum 24 h dose with every allowed patient bolus, and what it counts."""
     warnings: tuple[str, ...] = ()
     brand_change: str = ""
     """Another product than the last refill's (Lioresal to Gablofen), in words."""
@@ -67,7 +88,8 @@ class PrintStep(SessionBase):
         assert self.concentration is not None
         nd = self.new_drug_check.new_drug
         patient = ident.patient
-        forecast = self.new_drug_check.forecast
+        # The stored records' forecast, with this refill recorded (see the module's docstring).
+        forecast = self.clinic.forecast_for(ident.pump.serial)
         check = self.withdrawal
         bridge = "none"
         if self.concentration.bridge_volume_ul:
@@ -75,6 +97,7 @@ class PrintStep(SessionBase):
                 f"{fmt_ml(self.concentration.bridge_volume_ul, 3)} over "
                 f"{self.concentration.bridge_duration_min} min"
             )
+        program = forecast.program or ident.reading.program
         nhs = patient.nhs_number or "-"
         if len(nhs) == 10:
             nhs = f"{nhs[:3]} {nhs[3:6]} {nhs[6:]}"
@@ -107,7 +130,12 @@ class PrintStep(SessionBase):
             else fmt_local_day(forecast.alarm_at, self.tz),
             refill_by="-" if forecast.refill_by is None else fmt_day(forecast.refill_by),
             refill_by_rule=forecast.refill_by_reason,
-            nurse=f"{self.outcome.stored_by} ({self.user.role.value})",
+            performed_by=f"{self.outcome.stored_by} ({self.user.role.value})",
+            new_volume=self._new_volume_text(forecast.anchor_volume_ul),
+            program=f"{MODE_TEXT[program.mode]}, "
+            f"{forecast.concentration_mcg_ml or nd.product.concentration_mcg_ml} mcg/mL",
+            daily_dose=daily_dose_text(program),
+            max_dose=max_dose_text(program),
             training=self.clinic.training,
             audit_head=self.clinic.audit_head(),
             warnings=(
@@ -119,3 +147,45 @@ class PrintStep(SessionBase):
             + self.new_drug_check.checked,
             brand_change=self.new_drug_check.brand_change,
         )
+
+    def _new_volume_text(self, volume_ul: int | None) -> str:
+        """The reservoir volume the forecast starts from; for a refill the pump has not
+        confirmed, said as the pump's count, not as the refill's result."""
+        assert self.outcome is not None
+        if volume_ul is None:
+            return "-"
+        if self.outcome.status == RefillStatus.CONFIRMED:
+            return fmt_ml(volume_ul)
+        return f"not confirmed: the pump counts {fmt_ml(volume_ul)} until the update is confirmed"
+
+
+def daily_dose_text(program: Program) -> str:
+    """The programmed dose per 24 h of each distinct day of the schedule, the usual day's
+    first ("240.0 mcg per 24 h; Mon 960.0 mcg per 24 h"), as the emergency card says it."""
+    usual = dosing.program_daily_dose_mcg(program)
+    if program.mode is not Mode.FLEX:
+        return fmt_dose_per_day(usual)
+    other: dict[Fraction, list[str]] = {}
+    for day in range(7):
+        dose = dosing.program_daily_dose_mcg(program, day)
+        if dose != usual:
+            other.setdefault(dose, []).append(WEEKDAYS[day])
+    parts = [fmt_dose_per_day(usual)]
+    parts += [f"{', '.join(days)} {fmt_dose_per_day(dose)}" for dose, days in other.items()]
+    return "; ".join(parts)
+
+
+def max_dose_text(program: Program) -> str:
+    """The maximum 24 h dose (the figure dose limits apply to) and what it counts: the
+    highest day, every patient bolus allowed in 24 h, a single bolus."""
+    maximum = fmt_dose_per_day(dosing.max_24h_dose_mcg(program))
+    counted: list[str] = []
+    pb = program.patient_bolus
+    boluses = dosing.patient_boluses_in_24h(program)
+    if pb is not None and boluses:
+        counted.append(f"{boluses} patient bolus{'es' if boluses > 1 else ''} of {pb.dose_mcg} mcg")
+    if program.mode is Mode.SINGLE_BOLUS:
+        counted.append(f"the single bolus of {program.bolus_dose_mcg} mcg")
+    if not counted:
+        return f"{maximum} (no patient boluses)"
+    return f"{maximum} with {' and '.join(counted)}"
