@@ -17,6 +17,8 @@ from datetime import date, datetime, tzinfo
 from decimal import Decimal
 from fractions import Fraction
 
+from itbconsole import dosing
+from itbconsole.model import Mode, Program
 from itbconsole.units import Number, fmt_mcg, fmt_ml, round_decimal, ul_to_ml
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -148,3 +150,20 @@ __all__ = [
     "fmt_weekday",
     "ml_text",
 ]
+
+
+def fmt_schedule_doses(program: Program) -> str:
+    """The programmed dose per 24 h of each distinct day of the schedule, the usual day's
+    first ("240.0 mcg per 24 h; Mon 960.0 mcg per 24 h"): what the refill record, the
+    emergency card and the travel letter print (the doses from :mod:`itbconsole.dosing`)."""
+    usual = dosing.program_daily_dose_mcg(program)
+    if program.mode is not Mode.FLEX:
+        return fmt_dose_per_day(usual)
+    other: dict[Fraction, list[str]] = {}
+    for day in range(7):
+        dose = dosing.program_daily_dose_mcg(program, day)
+        if dose != usual:
+            other.setdefault(dose, []).append(_DAYS[day])
+    parts = [fmt_dose_per_day(usual)]
+    parts += [f"{', '.join(days)} {fmt_dose_per_day(dose)}" for dose, days in other.items()]
+    return "; ".join(parts)

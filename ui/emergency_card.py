@@ -23,17 +23,15 @@ clinic's 24 h telephone is not set.
 from __future__ import annotations
 
 from datetime import datetime
-from fractions import Fraction
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from itbconsole import dosing
-from itbconsole.display import fmt_day, fmt_dose_per_day
+from itbconsole.display import fmt_day, fmt_dose_per_day, fmt_schedule_doses
 from itbconsole.model import Mode, Program
 from itbconsole.pump_models import manufacturer_of
 from itbconsole.services.overview import PumpOverview
-from itbconsole.services.programming import WEEKDAYS
 from itbconsole.settings import ClinicSettings
 from itbconsole.store import StoreError
 from ui.printing import (
@@ -101,22 +99,6 @@ def program_in_force(overview: PumpOverview) -> Program:
     return overview.forecast.program or overview.reading.program
 
 
-def dose_text(program: Program) -> str:
-    """The dose per 24 h of each distinct day of the schedule: the usual day's first, then
-    each day that differs ("240.0 mcg per 24 h; Mon 960.0 mcg per 24 h")."""
-    usual = dosing.program_daily_dose_mcg(program)
-    if program.mode is not Mode.FLEX:
-        return fmt_dose_per_day(usual)
-    other: dict[Fraction, list[str]] = {}
-    for day in range(7):
-        dose = dosing.program_daily_dose_mcg(program, day)
-        if dose != usual:
-            other.setdefault(dose, []).append(WEEKDAYS[day])
-    parts = [fmt_dose_per_day(usual)]
-    parts += [f"{', '.join(days)} {fmt_dose_per_day(dose)}" for dose, days in other.items()]
-    return "; ".join(parts)
-
-
 def maximum_text(program: Program) -> str:
     """The maximum 24 h dose with every allowed patient bolus (the figure dose limits apply
     to), or "" when it is the programmed dose (no boluses)."""
@@ -167,7 +149,7 @@ td.k {{ color: #3b4b5c; }}
 {escape(p.hospital_number)}</td></tr>
 <tr><td class='k'>Pump</td><td>{escape(pump.model)}, serial {escape(pump.serial)}</td></tr>{make_row}
 <tr><td class='k'>Drug</td><td>{escape(drug)} (intrathecal baclofen)</td></tr>
-<tr><td class='k'>Dose</td><td><b>{escape(dose_text(in_force))}</b>
+<tr><td class='k'>Dose</td><td><b>{escape(fmt_schedule_doses(in_force))}</b>
 ({escape(program.mode_text.lower())}, in force on {printed})</td></tr>{max_row}
 </table>
 <p style='page-break-before: always'><span class='sign'>WITHDRAWAL</span> (too little drug:
@@ -258,7 +240,6 @@ __all__ = [
     "WITHDRAWAL_SIGNS",
     "card_html",
     "card_printout",
-    "dose_text",
     "maximum_text",
     "print_emergency_card",
     "require_confirmed_dose",

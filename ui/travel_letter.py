@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 from itbconsole import dosing
-from itbconsole.display import fmt_day
+from itbconsole.display import fmt_day, fmt_schedule_doses
 from itbconsole.forecast import Status
 from itbconsole.forecast.bounds import Bound
 from itbconsole.pump_models import manufacturer_of
@@ -48,7 +48,6 @@ from itbconsole.settings import ClinicSettings
 from itbconsole.store import StoreError
 from itbconsole.units import round_decimal
 from ui.emergency_card import (
-    dose_text,
     maximum_text,
     program_in_force,
     require_confirmed_dose,
@@ -262,7 +261,7 @@ travel with the medical device described.</p>
 serial {escape(pump.serial)}</td></tr>{make_row}
 <tr><td class='k'>Implanted on</td><td>{implant}</td></tr>
 <tr><td class='k'>Drug</td><td>{escape(program.drug_label)} (intrathecal baclofen)</td></tr>
-<tr><td class='k'>Dose</td><td>{escape(dose_text(in_force))}
+<tr><td class='k'>Dose</td><td>{escape(fmt_schedule_doses(in_force))}
 ({escape(program.mode_text.lower())}, in force on {fmt_day(today)})</td></tr>{max_row}
 </table>
 <h2>For security staff</h2>

@@ -11,14 +11,18 @@ Nothing here counts a date or a volume itself."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from fractions import Fraction
 
 from itbconsole import dosing
-from itbconsole.display import fmt_day, fmt_dose_per_day, fmt_local_day, fmt_moment
+from itbconsole.display import (
+    fmt_day,
+    fmt_dose_per_day,
+    fmt_local_day,
+    fmt_moment,
+    fmt_schedule_doses,
+)
 from itbconsole.model import Mode, Program, RefillStatus
 from itbconsole.pump_models import manufacturer_of
 from itbconsole.services.overview import MODE_TEXT
-from itbconsole.services.programming.review import WEEKDAYS
 from itbconsole.services.refill.session_base import SessionBase
 from itbconsole.services.refill.steps import RefillError
 from itbconsole.units import fmt_ml
@@ -134,7 +138,7 @@ class PrintStep(SessionBase):
             new_volume=self._new_volume_text(forecast.anchor_volume_ul),
             program=f"{MODE_TEXT[program.mode]}, "
             f"{forecast.concentration_mcg_ml or nd.product.concentration_mcg_ml} mcg/mL",
-            daily_dose=daily_dose_text(program),
+            daily_dose=fmt_schedule_doses(program),
             max_dose=max_dose_text(program),
             training=self.clinic.training,
             audit_head=self.clinic.audit_head(),
@@ -157,22 +161,6 @@ class PrintStep(SessionBase):
         if self.outcome.status == RefillStatus.CONFIRMED:
             return fmt_ml(volume_ul)
         return f"not confirmed: the pump counts {fmt_ml(volume_ul)} until the update is confirmed"
-
-
-def daily_dose_text(program: Program) -> str:
-    """The programmed dose per 24 h of each distinct day of the schedule, the usual day's
-    first ("240.0 mcg per 24 h; Mon 960.0 mcg per 24 h"), as the emergency card says it."""
-    usual = dosing.program_daily_dose_mcg(program)
-    if program.mode is not Mode.FLEX:
-        return fmt_dose_per_day(usual)
-    other: dict[Fraction, list[str]] = {}
-    for day in range(7):
-        dose = dosing.program_daily_dose_mcg(program, day)
-        if dose != usual:
-            other.setdefault(dose, []).append(WEEKDAYS[day])
-    parts = [fmt_dose_per_day(usual)]
-    parts += [f"{', '.join(days)} {fmt_dose_per_day(dose)}" for dose, days in other.items()]
-    return "; ".join(parts)
 
 
 def max_dose_text(program: Program) -> str:
