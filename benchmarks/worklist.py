@@ -116,6 +116,32 @@ def run(path: Path, runs: int) -> int:
     all_at_once_ms = timed(lambda: cold_clinic.clinic_worklist(now=END))
     print(f"The same, every drift worked out at once (no steps): {all_at_once_ms:.0f} ms")
 
+    # As the app starts: the patient list read on its worker, then the worklist's lines and
+    # drift made ahead a step per turn of the event loop (MainWindow._work_ahead), then the
+    # first View > Worklist, in a service that has made no worklist before.
+    from itbconsole.store.queries import read_patient_list
+
+    app_clinic = ClinicService(store, library, user, UTC)
+    assert store.path is not None
+    listed = read_patient_list(Path(store.path), app_clinic.today(END), app_clinic.inputs_key)
+    ahead_steps: list[float] = []
+    steps_ahead = app_clinic.worklist_ahead(listed.rows, END)
+    while True:
+        t = time.perf_counter()
+        try:
+            next(steps_ahead)
+        except StopIteration:
+            break
+        finally:
+            ahead_steps.append((time.perf_counter() - t) * 1000)
+    app_view = WorklistView(app_clinic, now=lambda: END)
+    app_first_ms = timed(app_view.refresh)
+    app_view.deleteLater()
+    print(
+        f"As the app starts: the lines and drift made ahead in {len(ahead_steps)} steps "
+        f"(longest {max(ahead_steps):.0f} ms), then the first opening {app_first_ms:.0f} ms"
+    )
+
     view = WorklistView(clinic, now=lambda: END)
     view.refresh()
     from dataclasses import replace as dc_replace
@@ -169,6 +195,19 @@ def run(path: Path, runs: int) -> int:
             "limit": LIMIT_MS,
         },
         {
+            "metric": "worklist_first_open_after_start_ms",
+            "value": round(app_first_ms, 1),
+            "unit": "ms",
+            "ratio": round(app_first_ms / base_ms, 2),
+            "limit": LIMIT_MS,
+        },
+        {
+            "metric": "worklist_ahead_step_max_ms",
+            "value": round(max(ahead_steps), 1),
+            "unit": "ms",
+            "limit": STEP_LIMIT_MS,
+        },
+        {
             "metric": "worklist_drift_step_max_ms",
             "value": round(max(steps, default=0.0), 1),
             "unit": "ms",
@@ -191,7 +230,7 @@ def run(path: Path, runs: int) -> int:
     ]
     for figure in figures:
         print(json.dumps(figure))
-    return 0 if after_ms < LIMIT_MS else 1
+    return 0 if max(after_ms, app_first_ms) < LIMIT_MS else 1
 
 
 def main() -> int:

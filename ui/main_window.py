@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -106,6 +106,7 @@ class MainWindow(QMainWindow):
         self.demo = demo
         self.current_patient_id: int | None = None
         self._catching_up: QTimer | None = None
+        self._ahead: QTimer | None = None  # the worklist's lines made ahead (worklist_ahead)
         self.connected_identity: Any = None
         self.last_interrogation: datetime | None = None
         self.prompts = Prompts(self)
@@ -283,6 +284,8 @@ class MainWindow(QMainWindow):
         self._list_generation += 1
         if self._catching_up is not None:
             self._catching_up.stop()
+        if self._ahead is not None:
+            self._ahead.stop()
         if self._saving is not None and not self._saving.wait(SAVE_WAIT_S):
             log.error("An interrogation was still being saved when the window closed")
         wizard_save = getattr(self.refill_wizard, "saving", None)  # the refill's step 1
@@ -439,9 +442,34 @@ class MainWindow(QMainWindow):
         )
         keep_out_of_garbage_collection()
         self._list_arrived()
+        self._work_ahead(result.rows)
         if self._saved_during_read:  # brought in row by row
             self._saved_during_read = False
             self.refresh_patients()
+
+    def _work_ahead(self, rows: Sequence[Any]) -> None:
+        """Make the worklist's lines and drift ahead from the rows just read, one short step
+        per turn of the event loop (``ClinicService.worklist_ahead``), so the first View >
+        Worklist of the day opens at once; a newer list starts it again."""
+        if self._ahead is not None:
+            self._ahead.stop()
+        steps = self.clinic.worklist_ahead(rows, self.now())
+        timer = QTimer(self)
+        self._ahead = timer
+
+        def step() -> None:
+            try:
+                next(steps)
+            except StopIteration:
+                timer.stop()
+                # Every pump's delivery drift is known now: the list marks the drifting.
+                self.patient_list.show_drifts(self.clinic.known_drifts())
+            except StoreError as exc:  # only a head start: the worklist reads for itself
+                log.warning("Making the worklist ahead stopped: %s", exc)
+                timer.stop()
+
+        timer.timeout.connect(step)
+        timer.start(0)
 
     def _list_failed(self, error: BaseException, generation: int) -> None:
         if generation != self._list_generation:

@@ -1,4 +1,9 @@
-"""Patient list: search and the columns that matter at a glance."""
+"""Patient list: search and the columns that matter at a glance.
+
+The Status cell is the forecast's status; a pump whose delivery drifts (a withdrawal or
+overdose risk the worklist and the Overview show) adds "· drift" in the warning colour, from
+the drift the clinic service has already worked out (:meth:`PatientListPanel.show_drifts`):
+working it out for thousands of pumps takes seconds, so the mark appears when it is known."""
 
 from __future__ import annotations
 
@@ -30,6 +35,7 @@ from PySide6.QtWidgets import (
 from itbconsole.display import fmt_day
 from itbconsole.forecast import Status
 from itbconsole.services.patients import PatientQuery, row_serials, search_key
+from itbconsole.services.worklist import Category, Drift
 from itbconsole.store.queries import PatientList, PatientOverview
 from ui.link_worker import BackgroundCall
 from ui.table_model import ListTableModel, ModelIndex
@@ -40,7 +46,7 @@ COLUMN_SAMPLES = (
     "KOWALCZYK, Anna",
     "H100644",
     "SIM0000001",
-    "Not delivering",
+    "On track \u00b7 drift",  # wider than "Not delivering"
     "28 Nov 2026",
     "ERI",
 )
@@ -57,6 +63,8 @@ STATUS_BG = {
     Status.OVERDUE: URGENT_BG,
     Status.DUE_SOON: SOON_BG,
 }
+#: After the status in its cell when the pump's delivery drifts.
+DRIFT_MARK = " \u00b7 drift"
 
 
 SearchKey = tuple[str, str]
@@ -108,6 +116,8 @@ class PatientTableModel(ListTableModel):
         self._serial_index: dict[str, int] | None = None
         self._sort_column = 3
         self._sort_order = Qt.SortOrder.AscendingOrder
+        #: Delivery drift by pump serial, as far as it is known (:meth:`set_drifts`).
+        self.drifts: dict[str, Drift] = {}
 
     @property
     def sort_order(self) -> tuple[int, Qt.SortOrder]:
@@ -183,6 +193,26 @@ class PatientTableModel(ListTableModel):
             self.rows.append(row)
             self.endInsertRows()
 
+    def set_drifts(self, drifts: Mapping[str, Drift]) -> None:
+        """Take the delivery drift known now (ClinicService.known_drifts); only the Status
+        cells of the pumps whose drift changed are redrawn, in one signal."""
+        old, self.drifts = self.drifts, dict(drifts)
+        changed = {s for s in old.keys() | self.drifts.keys() if old.get(s) != self.drifts.get(s)}
+        shown = [
+            r
+            for s in changed
+            if (pid := self.patient_of_serial(s)) is not None
+            and (r := self.row_of(pid)) is not None
+        ]
+        if shown:
+            self.dataChanged.emit(self.index(min(shown), 3), self.index(max(shown), 3))
+
+    def drift_of(self, row: PatientOverview) -> Drift | None:
+        """The row's pump's delivery drift, if known and the patient is active."""
+        if row.pump_serial is None or row.patient_status != "active":
+            return None
+        return self.drifts.get(row.pump_serial)
+
     def _positions_in_all(self) -> dict[int, int]:
         if self._all_index is None:
             self._all_index = {r.patient.id or 0: i for i, r in enumerate(self.all_rows)}
@@ -225,6 +255,8 @@ class PatientTableModel(ListTableModel):
         row = self.rows[index.row()]
         col = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
+            if col == 3 and (drift := self.drift_of(row)) is not None:
+                return self._text(row, col) + DRIFT_MARK
             return self._text(row, col)
         if role == Qt.ItemDataRole.UserRole:  # sort key
             return self._sort_key(row, col)
@@ -233,9 +265,15 @@ class PatientTableModel(ListTableModel):
         )
         if role == Qt.ItemDataRole.BackgroundRole and col in (3, 4) and status in STATUS_BG:
             return QBrush(STATUS_BG[status])
+        if role == Qt.ItemDataRole.BackgroundRole and col == 3 and self.drift_of(row):
+            return QBrush(SOON_BG)  # the warning colour; an urgent status keeps its own
         if role == Qt.ItemDataRole.BackgroundRole and col == 5 and (row.eri or row.eos):
             return QBrush(URGENT_BG)
         if role == Qt.ItemDataRole.ToolTipRole:
+            if col == 3 and (drift := self.drift_of(row)) is not None:
+                # The worklist's drift line, word for word (itbconsole.services.worklist).
+                why = f"{row.status.reason}\n\n" if row.status is not None else ""
+                return f"{why}{Category.DELIVERY_DRIFT.label}: {drift.message}"
             if col in (3, 4) and row.status is not None:
                 return row.status.reason
             if col == 5 and (row.eri or row.eos):
@@ -390,6 +428,11 @@ class PatientListPanel(QWidget):
         self._after_change()
         if keep_id is not None:
             self.select_patient(keep_id, quiet=True)
+
+    def show_drifts(self, drifts: Mapping[str, Drift]) -> None:
+        """Mark the pumps whose delivery drifts (ClinicService.known_drifts: only what is
+        already worked out, so the window can call it as the worklist's drift is made)."""
+        self.model.set_drifts(drifts)
 
     def apply_search(self) -> None:
         """Filter the list kept in memory by the search box's text (nothing is read)."""

@@ -79,5 +79,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_OK
+    if args.demo and not getattr(args, "reads_demo", False):
+        print(
+            f"itbconsole {args.command}: error: --demo opens the app on a demo clinic (and is "
+            f"read by 'worklist' and 'export fhir'); '{args.command}' works on a clinic's "
+            "database: leave out --demo",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
     result: int = args.handler(args)
     return result

@@ -140,7 +140,7 @@ def _register_fhir(formats: Any) -> None:
         "--out", required=True, type=argtypes.PATH, metavar="FILE", help="file to write (JSON)"
     )
     fhir.add_argument("--force", action="store_true", help="replace FILE if it exists")
-    fhir.set_defaults(handler=cmd_export_fhir)
+    fhir.set_defaults(handler=cmd_export_fhir, reads_demo=True)  # open_records
 
 
 def _refuse(message: str, fmt: str = "csv") -> int:
@@ -261,17 +261,22 @@ def cmd_export_csv(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _open_fhir_source(args: argparse.Namespace, path: Path) -> Store:
-    """The database to export: the clinic's, or with ``--demo`` a demo clinic built in
-    memory (a training database: every resource is marked as test data), so an interface
-    can be tried without a clinic's records and without touching the app's demo file."""
+def open_records(args: argparse.Namespace, path: Path, now: datetime | None = None) -> Store:
+    """The database a headless command reads: the clinic's, or with ``--demo`` a demo clinic
+    built in memory (dated from ``now``; a training database: exports mark every resource as
+    test data), so a command can be tried without a clinic's records and without touching
+    the app's demo file. The one home of ``--demo`` for headless commands that read; each
+    such command says so with ``reads_demo=True`` among its parser's defaults."""
     from itbconsole.store import Store
 
     if args.demo:
         from itbconsole.demo import open_demo_store
 
-        return open_demo_store(Path(":memory:"))  # no file, no audit keys on disk
+        return open_demo_store(Path(":memory:"), now=now)  # no file, no audit keys on disk
     return Store.open(path)
+
+
+DEMO_WITH_DB = "--demo reads the demo clinic: leave out --db"
 
 
 def cmd_export_fhir(args: argparse.Namespace) -> int:
@@ -279,7 +284,7 @@ def cmd_export_fhir(args: argparse.Namespace) -> int:
     from itbconsole.store import StoreError
 
     if args.demo and getattr(args, "db", None) is not None:
-        return _refuse("--demo exports the demo clinic: leave out --db", "fhir")
+        return _refuse(DEMO_WITH_DB, "fhir")
     path = default_db_path(getattr(args, "db", None))
     out = Path(args.out).expanduser()
     problem = _out_error(out, path, args.force)
@@ -288,7 +293,7 @@ def cmd_export_fhir(args: argparse.Namespace) -> int:
     if not args.demo and argtypes.existing_database(args) is None:
         return EXIT_FAILED
     try:
-        with _open_fhir_source(args, path) as store:
+        with open_records(args, path) as store:
             return _export_fhir(store, args, out)
     except StoreError as exc:
         print(str(exc), file=sys.stderr)

@@ -1,9 +1,14 @@
-"""``itbconsole worklist``: who needs what, from the same forecast every screen reads.
+"""``itbconsole worklist``: who needs what, the clinic day's list the app shows.
 
-Lists every current patient with a pump, most urgent first: status and its reason, the
-refill-by date and what governs it, the low-reservoir alarm date, ERI and End of Service
-with their source. ``--days N`` keeps only those not delivering, overdue, or due within N
-days. ``--json`` prints one JSON array for scripts. Exit status: 0 success, 1 failure (no
+The text is View > Worklist's list (``ClinicService.clinic_worklist``, the one home of its
+lines, delivery drift included and all worked out): each line's category, date, patient,
+pump, status and reason, most urgent first, written with :mod:`itbconsole.display` and the
+app's status labels. ``--days N`` is the list's "due within" window (default: the clinic's).
+
+``--json`` prints one JSON array for scripts: one object per current patient with a pump
+(only those due within N days, or with a line on the list, with ``--days``), most urgent
+first, with the forecast's dates in ISO 8601 and the patient's ``lines`` on the list.
+``--demo`` reads a demo clinic built in memory. Exit status: 0 success, 1 failure (no
 database), 2 bad input.
 """
 
@@ -16,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from itbconsole.cli import args as argtypes
-from itbconsole.display import fmt_weekday
+from itbconsole.display import fmt_day
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -32,8 +37,11 @@ def register(subparsers: Any) -> None:
         "worklist",
         help="who is due: every patient's status, refill-by date and reason (headless)",
         description=(
-            "Every current patient with a pump, most urgent first, with the dates and status "
-            "the desktop app shows (the clinic's settings and zone from the database)."
+            "The clinic day's worklist the desktop app shows (View > Worklist): refills and "
+            "alarms due, pumps to check or replace, unknown outcomes, programs to review, "
+            "delivery drift and pumps not interrogated for too long, most urgent first (the "
+            "clinic's settings and zone from the database). 'itbconsole --demo worklist' "
+            "lists a demo clinic."
         ),
     )
     argtypes.add_db_argument(parser)
@@ -41,7 +49,7 @@ def register(subparsers: Any) -> None:
         "--days",
         type=_days,
         metavar="N",
-        help="only patients not delivering, overdue, or due within N days",
+        help="refills and alarms due within N days (default: the clinic's due-soon days)",
     )
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
     parser.add_argument(
@@ -50,10 +58,23 @@ def register(subparsers: Any) -> None:
         metavar="WHEN",
         help="count from this moment instead of now (ISO 8601 with zone; for audits and tests)",
     )
-    parser.set_defaults(handler=cmd_worklist)
+    parser.set_defaults(handler=cmd_worklist, reads_demo=True)  # export.open_records
 
 
-def _row_json(row: Any) -> dict[str, Any]:
+def _line_json(item: Any) -> dict[str, Any]:
+    """One worklist line for scripts: the category's key and the app's words for it."""
+    return {
+        "category": item.category.value,
+        "category_label": item.category.label,
+        "date": item.day.isoformat() if item.day else None,
+        "date_is": item.day_is,
+        "status": item.status.value if item.status is not None else None,
+        "status_label": item.status.label if item.status is not None else None,
+        "reason": item.reason,
+    }
+
+
+def _row_json(row: Any, lines: list[Any] | None = None) -> dict[str, Any]:
     f = row.forecast
     st = row.status
     return {
@@ -75,47 +96,73 @@ def _row_json(row: Any) -> dict[str, Any]:
         "end_of_service_source": f.eos_source.value if f and f.eos_source else None,
         "pending_refills": row.pending_refills,
         "uncertain_program_changes": row.uncertain_program_changes,
+        "status_label": st.status.label if st else None,
+        "lines": [_line_json(i) for i in lines or ()],
     }
 
 
+def _line_text(item: Any) -> str:
+    """A line as View > Worklist shows it: what, date, who, pump, status, then why."""
+    day = fmt_day(item.day) if item.day else "-"
+    status = f"  {item.status.label}" if item.status is not None else ""
+    # The date's meaning where the reason does not already say it ("drifting since ...").
+    said = not item.day or not item.day_is or day in item.reason
+    when = "" if said else f"{item.day_is[:1].upper()}{item.day_is[1:]} {day}. "
+    return (
+        f"{item.category.label:<24} {day:<11}  {item.patient:<28} {item.hospital_number:<9} "
+        f"pump {item.pump_serial}{status}\n    {when}{item.reason}"
+    )
+
+
 def cmd_worklist(args: argparse.Namespace) -> int:
+    from itbconsole.cli.export import DEMO_WITH_DB, open_records
     from itbconsole.druglib import DrugLibraryError, load_drug_library
     from itbconsole.model import Role, User
+    from itbconsole.paths import default_db_path
     from itbconsole.services.clinic import ClinicService
-    from itbconsole.store import Store, StoreError
+    from itbconsole.store import StoreError
 
-    path = argtypes.existing_database(args)
-    if path is None:
+    if args.demo and getattr(args, "db", None) is not None:
+        print(f"itbconsole worklist: error: {DEMO_WITH_DB}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if not args.demo and argtypes.existing_database(args) is None:
         return EXIT_FAILED
+    now = args.now or datetime.now(UTC)
     try:
         library = load_drug_library()
-        with Store.open(path) as store:
+        with open_records(args, default_db_path(getattr(args, "db", None)), now) as store:
             clinic = ClinicService(store, library, User("itbconsole worklist", Role.NURSE))
-            now = args.now or datetime.now(UTC)
-            rows = clinic.worklist(args.days, now=now)
-            today = clinic.today(now)
+            # The app's list, every pump's delivery drift worked out (drift_limit None).
+            listed = clinic.clinic_worklist(args.days, now=now, drift_limit=None)
+            rows = clinic.worklist(None, now=now)
+            due = (
+                None
+                if args.days is None
+                else {r.patient.id for r in clinic.worklist(args.days, now=now)}
+            )
     except (StoreError, DrugLibraryError) as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_FAILED
     if args.json:
-        print(json.dumps([_row_json(r) for r in rows], indent=2, ensure_ascii=False))
-        return EXIT_OK
-    window = f", due within {args.days} days" if args.days is not None else ""
-    print(f"Worklist for {fmt_weekday(today)}{window}: {len(rows)} patient(s).")
-    for r in rows:
-        d = _row_json(r)
+        lines: dict[int, list[Any]] = {}
+        for item in listed.items:
+            lines.setdefault(item.patient_id, []).append(item)
         print(
-            f"{(d['status'] or '-').upper():<15} {d['patient']:<28} {d['hospital_number']:<9} "
-            f"pump {d['pump_serial']}"
-        )
-        print(f"    {d['status_reason'] or 'no forecast'}")
-        if d["alarm_date"]:
-            print(f"    low-reservoir alarm {d['alarm_date']}")
-        if d["end_of_service_date"]:
-            print(f"    End of Service {d['end_of_service_date']} ({d['end_of_service_source']})")
-        if r.pending_refills or r.uncertain_program_changes:
-            print(
-                f"    {r.pending_refills} pending refill(s), {r.uncertain_program_changes} "
-                "uncertain program change(s): interrogate the pump"
+            json.dumps(
+                [
+                    _row_json(r, lines.get(r.patient.id or 0))
+                    for r in rows
+                    if due is None or r.patient.id in due or r.patient.id in lines
+                ],
+                indent=2,
+                ensure_ascii=False,
             )
+        )
+        return EXIT_OK
+    if listed.training:
+        print("TRAINING: a training database (demo clinic), not patient records.")
+    print(f"{listed.title}: {len(listed.items)} line(s) for {listed.patients()} patient(s).")
+    print(listed.window_text)
+    for item in listed.items:
+        print(_line_text(item))
     return EXIT_OK

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, tzinfo
 from decimal import Decimal
@@ -917,6 +917,37 @@ class ClinicService:
         self._worklist_kept = (listed, drifts, worklist) if not unchecked else None
         return worklist
 
+    def worklist_ahead(
+        self,
+        rows: Sequence[PatientOverview],
+        now: datetime | None = None,
+        *,
+        rows_a_step: int = 500,
+        drifts_a_step: int = 50,
+    ) -> Iterator[None]:
+        """Make the worklist's lines ahead, a step at a time (each a few milliseconds: the
+        window runs one step per turn of its event loop once the patient list has arrived),
+        so that the first View > Worklist only gathers and sorts lines already made.
+
+        ``rows``: the patient list as read on the worker; they are the very row objects the
+        store gives for the same stored values on the same day, so the lines kept for them
+        are found again by :meth:`clinic_worklist`. Then the delivery drift of every pump,
+        ``drifts_a_step`` pumps a step. Nothing is written; what changes meanwhile is read
+        afresh when the worklist opens."""
+        today = self.today(now)
+        days = self.settings.due_soon_days
+        active = [r for r in rows if r.pump_serial is not None and r.patient_status == "active"]
+        facts = self.worklist_facts(active, today)
+        yield
+        for start in range(0, len(active), rows_a_step):
+            for row in active[start : start + rows_a_step]:
+                clinic_day.row_lines(row, today, days, facts, self.tz, kept=self._lines_kept)
+            yield
+        self.delivery_drifts(active, limit=0)
+        yield
+        while self.check_drifts(drifts_a_step):
+            yield
+
     def worklist_facts(
         self, rows: Sequence[PatientOverview], today: date
     ) -> clinic_day.WorklistFacts:
@@ -1016,3 +1047,19 @@ class ClinicService:
     @accounts.setter
     def accounts(self, service: AccountService) -> None:
         self._accounts = service
+
+    # ------------------------------------------------------------------ drift already known
+
+    def known_drifts(self) -> dict[str, clinic_day.Drift]:
+        """The delivery drifts already worked out (by the worklist, :meth:`worklist_ahead`
+        or :meth:`check_drifts`) of pumps whose records are unchanged since, by serial.
+
+        Why: the patient list marks a drifting pump as the worklist and Overview do, but
+        working drift out costs about 0.4 ms a pump; this only reads the memo (one query
+        of the stored forecasts' versions), so a screen can ask again as more is known.
+        A pump not yet worked out, or written since, is absent."""
+        memo = self._drift_memo
+        if memo is None:
+            return {}
+        versions = store_queries.forecast_versions(self.store.db, self.inputs_key)
+        return {s: d for s, v in versions.items() if (d := memo.drift(s, v)) is not None}

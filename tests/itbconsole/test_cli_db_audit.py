@@ -80,3 +80,14 @@ def test_a_database_moved_to_another_computer_is_proven_after_importing_its_keys
         pass
     code, text = run(capsys, "--db", str(other), "db", "import-keys", str(backup) + ".audit-keys")
     assert code == 1 and "another database" in text
+
+
+def test_demo_is_refused_by_a_command_that_works_on_a_clinics_database(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--demo never quietly reads (or invites creating) a clinic's database."""
+    from itbconsole.cli import main
+
+    assert main(["--demo", "db", "verify"]) == 2
+    err = capsys.readouterr().err
+    assert "leave out --demo" in err and "db init" not in err

@@ -233,3 +233,43 @@ def test_drift_lines_follow_when_worked_out_in_steps(
     )
     drift = [i for i in view.shown if i.category is wl.Category.DELIVERY_DRIFT]
     assert [i.patient for i in drift] == ["BRENNAN, Thomas"]
+
+
+def test_the_lines_made_ahead_after_the_list_arrives_are_the_worklists(
+    console: Console, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once the list has arrived the window makes the worklist's lines and drift ahead, a
+    short step at a time; the worklist then opened has made no line itself, and its lines
+    are those a service that made nothing ahead gives."""
+    from itbconsole.services.clinic import ClinicService
+
+    window = console.window
+    console.qtbot.waitUntil(lambda: window.patient_list.loaded, timeout=5_000)
+    console.qtbot.waitUntil(
+        lambda: window._ahead is not None and not window._ahead.isActive(), timeout=10_000
+    )
+    made: list[object] = []
+    real = wl._items
+    monkeypatch.setattr(wl, "_items", lambda *a: made.append(a) or real(*a))
+    view = open_worklist(console)
+    assert made == []  # every line was made ahead
+    fresh = ClinicService(console.clinic.store, console.clinic.library, console.clinic.user)
+    fresh.settings = console.clinic.settings
+    expected = fresh.clinic_worklist(now=window.now())
+    assert view.worklist is not None
+    assert view.worklist.items == expected.items
+
+
+def test_once_the_drift_is_known_the_list_marks_the_drifting_pump(console: Console) -> None:
+    """After the window's work ahead, Brennan (delivery falling towards withdrawal) is
+    marked in the list's status, not just on his Overview."""
+    window = console.window
+    console.qtbot.waitUntil(lambda: window.patient_list.loaded, timeout=5_000)
+    console.qtbot.waitUntil(
+        lambda: window._ahead is not None and not window._ahead.isActive(), timeout=10_000
+    )
+    model = window.patient_list.model
+    brennan = console.patient_id("Brennan")
+    row = next(r for r in range(model.rowCount()) if model.patient_id_at(r) == brennan)
+    status = model.data(model.index(row, 3))
+    assert "drift" in str(status)
