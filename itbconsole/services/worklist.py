@@ -269,6 +269,36 @@ class LinesKept:
             del self._rows[key]
 
 
+def row_lines(
+    row: PatientOverview,
+    today: date,
+    days: int,
+    facts: WorklistFacts,
+    tz: tzinfo,
+    replacement_days: int = REPLACEMENT_WINDOW_DAYS,
+    kept: LinesKept | None = None,
+) -> list[WorkItem]:
+    """One row's lines, unsorted; made once for the same row object and what they are made
+    from when ``kept`` is given (the window makes them ahead, a part of the list at a time,
+    so the first opening of the worklist finds them made)."""
+    if kept is None:
+        return _items(row, today, days, replacement_days, facts, tz)
+    serial = row.pump_serial or ""
+    made_from = (
+        today,
+        days,
+        replacement_days,
+        tz,
+        facts.prepared.get(serial),
+        facts.interrogation_limits.get(serial),
+    )
+    lines = kept.lines(row, made_from)
+    if lines is None:
+        lines = _items(row, today, days, replacement_days, facts, tz)
+        kept.keep_lines(row, made_from, lines)
+    return lines
+
+
 def build_worklist(
     rows: Iterable[PatientOverview],
     today: date,
@@ -291,23 +321,7 @@ def build_worklist(
         return whole
     items: list[WorkItem] = []
     for row in rows:
-        if kept is None:
-            items.extend(_items(row, today, days, replacement_days, facts, tz))
-            continue
-        serial = row.pump_serial or ""
-        row_from = (
-            today,
-            days,
-            replacement_days,
-            tz,
-            facts.prepared.get(serial),
-            facts.interrogation_limits.get(serial),
-        )
-        lines = kept.lines(row, row_from)
-        if lines is None:
-            lines = _items(row, today, days, replacement_days, facts, tz)
-            kept.keep_lines(row, row_from, lines)
-        items.extend(lines)
+        items.extend(row_lines(row, today, days, facts, tz, replacement_days, kept))
     items.sort(key=_sort_key)
     worklist = Worklist(today, days, replacement_days, tuple(items), training)
     if kept is not None:

@@ -544,6 +544,9 @@ def test_any_port_can_be_typed_and_is_remembered(
     from ui.dialogs import OtherPortDialog
 
     bar = console.window.device_bar
+    # The window starts with a look for ports on the link; its result refills the port
+    # list, so the choice below is made once it has ended.
+    console.qtbot.waitUntil(lambda: not console.window.link.busy, timeout=5_000)
     assert bar.port_combo.findData(OTHER_PORT) == bar.port_combo.count() - 1
     bad = OtherPortDialog(console.window)
     console.qtbot.addWidget(bad)
