@@ -36,6 +36,7 @@ from PySide6.QtGui import (
     QColor,
     QFont,
     QFontMetricsF,
+    QGuiApplication,
     QPagedPaintDevice,
     QPageLayout,
     QPageSize,
@@ -44,7 +45,7 @@ from PySide6.QtGui import (
     QPen,
     QTextDocument,
 )
-from PySide6.QtPrintSupport import QPrintPreviewDialog
+from PySide6.QtPrintSupport import QPrintPreviewDialog, QPrintPreviewWidget
 from PySide6.QtWidgets import QMessageBox, QToolBar, QWidget
 
 from itbconsole.paths import make_private
@@ -393,6 +394,14 @@ def show_print_preview(
         toolbar.addSeparator()
         toolbar.addAction(save)
     dialog.addAction(save)
+    # Big enough to read the page without zooming: most of the screen, the page fitted in.
+    screen = (parent.screen() if parent is not None else None) or QGuiApplication.primaryScreen()
+    if screen is not None:
+        area = screen.availableGeometry()
+        dialog.resize(int(area.width() * 0.8), int(area.height() * 0.9))
+    preview = dialog.findChild(QPrintPreviewWidget)
+    if preview is not None:
+        preview.fitInView()
     if open_now:
         dialog.open()
     return dialog
