@@ -307,5 +307,8 @@ def _derivation(
     if adjusted:
         text += ", with the program changes and boluses since counted when they happen"
     if schedule_first:
-        text += "; a day sooner at most if every patient bolus is taken early in the day"
+        text += (
+            "; the date shown is that of the pump's own schedule with every patient bolus "
+            "taken at the start of its day, up to a day sooner than this"
+        )
     return text + "."
