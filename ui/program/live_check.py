@@ -83,7 +83,8 @@ class LiveCheck(EditForm):
         if maximum != total:
             lines.append(
                 f"Maximum 24 h dose with every allowed bolus: <b>{fmt_amount(maximum)} mcg</b> "
-                "(the figure the dose limits apply to)"
+                "(the limits apply to it and to each day's programmed dose; the larger "
+                "change counts)"
             )
         if program.mode is Mode.SIMPLE_CONTINUOUS and total:
             lines.append(f"Rate: {fmt_amount(total / 24, 3)} mcg/h")

@@ -164,7 +164,7 @@ class PrintStep(SessionBase):
 
 
 def max_dose_text(program: Program) -> str:
-    """The maximum 24 h dose (the figure dose limits apply to) and what it counts: the
+    """The maximum 24 h dose (the dose limits apply to it, and to each day's dose) and what it counts: the
     highest day, every patient bolus allowed in 24 h, a single bolus."""
     maximum = fmt_dose_per_day(dosing.max_24h_dose_mcg(program))
     counted: list[str] = []
