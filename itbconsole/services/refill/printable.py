@@ -164,8 +164,8 @@ class PrintStep(SessionBase):
 
 
 def max_dose_text(program: Program) -> str:
-    """The maximum 24 h dose (the dose limits apply to it, and to each day's dose) and what it counts: the
-    highest day, every patient bolus allowed in 24 h, a single bolus."""
+    """The maximum 24 h dose (the dose limits apply to it, and to each day's dose) and what
+    it counts: the highest day, every patient bolus allowed in 24 h, a single bolus."""
     maximum = fmt_dose_per_day(dosing.max_24h_dose_mcg(program))
     counted: list[str] = []
     pb = program.patient_bolus
