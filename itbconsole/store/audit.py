@@ -691,15 +691,7 @@ class _SealCheck:
                     f"Entries #1 to #{noted[0]} were sealed together when this computer first "
                     f"opened the database ({noted[1]}): before then they rest on the chain alone."
                 )
-            recorded = keys.head(getattr(db, "audit_path", None))
-            if recorded is not None:
-                _check_anchor(
-                    db,
-                    f"{recorded[0]}:{recorded[1]}",
-                    "the newest entry this computer sealed",
-                    report,
-                    listed=False,
-                )
+            _check_sealed_head(db, keys, report)
 
 
 def _check_triggers(db: Database, problems: list[AuditProblem]) -> None:
@@ -1090,13 +1082,19 @@ def verify_entries_after(db: Database, keys: AuditKeys | None, after_seq: int) -
     report.problems[:0] = seal_tables_missing(db, keys) + chain.problems
     if keys is not None:
         report.keys_where = keys.where
-        recorded = keys.head(getattr(db, "audit_path", None))
-        if recorded is not None:
-            _check_anchor(
-                db,
-                f"{recorded[0]}:{recorded[1]}",
-                "the newest entry this computer sealed",
-                report,
-                listed=False,
-            )
+        _check_sealed_head(db, keys, report)
     return report
+
+
+def _check_sealed_head(db: Database, keys: AuditKeys, report: AuditReport) -> None:
+    """The newest entry this computer sealed in this file must still be there, unchanged
+    (a tail removed with its seals leaves a chain that checks out otherwise)."""
+    recorded = keys.head(getattr(db, "audit_path", None))
+    if recorded is not None:
+        _check_anchor(
+            db,
+            f"{recorded[0]}:{recorded[1]}",
+            "the newest entry this computer sealed",
+            report,
+            listed=False,
+        )
