@@ -373,7 +373,7 @@ class PatientListPanel(QWidget):
             width = max(
                 metrics.horizontalAdvance(sample), header_metrics.horizontalAdvance(COLUMNS[col])
             )
-            self.table.setColumnWidth(col, width + 14)
+            self.table.setColumnWidth(col, width + 20)  # text, cell margins, focus frame
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.name_width = metrics.horizontalAdvance(LONG_NAME) + 24  # text, margins, focus
         self.table.setMinimumWidth(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -136,6 +137,13 @@ def main(out: Path = OUT, size: tuple[int, int] = SMALL_SCREEN) -> int:
         settle(app)
 
     out.mkdir(parents=True, exist_ok=True)
+    # As a nurse sees it a moment after the start: the list read and the worklist's lines
+    # and drift made ahead (the list then marks the drifting pump).
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (
+        window.patient_list.loaded and window._ahead is not None and not window._ahead.isActive()
+    ):
+        app.processEvents()
     show(patient("Murphy"))
     window.grab().save(str(out / "main-window.png"))
     show(patient("Patel"))
