@@ -234,6 +234,7 @@ class MainWindow(QMainWindow):
         self.settings_action = self._action(
             tools_menu, "Clinic &settings...", None, self.edit_clinic_settings
         )
+        self._action(tools_menu, "Sync &conflicts...", None, self.show_sync_conflicts)
         self._build_session_menu()
         help_menu = self.menuBar().addMenu("&Help")
         self._action(help_menu, "&About ITB Console", None, self.about)
@@ -1184,6 +1185,13 @@ class MainWindow(QMainWindow):
         from ui.travel_letter import print_travel_letter
 
         print_travel_letter(self)
+
+    def show_sync_conflicts(self) -> None:
+        """Tools > Sync conflicts: what other rooms' records clashed with here, for an
+        administrator to put right (others may look)."""
+        from ui.sync_conflicts_view import open_sync_conflicts
+
+        open_sync_conflicts(self)
 
     def show_lot_search(self) -> None:
         from ui.lot_search_view import open_lot_search

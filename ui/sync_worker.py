@@ -18,6 +18,10 @@ signal with the status-bar text, delivered on the GUI thread:
   or this room's own audit trail does not verify (nothing is sent), which needs an
   administrator; the full text is the label's tooltip.
 
+A click on the label syncs now; while conflicts wait, it opens the list of them instead
+(:mod:`ui.sync_conflicts_view`, through :attr:`SyncStatus.review_requested`), since what
+the clinic needs then is a person's decision, not another pass.
+
 Wiring (in the window's start-up, once the clinic is open)::
 
     from ui.sync_worker import install_sync_status
@@ -38,7 +42,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, QObject, Qt, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import (
+    QCoreApplication,
+    QMetaMethod,
+    QObject,
+    Qt,
+    QThread,
+    QTimer,
+    Signal,
+    Slot,
+)
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QLabel, QMainWindow
 
@@ -88,6 +101,9 @@ class SyncWorker(QObject):
     status = Signal(str, str)
     #: The pass's SyncReport, or the exception that ended it.
     passed = Signal(object)
+    #: How many conflicts wait for an administrator (emitted just before ``status``;
+    #: -1 when they could not be counted).
+    to_review = Signal(int)
 
     def __init__(
         self,
@@ -171,8 +187,9 @@ class SyncWorker(QObject):
                 text += f", {report.open_conflicts} to review"
                 detail += (
                     f"\n{report.open_conflicts} conflict(s) wait for an administrator "
-                    "(itbconsole sync conflicts)."
+                    "(Tools > Sync conflicts, or itbconsole sync conflicts)."
                 )
+            self.to_review.emit(report.open_conflicts)
             self.status.emit(text, detail)
             self.passed.emit(report)
 
@@ -187,6 +204,7 @@ class SyncWorker(QObject):
                 log.debug("sync store close failed", exc_info=True)
 
     def _report_failure(self, exc: Exception, text: str, store: Store | None) -> None:
+        review = -1
         if store is not None:
             try:
                 text += f", {pending_count(store, self._dsn)} waiting"
@@ -195,12 +213,13 @@ class SyncWorker(QObject):
                     text += f", {review} to review"
             except Exception:  # the counts are a nicety; the status is not
                 log.debug("pending or conflict count unavailable", exc_info=True)
+        self.to_review.emit(review)
         self.status.emit(text, str(exc))
         self.passed.emit(exc)
 
 
 class SyncLabel(QLabel):
-    """The status-bar label; a click asks for a pass now."""
+    """The status-bar label; a click asks for a pass now, or for the conflicts' list."""
 
     clicked = Signal()
 
@@ -219,6 +238,8 @@ class SyncStatus(QObject):
     changed = Signal(str)
     #: Records from other rooms were applied (how many): the window refreshes its lists.
     records_arrived = Signal(int)
+    #: The label was clicked while conflicts wait: the window opens their list.
+    review_requested = Signal()
 
     def __init__(
         self,
@@ -233,8 +254,10 @@ class SyncStatus(QObject):
         super().__init__()
         self.label = label if label is not None else SyncLabel("Sync starting")
         self.label.setToolTip("Sync with the clinic server (click to sync now)")
+        #: Conflicts waiting for an administrator, as the last pass counted them.
+        self.conflicts_to_review = 0
         if isinstance(self.label, SyncLabel):
-            self.label.clicked.connect(self.sync_now)
+            self.label.clicked.connect(self.label_clicked)
         self._thread = QThread()
         self._thread.setObjectName("itbconsole-sync")
         self.worker = SyncWorker(
@@ -246,6 +269,7 @@ class SyncStatus(QObject):
         self._thread.finished.connect(self.worker.close_store)
         self._thread.finished.connect(self.worker.deleteLater)
         self.requested.connect(self.worker.run_pass)
+        self.worker.to_review.connect(self._count_to_review)
         self.worker.status.connect(self._show)
         self.worker.passed.connect(self._passed)
         self._thread.start()
@@ -254,10 +278,25 @@ class SyncStatus(QObject):
         """Run a pass as soon as the worker is free (returns at once)."""
         self.requested.emit()
 
+    def label_clicked(self) -> None:
+        """Conflicts wait: ask for their list (when the window listens); otherwise sync now."""
+        if self.conflicts_to_review > 0 and self.isSignalConnected(
+            QMetaMethod.fromSignal(self.review_requested)
+        ):
+            self.review_requested.emit()
+        else:
+            self.sync_now()
+
+    @Slot(int)
+    def _count_to_review(self, count: int) -> None:
+        if count >= 0:  # -1: not counted this time; the last count stands
+            self.conflicts_to_review = count
+
     @Slot(str, str)
     def _show(self, text: str, detail: str) -> None:
         self.label.setText(text)
-        self.label.setToolTip(f"{detail}\nClick to sync now.")
+        click = "Click to review them." if self.conflicts_to_review > 0 else "Click to sync now."
+        self.label.setToolTip(f"{detail}\n{click}")
         self.changed.emit(text)
 
     @Slot(object)
@@ -282,19 +321,38 @@ def install_sync_status(
     *,
     interval_ms: int = SYNC_INTERVAL_MS,
     tz: tzinfo | None = None,
+    open_review: Callable[[], object] | None = None,
 ) -> SyncStatus | None:
     """Add the sync label to ``window``'s status bar and start background sync with ``dsn``
     (default ``$ITBCONSOLE_SYNC_DSN``); None, and nothing added, when no server is set.
     Times are shown in ``tz`` (the clinic's zone; this computer's when None). The sync
-    thread stops when the window is destroyed. A click on the label syncs now."""
+    thread stops when the window is destroyed. A click on the label syncs now; while
+    conflicts wait it calls ``open_review`` (by default, when the window has a clinic,
+    :func:`ui.sync_conflicts_view.open_sync_conflicts`), and a conflict resolved there
+    asks for a pass, so the label's count is put right."""
     chosen = configured_dsn(dsn)
     if chosen is None:
         return None
     status = SyncStatus(_opener(store_path_or_factory), chosen, interval_ms=interval_ms, tz=tz)
     status.setParent(window)
     window.statusBar().addPermanentWidget(status.label)
+    if open_review is None and hasattr(window, "clinic"):
+        open_review = lambda: _open_conflicts_of(window, status)  # noqa: E731
+    if open_review is not None:
+        status.review_requested.connect(open_review)
     window.destroyed.connect(lambda *_: status.shutdown())
     app = QCoreApplication.instance()
     if app is not None:
         app.aboutToQuit.connect(status.shutdown)
     return status
+
+
+def _open_conflicts_of(window: QMainWindow, status: SyncStatus) -> object:
+    """The window's list of conflicts; each resolution there asks for a pass now."""
+    from ui.sync_conflicts_view import open_sync_conflicts
+
+    dialog = open_sync_conflicts(window)
+    if not dialog.property("recountsSync"):  # once per dialog, however often it is raised
+        dialog.setProperty("recountsSync", True)
+        dialog.resolved.connect(lambda _id: status.sync_now())
+    return dialog

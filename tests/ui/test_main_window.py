@@ -293,3 +293,12 @@ def test_the_printouts_and_the_lot_search_are_in_the_menus(
     dialogs = [w for w in console.window.findChildren(LotSearchDialog) if w.isVisible()]
     assert len(dialogs) == 1
     dialogs[0].close()
+
+
+def test_tools_menu_opens_the_sync_conflicts(console: Console) -> None:
+    from ui.sync_conflicts_view import SyncConflictsDialog
+
+    menu_action(console, "Sync &conflicts...").trigger()
+    dialogs = [w for w in console.window.findChildren(SyncConflictsDialog) if w.isVisible()]
+    assert len(dialogs) == 1
+    dialogs[0].close()
