@@ -39,7 +39,7 @@ from itbconsole.model import Action, Role, SecondCheck, User
 from itbconsole.store import Store, StoreError
 from itbconsole.store import accounts as records
 from itbconsole.store.account_rules import leaves_no_administrator
-from itbconsole.store.accounts import NOT_SIGNED_IN, Account, same_name
+from itbconsole.store.accounts import FIRST_ADMINISTRATOR_NOTE, NOT_SIGNED_IN, Account, same_name
 
 MIN_PASSWORD_CHARS = 8
 #: Longer is a paste gone wrong, and would make every check of it slow.
@@ -215,7 +215,7 @@ class AccountService:
         clean = " ".join(name.split())
         me = User(clean, Role.ADMINISTRATOR)
         account = self._create(
-            me, clean, Role.ADMINISTRATOR, password, registration, False, "first administrator"
+            me, clean, Role.ADMINISTRATOR, password, registration, False, FIRST_ADMINISTRATOR_NOTE
         )
         user = account.user()
         self._event("signed_in", user, account, {"first_administrator": True})

@@ -39,6 +39,10 @@ _CURRENT = (
     " (SELECT MAX(w.id) FROM account_versions w WHERE w.account_id = v.account_id)"
 )
 
+#: The note of the version that makes a database's first administrator (the account
+#: service writes it; the sync recognises such an account by it).
+FIRST_ADMINISTRATOR_NOTE = "first administrator"
+
 
 @dataclass(frozen=True)
 class Account:

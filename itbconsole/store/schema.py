@@ -648,6 +648,19 @@ _SYNC = [
     " last_sync_at TEXT, last_error TEXT, last_error_at TEXT)",
 ]
 
+#: Migration 13, concurrent edits decided by the server's order, never by a room's clock
+#: (docs/sync-rules.md): ``sync_applied.server_order`` is where the server put another
+#: room's event; ``sync_own_order`` where it put this room's own entries (learnt after each
+#: upload). A version whose order is not known yet (not uploaded) counts as after every
+#: version downloaded, so all rooms reach the same winner once everything is uploaded.
+_SERVER_ORDER = [
+    "ALTER TABLE sync_applied ADD COLUMN server_order INTEGER",
+    "CREATE TABLE sync_own_order ("
+    " seq INTEGER PRIMARY KEY REFERENCES audit_log(seq),"
+    " server_order INTEGER NOT NULL)",
+    *_no_change_triggers("sync_own_order"),
+]
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "clinical records and hash-chained audit log", tuple(_INITIAL)),
     Migration(2, "current-state tables for the patient list", tuple(_CURRENT_STATE)),
@@ -663,6 +676,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         11, "accounts: who signs in, their changes and their sign-in events", tuple(_ACCOUNTS)
     ),
     Migration(12, "multi-room sync: event ids, applied events, id map, conflicts", tuple(_SYNC)),
+    Migration(13, "sync: the server's order of each event", tuple(_SERVER_ORDER)),
 )
 
 

@@ -21,6 +21,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlite_utils import Database
@@ -28,10 +29,11 @@ from sqlite_utils import Database
 from itbconsole.model import Role, User
 from itbconsole.store import Store, audit
 from itbconsole.store.account_rules import is_active_administrator, leaves_no_administrator
-from itbconsole.store.accounts import Account, get_account, list_accounts
+from itbconsole.store.accounts import FIRST_ADMINISTRATOR_NOTE, Account, get_account, list_accounts
 from itbconsole.store.accounts import add_version as add_account_version
 from itbconsole.store.db import transaction, utc_iso, utc_now
 from itbconsole.store.errors import StoreError, StoreUnavailableError
+from itbconsole.store.records import stamp_columns
 from itbconsole.store.schema import CLINICAL_TABLES
 from itbconsole.sync import refusals
 from itbconsole.sync.conflicts import (
@@ -75,6 +77,9 @@ _NEWEST_ROW_WINS: dict[str, str | None] = {
 #: Conflicts whose event may apply later (a concurrent edit was decided; a tampered event
 #: never becomes right).
 _RETRIED_KINDS = ("refused", "depends", "missing", "unreadable")
+
+#: An event dated further than this after the server received it: its console's clock is ahead.
+CLOCK_AHEAD_LIMIT = timedelta(days=1)
 
 #: What an event meets that makes it a conflict rather than stopping the pass.
 _EVENT_FAILURES = (Refused, sqlite3.Error, StoreError, ValueError, KeyError, TypeError)
@@ -181,6 +186,53 @@ def _stamp(values: dict[str, Any]) -> dict[str, Any]:
     return {k: values[k] for k in ("change", "note", "created_at", "created_by", "created_role")}
 
 
+#: Writes to a pump whose outcome may be unknown: the column, and its "unknown" value.
+_OUTCOME = {"refills": ("status", "pending"), "program_changes": ("outcome", "uncertain")}
+
+#: The note that starts a version by which the sync kept an outcome unknown.
+_OUTCOME_UNKNOWN_NOTE = "outcome unknown: "
+
+
+def _made_as_first_administrator(values: dict[str, Any]) -> bool:
+    """An account's first version made by "create first administrator" (it names itself)."""
+    return (
+        values.get("change") == "created"
+        and values.get("note") == FIRST_ADMINISTRATOR_NOTE
+        and values.get("role") == Role.ADMINISTRATOR.value
+    )
+
+
+def _outcomes_differ(table: str, remote: dict[str, Any], local: dict[str, Any]) -> bool:
+    """Two concurrent versions of a write to a pump that say different outcomes."""
+    if table not in _OUTCOME:
+        return False
+    column, _ = _OUTCOME[table]
+    return bool(remote.get(column) != local.get(column))
+
+
+def _both_outcome_unknown_marks(remote: dict[str, Any], local: dict[str, Any]) -> bool:
+    """Both versions are the sync's own "outcome unknown" versions (one per room that saw
+    the two settlements): they say the same, so there is nothing more to ask."""
+    return all(
+        v.get("created_by") == SYNC_USER.name
+        and str(v.get("correction_note") or "").startswith(_OUTCOME_UNKNOWN_NOTE)
+        for v in (remote, local)
+    )
+
+
+#: The order of a version not yet uploaded: after every version the server has.
+_NOT_UPLOADED = 1 << 62
+
+
+def _server_key(order: int | None, row: dict[str, Any], room: str) -> tuple[int, str, str]:
+    """What decides which of two concurrent versions is the newer, alike in every room: the
+    order in which the server received them (a room's clock never decides; a version not
+    uploaded yet counts as after all the server has, so once everything is uploaded every
+    room reaches the same winner); then, for two versions the server has neither of (only
+    when events are handed over without a server), their time stamps and rooms."""
+    return (_NOT_UPLOADED if order is None else order, str(row["created_at"]), room)
+
+
 def _disabling_kept(remote: dict[str, Any], local: dict[str, Any], remote_newer: bool) -> bool:
     """Two concurrent versions of an account: the older disabled it, and the newer, made
     without seeing that, changed something else (a password, a role) and says active.
@@ -277,6 +329,41 @@ class _Applier:
                 self.report.applied += 1
         finally:
             conn.execute("RELEASE sync_event")
+        self._flag_clock_ahead(event)
+
+    def _flag_clock_ahead(self, event: SyncEvent) -> None:
+        """An event stamped more than a day after the server received it comes from a
+        console whose clock is ahead: noted for an administrator (once per room while
+        the note is open). Its time stamps decide nothing (the server's order does), but
+        the records it wrote carry the wrong dates."""
+        if event.received_at is None:
+            return
+        try:
+            ahead = datetime.fromisoformat(event.at) - datetime.fromisoformat(event.received_at)
+        except (TypeError, ValueError):
+            return
+        if ahead <= CLOCK_AHEAD_LIMIT:
+            return
+        open_note = self.db.conn.execute(
+            "SELECT 1 FROM sync_conflicts c WHERE c.kind = 'clock_ahead' AND c.origin_room = ?"
+            " AND NOT EXISTS (SELECT 1 FROM sync_resolutions r WHERE r.conflict_id = c.id)"
+            " LIMIT 1",
+            [event.room_id],
+        ).fetchone()
+        if open_note is not None:
+            return
+        conflict = record_conflict(
+            self.db,
+            event,
+            "clock_ahead",
+            f"{room_label(event.room_id)}'s event #{event.room_seq} (by {event.user_name}) is "
+            f"dated {event.at}, {ahead.days} day(s) after the clinic server received it "
+            f"({event.received_at}): that console's clock is ahead. Its records carry wrong "
+            "dates; concurrent changes are decided by the order the server received them, "
+            "never by a console's clock. Set that console's clock right, then check its "
+            "records' dates.",
+        )
+        self.report.conflicts.append(conflict)
 
     def retry(self, conflict_id: int, event: SyncEvent) -> None:
         """Try a waiting event again; nothing changes when it still cannot apply."""
@@ -324,9 +411,9 @@ class _Applier:
             return
         self.db.conn.execute(
             "INSERT INTO sync_applied (event_id, origin_room, origin_seq, local_seq,"
-            " conflict_id, handled_at) VALUES (?, ?, ?, ?, ?, ?)",
+            " conflict_id, handled_at, server_order) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [event.event_id, event.room_id, event.room_seq, local_seq, conflict_id,
-             utc_iso(utc_now())],
+             utc_iso(utc_now()), event.server_order],
         )  # fmt: skip
 
     def _block(self, event: SyncEvent, conflict_id: int, keys: Iterable[refusals.BlockKey]) -> None:
@@ -385,6 +472,8 @@ class _Applier:
             )
         values = {k: v for k, v in row.items() if k != "id"}
         self._check_not_blocked(event, table, values)
+        if table == "account_versions" and _made_as_first_administrator(values):
+            self._check_first_administrator(event, values)
         for ref in self.ids.references(table):
             value = values.get(ref.column)
             if value is None or ref.key != "id":
@@ -471,6 +560,35 @@ class _Applier:
                     block=refusals.own_keys(event),
                 )
 
+    def _check_first_administrator(self, event: SyncEvent, values: dict[str, Any]) -> None:
+        """A "first administrator" is made on a database with no accounts. One made by a
+        room that had not received the clinic's accounts (a new database file opened
+        before the server was named, or by someone who wanted an administrator's rights)
+        is refused: it would be an administrator in every room. Which accounts the room
+        had received is known from its ``ids_mapped`` entries; which came first, from the
+        server's order, so every room refuses the same one."""
+        mine = _server_key(event.server_order, values, event.room_id)
+        for account in self.db.query("SELECT * FROM accounts ORDER BY id"):
+            local_id = int(account["id"])
+            maker = self.ids.maker("accounts", local_id)[0]
+            if maker == event.room_id or self.ids.seen_by(event, "accounts", local_id):
+                continue
+            if _server_key(self._version_order("accounts", local_id), account, maker) > mine:
+                continue
+            raise Refused(
+                "refused",
+                f"{values['name']} was made the first administrator of a new database in "
+                f"{room_label(event.room_id)} (event #{event.room_seq}) at "
+                f"{values['created_at']}, when the clinic already had accounts that room had "
+                "not received. The account is not added, and its sign-ins wait: an "
+                "administrator of the clinic checks who made it, and makes an account for "
+                "that person if they should have one.",
+                local_table="accounts",
+                local_id=local_id,
+                local_row=account,
+                block=refusals.own_keys(event),
+            )
+
     def _same_pump_event(self, event: SyncEvent, values: dict[str, Any]) -> bool:
         """A pump's own log entry (serial, index) is one fact, whichever room read it from
         the pump: one already here is the same entry, as for a local interrogation."""
@@ -531,14 +649,14 @@ class _Applier:
     def _concurrent(
         self, event: SyncEvent, table: str, values: dict[str, Any], local_id: int, *, corrects: bool
     ) -> bool:
-        """The newer version (by its time stamp, then room id) is in force in every room;
-        both are listed for an administrator. Always True (the event is decided here)."""
+        """The newer version (the later received by the server, :func:`_server_key`) is in
+        force in every room; both are listed for an administrator. Always True (the event
+        is decided here)."""
         local = refusals.row(self.db, f"SELECT * FROM [{table}] WHERE id = ?", [local_id])
         assert local is not None
         local_room = self.ids.maker(table, local_id)[0]
-        remote_newer = (str(values["created_at"]), event.room_id) > (
-            str(local["created_at"]),
-            local_room,
+        remote_newer = _server_key(event.server_order, values, event.room_id) > _server_key(
+            self._version_order(table, local_id), local, local_room
         )
         kept = "the other room's" if remote_newer else "this room's"
         where = "this room" if local_room == self.ids.here else room_label(local_room)
@@ -569,10 +687,22 @@ class _Applier:
             # The other room's older version is kept in the conflict; its later
             # corrections carry on from the version in force here.
             self.ids.add(event.room_id, table, int(event.record_id or 0), local_id, inserted=False)
+        if _both_outcome_unknown_marks(values, local):
+            # Two rooms each kept one record's outcome unknown: the same, nothing to ask.
+            if not remote_newer:
+                self._mark(event, None, None)
+                self.duplicate = True
+            return True
+        kind = "concurrent_edit"
+        if _outcomes_differ(table, values, local):
+            kind, message = (
+                "outcome_unknown",
+                self._keep_outcome_unknown(event, table, values, local, local_id),
+            )
         conflict = record_conflict(
             self.db,
             event,
-            "concurrent_edit",
+            kind,
             message,
             local_table=table,
             local_id=local_id,
@@ -584,11 +714,54 @@ class _Applier:
             self.set_aside = True
         return True
 
+    def _keep_outcome_unknown(
+        self,
+        event: SyncEvent,
+        table: str,
+        values: dict[str, Any],
+        local: dict[str, Any],
+        local_id: int,
+    ) -> str:
+        """Two rooms settled one write to a pump (a pending refill, an uncertain program
+        change) differently, neither seeing the other. That is never decided by the
+        program: the outcome in force goes back to unknown (a new version by "ITB Console
+        sync"), so the forecast takes the worse case and the worklist lists the record
+        until an administrator settles it again; both settlements are kept in the
+        conflict. Every room that sees both does the same, so all end unknown."""
+        column, unknown = _OUTCOME[table]
+        head_id = self._chain_head(table, local_id)
+        head = refusals.row(self.db, f"SELECT * FROM [{table}] WHERE id = ?", [head_id])
+        assert head is not None
+        note = (
+            f"outcome unknown: settled as {values[column]} in {room_label(event.room_id)} and "
+            f"as {local[column]} elsewhere, neither seeing the other"
+        )
+        row = {k: v for k, v in head.items() if k not in ("id", "created_at", "created_by",
+                                                          "created_role")}  # fmt: skip
+        row.update({column: unknown, "corrects_id": head_id, "correction_note": note,
+                    "entered_in_error": 0, **stamp_columns(SYNC_USER, utc_now())})  # fmt: skip
+        columns = ", ".join(f"[{c}]" for c in row)
+        marks = ", ".join("?" for _ in row)
+        cursor = self.db.conn.execute(
+            f"INSERT INTO [{table}] ({columns}) VALUES ({marks})", list(row.values())
+        )
+        audit.append(
+            self.db, SYNC_USER, "correct", table=table, record_id=int(cursor.lastrowid or 0)
+        )
+        return (
+            f"{what(table)} settled differently in two rooms at once: as {values[column]} in "
+            f"{room_label(event.room_id)} by {event.user_name} at {values['created_at']}, and "
+            f"as {local[column]} by {local['created_by']} at {local['created_at']}, neither "
+            f"seeing the other. Its outcome is {unknown} in every room (the forecast takes "
+            "the worse case; the worklist lists it) until an administrator settles it again "
+            "with what the pump shows. Both settlements are kept here."
+        )
+
     def _keep_an_administrator(self, event: SyncEvent, before: Account) -> None:
         """The clinic keeps an active administrator (:mod:`itbconsole.store.account_rules`),
         also when two rooms, neither seeing the other, each took away a different one.
         Every room decides it alike: of the changes that took the administrators away, the
-        latest (by time stamp, then room) does not take effect. When that is the other
+        latest (in the server's order, :func:`_server_key`) does not take effect. When that is the other
         room's, it is not applied; when it is one already here, the account is made an
         active administrator again by a new version. Both are listed for an administrator."""
         after = get_account(self.db, before.id)
@@ -645,9 +818,9 @@ class _Applier:
 
     def _administrators_taken_away(
         self,
-    ) -> list[tuple[tuple[str, str], dict[str, Any], dict[str, Any]]]:
+    ) -> list[tuple[tuple[int, str, str], dict[str, Any], dict[str, Any]]]:
         """Each account whose version in force took away an active administrator: (its
-        time stamp and room, that version, the version before it)."""
+        place in the server's order, that version, the version before it)."""
         found = []
         for current in self.db.query(
             "SELECT v.* FROM account_versions v WHERE v.id ="
@@ -665,8 +838,30 @@ class _Applier:
             ):
                 continue
             room = self.ids.maker("account_versions", int(current["id"]))[0]
-            found.append(((str(current["created_at"]), room), current, previous))
+            order = self._version_order("account_versions", int(current["id"]))
+            found.append((_server_key(order, current, room), current, previous))
         return found
+
+    def _version_order(self, table: str, local_id: int) -> int | None:
+        """Where the server put the event that made this room's row ``local_id`` of
+        ``table`` (None: not known yet, the version was not uploaded)."""
+        found = self.db.conn.execute(
+            "SELECT MIN(seq) FROM audit_log WHERE table_name = ? AND record_id = ?",
+            [table, local_id],
+        ).fetchone()
+        if found is None or found[0] is None:
+            return None
+        seq = int(found[0])
+        # Another room's version: the order of its original (this room's copy of it,
+        # an echo, was uploaded later and does not count).
+        applied = self.db.conn.execute(
+            "SELECT server_order FROM sync_applied WHERE local_seq = ?", [seq]
+        ).fetchone()
+        if applied is None:
+            applied = self.db.conn.execute(
+                "SELECT server_order FROM sync_own_order WHERE seq = ?", [seq]
+            ).fetchone()
+        return None if applied is None or applied[0] is None else int(applied[0])
 
     def _chain_head(self, table: str, row_id: int) -> int:
         """The newest version of the correction chain through ``row_id``."""

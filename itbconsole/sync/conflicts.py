@@ -29,6 +29,8 @@ KINDS = {
     "depends": "depends on a record in conflict",
     "missing": "refers to a record this room does not have",
     "unreadable": "not readable by this version of ITB Console",
+    "clock_ahead": "written by a console whose clock is ahead",
+    "outcome_unknown": "outcome settled differently in two rooms",
 }
 
 

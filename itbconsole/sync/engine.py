@@ -26,7 +26,7 @@ import psycopg
 
 from itbconsole.store import Store, audit
 from itbconsole.store.accounts import count_accounts
-from itbconsole.store.db import utc_iso
+from itbconsole.store.db import transaction, utc_iso
 from itbconsole.sync import DSN_ENVIRONMENT_VARIABLE, apply, configured_dsn, outbox, server
 from itbconsole.sync.server import ChainRefused, ServerError, ServerUnavailable, first_line
 
@@ -247,7 +247,23 @@ def _upload_all(
         outbox.record_upload(store.db, key, through, _now())
     if report.server_head is None:
         report.server_head = server.room_head(conn, room)
+    _learn_own_orders(store, conn, room)
     return through
+
+
+def _learn_own_orders(store: Store, conn: psycopg.Connection[Any], room: str) -> None:
+    """Note where the server put this room's own entries among the clinic's: concurrent
+    edits are decided by that order in every room (docs/sync-rules.md)."""
+    known = store.db.conn.execute("SELECT MAX(seq) FROM sync_own_order").fetchone()[0]
+    orders = server.own_orders(conn, room, int(known or 0))
+    if not orders:
+        return
+    with transaction(store.db):
+        store.db.conn.executemany(
+            "INSERT OR IGNORE INTO sync_own_order (seq, server_order) SELECT ?, ?"
+            " WHERE EXISTS (SELECT 1 FROM audit_log WHERE seq = ?)",
+            [(seq, order, seq) for seq, order in orders],
+        )
 
 
 def check_before_upload(store: Store, after_seq: int) -> None:

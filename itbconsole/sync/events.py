@@ -9,7 +9,7 @@ same write to keep in step.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from itbconsole.store.audit import GENESIS_HASH, entry_hash
@@ -36,6 +36,13 @@ class SyncEvent:
     payload: str
     prev_hash: str
     hash: str
+    #: Where the server received it among all rooms' events (download fills it in; None for
+    #: an event not yet uploaded). Not hashed: the room did not write it. Concurrent edits
+    #: are decided by it, never by the rooms' own clocks (docs/sync-rules.md).
+    server_order: int | None = field(default=None, compare=False)
+    #: When the server received it (ISO text; None when not yet uploaded). Neither is part
+    #: of the event's content (not compared).
+    received_at: str | None = field(default=None, compare=False)
 
     def is_echo(self) -> bool:
         """Written when applying another room's event: uploaded for the chain, never applied

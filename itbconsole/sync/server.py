@@ -34,6 +34,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from itbconsole.store.audit import GENESIS_HASH
+from itbconsole.store.db import utc_iso
 from itbconsole.sync.events import SyncEvent
 
 #: The schema every server object lives in.
@@ -500,7 +501,8 @@ def room_head(conn: psycopg.Connection[Any], room_id: str) -> tuple[int, str] | 
 #: of them, without reading the events before every cursor again on every call.
 _DOWNLOAD = (
     "SELECT e.event_id::text, e.room_id, e.room_seq, e.at, e.user_name, e.user_role,"
-    " e.action, e.table_name, e.record_id, e.payload, e.prev_hash, e.hash"
+    " e.action, e.table_name, e.record_id, e.payload, e.prev_hash, e.hash,"
+    " e.server_order, e.received_at"
     " FROM itbconsole.rooms r"
     " LEFT JOIN unnest(%(rooms)s::text[], %(after)s::bigint[]) AS c(room_id, after_seq)"
     " ON c.room_id = r.room_id"
@@ -548,7 +550,23 @@ def _row_values(row: Iterable[Any]) -> list[Any]:
     values[2] = int(values[2])
     if values[8] is not None:
         values[8] = int(values[8])
+    if len(values) > 12:
+        values[12] = int(values[12])
+        values[13] = utc_iso(values[13])
     return values
+
+
+def own_orders(
+    conn: psycopg.Connection[Any], room_id: str, after_seq: int
+) -> list[tuple[int, int]]:
+    """(seq, server order) of room ``room_id``'s events after ``after_seq``: where the server
+    put this room's own versions among the clinic's, which decides concurrent edits."""
+    rows = conn.execute(
+        "SELECT room_seq, server_order FROM itbconsole.events"
+        " WHERE room_id = %s AND room_seq > %s ORDER BY room_seq",
+        [room_id, after_seq],
+    ).fetchall()
+    return [(int(seq), int(order)) for seq, order in rows]
 
 
 @dataclass(frozen=True)

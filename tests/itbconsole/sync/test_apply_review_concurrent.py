@@ -110,11 +110,19 @@ def test_a_refill_settled_differently_in_two_rooms_ends_alike(open_room: RoomFac
     room_a.mark_entered_in_error("refills", confirmed.id or 0, CLINICIAN, "wrong pump chosen")
     room_b.resolve_refill(_head_refill(room_b), "failed", NURSE, "pump says no")
 
-    sync(room_b, room_a)
-    sync(room_a, room_b)
+    into_a = sync(room_b, room_a)
+    into_b = sync(room_a, room_b)
+    _exchange(room_a, room_b)
 
+    # Settled differently without seeing each other: never decided by the program. The
+    # outcome is unknown again in both rooms, for an administrator to settle.
     assert _refill_in_force(room_a) == _refill_in_force(room_b)
-    assert [(s, e) for _, _, s, e, _ in _refill_in_force(room_b)] == [("failed", 0)]
+    assert [(s, e, by) for _, _, s, e, by in _refill_in_force(room_b)] == [
+        ("pending", 0, "ITB Console sync")
+    ]
+    assert [c.kind for c in into_a.conflicts] == ["outcome_unknown"]
+    # B also meets A's later version (still confirmed, withdrawn): kept unknown again.
+    assert {c.kind for c in into_b.conflicts} == {"outcome_unknown"}
 
 
 _GIVEN = st.sampled_from(["Ann", "Anne", "Annie", "Anna", "Hanna"])
