@@ -17,9 +17,11 @@ through a seam (:attr:`SyncConflictsDialog.ask_note`), so tests never open a mod
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
@@ -42,7 +44,8 @@ from itbconsole.cli.args import MAX_NOTE_CHARS
 from itbconsole.display import fmt_moment
 from itbconsole.model import Role, User
 from itbconsole.services.clinic import ClinicService
-from itbconsole.store import StoreError
+from itbconsole.store import Store, StoreError
+from itbconsole.store.db import integrity_check_after_open
 from itbconsole.sync.conflicts import Conflict, open_conflicts, resolve_conflict, room_label
 from ui.table_model import ListTableModel, ModelIndex
 
@@ -284,11 +287,24 @@ class SyncConflictsDialog(QDialog):
 
     # ------------------------------------------------------------------ list
 
+    @contextlib.contextmanager
+    def _records(self) -> Iterator[Any]:
+        """The clinic's file through a connection of this window's own, as the sync itself
+        reads and writes it (the sync layer applies its rules: an administrator, a note,
+        an audit entry); the clinic service's own connection is not reached around."""
+        with integrity_check_after_open():
+            store = Store.open(Path(self.clinic.database_path), create=False)
+        try:
+            yield store.db
+        finally:
+            store.close()
+
     def refresh(self) -> list[Conflict]:
         """Read the open conflicts afresh (another pass may have added or settled some);
         keep the selection on the same conflict when it is still open."""
         kept = self.selected()
-        conflicts = open_conflicts(self.clinic.store.db)
+        with self._records() as db:
+            conflicts = open_conflicts(db)
         self.model.set_conflicts(conflicts)
         self.table.resizeColumnsToContents()
         count = len(conflicts)
@@ -368,7 +384,8 @@ class SyncConflictsDialog(QDialog):
         store refuses anyone but an administrator, and an empty note); the refusal is shown
         and nothing changes. Refreshes the list."""
         try:
-            resolve_conflict(self.clinic.store.db, conflict_id, self.user, note)
+            with self._records() as db:
+                resolve_conflict(db, conflict_id, self.user, note)
         except StoreError as exc:
             self.status.setText(str(exc))
             return False
