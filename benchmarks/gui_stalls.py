@@ -57,6 +57,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import store_scale  # noqa: E402  (the bulk writer and programs of the store benchmark)
+from backup_wait import Recorder  # noqa: E402  (the window's prompts, recorded)
 
 from itbconsole.model import Origin, Patient, Pump, PumpEvent, Reading, Refill  # noqa: E402
 from itbconsole.store import records as rec  # noqa: E402
@@ -173,23 +174,6 @@ def build_clinic(path: Path, patients: int) -> None:
 
 LIMIT_MS = 50.0
 BEAT_MS = 5
-
-
-class Recorder:
-    """Stands in for the window's modal messages, so an error ends the run instead of
-    waiting for a click."""
-
-    def __init__(self) -> None:
-        self.errors: list[tuple[str, str]] = []
-
-    def error(self, title: str, message: str) -> None:
-        self.errors.append((title, message))
-
-    def critical(self, title: str, message: str) -> None:
-        self.errors.append((title, message))
-
-    def confirm(self, title: str, message: str) -> bool:
-        return True
 
 
 def measure(click: Callable[[], Callable[[], bool]], timeout_s: float = 60.0) -> float:

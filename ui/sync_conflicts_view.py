@@ -17,14 +17,14 @@ through a seam (:attr:`SyncConflictsDialog.ask_note`), so tests never open a mod
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -203,6 +203,7 @@ class SyncConflictsDialog(QDialog):
         self.setWindowTitle("Sync conflicts to review")
         self.clinic = clinic
         self.user = user
+        self._store: Store | None = None  # opened on first use, closed with the window
         self.ask_note: Callable[[Conflict], str | None] = self._ask_note
         self.may_resolve = user.role is Role.ADMINISTRATOR
         self.model = ConflictsModel(clinic.tz, self)
@@ -287,24 +288,27 @@ class SyncConflictsDialog(QDialog):
 
     # ------------------------------------------------------------------ list
 
-    @contextlib.contextmanager
-    def _records(self) -> Iterator[Any]:
+    def _records(self) -> Any:
         """The clinic's file through a connection of this window's own, as the sync itself
         reads and writes it (the sync layer applies its rules: an administrator, a note,
-        an audit entry); the clinic service's own connection is not reached around."""
-        with integrity_check_after_open():
-            store = Store.open(Path(self.clinic.database_path), create=False)
-        try:
-            yield store.db
-        finally:
-            store.close()
+        an audit entry); the clinic service's own connection is not reached around. Opened
+        once, when first needed, and closed when the window closes."""
+        if self._store is None:
+            with integrity_check_after_open():
+                self._store = Store.open(Path(self.clinic.database_path), create=False)
+        return self._store.db
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        super().closeEvent(event)
 
     def refresh(self) -> list[Conflict]:
         """Read the open conflicts afresh (another pass may have added or settled some);
         keep the selection on the same conflict when it is still open."""
         kept = self.selected()
-        with self._records() as db:
-            conflicts = open_conflicts(db)
+        conflicts = open_conflicts(self._records())
         self.model.set_conflicts(conflicts)
         self.table.resizeColumnsToContents()
         count = len(conflicts)
@@ -384,8 +388,7 @@ class SyncConflictsDialog(QDialog):
         store refuses anyone but an administrator, and an empty note); the refusal is shown
         and nothing changes. Refreshes the list."""
         try:
-            with self._records() as db:
-                resolve_conflict(db, conflict_id, self.user, note)
+            resolve_conflict(self._records(), conflict_id, self.user, note)
         except StoreError as exc:
             self.status.setText(str(exc))
             return False

@@ -165,7 +165,7 @@ def build_overview(
     now: datetime,
     *,
     product_name: str | None = None,
-    reading_stale_days: int | None = None,
+    reading_stale_days: int,
 ) -> PumpOverview:
     """The Overview of one pump: the latest reading as the pump reported it, and the
     forecast (dates, status, program in force) exactly as every other screen shows it.
@@ -182,7 +182,6 @@ def build_overview(
     offset = reading.clock_offset_s
     today = now.astimezone(settings.tz).date()
     age = (today - reading.at.astimezone(settings.tz).date()).days
-    stale_after = settings.reading_stale_days if reading_stale_days is None else reading_stale_days
     return PumpOverview(
         patient=patient,
         pump=pump,
@@ -195,5 +194,5 @@ def build_overview(
         clock_offset_s=offset,
         clock_warning=abs(offset) > settings.clock_warning_s,
         reading_age_days=age,
-        reading_stale=age > stale_after,
+        reading_stale=age > reading_stale_days,
     )

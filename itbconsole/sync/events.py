@@ -9,12 +9,12 @@ same write to keep in step.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from itbconsole.store.audit import GENESIS_HASH, entry_hash
 
-__all__ = ["ECHO_PREFIX", "GENESIS_HASH", "SyncEvent"]
+__all__ = ["ECHO_PREFIX", "EVENT_FIELDS", "GENESIS_HASH", "SyncEvent"]
 
 #: The action of an entry a room wrote when applying another room's event starts with this.
 ECHO_PREFIX = "sync:"
@@ -65,3 +65,8 @@ class SyncEvent:
     def hash_ok(self) -> bool:
         """The stored hash is the one its fields and ``prev_hash`` give (not tampered with)."""
         return entry_hash(self.prev_hash, self.entry()) == self.hash
+
+
+#: What an event is, in order: the fields that make its content (the server's columns for
+#: it; where the server put it is not part of it).
+EVENT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(SyncEvent) if f.compare)

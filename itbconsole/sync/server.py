@@ -35,7 +35,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from itbconsole.store.audit import GENESIS_HASH
 from itbconsole.store.db import utc_iso
-from itbconsole.sync.events import SyncEvent
+from itbconsole.sync.events import EVENT_FIELDS, SyncEvent
 
 #: The schema every server object lives in.
 SCHEMA = "itbconsole"
@@ -50,20 +50,7 @@ CHAIN_REFUSED_STATE = "IT001"
 #: Version of the server schema this module creates.
 SERVER_SCHEMA_VERSION = 2
 
-_EVENT_COLUMNS = (
-    "event_id",
-    "room_id",
-    "room_seq",
-    "at",
-    "user_name",
-    "user_role",
-    "action",
-    "table_name",
-    "record_id",
-    "payload",
-    "prev_hash",
-    "hash",
-)
+_EVENT_COLUMNS = EVENT_FIELDS  # the server stores an event's content as sent
 
 
 class ServerError(Exception):
