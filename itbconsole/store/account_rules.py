@@ -3,7 +3,7 @@ at least one active administrator (someone must be able to manage the accounts).
 
 Why here, below the services and the sync: an administrator's change at this console
 (:mod:`itbconsole.services.accounts`) and another room's change applied here
-(:mod:`itbconsole.sync.apply`) must keep the same rule, and neither may import the other.
+(:mod:`itbconsole.sync.accounts`) must keep the same rule, and neither may import the other.
 """
 
 from __future__ import annotations

@@ -132,6 +132,11 @@ def _from_row(row: dict[str, Any]) -> Conflict:
     return Conflict(**{k: row[k] for k in Conflict.__dataclass_fields__})
 
 
+def get_conflict(db: Database, conflict_id: int) -> Conflict:
+    """The conflict ``conflict_id`` (it exists: conflicts are never deleted)."""
+    return _from_row(next(db.query("SELECT * FROM sync_conflicts WHERE id = ?", [conflict_id])))
+
+
 def open_conflicts(db: Database) -> list[Conflict]:
     """Conflicts no administrator has resolved yet and whose event has not been applied
     since (``apply_waiting``), oldest first: the list the app shows an administrator."""

@@ -27,7 +27,15 @@ import psycopg
 from itbconsole.store import Store, audit
 from itbconsole.store.accounts import count_accounts
 from itbconsole.store.db import transaction, utc_iso
-from itbconsole.sync import DSN_ENVIRONMENT_VARIABLE, apply, configured_dsn, outbox, server
+from itbconsole.sync import (
+    DSN_ENVIRONMENT_VARIABLE,
+    apply,
+    configured_dsn,
+    conflicts,
+    outbox,
+    server,
+    waiting,
+)
 from itbconsole.sync.server import ChainRefused, ServerError, ServerUnavailable, first_line
 
 #: The environment variable that names the clinic server (a libpq DSN or URL).
@@ -173,7 +181,7 @@ def sync_once(store: Store, dsn: str, *, batch: int = BATCH, timeout_s: int = 5)
         raise ServerError(text) from exc
     state = outbox.get_state(store.db, key)
     report.pending = outbox.outbox_count(store.db, state.uploaded_through)
-    report.open_conflicts = apply.open_conflict_count(store.db)
+    report.open_conflicts = conflicts.open_conflict_count(store.db)
     report.finished_at = _now()
     return report
 
@@ -182,7 +190,7 @@ def _retry_waiting(store: Store, report: SyncReport) -> None:
     """Try the events waiting in conflicts again, once per pass: what stood in their way
     may have been put right here since (a hospital number corrected, an account renamed),
     and an event applied now is uploaded as this room's entry in the same pass."""
-    result = apply.retry_waiting(store)
+    result = waiting.retry_waiting(store)
     report.reapplied += result.applied
     report.applied += result.applied
     report.conflicts += len(result.conflicts)

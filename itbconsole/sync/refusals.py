@@ -117,6 +117,41 @@ def _who(event: SyncEvent) -> str:
     return f"{room_label(event.room_id)} (event #{event.room_seq}, by {event.user_name})"
 
 
+def check_not_blocked(
+    db: Database,
+    ids: IdMap,
+    event: SyncEvent,
+    table: str,
+    values: dict[str, Any],
+    retrying: int | None,
+) -> None:
+    """A row pointing at a record set aside as a conflict waits with it (``retrying``: the
+    conflict whose event is being tried again, which does not hold back itself)."""
+    for ref in ids.references(table):
+        value = values.get(ref.column)
+        if value is None:
+            continue
+        found = db.conn.execute(
+            "SELECT b.conflict_id FROM sync_blocked b WHERE b.origin_room = ?"
+            " AND b.table_name = ? AND b.key_column = ? AND b.key_value = ?"
+            " AND b.conflict_id != ? AND NOT EXISTS"
+            " (SELECT 1 FROM sync_reapplied x WHERE x.conflict_id = b.conflict_id"
+            " AND x.new_conflict_id IS NULL) AND NOT EXISTS"
+            " (SELECT 1 FROM sync_resolutions r WHERE r.conflict_id = b.conflict_id)"
+            " LIMIT 1",
+            [event.room_id, ref.table, ref.key, str(value), retrying or 0],
+        ).fetchone()
+        if found is not None:
+            raise Refused(
+                "depends",
+                f"{what(table)} from {room_label(event.room_id)} (event "
+                f"#{event.room_seq}, by {event.user_name}) belongs to {ref.table} "
+                f"{value} of that room, which is waiting in sync conflict {found[0]}. It "
+                "waits with it: resolve that conflict first.",
+                block=own_keys(event),
+            )
+
+
 def check_new_pump(db: Database, event: SyncEvent, values: dict[str, Any]) -> None:
     """A pump's serial names one pump: one registered separately here is not a second."""
     serial = str(values.get("serial"))
