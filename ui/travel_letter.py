@@ -6,7 +6,7 @@ need to know what it is, that they must not press on it or handle it, and that n
 is done before the pump clinic has been told. The patient needs to know the last safe day,
 said with what ends it: a refill (the low-reservoir alarm, the drug's time in the pump, the
 vial's expiry) or a replacement of the pump (its End of Service, which no refill moves; the
-last safe day is then the day before it). With a return date the letter also prints the
+forecast's last safe day is then the day before it). With a return date the letter also prints the
 trip check (:func:`itbconsole.dosing.trip_check`, on the forecast's own inputs): whether the
 drug lasts to the return plus the clinic's trip margin, and if not, that the pump must be
 refilled before travelling. Those dates are the forecast's (:mod:`itbconsole.forecast`,
@@ -102,14 +102,9 @@ def _day(d: object) -> str:
 
 
 def last_safe_day(overview: PumpOverview) -> date | None:
-    """The last day the patient may be away: the forecast's refill-by date, or the day
-    before End of Service when that governs (on that day the pump may stop)."""
-    fc = overview.forecast
-    if fc.refill_by is None:
-        return None
-    if fc.governing is not None and fc.governing.kind is Bound.END_OF_SERVICE:
-        return fc.refill_by - timedelta(days=1)
-    return fc.refill_by
+    """The last day the patient may be away: the forecast's refill-by date (when End of
+    Service governs it is already the day before End of Service, the forecast's own rule)."""
+    return overview.forecast.refill_by
 
 
 def trip_check_for(
@@ -166,8 +161,9 @@ def _last_safe_html(overview: PumpOverview) -> str:
     alarm = f" Low-reservoir alarm forecast: {_day(fc.alarm_day)}." if fc.alarm_day else ""
     bound = fc.governing
     if bound is not None and bound.kind is Bound.END_OF_SERVICE:
+        eos_day = fc.end_of_service.day if fc.end_of_service else None
         return (
-            f"<b>{_day(last)}</b>: the pump must be replaced before {_day(bound.day)} "
+            f"<b>{_day(last)}</b>: the pump must be replaced before {_day(eos_day)} "
             f"({escape(bound.text)}): at End of Service it may stop, and no refill changes "
             f"that.{alarm} Plan to be back at the clinic for the replacement before the last "
             "safe day. A trip that ends later needs the replacement first."
@@ -189,13 +185,16 @@ def _trip_html(overview: PumpOverview, trip: dosing.TripCheck) -> str:
         f"margin the pump must last to the end of {fmt_day(until)}."
     )
     bound = overview.forecast.governing
-    after_last = last is not None and trip.return_date > last
+    after_last = last is not None and until > last
     if trip.ok and not after_last:
         return f"<p>{asked} <b>The drug in the pump lasts through the trip.</b></p>"
     first = REFILL_FIRST
     if after_last and bound is not None and bound.kind is Bound.END_OF_SERVICE:
         # No refill moves End of Service: the replacement comes first.
-        first, why = REPLACE_FIRST, f"the return is after the last safe day, {_day(last)}"
+        first, why = (
+            REPLACE_FIRST,
+            f"the return and its margin end after the last safe day, {_day(last)}",
+        )
     elif not trip.ok:
         why = (
             f"the {escape(trip.governing)} comes "
@@ -204,7 +203,7 @@ def _trip_html(overview: PumpOverview, trip: dosing.TripCheck) -> str:
         if trip.empties_before_needed:
             why += ", and the reservoir would run empty before then (withdrawal risk)"
     else:
-        why = f"the return is after the last safe day, {_day(last)}"
+        why = f"the return and its margin end after the last safe day, {_day(last)}"
     return f"<p>{asked}</p><p class='stop'>{first}: {why}.</p>"
 
 

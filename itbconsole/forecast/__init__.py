@@ -22,7 +22,8 @@ The rule, in words (docs/dosing.md, "The forecast"):
   earliest is neither.
 * **Refill by**: the earliest of (alarm date - the clinic's margin), (fill date + the drug's
   maximum interval in the pump, from the fill, never from a later interrogation), the vial's
-  expiry and End of Service; the governing bound is said in words.
+  expiry and the day before End of Service (the pump may stop on that day); the governing
+  bound is said in words.
 * **ERI / End of Service**: the pump's own dates when it reports them; otherwise, once a
   reading shows ERI, End of Service is projected from the last reading *before* ERI showed
   (+ the clinic's ERI-to-EOS days), labelled as a projection.
@@ -62,8 +63,16 @@ from itbconsole.forecast.summary import ForecastSummary, status_on
 from itbconsole.forecast.timeline import PUMP_CLOCK, ProgramTimeline, boluses_given
 from itbconsole.forecast.walks import HORIZON
 
+#: The version of the rules above. Stored forecasts (table ``pump_forecast``) are used only
+#: when made under the same rules (:attr:`itbconsole.services.clinic.ClinicService.inputs_key`):
+#: raise it with every change that can move a date or a status, so that the first start after
+#: an update recomputes every pump instead of showing dates made by the old rule.
+#: 2: the End of Service bound is the day before End of Service.
+RULES_VERSION = 2
+
 __all__ = [
     "HORIZON",
+    "RULES_VERSION",
     "PUMP_CLOCK",
     "STATUS_LABELS",
     "Bound",

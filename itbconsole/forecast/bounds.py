@@ -69,7 +69,7 @@ def refill_bounds(
 ) -> list[RefillBound]:
     """Every bound on the refill-by date that applies, each said in words: the alarm date
     minus the clinic's margin, the fill date plus the drug's maximum interval, the vial's
-    expiry and End of Service."""
+    expiry and the day before End of Service."""
     out: list[RefillBound] = []
     margin = settings.refill_margin_days
     if alarm_day is not None:
@@ -98,10 +98,14 @@ def refill_bounds(
             )
         out.append(RefillBound(Bound.EXPIRY, fill.expiry, f"vial expires {fmt_day(fill.expiry)}"))
     if eos is not None:
+        # On its End of Service day the pump may stop: the last safe day is the day before
+        # (a bound on the End of Service day itself would be one day later than the truth).
         label = "projected" if eos.projected else "reported by the pump"
         out.append(
             RefillBound(
-                Bound.END_OF_SERVICE, eos.day, f"End of Service on {fmt_day(eos.day)}, {label}"
+                Bound.END_OF_SERVICE,
+                eos.day - timedelta(days=1),
+                f"End of Service on {fmt_day(eos.day)}, {label}: the pump may stop that day",
             )
         )
     return out

@@ -34,7 +34,7 @@ def status_on(fc: Forecast | ForecastSummary, today: date) -> StatusOn:
             Status.NOT_DELIVERING,
             f"End of Service date {fmt_day(sm.eos_day)}"
             + (" (projected)" if sm.eos_source is DateSource.PROJECTED else "")
-            + " has passed: the pump may have stopped. Interrogate it now and replace it.",
+            + " has come: the pump may have stopped. Interrogate it now and replace it.",
             days_refill,
             days_alarm,
         )
@@ -62,10 +62,12 @@ def status_on(fc: Forecast | ForecastSummary, today: date) -> StatusOn:
             days_refill,
             days_alarm,
         )
+    # When End of Service governs no refill helps: the words say what must be done.
+    act = "Replace the pump" if sm.governing is Bound.END_OF_SERVICE else "Refill"
     if sm.refill_by is not None and days_refill is not None and days_refill < 0:
         return StatusOn(
             Status.OVERDUE,
-            f"Refill was due by {fmt_day(sm.refill_by)} ({sm.governing_text}).",
+            f"{act} was due by {fmt_day(sm.refill_by)} ({sm.governing_text}).",
             days_refill,
             days_alarm,
         )
@@ -73,7 +75,7 @@ def status_on(fc: Forecast | ForecastSummary, today: date) -> StatusOn:
         when = "today" if days_refill == 0 else f"in {days_refill} days"
         return StatusOn(
             Status.DUE_SOON,
-            f"Refill by {fmt_day(sm.refill_by)}, {when} ({sm.governing_text}).",
+            f"{act} by {fmt_day(sm.refill_by)}, {when} ({sm.governing_text}).",
             days_refill,
             days_alarm,
         )
@@ -85,14 +87,14 @@ def status_on(fc: Forecast | ForecastSummary, today: date) -> StatusOn:
         )
         return StatusOn(
             Status.DUE_SOON,
-            f"Past ERI: book the pump replacement{eos}. Refill by "
+            f"Past ERI: book the pump replacement{eos}. {act} by "
             + (fmt_day(sm.refill_by) if sm.refill_by else "-")
             + f" ({sm.governing_text}).",
             days_refill,
             days_alarm,
         )
     reason = (
-        f"Refill by {fmt_day(sm.refill_by)} ({sm.governing_text})."
+        f"{act} by {fmt_day(sm.refill_by)} ({sm.governing_text})."
         if sm.refill_by is not None
         else "No refill date: " + (sm.note or "nothing limits it.")
     )

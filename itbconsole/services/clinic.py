@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from itbconsole.druglib import DrugLibrary
-from itbconsole.forecast import Forecast, PumpFacts, Status, facts_from, forecast
+from itbconsole.forecast import RULES_VERSION, Forecast, PumpFacts, Status, facts_from, forecast
 from itbconsole.model import (
     Patient,
     PreparedProgram,
@@ -193,8 +193,9 @@ class ClinicService:
 
     @property
     def inputs_key(self) -> str:
-        """What every stored forecast must have been computed with to be used."""
-        return f"{self.settings.fingerprint()}-{library_key(self.library)}"
+        """What every stored forecast must have been computed with to be used: the
+        forecast's rules, the clinic's settings and the drug library."""
+        return f"r{RULES_VERSION}-{self.settings.fingerprint()}-{library_key(self.library)}"
 
     def update_settings(self, settings: ClinicSettings, note: str = "") -> ClinicSettings:
         """Store a new version of the clinic's settings (administrators only); every

@@ -262,20 +262,61 @@ def test_end_of_service_bounds_the_refill_date_and_the_status(clinic: ClinicServ
         ),
         NURSE,
     )
-    assert surfaces(clinic, at) == (date(2026, 12, 29),) * 3
+    # The pump may stop on its End of Service day: the last safe day is the day before.
+    assert surfaces(clinic, at) == (date(2026, 12, 28),) * 3
     row = clinic.patient_row(pid(clinic), now=at)
     assert row is not None and row.status is not None
-    # 28 days away, not yet within 14: due soon all the same, the pump is past ERI.
+    # 27 days away, not yet within 14: due soon all the same, the pump is past ERI.
     assert row.status.status is fc.Status.DUE_SOON
     assert "Past ERI: book the pump replacement before End of Service on 29 Dec 2026" in (
         row.status.reason
     )
-    soon = clinic.patient_row(pid(clinic), now=at + timedelta(days=20))
+    # No refill moves End of Service: the words say to replace the pump, not to refill it.
+    assert "Replace the pump by 28 Dec 2026 (End of Service on 29 Dec 2026" in row.status.reason
+    soon = clinic.patient_row(pid(clinic), now=datetime(2026, 12, 28, 9, tzinfo=UTC))
     assert soon is not None and soon.status is not None
-    assert soon.status.status is fc.Status.DUE_SOON and "End of Service" in soon.status.reason
-    past = clinic.patient_row(pid(clinic), now=datetime(2026, 12, 30, 9, tzinfo=UTC))
-    assert past is not None and past.status is not None
-    assert past.status.status is fc.Status.NOT_DELIVERING
+    assert soon.status.status is fc.Status.DUE_SOON
+    assert "Replace the pump by 28 Dec 2026, today" in soon.status.reason
+    on_the_day = clinic.patient_row(pid(clinic), now=datetime(2026, 12, 29, 9, tzinfo=UTC))
+    assert on_the_day is not None and on_the_day.status is not None
+    assert on_the_day.status.status is fc.Status.NOT_DELIVERING
+    assert "End of Service date 29 Dec 2026 has come" in on_the_day.status.reason
+
+
+def test_a_forecast_stored_under_older_rules_is_not_used(clinic: ClinicService) -> None:
+    """Stored forecasts carry the rules' version in their key: after an update that changes
+    a rule, the dates made by the old rule (here a refill-by on the End of Service day
+    itself, one day later than the truth) are never shown, they are made again."""
+    at = datetime(2026, 12, 1, 10, tzinfo=UTC)
+    clinic.store.add_refill(refill(at - timedelta(days=5)), NURSE)
+    clinic.store.add_reading(
+        reading(
+            at,
+            39_000,
+            simple_continuous(500),
+            eri=True,
+            eri_date=date(2026, 9, 30),
+            eos_date=date(2026, 12, 29),
+        ),
+        NURSE,
+    )
+    assert clinic.inputs_key.startswith(f"r{fc.RULES_VERSION}-")
+    row = clinic.patient_row(pid(clinic), now=at)
+    assert row is not None and row.refill_by == date(2026, 12, 28)
+    # What the previous version stored: the same inputs, the old rule's date, the old key.
+    fresh = clinic.store.db.execute(
+        "SELECT summary_json FROM pump_forecast WHERE inputs_key = ?", [clinic.inputs_key]
+    ).fetchone()[0]
+    old_key = clinic.inputs_key.split("-", 1)[1]
+    stale = fresh.replace('"2026-12-28"', '"2026-12-29"')
+    assert stale != fresh
+    with clinic.store.db.conn:
+        clinic.store.db.execute(
+            "UPDATE pump_forecast SET inputs_key = ?, summary_json = ?, refill_by = ?",
+            [old_key, stale, "2026-12-29"],
+        )
+    row = clinic.patient_row(pid(clinic), now=at)
+    assert row is not None and row.refill_by == date(2026, 12, 28)
 
 
 # --------------------------------------------------------------------------- finding 6

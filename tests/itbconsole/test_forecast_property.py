@@ -610,7 +610,7 @@ def test_every_surface_gives_the_same_dates_and_refill_by_is_the_earliest_bound(
     eos = _expected_end_of_service(sc, zone)
     assert eos_day == eos, "End of Service"
     if eos is not None:
-        bounds["end of service"] = eos
+        bounds["end of service"] = eos - timedelta(days=1)  # the pump may stop that day
     for name, bound in bounds.items():
         assert refill_by <= bound, (name, bound, refill_by)
     assert refill_by == min(bounds.values()), bounds
@@ -770,7 +770,7 @@ def test_projected_end_of_service_counts_calendar_days(tmp_path: Path) -> None:
     assert ov is not None and ov.forecast.end_of_service is not None
     assert "reading of 29 Dec 2025" in ov.forecast.end_of_service.note
     assert ov.forecast.end_of_service.day == date(2026, 3, 29)
-    assert ov.refill_by == date(2026, 3, 29)
+    assert ov.refill_by == date(2026, 3, 28)  # the day before: the pump may stop that day
 
 
 def test_the_pumps_own_end_of_service_date_is_shown(tmp_path: Path) -> None:
@@ -790,4 +790,4 @@ def test_the_pumps_own_end_of_service_date_is_shown(tmp_path: Path) -> None:
     row = clinic.patient_row(pid, now=readings[-1].at)
     assert row is not None and row.forecast is not None
     assert row.forecast.eos_day == date(2026, 6, 30)
-    assert row.refill_by == date(2026, 6, 30)
+    assert row.refill_by == date(2026, 6, 29)  # the day before: the pump may stop that day

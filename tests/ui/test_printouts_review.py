@@ -274,8 +274,11 @@ def test_when_end_of_service_governs_the_letter_says_replace_the_day_before(
     fc = overview.forecast
     assert fc.governing is not None and fc.governing.kind.name == "END_OF_SERVICE"
     (text,) = pdf_text(write_letter_pdf(overview, tmp_path / "l.pdf", clinic.settings))
-    eos = fmt_day(fc.governing.day)
-    last = fmt_day(fc.governing.day - timedelta(days=1))
+    assert fc.end_of_service is not None
+    # The forecast's own last safe day is already the day before End of Service.
+    assert fc.refill_by == fc.end_of_service.day - timedelta(days=1)
+    eos = fmt_day(fc.end_of_service.day)
+    last = fmt_day(fc.refill_by)
     assert f"{last}: the pump must be replaced before {eos}" in text
     assert "refilled by then" not in text and "another pump clinic" not in text
     # A trip back after it: replace first (on the shorter US Letter, still one page).
@@ -285,8 +288,8 @@ def test_when_end_of_service_governs_the_letter_says_replace_the_day_before(
     assert pdf_info(path)[0] == 1
     (text,) = pdf_text(path)
     assert (
-        f"The pump must be replaced before travelling: the return is after the last safe day, {last}"
-        in text
+        "The pump must be replaced before travelling: the return and its margin end after the last"
+        f" safe day, {last}" in text
     )
     # A refill-governed letter keeps the refill remedy.
     (okafor_text,) = pdf_text(
@@ -531,3 +534,27 @@ def test_a_long_name_never_hides_the_date_of_birth_or_the_page_number(
             head = " ".join(w for w, box in words if box[1] < number[3])
             assert f"born {dob}" in head and "\u2026" in head, head  # the name is shortened
             assert "MONTGOMERY" in head
+
+
+def test_a_trip_whose_margin_reaches_end_of_service_needs_the_replacement_first(
+    tmp_path: Path, clinic: Any
+) -> None:
+    """The letter says the pump must last to the return plus the clinic's trip margin: a
+    return on or before the last safe day whose margin reaches past it (End of Service
+    governing, the drug itself lasting) still needs the replacement before travelling."""
+    overview = clinic.overview(patient(clinic, "Patel"))
+    fc = overview.forecast
+    assert fc.governing is not None and fc.governing.kind.name == "END_OF_SERVICE"
+    margin = clinic.settings.trip_margin_days
+    assert margin > 0
+    back = fc.refill_by - timedelta(days=margin - 1)  # return + margin: one day too late
+    trip = trip_check_for(overview, back, clinic.settings)
+    assert trip is not None and trip.ok  # the drug lasts: only End of Service stops it
+    (text,) = pdf_text(write_letter_pdf(overview, tmp_path / "t.pdf", trip=trip))
+    assert "The pump must be replaced before travelling" in text
+    assert "lasts through the trip" not in text
+    # A return whose margin ends on the last safe day is fine.
+    ok = trip_check_for(overview, fc.refill_by - timedelta(days=margin), clinic.settings)
+    assert ok is not None
+    (text,) = pdf_text(write_letter_pdf(overview, tmp_path / "ok.pdf", trip=ok))
+    assert "lasts through the trip" in text
