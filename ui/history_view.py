@@ -18,7 +18,7 @@ from PySide6.QtCore import (
     QItemSelectionModel,
     Qt,
 )
-from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtGui import QBrush, QColor, QFont, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSizePolicy,
     QSplitter,
+    QStyle,
     QTableView,
     QTextBrowser,
     QVBoxLayout,
@@ -51,6 +52,31 @@ if TYPE_CHECKING:
 COLUMNS = ("When", "Kind", "What", "By")
 ALARM_BG = QColor("#f8d7da")
 CORRECTION_BG = QColor("#eef1f5")
+
+
+#: The usual longest text of the fixed columns: a date with its time and zone, a kind, a name.
+WIDTH_SAMPLES = {0: "30 Nov 2026 10:20 GMT", 1: "Screening test dose", 3: "Demo Clinician"}
+#: Room for the sort arrow beside a heading.
+SORT_ARROW = 12
+
+
+def column_widths(table: QTableView, rows: Sequence[TimelineRow] = ()) -> dict[int, int]:
+    """When as wide as a date with its time and zone; Kind and By as wide as the longest
+    kind and name of ``rows``, never wider than their usual longest text (a longer name ends
+    in "..." with the whole in its tooltip). With the cell's margins."""
+    metrics = table.fontMetrics()
+    margin = table.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, None, table) + 1
+    texts: dict[int, set[str]] = {1: set(), 3: set()}
+    for row in rows:
+        texts[1].add(f"↳ {row.kind.label}" if row.kind is Kind.CORRECTION else row.kind.label)
+        texts[3].add(row.who)
+    widths = {}
+    for col, sample in WIDTH_SAMPLES.items():
+        usual = metrics.horizontalAdvance(sample)
+        found = [metrics.horizontalAdvance(t) for t in texts.get(col, ())]
+        heading = metrics.horizontalAdvance(COLUMNS[col]) + 2 * SORT_ARROW
+        widths[col] = max(min(max(found), usual) if found else usual, heading) + 2 * margin + 4
+    return widths
 
 
 class HistoryTableModel(ListTableModel):
@@ -128,9 +154,12 @@ class HistoryTableModel(ListTableModel):
                 return row.summary
             return row.who
         if role == Qt.ItemDataRole.ToolTipRole:
+            # The whole text of a cell its column may cut short.
             if col == 3:
                 return f"{row.who} ({row.role})" if row.role else row.who
-            return row.summary if col == 2 else None
+            if col == 1 and correction and row.about is not None:
+                return f"Correction of a {row.about.label.lower()} record"
+            return (row.when, row.kind.label, row.summary)[col]
         if role == Qt.ItemDataRole.AccessibleTextRole:
             return f"{row.when}, {row.kind.label}: {row.summary}, by {row.who} {row.role}".strip()
         if role == Qt.ItemDataRole.BackgroundRole:
@@ -193,14 +222,18 @@ class HistoryTab(QWidget):
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(0, Qt.SortOrder.DescendingOrder)
         self.table.verticalHeader().setVisible(False)
+        # What takes every pixel the others leave (at 1366 x 768 the tab is about 700 px
+        # wide): When, Kind and By are as wide as their usual text and no wider, and a text
+        # longer than its column ends in "..." with the whole of it in its tooltip (and the
+        # details below).
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
         header = self.table.horizontalHeader()
+        header.setMinimumSectionSize(40)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(False)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        metrics = self.table.fontMetrics()
-        for col, sample in ((0, "30 Nov 2026 10:20 GMT"), (1, "↳ Catheter revision"),
-                            (3, "Demo Clinician")):  # fmt: skip
-            self.table.setColumnWidth(col, metrics.horizontalAdvance(sample) + 24)
+        self._columns_sized = False
+        self.size_columns()
 
         self.details = QTextBrowser()
         self.details.setAccessibleName("Details of the selected entry")
@@ -234,6 +267,19 @@ class HistoryTab(QWidget):
         selection = self.table.selectionModel()
         selection.currentRowChanged.connect(lambda current, _prev: self._show_details(current))
         self.show_rows([])
+
+    def size_columns(self) -> None:
+        """When, Kind and By as wide as their usual text in the font the table is shown in
+        (the window's style sheet sets it when the table is first polished)."""
+        self.table.ensurePolished()
+        for col, width in column_widths(self.table, self.model.all_rows).items():
+            self.table.setColumnWidth(col, width)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._columns_sized:  # once: a width the user drags stays
+            self._columns_sized = True
+            self.size_columns()
 
     # ------------------------------------------------------------------ loading
 
@@ -273,6 +319,8 @@ class HistoryTab(QWidget):
         self.kind_filter.blockSignals(False)
         self.model.kind = self.current_kind()
         self.model.set_rows(rows)
+        if self._columns_sized:  # Kind and By as wide as this patient's need
+            self.size_columns()
         self._set_message(
             ""
             if rows

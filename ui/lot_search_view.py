@@ -63,6 +63,19 @@ SHOWN = (
     "Record",
 )
 _INDEX = {c.title: i for i, c in enumerate(REFILL_LOG_COLUMNS)}
+#: Shorter headings where the refill log's own would make the window scroll sideways at
+#: 1,100 px; each heading's tooltip is the CSV's full column header.
+SHORT = {
+    "Date (clinic's zone)": "Date",
+    "Hospital number": "Hosp. no.",
+    "Date of birth": "Born",
+    "Concentration": "mcg/mL",
+    "Volume added": "Added mL",
+    "Recorded by": "By",
+}
+#: The columns that take the room left over (their text is cut short with "..." rather
+#: than the window scrolling sideways; a cell's tooltip is its whole text).
+STRETCHED = ("Patient", "Drug")
 
 
 def _text(value: Any) -> str:
@@ -97,12 +110,24 @@ class LotRecipientsModel(ListTableModel):
     def shown_count(self) -> int:
         return len(self.records)
 
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(SHOWN):
+            return None
+        title = SHOWN[section]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return SHORT.get(title, title)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self.columns[section]  # the CSV's header, with its unit
+        return None
+
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
         row = self.cells[index.row()]
         value = row[_INDEX[SHOWN[index.column()]]]
-        if role == Qt.ItemDataRole.DisplayRole:
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
             return _text(value)
         if role == Qt.ItemDataRole.ForegroundRole and self.records[index.row()].entered_in_error:
             from PySide6.QtGui import QColor
@@ -154,7 +179,13 @@ class LotSearchDialog(QDialog):
         self.table.setAccessibleName("Recipients of the lot")
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        header = self.table.horizontalHeader()
+        header.setMinimumSectionSize(40)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        for title in STRETCHED:
+            header.setSectionResizeMode(SHOWN.index(title), QHeaderView.ResizeMode.Stretch)
         self.table.doubleClicked.connect(self._open_row)
         top = QHBoxLayout()
         for label, widget in (("&Product", self.product), ("&Lot", self.lot)):
@@ -190,6 +221,11 @@ class LotSearchDialog(QDialog):
         self.searched = (lot, product)
         self.model.set_records(found, refill_log_rows(found, self.clinic.tz))
         self.export_button.setEnabled(bool(found))
+        # "Record" says when a refill was corrected or withdrawn: shown when one was.
+        record = SHOWN.index("Record")
+        self.table.setColumnHidden(
+            record, not any(_text(row[_INDEX["Record"]]) for row in self.model.cells)
+        )
         what = f"lot {lot}" + (f" of {product}" if product else " (any product)")
         if not found:
             self.message.setText(f"No refill on record used {what}.")

@@ -31,7 +31,7 @@ from itbconsole.display import (
     fmt_rate,
     fmt_volts,
 )
-from itbconsole.forecast import Status
+from itbconsole.forecast import Bound, Status
 from itbconsole.model import Pump
 from itbconsole.services.overview import PumpOverview
 from itbconsole.services.worklist import drift_of
@@ -251,34 +251,22 @@ class OverviewTab(QWidget):
         self.urgency_badge.setProperty("urgency", STATUS_STYLE[status.status])
         self.urgency_badge.style().unpolish(self.urgency_badge)
         self.urgency_badge.style().polish(self.urgency_badge)
-        urgent = status.status in (
-            Status.NOT_DELIVERING,
-            Status.ATTENTION,
-            Status.OVERDUE,
-            Status.NO_DATA,
-        ) or (fc.uncertain or status.reason.startswith("Past ERI"))
-        self.status_reason.setText(status.reason if urgent else "")
-        self.status_reason.setVisible(urgent)
-        if fc.alarm_at is None:
-            self.alarm_value.setText(
-                "No alarm date: "
-                + (fc.not_delivering_reason or "the program never reaches the alarm volume")
+        why = status_why(ov)
+        self.status_reason.setText(why)
+        self.status_reason.setVisible(bool(why))
+        self.alarm_value.setText(alarm_text(ov, why))
+        self.refill_value.setText(refill_text(ov))
+        # A date already past is said in the warning colour: the badge says why.
+        past = (status.days_to_refill or 0) < 0
+        self.refill_value.setStyleSheet("color: #8a1020; font-weight: bold;" if past else "")
+        self.refill_value.setToolTip(
+            "The earliest of:\n"
+            + "\n".join(
+                f"{fmt_day(b.day)}: {b.text}" for b in sorted(fc.bounds, key=lambda b: b.day)
             )
-        else:
-            when = fmt_days_from_today(ov.days_to_alarm or 0)
-            self.alarm_value.setText(f"{fmt_local(fc.alarm_at, self.tz, with_time=False)} ({when})")
-        if fc.refill_by is not None and fc.governing is not None:
-            left = status.days_to_refill
-            when = "" if left is None else f" ({fmt_days_from_today(left)})"
-            self.refill_value.setText(
-                f"Refill by {fmt_day(fc.refill_by)}{when}: {fc.governing.text}."
-            )
-            self.refill_value.setToolTip(
-                "The earliest of:\n" + "\n".join(f"{fmt_day(b.day)}: {b.text}" for b in fc.bounds)
-            )
-        else:
-            self.refill_value.setText(fc.notes[0] if fc.notes else "")
-            self.refill_value.setToolTip("")
+            if fc.refill_by is not None and fc.bounds
+            else ""
+        )
         self.derivation.setText(fc.derivation)
 
         if ov.eos:
@@ -343,6 +331,66 @@ class OverviewTab(QWidget):
         self.clock_value.setText(clock_text(ov, self.tz))
         self.clock_value.setProperty("warning", ov.clock_warning)
         self.clock_button.setVisible(ov.clock_warning)
+
+
+#: Statuses whose reason is not a refill-by or alarm date: said in the card's words.
+_REASON_SAID = (Status.NOT_DELIVERING, Status.ATTENTION, Status.NO_DATA)
+
+
+def status_why(ov: PumpOverview) -> str:
+    """Why the pump has its status, when the dated lines under it do not say so already.
+
+    The refill-by and alarm lines carry the dates an overdue, due-soon or on-track status
+    rests on, so that reason is not written a second time. What they do not say is said
+    here: why a pump is not delivering or needs checking, the pump's own low-reservoir
+    alarm, a pump past ERI (its dates are under Battery), and a program change of unknown
+    outcome (the dates shown are then the worse case)."""
+    fc, status = ov.forecast, ov.status
+    parts: list[str] = []
+    if status.status in _REASON_SAID or fc.low_alarm_on:
+        parts.append(status.reason)
+    elif status.reason.startswith("Past ERI"):
+        parts.append(
+            "Past ERI: book the pump replacement before End of Service (dates under Battery)."
+            if fc.end_of_service is not None
+            else "Past ERI: book the pump replacement now; its End of Service date is not "
+            "known and could be close."
+        )
+    if fc.uncertain and fc.notes:
+        parts.append(fc.notes[0])  # the forecast's note on the change of unknown outcome
+    return " ".join(p for p in parts if p)
+
+
+def alarm_text(ov: PumpOverview, why: str = "") -> str:
+    """The low-reservoir alarm line: its date and how far from today, labelled."""
+    fc = ov.forecast
+    if fc.alarm_day is None:
+        because = fc.not_delivering_reason
+        if because and because in why:
+            return "Low-reservoir alarm: no date."  # the reason is said above
+        return "Low-reservoir alarm: no date, " + (
+            because or "the program never reaches the alarm volume"
+        )
+    when = fmt_days_from_today(ov.days_to_alarm or 0)
+    return f"Low-reservoir alarm: {fmt_day(fc.alarm_day)} ({when})"
+
+
+def refill_text(ov: PumpOverview) -> str:
+    """The refill-by line: the date, how far from today, and what sets it. The alarm
+    bound's own date is the line above, so it is said as the margin before it."""
+    fc, status = ov.forecast, ov.status
+    governing = fc.governing
+    if fc.refill_by is None or governing is None:
+        notes = fc.notes[1:] if fc.uncertain else fc.notes  # the first is said above
+        return notes[0] if notes else ""
+    left = status.days_to_refill
+    when = "" if left is None else f" ({fmt_days_from_today(left)})"
+    if governing.kind is Bound.ALARM:
+        margin = fc.settings.refill_margin_days
+        because = f"the clinic's {margin}-day margin before the low-reservoir alarm"
+    else:
+        because = governing.text
+    return f"Refill by {fmt_day(fc.refill_by)}{when}: {because}."
 
 
 def clock_text(ov: PumpOverview, tz: tzinfo) -> str:

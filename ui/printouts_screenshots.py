@@ -147,7 +147,7 @@ def main(out: Path = OUT) -> int:
     used = Counter((r.refill.product, r.refill.lot) for r in clinic.refill_records())
     (product, lot_number), _count = used.most_common(1)[0]
     dialog = LotSearchDialog(clinic)
-    dialog.resize(1300, 420)
+    dialog.resize(1100, 420)  # the window's own width
     dialog.product.setCurrentText(product)
     dialog.lot.setText(lot_number)
     dialog.show()

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import pytest
 
+from itbconsole.demo import DEMO_PATIENTS
 from itbconsole.display import fmt_day
 from itbconsole.services.worklist import Category
 from tests.ui.conftest import Console
@@ -139,7 +140,7 @@ def test_no_overview_text_is_cut_off(console: Console, size: tuple[int, int]) ->
         """Each label as tall as its words, and inside its card (not cut by it)."""
         return all(
             lb.height() >= lb.heightForWidth(lb.width())
-            and lb.geometry().bottom() < lb.parentWidget().height()
+            and lb.geometry().bottom() < (lb.parentWidget() or lb).height()
             for lb in labels
         )
 
@@ -151,7 +152,9 @@ def test_an_eri_date_the_pump_projects_for_later_is_not_eri_yet(console: Console
     and the dates are said as expected, not as a replacement to book now."""
     console.connect(console.sim_url("healthy"))
     console.interrogate_and_wait()
-    ov = console.clinic.overview(console.window.current_patient_id, console.window.now())
+    pid = console.window.current_patient_id
+    assert pid is not None
+    ov = console.clinic.overview(pid, console.window.now())
     assert ov is not None and not ov.reading.eri
     assert ov.forecast.eri is not None and ov.forecast.eri.day > console.window.now().date()
     assert not ov.eri
@@ -159,3 +162,68 @@ def test_an_eri_date_the_pump_projects_for_later_is_not_eri_yet(console: Console
     assert tab.battery_value.text().startswith("OK")
     assert "ERI expected" in tab.battery_detail.text()
     assert "Book the replacement" not in tab.battery_detail.text()
+
+
+def alarm_card_texts(tab: OverviewTab) -> list[str]:
+    """What the refill card says, line by line, as shown."""
+    lines = [tab.urgency_badge, tab.status_reason, tab.alarm_value, tab.refill_value]
+    return [label.text() for label in lines if not label.isHidden() and label.text()]
+
+
+def test_an_overdue_refill_is_said_once_and_the_alarm_date_is_labelled(console: Console) -> None:
+    """Walsh's refill is overdue: the badge says so, the refill-by line gives the date and
+    why, and the alarm date between them says what it is; nothing is said twice."""
+    ov = console.clinic.overview(console.patient_id("Walsh"), console.window.now())
+    assert ov is not None and ov.status.status.label == "Overdue"
+    assert ov.refill_by is not None and ov.forecast.alarm_day is not None
+    tab = opened(console, "Walsh")
+    assert tab.urgency_badge.text() == "Overdue"
+    assert tab.status_reason.isHidden()  # the refill-by line says why, once
+    refill_by, alarm = fmt_day(ov.refill_by), fmt_day(ov.forecast.alarm_day)
+    card = " ".join(alarm_card_texts(tab))
+    assert card.count(refill_by) == 1 and card.count(alarm) == 1
+    assert card.count(ov.refill_by_reason) == 1
+    assert tab.alarm_value.text().startswith(f"Low-reservoir alarm: {alarm} (in ")
+    assert tab.refill_value.text().startswith(f"Refill by {refill_by} (")
+    assert "days ago)" in tab.refill_value.text()
+
+
+@pytest.mark.parametrize("family", [s.family for s in DEMO_PATIENTS])
+def test_every_demo_patients_refill_card_says_each_date_once_with_its_label(
+    console: Console, family: str
+) -> None:
+    tab = opened(console, family)
+    texts = alarm_card_texts(tab)
+    dates = [d for text in texts for d in DATE.findall(text)]
+    assert len(dates) == len(set(dates)), texts  # no date said twice
+    for text in texts:
+        for sentence in re.split(r"(?<=\.) ", text):
+            for found in DATE.finditer(sentence):
+                label = sentence[: found.start()]
+                assert re.search(r"[A-Za-z]", label), f"unlabelled date in {text!r}"
+    assert tab.alarm_value.text().startswith("Low-reservoir alarm: ")
+
+
+def test_past_eri_says_why_due_soon_and_leaves_the_dates_to_the_battery(console: Console) -> None:
+    ov = console.clinic.overview(console.patient_id("Patel"), console.window.now())
+    assert ov is not None and ov.forecast.end_of_service is not None
+    tab = opened(console, "Patel")
+    assert tab.status_reason.text().startswith("Past ERI: book the pump replacement")
+    assert not DATE.search(tab.status_reason.text())
+    assert fmt_day(ov.forecast.end_of_service.day) in tab.battery_detail.text()
+
+
+def test_a_program_change_of_unknown_outcome_is_said_on_the_overview(console: Console) -> None:
+    """The dates are then the worse case: the forecast's note says so, once, above them."""
+    pid = console.patient_id("Okafor")
+    ov = console.clinic.overview(pid, console.window.now())
+    assert ov is not None
+    note = (
+        "A program change sent on 29 Nov 2026 has an unknown outcome: the dates shown are the "
+        "worse of with and without it. Interrogate the pump to settle it."
+    )
+    fc = replace(ov.forecast, uncertain=True, notes=(note, *ov.forecast.notes))
+    tab = opened(console, "Okafor")
+    tab.show_overview(replace(ov, forecast=fc))
+    assert not tab.status_reason.isHidden() and tab.status_reason.text() == note
+    assert " ".join(alarm_card_texts(tab)).count("unknown outcome") == 1

@@ -244,7 +244,10 @@ class ProgramEditorController(QObject):
         # What the pump did is shown first, whatever happens to the record after it.
         self.dialog.set_sending(False)
         self.dialog.show_result(result.outcome, result.message, self._details(result))
-        self._save_result(result)
+        if not self._save_result(result):  # the change stays stored as uncertain
+            self.dialog.show_result(
+                result.outcome, result.message, self._details(result), recorded=False
+            )
         w.refresh_patients()
         if self.patient_id is not None:
             w.open_patient(self.patient_id)
@@ -327,6 +330,8 @@ class ProgramEditorController(QObject):
             settled.outcome, message, readback_table(self.intent.new, program, concentration)
         )
         w.refresh_patients()
+        if self.patient_id is not None:
+            w.open_patient(self.patient_id)  # the Overview shows the settled program
 
     # ------------------------------------------------------------------ the printed record
 

@@ -67,24 +67,62 @@ class ResultPage(EditorBase):
         layout.addLayout(buttons)
         return page
 
-    def show_result(self, outcome: ChangeOutcome | str, message: str, details: str = "") -> None:
-        """The last page: what the pump confirmed, in plain words."""
+    def show_result(
+        self,
+        outcome: ChangeOutcome | str,
+        message: str,
+        details: str = "",
+        *,
+        recorded: bool = True,
+    ) -> None:
+        """The last page: what the pump confirmed, in plain words, and what the patient's
+        records show now. ``recorded``: the outcome is saved (a change whose record could
+        not be saved stays stored as uncertain until it is, or the pump is read again)."""
         outcome = ChangeOutcome(outcome)
         self.result_outcome = outcome
         colour = "#0b6b2f" if outcome == ChangeOutcome.SUCCEEDED else BLOCK_COLOUR
         title = OUTCOME_TITLES[outcome]
         self.result_title.setText(title)
         self.result_title.setStyleSheet(f"color: {colour}; font-size: 15pt; font-weight: bold;")
-        what_next = {
-            ChangeOutcome.SUCCEEDED: "The new program is active; it was read back from the pump and is "
-            "identical to the program sent. Interrogate to update the patient's overview.",
-            ChangeOutcome.FAILED: "The pump keeps its previous program. Nothing changed for the patient.",
-            ChangeOutcome.UNCERTAIN: "This change is stored as UNCERTAIN and the patient is flagged until "
-            "it is settled. Keep the programmer head over the pump and press 'Check the pump "
-            "again', or interrogate before the patient leaves. A link error never means the "
-            "pump stopped: it carries on with whichever program it has.",
-        }[outcome]
+        what_next = what_happens_next(outcome, recorded=recorded)
         self.result_text.setText(f"<p>{message}</p><p>{what_next}</p>{details}")
-        self.recheck_button.setVisible(outcome == ChangeOutcome.UNCERTAIN)
+        self.recheck_button.setVisible(outcome == ChangeOutcome.UNCERTAIN or not recorded)
         self.pages.setCurrentIndex(self.RESULT)
         self.close_button.setFocus()
+
+
+#: The uncertain change on the patient's records, said the same way whatever the pump did.
+_STAYS_UNCERTAIN = (
+    "the change stays stored as UNCERTAIN and the patient flagged until it is settled, and "
+    "the Overview shows the worse of the dates with and without it. Keep the programmer head "
+    "over the pump and press 'Check the pump again', or interrogate the pump (an "
+    "interrogation settles it too) before the patient leaves."
+)
+
+
+def what_happens_next(outcome: ChangeOutcome, *, recorded: bool = True) -> str:
+    """What the patient's records show after the send, and what is left to do."""
+    if not recorded:
+        did = {
+            ChangeOutcome.SUCCEEDED: "The pump runs the new program",
+            ChangeOutcome.FAILED: "The pump keeps its previous program",
+        }.get(outcome)
+        if did is not None:
+            return f"{did}, but its record could not be saved: {_STAYS_UNCERTAIN}"
+    if outcome == ChangeOutcome.SUCCEEDED:
+        return (
+            "The new program is active; it was read back from the pump and is identical to "
+            "the program sent. The Overview already shows it, with the low-reservoir alarm "
+            "and refill dates worked out from it: no interrogation is needed for that."
+        )
+    if outcome == ChangeOutcome.FAILED:
+        return (
+            "The pump keeps its previous program. Nothing changed for the patient: the "
+            "Overview shows the previous program and its dates, as before."
+        )
+    return (
+        "The outcome is unknown: "
+        + _STAYS_UNCERTAIN
+        + " A link error never means the pump stopped: it carries on with whichever program "
+        "it has."
+    )
