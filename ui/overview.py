@@ -31,7 +31,7 @@ from itbconsole.display import (
     fmt_rate,
     fmt_volts,
 )
-from itbconsole.forecast import Bound, Status
+from itbconsole.forecast import Bound, Status, action_by
 from itbconsole.model import Pump
 from itbconsole.services.overview import PumpOverview
 from itbconsole.services.worklist import drift_of
@@ -390,7 +390,7 @@ def refill_text(ov: PumpOverview) -> str:
         because = f"the clinic's {margin}-day margin before the low-reservoir alarm"
     else:
         because = governing.text
-    return f"Refill by {fmt_day(fc.refill_by)}{when}: {because}."
+    return f"{action_by(governing.kind)} by {fmt_day(fc.refill_by)}{when}: {because}."
 
 
 def clock_text(ov: PumpOverview, tz: tzinfo) -> str:

@@ -44,7 +44,7 @@ forecast``) and every name below stays where it was:
 * :mod:`~itbconsole.forecast.compute`: :func:`forecast`, the computation.
 """
 
-from itbconsole.forecast.bounds import Bound, DatedEvent, DateSource, RefillBound
+from itbconsole.forecast.bounds import Bound, DatedEvent, DateSource, RefillBound, action_by
 from itbconsole.forecast.compute import forecast
 from itbconsole.forecast.facts import BridgeLookup as BridgeLookup
 from itbconsole.forecast.facts import (
@@ -72,8 +72,8 @@ RULES_VERSION = 2
 
 __all__ = [
     "HORIZON",
-    "RULES_VERSION",
     "PUMP_CLOCK",
+    "RULES_VERSION",
     "STATUS_LABELS",
     "Bound",
     "DateSource",
@@ -86,6 +86,7 @@ __all__ = [
     "RefillBound",
     "Status",
     "StatusOn",
+    "action_by",
     "boluses_given",
     "facts_from",
     "fill_from_refill",

@@ -111,6 +111,12 @@ def refill_bounds(
     return out
 
 
+def action_by(governing: Bound | None) -> str:
+    """What must be done by the refill-by date, as the start of a sentence: "Replace the
+    pump" when End of Service sets it (no refill moves End of Service), else "Refill"."""
+    return "Replace the pump" if governing is Bound.END_OF_SERVICE else "Refill"
+
+
 def battery_dates(
     facts: PumpFacts, settings: ClinicSettings
 ) -> tuple[DatedEvent | None, DatedEvent | None]:

@@ -13,7 +13,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from itbconsole.display import fmt_day
-from itbconsole.forecast.bounds import Bound, DateSource
+from itbconsole.forecast.bounds import Bound, DateSource, action_by
 from itbconsole.forecast.status import Status, StatusOn
 
 if TYPE_CHECKING:
@@ -62,8 +62,7 @@ def status_on(fc: Forecast | ForecastSummary, today: date) -> StatusOn:
             days_refill,
             days_alarm,
         )
-    # When End of Service governs no refill helps: the words say what must be done.
-    act = "Replace the pump" if sm.governing is Bound.END_OF_SERVICE else "Refill"
+    act = action_by(sm.governing)  # no refill moves End of Service
     if sm.refill_by is not None and days_refill is not None and days_refill < 0:
         return StatusOn(
             Status.OVERDUE,

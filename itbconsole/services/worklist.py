@@ -38,7 +38,7 @@ from typing import Any, NamedTuple
 from itbconsole.display import fmt_day, fmt_weekday
 from itbconsole.dosing import DiscrepancyThresholds
 from itbconsole.exports import Column, write_csv
-from itbconsole.forecast import DateSource, ForecastSummary, Status
+from itbconsole.forecast import DateSource, ForecastSummary, Status, action_by
 from itbconsole.model import Refill
 from itbconsole.store.queries import OpenPreparedProgram, PatientOverview
 from itbconsole.trends import Drift, DriftRule, TrendSettings, detect_drift, refill_accuracies
@@ -465,11 +465,14 @@ def _refill_items(
     if status is Status.OVERDUE:
         return [_item(who, Category.REFILL_OVERDUE, sm.refill_by, "refill by", status_reason)]
     if days_to_refill < 0:
-        reason = f"Refill was due by {fmt_day(sm.refill_by)} ({sm.governing_text})."
+        reason = (
+            f"{action_by(sm.governing)} was due by {fmt_day(sm.refill_by)} ({sm.governing_text})."
+        )
         return [_item(who, Category.REFILL_OVERDUE, sm.refill_by, "refill by", reason)]
     if days_to_refill <= days:
         reason = (
-            f"Refill by {fmt_day(sm.refill_by)}, {_in_days(days_to_refill)} ({sm.governing_text})."
+            f"{action_by(sm.governing)} by {fmt_day(sm.refill_by)}, {_in_days(days_to_refill)} "
+            f"({sm.governing_text})."
         )
         return [_item(who, Category.REFILL_DUE, sm.refill_by, "refill by", reason)]
     return []

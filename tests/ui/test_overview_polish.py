@@ -13,6 +13,7 @@ import pytest
 
 from itbconsole.demo import DEMO_PATIENTS
 from itbconsole.display import fmt_day
+from itbconsole.services import worklist as wl
 from itbconsole.services.worklist import Category
 from tests.ui.conftest import Console
 from ui.overview import OverviewTab, clock_text
@@ -227,3 +228,25 @@ def test_a_program_change_of_unknown_outcome_is_said_on_the_overview(console: Co
     tab.show_overview(replace(ov, forecast=fc))
     assert not tab.status_reason.isHidden() and tab.status_reason.text() == note
     assert " ".join(alarm_card_texts(tab)).count("unknown outcome") == 1
+
+
+def test_when_end_of_service_sets_the_date_every_surface_says_replace_not_refill(
+    console: Console,
+) -> None:
+    """No refill moves End of Service: when it sets the date, the Overview, the status and
+    the worklist say to replace the pump by the day before it, never to refill by it."""
+    now = console.window.now()
+    ov = console.clinic.overview(console.patient_id("Patel"), now)
+    assert ov is not None and ov.forecast.end_of_service is not None
+    fc = ov.forecast
+    assert fc.governing is not None and fc.governing.kind.name == "END_OF_SERVICE"
+    assert fc.refill_by == fc.end_of_service.day - timedelta(days=1)
+    tab = opened(console, "Patel")
+    assert tab.refill_value.text().startswith(f"Replace the pump by {fmt_day(fc.refill_by)}")
+    assert "Refill by" not in tab.refill_value.text()
+    assert "Replace the pump by" in ov.status.reason
+    rows = [r for r in console.clinic.patient_rows(now=now) if r.patient.family_name == "Patel"]
+    today = now.astimezone(console.clinic.tz).date()
+    items = wl.build_worklist(rows, today, 60, wl.WorklistFacts(), tz=console.clinic.tz).items
+    refill_lines = [i.reason for i in items if i.category.name.startswith("REFILL")]
+    assert refill_lines and all(r.startswith("Replace the pump by") for r in refill_lines)

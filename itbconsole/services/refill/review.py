@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from itbconsole.display import fmt_day, fmt_local_day
-from itbconsole.forecast import Forecast
+from itbconsole.forecast import Forecast, action_by
 from itbconsole.services.refill.session_base import SessionBase
 from itbconsole.services.refill.steps import Step, dose_text
 from itbconsole.units import fmt_ml
@@ -83,7 +83,8 @@ class ReviewStep(SessionBase):
             )
         others = [b for b in after.bounds if b is not after.governing]
         notes = [
-            f"Refill by {day(after.refill_by)}: {after.refill_by_reason}."
+            f"{action_by(after.governing.kind if after.governing else None)} by "
+            f"{day(after.refill_by)}: {after.refill_by_reason}."
             + (
                 " Other limits: " + "; ".join(f"{day(b.day)} ({b.text})" for b in others) + "."
                 if others
