@@ -44,7 +44,14 @@ forecast``) and every name below stays where it was:
 * :mod:`~itbconsole.forecast.compute`: :func:`forecast`, the computation.
 """
 
-from itbconsole.forecast.bounds import Bound, DatedEvent, DateSource, RefillBound, action_by
+from itbconsole.forecast.bounds import (
+    Bound,
+    DatedEvent,
+    DateSource,
+    RefillBound,
+    action_by,
+    replace_by,
+)
 from itbconsole.forecast.compute import forecast
 from itbconsole.forecast.facts import BridgeLookup as BridgeLookup
 from itbconsole.forecast.facts import (
@@ -68,7 +75,8 @@ from itbconsole.forecast.walks import HORIZON
 #: raise it with every change that can move a date or a status, so that the first start after
 #: an update recomputes every pump instead of showing dates made by the old rule.
 #: 2: the End of Service bound is the day before End of Service.
-RULES_VERSION = 2
+#: 3: a projected End of Service is the earlier of calendar and whole days (clock changes).
+RULES_VERSION = 3
 
 __all__ = [
     "HORIZON",
@@ -91,6 +99,7 @@ __all__ = [
     "facts_from",
     "fill_from_refill",
     "forecast",
+    "replace_by",
     "status_on",
     "with_change",
     "with_fill",

@@ -104,11 +104,17 @@ def refill_bounds(
         out.append(
             RefillBound(
                 Bound.END_OF_SERVICE,
-                eos.day - timedelta(days=1),
+                replace_by(eos.day),
                 f"End of Service on {fmt_day(eos.day)}, {label}: the pump may stop that day",
             )
         )
     return out
+
+
+def replace_by(eos_day: date) -> date:
+    """The last safe day of a pump whose End of Service is ``eos_day``: the day before (on
+    its End of Service day the pump may stop)."""
+    return eos_day - timedelta(days=1)
 
 
 def action_by(governing: Bound | None) -> str:
@@ -122,8 +128,9 @@ def battery_dates(
 ) -> tuple[DatedEvent | None, DatedEvent | None]:
     """ERI and End of Service: the pump's own dates when it reports them (ERI: the earlier
     of the pump's date and the first reading that showed it); End of Service projected
-    only when the pump gives none, from the local date of the last reading before ERI
-    showed + the clinic's days, so never later than the truth can be."""
+    only when the pump gives none, from the last reading before ERI showed + the clinic's
+    days (the earlier of calendar days from its local date and whole days from its
+    instant), so never later than the truth can be."""
     span = settings.eri_to_eos
     reported = facts.battery_report
     eri: DatedEvent | None = None
@@ -156,8 +163,11 @@ def battery_dates(
     elif facts.eri_window is not None:
         before, first = facts.eri_window
         if before is not None:
+            # ERI came after ``before``: End of Service is no earlier than ``before`` + the
+            # span as an instant, nor than its local date + the span in calendar days. The
+            # two differ by a day across a clock change, each way: the earlier is shown.
             projected = DatedEvent(
-                local_day(before, settings) + span,
+                min(local_day(before, settings) + span, local_day(before + span, settings)),
                 DateSource.PROJECTED,
                 f"projected: ERI came after the reading of "
                 f"{fmt_day(local_day(before, settings))} (the last without it) + "

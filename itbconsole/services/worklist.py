@@ -38,7 +38,7 @@ from typing import Any, NamedTuple
 from itbconsole.display import fmt_day, fmt_weekday
 from itbconsole.dosing import DiscrepancyThresholds
 from itbconsole.exports import Column, write_csv
-from itbconsole.forecast import DateSource, ForecastSummary, Status, action_by
+from itbconsole.forecast import Bound, DateSource, ForecastSummary, Status, action_by, replace_by
 from itbconsole.model import Refill
 from itbconsole.store.queries import OpenPreparedProgram, PatientOverview
 from itbconsole.trends import Drift, DriftRule, TrendSettings, detect_drift, refill_accuracies
@@ -427,9 +427,14 @@ def _items(
     for sentence in sm.attention:
         out.append(_item(who, Category.CHECK_PUMP, last_day, "last interrogation", sentence))
 
-    out.extend(_refill_items(who, sm, st.status, st.reason, st.days_to_refill, days))
+    # When End of Service sets the date no refill moves it: the replacement line says what
+    # to do and by when (unless the refill is overdue on its own, the pump's alarm on).
+    eos_governs = sm.governing is Bound.END_OF_SERVICE and st.status is not Status.OVERDUE
+    if not eos_governs:
+        out.extend(_refill_items(who, sm, st.status, st.reason, st.days_to_refill, days))
     out.extend(_alarm_items(who, sm, st.days_to_alarm, days))
-    out.extend(_replacement_items(who, sm, today, replacement_days))
+    window = max(replacement_days, days) if eos_governs else replacement_days
+    out.extend(_replacement_items(who, sm, today, window))
 
     if row.pending_refills or row.uncertain_program_changes:
         out.append(_item(who, Category.OUTCOME_UNKNOWN, None, "", _outcome_text(row, sm.uncertain)))
@@ -517,15 +522,16 @@ def _replacement_items(
         parts.append(f"Past ERI since {fmt_day(sm.eri_day)} ({_source(sm.eri_source)}).")
     if sm.eos_day is not None and eos_days is not None:
         kind = "projected" if sm.eos_source is DateSource.PROJECTED else _source(sm.eos_source)
-        if eos_days < 0:
+        if eos_days <= 0:
             parts.append(
-                f"End of Service on {fmt_day(sm.eos_day)} ({kind}) has passed: the pump may "
+                f"End of Service on {fmt_day(sm.eos_day)} ({kind}) has come: the pump may "
                 "have stopped. Replace it now."
             )
         else:
+            last = replace_by(sm.eos_day)
             parts.append(
                 f"End of Service on {fmt_day(sm.eos_day)} ({kind}), {_in_days(eos_days)}: "
-                "book the pump replacement before then."
+                f"replace the pump by {fmt_day(last)}" + (", today." if last == today else ".")
             )
         label = "End of Service (projected)" if kind == "projected" else "End of Service"
         return [_item(who, Category.REPLACEMENT, sm.eos_day, label, " ".join(parts))]

@@ -449,7 +449,12 @@ def _expected_end_of_service(sc: Scenario, zone: ZoneInfo) -> date | None:
         return b.reported_eos
     if not b.observed_wins:
         return None if b.reported_eri is None else b.reported_eri + days
-    return None if b.before is None else b.before.astimezone(zone).date() + days
+    if b.before is None:
+        return None
+    # The earlier of calendar days from the local date and 24 h days from the instant
+    # (POSIX seconds: a clock change moves the local date of the second one).
+    by_instant = datetime.fromtimestamp(b.before.timestamp() + days.days * 86_400, zone).date()
+    return min(b.before.astimezone(zone).date() + days, by_instant)
 
 
 def _anchor(sc: Scenario) -> tuple[datetime, int, Program | None, int, str]:
@@ -771,6 +776,28 @@ def test_projected_end_of_service_counts_calendar_days(tmp_path: Path) -> None:
     assert "reading of 29 Dec 2025" in ov.forecast.end_of_service.note
     assert ov.forecast.end_of_service.day == date(2026, 3, 29)
     assert ov.refill_by == date(2026, 3, 28)  # the day before: the pump may stop that day
+
+
+def test_projected_end_of_service_counts_whole_days_when_they_come_sooner(
+    tmp_path: Path,
+) -> None:
+    """Read at 23:30 UTC on 14 Sep 2026 (00:30 BST on 15 Sep) without ERI, then with ERI:
+    "the reading's local date + 90 days" is 14 Dec, but ERI may have come right after the
+    reading, and 90 x 24 h from that instant is 23:30 GMT on 13 Dec (the clocks went back
+    in October): the earlier, 13 Dec, is shown, and the pump's last safe day is 12 Dec."""
+    readings = [
+        _reading(datetime(2026, 9, 14, 23, 30, tzinfo=UTC)),
+        _reading(datetime(2026, 10, 20, 10, tzinfo=UTC), 38_000, eri=True, alarms=("eri",)),
+    ]
+    clinic, pid = _clinic_with(
+        tmp_path / "d.sqlite", "Europe/London", readings, datetime(2026, 9, 1, 10, tzinfo=UTC)
+    )
+    ov = clinic.overview(pid, now=readings[-1].at)
+    assert ov is not None and ov.forecast.end_of_service is not None
+    assert ov.forecast.end_of_service.day == date(2026, 12, 13)
+    row = clinic.patient_row(pid, now=datetime(2026, 12, 13, 9, tzinfo=UTC))
+    assert row is not None and row.status is not None
+    assert row.status.status is Status.NOT_DELIVERING
 
 
 def test_the_pumps_own_end_of_service_date_is_shown(tmp_path: Path) -> None:

@@ -118,7 +118,15 @@ def test_the_window_of_days_moves_refills_and_alarms_only(clinic: ClinicService)
     due_60 = {
         r.patient.id for r in rows if r.days_to_refill is not None and 0 <= r.days_to_refill <= 60
     }
-    assert {i.patient_id for i in lines(wide, wl.Category.REFILL_DUE)} == due_60
+    # When End of Service sets the date, the replacement line says it (no refill moves it).
+    to_replace = {
+        r.patient.id
+        for r in rows
+        if r.forecast is not None and r.forecast.governing is Bound.END_OF_SERVICE
+    }
+    assert to_replace and to_replace <= due_60
+    assert {i.patient_id for i in lines(wide, wl.Category.REFILL_DUE)} == due_60 - to_replace
+    assert to_replace <= {i.patient_id for i in lines(wide, wl.Category.REPLACEMENT)}
     for kind in (wl.Category.REPLACEMENT, wl.Category.DELIVERY_DRIFT, wl.Category.REFILL_OVERDUE):
         assert lines(narrow, kind) == lines(wide, kind)
     with pytest.raises(ValueError, match="0 or more"):

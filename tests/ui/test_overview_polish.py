@@ -248,5 +248,7 @@ def test_when_end_of_service_sets_the_date_every_surface_says_replace_not_refill
     rows = [r for r in console.clinic.patient_rows(now=now) if r.patient.family_name == "Patel"]
     today = now.astimezone(console.clinic.tz).date()
     items = wl.build_worklist(rows, today, 60, wl.WorklistFacts(), tz=console.clinic.tz).items
-    refill_lines = [i.reason for i in items if i.category.name.startswith("REFILL")]
-    assert refill_lines and all(r.startswith("Replace the pump by") for r in refill_lines)
+    # One line, the replacement's, says what to do and by when; no refill line.
+    assert not [i for i in items if i.category.name.startswith("REFILL")]
+    (line,) = [i for i in items if i.category is Category.REPLACEMENT]
+    assert f"replace the pump by {fmt_day(fc.refill_by)}." in line.reason
