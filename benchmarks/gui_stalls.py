@@ -16,9 +16,12 @@ Actions: the list read when the window opens; opening a patient whose pump has s
 events; finishing a refill (the record written, the list brought up to date, the patient
 shown again); saving an interrogation with 5,000 new events; the refill wizard's step 1
 for an interrogation with 5,000 new events that settles an earlier pending refill (the
-interrogation saved); clearing the search box; the Trends tab clicked for that patient
+interrogation saved); step 1 for a pump with 15,000 stored log entries (its expected
+residual reads only those since the last refill; before, every stored entry); clearing the search box; the Trends tab clicked for that patient
 (drawn on a worker); opening a patient on a flex program, its forecast worked out for the
-first time. The backup is timed in benchmarks/backup_wait.py.
+first time; unlocking the lock screen and signing in, each with the right password (the
+argon2 check with the library's default parameters, now on a worker thread; before, on the
+GUI thread). The backup is timed in benchmarks/backup_wait.py.
 
 The clinic (built once into ``--cache``, about 30 s for 5,000 patients and 4 minutes for
 20,000) gives each patient two years of monthly readings and quarterly refills, a real NHS
@@ -28,6 +31,7 @@ Each run works on a copy, so the cached clinic is never changed.
 
     python benchmarks/gui_stalls.py                      # 5,000 and 20,000 patients
     python benchmarks/gui_stalls.py --sizes 2000 --runs 3   # quick look
+    python benchmarks/gui_stalls.py --only refill_identify_long_log   # one action
 
 Ends with JSON lines, one per action and size: worst stall in ms (median over runs),
 ratio = now / before (null without a before), limit 50 ms.
@@ -67,6 +71,9 @@ END = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 YEARS = 2
 HEAVY_HOSPITAL_NUMBER = "H0000001"
 HEAVY_EVENTS = 5000
+LONG_LOG = 15_000
+BENCH_ADMIN = "Bench Admin"
+BENCH_PASSWORD = "bench-pass-1"
 FAMILY = (
     "Smith Jones Taylor Brown Williams Wilson Johnson Davies Robinson Wright Thompson Evans "
     "Walker White Roberts Green Hall Wood Jackson Clarke Patel Khan Lewis James Phillips Mason "
@@ -296,6 +303,26 @@ class Bench:
         wizard._identified(result)
         return lambda: wizard.saving is None and wizard.session.reading_saved
 
+    def refill_identify_long_log(self) -> Callable[[], bool]:
+        """Step 1 for the pump with 15,000 stored log entries: the expected residual reads
+        only the entries since the last refill (an indexed read)."""
+        wizard, result = self._refill
+        wizard._identified(result)
+        return done_now()
+
+    def unlock(self) -> Callable[[], bool]:
+        """The lock screen's Sign in pressed with the right password: the argon2 check (the
+        library's default parameters, as the app stores them) runs on a worker thread."""
+        session = self._session
+        session.overlay.form.submit()
+        return lambda: not session.locked
+
+    def sign_in(self) -> Callable[[], bool]:
+        """The sign-in dialog's Sign in pressed with the right password."""
+        dialog = self._dialog
+        dialog.form.submit()
+        return lambda: dialog.user is not None
+
     def open_flex_patient(self) -> Callable[[], bool]:
         """A patient on a flex program, its forecast not kept in memory yet (the first time
         in the session); a different patient each run."""
@@ -355,6 +382,32 @@ class Bench:
         self.window.refresh_patients()
         return done_now()
 
+    def refill_identify_long_log_before(self) -> Callable[[], bool]:
+        """Step 1 with the patient's whole stored log read and decoded for the residual's
+        boluses, as before issue 14 (the same entries handed over, every one of them)."""
+        wizard, result = self._refill
+        store = self.clinic.store
+
+        def whole_log(patient_id: int, serial: str, *_: object) -> list[PumpEvent]:
+            return [e for e in store.patient_history(patient_id).events if e.pump_serial == serial]
+
+        store.pump_events_between = whole_log  # type: ignore[method-assign,assignment]
+        try:
+            wizard._identified(result)
+        finally:
+            del store.pump_events_between
+        return done_now()
+
+    def unlock_before(self) -> Callable[[], bool]:
+        """The password checked on the GUI thread (as before issue 14)."""
+        self._session.submit(BENCH_ADMIN, BENCH_PASSWORD)
+        return done_now()
+
+    def sign_in_before(self) -> Callable[[], bool]:
+        """The password checked on the GUI thread (as before issue 14)."""
+        self._dialog.sign_in(BENCH_ADMIN, BENCH_PASSWORD)
+        return done_now()
+
     def clear_search_before(self) -> Callable[[], bool]:
         """Clearing re-read the whole list from the database."""
         self.window.patient_list.search.setText("")
@@ -382,11 +435,7 @@ class Bench:
         from itbconsole.model import Refill, RefillStatus
         from ui.refill.wizard import RefillWizard
 
-        old = getattr(self, "_refill", None)
-        if old is not None:
-            old[0].session.cancel()
-            old[0].close()
-            old[0].deleteLater()
+        self._close_refill()
         patient_id, serial = self.refill_patients.pop()
         self.window.current_patient_id = patient_id
         result = self._interrogation(HEAVY_EVENTS, patient_id, serial)
@@ -406,6 +455,65 @@ class Bench:
         )
         self.clinic.store.add_refill(pending, self.clinic.user, patient_id=patient_id)
         self._refill = (RefillWizard(self.window), result)
+
+    def prepare_refill_long_log(self) -> None:
+        """A refill wizard open for the patient whose pump has logged 15,000 entries (its
+        stored log topped up once, entries before its last refill), nothing pending, and the
+        pump's answer ready: a reading and 10 new entries."""
+        from ui.refill.wizard import RefillWizard
+
+        self._close_refill()
+        serial = self.heavy_serial
+        stored = self.clinic.next_event_index(serial)
+        if stored < LONG_LOG:
+            start = END - timedelta(days=365 * YEARS)
+            more = [
+                PumpEvent(serial, i, start + timedelta(minutes=61 * i), "alarm_test", {"n": i})
+                for i in range(stored, LONG_LOG)
+            ]
+            self.clinic.store.add_events(more, self.clinic.user, patient_id=self.heavy_id)
+            self.forget_old_rows()
+        self.window.current_patient_id = self.heavy_id
+        self._refill = (RefillWizard(self.window), self._interrogation(10))
+
+    def prepare_unlock(self) -> None:
+        """The window locked, its user's name chosen and password typed on the lock screen
+        (an administrator account made once on this copy of the clinic)."""
+        session = getattr(self, "_session", None)
+        if session is None:
+            session = self._session = self._install_accounts()
+        session.lock("locked by the user")
+        form = session.overlay.form
+        form.choose(BENCH_ADMIN)
+        form.password.setText(BENCH_PASSWORD)
+
+    def prepare_sign_in(self) -> None:
+        """A sign-in dialog on screen, the name chosen and the password typed."""
+        from ui.dialogs import SignInDialog
+
+        if getattr(self, "_session", None) is None:
+            self._session = self._install_accounts()
+        old = getattr(self, "_dialog", None)
+        if old is not None:
+            old.close()
+            old.deleteLater()
+        dialog = self._dialog = SignInDialog(self.clinic.accounts)
+        dialog.show()
+        dialog.form.choose(BENCH_ADMIN)
+        dialog.form.password.setText(BENCH_PASSWORD)
+
+    def _install_accounts(self) -> Any:
+        accounts = self.clinic.accounts
+        if not accounts.has_accounts():
+            self.clinic.user = accounts.create_first_administrator(BENCH_ADMIN, BENCH_PASSWORD)
+        return self.window.install_session(ask_new_password=lambda _user: True)
+
+    def _close_refill(self) -> None:
+        old = getattr(self, "_refill", None)
+        if old is not None:
+            old[0].session.cancel()
+            old[0].close()
+            old[0].deleteLater()
 
     def _flex_patients(self, count: int) -> list[int]:
         """Patients whose pump runs a flex program (about one in five)."""
@@ -481,6 +589,11 @@ class Bench:
 ACTIONS = (
     ("list read after the window shows", "list_read", "empty_list"),
     ("open a patient with 5,000 stored events", "open_patient", None),
+    (
+        "refill step 1, pump with 15,000 stored log entries",
+        "refill_identify_long_log",
+        "prepare_refill_long_log",
+    ),
     ("finish a refill", "finish_refill", None),
     ("save an interrogation with 5,000 new events", "save_interrogation", None),
     (
@@ -491,14 +604,20 @@ ACTIONS = (
     ("clear the search box", "clear_search", "type_search"),
     ("Trends tab click to plotted", "trends_click", "leave_trends"),
     ("open a patient on a flex program (first forecast)", "open_flex_patient", None),
+    ("unlock the lock screen (argon2 password check)", "unlock", "prepare_unlock"),
+    ("sign in (argon2 password check)", "sign_in", "prepare_sign_in"),
 )
 
 
-def run_size(db: Path, runs: int) -> list[tuple[str, str, float, float | None]]:
+def run_size(
+    db: Path, runs: int, only: list[str] | None = None
+) -> list[tuple[str, str, float, float | None]]:
     bench = Bench(db)
     print(f"{bench.patients:,} patients listed; worst GUI stall per action (median of {runs}):")
     out: list[tuple[str, str, float, float | None]] = []
     for title, name, prepare in ACTIONS:
+        if only and name not in only:
+            continue
         now: list[float] = []
         before: list[float] = []
         before_fn = getattr(bench, f"{name}_before", None)
@@ -532,6 +651,12 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[5000, 20000])
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "itb-bench")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=[name for _, name, _ in ACTIONS],
+        help="time only these actions (default: every one)",
+    )
     args = parser.parse_args()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     args.cache.mkdir(parents=True, exist_ok=True)
@@ -552,7 +677,7 @@ def main() -> int:
                 print(f"Built a {size:,}-patient clinic in {time.perf_counter() - t:.0f} s")
             db = Path(tmp) / f"clinic-{size}.sqlite"
             shutil.copyfile(cached, db)
-            results.append((size, run_size(db, args.runs)))
+            results.append((size, run_size(db, args.runs, args.only)))
     ok = True
     for size, rows in results:
         for name, _title, value, base in rows:

@@ -14,7 +14,9 @@ mappings, executemany). Then, in the same run:
   load average, printed beside it). Limit 300 ms;
 * the worst GUI stall during that wait, under a 5 ms heartbeat timer on the GUI thread (the
   read and the series run on the worker thread; the drawing is one plot per event-loop turn).
-  Limit 50 ms;
+  Limit 50 ms. Beside it, the full (generation 2) garbage collections during the clicks, on
+  either thread, and the longest: the collector holds the GIL, so one that walks pyqtgraph
+  and the plots stalls the window (the tab freezes them after its first drawing);
 * baselines: the history path (``itbconsole.trends.load_trends`` over the patient's whole
   history: every reading and pump event turned into objects before the series, on the GUI
   thread, the tab's way before this build) and a
@@ -29,11 +31,13 @@ mappings, executemany). Then, in the same run:
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -208,6 +212,18 @@ def measure(path: Path, pid: int, other: int, clicks: int, frames: int) -> dict[
         worst_gap[0] = max(worst_gap[0], (t - last_beat[0]) * 1000)
         last_beat[0] = t
 
+    collections: list[float] = []
+    started: dict[int, float] = {}
+
+    def collection(phase: str, info: dict[str, int]) -> None:
+        """Times each full collection, on whichever thread set it off."""
+        if info["generation"] < 2:
+            return
+        if phase == "start":
+            started[threading.get_ident()] = time.perf_counter()
+        elif (t := started.pop(threading.get_ident(), None)) is not None:
+            collections.append((time.perf_counter() - t) * 1000)
+
     heartbeat = QTimer()
     heartbeat.setInterval(HEARTBEAT_MS)
     heartbeat.timeout.connect(beat)
@@ -215,6 +231,7 @@ def measure(path: Path, pid: int, other: int, clicks: int, frames: int) -> dict[
     click_ms: list[float] = []
     cpu_ms: list[float] = []
     stall_ms: list[float] = []
+    gc.callbacks.append(collection)
     for _ in range(clicks):
         wait_drawn(other)
         tab.grab()
@@ -228,6 +245,7 @@ def measure(path: Path, pid: int, other: int, clicks: int, frames: int) -> dict[
         click_ms.append((time.perf_counter() - t0) * 1000)
         cpu_ms.append((time.process_time() - cpu0) * 1000)
     heartbeat.stop()
+    gc.callbacks.remove(collection)
     assert view.trends is not None and view.trends.reservoir is not None
     points = len(view.trends.reservoir.readings_x)
     events = len(view.trends.markers)
@@ -277,6 +295,8 @@ def measure(path: Path, pid: int, other: int, clicks: int, frames: int) -> dict[
         "click_worst_ms": max(click_ms),
         "click_cpu_ms": statistics.median(cpu_ms),
         "stall_worst_ms": max(stall_ms),
+        "full_collections": float(len(collections)),
+        "full_collection_worst_ms": max(collections, default=0.0),
         "history_ms": history_ms,
         "bare_ms": bare_ms,
         "frame_median_ms": statistics.median(times),
@@ -309,6 +329,10 @@ def main() -> None:
         f"  CPU time of the process for one click (both threads, the heartbeat's ticks"
         f" included): median {r['click_cpu_ms']:.0f} ms; load average while measuring"
         f" {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (wall times grow with it)"
+    )
+    print(
+        f"  Full garbage collections during the clicks: {int(r['full_collections'])}, the"
+        f" longest {r['full_collection_worst_ms']:.1f} ms"
     )
     print(
         f"Baselines: the history path (every row an object, on the GUI thread)"

@@ -38,11 +38,17 @@ from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QFrame, QLabel, QVBoxLayout, QWidget
 
 from itbconsole.model import User
-from itbconsole.services.accounts import AccountError, AccountService, SignInRefused
+from itbconsole.services.accounts import (
+    AccountError,
+    AccountService,
+    PasswordCheck,
+    SignInRefused,
+)
 from itbconsole.store import StoreError
-from ui.dialogs import SignInForm
+from ui.dialogs import SignInForm, check_in_background
 
 if TYPE_CHECKING:
+    from ui.link_worker import BackgroundCall
     from ui.main_window import MainWindow
     from ui.program.editor import ProgramEditorDialog
     from ui.refill.wizard import RefillWizard
@@ -160,9 +166,12 @@ class SessionController(QObject):
         self._held_prompts: Any = None
         self._deferred: DeferredPrompts | None = None
         self.paused: dict[str, PausedWork] = {}
+        self._checking: BackgroundCall | None = None
+        self._pending: tuple[str, str] | None = None
+        self._shut = False
         self.overlay = LockScreen(window, passwords=not self.demo)
         self.overlay.hide()
-        self.overlay.form.submitted.connect(self.submit)
+        self.overlay.form.submitted.connect(self.try_sign_in)
         self.idle = QTimer(self)
         self.idle.setSingleShot(True)
         self.idle.timeout.connect(lambda: self.lock("idle"))
@@ -220,7 +229,10 @@ class SessionController(QObject):
         )
 
     def shutdown(self) -> None:
-        """Stop watching (the window is closing)."""
+        """Stop watching (the window is closing); a password check still running is
+        dropped when it ends."""
+        self._shut = True
+        self._pending = None
         self.idle.stop()
         app = QApplication.instance()
         if app is not None:
@@ -290,15 +302,52 @@ class SessionController(QObject):
 
     # ------------------------------------------------------------------ unlock, switch
 
-    def submit(self, name: str, password: str) -> bool:
-        """The lock screen's Sign in: the same person unlocks, anyone else switches."""
+    @property
+    def checking(self) -> bool:
+        """A password typed on the lock screen is being checked on a worker thread."""
+        return self._checking is not None
+
+    def try_sign_in(self, name: str, password: str) -> None:
+        """The lock screen's Sign in as pressed: the password is checked on a worker thread
+        (argon2 takes 0.1-0.2 s; the form says "Checking…" and takes no input meanwhile),
+        then :meth:`submit` decides with the check's answer. What needs no check (demo
+        mode, the link busy for someone else, a wait due after wrong passwords, a name with
+        no active account) is answered at once."""
+        if self._checking is not None or self._shut:
+            return
+        if self.demo or (not self._same(name) and self.window.link.busy):
+            self.submit(name, password)
+            return
+        job = check_in_background(self.accounts, name, password, self._password_checked)
+        if job is None:
+            self.submit(name, password)
+            return
+        self._checking, self._pending = job, (name, password)
+        self.overlay.form.set_checking(True)
+
+    def _password_checked(self, outcome: object) -> None:
+        pending = self._pending
+        self._checking = self._pending = None
+        self.overlay.form.set_checking(False)
+        if pending is None or self._shut or not self.locked:
+            return  # the window closed meanwhile: nobody signs in
+        self.submit(*pending, checked=outcome if isinstance(outcome, PasswordCheck) else None)
+
+    def _same(self, name: str) -> bool:
+        user = self.signed_in
+        return user is not None and name.strip().casefold() == user.name.strip().casefold()
+
+    def submit(self, name: str, password: str, *, checked: PasswordCheck | None = None) -> bool:
+        """The lock screen's Sign in: the same person unlocks, anyone else switches.
+        ``checked``: the argon2 check of ``password`` made on a worker thread
+        (:meth:`try_sign_in`); without it the password is checked here."""
         form = self.overlay.form
         user = self.signed_in
-        same = user is not None and name.strip().casefold() == user.name.strip().casefold()
+        same = self._same(name)
         try:
             if same:
                 assert user is not None
-                back = self._verify_unlock(user, password)
+                back = self._verify_unlock(user, password, checked)
             else:
                 if self.window.link.busy:
                     form.refuse(
@@ -306,7 +355,7 @@ class SessionController(QObject):
                         "until it finishes, then sign in."
                     )
                     return False
-                back = self._verify_switch(name, password, user)
+                back = self._verify_switch(name, password, user, checked)
         except SignInRefused as exc:
             form.refuse(str(exc), exc.retry_after_s)
             return False
@@ -328,15 +377,18 @@ class SessionController(QObject):
             self._switch(user, back)
         return True
 
-    def _verify_unlock(self, user: User, password: str) -> User:
+    def _verify_unlock(self, user: User, password: str, checked: PasswordCheck | None) -> User:
         if self.demo:
             self._record(
                 lambda: self.accounts.record_without_password("unlocked", user, {"demo": True})
             )
             return user
-        return self.accounts.unlock(user, password)  # refuses a session with no account
+        # Refuses a session with no account.
+        return self.accounts.unlock(user, password, checked=checked)
 
-    def _verify_switch(self, name: str, password: str, previous: User | None) -> User:
+    def _verify_switch(
+        self, name: str, password: str, previous: User | None, checked: PasswordCheck | None
+    ) -> User:
         if self.demo:
             found = self.demo_users.get(name)
             if found is None:
@@ -346,7 +398,7 @@ class SessionController(QObject):
                 lambda: self.accounts.record_without_password("switched_user", found, detail)
             )
             return found
-        return self.accounts.switch_to(name, password, previous)
+        return self.accounts.switch_to(name, password, previous, checked=checked)
 
     def _unlock(self, user: User) -> None:
         self.clinic.user = user  # the account as it is now (a new role applies from here)

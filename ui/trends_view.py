@@ -15,7 +15,10 @@ clinical itself. Why it is built this way:
   would only mislead;
 * the series are built on a worker thread (``ui/trends_worker.py``) and drawn a plot per
   turn of the event loop, so the window keeps answering while ten years of hourly readings
-  load; a newer patient makes an older build or draw stale;
+  load; a newer patient makes an older build or draw stale; after the first drawing is
+  whole, everything alive (pyqtgraph, loaded with the tab, and the plots) is moved out of
+  the cyclic garbage collector's reach once (:func:`keep_plots_out_of_garbage_collection`),
+  so a full collection set off by a build no longer walks them while the window waits;
 * on a small screen (1366 x 768) five stacked plots get about 50 px each, so the tab shows
   as many as fit (at least about 110 px each, the reservoir first) and the row of
   check boxes above them picks which;
@@ -25,6 +28,7 @@ clinical itself. Why it is built this way:
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
 from functools import partial
@@ -94,6 +98,27 @@ LABEL_GAP_PX = 56
 LOADING_TEXT = "Reading the pump's history..."
 #: An exported image is drawn this wide (px), whatever the window's size.
 EXPORT_WIDTH_PX = 1600
+
+_plots_frozen = False
+
+
+def keep_plots_out_of_garbage_collection() -> None:
+    """Once per process, after the first Trends drawing: ``gc.freeze`` every object alive.
+
+    Why: the tab loads pyqtgraph and builds its plots, tens of thousands of long-lived
+    objects, after the window froze its own (``keep_out_of_garbage_collection`` in
+    ui/main_window.py). A full collection, set off by whatever allocates next (the worker
+    building the series, the GUI thread drawing them; the collector is process-wide and
+    holds the GIL), walked them all: 40-70 ms with the window frozen, the worst wait of
+    a Trends click. Frozen, they are never walked again. Once only: the series drawn then
+    hold no reference cycles and are still freed by reference counting when the next
+    patient's replace them; only the few pyqtgraph items of that first drawing that do
+    hold cycles stay in memory for good."""
+    global _plots_frozen
+    if not _plots_frozen:
+        _plots_frozen = True
+        gc.freeze()
+
 
 WARNING_STYLE = (
     "QLabel { background: #f8d7da; color: #5c0a14; border: 1px solid #e2a3aa;"
@@ -486,6 +511,7 @@ class TrendsView(QWidget):
         self.reset_button.setEnabled(True)
         self._thin_dose_labels()
         self.readout_at(trends.now.timestamp())
+        keep_plots_out_of_garbage_collection()
         self.drawn.emit(trends)
 
     def show_all(self) -> None:

@@ -17,6 +17,11 @@ services are given. Before accounts anyone typed any name and picked any role. N
   the next attempt waits 1 s, then 2, 4, ... up to :data:`BACKOFF_CAP_S` (:func:`backoff_s`),
   counted from the recorded failures with the service's clock (so it holds across restarts
   and between the app and the command line, and tests need no sleep);
+* the argon2 check takes 0.1-0.2 s: the app does it on a worker thread
+  (:meth:`AccountService.password_checker` gives a check that touches no database) and
+  hands its :class:`PasswordCheck` to :meth:`AccountService.sign_in`, :meth:`~AccountService.unlock`
+  or :meth:`~AccountService.switch_to`, which decide and record on the caller's thread as
+  without it (a check made against a hash that has changed meanwhile is not used);
 * a **second clinician** confirming a severe override signs with their own account and
   password (:meth:`AccountService.confirm_second_check`), bound to the one program checked;
 * every change and event is a record with its audit entry (:mod:`itbconsole.store.accounts`).
@@ -29,6 +34,7 @@ are thin views over it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -85,6 +91,20 @@ class SignInRefused(AccountError):
     def __init__(self, message: str, retry_after_s: int = 0) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+@dataclass(frozen=True)
+class PasswordCheck:
+    """What the argon2 check of one password against one stored hash said
+    (:meth:`AccountService.password_checker`), worked out on any thread: no database in it.
+    Used only with that password, and only while the account's stored hash is still
+    ``password_hash``."""
+
+    password_hash: str
+    matches: bool
+    rehashed: str | None = None
+    """The password hashed with the present parameters, when it matched a hash made with
+    other ones (stored in its place at the sign-in)."""
 
 
 def backoff_s(failures: int) -> int:
@@ -199,6 +219,32 @@ class AccountService:
         remaining = wait - elapsed
         return max(0, int(remaining) + (1 if remaining % 1 else 0))
 
+    def password_checker(self, name: str) -> Callable[[str], PasswordCheck] | None:
+        """The argon2 check of a password for ``name``'s account as a function that reads
+        no database, so the app runs it on a worker thread (0.1-0.2 s of CPU; argon2-cffi
+        lets go of the GIL meanwhile) and gives its result to :meth:`sign_in`,
+        :meth:`unlock` or :meth:`switch_to` as ``checked``. None when there is nothing to
+        check now: a wait after wrong passwords is due (the attempt is refused unchecked),
+        or no active account has that name; those methods then refuse at once."""
+        if self.retry_after(name):
+            return None
+        account = self.find(name)
+        if account is None or not account.active:
+            return None
+        stored, hasher = account.password_hash, self.hasher
+
+        def check(password: str) -> PasswordCheck:
+            if len(password) > MAX_PASSWORD_CHARS:
+                return PasswordCheck(stored, False)
+            try:
+                ok = bool(hasher.verify(stored, password))
+            except (VerificationError, InvalidHashError):
+                ok = False
+            again = hasher.hash(password) if ok and hasher.check_needs_rehash(stored) else None
+            return PasswordCheck(stored, ok, again)
+
+        return check
+
     def events(self, account_id: int | None = None, *kinds: str) -> list[dict[str, Any]]:
         return records.events(self.db, account_id, kinds)
 
@@ -223,29 +269,44 @@ class AccountService:
 
     # ------------------------------------------------------------------ sign-in
 
-    def sign_in(self, name: str, password: str, *, via: str = "the app") -> User:
+    def sign_in(
+        self,
+        name: str,
+        password: str,
+        *,
+        via: str = "the app",
+        checked: PasswordCheck | None = None,
+    ) -> User:
         """Check the password for ``name``; returns the signed-in user. Raises
-        :class:`SignInRefused` (recorded when it is a wrong password)."""
-        account = self._verify(name, password, "sign_in_failed", {"via": via})
+        :class:`SignInRefused` (recorded when it is a wrong password). ``checked``: the
+        argon2 check of this password already made (:meth:`password_checker`)."""
+        account = self._verify(name, password, "sign_in_failed", {"via": via}, checked)
         user = account.user()
         self._event("signed_in", user, account, {"via": via})
         return user
 
-    def unlock(self, user: User, password: str) -> User:
+    def unlock(self, user: User, password: str, *, checked: PasswordCheck | None = None) -> User:
         """The locked session's own user comes back (their account as it is now)."""
         if user.account_id is None:
             raise SignInRefused("This session has no account to unlock with.")
         account = self.account(user.account_id)
         if account is None:
             raise SignInRefused("This account no longer exists.")
-        account = self._verify(account.name, password, "sign_in_failed", {"at": "unlock"})
+        account = self._verify(account.name, password, "sign_in_failed", {"at": "unlock"}, checked)
         back = account.user()
         self._event("unlocked", back, account)
         return back
 
-    def switch_to(self, name: str, password: str, previous: User | None) -> User:
+    def switch_to(
+        self,
+        name: str,
+        password: str,
+        previous: User | None,
+        *,
+        checked: PasswordCheck | None = None,
+    ) -> User:
         """Another person signs in at the lock screen (``previous``'s work stays theirs)."""
-        account = self._verify(name, password, "sign_in_failed", {"at": "switch user"})
+        account = self._verify(name, password, "sign_in_failed", {"at": "switch user"}, checked)
         user = account.user()
         self._event("switched_user", user, account, {"from": previous.name if previous else None})
         return user
@@ -417,20 +478,38 @@ class AccountService:
         except (VerificationError, InvalidHashError):
             return False
 
-    def _verify(self, name: str, password: str, failure: str, detail: dict[str, Any]) -> Account:
+    def _verify(
+        self,
+        name: str,
+        password: str,
+        failure: str,
+        detail: dict[str, Any],
+        checked: PasswordCheck | None = None,
+    ) -> Account:
         """The account named, when ``password`` is its password: the backoff first (an
         attempt too soon is refused unchecked), then the password; a wrong one is
         recorded. A hash made with other parameters is replaced. Attempts are taken one at
         a time (the count, the check and its record under the database's write lock), so
-        attempts made in parallel are slowed like attempts made one after another."""
+        attempts made in parallel are slowed like attempts made one after another.
+
+        With ``checked`` (the argon2 check made beforehand, on a worker thread) the same
+        decision is taken under the lock with its answer: the backoff is counted again
+        there, so a wrong password recorded meanwhile by another attempt still makes this
+        one wait, and a check made against a hash that has changed since is not used (the
+        password is checked again here)."""
         with self.store.atomic():
-            outcome = self._verify_now(name, password, failure, detail)
+            outcome = self._verify_now(name, password, failure, detail, checked)
         if isinstance(outcome, SignInRefused):
             raise outcome  # after the commit: the wrong password stays recorded
         return outcome
 
     def _verify_now(
-        self, name: str, password: str, failure: str, detail: dict[str, Any]
+        self,
+        name: str,
+        password: str,
+        failure: str,
+        detail: dict[str, Any],
+        checked: PasswordCheck | None = None,
     ) -> Account | SignInRefused:
         wait = self.retry_after(name)
         if wait:
@@ -451,8 +530,14 @@ class AccountService:
             return SignInRefused(
                 f"{account.name}'s account is disabled: ask an administrator to enable it."
             )
+        if checked is not None and (
+            account is None or checked.password_hash != account.password_hash
+        ):
+            checked = None  # made against another hash than the one stored now
         if account is None or len(password) > MAX_PASSWORD_CHARS:
             ok = False
+        elif checked is not None:
+            ok = checked.matches
         else:
             ok = self._matches(account.password_hash, password)
         if not ok:
@@ -483,7 +568,8 @@ class AccountService:
                 "password_rehashed",
                 account.user(),
                 "stored with the current argon2 parameters",
-                password_hash=self.hasher.hash(password),
+                password_hash=(checked.rehashed if checked and checked.rehashed else None)
+                or self.hasher.hash(password),
             )
         return account
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from itbconsole.model import Patient, Pump, PumpEvent, Reading, User
 from itbconsole.store import audit, queries
 from itbconsole.store import records as rec
-from itbconsole.store.db import transaction, utc_now
+from itbconsole.store.db import transaction, utc_iso, utc_now
 from itbconsole.store.store_base import StoreBase
 
 if TYPE_CHECKING:
@@ -146,3 +146,18 @@ class ReadingRecords(StoreBase):
             "SELECT MAX(event_index) FROM pump_events WHERE pump_serial = ?", [serial]
         ).fetchone()
         return -1 if row[0] is None else int(row[0])
+
+    def pump_events_between(
+        self, patient_id: int, serial: str, since: datetime, until: datetime
+    ) -> list[PumpEvent]:
+        """Pump ``serial``'s log entries on patient ``patient_id``'s record from ``since`` to
+        ``until`` (both included), in time order: what happened since a refill, without
+        decoding the thousands of entries before it. One range read of the
+        ``pump_events_patient`` index (patient, time); stored times are fixed-width UTC text,
+        so text order is time order."""
+        rows = self.db.query(
+            "SELECT * FROM pump_events WHERE patient_id = ? AND at >= ? AND at <= ?"
+            " AND pump_serial = ? ORDER BY at, event_index",
+            [patient_id, utc_iso(since), utc_iso(until), serial],
+        )
+        return [rec.event_from_row(r) for r in rows]

@@ -173,9 +173,11 @@ def test_the_sign_in_form_offers_names_and_prefills_no_text(staffed: Staffed) ->
     form.submit()
     assert "Choose your name" in form.message.text() and dialog.user is None
     form.choose("Nia Nurse")
+    checked = staffed.console.qtbot.waitUntil
     for _ in range(3):
         form.password.setText("wrong-pass-0")
         form.submit()
+        checked(lambda: not dialog.checking)  # the password is checked on a worker thread
     assert "Wrong password for Nia Nurse" in form.message.text()
     assert "wait 1 s" in form.message.text() and not form.button.isEnabled()
     assert form.password.text() == ""  # a password never stays in the field
@@ -184,6 +186,7 @@ def test_the_sign_in_form_offers_names_and_prefills_no_text(staffed: Staffed) ->
     form._end_wait()  # what its timer does after the wait
     form.password.setText(PASSWORDS["Nia Nurse"])
     form.submit()
+    checked(lambda: dialog.user is not None)
     assert dialog.user == staffed.staff["nurse"] and dialog.result() == dialog.DialogCode.Accepted
 
 

@@ -66,8 +66,17 @@ class IdentifyStep(SessionBase):
         pump = self.store.get_pump(reading.pump_serial)
         assert pump is not None  # check_pump_for found its owner
         history = self.store.patient_history(self.patient_id)
+        patient_id, serial = self.patient_id, pump.serial
         residual = expected_residual_for(
-            history, pump, reading, events, self.tz, self.store.bridges(pump.serial)
+            history,
+            pump,
+            reading,
+            events,
+            self.tz,
+            self.store.bridges(serial),
+            logged=lambda since, until: self.store.pump_events_between(
+                patient_id, serial, since, until
+            ),
         )
         pending = tuple(
             r

@@ -4,7 +4,7 @@ input it came from (:class:`ResidualDerivation`) so the screen can show how."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from fractions import Fraction
@@ -94,6 +94,8 @@ def expected_residual_for(
     events: Sequence[PumpEvent],
     tz: tzinfo,
     bridges: dict[datetime, tuple[int, int]] | None = None,
+    *,
+    logged: Callable[[datetime, datetime], Sequence[PumpEvent]] | None = None,
 ) -> ResidualDerivation:
     """Expected residual from the latest refill record (its time and added volume) and
     the program history since (:class:`itbconsole.forecast.ProgramTimeline`, the same one
@@ -103,6 +105,13 @@ def expected_residual_for(
     Flex steps are integrated on the pump's own clock, which the protocol keeps on UTC
     (docs/protocol.md), never on the clinic's zone ``tz``: a clinic zone would move every
     flex step by an hour across a daylight-saving change. ``tz`` is for calendar dates only.
+
+    The boluses come from ``events`` (this interrogation's log) and the entries already
+    stored: ``logged(since, until)`` gives this pump's stored entries on the patient's record
+    between two moments (:meth:`itbconsole.store.Store.pump_events_between`, an indexed
+    read of only the entries since the last refill). Without it every stored entry of the
+    patient is read from ``history.events``: the same figure, at the cost of decoding the
+    whole log (15,000 entries took about 100 ms).
     """
     refills = sorted(
         (r for r in history.refills if r.pump_serial == pump.serial and r.at <= reading.at),
@@ -137,7 +146,8 @@ def expected_residual_for(
     fill = fill_from_refill(last, None, bridge)
     segments, more = timeline.segments(last.at, reading.at, fill)
     notes.extend(more)
-    all_events = list(history.events) + list(events)
+    stored = history.events if logged is None else logged(last.at, reading.at)
+    all_events = [*stored, *events]
     boluses = boluses_given(all_events, pump.serial, last.at, reading.at, last.concentration_mcg_ml)
     if not segments:
         return ResidualDerivation(
