@@ -263,10 +263,17 @@ class ClinicService:
 
     def keep_forecast(self, serial: str, fc: Forecast) -> None:
         """Keep ``fc``, the forecast stored for the pump just now (by this service or by
-        one on a worker thread over the same file), for the next :meth:`forecast_for`."""
-        stamp = self._forecast_stamp(serial)
-        if stamp is None:
+        one on a worker thread over the same file), for the next :meth:`forecast_for`.
+
+        Kept only while the stored row says what ``fc`` says: another write (the sync, a
+        second window) may have replaced it between the worker's save and this call, and
+        the stamp of that newer row must never vouch for an older forecast."""
+        stored = self.store.stored_forecast_stamped(serial, self.inputs_key)
+        if stored is None:
             return
+        stamp, summary = stored
+        if summary != fc.summary():
+            return  # not the forecast stored now: the next forecast_for reads the row
         self._kept_forecasts[serial] = (stamp, fc)
         self._kept_forecasts.move_to_end(serial)
         while len(self._kept_forecasts) > KEPT_FORECASTS:

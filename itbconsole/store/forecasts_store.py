@@ -55,6 +55,17 @@ class ForecastRecords(StoreBase):
                 ],
             )
 
+    def stored_forecast_stamped(
+        self, serial: str, inputs_key: str
+    ) -> tuple[str, ForecastSummary] | None:
+        """The pump's stored forecast with its stamp (when it was computed), in one read."""
+        row = self.db.execute(
+            "SELECT computed_at, summary_json FROM pump_forecast"
+            " WHERE pump_serial = ? AND inputs_key = ?",
+            [serial, inputs_key],
+        ).fetchone()
+        return None if row is None else (str(row[0]), ForecastSummary.from_json(json.loads(row[1])))
+
     def stored_forecast(self, serial: str, inputs_key: str) -> ForecastSummary | None:
         row = self.db.execute(
             "SELECT summary_json FROM pump_forecast WHERE pump_serial = ? AND inputs_key = ?",

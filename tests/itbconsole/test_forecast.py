@@ -701,3 +701,26 @@ def test_the_refill_wizard_uses_the_clinics_discrepancy_limits(clinic: ClinicSer
     admin.update_settings(replace(admin.settings, large_reservoir_limit_ul=500))
     nurse = ClinicService(clinic.store, clinic.library, NURSE, LONDON)
     assert RefillSession(nurse, pid(clinic)).thresholds.volume_limit_ul(40_000) == 500
+
+
+def test_a_late_hand_over_never_keeps_an_older_forecast(clinic: ClinicService) -> None:
+    """A worker's forecast handed over after another program (the sync, a second window)
+    stored a newer one must not be kept under the newer row's stamp: the next read shows
+    the newer dates."""
+    at = datetime(2026, 11, 1, 10, tzinfo=UTC)
+    clinic.store.add_refill(refill(at), NURSE)
+    clinic.store.add_reading(reading(at + timedelta(minutes=5), 40_000), NURSE)
+    older = clinic.forecast_for(SERIAL)
+    assert older.refill_by == date(2027, 4, 30)  # 180 days from the fill
+    path = clinic.store.path
+    assert path is not None
+    other_store = Store.open(path)
+    try:
+        other = ClinicService(other_store, load_drug_library(), NURSE, LONDON)
+        other_store.add_reading(reading(datetime(2026, 11, 30, 8, tzinfo=UTC), 2_100), NURSE)
+        newer = other.forecast_for(SERIAL)
+    finally:
+        other_store.close()
+    assert newer.refill_by is not None and newer.refill_by < date(2026, 11, 30)
+    clinic.keep_forecast(SERIAL, older)  # the late hand-over
+    assert clinic.forecast_for(SERIAL).refill_by == newer.refill_by
