@@ -21,13 +21,20 @@ residual reads only those since the last refill; before, every stored entry); cl
 (drawn on a worker); opening a patient on a flex program, its forecast worked out for the
 first time; unlocking the lock screen and signing in, each with the right password (the
 argon2 check with the library's default parameters, now on a worker thread; before, on the
-GUI thread). The backup is timed in benchmarks/backup_wait.py.
+GUI thread); 200 writes in a row on the GUI thread (account events, what a sign-in, a lock
+or a sign-out writes), the write-ahead log checkpointed on a worker (ui/checkpoint.py;
+before, by SQLite inside whichever commit took the log past 1,000 pages). The backup is
+timed in benchmarks/backup_wait.py. Changing one's own password (the present password
+checked and the new one hashed, on a worker thread; before, on the GUI thread).
 
 The clinic (built once into ``--cache``, about 30 s for 5,000 patients and 4 minutes for
 20,000) gives each patient two years of monthly readings and quarterly refills, a real NHS
 number, hospital number and pump serial: what the window waits for depends on how many
 patients the list holds, not on how deep each history is (store_scale.py times that).
-Each run works on a copy, so the cached clinic is never changed.
+Each run works on a copy, so the cached clinic is never changed; the copy is flushed to
+disk before the window opens (otherwise the first fsync of the database, a checkpoint's,
+writes the whole fresh 1 GB copy and every commit waits behind it: a stall of the
+benchmark, not of a clinic's database).
 
     python benchmarks/gui_stalls.py                      # 5,000 and 20,000 patients
     python benchmarks/gui_stalls.py --sizes 2000 --runs 3   # quick look
@@ -71,9 +78,12 @@ END = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 YEARS = 2
 HEAVY_HOSPITAL_NUMBER = "H0000001"
 HEAVY_EVENTS = 5000
+GUI_WRITES = 200
 LONG_LOG = 15_000
 BENCH_ADMIN = "Bench Admin"
 BENCH_PASSWORD = "bench-pass-1"
+#: The bench administrator's password is changed back and forth between these two.
+BENCH_PASSWORDS = (BENCH_PASSWORD, "bench-pass-2")
 FAMILY = (
     "Smith Jones Taylor Brown Williams Wilson Johnson Davies Robinson Wright Thompson Evans "
     "Walker White Roberts Green Hall Wood Jackson Clarke Patel Khan Lewis James Phillips Mason "
@@ -228,11 +238,17 @@ class Bench:
 
     def __init__(self, db: Path) -> None:
         from itbconsole.model import Role, User
+        from itbconsole.store.db import checkpoints_elsewhere
         from ui.app import build_window
+        from ui.checkpoint import install_checkpoints
 
-        window = build_window(str(db), user=User("Benchmark Nurse", Role.NURSE))
+        with checkpoints_elsewhere():  # as the app opens its window's connection
+            window = build_window(str(db), user=User("Benchmark Nurse", Role.NURSE))
         assert window is not None
         self.window = window
+        checkpointer = install_checkpoints(window, db)
+        assert checkpointer is not None
+        self.checkpointer = checkpointer
         self.prompts = Recorder()
         window.prompts = self.prompts  # type: ignore[assignment]
         window.resize(1366, 768)
@@ -323,6 +339,61 @@ class Bench:
         dialog.form.submit()
         return lambda: dialog.user is not None
 
+    def gui_writes(self) -> Callable[[], bool]:
+        """GUI_WRITES account events recorded one after another on the GUI thread (what a
+        sign-in, a lock or a sign-out writes), one per turn of the event loop; the log's
+        checkpoints on the window's worker."""
+        from PySide6.QtCore import QTimer
+
+        accounts, user = self.clinic.accounts, self.clinic.user
+        left = [GUI_WRITES]
+        timer = self._writes = QTimer()
+        timer.setInterval(0)
+
+        def write() -> None:
+            accounts.record_lock(user, "benchmark")
+            left[0] -= 1
+            if not left[0]:
+                timer.stop()
+
+        timer.timeout.connect(write)
+        timer.start()
+        return lambda: left[0] == 0
+
+    def gui_writes_before(self) -> Callable[[], bool]:
+        """The same writes with SQLite's automatic checkpoint on the window's connection
+        (every 1,000 pages, inside the commit that crosses them), as before issue 14."""
+        from itbconsole.store.db import WINDOW_AUTOCHECKPOINT_PAGES
+
+        db = self.clinic.store.db
+        self.checkpointer.timer.stop()
+        db.execute("PRAGMA wal_autocheckpoint = 1000")
+        done = self.gui_writes()
+
+        def finished() -> bool:
+            if not done():
+                return False
+            db.execute(f"PRAGMA wal_autocheckpoint = {WINDOW_AUTOCHECKPOINT_PAGES}")
+            self.checkpointer.timer.start()
+            return True
+
+        return finished
+
+    def change_password(self) -> Callable[[], bool]:
+        """Session > Change my password, Change password pressed: the present password
+        checked and the new one hashed (argon2, the library's default parameters) on a
+        worker thread."""
+        dialog = self._change
+        dialog.accept_if_valid()
+        return lambda: dialog.changed
+
+    def change_password_before(self) -> Callable[[], bool]:
+        """The argon2 work on the GUI thread (as before issue 14)."""
+        dialog = self._change
+        dialog.change(dialog.current.text(), dialog.new.text())
+        assert dialog.changed, dialog.message.text()
+        return done_now()
+
     def open_flex_patient(self) -> Callable[[], bool]:
         """A patient on a flex program, its forecast not kept in memory yet (the first time
         in the session); a different patient each run."""
@@ -400,12 +471,12 @@ class Bench:
 
     def unlock_before(self) -> Callable[[], bool]:
         """The password checked on the GUI thread (as before issue 14)."""
-        self._session.submit(BENCH_ADMIN, BENCH_PASSWORD)
+        self._session.submit(BENCH_ADMIN, self.password)
         return done_now()
 
     def sign_in_before(self) -> Callable[[], bool]:
         """The password checked on the GUI thread (as before issue 14)."""
-        self._dialog.sign_in(BENCH_ADMIN, BENCH_PASSWORD)
+        self._dialog.sign_in(BENCH_ADMIN, self.password)
         return done_now()
 
     def clear_search_before(self) -> Callable[[], bool]:
@@ -485,7 +556,7 @@ class Bench:
         session.lock("locked by the user")
         form = session.overlay.form
         form.choose(BENCH_ADMIN)
-        form.password.setText(BENCH_PASSWORD)
+        form.password.setText(self.password)
 
     def prepare_sign_in(self) -> None:
         """A sign-in dialog on screen, the name chosen and the password typed."""
@@ -500,7 +571,34 @@ class Bench:
         dialog = self._dialog = SignInDialog(self.clinic.accounts)
         dialog.show()
         dialog.form.choose(BENCH_ADMIN)
-        dialog.form.password.setText(BENCH_PASSWORD)
+        dialog.form.password.setText(self.password)
+
+    @property
+    def password(self) -> str:
+        """The bench administrator's password now (changed by ``change_password``)."""
+        return str(getattr(self, "_password", BENCH_PASSWORD))
+
+    def prepare_change_password(self) -> None:
+        """The change-password dialog on screen for the bench administrator, the present
+        password and a new one (the other of two) typed."""
+        from ui.accounts_dialogs import ChangePasswordDialog
+
+        if getattr(self, "_session", None) is None:
+            self._session = self._install_accounts()
+        old = getattr(self, "_change", None)
+        if old is not None:
+            if old.changed:
+                self._password = old.new.text()
+            old.close()
+            old.deleteLater()
+        user = self.clinic.accounts.find(BENCH_ADMIN)
+        assert user is not None
+        dialog = self._change = ChangePasswordDialog(self.clinic.accounts, user.user())
+        dialog.show()
+        new = next(p for p in BENCH_PASSWORDS if p != self.password)
+        dialog.current.setText(self.password)
+        dialog.new.setText(new)
+        dialog.again.setText(new)
 
     def _install_accounts(self) -> Any:
         accounts = self.clinic.accounts
@@ -606,6 +704,8 @@ ACTIONS = (
     ("open a patient on a flex program (first forecast)", "open_flex_patient", None),
     ("unlock the lock screen (argon2 password check)", "unlock", "prepare_unlock"),
     ("sign in (argon2 password check)", "sign_in", "prepare_sign_in"),
+    (f"{GUI_WRITES} GUI-thread writes in a row (checkpoints)", "gui_writes", None),
+    ("change my password (argon2 check and hash)", "change_password", "prepare_change_password"),
 )
 
 
@@ -677,6 +777,8 @@ def main() -> int:
                 print(f"Built a {size:,}-patient clinic in {time.perf_counter() - t:.0f} s")
             db = Path(tmp) / f"clinic-{size}.sqlite"
             shutil.copyfile(cached, db)
+            with open(db, "rb+") as copy:  # on disk, as a clinic's database is
+                os.fsync(copy.fileno())
             results.append((size, run_size(db, args.runs, args.only)))
     ok = True
     for size, rows in results:

@@ -9,6 +9,9 @@ through a modal loop (``accept_if_valid``, ``add_account``, ``disable``...).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -30,8 +33,13 @@ from itbconsole.services.accounts import (
     MIN_PASSWORD_CHARS,
     AccountError,
     AccountService,
+    PasswordChangeCheck,
     password_problem,
 )
+from ui.dialogs import CHECKING, below_the_window
+
+if TYPE_CHECKING:
+    from ui.link_worker import BackgroundCall
 
 PASSWORD_RULE = (
     f"At least {MIN_PASSWORD_CHARS} characters; not your name, not one character repeated."
@@ -113,9 +121,42 @@ class FirstAdministratorDialog(QDialog):
         return self.user if self.exec() == QDialog.DialogCode.Accepted else None
 
 
+def change_in_background(
+    accounts: AccountService,
+    user: User,
+    present: str,
+    new: str,
+    finish: Callable[[object], None],
+) -> BackgroundCall | None:
+    """The argon2 work of a password change (the present password checked, the new one
+    hashed: 0.2-0.4 s) on a worker thread, as :func:`ui.dialogs.check_in_background` does
+    for a sign-in: ``finish`` is called on the GUI thread with the
+    :class:`PasswordChangeCheck` (or the exception if the check itself broke), and the
+    account service decides and records with it. None when there is nothing to check (no
+    active account, or a wait after wrong passwords is due): the service refuses at once."""
+    from ui.link_worker import BackgroundCall
+
+    checker = accounts.password_change_checker(user)
+    if checker is None:
+        return None
+
+    def check() -> PasswordChangeCheck:
+        below_the_window()
+        return checker(present, new)
+
+    job = BackgroundCall(check, "password-change-check")
+    job.done.connect(finish)
+    job.failed.connect(finish)
+    job.start()
+    return job
+
+
 class ChangePasswordDialog(QDialog):
     """Choose a new password (needs the present one). ``forced``: the password was set by
-    an administrator and must be changed before going on."""
+    an administrator and must be changed before going on.
+
+    The passwords are checked on a worker thread ("Checking…", nothing to press
+    meanwhile); closed before the answer, the dialog changes nothing and records nothing."""
 
     def __init__(
         self,
@@ -129,6 +170,8 @@ class ChangePasswordDialog(QDialog):
         self.accounts = accounts
         self.user = user
         self.changed = False
+        self._checking: BackgroundCall | None = None
+        self._pending: tuple[str, str] | None = None
         self.setWindowTitle("Change your password")
         self.current = _password_field("Present password")
         self.new = _password_field("New password")
@@ -152,19 +195,62 @@ class ChangePasswordDialog(QDialog):
         layout.addWidget(intro)
         layout.addLayout(form)
         layout.addWidget(self.message)
-        layout.addWidget(_buttons(self, "Change password", self.accept_if_valid))
+        self.buttons = _buttons(self, "Change password", self.accept_if_valid)
+        layout.addWidget(self.buttons)
+
+    @property
+    def checking(self) -> bool:
+        """The passwords are being checked on a worker thread."""
+        return self._checking is not None
 
     def accept_if_valid(self) -> None:
+        """Change password as pressed: the argon2 work runs on a worker thread, then the
+        account service decides and records (:meth:`change`)."""
+        if self._checking is not None:
+            return
         if self.new.text() != self.again.text():
             self.message.setText("The two new passwords differ.")
             return
+        present, new = self.current.text(), self.new.text()
+        job = change_in_background(self.accounts, self.user, present, new, self._checked)
+        if job is None:  # refused without a check (a wait is due, or no active account)
+            self.change(present, new)
+            return
+        self._checking, self._pending = job, (present, new)
+        self._set_checking(True)
+
+    def _set_checking(self, checking: bool) -> None:
+        if checking:
+            self.message.setText(CHECKING)
+        elif self.message.text() == CHECKING:
+            self.message.setText("")
+        for widget in (self.current, self.new, self.again, self.buttons):
+            widget.setEnabled(not checking)
+
+    def _checked(self, outcome: object) -> None:
+        pending = self._pending
+        self._checking = self._pending = None
+        self._set_checking(False)
+        if pending is None:  # the dialog was closed meanwhile: nothing changes
+            return
+        checked = outcome if isinstance(outcome, PasswordChangeCheck) else None
+        self.change(*pending, checked=checked)
+
+    def change(self, present: str, new: str, checked: PasswordChangeCheck | None = None) -> None:
+        """The account service's answer: changed (the dialog accepted) or refused."""
         try:
-            self.accounts.change_own_password(self.user, self.current.text(), self.new.text())
+            self.accounts.change_own_password(self.user, present, new, checked=checked)
         except AccountError as exc:
             self.message.setText(str(exc))
             return
         self.changed = True
         self.accept()
+
+    def done(self, result: int) -> None:
+        """Closed (Cancel, Escape, the title bar): a check still running is dropped when it
+        ends, so nothing is changed or recorded by a dialog no longer on screen."""
+        self._pending = None
+        super().done(result)
 
     def ask(self) -> bool:
         return self.exec() == QDialog.DialogCode.Accepted and self.changed

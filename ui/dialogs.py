@@ -60,7 +60,7 @@ def check_in_background(
         return None
 
     def check() -> PasswordCheck:
-        _below_the_window()
+        below_the_window()
         return checker(password)
 
     job = BackgroundCall(check, "password-check")
@@ -70,7 +70,7 @@ def check_in_background(
     return job
 
 
-def _below_the_window() -> None:
+def below_the_window() -> None:
     """Lower the calling worker thread's scheduling priority (Linux: a thread has its own
     nice value, and the threads it starts inherit it). argon2 runs its four lanes in
     threads of its own: on a two-core PC they took both cores from the GUI thread for the

@@ -19,9 +19,11 @@ services are given. Before accounts anyone typed any name and picked any role. N
   and between the app and the command line, and tests need no sleep);
 * the argon2 check takes 0.1-0.2 s: the app does it on a worker thread
   (:meth:`AccountService.password_checker` gives a check that touches no database) and
-  hands its :class:`PasswordCheck` to :meth:`AccountService.sign_in`, :meth:`~AccountService.unlock`
-  or :meth:`~AccountService.switch_to`, which decide and record on the caller's thread as
-  without it (a check made against a hash that has changed meanwhile is not used);
+  hands its :class:`PasswordCheck` to :meth:`AccountService.sign_in`, :meth:`~AccountService.unlock`,
+  :meth:`~AccountService.switch_to` or :meth:`~AccountService.confirm_second_check` (and a
+  :class:`PasswordChangeCheck`, :meth:`AccountService.password_change_checker`, to
+  :meth:`~AccountService.change_own_password`), which decide and record on the caller's
+  thread as without it (a check made against a hash that has changed meanwhile is not used);
 * a **second clinician** confirming a severe override signs with their own account and
   password (:meth:`AccountService.confirm_second_check`), bound to the one program checked;
 * every change and event is a record with its audit entry (:mod:`itbconsole.store.accounts`).
@@ -105,6 +107,17 @@ class PasswordCheck:
     rehashed: str | None = None
     """The password hashed with the present parameters, when it matched a hash made with
     other ones (stored in its place at the sign-in)."""
+
+
+@dataclass(frozen=True)
+class PasswordChangeCheck:
+    """The argon2 work of changing one's own password, done beforehand on any thread
+    (:meth:`AccountService.password_change_checker`): the present password checked and,
+    when it matched and the new one passes :func:`password_problem`, the new one hashed.
+    Used only with those two passwords."""
+
+    present: PasswordCheck
+    new_hash: str | None = None
 
 
 def backoff_s(failures: int) -> int:
@@ -245,6 +258,31 @@ class AccountService:
 
         return check
 
+    def password_change_checker(
+        self, user: User
+    ) -> Callable[[str, str], PasswordChangeCheck] | None:
+        """The argon2 work of :meth:`change_own_password` (the present password checked,
+        the new one hashed: 0.2-0.4 s) as a function of the present and new passwords that
+        reads no database, run by the app on a worker thread; its result is given to
+        :meth:`change_own_password` as ``checked``. None when there is nothing to check now
+        (no active account, or a wait after wrong passwords is due): that method then
+        refuses at once."""
+        account = self._own(user)
+        if account is None or not account.active:
+            return None
+        check = self.password_checker(account.name)
+        if check is None:
+            return None
+        name, hasher = account.name, self.hasher
+
+        def change(present: str, new: str) -> PasswordChangeCheck:
+            checked = check(present)
+            if not checked.matches or password_problem(new, name) or new == present:
+                return PasswordChangeCheck(checked)  # refused before anything is hashed
+            return PasswordChangeCheck(checked, hasher.hash(new))
+
+        return change
+
     def events(self, account_id: int | None = None, *kinds: str) -> list[dict[str, Any]]:
         return records.events(self.db, account_id, kinds)
 
@@ -311,25 +349,37 @@ class AccountService:
         self._event("switched_user", user, account, {"from": previous.name if previous else None})
         return user
 
-    def change_own_password(self, user: User, old: str, new: str) -> User:
-        """The signed-in user sets a new password (needs the present one)."""
+    def change_own_password(
+        self, user: User, old: str, new: str, *, checked: PasswordChangeCheck | None = None
+    ) -> User:
+        """The signed-in user sets a new password (needs the present one). ``checked``:
+        the argon2 work already done (:meth:`password_change_checker`)."""
         if user.account_id is None:
             raise AccountError("Only a signed-in account has a password to change.")
         account = self.account(user.account_id)
         if account is None or not account.active:
             raise AccountError("This account is not active.")
-        account = self._verify(account.name, old, "sign_in_failed", {"at": "password change"})
+        present = checked.present if checked is not None else None
+        stored = account.password_hash
+        account = self._verify(
+            account.name, old, "sign_in_failed", {"at": "password change"}, present
+        )
         problem = password_problem(new, account.name)
         if problem:
             raise AccountError(problem)
-        if self._matches(account.password_hash, new):
+        if present is not None and present.matches and present.password_hash == stored:
+            same = new == old  # the present password matched: the new one matches it if equal
+        else:
+            same = self._matches(account.password_hash, new)
+        if same:
             raise AccountError("The new password must differ from the present one.")
         records.add_version(
             self.db,
             account,
             "password_changed",
             account.user(),
-            password_hash=self.hasher.hash(new),
+            password_hash=(checked.new_hash if checked and checked.new_hash else None)
+            or self.hasher.hash(new),
             must_change_password=False,
         )
         return account.user()
@@ -358,11 +408,19 @@ class AccountService:
     # ------------------------------------------------------------------ second checker
 
     def confirm_second_check(
-        self, sender: User, name: str, password: str, subject: str
+        self,
+        sender: User,
+        name: str,
+        password: str,
+        subject: str,
+        *,
+        checked: PasswordCheck | None = None,
     ) -> SecondCheck:
         """A second clinician confirms ``sender``'s severe override of the program
         ``subject`` names, with their own account and password. Refused (and a wrong
-        password recorded) unless it is another active account that may send programs."""
+        password recorded) unless it is another active account that may send programs.
+        ``checked``: the argon2 check of this password already made
+        (:meth:`password_checker` for ``name``)."""
         account = self.find(name)
         if account is None or not account.active:
             raise SignInRefused(f"There is no active account named {name.strip()}.")
@@ -376,7 +434,7 @@ class AccountService:
                 "or an administrator."
             )
         detail = {"sender": sender.name, "subject": subject}
-        account = self._verify(account.name, password, "second_check_failed", detail)
+        account = self._verify(account.name, password, "second_check_failed", detail, checked)
         at = self.clock()
         event_id = self._event("second_check", account.user(), account, detail, at=at)
         return SecondCheck(

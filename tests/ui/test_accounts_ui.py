@@ -409,13 +409,15 @@ def test_the_second_clinician_confirms_with_their_own_password(staffed: Staffed)
     assert names == ["Ada Admin", "Dr Ben Second"]  # not the sender, not the nurse
     dialog.second_checker_name.setCurrentIndex(dialog.second_checker_name.findData("Dr Ben Second"))
     dialog.second_checker_password.setText("wrong-pass-0")
-    assert not dialog.confirm_second_checker()
+    dialog.confirm_second_checker()  # the password is checked on a worker thread
+    console.qtbot.waitUntil(lambda: not dialog.second_checking)
     assert "Wrong password for Dr Ben Second" in dialog.second_checker_status.text()
     assert not dialog.send_button.isEnabled()
     assert staffed.events("second_check_failed")
     dialog.second_checker_password.setText(PASSWORDS["Dr Ben Second"])
-    assert dialog.confirm_second_checker()
+    dialog.confirm_second_checker()
     assert dialog.second_checker_password.text() == ""
+    console.qtbot.waitUntil(lambda: dialog.second_check is not None)
     assert dialog.send_button.isEnabled()
     dialog.send_button.click()
     console.qtbot.waitUntil(lambda: dialog.pages.currentIndex() == dialog.RESULT, timeout=15_000)

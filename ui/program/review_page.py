@@ -4,10 +4,15 @@ severe one, the confirmation, and the approved change handed on to be sent.
 
 The second clinician confirms in this dialog with their own account: their name from the
 list and their password (``AccountService.confirm_second_check``, found through the window
-the editor runs in: ``clinic.accounts``); the confirmation is for this one program. A
-sender with no account behind them (demo mode) types the second clinician's name."""
+the editor runs in: ``clinic.accounts``); the confirmation is for this one program. Their
+password is checked on a worker thread (``ui.dialogs.check_in_background``: "Checking…",
+nothing to press meanwhile); a review left or a dialog closed before the answer records
+nothing. A sender with no account behind them (demo mode) types the second clinician's
+name."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QBrush, QColor, QFont
@@ -32,16 +37,25 @@ from PySide6.QtWidgets import (
 from itbconsole.display import fmt_moment
 from itbconsole.model import SecondCheck
 from itbconsole.services import programming as svc
-from itbconsole.services.accounts import AccountService, SignInRefused
+from itbconsole.services.accounts import AccountService, PasswordCheck, SignInRefused
 from itbconsole.services.programming.approval import second_check_subject
+from ui.dialogs import CHECKING, check_in_background
 from ui.program.live_check import LiveCheck
 from ui.program.widgets import SOFT_COLOUR, ProfilePlot, error_label
+
+if TYPE_CHECKING:
+    from ui.link_worker import BackgroundCall
 
 CHANGED_BG = QColor("#fff3cd")
 
 
 class ReviewPage(LiveCheck):
     """Builds the Review page, fills it from the check, and approves the change."""
+
+    #: The second clinician's password being checked on a worker thread, and what it is for
+    #: (their name, the password, the program's subject; None: its answer is dropped).
+    _second_checking: BackgroundCall | None = None
+    _second_pending: tuple[str, str, str] | None = None
 
     def _build_review_page(self) -> QWidget:
         self.review_title = QLabel(
@@ -177,6 +191,7 @@ class ReviewPage(LiveCheck):
         self.second_clinician.setPlaceholderText("name of the second clinician who checked it")
         self.second_clinician.textChanged.connect(lambda _t: self._update_send_button())
         self.second_check = None
+        self._second_pending = None  # a check still running for an earlier review: dropped
         severe = svc.second_check_findings(c)
         if severe:
             note = QLabel(
@@ -217,6 +232,9 @@ class ReviewPage(LiveCheck):
         return getattr(clinic, "accounts", None)
 
     def _add_second_checker_rows(self) -> None:
+        if not getattr(self, "_second_check_watch", False):  # closed: a check's answer dropped
+            self.finished.connect(self._drop_second_check)
+            self._second_check_watch = True
         accounts = self._accounts()
         self.second_checker_name = QComboBox()
         self.second_checker_name.setAccessibleName("Second clinician")
@@ -245,9 +263,18 @@ class ReviewPage(LiveCheck):
         self.second_checker_status.setText("")
         self._update_send_button()
 
-    def confirm_second_checker(self) -> bool:
-        """The second clinician's own password, checked by the account service for this
-        program; a wrong one is refused and recorded."""
+    @property
+    def second_checking(self) -> bool:
+        """The second clinician's password is being checked on a worker thread."""
+        return self._second_checking is not None
+
+    def confirm_second_checker(self) -> None:
+        """Confirm as pressed: the second clinician's own password is checked on a worker
+        thread ("Checking…", nothing to press meanwhile), then by the account service for
+        this program (:meth:`second_checker_answered`); a wrong one is refused and
+        recorded."""
+        if self.second_checking:
+            return
         c = self.check
         accounts = self._accounts()
         name = self.second_checker_name.currentData() or ""
@@ -255,14 +282,56 @@ class ReviewPage(LiveCheck):
         self.second_checker_password.clear()
         self.second_check = None
         if c is None or accounts is None:
-            return False
+            return
         if not name:
             self.second_checker_status.setText("Choose the second clinician in the list.")
             self._update_send_button()
+            return
+        pending = (name, password, second_check_subject(c))
+        job = check_in_background(accounts, name, password, self._second_password_checked)
+        if job is None:  # refused without a check (a wait is due, or no such account)
+            self.second_checker_answered(*pending)
+            return
+        self._second_checking, self._second_pending = job, pending
+        self._set_second_checking(True)
+        self._update_send_button()
+
+    def _set_second_checking(self, checking: bool) -> None:
+        if checking:
+            self.second_checker_status.setText(CHECKING)
+        elif self.second_checker_status.text() == CHECKING:
+            self.second_checker_status.setText("")
+        for widget in (
+            self.second_checker_name,
+            self.second_checker_password,
+            self.second_checker_button,
+            self.back_button,
+        ):
+            widget.setEnabled(not checking)
+
+    def _second_password_checked(self, outcome: object) -> None:
+        pending = self._second_pending
+        self._second_checking = self._second_pending = None
+        self._set_second_checking(False)
+        if pending is None:  # the dialog was closed meanwhile: nothing recorded
+            return
+        checked = outcome if isinstance(outcome, PasswordCheck) else None
+        self.second_checker_answered(*pending, checked=checked)
+
+    def _drop_second_check(self, _result: int = 0) -> None:
+        self._second_pending = None
+
+    def second_checker_answered(
+        self, name: str, password: str, subject: str, checked: PasswordCheck | None = None
+    ) -> bool:
+        """The account service's answer for the second clinician: confirmed (shown, the
+        send allowed) or refused (why, and a wait after wrong passwords)."""
+        accounts = self._accounts()
+        if accounts is None:
             return False
         try:
             self.second_check = accounts.confirm_second_check(
-                self.ctx.user, name, password, second_check_subject(c)
+                self.ctx.user, name, password, subject, checked=checked
             )
         except SignInRefused as exc:
             self.second_checker_status.setText(str(exc))
