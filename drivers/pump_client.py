@@ -136,6 +136,7 @@ class Interrogation:
             alarms=s.alarms,
             eri_date=s.eri_date,
             eos_date=s.eos_date,
+            pump_alarm_date=s.alarm_date,
         )
 
 

@@ -453,6 +453,9 @@ class Reading:
     id: int | None = None
     eri_date: date | None = None  # the pump's own ERI date, when it reports one
     eos_date: date | None = None  # the pump's own End of Service date, when it reports one
+    #: The pump's own projected low-reservoir alarm date (a day on the pump clock, UTC), when
+    #: it reports one (protocol status field 12); kept beside the reading in the store.
+    pump_alarm_date: date | None = None
 
     @property
     def clock_offset_s(self) -> float:

@@ -83,6 +83,7 @@ class PumpState:
         catheter_ul_per_cm: Decimal = Decimal("2.2"),
         checksum: Callable[[Program], int] = default_checksum,
         start: datetime | None = None,
+        alarm_date_early_days: int = 0,
     ) -> None:
         if reservoir_capacity_ul not in (20_000, 40_000):
             raise ValueError("a simulated pump holds 20 mL or 40 mL")
@@ -104,6 +105,11 @@ class PumpState:
         self.checksum = checksum
         self.zone = ZoneInfo(clock_zone)
         self.delivery_error = to_fraction(delivery_error)
+        if alarm_date_early_days < 0:
+            raise ValueError("the reported alarm date can only be made earlier")
+        #: Days the pump reports its low-reservoir alarm date earlier than its own
+        #: projection (a pump that projects more cautiously than the console does).
+        self.alarm_date_early_days = alarm_date_early_days
         self._clock = clock
         real_now = clock()
         require_aware(real_now)

@@ -110,18 +110,20 @@ class Readings(Motor):
     def alarm_date(self) -> date | None:
         """When the low-reservoir alarm is due by the pump clock: the pump's own projection
         at its largest programmed day (flex: the largest weekday) plus every patient bolus
-        allowed (the Prometra rule in domain.md); None when not delivering."""
+        allowed (the Prometra rule in domain.md), made ``alarm_date_early_days`` earlier
+        when set; None when not delivering."""
         with self._lock:
             self._sync()
             daily_ul = largest_day_mcg(self._program) * UL_PER_ML / self.concentration_mcg_ml
             now = self.pump_clock_at(self._now)
+            early = timedelta(days=self.alarm_date_early_days)
             if self._estimate <= self.alarm_volume_ul:
-                return now.astimezone(self.zone).date()
+                return now.astimezone(self.zone).date() - early
             if daily_ul <= 0 or not self._delivering():
                 return None
             days = (self._estimate - self.alarm_volume_ul) / daily_ul
             when = now + timedelta(microseconds=math.floor(days * SECONDS_PER_DAY * US_PER_S))
-            return when.astimezone(self.zone).date()
+            return when.astimezone(self.zone).date() - early
 
     def _eri_date(self) -> date | None:
         """ERI date by the pump clock: when it was reached, or projected from the battery's

@@ -24,6 +24,9 @@ URL: ``simpump://[NAME][?option=value&...]``
   close.
 * ``zone=ZONE`` — the zone flex minutes count in (default UTC, as the protocol keeps the
   pump clock).
+* ``alarm_early=N`` — the pump reports its low-reservoir alarm date N days earlier than its
+  own projection (0 to 3650; default 0), as a pump that projects more cautiously than the
+  console would: the console must then show the pump's date.
 * ``logging=debug|info|warning|error`` — as pyserial's own handlers.
 
 Reads behave like pyserial's: block up to ``timeout`` (None: until ``size`` bytes; 0: return
@@ -65,6 +68,7 @@ _OPTIONS = (
     "speed",
     "state",
     "zone",
+    "alarm_early",
     "logging",
 )
 
@@ -133,6 +137,7 @@ class _UrlConfig:
     speed: Fraction = Fraction(1)
     state: str | None = None
     zone: str | None = None
+    alarm_early: int = 0
     logging: str | None = None
 
 
@@ -141,7 +146,7 @@ def parse_url(url: str) -> _UrlConfig:
     parts = urllib.parse.urlsplit(url)
     usage = (
         'expected "simpump://[NAME][?scenario=...&baud=...&turnaround=MS&faults=...&seed=...'
-        '&speed=...&state=FILE&zone=...]"'
+        '&speed=...&state=FILE&zone=...&alarm_early=N]"'
     )
     if parts.scheme != "simpump":
         raise SerialException(f"{usage}: not starting with simpump:// ({parts.scheme!r})")
@@ -170,6 +175,10 @@ def parse_url(url: str) -> _UrlConfig:
                 values[option] = Fraction(value)
                 if values[option] <= 0:
                     raise ValueError("speed must be more than 0")
+            elif option == "alarm_early":
+                values[option] = int(value)
+                if not 0 <= values[option] <= 3650:
+                    raise ValueError("alarm_early must be 0 to 3650 days")
             elif option == "logging":
                 if value not in LOGGER_LEVELS:
                     raise ValueError(f"unknown logging level {value!r}")
@@ -190,6 +199,8 @@ def _instance_for(config: _UrlConfig) -> SimInstance:
         overrides: dict[str, Any] = {}
         if config.zone:
             overrides["clock_zone"] = config.zone
+        if config.alarm_early:
+            overrides["alarm_date_early_days"] = config.alarm_early
         if config.state and os.path.exists(config.state):
             pump = SimPump.load(config.state)
             pump.speed = config.speed

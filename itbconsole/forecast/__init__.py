@@ -19,7 +19,11 @@ The rule, in words (docs/dosing.md, "The forecast"):
   bolus counted, spread over the day), and (b) the program's exact schedule on the pump
   clock (UTC) with the whole day's patient-bolus allowance taken at the start of each
   pump-clock day. Each is never later than a pump that follows its program, so their
-  earliest is neither.
+  earliest is neither. (c) When the anchor is the latest reading, that reading carries the
+  pump's own projected alarm date and no verified program change came after it, and that
+  day comes before the day of the walks' instant on the pump clock, the alarm is the start
+  of the pump's day (00:00 UTC on the pump clock, sooner by the clock's lead when it runs
+  ahead), and the explanation says so (on the same day the two agree).
 * **Refill by**: the earliest of (alarm date - the clinic's margin), (fill date + the drug's
   maximum interval in the pump, from the fill, never from a later interrogation), the vial's
   expiry and the day before End of Service (the pump may stop on that day); the governing
@@ -76,7 +80,8 @@ from itbconsole.forecast.walks import HORIZON
 #: an update recomputes every pump instead of showing dates made by the old rule.
 #: 2: the End of Service bound is the day before End of Service.
 #: 3: a projected End of Service is the earlier of calendar and whole days (clock changes).
-RULES_VERSION = 3
+#: 4: the pump's own projected alarm date bounds the alarm when its reading is the anchor.
+RULES_VERSION = 4
 
 __all__ = [
     "HORIZON",

@@ -1,5 +1,6 @@
 """The forecast computation: the anchor, the program in force, whether the pump delivers,
-the alarm, the refill-by date and its governing bound, and the worse case while a program
+the alarm (the console's two walks, or the pump's own projection when it is earlier), the
+refill-by date and its governing bound, and the worse case while a program
 change's outcome is unknown.
 
 Separate because it is the one function every surface calls (:func:`forecast`); the rule
@@ -9,7 +10,7 @@ it follows is the package docstring's.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from fractions import Fraction
 
 from itbconsole import dosing
@@ -18,8 +19,9 @@ from itbconsole.display import fmt_day
 from itbconsole.forecast.bounds import Bound, DatedEvent, battery_dates, local_day, refill_bounds
 from itbconsole.forecast.facts import PumpFacts
 from itbconsole.forecast.result import Forecast
+from itbconsole.forecast.timeline import PUMP_CLOCK
 from itbconsole.forecast.walks import bridge_at, earliest_alarm, segments_from
-from itbconsole.model import Mode, Program, Reading
+from itbconsole.model import Mode, Program, ProgramChange, Reading
 from itbconsole.settings import ClinicSettings
 from itbconsole.units import UL_PER_ML
 
@@ -115,11 +117,15 @@ def _forecast_one(facts: PumpFacts, settings: ClinicSettings) -> Forecast:
     max_ul = Fraction(0)
     if final_program is not None and final_conc is not None:
         max_ul = dosing.max_daily_dose_mcg(final_program) * UL_PER_ML / final_conc
+    console_at: datetime | None = None
     if delivering and segments:
         alarm_at, alarm_rule = earliest_alarm(anchor_at, volume, alarm_ul, segments, bridge)
-        if alarm_at is None:
-            delivering_note = "The program delivers too little to reach the alarm volume."
-            notes.append(delivering_note)
+        console_at = alarm_at
+    pump_at = _pump_alarm_at(reading, kind, later) if delivering else None
+    if pump_at is not None and reading is not None and _pump_day_earlier(reading, alarm_at):
+        alarm_at, alarm_rule = pump_at, PUMP_ALARM_RULE
+    elif delivering and segments and alarm_at is None:
+        notes.append("The program delivers too little to reach the alarm volume.")
     alarm_day = local_day(alarm_at, settings) if alarm_at is not None else None
     empty_at = None
     if alarm_at is not None and max_ul > 0:
@@ -170,6 +176,9 @@ def _forecast_one(facts: PumpFacts, settings: ClinicSettings) -> Forecast:
         settings,
         why_not,
         schedule_first=alarm_rule.startswith("the program's own schedule"),
+        pump_first=(reading.pump_alarm_date, console_at)
+        if reading is not None and alarm_rule == PUMP_ALARM_RULE
+        else None,
         adjusted=len(segments) > 1
         or bridge is not None
         or (program is not None and program.mode is Mode.SINGLE_BOLUS),
@@ -206,6 +215,7 @@ def _forecast_one(facts: PumpFacts, settings: ClinicSettings) -> Forecast:
         empty_at=empty_at,
         attention=attention,
         low_alarm_on=low_on,
+        console_alarm_at=console_at,
     )
 
 
@@ -242,6 +252,41 @@ def _no_data(
         end_of_service=eos,
         derivation="No reading of this pump yet: interrogate it to see its dates.",
     )
+
+
+#: :attr:`Forecast.alarm_rule` when the pump's own projection sets the alarm.
+PUMP_ALARM_RULE = "the pump's own projection, earlier than the console's"
+
+
+def _pump_alarm_at(
+    reading: Reading | None, kind: str, later: list[ProgramChange]
+) -> datetime | None:
+    """The earliest instant of the low-reservoir alarm day the pump itself projected at the
+    anchor reading, or None when it does not apply: the anchor is not that reading (a
+    refill recorded since changed the volume), a verified program change came after it (the
+    pump projected from the old program), or the pump reported no date.
+
+    The day is on the pump clock (UTC): its earliest moment is 00:00 UTC, or earlier still
+    by the pump clock's lead when it runs ahead of the computer (the pump's day then began
+    sooner), never later."""
+    if reading is None or kind != "reading" or later or reading.pump_alarm_date is None:
+        return None
+    start = datetime.combine(reading.pump_alarm_date, time(0), tzinfo=PUMP_CLOCK)
+    ahead = reading.pump_clock - reading.at
+    return start - ahead if ahead > timedelta(0) else start
+
+
+def _pump_day_earlier(reading: Reading, console_at: datetime | None) -> bool:
+    """Does the pump's own projected day come before the day of the console's instant, both
+    on the pump's clock? A pump's date says only the day: the console's instant on that
+    same day agrees with it (and stays, to the minute); a pump day before it does not, and
+    then the start of the pump's day is the earliest the alarm can come."""
+    if reading.pump_alarm_date is None:
+        return False
+    if console_at is None:
+        return True
+    ahead = reading.pump_clock - reading.at
+    return reading.pump_alarm_date < (console_at + ahead).astimezone(PUMP_CLOCK).date()
 
 
 def _delivering(
@@ -291,6 +336,7 @@ def _derivation(
     why_not: str,
     *,
     schedule_first: bool = False,
+    pump_first: tuple[date | None, datetime | None] | None = None,
     adjusted: bool = False,
 ) -> str:
     """How the alarm date was found, in one line (the Overview's small print)."""
@@ -311,4 +357,15 @@ def _derivation(
             "; the date shown is that of the pump's own schedule with every patient bolus "
             "taken at the start of its day, up to a day sooner than this"
         )
+    if pump_first is not None:
+        pump_day, console_at = pump_first
+        assert pump_day is not None
+        own = f"the pump's own projection (low-reservoir alarm on {fmt_day(pump_day)} by its clock)"
+        if console_at is None:
+            text += f"; the date shown is {own}: the console's never reaches the alarm volume"
+        else:  # a pump day before the console's: a whole day or more earlier
+            text += (
+                f"; the date shown is {own}, earlier than the console's "
+                f"({fmt_day(local_day(console_at, settings))})"
+            )
     return text + "."

@@ -36,6 +36,8 @@ class PumpFacts:
     serial: str
     alarm_volume_ul: int
     readings: tuple[Reading, ...] = ()
+    """Oldest first; a reading's ``pump_alarm_date`` is the pump's own projected alarm date
+    (the store attaches it from ``pump_alarm_reports``)."""
     fills: tuple[Fill, ...] = ()
     changes: tuple[ProgramChange, ...] = ()
     """Verified (succeeded) program changes, oldest first."""

@@ -40,7 +40,7 @@ class Forecast:
     alarm_at: datetime | None
     alarm_day: date | None
     alarm_rule: str
-    """Which walk set the alarm instant, in words."""
+    """Which walk set the alarm instant, or the pump's own projection, in words."""
     refill_by: date | None
     governing: RefillBound | None
     bounds: tuple[RefillBound, ...]
@@ -59,6 +59,9 @@ class Forecast:
     """The pump's own low-reservoir alarm was on at the last interrogation."""
     uncertain: bool = False
     """A program change with an unknown outcome: the dates are the worse case."""
+    console_alarm_at: datetime | None = None
+    """The console's own alarm instant (the earlier of the two walks), before the pump's own
+    projected alarm date is counted; ``alarm_at`` is the earlier of the two."""
 
     @property
     def refill_by_reason(self) -> str:

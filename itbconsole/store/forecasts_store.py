@@ -8,7 +8,8 @@ records one pump's forecast rests on are read here with a few indexed queries.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,8 @@ class ForecastRecords(StoreBase):
     if TYPE_CHECKING:
         # Defined by RefillRecords (refills_store); a forecast counts the bridge boluses.
         def bridges(self, serial: str) -> dict[datetime, tuple[int, int]]: ...
+        # Defined by ReadingRecords (readings_store): the pump's own alarm dates.
+        def pump_alarm_dates(self, reading_ids: Iterable[int]) -> dict[int, date]: ...
 
     def refill_due(
         self, before: date, *, today: date, inputs_key: str
@@ -85,7 +88,7 @@ class ForecastRecords(StoreBase):
         """What the forecast of one pump rests on, read with a few indexed queries: the
         latest reading and the latest at or before the last fill, confirmed refills,
         verified and uncertain program changes, bridges (by refill time) and the ERI
-        window."""
+        window. Each reading carries the pump's own alarm date when it reported one."""
         eff = queries.effective
         fills = [
             rec.refill_from_row(r)
@@ -135,5 +138,10 @@ class ForecastRecords(StoreBase):
                 [serial, first[0]],
             ).fetchone()
             window = (rec.parse_time(before[0]) if before[0] else None, rec.parse_time(first[0]))
-        ordered = sorted(readings.values(), key=lambda r: (r.at, r.id or 0))
+        # The pump's own alarm date, with the readings that reported it.
+        reported = self.pump_alarm_dates(readings)
+        ordered = sorted(
+            (replace(r, pump_alarm_date=reported.get(i)) for i, r in readings.items()),
+            key=lambda r: (r.at, r.id or 0),
+        )
         return ordered, fills, changes, bridges, window

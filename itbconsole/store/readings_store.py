@@ -1,7 +1,7 @@
 """Interrogation records: :class:`ReadingRecords`, the readings part of the :class:`Store`.
 
-What an interrogation brings back: the pump's reading (with the battery dates it reports)
-and its log of events, saved together or not at all. Read back for the Trends tab as
+What an interrogation brings back: the pump's reading (with the battery dates and the
+low-reservoir alarm date it reports) and its log of events, saved together or not at all. Read back for the Trends tab as
 columns (:meth:`ReadingRecords.trend_records`, :mod:`itbconsole.store.columns`).
 """
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 
 class ReadingRecords(StoreBase):
-    """Readings, battery reports and pump events from interrogations."""
+    """Readings, battery and alarm-date reports and pump events from interrogations."""
 
     if TYPE_CHECKING:
         # Defined by PumpRecords and RefillRecords.
@@ -72,7 +72,33 @@ class ReadingRecords(StoreBase):
                     user,
                     "create",
                 )
+            if reading.pump_alarm_date is not None:
+                self._insert(
+                    "pump_alarm_reports",
+                    {
+                        "reading_id": new_id,
+                        "pump_serial": reading.pump_serial,
+                        "alarm_date": reading.pump_alarm_date.isoformat(),
+                    },
+                    user,
+                    "create",
+                )
         return replace(reading, id=new_id)
+
+    def pump_alarm_dates(self, reading_ids: Iterable[int]) -> dict[int, date]:
+        """The pump's own projected low-reservoir alarm date reported with each of these
+        readings (by reading id; readings without one are left out). The caller reads only
+        readings that still stand (not corrected, not entered in error): a correction is a
+        new reading row with no report, so correcting a reading withdraws the pump's date."""
+        ids = sorted(set(reading_ids))
+        if not ids:
+            return {}
+        rows = self.db.execute(
+            "SELECT reading_id, alarm_date FROM pump_alarm_reports"
+            f" WHERE reading_id IN ({', '.join('?' * len(ids))})",
+            ids,
+        ).fetchall()
+        return {int(r[0]): date.fromisoformat(r[1]) for r in rows}
 
     def latest_battery_report(self, serial: str) -> tuple[date | None, date | None] | None:
         """The pump's own (ERI date, End of Service date) from its latest reading that

@@ -64,6 +64,8 @@ CLINICAL_TABLES = (
     "accounts",
     "account_versions",
     "account_events",
+    # The pump's own projected low-reservoir alarm date (migration 14).
+    "pump_alarm_reports",
 )
 
 #: Tables that use ``corrects_id`` corrections.
@@ -661,6 +663,24 @@ _SERVER_ORDER = [
     *_no_change_triggers("sync_own_order"),
 ]
 
+#: Migration 14: the pump's own projected low-reservoir alarm date as it reported it with a
+#: reading (protocol status field 12), beside the reading like ``battery_reports`` (readings
+#: stored before keep the content their audit entries recorded). The forecast takes the
+#: earlier of it and the console's own alarm while that reading is the anchor
+#: (docs/dosing.md, "The forecast"); writing one drops the pump's stored forecast.
+_PUMP_ALARM_REPORTS = [
+    "CREATE TABLE pump_alarm_reports ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " reading_id INTEGER NOT NULL UNIQUE REFERENCES readings(id),"
+    " pump_serial TEXT NOT NULL REFERENCES pumps(serial),"
+    " alarm_date TEXT NOT NULL,"
+    f" {STAMP})",
+    "CREATE INDEX pump_alarm_reports_pump ON pump_alarm_reports (pump_serial, reading_id)",
+    *_no_change_triggers("pump_alarm_reports"),
+    "CREATE TRIGGER pump_alarm_reports_forecast_stale AFTER INSERT ON pump_alarm_reports BEGIN"
+    " DELETE FROM pump_forecast WHERE pump_serial = NEW.pump_serial; END",
+]
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "clinical records and hash-chained audit log", tuple(_INITIAL)),
     Migration(2, "current-state tables for the patient list", tuple(_CURRENT_STATE)),
@@ -677,6 +697,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(12, "multi-room sync: event ids, applied events, id map, conflicts", tuple(_SYNC)),
     Migration(13, "sync: the server's order of each event", tuple(_SERVER_ORDER)),
+    Migration(14, "the pump's own projected low-reservoir alarm date", tuple(_PUMP_ALARM_REPORTS)),
 )
 
 

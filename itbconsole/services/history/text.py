@@ -123,7 +123,7 @@ def _changes(old: Any, new: Any, tz: tzinfo) -> list[str]:
     """What differs between two versions of a record: ``status pending → confirmed``."""
     out = []
     for f in fields(old):
-        if f.name in ("id", "eri_date", "eos_date"):
+        if f.name in ("id", "eri_date", "eos_date", "pump_alarm_date"):
             continue
         before, after = getattr(old, f.name), getattr(new, f.name)
         if before != after:

@@ -5,7 +5,7 @@ limits apply at its concentration (:func:`find_product`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from itbconsole.druglib import DrugLibrary, DrugProduct
@@ -33,6 +33,8 @@ class PumpState:
     eos: bool = False
     alarms: tuple[str, ...] = ()
     battery_mv: int = 0
+    pump_alarm_date: date | None = None
+    """The pump's own projected low-reservoir alarm date (the forecast's third bound)."""
 
     def as_reading(self) -> Reading:
         """The state as a reading, for the forecast (itbconsole.forecast)."""
@@ -48,6 +50,7 @@ class PumpState:
             concentration_mcg_ml=self.concentration_mcg_ml,
             program=self.program,
             alarms=self.alarms,
+            pump_alarm_date=self.pump_alarm_date,
         )
 
     @classmethod
@@ -67,6 +70,7 @@ class PumpState:
             eos=s.eos,
             alarms=tuple(s.alarms),
             battery_mv=s.battery_mv,
+            pump_alarm_date=s.alarm_date,
         )
 
     @classmethod
@@ -86,6 +90,7 @@ class PumpState:
             eos=reading.eos,
             alarms=reading.alarms,
             battery_mv=reading.battery_mv,
+            pump_alarm_date=reading.pump_alarm_date,
         )
 
 
