@@ -10,7 +10,6 @@ through a modal loop (``accept_if_valid``, ``add_account``, ``disable``...).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import (
     QComboBox,
@@ -36,10 +35,7 @@ from itbconsole.services.accounts import (
     PasswordChangeCheck,
     password_problem,
 )
-from ui.dialogs import CHECKING, below_the_window
-
-if TYPE_CHECKING:
-    from ui.link_worker import BackgroundCall
+from ui.dialogs import CHECKING, PasswordCheckCall, below_the_window
 
 PASSWORD_RULE = (
     f"At least {MIN_PASSWORD_CHARS} characters; not your name, not one character repeated."
@@ -127,28 +123,28 @@ def change_in_background(
     present: str,
     new: str,
     finish: Callable[[object], None],
-) -> BackgroundCall | None:
+) -> PasswordCheckCall | None:
     """The argon2 work of a password change (the present password checked, the new one
     hashed: 0.2-0.4 s) on a worker thread, as :func:`ui.dialogs.check_in_background` does
     for a sign-in: ``finish`` is called on the GUI thread with the
     :class:`PasswordChangeCheck` (or the exception if the check itself broke), and the
-    account service decides and records with it. None when there is nothing to check (no
-    active account, or a wait after wrong passwords is due): the service refuses at once."""
-    from ui.link_worker import BackgroundCall
-
+    account service decides and records with it; a dialog closed before the answer changes
+    nothing, and a wrong present password is recorded all the same. None when there is
+    nothing to check (no active account, or a wait after wrong passwords is due): the
+    service refuses at once."""
     checker = accounts.password_change_checker(user)
-    if checker is None:
+    account = accounts.account(user.account_id) if user.account_id is not None else None
+    if checker is None or account is None:
         return None
 
     def check() -> PasswordChangeCheck:
         below_the_window()
         return checker(present, new)
 
-    job = BackgroundCall(check, "password-change-check")
-    job.done.connect(finish)
-    job.failed.connect(finish)
-    job.start()
-    return job
+    attempt = (account.name, present, "sign_in_failed", {"at": "password change"})
+    call = PasswordCheckCall(accounts, check, attempt, finish, "password-change-check")
+    call.start()
+    return call
 
 
 class ChangePasswordDialog(QDialog):
@@ -156,7 +152,8 @@ class ChangePasswordDialog(QDialog):
     an administrator and must be changed before going on.
 
     The passwords are checked on a worker thread ("Checking…", nothing to press
-    meanwhile); closed before the answer, the dialog changes nothing and records nothing."""
+    meanwhile); closed before the answer, the dialog changes nothing (a wrong present
+    password is recorded all the same, as an abandoned attempt)."""
 
     def __init__(
         self,
@@ -170,7 +167,7 @@ class ChangePasswordDialog(QDialog):
         self.accounts = accounts
         self.user = user
         self.changed = False
-        self._checking: BackgroundCall | None = None
+        self._checking: PasswordCheckCall | None = None
         self._pending: tuple[str, str] | None = None
         self.setWindowTitle("Change your password")
         self.current = _password_field("Present password")
@@ -232,7 +229,7 @@ class ChangePasswordDialog(QDialog):
         self._checking = self._pending = None
         self._set_checking(False)
         if pending is None:  # the dialog was closed meanwhile: nothing changes
-            return
+            return  # (done() gave the check up: a wrong present password is recorded)
         checked = outcome if isinstance(outcome, PasswordChangeCheck) else None
         self.change(*pending, checked=checked)
 
@@ -247,9 +244,11 @@ class ChangePasswordDialog(QDialog):
         self.accept()
 
     def done(self, result: int) -> None:
-        """Closed (Cancel, Escape, the title bar): a check still running is dropped when it
-        ends, so nothing is changed or recorded by a dialog no longer on screen."""
+        """Closed (Cancel, Escape, the title bar): a check still running changes nothing
+        when it ends; a wrong present password is recorded (abandoned)."""
         self._pending = None
+        if self._checking is not None:
+            self._checking.abandon()
         super().done(result)
 
     def ask(self) -> bool:

@@ -7,14 +7,15 @@ can drive it without a modal event loop (they fill the fields and call ``accept_
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
-from PySide6.QtCore import QStandardPaths, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, QStandardPaths, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -32,29 +33,99 @@ from PySide6.QtWidgets import (
 
 from itbconsole import __version__
 from itbconsole.model import User
-from itbconsole.services.accounts import AccountService, PasswordCheck, SignInRefused
+from itbconsole.services.accounts import AccountError, AccountService, PasswordCheck, SignInRefused
+from itbconsole.store import StoreError
 
-if TYPE_CHECKING:
-    from ui.link_worker import BackgroundCall
+log = logging.getLogger(__name__)
 
 #: What the sign-in form says while the password is checked on a worker thread.
 CHECKING = "Checking…"
 
+#: The password checks under way, kept until their answer whatever becomes of their form
+#: (a dialog closed and deleted meanwhile): a wrong password's record must not depend on it.
+_UNDER_WAY: set[PasswordCheckCall] = set()
+
+
+class PasswordCheckCall(QObject):
+    """One password's argon2 check on a worker thread for a form (:func:`check_in_background`,
+    ``ui.accounts_dialogs.change_in_background``). Its answer goes to the form's ``finish``
+    on the GUI thread while the form is there. A form closed before the answer calls
+    :meth:`abandon` (or does so in ``finish``): nobody is let in, and when the answer says
+    the password was wrong the account service records it all the same
+    (:meth:`AccountService.record_abandoned`, as ``failure`` with ``detail``), since the
+    guess was tried. A right one records nothing."""
+
+    def __init__(
+        self,
+        accounts: AccountService,
+        work: Callable[[], object],
+        attempt: tuple[str, str, str, dict[str, Any]],
+        finish: Callable[[object], None],
+        job_name: str,
+    ) -> None:
+        super().__init__()
+        from ui.link_worker import BackgroundCall
+
+        self.accounts = accounts
+        self._attempt: tuple[str, str, str, dict[str, Any]] | None = attempt
+        self._finish = finish
+        self.abandoned = False
+        self.job = BackgroundCall(work, job_name)
+        self.job.done.connect(self._answered)
+        self.job.failed.connect(self._answered)
+
+    @property
+    def running(self) -> bool:
+        return self.job.running
+
+    def start(self) -> None:
+        _UNDER_WAY.add(self)
+        self.job.start()
+
+    def abandon(self) -> None:
+        """The form was closed: the answer lets nobody in; a wrong password is recorded."""
+        self.abandoned = True
+
+    @Slot(object)
+    def _answered(self, outcome: object) -> None:
+        try:
+            owner = getattr(self._finish, "__self__", None)
+            if not isinstance(owner, QObject) or _alive(owner):
+                self._finish(outcome)
+            else:
+                self.abandoned = True  # its form is gone
+        finally:
+            attempt, self._attempt = self._attempt, None  # the password goes with the answer
+            _UNDER_WAY.discard(self)
+            if self.abandoned and attempt is not None:
+                name, password, failure, detail = attempt
+                try:
+                    self.accounts.record_abandoned(name, password, outcome, failure, detail)
+                except (AccountError, StoreError):
+                    log.exception("A wrong password abandoned while checked was not recorded")
+
 
 def check_in_background(
-    accounts: AccountService, name: str, password: str, finish: Callable[[object], None]
-) -> BackgroundCall | None:
+    accounts: AccountService,
+    name: str,
+    password: str,
+    finish: Callable[[object], None],
+    *,
+    failure: str = "sign_in_failed",
+    detail: dict[str, Any] | None = None,
+) -> PasswordCheckCall | None:
     """Check ``password`` for ``name`` on a worker thread (argon2 takes 0.1-0.2 s, which
     on the GUI thread would freeze the window), then call ``finish`` on the GUI thread with
     the :class:`PasswordCheck` (or the exception if the check itself broke). The check
     reads no database; the account service decides and records on the GUI thread with it.
+    ``failure`` and ``detail``: how the service records the attempt as a wrong password
+    (as the form's own call would) if the form is closed before the answer
+    (:class:`PasswordCheckCall`).
 
     None when there is nothing to check (a wait after wrong passwords is due, or no active
     account has that name): ``finish`` is not called and the caller goes on at once, the
     service refusing without a check. ``finish`` should be a method of a QObject, so that
     a result arriving after its owner is gone is not delivered."""
-    from ui.link_worker import BackgroundCall
-
     checker = accounts.password_checker(name)
     if checker is None:
         return None
@@ -63,11 +134,16 @@ def check_in_background(
         below_the_window()
         return checker(password)
 
-    job = BackgroundCall(check, "password-check")
-    job.done.connect(finish)
-    job.failed.connect(finish)
-    job.start()
-    return job
+    attempt = (name, password, failure, detail or {"via": "the app"})
+    call = PasswordCheckCall(accounts, check, attempt, finish, "password-check")
+    call.start()
+    return call
+
+
+def _alive(widget: QObject) -> bool:
+    import shiboken6
+
+    return bool(shiboken6.isValid(widget))
 
 
 def below_the_window() -> None:
@@ -213,7 +289,7 @@ class SignInDialog(QDialog):
         self.accounts = accounts
         self.demo_users = {u.name: u for u in demo_users}
         self.user: User | None = None
-        self._checking: BackgroundCall | None = None
+        self._checking: PasswordCheckCall | None = None
         self._pending: tuple[str, str] | None = None
         self.setWindowTitle("Sign in to ITB Console")
         demo = bool(self.demo_users)
@@ -256,11 +332,13 @@ class SignInDialog(QDialog):
         assert self.accounts is not None
         if self._checking is not None:
             return
-        job = check_in_background(self.accounts, name, password, self._password_checked)
-        if job is None:  # refused without a check (a wait is due, or no such account)
+        call = check_in_background(
+            self.accounts, name, password, self._password_checked, detail={"via": "the app"}
+        )
+        if call is None:  # refused without a check (a wait is due, or no such account)
             self.sign_in(name, password)
             return
-        self._checking, self._pending = job, (name, password)
+        self._checking, self._pending = call, (name, password)
         self.form.set_checking(True)
         self.cancel.setEnabled(False)
 
@@ -274,19 +352,24 @@ class SignInDialog(QDialog):
         self.sign_in(*pending, checked=outcome if isinstance(outcome, PasswordCheck) else None)
 
     def sign_in(self, name: str, password: str, checked: PasswordCheck | None = None) -> None:
-        """The account service's answer: signed in (the dialog accepted) or refused."""
+        """The account service's answer: signed in (the dialog accepted) or refused. An
+        account whose password an administrator set is signed in, and recorded so, only
+        once its own new password is chosen (the app asks next: ``change_first``)."""
         assert self.accounts is not None
         try:
-            self.user = self.accounts.sign_in(name, password, checked=checked)
+            self.user = self.accounts.sign_in(name, password, checked=checked, change_first=True)
         except SignInRefused as exc:
             self.form.refuse(str(exc), exc.retry_after_s)
             return
         self.accept()
 
     def done(self, result: int) -> None:
-        """Closed (Cancel, Escape, the title bar): a check still running is dropped when it
-        ends, so nobody is signed in by a dialog no longer on screen."""
+        """Closed (Cancel, Escape, the title bar): a check still running signs nobody in
+        when it ends; if it says the password was wrong, that is recorded
+        (:class:`PasswordCheckCall`)."""
         self._pending = None
+        if self._checking is not None:
+            self._checking.abandon()
         super().done(result)
 
     def ask(self) -> User | None:

@@ -45,10 +45,9 @@ from itbconsole.services.accounts import (
     SignInRefused,
 )
 from itbconsole.store import StoreError
-from ui.dialogs import SignInForm, check_in_background
+from ui.dialogs import PasswordCheckCall, SignInForm, check_in_background
 
 if TYPE_CHECKING:
-    from ui.link_worker import BackgroundCall
     from ui.main_window import MainWindow
     from ui.program.editor import ProgramEditorDialog
     from ui.refill.wizard import RefillWizard
@@ -166,7 +165,7 @@ class SessionController(QObject):
         self._held_prompts: Any = None
         self._deferred: DeferredPrompts | None = None
         self.paused: dict[str, PausedWork] = {}
-        self._checking: BackgroundCall | None = None
+        self._checking: PasswordCheckCall | None = None
         self._pending: tuple[str, str] | None = None
         self._shut = False
         self.overlay = LockScreen(window, passwords=not self.demo)
@@ -229,10 +228,12 @@ class SessionController(QObject):
         )
 
     def shutdown(self) -> None:
-        """Stop watching (the window is closing); a password check still running is
-        dropped when it ends."""
+        """Stop watching (the window is closing); a password check still running lets
+        nobody in when it ends (a wrong password is recorded all the same)."""
         self._shut = True
         self._pending = None
+        if self._checking is not None:
+            self._checking.abandon()
         self.idle.stop()
         app = QApplication.instance()
         if app is not None:
@@ -318,19 +319,24 @@ class SessionController(QObject):
         if self.demo or (not self._same(name) and self.window.link.busy):
             self.submit(name, password)
             return
-        job = check_in_background(self.accounts, name, password, self._password_checked)
-        if job is None:
+        detail = {"at": "unlock" if self._same(name) else "switch user"}
+        call = check_in_background(
+            self.accounts, name, password, self._password_checked, detail=detail
+        )
+        if call is None:
             self.submit(name, password)
             return
-        self._checking, self._pending = job, (name, password)
+        self._checking, self._pending = call, (name, password)
         self.overlay.form.set_checking(True)
 
     def _password_checked(self, outcome: object) -> None:
-        pending = self._pending
+        pending, call = self._pending, self._checking
         self._checking = self._pending = None
         self.overlay.form.set_checking(False)
         if pending is None or self._shut or not self.locked:
-            return  # the window closed meanwhile: nobody signs in
+            if call is not None:  # the window closed meanwhile: nobody signs in
+                call.abandon()  # (a wrong password is recorded all the same)
+            return
         self.submit(*pending, checked=outcome if isinstance(outcome, PasswordCheck) else None)
 
     def _same(self, name: str) -> bool:
@@ -368,7 +374,9 @@ class SessionController(QObject):
                 chosen = self.ask_new_password(back)
             finally:
                 self._asking = False
-            if not chosen:
+            # Let in (and recorded as come in, by the change) only with the new password
+            # stored: declining leaves the screen locked and nobody recorded as signed in.
+            if not chosen or self.accounts.must_change_password(back):
                 form.refuse("Choose your own password to go on.")
                 return False
         if same:

@@ -23,7 +23,16 @@ services are given. Before accounts anyone typed any name and picked any role. N
   :meth:`~AccountService.switch_to` or :meth:`~AccountService.confirm_second_check` (and a
   :class:`PasswordChangeCheck`, :meth:`AccountService.password_change_checker`, to
   :meth:`~AccountService.change_own_password`), which decide and record on the caller's
-  thread as without it (a check made against a hash that has changed meanwhile is not used);
+  thread as without it. A check counts only as the service made it: it carries an
+  HMAC-SHA256 tag, keyed with a secret of the service instance, over the account, the
+  stored hash, the password (and for a change the new password and its hash) and the
+  answer; a check for another password, built or altered elsewhere, or made against a
+  hash that has changed meanwhile is not used (the password is checked in place). A check
+  whose form was closed before its answer lets nobody in; a wrong password in it is
+  recorded all the same (:meth:`~AccountService.record_abandoned`);
+* an account whose password an administrator set comes in at the app (sign-in, unlock,
+  switch) only with its own new password, and its success event (which ends the count of
+  wrong passwords) is recorded then, by :meth:`~AccountService.change_own_password`;
 * a **second clinician** confirming a severe override signs with their own account and
   password (:meth:`AccountService.confirm_second_check`), bound to the one program checked;
 * every change and event is a record with its audit entry (:mod:`itbconsole.store.accounts`).
@@ -35,9 +44,13 @@ are thin views over it.
 
 from __future__ import annotations
 
+import hmac
+import json
+import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from hashlib import sha256
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -47,7 +60,13 @@ from itbconsole.model import Action, Role, SecondCheck, User
 from itbconsole.store import Store, StoreError
 from itbconsole.store import accounts as records
 from itbconsole.store.account_rules import leaves_no_administrator
-from itbconsole.store.accounts import FIRST_ADMINISTRATOR_NOTE, NOT_SIGNED_IN, Account, same_name
+from itbconsole.store.accounts import (
+    FAILURE_EVENTS,
+    FIRST_ADMINISTRATOR_NOTE,
+    NOT_SIGNED_IN,
+    Account,
+    same_name,
+)
 
 MIN_PASSWORD_CHARS = 8
 #: Longer is a paste gone wrong, and would make every check of it slow.
@@ -100,13 +119,20 @@ class PasswordCheck:
     """What the argon2 check of one password against one stored hash said
     (:meth:`AccountService.password_checker`), worked out on any thread: no database in it.
     Used only with that password, and only while the account's stored hash is still
-    ``password_hash``."""
+    ``password_hash``.
+
+    ``tag`` is the service's proof that it made this check: an HMAC-SHA256, with a key
+    that only the service instance holds, over the account, the stored hash, the password
+    checked and the answer. A check made or altered anywhere else (the stored hash is
+    readable from the database) does not carry it, and is ignored: the password is then
+    checked in place."""
 
     password_hash: str
     matches: bool
     rehashed: str | None = None
     """The password hashed with the present parameters, when it matched a hash made with
     other ones (stored in its place at the sign-in)."""
+    tag: bytes = field(default=b"", repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -114,10 +140,13 @@ class PasswordChangeCheck:
     """The argon2 work of changing one's own password, done beforehand on any thread
     (:meth:`AccountService.password_change_checker`): the present password checked and,
     when it matched and the new one passes :func:`password_problem`, the new one hashed.
-    Used only with those two passwords."""
+    Used only with those two passwords: ``tag`` (as :class:`PasswordCheck`'s) binds
+    ``new_hash`` to the account, its stored hash and both passwords; without a valid one
+    the new password is hashed in place."""
 
     present: PasswordCheck
     new_hash: str | None = None
+    tag: bytes = field(default=b"", repr=False, compare=False)
 
 
 def backoff_s(failures: int) -> int:
@@ -176,6 +205,13 @@ class AccountService:
         self.db = store.db
         self.clock = clock
         self.hasher = hasher or PasswordHasher()
+        #: The key of the checks this instance makes (:class:`PasswordCheck` ``tag``): never
+        #: stored, never shown, new with every instance.
+        self._check_key = os.urandom(32)
+        #: Accounts whose password an administrator set, let in by the app only once they
+        #: choose their own: by account id, the success event (and its detail) that
+        #: :meth:`change_own_password` records then.
+        self._entering: dict[int, tuple[str, dict[str, Any]]] = {}
 
     # ------------------------------------------------------------------ reads
 
@@ -244,17 +280,19 @@ class AccountService:
         account = self.find(name)
         if account is None or not account.active:
             return None
-        stored, hasher = account.password_hash, self.hasher
+        account_id, stored, hasher, tag = account.id, account.password_hash, self.hasher, self._tag
 
         def check(password: str) -> PasswordCheck:
-            if len(password) > MAX_PASSWORD_CHARS:
-                return PasswordCheck(stored, False)
-            try:
-                ok = bool(hasher.verify(stored, password))
-            except (VerificationError, InvalidHashError):
-                ok = False
-            again = hasher.hash(password) if ok and hasher.check_needs_rehash(stored) else None
-            return PasswordCheck(stored, ok, again)
+            ok, again = False, None
+            if len(password) <= MAX_PASSWORD_CHARS:
+                try:
+                    ok = bool(hasher.verify(stored, password))
+                except (VerificationError, InvalidHashError):
+                    ok = False
+                if ok and hasher.check_needs_rehash(stored):
+                    again = hasher.hash(password)
+            proof = tag("password", account_id, stored, password, ok, again)
+            return PasswordCheck(stored, ok, again, proof)
 
         return check
 
@@ -273,13 +311,16 @@ class AccountService:
         check = self.password_checker(account.name)
         if check is None:
             return None
-        name, hasher = account.name, self.hasher
+        account_id, stored = account.id, account.password_hash
+        name, hasher, tag = account.name, self.hasher, self._tag
 
         def change(present: str, new: str) -> PasswordChangeCheck:
             checked = check(present)
             if not checked.matches or password_problem(new, name) or new == present:
                 return PasswordChangeCheck(checked)  # refused before anything is hashed
-            return PasswordChangeCheck(checked, hasher.hash(new))
+            new_hash = hasher.hash(new)
+            proof = tag("change", account_id, stored, present, new, new_hash)
+            return PasswordChangeCheck(checked, new_hash, proof)
 
         return change
 
@@ -314,26 +355,33 @@ class AccountService:
         *,
         via: str = "the app",
         checked: PasswordCheck | None = None,
+        change_first: bool = False,
     ) -> User:
         """Check the password for ``name``; returns the signed-in user. Raises
         :class:`SignInRefused` (recorded when it is a wrong password). ``checked``: the
-        argon2 check of this password already made (:meth:`password_checker`)."""
+        argon2 check of this password already made (:meth:`password_checker`).
+
+        ``change_first``: the caller lets an account whose password an administrator set in
+        only after its own new password (the app does); its ``signed_in`` is then recorded
+        by :meth:`change_own_password`, and nothing is recorded if it is never chosen
+        (nobody came in; the wrong passwords before still count). Without it (the command
+        line) ``signed_in`` is recorded now."""
         account = self._verify(name, password, "sign_in_failed", {"via": via}, checked)
-        user = account.user()
-        self._event("signed_in", user, account, {"via": via})
-        return user
+        self._enter(account, "signed_in", {"via": via}, change_first=change_first)
+        return account.user()
 
     def unlock(self, user: User, password: str, *, checked: PasswordCheck | None = None) -> User:
-        """The locked session's own user comes back (their account as it is now)."""
+        """The locked session's own user comes back (their account as it is now). The lock
+        screen lets an account whose password an administrator set in only after its own new
+        password: ``unlocked`` is recorded then (:meth:`change_own_password`)."""
         if user.account_id is None:
             raise SignInRefused("This session has no account to unlock with.")
         account = self.account(user.account_id)
         if account is None:
             raise SignInRefused("This account no longer exists.")
         account = self._verify(account.name, password, "sign_in_failed", {"at": "unlock"}, checked)
-        back = account.user()
-        self._event("unlocked", back, account)
-        return back
+        self._enter(account, "unlocked", {}, change_first=True)
+        return account.user()
 
     def switch_to(
         self,
@@ -343,11 +391,13 @@ class AccountService:
         *,
         checked: PasswordCheck | None = None,
     ) -> User:
-        """Another person signs in at the lock screen (``previous``'s work stays theirs)."""
+        """Another person signs in at the lock screen (``previous``'s work stays theirs).
+        As at :meth:`unlock`, a password an administrator set is changed first, and
+        ``switched_user`` recorded then."""
         account = self._verify(name, password, "sign_in_failed", {"at": "switch user"}, checked)
-        user = account.user()
-        self._event("switched_user", user, account, {"from": previous.name if previous else None})
-        return user
+        detail = {"from": previous.name if previous else None}
+        self._enter(account, "switched_user", detail, change_first=True)
+        return account.user()
 
     def change_own_password(
         self, user: User, old: str, new: str, *, checked: PasswordChangeCheck | None = None
@@ -361,6 +411,11 @@ class AccountService:
             raise AccountError("This account is not active.")
         present = checked.present if checked is not None else None
         stored = account.password_hash
+        new_hash = None
+        if checked is not None and checked.new_hash is not None:
+            proof = self._tag("change", account.id, stored, old, new, checked.new_hash)
+            if hmac.compare_digest(checked.tag, proof):
+                new_hash = checked.new_hash  # made by this service, from these passwords
         account = self._verify(
             account.name, old, "sign_in_failed", {"at": "password change"}, present
         )
@@ -373,16 +428,54 @@ class AccountService:
             same = self._matches(account.password_hash, new)
         if same:
             raise AccountError("The new password must differ from the present one.")
-        records.add_version(
+        account = records.add_version(
             self.db,
             account,
             "password_changed",
             account.user(),
-            password_hash=(checked.new_hash if checked and checked.new_hash else None)
-            or self.hasher.hash(new),
+            password_hash=new_hash or self.hasher.hash(new),
             must_change_password=False,
         )
+        entering = self._entering.pop(account.id, None)
+        if entering is not None:  # the sign-in, unlock or switch that waited for this
+            self._event(entering[0], account.user(), account, entering[1])
         return account.user()
+
+    def record_abandoned(
+        self,
+        name: str,
+        password: str,
+        checked: object,
+        failure: str,
+        detail: dict[str, Any],
+    ) -> bool:
+        """The answer of a check made on a worker thread (:meth:`password_checker`,
+        :meth:`password_change_checker`) whose form was closed before it came: nobody signs
+        in and nothing changes, but a wrong password was tried, so it is recorded as
+        ``failure`` (``sign_in_failed`` or ``second_check_failed``) with ``detail`` and
+        ``"abandoned": true``, under the write lock, counting towards the wait like any
+        other. Only for a check this service made for ``password`` against the hash the
+        account still has; a right password records nothing. True when recorded."""
+        if failure not in FAILURE_EVENTS:
+            raise AccountError(f"'{failure}' is not a wrong-password event.")
+        if isinstance(checked, PasswordChangeCheck):
+            checked = checked.present
+        if not isinstance(checked, PasswordCheck) or checked.matches:
+            return False
+        with self.store.atomic():
+            account = self.find(name)
+            if account is None or not self._genuine(checked, account, password):
+                return False
+            records.record_event(
+                self.db,
+                failure,
+                at=self.clock(),
+                by=NOT_SIGNED_IN,
+                account_id=account.id,
+                name=account.name,
+                detail={**detail, "abandoned": True},
+            )
+        return True
 
     def record_lock(self, user: User, reason: str) -> None:
         """The screen was locked (idle, or by the user)."""
@@ -530,6 +623,38 @@ class AccountService:
             detail=detail,
         )
 
+    def _tag(self, *parts: str | int | bool | None) -> bytes:
+        """HMAC-SHA256 with this instance's key over ``parts`` (unambiguously joined)."""
+        message = json.dumps(parts, ensure_ascii=True).encode("ascii")
+        return hmac.new(self._check_key, message, sha256).digest()
+
+    def _genuine(self, checked: PasswordCheck, account: Account, password: str) -> bool:
+        """``checked`` was made by this service, for this account and this password, against
+        the hash the account has now (so its answer and its rehash may be used)."""
+        if checked.password_hash != account.password_hash:
+            return False
+        proof = self._tag(
+            "password",
+            account.id,
+            checked.password_hash,
+            password,
+            checked.matches,
+            checked.rehashed,
+        )
+        return hmac.compare_digest(checked.tag, proof)
+
+    def _enter(
+        self, account: Account, event: str, detail: dict[str, Any], *, change_first: bool
+    ) -> None:
+        """Record that ``account`` came in, or, when its password must be changed first
+        and the caller makes it, keep the record for :meth:`change_own_password`: a success
+        event ends the wrong-password count, so it is written only for someone let in."""
+        if change_first and account.must_change_password:
+            self._entering[account.id] = (event, detail)
+            return
+        self._entering.pop(account.id, None)
+        self._event(event, account.user(), account, detail)
+
     def _matches(self, password_hash: str, password: str) -> bool:
         try:
             return bool(self.hasher.verify(password_hash, password))
@@ -589,9 +714,9 @@ class AccountService:
                 f"{account.name}'s account is disabled: ask an administrator to enable it."
             )
         if checked is not None and (
-            account is None or checked.password_hash != account.password_hash
+            account is None or not self._genuine(checked, account, password)
         ):
-            checked = None  # made against another hash than the one stored now
+            checked = None  # not made here for this password, or against another hash
         if account is None or len(password) > MAX_PASSWORD_CHARS:
             ok = False
         elif checked is not None:

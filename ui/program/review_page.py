@@ -6,13 +6,12 @@ The second clinician confirms in this dialog with their own account: their name 
 list and their password (``AccountService.confirm_second_check``, found through the window
 the editor runs in: ``clinic.accounts``); the confirmation is for this one program. Their
 password is checked on a worker thread (``ui.dialogs.check_in_background``: "Checking…",
-nothing to press meanwhile); a review left or a dialog closed before the answer records
-nothing. A sender with no account behind them (demo mode) types the second clinician's
+nothing to press meanwhile); a review left or a dialog closed before the answer confirms
+nothing, and a wrong password in it is recorded all the same (``second_check_failed``,
+abandoned). A sender with no account behind them (demo mode) types the second clinician's
 name."""
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QBrush, QColor, QFont
@@ -39,12 +38,9 @@ from itbconsole.model import SecondCheck
 from itbconsole.services import programming as svc
 from itbconsole.services.accounts import AccountService, PasswordCheck, SignInRefused
 from itbconsole.services.programming.approval import second_check_subject
-from ui.dialogs import CHECKING, check_in_background
+from ui.dialogs import CHECKING, PasswordCheckCall, check_in_background
 from ui.program.live_check import LiveCheck
 from ui.program.widgets import SOFT_COLOUR, ProfilePlot, error_label
-
-if TYPE_CHECKING:
-    from ui.link_worker import BackgroundCall
 
 CHANGED_BG = QColor("#fff3cd")
 
@@ -54,7 +50,7 @@ class ReviewPage(LiveCheck):
 
     #: The second clinician's password being checked on a worker thread, and what it is for
     #: (their name, the password, the program's subject; None: its answer is dropped).
-    _second_checking: BackgroundCall | None = None
+    _second_checking: PasswordCheckCall | None = None
     _second_pending: tuple[str, str, str] | None = None
 
     def _build_review_page(self) -> QWidget:
@@ -288,7 +284,15 @@ class ReviewPage(LiveCheck):
             self._update_send_button()
             return
         pending = (name, password, second_check_subject(c))
-        job = check_in_background(accounts, name, password, self._second_password_checked)
+        sender, subject = self.ctx.user.name, pending[2]
+        job = check_in_background(
+            accounts,
+            name,
+            password,
+            self._second_password_checked,
+            failure="second_check_failed",
+            detail={"sender": sender, "subject": subject},
+        )
         if job is None:  # refused without a check (a wait is due, or no such account)
             self.second_checker_answered(*pending)
             return
@@ -310,16 +314,20 @@ class ReviewPage(LiveCheck):
             widget.setEnabled(not checking)
 
     def _second_password_checked(self, outcome: object) -> None:
-        pending = self._second_pending
+        pending, call = self._second_pending, self._second_checking
         self._second_checking = self._second_pending = None
         self._set_second_checking(False)
-        if pending is None:  # the dialog was closed meanwhile: nothing recorded
+        if pending is None:  # the dialog was closed or the review left meanwhile:
+            if call is not None:  # nothing confirmed (a wrong password recorded all the same)
+                call.abandon()
             return
         checked = outcome if isinstance(outcome, PasswordCheck) else None
         self.second_checker_answered(*pending, checked=checked)
 
     def _drop_second_check(self, _result: int = 0) -> None:
         self._second_pending = None
+        if self._second_checking is not None:
+            self._second_checking.abandon()
 
     def second_checker_answered(
         self, name: str, password: str, subject: str, checked: PasswordCheck | None = None
