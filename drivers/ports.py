@@ -8,12 +8,15 @@ sends IDENTIFY with a short deadline and says what answered, without raising.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from serial.tools import list_ports
 
-from drivers.link import Link, LinkError, RetryPolicy
-from drivers.protocol import DEFAULT_BAUD
-from drivers.pump_client import PumpClient, PumpIdentity
+if TYPE_CHECKING:
+    from drivers.pump_client import PumpIdentity
+
+# Listing ports needs only pyserial's list: the link, the protocol and the pump client are
+# imported by the probe, so the console's start does not load them.
 
 
 @dataclass(frozen=True)
@@ -93,9 +96,15 @@ class ProbeResult:
         return self.identity is not None
 
 
-def probe(url: str, *, baud: int = DEFAULT_BAUD, deadline_s: float = 1.5) -> ProbeResult:
-    """Open ``url``, send IDENTIFY (two attempts at most) and close. Never raises for link
-    problems: a port with no pump behind it is a normal answer here."""
+def probe(url: str, *, baud: int | None = None, deadline_s: float = 1.5) -> ProbeResult:
+    """Open ``url``, send IDENTIFY (two attempts at most) and close (``baud``: the
+    protocol's DEFAULT_BAUD unless given). Never raises for link problems: a port with no
+    pump behind it is a normal answer here."""
+    from drivers.link import Link, LinkError, RetryPolicy
+    from drivers.protocol import DEFAULT_BAUD
+    from drivers.pump_client import PumpClient
+
+    baud = DEFAULT_BAUD if baud is None else baud
     try:
         link = Link.open(url, baud=baud, policy=RetryPolicy(attempts=2, backoff_s=0.02))
     except LinkError as exc:

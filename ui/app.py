@@ -3,6 +3,7 @@ administrator of a new database), main window with its session lock."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 from collections.abc import Sequence
@@ -28,6 +29,7 @@ from itbconsole.services.clinic import ClinicService
 from itbconsole.store import Store, StoreError
 from itbconsole.store.db import (
     BackgroundIntegrityCheck,
+    checkpoints_elsewhere,
     integrity_check_after_open,
     pending_integrity_check,
 )
@@ -76,10 +78,21 @@ def settings(demo: bool = False) -> QSettings:
     return qsettings
 
 
+def resume_garbage_collection() -> None:
+    """Resume the cyclic garbage collector the start paused for its imports
+    (ui.launcher.prepare_desktop_start). What they made (modules, classes, functions) lives
+    for the session, so it is set out of the collector's reach (``gc.freeze``) rather than
+    walked by a first collection. Nothing happens when the collector is running."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
+
+
 def build_window(
     db_path: str | None = None, demo: bool = False, user: User | None = None
 ) -> MainWindow | None:
     """Everything up to a shown-ready main window; None when the user cancels sign-in."""
+    resume_garbage_collection()
     log_path = setup_logging()
     log.info("ITB Console %s starting (demo=%s)", __version__, demo)
     install_excepthook(
@@ -106,7 +119,10 @@ def build_window(
         else:
             # The integrity check runs beside the window instead of before it; every write
             # waits for it, and damage it finds is reported (IntegrityAlarm).
-            with integrity_check_after_open():
+            # The write-ahead log is copied into the database by a worker
+            # (ui.checkpoint), not inside whichever of the window's commits crosses the
+            # threshold.
+            with integrity_check_after_open(), checkpoints_elsewhere():
                 store = Store.open(default_db_path(db_path))
     except StoreError as exc:
         show_error(None, "Database not available", str(exc), str(log_path))
@@ -141,6 +157,10 @@ def build_window(
     )
     window = MainWindow(clinic, log_path=log_path, settings=prefs, extra_ports=ports, demo=demo)
     window.install_session(demo_users=demo_users)
+    if not demo:  # the training database writes with synchronous=OFF: cheap checkpoints
+        from ui.checkpoint import install_checkpoints
+
+        install_checkpoints(window, clinic.database_path)
     if alarm is not None:
         alarm.watch(window)
     # A training database never syncs with a clinic's server; without a server named, the

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import gc
+import importlib
+import itertools
 import logging
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -37,25 +39,26 @@ from itbconsole.services.patients import DuplicatePatient
 from itbconsole.store import StoreError
 from itbconsole.units import ul_to_ml
 from ui import pump_jobs
-from ui.backup_job import BackupRun
 from ui.device_bar import DeviceBar, PortChoice
-from ui.diagnostics import DiagnosticsDialog
 from ui.dialogs import OtherPortDialog, ask_save_path, show_about
 from ui.host import Prompts
 from ui.link_worker import BackgroundCall, LinkBridge
 from ui.patient_list import ListReadResult, PatientListPanel, list_read
-from ui.patient_view import PatientView
-from ui.records_dialogs import (
-    CatheterRevisionDialog,
-    ExplantDialog,
-    PatientDialog,
-    PatientStatusDialog,
-    PumpDialog,
-    ScreeningTrialDialog,
-    UnknownPumpDialog,
-    wrong_patient_message,
-)
-from ui.worklist_view import WorklistView
+
+# The records' dialogs, link diagnostics and the backup are imported when first opened.
+if TYPE_CHECKING:
+    from ui.backup_job import BackupRun
+    from ui.patient_view import PatientView
+    from ui.records_dialogs import (
+        CatheterRevisionDialog,
+        ExplantDialog,
+        PatientDialog,
+        PatientStatusDialog,
+        PumpDialog,
+        ScreeningTrialDialog,
+        UnknownPumpDialog,
+    )
+    from ui.worklist_view import WorklistView
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +67,22 @@ log = logging.getLogger(__name__)
 #: clinic settings) are caught up a few at a time with a progress bar, not in one wait.
 CATCH_UP_AT = 100
 CATCH_UP_BATCH = 8
+#: What the record's place says while nobody is chosen (ui.patient_view.PatientView's own
+#: words, shown before the record is first made).
+NO_PATIENT_TEXT = "Choose a patient from the list, or interrogate a pump to find its patient."
+#: What the patient's record needs, left out of the start: imported a module a step once
+#: the list is on screen (with the worklist's lines, MainWindow._work_ahead), then the record
+#: is made, so that the first patient opened does not wait for them (about 70 ms).
+RECORD_MODULES = (
+    "itbconsole.trends",
+    "itbconsole.services.programming",
+    "itbconsole.services.worklist",
+    "itbconsole.services.history",
+    "itbconsole.services.overview",
+    "ui.overview",
+    "ui.history_view",
+    "ui.patient_view",
+)
 #: How long closing the window waits for an interrogation still being saved (its
 #: transaction is all or nothing: cut short, nothing of it is kept).
 SAVE_WAIT_S = 30.0
@@ -118,6 +137,11 @@ class MainWindow(QMainWindow):
         self._closed = False
         self._saved_during_read = False
         self._list_key = ""  # the clinic's inputs_key the list's dates were read with
+        # The clinic's day the list's statuses are for: a new day reads them again.
+        self._list_day: date | None = None
+        self._new_day_timer = QTimer(self)
+        self._new_day_timer.setSingleShot(True)
+        self._new_day_timer.timeout.connect(self.refresh_patients)
         self._progress_text: str | None = None  # the link job's step on the status bar
 
         title = "ITB Console"
@@ -128,10 +152,16 @@ class MainWindow(QMainWindow):
         self.link = LinkBridge(self)
         self.device_bar = DeviceBar()
         self.patient_list = PatientListPanel()
-        self.patient_view = PatientView(clinic.tz)
+        # The patient's record (header and tabs) is made when it is first needed
+        # (patient_view); until then its place shows what the record shows with nobody
+        # chosen, so the window appears without building the record's tabs.
+        self._patient_view: PatientView | None = None
+        self._record_placeholder = QLabel(NO_PATIENT_TEXT)
+        self._record_placeholder.setObjectName("emptyMessage")
+        self._record_placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.patient_list)
-        splitter.addWidget(self.patient_view)
+        splitter.addWidget(self._record_placeholder)
         splitter.setStretchFactor(0, 2)
         splitter.setStretchFactor(1, 3)
         # The list as narrow as whole names and every column allow (ui/patient_list.py);
@@ -139,11 +169,11 @@ class MainWindow(QMainWindow):
         list_width = self.patient_list.minimumSizeHint().width()
         splitter.setSizes([list_width, 1366 - list_width])
         self.splitter = splitter
-        # The patients (list and record) and the clinic day's worklist share the window.
-        self.worklist_view = WorklistView(clinic, now=lambda: self.now())
+        # The patients (list and record) and the clinic day's worklist share the window;
+        # the worklist's page is made when first shown (worklist_view).
+        self._worklist_view: WorklistView | None = None
         self.pages = QStackedWidget()
         self.pages.addWidget(splitter)
-        self.pages.addWidget(self.worklist_view)
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(6, 0, 6, 6)
@@ -256,19 +286,28 @@ class MainWindow(QMainWindow):
         self.device_bar.other_port_requested.connect(self.other_port)
         self.patient_list.patient_selected.connect(self.open_patient)
         self.patient_list.new_patient_requested.connect(self.new_patient)
-        self.patient_view.header.edit_requested.connect(self.edit_patient)
-        self.patient_view.header.register_pump_requested.connect(
-            self.register_pump_for_open_patient
-        )
-        self.patient_view.overview.set_clock_requested.connect(self.set_pump_clock)
         self.link.busy_changed.connect(self._on_busy_changed)
-        self.patient_view.tabs.currentChanged.connect(self._on_tab_changed)
-        self.patient_view.header.refill_requested.connect(self.start_refill)
-        self.patient_view.header.program_requested.connect(self.edit_program)
         self.link.job_progress.connect(self._on_progress)
-        self.worklist_view.patient_requested.connect(self.open_patient_from_worklist)
-        self.worklist_view.back_requested.connect(self.show_patients)
-        self.worklist_view.report_error = lambda title, text: self.prompts.error(title, text)
+
+    @property
+    def patient_view(self) -> PatientView:
+        """The open patient's record, made the first time it is asked for (a patient opened,
+        a test, a screenshot) in the place the start left for it."""
+        if self._patient_view is None:
+            from ui.patient_view import PatientView
+
+            view = PatientView(self.clinic.tz)
+            self._patient_view = view
+            placeholder = self._record_placeholder
+            self.splitter.replaceWidget(self.splitter.indexOf(placeholder), view)
+            placeholder.deleteLater()
+            view.header.edit_requested.connect(self.edit_patient)
+            view.header.register_pump_requested.connect(self.register_pump_for_open_patient)
+            view.overview.set_clock_requested.connect(self.set_pump_clock)
+            view.tabs.currentChanged.connect(self._on_tab_changed)
+            view.header.refill_requested.connect(self.start_refill)
+            view.header.program_requested.connect(self.edit_program)
+        return self._patient_view
 
     def _restore_layout(self) -> None:
         geometry = self.settings.value("window/geometry")
@@ -326,6 +365,21 @@ class MainWindow(QMainWindow):
         self.pages.setCurrentWidget(self.worklist_view)
         self.worklist_view.refresh()
         self.worklist_view.focus_table()
+
+    @property
+    def worklist_view(self) -> WorklistView:
+        """The clinic day's worklist page, made the first time it is asked for: the window
+        shows without it (and without the worklist's printing)."""
+        if self._worklist_view is None:
+            from ui.worklist_view import WorklistView
+
+            view = WorklistView(self.clinic, now=lambda: self.now())
+            view.patient_requested.connect(self.open_patient_from_worklist)
+            view.back_requested.connect(self.show_patients)
+            view.report_error = lambda title, text: self.prompts.error(title, text)
+            self.pages.addWidget(view)
+            self._worklist_view = view
+        return self._worklist_view
 
     def show_patients(self) -> None:
         """View > Patients: the patient list and the open patient's record."""
@@ -389,6 +443,7 @@ class MainWindow(QMainWindow):
         self._list_generation += 1
         generation = self._list_generation
         key = self.clinic.inputs_key
+        self._read_for_day(self.now())
         read = list_read(reader, self.patient_list.model.sort_order, self)
         read.done.connect(lambda result: self._take_list(result, generation, key))
         read.failed.connect(lambda error: self._list_failed(error, generation))
@@ -410,7 +465,9 @@ class MainWindow(QMainWindow):
     def _read_list_here(self) -> None:
         self._list_generation += 1
         self._list_key = self.clinic.inputs_key
-        found = self.clinic.patient_list(self.now())
+        now = self.now()
+        self._read_for_day(now)
+        found = self.clinic.patient_list(now)
         self.patient_list.set_rows(
             found.rows, keep_id=self.current_patient_id, serials=found.serials
         )
@@ -449,12 +506,13 @@ class MainWindow(QMainWindow):
             self.refresh_patients()
 
     def _work_ahead(self, rows: Sequence[Any]) -> None:
-        """Make the worklist's lines and drift ahead from the rows just read, one short step
-        per turn of the event loop (``ClinicService.worklist_ahead``), so the first View >
-        Worklist of the day opens at once; a newer list starts it again."""
+        """Make the patient's record (:data:`RECORD_MODULES`), then the worklist's lines and
+        drift ahead from the rows just read, one short step per turn of the event loop
+        (``ClinicService.worklist_ahead``), so the first patient opened and the first View >
+        Worklist of the day open at once; a newer list starts it again."""
         if self._ahead is not None:
             self._ahead.stop()
-        steps = self.clinic.worklist_ahead(rows, self.now())
+        steps = itertools.chain(self._record_ahead(), self.clinic.worklist_ahead(rows, self.now()))
         timer = QTimer(self)
         self._ahead = timer
 
@@ -471,6 +529,16 @@ class MainWindow(QMainWindow):
 
         timer.timeout.connect(step)
         timer.start(0)
+
+    def _record_ahead(self) -> Iterator[None]:
+        """The patient's record made ahead: its modules one a step, then the record."""
+        if self._patient_view is not None:
+            return
+        for name in RECORD_MODULES:
+            importlib.import_module(name)
+            yield
+        self.patient_view  # noqa: B018  (made in its place, once)
+        yield
 
     def _list_failed(self, error: BaseException, generation: int) -> None:
         if generation != self._list_generation:
@@ -494,34 +562,58 @@ class MainWindow(QMainWindow):
             self.clinic.forecast_for(serial)
         return stale
 
+    def _read_for_day(self, now: datetime) -> None:
+        """Remember the clinic's day a list read is for, and read again when the next day
+        starts (statuses are for a day: a window left open overnight would keep saying
+        "on track" for a refill-by date that has passed)."""
+        self._list_day = self.clinic.today(now)
+        tz = self.clinic.tz
+        midnight = datetime.combine(
+            self._list_day + timedelta(days=1), time(0), tzinfo=tz
+        ).astimezone(UTC)
+        seconds = max((midnight - now.astimezone(UTC)).total_seconds(), 0.0)
+        self._new_day_timer.start(int(min(seconds + 1.0, 86_400.0) * 1000))
+
     def refresh_patients(self) -> None:
-        """Bring the list up to date after a save: the open patient's row is read again,
-        never the whole list (a 20,000-patient re-read held up the window for half a
-        second). After new clinic settings (here or by another program) every pump's dates
-        are worked out again and their rows read (many of them behind a progress bar)."""
+        """Bring the list up to date after a save, after records came from another room, or
+        when a new day starts. Only the rows whose dates changed are read again (the open
+        patient's, and every pump whose stored forecast a write made out of date, here or
+        by another program such as the sync), never the whole list (a 20,000-patient
+        re-read held up the window for half a second), except on a new day, when every
+        status changes. After new clinic settings every pump's dates are worked out again
+        (many of them behind a progress bar). The open patient is shown again when its
+        dates changed under it."""
         if self._catching_up is not None:
             return  # the list is read when the catch-up ends
         if not self.patient_list.loaded:
             self.load_patients_now()  # a read under way would miss what was just saved
             return
+        if self._list_day is not None and self.clinic.today(self.now()) != self._list_day:
+            self.load_patients()  # a new day: every status is for another day
+            if self.current_patient_id is not None and self.open_refill() is None:
+                self._show_current_patient()
+            return
         if self._list_read is not None:
             self._saved_during_read = True  # the rows being read may not have it
         ids = {self.current_patient_id} if self.current_patient_id is not None else set()
-        if self.clinic.current_inputs_key() != self._list_key:
-            stale = self._bring_forecasts_up_to_date()
-            if stale is None:
-                return
-            self._list_key = self.clinic.inputs_key
-            model = self.patient_list.model
-            for serial in stale:
-                pid = model.patient_of_serial(serial)
-                if pid is None:  # a pump registered since the list was read
-                    owner = self.clinic.owner_of(serial)
-                    pid = owner.id if owner is not None else None
-                if pid is not None:
-                    ids.add(pid)
+        stale = self._bring_forecasts_up_to_date()
+        if stale is None:
+            return
+        self._list_key = self.clinic.inputs_key
+        model = self.patient_list.model
+        moved: set[int] = set()
+        for serial in stale:
+            pid = model.patient_of_serial(serial)
+            if pid is None:  # a pump registered since the list was read
+                owner = self.clinic.owner_of(serial)
+                pid = owner.id if owner is not None else None
+            if pid is not None:
+                moved.add(pid)
+        ids |= moved
         for row in self.clinic.patient_rows_of(sorted(ids), self.now()):
             self.patient_list.update_row(row, select=False)
+        if self.current_patient_id in moved and self.open_refill() is None:
+            self._show_current_patient()  # its dates changed under it (another room's record)
 
     def _catch_up(self, serials: list[str]) -> None:
         """Work out many pumps' dates (after an update of the console or new clinic
@@ -606,6 +698,8 @@ class MainWindow(QMainWindow):
 
     def _show_current_patient(self) -> None:
         if self.current_patient_id is None:
+            if self._patient_view is None:
+                return  # the record's place already says that nobody is chosen
             self.patient_view.show_patient(None, None, None, self.clinic.today(self.now()))
             return
         patient, pump, overview = self.clinic.patient_screen(self.current_patient_id, self.now())
@@ -627,6 +721,8 @@ class MainWindow(QMainWindow):
         return [r.patient for r in sorted(rows, key=lambda r: r.patient.display_name.casefold())]
 
     def new_patient(self, dialog: PatientDialog | None = None) -> int | None:
+        from ui.records_dialogs import PatientDialog
+
         if self.refill_blocks("adding a new patient"):
             return None
         dialog = dialog or PatientDialog(
@@ -648,6 +744,8 @@ class MainWindow(QMainWindow):
         return saved.id
 
     def edit_patient(self) -> None:
+        from ui.records_dialogs import PatientDialog
+
         if self.current_patient_id is None:
             return
         patient = self.clinic.patient(self.current_patient_id)
@@ -669,6 +767,8 @@ class MainWindow(QMainWindow):
         self._show_current_patient()
 
     def register_pump_for_open_patient(self) -> None:
+        from ui.records_dialogs import PumpDialog
+
         if self.current_patient_id is None:
             return
         dialog = PumpDialog(self, today=self.clinic.today(self.now()))
@@ -682,6 +782,8 @@ class MainWindow(QMainWindow):
     ) -> bool:
         """Register the pump; a patient who has a pump has it replaced, with the old
         pump's explant recorded first (never silently)."""
+        from ui.records_dialogs import ExplantDialog
+
         current = self.clinic.pump_of(patient_id)
         try:
             if current is not None and current.serial != pump.serial:
@@ -707,6 +809,8 @@ class MainWindow(QMainWindow):
     def set_patient_status(self, dialog: PatientStatusDialog | None = None) -> bool:
         """File > Patient status: candidate, active, inactive or deceased (only active
         patients are on the worklist; the record is kept whatever the status)."""
+        from ui.records_dialogs import PatientStatusDialog
+
         if self.current_patient_id is None:
             self.prompts.error("Patient status", "Open the patient's record first.")
             return False
@@ -730,6 +834,8 @@ class MainWindow(QMainWindow):
     def record_screening_trial(self, dialog: ScreeningTrialDialog | None = None) -> bool:
         """File > Screening test dose: the trial before an implant, checked by the service
         (dose limits from the drug library, 24 hours apart, patient without a pump)."""
+        from ui.records_dialogs import ScreeningTrialDialog
+
         if self.current_patient_id is None:
             self.prompts.error("Screening test dose", "Open the patient's record first.")
             return False
@@ -751,6 +857,8 @@ class MainWindow(QMainWindow):
     def record_catheter_revision(self, dialog: CatheterRevisionDialog | None = None) -> bool:
         """Pump > Record catheter revision: the new catheter's details (dead volume) and
         the date that allows priming the catheter."""
+        from ui.records_dialogs import CatheterRevisionDialog
+
         pump = self.clinic.pump_of(self.current_patient_id) if self.current_patient_id else None
         if pump is None:
             self.prompts.error(
@@ -993,6 +1101,8 @@ class MainWindow(QMainWindow):
     ) -> SavedInterrogation | None:
         """Save on the GUI thread (the way for refusals, an unknown pump's registration and
         an in-memory database)."""
+        from ui.records_dialogs import wrong_patient_message
+
         self.last_interrogation = self.now()
         serial = result.reading.pump_serial
         try:
@@ -1067,6 +1177,8 @@ class MainWindow(QMainWindow):
         pump_dialog: PumpDialog | None = None,
         explant_dialog: ExplantDialog | None = None,
     ) -> bool:
+        from ui.records_dialogs import PatientDialog, PumpDialog, UnknownPumpDialog
+
         ident = result.identity
         choose = choose or UnknownPumpDialog(
             ident.serial, ident.model, self.listed_patients(), self
@@ -1170,6 +1282,8 @@ class MainWindow(QMainWindow):
         self.prompts.error(title, message)
 
     def show_diagnostics(self) -> None:
+        from ui.diagnostics import DiagnosticsDialog
+
         DiagnosticsDialog(self.link, self).exec()
 
     # ------------------------------------------------------------------ misc
@@ -1208,6 +1322,8 @@ class MainWindow(QMainWindow):
     def start_backup(self, path: str) -> BackupRun:
         """Back up on a worker thread with a progress dialog and Cancel (ui/backup_job.py):
         the window keeps responding however big the database is."""
+        from ui.backup_job import BackupRun
+
         self.backup_run = BackupRun(
             self,
             self.clinic,

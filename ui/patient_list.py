@@ -11,7 +11,7 @@ import gc
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
     QModelIndex,
@@ -35,10 +35,12 @@ from PySide6.QtWidgets import (
 from itbconsole.display import fmt_day
 from itbconsole.forecast import Status
 from itbconsole.services.patients import PatientQuery, row_serials, search_key
-from itbconsole.services.worklist import Category, Drift
 from itbconsole.store.queries import PatientList, PatientOverview
 from ui.link_worker import BackgroundCall
 from ui.table_model import ListTableModel, ModelIndex
+
+if TYPE_CHECKING:  # the worklist's drift arrives after the list: imported when it is shown
+    from itbconsole.services.worklist import Drift
 
 COLUMNS = ("Patient", "Hosp. no.", "Pump", "Status", "Refill by", "Battery")
 #: The widest text each column usually shows; widths come from these, not from the rows.
@@ -272,6 +274,8 @@ class PatientTableModel(ListTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             if col == 3 and (drift := self.drift_of(row)) is not None:
                 # The worklist's drift line, word for word (itbconsole.services.worklist).
+                from itbconsole.services.worklist import Category
+
                 why = f"{row.status.reason}\n\n" if row.status is not None else ""
                 return f"{why}{Category.DELIVERY_DRIFT.label}: {drift.message}"
             if col in (3, 4) and row.status is not None:

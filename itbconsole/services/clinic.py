@@ -32,11 +32,7 @@ from itbconsole.model import (
     User,
 )
 from itbconsole.pump_models import check_pump_model, require_plausible
-from itbconsole.services import programming, settlement
-from itbconsole.services import worklist as clinic_day
 from itbconsole.services.accounts import AccountService
-from itbconsole.services.history import TimelineRow, build_timeline
-from itbconsole.services.overview import PumpOverview, build_overview
 from itbconsole.services.patients import (
     DuplicatePatient,
     PatientQuery,
@@ -46,20 +42,20 @@ from itbconsole.services.patients import (
     search_key,
     status_change_errors,
 )
-from itbconsole.services.screening import (
-    ScreeningTrial,
-    check_trial,
-    trial_from_row,
-    trial_row,
-)
 from itbconsole.settings import ClinicSettings
 from itbconsole.store import PatientOverview, Store, StoreError, UnknownPumpError, WrongPatientError
 from itbconsole.store import queries as store_queries
 from itbconsole.store.backup import BackupResult, BackupSteps
 from itbconsole.store.queries import PatientHistory, RefillRecord, patient_records, refill_log
-from itbconsole.trends import TrendSettings
 
+# Program changes, settlement, screening, history, the worklist, the Overview and trends are
+# imported by the methods that use them: the window's start needs none of them.
 if TYPE_CHECKING:
+    from itbconsole.services import programming
+    from itbconsole.services import worklist as clinic_day
+    from itbconsole.services.history import TimelineRow
+    from itbconsole.services.overview import PumpOverview
+    from itbconsole.services.screening import ScreeningTrial
     from itbconsole.trends import PatientTrends
 
 
@@ -409,6 +405,8 @@ class ClinicService:
     def record_screening_trial(self, trial: ScreeningTrial, reason: str = "") -> int:
         """A screening test dose, checked (dose limits from the drug library, 24 hours
         after any earlier trial, baseline score, patient without a pump) and recorded."""
+        from itbconsole.services.screening import check_trial, trial_row
+
         earlier = [t.given_at for t in self.screening_trials(trial.patient_id)]
         checked = check_trial(
             trial,
@@ -422,6 +420,8 @@ class ClinicService:
 
     def screening_trials(self, patient_id: int) -> list[ScreeningTrial]:
         """The patient's screening test doses, oldest first."""
+        from itbconsole.services.screening import trial_from_row
+
         return [trial_from_row(r) for r in self.store.screening_trials(patient_id)]
 
     def device_history(self, patient_id: int) -> list[tuple[date, str]]:
@@ -465,7 +465,7 @@ class ClinicService:
         return self.store.last_catheter_revision(serial)
 
     def trends(self, patient_id: int, now: datetime) -> PatientTrends:
-        from itbconsole.trends import load_patient_trends  # numpy, on first use
+        from itbconsole.trends import TrendSettings, load_patient_trends  # numpy, on first use
 
         """The Trends tab's series for the patient's current pump, dated by the forecast."""
         # The Trends tab's own path: a columnar read of only the columns it draws.
@@ -495,6 +495,8 @@ class ClinicService:
         """Authorise a send for the signed-in user and store the change as *uncertain*
         before anything is sent. Raises ProgrammingError (nothing stored) when the user
         may not send it or its check no longer passes."""
+        from itbconsole.services import programming
+
         if self.user.account_id is not None:  # the account as it is now, not at sign-in
             now_as = self.accounts.current_user(self.user)
             if now_as is None or now_as.role is not self.user.role:
@@ -514,6 +516,8 @@ class ClinicService:
         self, send: programming.ProgramSend, result: programming.SendResult
     ) -> ProgramChange:
         """Settle the stored intent with what the pump said."""
+        from itbconsole.services import programming
+
         return programming.record_result(
             self.store, send.intent, result, send.user, prepared_id=send.prepared_id
         )
@@ -527,6 +531,8 @@ class ClinicService:
         concentration_mcg_ml: int,
         prepared_id: int | None = None,
     ) -> ProgramChange | None:
+        from itbconsole.services import settlement
+
         return settlement.resolve_uncertain(
             self.store,
             change,
@@ -604,6 +610,8 @@ class ClinicService:
     def _overview(
         self, history: PatientHistory, pump: Pump | None, now: datetime | None
     ) -> PumpOverview | None:
+        from itbconsole.services.overview import build_overview
+
         if pump is None:
             return None
         readings = sorted(
@@ -764,6 +772,8 @@ class ClinicService:
 
         All or nothing: the reading and its events are one transaction, and the owner is
         checked again inside it (the store refuses a wrong patient at write time too)."""
+        from itbconsole.services import settlement
+
         owner = self.check_pump_for(reading.pump_serial, open_patient_id, simulated=simulated)
         assert owner.id is not None
         try:
@@ -832,6 +842,8 @@ class ClinicService:
         """Everything recorded for the patient in time order, each correction next to the
         record it corrects (the History tab and its CSV; itbconsole.services.history).
         Raises LookupError when there is no such patient."""
+        from itbconsole.services.history import build_timeline
+
         history = self.store.patient_history(patient_id)
         # Every version with its stamp. To move behind a Store method
         # (Store.patient_records(patient_id) -> queries.PatientRecords); read here meanwhile.
@@ -880,6 +892,8 @@ class ClinicService:
     @functools.cached_property
     def _lines_kept(self) -> clinic_day.LinesKept:
         """The worklist's lines kept with the rows they were made from."""
+        from itbconsole.services import worklist as clinic_day
+
         return clinic_day.LinesKept()
 
     def clinic_worklist(
@@ -887,7 +901,7 @@ class ClinicService:
         days: int | None = None,
         now: datetime | None = None,
         *,
-        replacement_days: int = clinic_day.REPLACEMENT_WINDOW_DAYS,
+        replacement_days: int | None = None,
         drift_limit: int | None = None,
     ) -> clinic_day.Worklist:
         """The clinic day's lines (itbconsole.services.worklist): refills and low-reservoir
@@ -899,9 +913,13 @@ class ClinicService:
         risk whether or not its refill is due) and kept until its records change; with
         ``drift_limit`` at most that many pumps are worked out now, the rest by
         :meth:`check_drifts` (``Worklist.drift_unchecked`` says how many are left)."""
+        from itbconsole.services import worklist as clinic_day
+
         days = self.settings.due_soon_days if days is None else days
         if days < 0:
             raise ValueError("The number of days must be 0 or more.")
+        if replacement_days is None:
+            replacement_days = clinic_day.REPLACEMENT_WINDOW_DAYS
         today = self.today(now)
         rows = self.worklist(None, now)
         listed = clinic_day.build_worklist(
@@ -942,6 +960,8 @@ class ClinicService:
         are found again by :meth:`clinic_worklist`. Then the delivery drift of every pump,
         ``drifts_a_step`` pumps a step. Nothing is written; what changes meanwhile is read
         afresh when the worklist opens."""
+        from itbconsole.services import worklist as clinic_day
+
         today = self.today(now)
         days = self.settings.due_soon_days
         active = [r for r in rows if r.pump_serial is not None and r.patient_status == "active"]
@@ -961,6 +981,8 @@ class ClinicService:
     ) -> clinic_day.WorklistFacts:
         """Open prepared programs, and the maximum time without an interrogation of the
         pumps last interrogated longer ago than the shortest-lived product allows."""
+        from itbconsole.services import worklist as clinic_day
+
         # Read here meanwhile; to move behind Store methods (Store.open_prepared_programs(),
         # Store.latest_fill_products(serials)).
         prepared = store_queries.open_prepared_programs(self.store.db)
@@ -991,6 +1013,8 @@ class ClinicService:
         """The delivery-accuracy drift (itbconsole.trends.accuracy) of each row's pump that
         has one, by serial, and how many pumps are still to be worked out (``limit``: work
         out at most that many now; :meth:`check_drifts` does the rest)."""
+        from itbconsole.services import worklist as clinic_day
+
         memo = self._drift_memo
         if memo is None:
             memo = self._drift_memo = clinic_day.DriftMemo()
@@ -1027,6 +1051,8 @@ class ClinicService:
         return len(self._drift_memo.pending) if self._drift_memo is not None else 0
 
     def _work_out_drifts(self, limit: int) -> dict[str, clinic_day.Drift | None]:
+        from itbconsole.services import worklist as clinic_day
+
         memo = self._drift_memo
         if memo is None or not memo.pending or limit <= 0:
             return {}

@@ -15,10 +15,10 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from itbconsole.model import Action, Mode, User
-from itbconsole.services.programming import ApprovedChange, send_refusal
 
 if TYPE_CHECKING:
     from drivers.pump_client import PumpClient, WriteResult
+    from itbconsole.services.programming import ApprovedChange
 
 
 class NotAllowed(PermissionError):
@@ -91,6 +91,8 @@ def give_single_bolus(client: PumpClient, user: User, approved: ApprovedChange) 
     program = approved.change.new
     if program.mode is not Mode.SINGLE_BOLUS:
         raise NotAllowed("Only an approved single-bolus program can be given as a bolus.")
+    from itbconsole.services.programming import send_refusal  # the program rules, when used
+
     refusal = send_refusal(approved, user)
     if refusal:
         raise NotAllowed(f"{refusal} Nothing was sent.")

@@ -19,7 +19,6 @@ from decimal import Decimal
 
 from itbconsole.display import fmt_moment
 from itbconsole.druglib import DrugLibrary, LimitCheck
-from itbconsole.services.programming import reason_is_enough
 from itbconsole.store.audit import canonical_json
 from itbconsole.store.db import utc_iso
 from itbconsole.store.schema import SCREENING_OUTCOMES
@@ -87,6 +86,8 @@ def check_trial(
             f"A test dose of {trial.dose_mcg} mcg is outside the usual {limit.soft_min} to "
             f"{limit.soft_max} mcg."
         )
+        from itbconsole.services.programming import reason_is_enough  # the program rules
+
         if not reason_is_enough(reason):
             raise ScreeningError(warnings[0] + " Type the clinical reason to record it.")
     for when in earlier:
