@@ -349,6 +349,7 @@ def rig_factory() -> Iterator[Callable[..., Rig]]:
         concentration: int = 2000,
         reservoir_ul: int = 6_000,
         start: datetime = T0,
+        alarm_date_early_days: int = 0,
     ) -> Rig:
         clock = ManualClock(start)
         sim = SimPump(
@@ -358,6 +359,7 @@ def rig_factory() -> Iterator[Callable[..., Rig]]:
             program=program,
             clock=clock,
             start=start,
+            alarm_date_early_days=alarm_date_early_days,
         )
         assert sim.dead_volume_ul == PUMP_RECORD.dead_volume_ul == DEAD_VOLUME_UL
         name = f"forecast-e2e-{next(_names)}"
@@ -586,3 +588,29 @@ def test_patient_boluses_while_a_bridge_clears(rig_factory: Callable[..., Rig]) 
     rig.advance(timedelta(hours=1))
     rig.refill("lioresal-2000", "40")
     report("500 -> 2000, patient boluses in the bridge", gaps, [rig.assert_residual()])
+
+
+def test_a_pump_that_projects_sooner_keeps_its_lead_after_a_refill_and_a_program_change(
+    rig_factory: Callable[..., Rig],
+) -> None:
+    """A pump whose own projected alarm date is 30 days before the console's walks: after a
+    refill, and after a dose increase, the console's date is never later than the date the
+    pump itself gives when interrogated straight after (it kept 30 days of lead, it did not
+    jump to its own later date)."""
+    rig = rig_factory(program=simple_continuous(500), alarm_date_early_days=30)
+    rig.refill("lioresal-2000", "40")
+    after_refill = rig.clinic.forecast_for(SERIAL)
+    assert after_refill.alarm_day is not None
+    rig.advance(timedelta(minutes=5))
+    rig.save_interrogation()
+    pump_says = rig.clinic.forecast_for(SERIAL)
+    assert pump_says.alarm_day is not None and pump_says.alarm_rule.startswith("the pump's own")
+    assert after_refill.alarm_day <= pump_says.alarm_day
+    rig.advance(timedelta(days=3))
+    rig.send_program(simple_continuous(550))
+    after_change = rig.clinic.forecast_for(SERIAL)
+    rig.advance(timedelta(minutes=5))
+    rig.save_interrogation()
+    pump_then = rig.clinic.forecast_for(SERIAL)
+    assert after_change.alarm_day is not None and pump_then.alarm_day is not None
+    assert after_change.alarm_day <= pump_then.alarm_day

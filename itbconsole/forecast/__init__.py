@@ -23,7 +23,9 @@ The rule, in words (docs/dosing.md, "The forecast"):
   pump's own projected alarm date and no verified program change came after it, and that
   day comes before the day of the walks' instant on the pump clock, the alarm is the start
   of the pump's day (00:00 UTC on the pump clock, sooner by the clock's lead when it runs
-  ahead), and the explanation says so (on the same day the two agree).
+  ahead), and the explanation says so (on the same day the two agree). After a refill or a
+  program change the pump's date no longer applies as such, but its lead over the walks at
+  that reading is kept (the walks' instant less the lead) until it is interrogated again.
 * **Refill by**: the earliest of (alarm date - the clinic's margin), (fill date + the drug's
   maximum interval in the pump, from the fill, never from a later interrogation), the vial's
   expiry and the day before End of Service (the pump may stop on that day); the governing
@@ -81,7 +83,9 @@ from itbconsole.forecast.walks import HORIZON
 #: 2: the End of Service bound is the day before End of Service.
 #: 3: a projected End of Service is the earlier of calendar and whole days (clock changes).
 #: 4: the pump's own projected alarm date bounds the alarm when its reading is the anchor.
-RULES_VERSION = 4
+#: 5: the projected empty date is also bounded by the two walks down to nothing; the pump's
+#:    lead over the console's alarm is kept after a refill or a program change.
+RULES_VERSION = 5
 
 __all__ = [
     "HORIZON",

@@ -74,7 +74,7 @@ def _earlier(a: datetime | None, b: datetime | None) -> bool:
     return a is not None and (b is None or a < b)
 
 
-def _forecast_one(facts: PumpFacts, settings: ClinicSettings) -> Forecast:
+def _forecast_one(facts: PumpFacts, settings: ClinicSettings, *, lead: bool = True) -> Forecast:
     reading = facts.latest_reading
     fill = facts.latest_fill
     alarm_ul = reading.alarm_volume_ul if reading is not None else facts.alarm_volume_ul
@@ -122,15 +122,29 @@ def _forecast_one(facts: PumpFacts, settings: ClinicSettings) -> Forecast:
         alarm_at, alarm_rule = earliest_alarm(anchor_at, volume, alarm_ul, segments, bridge)
         console_at = alarm_at
     pump_at = _pump_alarm_at(reading, kind, later) if delivering else None
+    kept_lead: tuple[date, timedelta] | None = None
     if pump_at is not None and reading is not None and _pump_day_earlier(reading, alarm_at):
         alarm_at, alarm_rule = pump_at, PUMP_ALARM_RULE
     elif delivering and segments and alarm_at is None:
         notes.append("The program delivers too little to reach the alarm volume.")
+    elif alarm_at is not None and pump_at is None and lead:
+        kept_lead = _pump_lead(facts, settings, reading)
+        if kept_lead is not None:
+            alarm_at, alarm_rule = alarm_at - kept_lead[1], PUMP_LEAD_RULE
     alarm_day = local_day(alarm_at, settings) if alarm_at is not None else None
-    empty_at = None
+    # Projected empty: the earlier of (a) the alarm instant + what is left at the alarm
+    # drained at the maximum daily volume and (b) the same two walks as the alarm, down to
+    # nothing. (b) can be up to a day sooner than (a) (the schedule walk takes each day's
+    # whole bolus allowance at its start); (a) is sooner when the alarm came from the
+    # schedule walk or from the pump's own day.
+    empty_at: datetime | None = None
     if alarm_at is not None and max_ul > 0:
         after = Fraction(min(alarm_ul, volume)) / max_ul
         empty_at = dosing.alarm_instant(alarm_at, after)
+    if alarm_at is not None and console_at is not None:
+        walked, _ = earliest_alarm(anchor_at, volume, 0, segments, bridge)
+        if walked is not None:
+            empty_at = walked if empty_at is None else min(empty_at, walked)
     attention: tuple[str, ...] = ()
     low_on = False
     if reading is not None and reading.at >= anchor_at:
@@ -179,6 +193,7 @@ def _forecast_one(facts: PumpFacts, settings: ClinicSettings) -> Forecast:
         pump_first=(reading.pump_alarm_date, console_at)
         if reading is not None and alarm_rule == PUMP_ALARM_RULE
         else None,
+        pump_lead=kept_lead,
         adjusted=len(segments) > 1
         or bridge is not None
         or (program is not None and program.mode is Mode.SINGLE_BOLUS),
@@ -256,6 +271,34 @@ def _no_data(
 
 #: :attr:`Forecast.alarm_rule` when the pump's own projection sets the alarm.
 PUMP_ALARM_RULE = "the pump's own projection, earlier than the console's"
+#: :attr:`Forecast.alarm_rule` when the pump's lead over the console at its last reading is
+#: kept after a refill or a program change (the pump has not said its new date yet).
+PUMP_LEAD_RULE = "the console's walks, less the pump's lead at its last interrogation"
+
+
+def _pump_lead(
+    facts: PumpFacts, settings: ClinicSettings, reading: Reading | None
+) -> tuple[date, timedelta] | None:
+    """(the reading's day, how much earlier the pump's own date was than the console's)
+    when the latest reading's own projected day set its alarm, but a refill or a verified
+    program change since means it no longer applies as such.
+
+    Why: a pump that projected its alarm earlier than the console did is likely to keep
+    doing so after a refill or a new program; until it is interrogated again and says its
+    new date, the console keeps the same lead rather than jump to a later date."""
+    if reading is None or reading.pump_alarm_date is None:
+        return None
+    at_reading = replace(
+        facts,
+        readings=tuple(r for r in facts.readings if r.at <= reading.at),
+        fills=tuple(f for f in facts.fills if f.at < reading.at),
+        changes=tuple(c for c in facts.changes if c.at <= reading.at),
+    )
+    then = _forecast_one(at_reading, settings, lead=False)
+    if then.alarm_rule != PUMP_ALARM_RULE or then.console_alarm_at is None:
+        return None
+    assert then.alarm_at is not None
+    return local_day(reading.at, settings), then.console_alarm_at - then.alarm_at
 
 
 def _pump_alarm_at(
@@ -337,6 +380,7 @@ def _derivation(
     *,
     schedule_first: bool = False,
     pump_first: tuple[date | None, datetime | None] | None = None,
+    pump_lead: tuple[date, timedelta] | None = None,
     adjusted: bool = False,
 ) -> str:
     """How the alarm date was found, in one line (the Overview's small print)."""
@@ -344,7 +388,12 @@ def _derivation(
         return why_not or "The program never reaches the alarm volume."
     source = "the reading" if kind == "reading" else "the refill"
     text = f"({volume_ul / UL_PER_ML:.2f} mL - {alarm_ul / UL_PER_ML:.2f} mL alarm)"
-    if max_ul > 0:
+    if volume_ul <= alarm_ul:
+        text = (
+            f"{volume_ul / UL_PER_ML:.2f} mL is at or below the {alarm_ul / UL_PER_ML:.2f} mL "
+            "alarm volume"
+        )
+    elif max_ul > 0:
         text += (
             f" / {float(max_ul) / UL_PER_ML:.3f} mL/day maximum = "
             f"{float(Fraction(volume_ul - alarm_ul) / max_ul):.1f} days"
@@ -368,4 +417,13 @@ def _derivation(
                 f"; the date shown is {own}, earlier than the console's "
                 f"({fmt_day(local_day(console_at, settings))})"
             )
+    if pump_lead is not None:
+        day, ahead = pump_lead
+        hours = ahead.total_seconds() / 3600
+        how = f"{hours / 24:.1f} days" if hours >= 48 else f"{hours:.0f} hours"
+        text += (
+            f"; the date shown is {how} sooner: at the interrogation of {fmt_day(day)} the "
+            "pump's own projection was that much earlier than the console's, and the pump "
+            "has not said its date since the refill or program change: interrogate it"
+        )
     return text + "."

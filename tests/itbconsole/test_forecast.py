@@ -724,3 +724,19 @@ def test_a_late_hand_over_never_keeps_an_older_forecast(clinic: ClinicService) -
     assert newer.refill_by is not None and newer.refill_by < date(2026, 11, 30)
     clinic.keep_forecast(SERIAL, older)  # the late hand-over
     assert clinic.forecast_for(SERIAL).refill_by == newer.refill_by
+
+
+def test_the_projected_empty_date_is_never_later_than_the_schedule_walk_to_empty() -> None:
+    """3.5 mL left (alarm at 3 mL) of 500 mcg/mL at 50 mcg/day with ten 100 mcg boluses a
+    day (2 mL a day of boluses), read at 20:23 UTC: a patient who takes the day's boluses
+    at once empties the reservoir at the next pump-clock midnight, 3 Mar 00:00 UTC (the
+    independent oracle's walk to nothing). Spreading what is left at the alarm over the
+    maximum daily volume said 4 Mar 06:40, 30 hours later."""
+    at = datetime(2026, 3, 2, 20, 23, tzinfo=UTC)
+    program = replace(simple_continuous(50), patient_bolus=PatientBolus(Decimal(100), 10, 20, 10))
+    read = reading(at, 3_500, program, alarm_volume_ul=3_000, concentration_mcg_ml=500)
+    facts = fc.PumpFacts(SERIAL, 3_000, readings=(read,))
+    f = fc.forecast(facts, ClinicSettings().with_tz(LONDON))
+    expected = oracle.alarm_instant(at, 3_500, 0, 50, 100, 10, 500)
+    assert expected == datetime(2026, 3, 3, tzinfo=UTC)
+    assert f.empty_at == expected

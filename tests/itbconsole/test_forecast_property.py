@@ -657,6 +657,17 @@ def test_every_surface_gives_the_same_dates_and_refill_by_is_the_earliest_bound(
             conc,
         )
         assert alarm_at == expected, (kind, at, volume, program)
+        # The projected empty date is never later than the oracle's walk to nothing.
+        empty = oracle.alarm_instant(
+            at,
+            volume,
+            0,
+            program.daily_dose_mcg,
+            pb.dose_mcg if pb else 0,
+            pb.max_per_day if pb else 0,
+            conc,
+        )
+        assert ov.forecast.empty_at is not None and ov.forecast.empty_at <= empty
 
 
 def test_the_generator_reaches_every_kind_of_history() -> None:

@@ -18,7 +18,7 @@ import pytest
 from itbconsole import forecast as fc
 from itbconsole.druglib import load_drug_library
 from itbconsole.forecast import ForecastSummary
-from itbconsole.forecast.compute import PUMP_ALARM_RULE
+from itbconsole.forecast.compute import PUMP_ALARM_RULE, PUMP_LEAD_RULE
 from itbconsole.model import Origin, Patient, ProgramChange, Reading, simple_continuous
 from itbconsole.services.clinic import ClinicService
 from itbconsole.settings import ClinicSettings
@@ -100,25 +100,49 @@ def test_a_later_pump_date_is_not_used() -> None:
     assert "pump's own projection" not in f.derivation
 
 
-def test_the_pump_date_of_a_reading_before_a_refill_is_not_used() -> None:
+LEAD = CONSOLE_ALARM - datetime(2026, 7, 20, tzinfo=UTC)  # 12 days 9 h at the reading
+
+
+def test_after_a_refill_the_pumps_lead_is_kept_until_it_says_its_new_date() -> None:
     """A refill recorded after the reading is the anchor: the pump projected from the old
-    volume, so its date says nothing about the new fill."""
+    volume, so its date says nothing about the new fill; but it projected 12 days 9 h
+    sooner than the console, and until it is interrogated again the console keeps that
+    lead rather than jump to its own later date."""
     fill = fc.fill_from_refill(refill(READ + timedelta(days=8), 40_000), 180)
     f = fc.forecast(facts(read(EARLIER), fills=(fill,)), SETTINGS)
     assert f.anchor_kind == "refill"
+    assert f.console_alarm_at == datetime(2026, 8, 9, 9, tzinfo=UTC)
+    assert (
+        f.alarm_at
+        == datetime(2026, 8, 9, 9, tzinfo=UTC) - LEAD
+        == datetime(2026, 7, 28, tzinfo=UTC)
+    )
+    assert f.alarm_rule == PUMP_LEAD_RULE
+    assert (
+        "the date shown is 12.4 days sooner: at the interrogation of 02 Mar 2026 the pump's "
+        "own projection was that much earlier than the console's" in f.derivation
+    )
+
+
+def test_no_lead_is_kept_when_the_pump_agreed_with_the_console() -> None:
+    fill = fc.fill_from_refill(refill(READ + timedelta(days=8), 40_000), 180)
+    f = fc.forecast(facts(read(LATER), fills=(fill,)), SETTINGS)
     assert f.alarm_at == f.console_alarm_at == datetime(2026, 8, 9, 9, tzinfo=UTC)
+    assert f.alarm_rule != PUMP_LEAD_RULE
 
 
-def test_the_pump_date_is_not_used_after_a_program_change() -> None:
+def test_after_a_program_change_the_pumps_lead_is_kept() -> None:
     """A verified change to 400 mcg/day (0.2 mL/day) a day after the reading: the pump
-    projected from the old program, so only the console's walks count."""
+    projected from the old program, so its date no longer applies as such; the console's
+    walks less the pump's lead at the reading do."""
     change = ProgramChange(
         SERIAL, READ + timedelta(days=1), PROGRAM, simple_continuous(400), 2000, reason="less"
     )
     f = fc.forecast(facts(read(EARLIER), changes=(change,)), SETTINGS)
     # 0.25 mL the first day, then 37.75 mL at 0.2 mL/day = 188.75 days.
-    assert f.alarm_at == f.console_alarm_at == datetime(2026, 9, 8, 3, tzinfo=UTC)
-    assert f.alarm_rule != PUMP_ALARM_RULE
+    assert f.console_alarm_at == datetime(2026, 9, 8, 3, tzinfo=UTC)
+    assert f.alarm_at == datetime(2026, 9, 8, 3, tzinfo=UTC) - LEAD
+    assert f.alarm_rule == PUMP_LEAD_RULE
 
 
 def test_a_pump_clock_running_ahead_starts_its_day_sooner() -> None:

@@ -110,6 +110,11 @@ class RecordStep(UpdateStep):
             concentration_mcg_ml=status.concentration_mcg_ml,
             program=ident.reading.program,
             alarms=tuple(status.alarms),
+            # The pump's own dates as it read them back after the refill: its projected
+            # alarm date keeps its lead over the console's (the forecast's rule).
+            pump_alarm_date=getattr(status, "alarm_date", None),
+            eri_date=getattr(status, "eri_date", None),
+            eos_date=getattr(status, "eos_date", None),
         )
 
     def _note(self, status: str, message: str) -> str:
