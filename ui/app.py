@@ -119,15 +119,22 @@ def build_window(
         else:
             # The integrity check runs beside the window instead of before it; every write
             # waits for it, and damage it finds is reported (IntegrityAlarm).
+            # With a sign-in it runs while the user signs in; without one (a user given) it
+            # starts once the window shows, not while the window is being built.
             # The write-ahead log is copied into the database by a worker
             # (ui.checkpoint), not inside whichever of the window's commits crosses the
             # threshold.
-            with integrity_check_after_open(), checkpoints_elsewhere():
+            with (
+                integrity_check_after_open(start_later=user is not None),
+                checkpoints_elsewhere(),
+            ):
                 store = Store.open(default_db_path(db_path))
     except StoreError as exc:
         show_error(None, "Database not available", str(exc), str(log_path))
         return None
     check = pending_integrity_check(store.db)
+    if check is not None and user is not None:
+        QTimer.singleShot(0, check.start)  # the first turn of the window's event loop
     alarm = IntegrityAlarm(check) if check is not None else None
     accounts = AccountService(store)
     demo_users = (DEMO_USER, DEMO_NURSE, DEMO_ADMIN) if demo else ()

@@ -243,7 +243,8 @@ def connect(
         if check_later and not (read_only or full_check) and _opens_without_writing(db):
             configure(db)  # settings only: already WAL, and nothing to migrate
             conn.integrity_check = BackgroundIntegrityCheck(file, target)  # type: ignore[attr-defined]
-            conn.integrity_check.start()  # type: ignore[attr-defined]
+            if not _start_check_later.get():
+                conn.integrity_check.start()  # type: ignore[attr-defined]
             return db
         check_integrity(db, budget_ms=None if full_check else QUICK_CHECK_BUDGET_MS)
         if read_only:
@@ -461,17 +462,22 @@ def fsync_folder(folder: Path) -> None:
 
 
 _check_later: ContextVar[bool] = ContextVar("check_later", default=False)
+_start_check_later: ContextVar[bool] = ContextVar("start_check_later", default=False)
 
 
 @contextmanager
-def integrity_check_after_open() -> Iterator[None]:
+def integrity_check_after_open(*, start_later: bool = False) -> Iterator[None]:
     """Opens within this block run the integrity check in the background (see
     :func:`connect`'s ``check_later``): the desktop start, where the check would otherwise
-    hold the window back by up to :data:`QUICK_CHECK_BUDGET_MS`."""
+    hold the window back by up to :data:`QUICK_CHECK_BUDGET_MS`. ``start_later``: the
+    check is made but not started; the caller starts it (:func:`pending_integrity_check`)
+    once the window shows, and the first write starts it if nothing has."""
     token = _check_later.set(True)
+    later = _start_check_later.set(start_later)
     try:
         yield
     finally:
+        _start_check_later.reset(later)
         _check_later.reset(token)
 
 
@@ -515,8 +521,16 @@ class BackgroundIntegrityCheck:
         self._lock = threading.Lock()
         self._callbacks: list[Callable[[BackgroundIntegrityCheck], None]] = []
         self._thread = threading.Thread(target=self._run, name="integrity-check", daemon=True)
+        self._started = False
 
     def start(self) -> None:
+        """Start the check (once; later calls do nothing). A window may start it a moment
+        after it shows, so that the check does not compete with building the window; a
+        write never waits for a check that has not started: it starts it."""
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
         self._thread.start()
 
     @property
@@ -524,11 +538,15 @@ class BackgroundIntegrityCheck:
         return self._done.is_set()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """True once the check has finished (found damage or not)."""
+        """True once the check has finished (found damage or not); a wait that can wait
+        starts the check if nobody has."""
+        if timeout != 0:
+            self.start()
         return self._done.wait(timeout)
 
     def raise_if_damaged(self) -> None:
         """Wait for the check; raise what it found, so that nothing is written."""
+        self.start()
         self._done.wait()
         if self.error is not None:
             raise self.error.with_traceback(None)

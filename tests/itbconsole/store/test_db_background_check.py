@@ -114,3 +114,39 @@ def test_outside_the_block_the_open_still_waits_for_the_check(clinic: Path) -> N
     damage_page(clinic)
     with pytest.raises(DamagedDatabaseError, match="damaged"):
         Store.open(clinic)
+
+
+def test_a_check_started_later_is_started_by_the_first_write_and_still_refuses_it(
+    clinic: Path,
+) -> None:
+    """With ``start_later`` (no sign-in: the window starts the check once it shows) the
+    check is made but not run; a write that comes first starts it and waits for it, so a
+    damaged file is still never written to."""
+    damage_page(clinic)
+    before = digest(clinic)
+    with integrity_check_after_open(start_later=True):
+        store = Store.open(clinic)
+    try:
+        check = pending_integrity_check(store.db)
+        assert check is not None and not check.done
+        assert not check.wait(0)  # a look does not start it
+        with pytest.raises(DamagedDatabaseError):
+            store.add_patient(make_patient(hospital="H999999", nhs_number=None), NURSE)
+        assert check.done and check.error is not None
+    finally:
+        store.close()
+    assert digest(clinic) == before
+
+
+def test_a_check_started_later_runs_once_when_started(clinic: Path) -> None:
+    with integrity_check_after_open(start_later=True):
+        store = Store.open(clinic)
+    try:
+        check = pending_integrity_check(store.db)
+        assert check is not None
+        check.start()
+        check.start()  # a second start does nothing
+        assert check.wait(10) and check.error is None
+        store.add_patient(make_patient(hospital="H999998", nhs_number=None), NURSE)
+    finally:
+        store.close()
