@@ -2,6 +2,11 @@
 changed line marked), the reason for each soft-limit override and a second clinician for a
 severe one, the confirmation, and the approved change handed on to be sent.
 
+Everything to act on is in view at 1366 x 768: the table is as tall as its rows and the
+limits and warnings take the room under it; the second clinician's box sits under the dose
+profile, outside the scrolled warnings; a line beside *Send to pump* says what it still
+waits for (:meth:`ReviewPage.send_waits_for`, the conditions that enable it).
+
 The second clinician confirms in this dialog with their own account: their name from the
 list and their password (``AccountService.confirm_second_check``, found through the window
 the editor runs in: ``clinic.accounts``); the confirmation is for this one program. Their
@@ -13,8 +18,8 @@ name."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtCore import QSize, Qt, QTimer
+from PySide6.QtGui import QBrush, QColor, QFont, QResizeEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -37,12 +42,48 @@ from itbconsole.display import fmt_moment
 from itbconsole.model import SecondCheck
 from itbconsole.services import programming as svc
 from itbconsole.services.accounts import AccountService, PasswordCheck, SignInRefused
-from itbconsole.services.programming.approval import second_check_subject
+from itbconsole.services.programming.approval import (
+    second_check_problem,
+    second_check_subject,
+)
 from ui.dialogs import CHECKING, PasswordCheckCall, check_in_background
 from ui.program.live_check import LiveCheck
 from ui.program.widgets import SOFT_COLOUR, ProfilePlot, error_label
 
 CHANGED_BG = QColor("#fff3cd")
+
+
+class RowsTable(QTableWidget):
+    """A table as tall as its rows (no empty space under them, no scrolling for a few
+    rows): it asks its layout for the header and every row, and may be given less (then it
+    scrolls) but never more. Its rows are fitted to their words again when its width
+    changes."""
+
+    def fit_rows(self) -> None:
+        """Rows fitted to their words at the present column widths; the height asked for
+        follows."""
+        self.resizeRowsToContents()
+        self.setMaximumHeight(self.sizeHint().height())
+        self.updateGeometry()
+
+    def sizeHint(self) -> QSize:
+        hint = super().sizeHint()
+        header = self.horizontalHeader()
+        height = (
+            (header.sizeHint().height() if not header.isHidden() else 0)
+            + sum(self.rowHeight(r) for r in range(self.rowCount()))
+            + 2 * self.frameWidth()
+        )
+        return QSize(hint.width(), height)
+
+    def minimumSizeHint(self) -> QSize:
+        hint = super().minimumSizeHint()
+        return QSize(hint.width(), min(self.sizeHint().height(), 160))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if event.size().width() != event.oldSize().width():
+            self.fit_rows()
 
 
 class ReviewPage(LiveCheck):
@@ -59,7 +100,7 @@ class ReviewPage(LiveCheck):
             "marked \u25b6 and highlighted. Check each against the prescription."
         )
         self.review_title.setWordWrap(True)
-        self.review_table = QTableWidget(0, 3)
+        self.review_table = RowsTable(0, 3)
         self.review_table.setHorizontalHeaderLabels(["", "Current (on the pump)", "Pending"])
         self.review_table.setAccessibleName("Current and pending program side by side")
         self.review_table.verticalHeader().setVisible(False)
@@ -72,6 +113,12 @@ class ReviewPage(LiveCheck):
         self.review_plot = ProfilePlot()
         self.overrides_box = QGroupBox("Limits and warnings")
         self.overrides_layout = QFormLayout(self.overrides_box)
+        # The second clinician's box is never inside the scrolled warnings: when a severe
+        # override needs one, their name, password, Confirm and its answer are in view.
+        self.second_box = QGroupBox("Second clinician")
+        self.second_box.setAccessibleName("Second clinician's confirmation")
+        self.second_layout = QFormLayout(self.second_box)
+        self.second_box.setVisible(False)
         self.override_edits: dict[str, QLineEdit] = {}
         self.override_categories: dict[str, QComboBox] = {}
         self.second_clinician = QLineEdit()
@@ -97,31 +144,45 @@ class ReviewPage(LiveCheck):
         self.review_prepare_button.clicked.connect(self.prepare)
         self.sending_label = QLabel()
         self.sending_label.setWordWrap(True)
+        self.sending_label.setVisible(False)
+        # What a disabled Send to pump still waits for (the same rule that enables it).
+        self.send_waiting = QLabel()
+        self.send_waiting.setWordWrap(True)
+        self.send_waiting.setAccessibleName("What Send to pump waits for")
+        self.send_waiting.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         buttons = QHBoxLayout()
         buttons.addWidget(self.sending_label, 1)
+        buttons.addWidget(self.send_waiting, 1)
         buttons.addWidget(self.back_button)
         buttons.addWidget(self.review_prepare_button)
         buttons.addWidget(self.send_button)
         self.back_button.clicked.connect(lambda: self.pages.setCurrentIndex(self.EDIT))
         self.send_button.clicked.connect(self.send)
         self.confirm_box.toggled.connect(lambda _on: self._update_send_button())
+        # Left: the table as tall as its rows, the limits and warnings below it in all the
+        # room left (scrolled only when there are more than fit).
+        self.overrides_scroll = QScrollArea()
+        self.overrides_scroll.setWidgetResizable(True)
+        self.overrides_scroll.setWidget(self.overrides_box)
+        self.overrides_scroll.setMinimumHeight(120)
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.addWidget(self.review_title)
-        left_layout.addWidget(self.review_table, 1)
+        left_layout.addWidget(self.review_table)
+        left_layout.addWidget(self.overrides_scroll, 1)
+        # Right: the dose profile, and under it the second clinician when one is needed.
         right = QWidget()
         right_layout = QVBoxLayout(right)
         right_layout.setContentsMargins(6, 0, 0, 0)
         right_layout.addWidget(self.review_plot, 1)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(self.overrides_box)
-        right_layout.addWidget(scroll, 1)
+        right_layout.addWidget(self.second_box)
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(left)
         split.addWidget(right)
-        split.setSizes([720, 520])
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 2)
+        split.setSizes([760, 500])
         page = QWidget()
         layout = QVBoxLayout(page)
         layout.setContentsMargins(0, 4, 0, 0)
@@ -188,6 +249,8 @@ class ReviewPage(LiveCheck):
         self.second_clinician.textChanged.connect(lambda _t: self._update_send_button())
         self.second_check = None
         self._second_pending = None  # a check still running for an earlier review: dropped
+        while self.second_layout.rowCount():
+            self.second_layout.removeRow(0)
         severe = svc.second_check_findings(c)
         if severe:
             note = QLabel(
@@ -201,11 +264,12 @@ class ReviewPage(LiveCheck):
                 )
             )
             note.setWordWrap(True)
-            self.overrides_layout.addRow(note)
+            self.second_layout.addRow(note)
             if self._signed_with_account():
                 self._add_second_checker_rows()
             else:
-                self.overrides_layout.addRow("Second clinician:", self.second_clinician)
+                self.second_layout.addRow("Second clinician:", self.second_clinician)
+        self.second_box.setVisible(bool(severe))
         if not c.findings:
             self.overrides_layout.addRow(QLabel("Within every drug-library limit."))
         self.overrides_layout.addRow(QLabel(f"Reason for the change: {self.reason.text()}"))
@@ -213,7 +277,8 @@ class ReviewPage(LiveCheck):
         self.review_error.setVisible(False)
         self.sending_label.setText("")
         self.pages.setCurrentIndex(self.REVIEW)
-        self.review_table.resizeRowsToContents()  # after layout, at the real column widths
+        self.review_table.fit_rows()  # after layout, at the real column widths
+        self.overrides_scroll.verticalScrollBar().setValue(0)
         self._update_send_button()
         self.review_table.setFocus()
 
@@ -249,10 +314,10 @@ class ReviewPage(LiveCheck):
         )
         self.second_checker_status.setWordWrap(True)
         self.second_checker_name.currentIndexChanged.connect(lambda _i: self._forget_second_check())
-        self.overrides_layout.addRow("Second clinician:", self.second_checker_name)
-        self.overrides_layout.addRow("Their password:", self.second_checker_password)
-        self.overrides_layout.addRow(self.second_checker_button)
-        self.overrides_layout.addRow(self.second_checker_status)
+        self.second_layout.addRow("Second clinician:", self.second_checker_name)
+        self.second_layout.addRow("Their password:", self.second_checker_password)
+        self.second_layout.addRow(self.second_checker_button)
+        self.second_layout.addRow(self.second_checker_status)
 
     def _forget_second_check(self) -> None:
         self.second_check = None
@@ -382,6 +447,43 @@ class ReviewPage(LiveCheck):
             )
         )
         self.send_button.setEnabled(bool(ready))
+        waits = [] if ready else self.send_waits_for()
+        self.send_waiting.setText("<b>Before sending:</b> " + " ".join(waits) if waits else "")
+
+    def send_waits_for(self) -> list[str]:
+        """What a disabled *Send to pump* still waits for, in the order the page shows it:
+        the same conditions that enable it (the confirmation tick and
+        :func:`~itbconsole.services.programming.missing_reasons`), each said once. Empty
+        for a user who cannot send (the button is not shown)."""
+        c = self.check
+        if c is None or not self.ctx.user.can_send_program():
+            return []
+        waits = []
+        if not svc.reason_is_enough(self.reason.text()):
+            waits.append(f"Type the reason for this change on the Edit page ({svc.REASON_HINT}).")
+        reasons = self.override_reasons()
+        open_ = [f for f in c.soft if not svc.override_is_enough(reasons.get(f.key, ""))]
+        if open_:
+            waits.append(
+                "Choose why and add a note for each limit overridden "
+                f"({len(open_)} of {len(c.soft)} still to give)."
+                if len(c.soft) > 1
+                else "Choose why the limit is overridden and add a note."
+            )
+        if svc.second_check_findings(c):
+            if self.second_checking:
+                waits.append("The second clinician's password is being checked.")
+            else:
+                problem = second_check_problem(c, self.second_clinician_given())
+                if problem:
+                    waits.append(problem)
+        if not self.confirm_box.isChecked():
+            waits.append("Tick the box to confirm you checked the pending program.")
+        if not waits:  # a condition of the rule not named above: said in its own words
+            waits = svc.missing_reasons(
+                c, self.reason.text(), self.override_reasons(), self.second_clinician_given()
+            )
+        return waits
 
     def send(self) -> None:
         """Build the change record and ask the controller to send it."""
@@ -419,3 +521,5 @@ class ReviewPage(LiveCheck):
         self.sending_label.setText(
             "Sending to the pump: keep the programmer head over the pump..." if sending else ""
         )
+        self.sending_label.setVisible(sending)
+        self.send_waiting.setVisible(not sending)

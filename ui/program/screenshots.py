@@ -5,8 +5,11 @@ with a weekend schedule, ``docs/images/program-editor.png``, and its review side
 ``docs/images/program-review.png``; the daily dose typed as a rate per hour, blocked,
 ``docs/images/program-blocked.png``; a cut to a tenth of the dose (the withdrawal
 finding), ``docs/images/program-withdrawal.png``, and its review page with the override's
-reason, note and second clinician, ``docs/images/program-override.png``; a small change
-sent and read back, ``docs/images/program-result.png``.
+reason, note and second clinician (demo mode: the second clinician's name typed),
+``docs/images/program-override.png``; a small change sent and read back,
+``docs/images/program-result.png``; and signed in with an account, the same cut's review
+with the second clinician's own name and password to confirm it,
+``docs/images/program-second-clinician.png``.
 """
 
 from __future__ import annotations
@@ -16,7 +19,13 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import QCoreApplication
+
+if TYPE_CHECKING:
+    from itbconsole.model import User
+    from itbconsole.services.clinic import ClinicService
 
 OUT = Path(__file__).resolve().parents[2] / "docs" / "images"
 
@@ -118,8 +127,45 @@ def main(out: Path = OUT) -> int:
     dialog.close()
     dialog.deleteLater()
     QCoreApplication.processEvents()
+    # Signed in with an account: the second clinician confirms with their own password.
+    clinic.user = signed_in_clinician(clinic)
+    window.show_signed_in(clinic.user)
+    dialog = editor()
+    dialog.daily.set_text("50")
+    dialog.reason.setText("patient asked to stop the pump")
+    dialog.go_review()
+    for key, edit in dialog.override_edits.items():
+        combo = dialog.override_categories[key]
+        combo.setCurrentIndex(combo.findData("Withdrawal cover plan in place"))
+        edit.setText("oral baclofen 10 mg three times a day from today; GP and family told")
+    dialog.confirm_box.setChecked(True)
+    dialog.second_checker_name.setCurrentIndex(dialog.second_checker_name.findData(SECOND))
+    dialog.second_checker_password.setText("typed by them")
+    QCoreApplication.processEvents()
+    dialog.grab().save(str(out / "program-second-clinician.png"))
+    print(out / "program-second-clinician.png")
+    close(dialog)
     close_demo(window, clinic)
     return 0
+
+
+#: The second clinician of the account-signed screenshot.
+SECOND = "Dr Ben Okoro"
+
+
+def signed_in_clinician(clinic: ClinicService) -> User:
+    """Accounts on the demo clinic (an administrator and two clinicians), and the first
+    clinician signed in, their first password changed."""
+    from itbconsole.model import Role
+
+    accounts = clinic.accounts
+    admin = accounts.create_first_administrator("Ada Admin", "lantern-orchard-42")
+    accounts.create_account(admin, "Dr Carl Clinician", Role.CLINICIAN, "meadow-copper-77")
+    accounts.create_account(admin, SECOND, Role.CLINICIAN, "harbour-violet-19")
+    user = accounts.sign_in("Dr Carl Clinician", "meadow-copper-77")
+    accounts.change_own_password(user, "meadow-copper-77", "saffron-granite-31")
+    signed = accounts.sign_in("Dr Carl Clinician", "saffron-granite-31")
+    return signed
 
 
 if __name__ == "__main__":
