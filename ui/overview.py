@@ -290,10 +290,18 @@ class OverviewTab(QWidget):
                 if ahead
                 else "Book the replacement before then."
             )
-            self.battery_detail.setText(
-                f"{eri}End of Service {'expected ' if ahead else ''}{fmt_day(eos.day)} ({how}). "
-                + then
-            )
+            if eos.day <= ov.now.astimezone(fc.settings.tz).date():
+                # Its day has come (the status says Not delivering): no "before then".
+                stopped = "has stopped" if ov.eos else "may have stopped"
+                self.battery_detail.setText(
+                    f"{eri}End of Service {fmt_day(eos.day)} ({how}) has come: the pump "
+                    f"{stopped}. Interrogate it now and replace it."
+                )
+            else:
+                self.battery_detail.setText(
+                    f"{eri}End of Service {'expected ' if ahead else ''}{fmt_day(eos.day)} "
+                    f"({how}). " + then
+                )
         elif ov.eri:
             self.battery_detail.setText(
                 "End of Service comes about "

@@ -161,17 +161,17 @@ def _last_safe_html(overview: PumpOverview) -> str:
     alarm = f" Low-reservoir alarm forecast: {_day(fc.alarm_day)}." if fc.alarm_day else ""
     bound = fc.governing
     if bound is not None and bound.kind is Bound.END_OF_SERVICE:
-        eos_day = fc.end_of_service.day if fc.end_of_service else None
+        # The bound's words name End of Service and its date, once.
         return (
-            f"<b>{_day(last)}</b>: the pump must be replaced before {_day(eos_day)} "
-            f"({escape(bound.text)}): at End of Service it may stop, and no refill changes "
-            f"that.{alarm} Plan to be back at the clinic for the replacement before the last "
-            "safe day. A trip that ends later needs the replacement first."
+            f"<b>{_day(last)}</b>: the pump must be replaced by this day. "
+            f"{escape(bound.text)}, and no refill changes that.{alarm} Plan to be back at "
+            "the clinic for the replacement by the last safe day. A trip that ends later "
+            "needs the replacement first."
         )
     remedy = REMEDY.get(bound.kind, REMEDY[Bound.ALARM]) if bound else REMEDY[Bound.ALARM]
     return (
         f"<b>{_day(last)}</b>: {remedy} ({escape(fc.refill_by_reason)}).{alarm} Plan to be "
-        "back at the clinic, or to be refilled at another pump clinic, before the last safe "
+        "back at the clinic, or to be refilled at another pump clinic, by the last safe "
         "day. A trip that ends later needs a refill first."
     )
 

@@ -57,7 +57,7 @@ from ui.worklist_print import URGENT, print_worklist
 COLUMNS = ("What", "Date", "Patient", "Hosp. no.", "Pump", "Why")
 COLUMN_SAMPLES = (
     "No recent interrogation",
-    "28 Nov 2026",
+    "28 Nov 2026 · End of Service (projected)",  # the longest "date is"
     "KOWALCZYK, Anna",
     "H100644",
     "SIM0000001",
@@ -153,7 +153,11 @@ class WorklistModel(ListTableModel):
         if col == 0:
             return item.category.label
         if col == DATE_COLUMN:
-            return fmt_day(item.day) if item.day else "-"
+            # What the date is differs per line (End of Service, refill by, drifting
+            # since...): said beside it, as the printed list does.
+            if not item.day:
+                return "-"
+            return f"{fmt_day(item.day)} · {item.day_is}" if item.day_is else fmt_day(item.day)
         if col == 2:
             return item.patient
         if col == 3:

@@ -419,9 +419,24 @@ def _items(
         else None
     )
 
+    # A pump the forecast still counts as delivering is "Not delivering" on a date it
+    # passed (the status's own order): End of Service first, then the projected empty
+    # reservoir. That line says what has come and what to do, so the lines that would say
+    # it again are left out: one line per fact.
+    came = (
+        st.status is Status.NOT_DELIVERING and sm.has_data and sm.delivering,
+        sm.eos_day is not None and sm.eos_day <= today,
+    )
+    eos_came = came[0] and came[1]
+    empty_came = came[0] and not came[1] and sm.empty_day is not None and sm.empty_day <= today
     if st.status is Status.NOT_DELIVERING:
-        passed = [d for d in (sm.empty_day, sm.eos_day) if d is not None and d <= today]
-        day, day_is = (passed[0], "since") if passed else (last_day, "last interrogation")
+        day, day_is = last_day, "last interrogation"
+        if eos_came and sm.eos_day is not None:
+            day, day_is = sm.eos_day, "End of Service"
+        elif sm.empty_day is not None and sm.empty_day <= today:
+            day, day_is = sm.empty_day, "projected empty"
+        elif sm.eos_day is not None and sm.eos_day <= today:
+            day, day_is = sm.eos_day, "End of Service"
         out.append(_item(who, Category.NOT_DELIVERING, day, day_is, st.reason))
 
     for sentence in sm.attention:
@@ -430,11 +445,16 @@ def _items(
     # When End of Service sets the date no refill moves it: the replacement line says what
     # to do and by when (unless the refill is overdue on its own, the pump's alarm on).
     eos_governs = sm.governing is Bound.END_OF_SERVICE and st.status is not Status.OVERDUE
-    if not eos_governs:
+    # A reservoir projected empty: the Not delivering line says "refill now"; a refill
+    # overdue or an alarm passed would only repeat it.
+    if not eos_governs and not empty_came:
         out.extend(_refill_items(who, sm, st.status, st.reason, st.days_to_refill, days))
-    out.extend(_alarm_items(who, sm, st.days_to_alarm, days))
-    window = max(replacement_days, days) if eos_governs else replacement_days
-    out.extend(_replacement_items(who, sm, today, window))
+    if not empty_came:
+        out.extend(_alarm_items(who, sm, st.days_to_alarm, days))
+    # End of Service come: the Not delivering line says "replace it".
+    if not eos_came:
+        window = max(replacement_days, days) if eos_governs else replacement_days
+        out.extend(_replacement_items(who, sm, today, window))
 
     if row.pending_refills or row.uncertain_program_changes:
         out.append(_item(who, Category.OUTCOME_UNKNOWN, None, "", _outcome_text(row, sm.uncertain)))

@@ -214,7 +214,7 @@ def test_identify_shows_the_pumps_alarms_and_a_concentration_that_disagrees_with
     reading = pump_reading(clinic, concentration_mcg_ml=500, alarms=("low_reservoir",))
     ident = session(clinic).identify(reading)
     joined = " ".join(ident.warnings)
-    assert "low reservoir" in joined
+    assert "Active alarms: Low reservoir." in joined
     assert "500 mcg/mL" in joined and "2000 mcg/mL" in joined
 
 
@@ -1049,6 +1049,55 @@ def recorded(clinic: ClinicService) -> RefillSession:
     return s
 
 
+PATEL = "SIM0000003"  # past ERI: End of Service, reported by the pump, sets the date
+
+
+def patel_recorded(clinic: ClinicService) -> RefillSession:
+    """Patel's refill with the pump's ERI alarm on, recorded and confirmed."""
+    s = session(clinic, "Patel")
+    ident = s.identify(pump_reading(clinic, PATEL, alarms=("eri",)))
+    s.enter_withdrawn(f"{ident.residual.expected_residual_ul / 1000:.3f}")
+    s.enter_new_drug("lioresal-2000", "ab12345", date(2028, 1, 31), "40.0")
+    s.check_concentration()
+    s.review()
+    s.confirm(warnings_acknowledged=True)
+    s.mark_sent()
+    s.record_update(
+        "succeeded",
+        "The pump recorded the refill.",
+        Status(40_000, 2000, "Lioresal Intrathecal", read_at=NOW + timedelta(minutes=2), eri=True),
+    )
+    return s
+
+
+def test_when_end_of_service_sets_the_date_review_and_record_say_replace_the_pump_by(
+    clinic: ClinicService,
+) -> None:
+    """No refill moves End of Service: the date's row says what it asks for."""
+    s = patel_recorded(clinic)
+    review = s.review_result
+    assert review is not None and review.forecast_after.governing is not None
+    assert review.forecast_after.governing.kind is Bound.END_OF_SERVICE
+    labels = [row.label for row in review.rows]
+    assert "Replace the pump by" in labels and "Refill by" not in labels
+    row = next(r for r in review.rows if r.label == "Replace the pump by")
+    assert row.new == fmt_day(review.forecast_after.governing.day)
+    printed = s.printable()
+    assert printed.refill_by_label == "Replace the pump by"
+    assert printed.refill_by == row.new
+
+
+def test_the_pumps_alarms_are_named_by_the_alarm_catalogue_in_review_and_record(
+    clinic: ClinicService,
+) -> None:
+    s = patel_recorded(clinic)
+    assert s.review_result is not None
+    expected = "Active alarms: Elective Replacement Indicator."
+    assert expected in s.review_result.warnings
+    assert expected in s.printable().warnings
+    assert not any("eri." in w for w in s.printable().warnings)
+
+
 def test_the_printed_record_has_the_volume_program_doses_and_dates_after_the_refill(
     clinic: ClinicService,
 ) -> None:
@@ -1059,6 +1108,7 @@ def test_the_printed_record_has_the_volume_program_doses_and_dates_after_the_ref
     assert printed.alarm_date == fmt_day(after.alarm_at.astimezone(LONDON).date())
     assert printed.refill_by == fmt_day(after.refill_by)
     assert printed.refill_by_rule == after.refill_by_reason != ""
+    assert printed.refill_by_label == "Refill by"  # the reservoir, not the battery, sets it
     assert printed.new_volume == "40.00 mL"  # the reservoir holds what was added
     # Okafor's program, counted by hand: its continuous dose, then every allowed bolus.
     program = pump_reading(clinic).program

@@ -489,6 +489,74 @@ def test_not_delivering_carries_the_forecasts_reason() -> None:
     assert items[0].reason == "The pump is stopped." and items[0].status is Status.NOT_DELIVERING
 
 
+def test_on_the_end_of_service_day_one_line_says_it_has_come() -> None:
+    """The Not delivering line says End of Service has come and to replace the pump: no
+    second line says it again."""
+    eos = _summary(
+        eri_day=TODAY - timedelta(days=90),
+        eri_source=DateSource.REPORTED,
+        eos_day=TODAY,
+        eos_source=DateSource.REPORTED,
+        refill_by=TODAY - timedelta(days=1),
+        governing=Bound.END_OF_SERVICE,
+        governing_text="End of Service on 30 Nov 2026",
+    )
+    (item,) = _build(_row(eos))
+    assert item.category is wl.Category.NOT_DELIVERING and item.status is Status.NOT_DELIVERING
+    assert "End of Service date 30 Nov 2026 has come" in item.reason
+    assert "replace it" in item.reason
+    assert (item.day, item.day_is) == (TODAY, "End of Service")
+    # The day before, the replacement line is the one that says what to do.
+    (before,) = _build(_row(eos, today=TODAY - timedelta(days=1)))
+    assert before.category is wl.Category.REPLACEMENT
+
+
+def test_a_pump_stopped_at_end_of_service_by_its_own_report_keeps_its_replacement_line() -> None:
+    """The pump's own "not delivering" reason does not say to replace it: the line stays."""
+    stopped = _summary(
+        delivering=False,
+        not_delivering_reason="The battery is at End of Service: the pump has stopped delivering.",
+        eos_day=TODAY - timedelta(days=2),
+        eos_source=DateSource.REPORTED,
+    )
+    categories = [i.category for i in _build(_row(stopped))]
+    assert categories == [wl.Category.NOT_DELIVERING, wl.Category.REPLACEMENT]
+
+
+def test_a_reservoir_projected_empty_is_one_line_that_says_refill_now() -> None:
+    """Not delivering because the reservoir is projected empty: the refill overdue and the
+    alarm passed would repeat it (the alarm and the refill-by dates passed before it)."""
+    empty = _summary(
+        alarm_day=TODAY - timedelta(days=12),
+        refill_by=TODAY - timedelta(days=19),
+        empty_day=TODAY - timedelta(days=3),
+        low_alarm_on=True,
+    )
+    (item,) = _build(_row(empty))
+    assert item.category is wl.Category.NOT_DELIVERING
+    assert "projected empty since 27 Nov 2026" in item.reason
+    assert "Interrogate and refill now" in item.reason
+    assert (item.day, item.day_is) == (TODAY - timedelta(days=3), "projected empty")
+    # Before the empty date the refill and alarm lines say what to do.
+    before = {i.category for i in _build(_row(empty, today=TODAY - timedelta(days=4)))}
+    assert {wl.Category.REFILL_OVERDUE, wl.Category.LOW_RESERVOIR_ALARM} <= before
+
+
+def test_a_reservoir_projected_empty_keeps_the_replacement_line() -> None:
+    """Another fact (the battery) keeps its own line."""
+    empty = _summary(
+        alarm_day=TODAY - timedelta(days=12),
+        refill_by=TODAY - timedelta(days=19),
+        empty_day=TODAY - timedelta(days=3),
+        eri_day=TODAY - timedelta(days=30),
+        eri_source=DateSource.REPORTED,
+        eos_day=TODAY + timedelta(days=60),
+        eos_source=DateSource.REPORTED,
+    )
+    categories = [i.category for i in _build(_row(empty))]
+    assert categories == [wl.Category.NOT_DELIVERING, wl.Category.REPLACEMENT]
+
+
 def test_a_row_without_a_forecast_gives_no_line() -> None:
     row = _row(_summary(), forecast=None, status=None)
     assert _build(row) == []

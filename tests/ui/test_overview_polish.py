@@ -252,3 +252,22 @@ def test_when_end_of_service_sets_the_date_every_surface_says_replace_not_refill
     assert not [i for i in items if i.category.name.startswith("REFILL")]
     (line,) = [i for i in items if i.category is Category.REPLACEMENT]
     assert f"replace the pump by {fmt_day(fc.refill_by)}." in line.reason
+
+
+def test_on_the_end_of_service_day_the_battery_says_it_has_come(console: Console) -> None:
+    """Patel's End of Service day: the status is Not delivering, and the battery card no
+    longer asks to book the replacement "before then"."""
+    pid = console.patient_id("Patel")
+    ov = console.clinic.overview(pid, console.window.now())
+    assert ov is not None and ov.forecast.end_of_service is not None
+    eos = ov.forecast.end_of_service.day
+    tab = opened(console, "Patel")
+    assert "Book the replacement before then." in tab.battery_detail.text()
+    on_the_day = console.window.now() + timedelta(days=(eos - console.window.now().date()).days)
+    ov = console.clinic.overview(pid, on_the_day)
+    assert ov is not None and ov.status.status.label == "Not delivering"
+    tab.show_overview(ov)
+    text = tab.battery_detail.text()
+    assert f"End of Service {fmt_day(eos)} (the pump's own date) has come" in text
+    assert "Interrogate it now and replace it." in text
+    assert "before then" not in text

@@ -398,3 +398,18 @@ def test_the_menu_entries_open_the_preview_or_say_why_not(
     lots = open_lot_search(host)  # type: ignore[arg-type]
     assert lots.isVisible() and lots.open_patient == host.open_patient
     lots.close()
+
+
+def test_the_refill_record_says_replace_the_pump_by_when_end_of_service_sets_the_date() -> None:
+    from dataclasses import fields
+
+    from itbconsole.services.refill import PrintableRefill
+    from ui.refill.record import refill_record_html
+
+    values: dict[str, Any] = {f.name: "-" for f in fields(PrintableRefill)}
+    values.update(
+        warnings=(), training=False, refill_by="29 Dec 2026", refill_by_label="Replace the pump by"
+    )
+    html = refill_record_html(PrintableRefill(**values))
+    assert "Replace the pump by</td><td>29 Dec 2026" in html
+    assert "Refill by" not in html

@@ -38,6 +38,7 @@ from ui.printouts_screenshots import DEMO_CONTACT, demo_clinic, sample_change_re
 from ui.program.record import program_change_printout
 from ui.travel_letter import (
     ReturnDateDialog,
+    _last_safe_html,
     print_travel_letter,
     trip_check_for,
     write_letter_pdf,
@@ -279,7 +280,10 @@ def test_when_end_of_service_governs_the_letter_says_replace_the_day_before(
     assert fc.refill_by == fc.end_of_service.day - timedelta(days=1)
     eos = fmt_day(fc.end_of_service.day)
     last = fmt_day(fc.refill_by)
-    assert f"{last}: the pump must be replaced before {eos}" in text
+    assert f"{last}: the pump must be replaced by this day. End of Service on {eos}" in text
+    assert "for the replacement by the last safe day" in text and "before the last" not in text
+    said = " ".join(_last_safe_html(overview).split())
+    assert said.count(eos) == 1 and said.count("End of Service") == 1, said
     assert "refilled by then" not in text and "another pump clinic" not in text
     # A trip back after it: replace first (on the shorter US Letter, still one page).
     back = fc.governing.day + timedelta(days=20)

@@ -57,12 +57,34 @@ def test_ctrl_l_shows_the_clinic_services_lines(console: Console) -> None:
     first = expected.items[0]
     assert view.model.text(first, 0) == first.category.label
     assert view.model.text(first, worklist_view.DATE_COLUMN) == (
-        fmt_day(first.day) if first.day else "-"
+        f"{fmt_day(first.day)} · {first.day_is}" if first.day else "-"
     )
     assert f"({len(expected.items)})" in view.category.itemText(0)
     assert view.days.value() == console.clinic.settings.due_soon_days
     assert view.details.text().endswith(first.reason)
     assert "Clinic day worklist" in view.title.text()
+
+
+def test_the_date_column_says_what_each_date_is_and_fits_at_1366x768(console: Console) -> None:
+    """A bare date means End of Service on one line and refill by on the next: the cell
+    says which, in full, beside a Why column still wide enough to read."""
+    window = console.window
+    window.resize(1366, 768)
+    view = open_worklist(console)
+    console.qtbot.waitUntil(lambda: view.table.isVisible(), timeout=5_000)
+    dated = [i for i in view.shown if i.day is not None]
+    assert {i.day_is for i in dated} >= {"refill by", "alarm"}
+    metrics = view.table.fontMetrics()
+    width = view.table.columnWidth(worklist_view.DATE_COLUMN)
+    for item in dated:
+        assert item.day is not None
+        cell = view.model.text(item, worklist_view.DATE_COLUMN)
+        assert cell == f"{fmt_day(item.day)} · {item.day_is}"
+        assert metrics.horizontalAdvance(cell) <= width - 8, cell
+    longest = f"{fmt_day(date(2026, 11, 28))} · End of Service (projected)"
+    assert metrics.horizontalAdvance(longest) <= width - 8
+    why = view.table.columnWidth(len(worklist_view.COLUMNS) - 1)
+    assert why >= 400
 
 
 def test_a_category_filter_and_a_sort_by_date(console: Console) -> None:

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from itbconsole import dosing
+from itbconsole.alarms import describe
 from itbconsole.display import fmt_moment
 from itbconsole.services.refill import (
     ConcentrationCheck,
@@ -214,7 +215,7 @@ class IdentifyPage(Page):
             "none (not delivering)" if alarm is None else fmt_moment(alarm, tz)
         )
         self.values["alarms"].setText(
-            ", ".join(a.replace("_", " ") for a in r.alarms) if r.alarms else "none"
+            "; ".join(describe(a).title for a in r.alarms) if r.alarms else "none"
         )
         self.warnings.setText("\n".join(ident.warnings))
         self.mismatch_box.setVisible(ident.concentration_mismatch)

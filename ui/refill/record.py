@@ -139,7 +139,7 @@ td.col {{ padding: 0 10px 0 0; }}
         rows(
             [
                 ("Low-reservoir alarm", record.alarm_date),
-                ("Refill by", f"{record.refill_by} ({record.refill_by_rule})"),
+                (record.refill_by_label, f"{record.refill_by} ({record.refill_by_rule})"),
             ]
         )
     }</table>

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from itbconsole.alarms import describe
 from itbconsole.forecast import Forecast, PumpFacts, with_reading
 from itbconsole.model import Patient, Pump, PumpEvent, Reading, Refill, RefillStatus
 from itbconsole.services.refill.residual import ResidualDerivation, expected_residual_for
@@ -99,7 +100,7 @@ class IdentifyStep(SessionBase):
                 )
         if reading.alarms:
             warnings.append(
-                "Active alarms: " + ", ".join(a.replace("_", " ") for a in reading.alarms) + "."
+                "Active alarms: " + "; ".join(describe(a).title for a in reading.alarms) + "."
             )
         if reading.eos:
             warnings.append("The battery is at End of Service: the pump has stopped.")

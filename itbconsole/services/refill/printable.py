@@ -20,6 +20,7 @@ from itbconsole.display import (
     fmt_moment,
     fmt_schedule_doses,
 )
+from itbconsole.forecast import action_by
 from itbconsole.model import Mode, Program, RefillStatus
 from itbconsole.pump_models import manufacturer_of
 from itbconsole.services.overview import MODE_TEXT
@@ -74,6 +75,9 @@ class PrintableRefill:
     """A training database: the printout says TRAINING on every page."""
     pump_make: str = ""
     """The pump's maker from the pump models catalogue; empty for a model it does not know."""
+    refill_by_label: str = "Refill by"
+    """What the refill-by date asks for (:func:`itbconsole.forecast.action_by`): "Replace
+    the pump by" when End of Service sets it."""
     audit_head: str = ""
     """The audit chain's newest entry when the record was printed (``#SEQ HASH``): an
     anchor kept on paper, which ``itbconsole db verify --anchor`` checks the trail against."""
@@ -134,6 +138,9 @@ class PrintStep(SessionBase):
             else fmt_local_day(forecast.alarm_at, self.tz),
             refill_by="-" if forecast.refill_by is None else fmt_day(forecast.refill_by),
             refill_by_rule=forecast.refill_by_reason,
+            refill_by_label=(
+                f"{action_by(forecast.governing.kind if forecast.governing else None)} by"
+            ),
             performed_by=f"{self.outcome.stored_by} ({self.user.role.value})",
             new_volume=self._new_volume_text(forecast.anchor_volume_ul),
             program=f"{MODE_TEXT[program.mode]}, "

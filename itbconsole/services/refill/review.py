@@ -68,7 +68,12 @@ class ReviewStep(SessionBase):
                 dose_text(self.concentration.program_after),
             ),
             ReviewRow("Low-reservoir alarm", when(before.alarm_at), when(after.alarm_at)),
-            ReviewRow("Refill by", day(before.refill_by), day(after.refill_by)),
+            # "Replace the pump by" when End of Service sets the date: no refill moves it.
+            ReviewRow(
+                f"{action_by(after.governing.kind if after.governing else None)} by",
+                day(before.refill_by),
+                day(after.refill_by),
+            ),
             ReviewRow("Lot / expiry", "-", f"{nd.lot} / {fmt_day(nd.expiry)}"),
         )
         prepared = self.concentration.prepared
