@@ -85,7 +85,9 @@ from itbconsole.forecast.walks import HORIZON
 #: 4: the pump's own projected alarm date bounds the alarm when its reading is the anchor.
 #: 5: the projected empty date is also bounded by the two walks down to nothing; the pump's
 #:    lead over the console's alarm is kept after a refill or a program change.
-RULES_VERSION = 5
+#: 6: the pump's reported ERI and End of Service days are days of its clock (UTC); the
+#:    lead is kept after a change at the reading's instant, never before the anchor.
+RULES_VERSION = 6
 
 __all__ = [
     "HORIZON",

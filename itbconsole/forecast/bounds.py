@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from itbconsole.display import fmt_day
 from itbconsole.forecast.facts import Fill, PumpFacts
@@ -123,6 +123,13 @@ def action_by(governing: Bound | None) -> str:
     return "Replace the pump" if governing is Bound.END_OF_SERVICE else "Refill"
 
 
+def pump_day_here(day: date, settings: ClinicSettings) -> date:
+    """The clinic's date on which a day of the pump's clock (UTC, docs/protocol.md) may
+    begin: west of UTC the pump's day begins the evening before, so its End of Service may
+    come then (the earlier of the two dates)."""
+    return min(day, local_day(datetime.combine(day, time(0), UTC), settings))
+
+
 def battery_dates(
     facts: PumpFacts, settings: ClinicSettings
 ) -> tuple[DatedEvent | None, DatedEvent | None]:
@@ -136,10 +143,16 @@ def battery_dates(
     eri: DatedEvent | None = None
     eos: DatedEvent | None = None
     if reported is not None and reported[0] is not None:
-        eri = DatedEvent(reported[0], DateSource.REPORTED, "ERI date reported by the pump")
+        eri = DatedEvent(
+            pump_day_here(reported[0], settings),
+            DateSource.REPORTED,
+            "ERI date reported by the pump",
+        )
     if reported is not None and reported[1] is not None:
         eos = DatedEvent(
-            reported[1], DateSource.REPORTED, "End of Service date reported by the pump"
+            pump_day_here(reported[1], settings),
+            DateSource.REPORTED,
+            "End of Service date reported by the pump",
         )
     seen: DatedEvent | None = None
     if facts.eri_window is not None:

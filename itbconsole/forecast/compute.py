@@ -130,7 +130,9 @@ def _forecast_one(facts: PumpFacts, settings: ClinicSettings, *, lead: bool = Tr
     elif alarm_at is not None and pump_at is None and lead:
         kept_lead = _pump_lead(facts, settings, reading)
         if kept_lead is not None:
-            alarm_at, alarm_rule = alarm_at - kept_lead[1], PUMP_LEAD_RULE
+            # Never before the anchor: the walks already say the alarm cannot come sooner.
+            alarm_at = max(alarm_at - kept_lead[1], anchor_at.replace(microsecond=0))
+            alarm_rule = PUMP_LEAD_RULE
     alarm_day = local_day(alarm_at, settings) if alarm_at is not None else None
     # Projected empty: the earlier of (a) the alarm instant + what is left at the alarm
     # drained at the maximum daily volume and (b) the same two walks as the alarm, down to
@@ -292,7 +294,13 @@ def _pump_lead(
         facts,
         readings=tuple(r for r in facts.readings if r.at <= reading.at),
         fills=tuple(f for f in facts.fills if f.at < reading.at),
-        changes=tuple(c for c in facts.changes if c.at <= reading.at),
+        # As the anchor's own rule: a change at the reading's very instant that set another
+        # program was sent after that read.
+        changes=tuple(
+            c
+            for c in facts.changes
+            if c.at < reading.at or (c.at == reading.at and c.new == reading.program)
+        ),
     )
     then = _forecast_one(at_reading, settings, lead=False)
     if then.alarm_rule != PUMP_ALARM_RULE or then.console_alarm_at is None:
@@ -422,8 +430,8 @@ def _derivation(
         hours = ahead.total_seconds() / 3600
         how = f"{hours / 24:.1f} days" if hours >= 48 else f"{hours:.0f} hours"
         text += (
-            f"; the date shown is {how} sooner: at the interrogation of {fmt_day(day)} the "
-            "pump's own projection was that much earlier than the console's, and the pump "
-            "has not said its date since the refill or program change: interrogate it"
+            f"; the date shown is {how} sooner: the pump's own projection at its reading of "
+            f"{fmt_day(day)} was that much earlier than the console's, and the lead is kept "
+            "after the refill or program change until the pump is interrogated again"
         )
     return text + "."

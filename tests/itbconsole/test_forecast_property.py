@@ -422,16 +422,25 @@ class _Battery:
     """No ERI date from the pump, or a reading showed ERI before the pump's date."""
 
 
+def _pump_day(day: date | None, zone: ZoneInfo) -> date | None:
+    """A day the pump reports is a day of its clock (UTC): the clinic's date on which it
+    may begin, the earlier of the two (west of UTC, the evening before)."""
+    if day is None:
+        return None
+    start = datetime.fromtimestamp((day - date(1970, 1, 1)).days * 86_400, zone).date()
+    return min(day, start)
+
+
 def _battery(sc: Scenario, zone: ZoneInfo) -> _Battery:
     reports = [r for r in sc.readings if r.eri_date is not None or r.eos_date is not None]
     latest = reports[-1] if reports else None  # readings are oldest first
     first = next((i for i, r in enumerate(sc.readings) if r.eri), None)
     seen = None if first is None else sc.readings[first].at.astimezone(zone).date()
     before = [r.at for r in sc.readings[: first or 0] if not r.eri]
-    rep_eri = latest.eri_date if latest else None
+    rep_eri = _pump_day(latest.eri_date, zone) if latest else None
     return _Battery(
         reported_eri=rep_eri,
-        reported_eos=latest.eos_date if latest else None,
+        reported_eos=_pump_day(latest.eos_date, zone) if latest else None,
         seen=seen,
         before=before[-1] if before else None,
         observed_wins=seen is not None and (rep_eri is None or seen < rep_eri),

@@ -12,6 +12,7 @@ import sqlite3
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -119,8 +120,9 @@ def test_after_a_refill_the_pumps_lead_is_kept_until_it_says_its_new_date() -> N
     )
     assert f.alarm_rule == PUMP_LEAD_RULE
     assert (
-        "the date shown is 12.4 days sooner: at the interrogation of 02 Mar 2026 the pump's "
-        "own projection was that much earlier than the console's" in f.derivation
+        "the date shown is 12.4 days sooner: the pump's own projection at its reading of "
+        "02 Mar 2026 was that much earlier than the console's, and the lead is kept after the "
+        "refill or program change until the pump is interrogated again." in f.derivation
     )
 
 
@@ -322,3 +324,50 @@ def test_a_pump_status_becomes_a_reading_with_its_alarm_date() -> None:
     got = Interrogation(ident, status, PROGRAM, READ).reading
     assert got.pump_alarm_date == EARLIER
     assert replace(got, pump_alarm_date=None) == read(None, battery_mv=3_050)
+
+
+def test_a_change_at_the_readings_very_instant_keeps_the_pumps_lead() -> None:
+    """A review with no clock of its own sends at the state's read time: the change is dated
+    at the reading's instant, after that read. The lead is kept exactly as for a change a
+    second later (it was lost, and the alarm shown 12.4 days later)."""
+    new = simple_continuous(400)
+    at_once = ProgramChange(SERIAL, READ, PROGRAM, new, 2000, reason="less")
+    a_second_later = replace(at_once, at=READ + timedelta(seconds=1))
+    f0 = fc.forecast(facts(read(EARLIER), changes=(at_once,)), SETTINGS)
+    f1 = fc.forecast(facts(read(EARLIER), changes=(a_second_later,)), SETTINGS)
+    assert f0.alarm_rule == f1.alarm_rule == PUMP_LEAD_RULE
+    assert f0.console_alarm_at is not None and f0.alarm_at == f0.console_alarm_at - LEAD
+    assert abs((f0.alarm_at - f1.alarm_at).total_seconds()) <= 2
+
+
+def test_the_lead_never_puts_the_alarm_before_the_anchor() -> None:
+    """At 2 mL/day the console's walks reach the alarm on 21 Mar and the pump said 5 Mar
+    (about 16 days sooner). 6 mL refilled on 10 Mar reach the alarm in 2 days: the lead
+    would put it 14 days before the refill. The alarm is the refill itself (due now), never
+    a date before it, and the reservoir is not projected empty before it either."""
+    fast = simple_continuous(4000)
+    read_fast = reading(READ, 40_000, fast, pump_alarm_date=date(2026, 3, 5))
+    at = READ + timedelta(days=8)
+    fill = fc.fill_from_refill(refill(at, 6_000), 180)
+    f = fc.forecast(facts(read_fast, fills=(fill,)), SETTINGS)
+    assert f.alarm_rule == PUMP_LEAD_RULE
+    assert f.alarm_at == at
+    assert f.empty_at is not None and f.empty_at >= f.alarm_at
+
+
+def test_the_pumps_own_end_of_service_day_is_a_day_of_its_clock() -> None:
+    """The pump's dates are days of its clock (UTC): in New York its 31 Dec begins at 19:00
+    on 30 Dec, when it may stop. End of Service is 30 Dec there, and the last safe day the
+    29th; in London nothing moves."""
+    report = (date(2026, 10, 1), date(2026, 12, 31))
+    eri = reading(READ, 40_000, PROGRAM, eri=True)
+    for zone, eos_day in (
+        ("America/New_York", date(2026, 12, 30)),
+        ("Europe/London", date(2026, 12, 31)),
+    ):
+        settings = ClinicSettings().with_tz(ZoneInfo(zone))
+        f = fc.forecast(
+            fc.PumpFacts(SERIAL, 2_000, readings=(eri,), battery_report=report), settings
+        )
+        assert f.end_of_service is not None and f.end_of_service.day == eos_day, zone
+        assert f.refill_by is not None and f.refill_by <= eos_day - timedelta(days=1)

@@ -57,7 +57,13 @@ class RecordStep(UpdateStep):
                 "The pump answered, but what it read back differs from what was sent. "
                 "The refill is kept as pending: interrogate the pump again."
             )
-        at = self.now()
+        # A confirmed refill took effect when the pump read it back: dated then, with the
+        # read-back's reading (the pump's own dates after the refill), not seconds later.
+        at = (
+            read_back.read_at
+            if status == RefillStatus.CONFIRMED and read_back is not None
+            else self.now()
+        )
         refill = Refill(
             pump_serial=ident.pump.serial,
             at=at,
