@@ -201,11 +201,13 @@ class MainWindow(QMainWindow):
 
         self._build_menus()
         self._connect_signals()
-        self.refresh_ports()
         # The list is read once the window shows (on a worker thread), so the window
-        # appears at once however many patients there are.
+        # appears at once however many patients there are. The serial ports are listed
+        # then too: the link thread's imports (pyserial's port listing) would otherwise
+        # compete with building the window.
         self.patient_list.load_now = self.load_patients_now
         QTimer.singleShot(0, self.load_patients)
+        QTimer.singleShot(0, self.refresh_ports)
         self._restore_layout()
         self.statusBar().showMessage("Ready. Choose a patient or connect to a pump.", 8000)
         if demo and self.extra_ports:
