@@ -126,6 +126,7 @@ class MainWindow(QMainWindow):
         self.current_patient_id: int | None = None
         self._catching_up: QTimer | None = None
         self._ahead: QTimer | None = None  # the worklist's lines made ahead (worklist_ahead)
+        self._worklist_waiting = False  # View > Worklist chosen while its lines are made
         self.connected_identity: Any = None
         self.last_interrogation: datetime | None = None
         self.prompts = Prompts(self)
@@ -365,8 +366,31 @@ class MainWindow(QMainWindow):
             )
             return
         self.pages.setCurrentWidget(self.worklist_view)
+        if self._ahead is not None and self._ahead.isActive() and not self.clinic.lines_made_ahead:
+            # The lines are being made ahead, a short step per turn of the event loop:
+            # made here at once they would hold the window a fifth of a second at 5,000
+            # patients. The worklist fills when the steps have made them (a moment).
+            self._worklist_waiting = True
+            self.worklist_view.show_preparing()
+            return
+        self._open_worklist_now()
+
+    def _open_worklist_now(self) -> None:
+        self._worklist_waiting = False
         self.worklist_view.refresh()
         self.worklist_view.focus_table()
+
+    def _worklist_may_open(self) -> None:
+        """After a step made ahead: open the worklist waiting for its lines once they are
+        made (or the steps ended), if it is still the page shown."""
+        if not self._worklist_waiting:
+            return
+        if self._ahead is not None and self._ahead.isActive() and not self.clinic.lines_made_ahead:
+            return
+        if self._worklist_view is not None and self.pages.currentWidget() is self._worklist_view:
+            self._open_worklist_now()
+        else:
+            self._worklist_waiting = False
 
     @property
     def worklist_view(self) -> WorklistView:
@@ -528,6 +552,7 @@ class MainWindow(QMainWindow):
             except StoreError as exc:  # only a head start: the worklist reads for itself
                 log.warning("Making the worklist ahead stopped: %s", exc)
                 timer.stop()
+            self._worklist_may_open()
 
         timer.timeout.connect(step)
         timer.start(0)

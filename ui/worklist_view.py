@@ -331,6 +331,12 @@ class WorklistView(QWidget):
         """The lines shown, in the order shown (the filter and sort applied)."""
         return tuple(self.model.items)
 
+    def show_preparing(self) -> None:
+        """Say the lines are being made (the window makes them in short steps after the
+        patient list arrives; the list fills when they are made)."""
+        self.title.setText("Clinic day worklist")
+        self.summary.setText("Preparing the clinic day's lines...")
+
     def refresh(self) -> None:
         """Read the list again from the clinic service (the clinic's today and the window
         chosen); the current line stays current when it is still on the list."""

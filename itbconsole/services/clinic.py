@@ -163,6 +163,9 @@ class ClinicService:
         self._settings_version = store.settings_version()
         self.settings = self._effective(settings or store.clinic_settings() or ClinicSettings())
         self._kept_forecasts: OrderedDict[str, tuple[str, Forecast]] = OrderedDict()
+        #: :meth:`worklist_ahead` has made every listed row's worklist lines (not yet when
+        #: it is under way or has not run: a worklist opened then makes them itself).
+        self.lines_made_ahead = False
 
     def _refresh_settings(self) -> None:
         """Follow a settings change made by another program on the same database (an
@@ -959,7 +962,18 @@ class ClinicService:
         store gives for the same stored values on the same day, so the lines kept for them
         are found again by :meth:`clinic_worklist`. Then the delivery drift of every pump,
         ``drifts_a_step`` pumps a step. Nothing is written; what changes meanwhile is read
-        afresh when the worklist opens."""
+        afresh when the worklist opens. :attr:`lines_made_ahead` is False from this call
+        until the steps have made every row's lines."""
+        self.lines_made_ahead = False
+        return self._worklist_ahead_steps(rows, now, rows_a_step, drifts_a_step)
+
+    def _worklist_ahead_steps(
+        self,
+        rows: Sequence[PatientOverview],
+        now: datetime | None,
+        rows_a_step: int,
+        drifts_a_step: int,
+    ) -> Iterator[None]:
         from itbconsole.services import worklist as clinic_day
 
         today = self.today(now)
@@ -971,6 +985,9 @@ class ClinicService:
             for row in active[start : start + rows_a_step]:
                 clinic_day.row_lines(row, today, days, facts, self.tz, kept=self._lines_kept)
             yield
+        # The lines are made: a worklist opened now only gathers them (its drift it works
+        # out in steps of its own), so a window waiting to open it may go ahead.
+        self.lines_made_ahead = True
         self.delivery_drifts(active, limit=0)
         yield
         while self.check_drifts(drifts_a_step):
