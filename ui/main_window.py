@@ -83,6 +83,8 @@ RECORD_MODULES = (
     "ui.history_view",
     "ui.patient_view",
 )
+#: When the serial ports are first listed, after the window shows (ms).
+PORTS_AFTER_MS = 300
 #: How long closing the window waits for an interrogation still being saved (its
 #: transaction is all or nothing: cut short, nothing of it is kept).
 SAVE_WAIT_S = 30.0
@@ -203,12 +205,12 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._connect_signals()
         # The list is read once the window shows (on a worker thread), so the window
-        # appears at once however many patients there are. The serial ports are listed
-        # then too: the link thread's imports (pyserial's port listing) would otherwise
-        # compete with building the window.
+        # appears at once however many patients there are. The serial ports are listed a
+        # moment later: the link thread's imports (pyserial's port listing) would otherwise
+        # compete with the window's first paint.
         self.patient_list.load_now = self.load_patients_now
         QTimer.singleShot(0, self.load_patients)
-        QTimer.singleShot(0, self.refresh_ports)
+        QTimer.singleShot(PORTS_AFTER_MS, self.refresh_ports)
         self._restore_layout()
         self.statusBar().showMessage("Ready. Choose a patient or connect to a pump.", 8000)
         if demo and self.extra_ports:
