@@ -79,8 +79,9 @@ class DeviceBar(QWidget):
         self.set_state(connected=False, busy=False, text="Not connected")
 
     def set_ports(self, ports: list[PortChoice], preferred_url: str | None = None) -> None:
-        """Fill the chooser; the last good port (``preferred_url``) goes first."""
-        current = self.current_url() or preferred_url
+        """Fill the chooser; the last good port (``preferred_url``) goes first. The choice
+        made stays chosen (a port, or Other port...) when it is still offered."""
+        current = self.port_combo.currentData() or preferred_url
         ordered = sorted(ports, key=lambda p: 0 if p.url == preferred_url else 1)
         self.port_combo.clear()
         for port in ordered:

@@ -210,7 +210,7 @@ class MainWindow(QMainWindow):
         # compete with the window's first paint.
         self.patient_list.load_now = self.load_patients_now
         QTimer.singleShot(0, self.load_patients)
-        QTimer.singleShot(PORTS_AFTER_MS, self.refresh_ports)
+        self.refresh_ports(scan_after_ms=PORTS_AFTER_MS)
         self._restore_layout()
         self.statusBar().showMessage("Ready. Choose a patient or connect to a pump.", 8000)
         if demo and self.extra_ports:
@@ -947,9 +947,10 @@ class MainWindow(QMainWindow):
         if all(p.url != url for p in self.extra_ports):
             self.extra_ports.append(PortChoice(url, f"{url} (typed)", "A port typed by hand"))
 
-    def refresh_ports(self) -> None:
+    def refresh_ports(self, scan_after_ms: int = 0) -> None:
         """Offer the simulated pumps at once; scan serial ports on the link thread (the scan
-        can be slow on some systems and must not hold up the window)."""
+        can be slow on some systems and must not hold up the window), ``scan_after_ms``
+        later (the window's start: not while it paints for the first time)."""
         preferred = self.settings.value("link/last_good_port")
         typed = str(self.settings.value("link/other_port", "") or "")
         if typed:
@@ -962,7 +963,14 @@ class MainWindow(QMainWindow):
         def failed(error: BaseException) -> None:
             log.warning("Port discovery failed: %s", error)
 
-        self.link.submit("find ports", lambda _ctx: self.discover_ports(), found, failed)
+        def scan() -> None:
+            if not self._closed:
+                self.link.submit("find ports", lambda _ctx: self.discover_ports(), found, failed)
+
+        if scan_after_ms:
+            QTimer.singleShot(scan_after_ms, scan)
+        else:
+            scan()
 
     def _update_link_state(self, text: str | None = None) -> None:
         busy = self.link.busy
