@@ -135,6 +135,7 @@ class MainWindow(QMainWindow):
         self.refill_wizard: Any = None  # the open refill (ui.refill), one at a time
         self._list_read: BackgroundCall | None = None
         self._saving: BackgroundCall | None = None  # an interrogation being saved
+        self._port_scan: BackgroundCall | None = None  # the serial ports being listed
         self._after_list: Callable[[], None] | None = None
         self._list_generation = 0  # a read started before a newer one is dropped
         self._closed = False
@@ -948,9 +949,11 @@ class MainWindow(QMainWindow):
             self.extra_ports.append(PortChoice(url, f"{url} (typed)", "A port typed by hand"))
 
     def refresh_ports(self, scan_after_ms: int = 0) -> None:
-        """Offer the simulated pumps at once; scan serial ports on the link thread (the scan
-        can be slow on some systems and must not hold up the window), ``scan_after_ms``
-        later (the window's start: not while it paints for the first time)."""
+        """Offer the simulated pumps at once; scan serial ports on a thread of its own (the
+        scan can be slow on some systems and must not hold up the window; it does not use
+        the pump link, so it never makes a pump job wait or be refused as busy),
+        ``scan_after_ms`` later (the window's start: not while it paints for the first
+        time)."""
         preferred = self.settings.value("link/last_good_port")
         typed = str(self.settings.value("link/other_port", "") or "")
         if typed:
@@ -964,8 +967,13 @@ class MainWindow(QMainWindow):
             log.warning("Port discovery failed: %s", error)
 
         def scan() -> None:
-            if not self._closed:
-                self.link.submit("find ports", lambda _ctx: self.discover_ports(), found, failed)
+            if self._closed:
+                return
+            job = BackgroundCall(self.discover_ports, "find-ports", self)
+            job.done.connect(found)
+            job.failed.connect(failed)
+            self._port_scan = job
+            job.start()
 
         if scan_after_ms:
             QTimer.singleShot(scan_after_ms, scan)

@@ -44,8 +44,9 @@ class InterrogationResult:
 
 def discover_ports() -> list[PortChoice]:
     """Serial ports on this computer that could be a programmer (no handshake here: that
-    would open every port; the probe runs on Connect). Runs on the link thread: scanning
-    ports can take a while on some systems."""
+    would open every port; the probe runs on Connect). Runs on a thread of its own, not
+    the link's (the window's ``refresh_ports``): scanning ports can take a while on some
+    systems, and it touches no pump."""
     from drivers.ports import list_serial_ports
 
     return [

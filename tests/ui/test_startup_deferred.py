@@ -73,7 +73,7 @@ def test_the_usable_window_has_loaded_nothing_it_leaves_for_later(tmp_path: Path
         def usable():
             print("record:", w.splitter.widget(1).text())  # its place, until the list is in
             print("loaded:", ",".join(m for m in {LEFT_FOR_LATER!r} if m in sys.modules))
-            # Listing the serial ports (the device bar does it on the link thread) needs
+            # Listing the serial ports (the window does it on a thread of its own) needs
             # pyserial's list only, not the link.
             from ui.pump_jobs import discover_ports
             discover_ports()
