@@ -473,6 +473,11 @@ class MainWindow(QMainWindow):
         generation = self._list_generation
         key = self.clinic.inputs_key
         self._read_for_day(self.now())
+        # The work made ahead from the previous list stops (it starts again from the new
+        # rows): its database reads, a row at a time, would each wait for the worker
+        # thread's hold on the interpreter, and hold the window a tenth of a second.
+        if self._ahead is not None:
+            self._ahead.stop()
         read = list_read(reader, self.patient_list.model.sort_order, self)
         read.done.connect(lambda result: self._take_list(result, generation, key))
         read.failed.connect(lambda error: self._list_failed(error, generation))

@@ -954,7 +954,7 @@ class ClinicService:
         now: datetime | None = None,
         *,
         rows_a_step: int = 500,
-        drifts_a_step: int = 50,
+        drifts_a_step: int = 10,
     ) -> Iterator[None]:
         """Make the worklist's lines ahead, a step at a time (each a few milliseconds: the
         window runs one step per turn of its event loop once the patient list has arrived),
@@ -991,7 +991,14 @@ class ClinicService:
         # The lines are made: a worklist opened now only gathers them (its drift it works
         # out in steps of its own), so a window waiting to open it may go ahead.
         self.lines_made_ahead = True
-        self.delivery_drifts(active, limit=0)
+        stamp = self.store.change_stamp()
+        versions: dict[str, str] | None = store_queries.forecast_versions(
+            self.store.db, self.inputs_key
+        )
+        yield
+        if self.store.change_stamp() != stamp:
+            versions = None  # written meanwhile: read again
+        self.delivery_drifts(active, limit=0, stored=versions)
         yield
         while self.check_drifts(drifts_a_step):
             yield
@@ -1009,7 +1016,7 @@ class ClinicService:
         return self._facts_kept[1]
 
     def _worklist_facts_steps(
-        self, rows: Sequence[PatientOverview], today: date, chunk: int = 1000
+        self, rows: Sequence[PatientOverview], today: date, chunk: int = 250
     ) -> Iterator[None]:
         """:meth:`worklist_facts` a step at a time: each pump's latest fill is read for
         ``chunk`` pumps a step (20,000 pumps last interrogated long ago took 0.2 s read
@@ -1023,6 +1030,7 @@ class ClinicService:
         # Store.latest_fill_products(serials)).
         prepared = store_queries.open_prepared_programs(self.store.db)
         shortest = self.max_refill_interval_days()
+        yield
         limits: dict[str, clinic_day.InterrogationLimit] = {}
         if shortest is not None:
             old = [
@@ -1033,6 +1041,7 @@ class ClinicService:
                 and ago > shortest
             ]
             products: dict[str, tuple[str, int]] = {}
+            yield
             for start in range(0, len(old), chunk):
                 part = old[start : start + chunk]
                 products.update(store_queries.latest_fill_products(self.store.db, part))
@@ -1051,7 +1060,11 @@ class ClinicService:
         )
 
     def delivery_drifts(
-        self, rows: Sequence[PatientOverview], *, limit: int | None = None
+        self,
+        rows: Sequence[PatientOverview],
+        *,
+        limit: int | None = None,
+        stored: dict[str, str] | None = None,
     ) -> tuple[dict[str, clinic_day.Drift], int]:
         """The delivery-accuracy drift (itbconsole.trends.accuracy) of each row's pump that
         has one, by serial, and how many pumps are still to be worked out (``limit``: work
@@ -1066,7 +1079,9 @@ class ClinicService:
         if not memo.pending and self._drifts_kept is not None and self._drifts_kept[0] == key:
             return dict(self._drifts_kept[1]), 0
         # Read here meanwhile; to move behind a Store method (Store.forecast_versions(key)).
-        stored = store_queries.forecast_versions(self.store.db, self.inputs_key)
+        # ``stored``: read a step before by the caller (the work made ahead).
+        if stored is None:
+            stored = store_queries.forecast_versions(self.store.db, self.inputs_key)
         pumps = {
             r.pump_serial: (stored.get(r.pump_serial), r.reservoir_capacity_ul or 0)
             for r in rows
