@@ -368,6 +368,13 @@ class SessionController(QObject):
         except (AccountError, StoreError) as exc:
             form.refuse(str(exc))
             return False
+        except Exception as exc:  # the check itself broke (argon2 on the worker and here)
+            log.exception("Password check failed at the lock screen")
+            form.refuse(
+                f"The password could not be checked ({exc}). The screen stays locked: try "
+                "again, and tell IT support if it happens again."
+            )
+            return False
         if back.account_id is not None and self.accounts.must_change_password(back):
             self._asking = True  # the new-password dialog belongs to the lock screen
             try:
