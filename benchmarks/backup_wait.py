@@ -57,9 +57,17 @@ class Recorder:
         return True
 
 
-def measure(click: Callable[[], Callable[[], bool]]) -> tuple[float, float, float]:
-    """Run the event loop, "click" (``click`` starts a backup and returns whether it is
-    done), and return (click to responding, worst stall, click to done) in ms."""
+def measure(
+    click: Callable[[], Callable[[], bool]],
+    *,
+    poll_ms: int = BEAT_MS,
+    delay_ms: int = 100,
+    timeout_s: float | None = None,
+) -> tuple[float, float, float]:
+    """Run the event loop, "click" (``click`` starts an action, a backup here, and returns
+    whether it is done; checked every ``poll_ms``, given up after ``timeout_s``), and return
+    (click to responding, worst stall, click to done) in ms. gui_stalls.py times with it
+    too."""
     from PySide6.QtCore import QEventLoop, Qt, QTimer
 
     ticks: list[float] = []
@@ -70,12 +78,13 @@ def measure(click: Callable[[], Callable[[], bool]]) -> tuple[float, float, floa
     beat.setTimerType(Qt.TimerType.PreciseTimer)
     beat.timeout.connect(lambda: ticks.append(time.perf_counter()))
     poll = QTimer()
-    poll.setInterval(BEAT_MS)
+    poll.setInterval(poll_ms)
 
     def check() -> None:
         done = state["done"]
         assert callable(done)
-        if done():
+        late = timeout_s is not None and time.perf_counter() - float(state["t0"]) > timeout_s  # type: ignore[arg-type]
+        if done() or late:
             state["t_done"] = time.perf_counter()
             poll.stop()
             loop.quit()
@@ -87,7 +96,7 @@ def measure(click: Callable[[], Callable[[], bool]]) -> tuple[float, float, floa
 
     poll.timeout.connect(check)
     beat.start()
-    QTimer.singleShot(100, do_click)
+    QTimer.singleShot(delay_ms, do_click)
     loop.exec()
     beat.stop()
     t0, t_done = float(state["t0"]), float(state["t_done"])  # type: ignore[arg-type]

@@ -47,7 +47,6 @@ ratio = now / before (null without a before), limit 50 ms.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import random
@@ -67,6 +66,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import backup_wait  # noqa: E402  (its heartbeat measure)
 import store_scale  # noqa: E402  (the bulk writer and programs of the store benchmark)
 from backup_wait import Recorder  # noqa: E402  (the window's prompts, recorded)
 
@@ -190,43 +190,13 @@ def build_clinic(path: Path, patients: int) -> None:
 # --------------------------------------------------------------------------- the benchmark
 
 LIMIT_MS = 50.0
-BEAT_MS = 5
 
 
 def measure(click: Callable[[], Callable[[], bool]], timeout_s: float = 60.0) -> float:
     """Run the event loop, "click" (``click`` starts the action and returns whether it is
-    done), and return the worst gap between heartbeats from the click to done, in ms."""
-    from PySide6.QtCore import QEventLoop, Qt, QTimer
-
-    ticks: list[float] = []
-    state: dict[str, Any] = {}
-    loop = QEventLoop()
-    beat = QTimer()
-    beat.setInterval(BEAT_MS)
-    beat.setTimerType(Qt.TimerType.PreciseTimer)
-    beat.timeout.connect(lambda: ticks.append(time.perf_counter()))
-    poll = QTimer()
-    poll.setInterval(1)
-
-    def check() -> None:
-        if state["done"]() or time.perf_counter() - state["t0"] > timeout_s:
-            state["t_done"] = time.perf_counter()
-            poll.stop()
-            loop.quit()
-
-    def do_click() -> None:
-        state["t0"] = time.perf_counter()
-        state["done"] = click()
-        poll.start()
-
-    poll.timeout.connect(check)
-    beat.start()
-    QTimer.singleShot(50, do_click)
-    loop.exec()
-    beat.stop()
-    t0, t_done = state["t0"], state["t_done"]
-    window = [t0, *(t for t in ticks if t0 < t <= t_done), t_done]
-    return max(b - a for a, b in itertools.pairwise(window)) * 1000
+    done), and return the worst gap between heartbeats from the click to done, in ms
+    (backup_wait.py's heartbeat, the click's end checked every millisecond)."""
+    return backup_wait.measure(click, poll_ms=1, delay_ms=50, timeout_s=timeout_s)[1]
 
 
 def done_now() -> Callable[[], bool]:
@@ -238,15 +208,13 @@ class Bench:
 
     def __init__(self, db: Path) -> None:
         from itbconsole.model import Role, User
-        from itbconsole.store.db import checkpoints_elsewhere
         from ui.app import build_window
         from ui.checkpoint import install_checkpoints
 
-        with checkpoints_elsewhere():  # as the app opens its window's connection
-            window = build_window(str(db), user=User("Benchmark Nurse", Role.NURSE))
+        window = build_window(str(db), user=User("Benchmark Nurse", Role.NURSE))
         assert window is not None
         self.window = window
-        checkpointer = install_checkpoints(window, db)
+        checkpointer = install_checkpoints(window, db)  # the one build_window installed
         assert checkpointer is not None
         self.checkpointer = checkpointer
         self.prompts = Recorder()

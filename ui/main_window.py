@@ -369,7 +369,7 @@ class MainWindow(QMainWindow):
             )
             return
         self.pages.setCurrentWidget(self.worklist_view)
-        if self._ahead is not None and self._ahead.isActive() and not self.clinic.lines_made_ahead:
+        if self._lines_still_ahead():
             # The lines are being made ahead, a short step per turn of the event loop:
             # made here at once they would hold the window a fifth of a second at 5,000
             # patients. The worklist fills when the steps have made them (a moment).
@@ -377,6 +377,12 @@ class MainWindow(QMainWindow):
             self.worklist_view.show_preparing()
             return
         self._open_worklist_now()
+
+    def _lines_still_ahead(self) -> bool:
+        """The work made ahead is running and has not yet made the worklist's lines."""
+        return (
+            self._ahead is not None and self._ahead.isActive() and not self.clinic.lines_made_ahead
+        )
 
     def _open_worklist_now(self) -> None:
         self._worklist_waiting = False
@@ -386,9 +392,7 @@ class MainWindow(QMainWindow):
     def _worklist_may_open(self) -> None:
         """After a step made ahead: open the worklist waiting for its lines once they are
         made (or the steps ended), if it is still the page shown."""
-        if not self._worklist_waiting:
-            return
-        if self._ahead is not None and self._ahead.isActive() and not self.clinic.lines_made_ahead:
+        if not self._worklist_waiting or self._lines_still_ahead():
             return
         if self._worklist_view is not None and self.pages.currentWidget() is self._worklist_view:
             self._open_worklist_now()

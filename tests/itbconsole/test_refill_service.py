@@ -131,6 +131,9 @@ class Status:
     eri: bool = False
     eos: bool = False
     alarms: tuple[str, ...] = ()
+    alarm_date: date | None = None
+    eri_date: date | None = None
+    eos_date: date | None = None
 
 
 # --------------------------------------------------------------------------- step 1: identify

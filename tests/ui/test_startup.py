@@ -8,9 +8,7 @@ the user and nothing is written to it.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -23,6 +21,7 @@ import ui.app
 from itbconsole.model import Role, User
 from itbconsole.store import Store
 from tests.itbconsole.store.storefixtures import NURSE, make_patient
+from tests.itbconsole.store.test_db_background_check import damage_page, digest
 from tests.ui.conftest import RecordedPrompts
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,26 +34,6 @@ def clinic(path: Path, patients: int = 60) -> Path:
             store.add_patient(make_patient(hospital=f"H{i:06d}", nhs_number=None), NURSE)
         store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return path
-
-
-def damage_page(path: Path, table: str = "pump_events") -> None:
-    """Garbage over one b-tree page (the pump events' root) that neither the open nor the
-    window's first reads touch: only an integrity check finds it."""
-    conn = sqlite3.connect(path)
-    try:
-        page = conn.execute(
-            "SELECT rootpage FROM sqlite_master WHERE name = ?", [table]
-        ).fetchone()[0]
-        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-    finally:
-        conn.close()
-    with open(path, "r+b") as handle:
-        handle.seek(page_size * (page - 1))
-        handle.write(bytes(range(256)) * (page_size // 256))
-
-
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_the_window_starts_without_the_plotting_library(tmp_path: Path) -> None:

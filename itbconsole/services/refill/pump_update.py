@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Protocol
 
 from itbconsole.model import Action, ChangeOutcome, User
@@ -31,6 +31,9 @@ class StatusLike(Protocol):
     alarms: tuple[str, ...]
     concentration_mcg_ml: int
     drug_name: str
+    alarm_date: date | None  # the pump's own projected low-reservoir alarm day
+    eri_date: date | None
+    eos_date: date | None
 
 
 @dataclass(frozen=True)

@@ -118,9 +118,9 @@ class RecordStep(UpdateStep):
             alarms=tuple(status.alarms),
             # The pump's own dates as it read them back after the refill: its projected
             # alarm date keeps its lead over the console's (the forecast's rule).
-            pump_alarm_date=getattr(status, "alarm_date", None),
-            eri_date=getattr(status, "eri_date", None),
-            eos_date=getattr(status, "eos_date", None),
+            pump_alarm_date=status.alarm_date,
+            eri_date=status.eri_date,
+            eos_date=status.eos_date,
         )
 
     def _note(self, status: str, message: str) -> str:
