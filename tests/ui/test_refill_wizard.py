@@ -577,6 +577,7 @@ def recorded_session(tmp_path: Path, user: Any) -> Any:
         reservoir_ul=40_000, concentration_mcg_ml=2000, drug_name="Lioresal Intrathecal",
         alarm_volume_ul=latest.alarm_volume_ul, read_at=now + timedelta(minutes=2),
         pump_clock=now + timedelta(minutes=2), battery_mv=3100, eri=False, eos=False, alarms=(),
+        alarm_date=None, eri_date=None, eos_date=None,
     )  # fmt: skip
     assert session.record_update("succeeded", "ok", read_back).status == "confirmed"
     return session
